@@ -1,0 +1,66 @@
+/* otlp.h: private to the otlp receiver folder.
+ *
+ * One receiver instance (per component id) owns up to two servers, gRPC and HTTP, that share
+ * the instance's consumers: a request for a signal is decoded into a batch and handed to
+ * next[signal]. Both servers answer from the return code through om_err_grpc_status() and
+ * om_err_http_status(). */
+#ifndef RCV_OTLP_H
+#define RCV_OTLP_H
+
+#include "om.h"
+
+typedef struct otlp_grpc_cfg {
+    char *endpoint;               /* "localhost:4317" */
+    int64_t max_recv_msg_size_mib; /* 4 */
+    int64_t max_concurrent_streams; /* 0: gRPC's default */
+} otlp_grpc_cfg_t;
+
+typedef struct otlp_http_cfg {
+    char *endpoint;          /* "localhost:4318" */
+    char *traces_url_path;   /* "/v1/traces" */
+    char *metrics_url_path;  /* "/v1/metrics" */
+    char *logs_url_path;     /* "/v1/logs" */
+    uint64_t max_request_body_size; /* 20 MiB, measured after decompression */
+} otlp_http_cfg_t;
+
+typedef struct rcv_otlp_cfg {
+    struct {
+        bool grpc_present, http_present; /* `grpc:` / `http:` written under protocols */
+        otlp_grpc_cfg_t grpc;
+        otlp_http_cfg_t http;
+    } protocols;
+} rcv_otlp_cfg_t;
+
+typedef struct otlp_grpc_server otlp_grpc_server_t;
+typedef struct otlp_http_server otlp_http_server_t;
+
+typedef struct rcv_otlp {
+    const rcv_otlp_cfg_t *cfg;
+    const char *log_name;
+    om_host_t *host;
+    om_consumer_t next[OM_SIG_COUNT];
+    otlp_grpc_server_t *grpc; /* NULL unless protocols.grpc is configured */
+    otlp_http_server_t *http; /* NULL unless protocols.http is configured */
+    int pending_shutdowns;    /* servers still shutting down */
+    bool shutting_down;
+    om_done_fn done;
+    void *done_arg;
+} rcv_otlp_t;
+
+/* Hand a decoded batch to the consumer of its signal (takes ownership). Returns what the
+ * pipeline returned, or OM_ENOTSUP when this receiver is in no pipeline of that signal. */
+int otlp_deliver(rcv_otlp_t *r, om_batch_t *batch);
+
+/* Each server: create (no I/O), start (bind, listen), shutdown (stop accepting, finish or
+ * cancel in-flight requests, close every handle, then call done once), destroy after done. */
+int otlp_grpc_create(rcv_otlp_t *r, otlp_grpc_server_t **out, om_err_t *err);
+int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err);
+void otlp_grpc_shutdown(otlp_grpc_server_t *s, om_done_fn done, void *arg);
+void otlp_grpc_destroy(otlp_grpc_server_t *s);
+
+int otlp_http_create(rcv_otlp_t *r, otlp_http_server_t **out, om_err_t *err);
+int otlp_http_start(otlp_http_server_t *s, om_err_t *err);
+void otlp_http_shutdown(otlp_http_server_t *s, om_done_fn done, void *arg);
+void otlp_http_destroy(otlp_http_server_t *s);
+
+#endif

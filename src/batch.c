@@ -1,0 +1,361 @@
+/* batch.c: signals, batches of OTLP data, and consumers.
+ *
+ * The three Export*ServiceRequest messages share one shape (a repeated resource entry), so the
+ * code that only moves resource entries handles them through resource_array(). */
+#include <string.h>
+
+#include "om.h"
+
+typedef struct signal_info {
+    om_signal_t sig;
+    const char *name, *item_name;
+    const ProtobufCMessageDescriptor *desc;
+} signal_info_t;
+
+static const signal_info_t signals[OM_SIG_COUNT] = {
+    {OM_SIG_TRACES, "traces", "spans",
+     &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor},
+    {OM_SIG_METRICS, "metrics", "metric points",
+     &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor},
+    {OM_SIG_LOGS, "logs", "log records",
+     &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor},
+};
+
+int om_signal_index(om_signal_t s)
+{
+    switch (s) {
+    case OM_SIG_TRACES:
+        return 0;
+    case OM_SIG_METRICS:
+        return 1;
+    case OM_SIG_LOGS:
+        return 2;
+    default:
+        return -1;
+    }
+}
+
+om_signal_t om_signal_from_index(int i)
+{
+    return (i >= 0 && i < OM_SIG_COUNT) ? signals[i].sig : 0;
+}
+
+const char *om_signal_name(om_signal_t s)
+{
+    int i = om_signal_index(s);
+    return i < 0 ? "?" : signals[i].name;
+}
+
+const char *om_signal_item_name(om_signal_t s)
+{
+    int i = om_signal_index(s);
+    return i < 0 ? "?" : signals[i].item_name;
+}
+
+/* The resource array of any request: where its count is, and where its pointer array is
+ * (the field itself, so that the array can be replaced). */
+typedef struct resource_ref {
+    size_t *n;
+    void ***items;
+} resource_ref_t;
+
+static resource_ref_t resource_array(const om_batch_t *b)
+{
+    switch (b->signal) {
+    case OM_SIG_TRACES:
+        return (resource_ref_t){&b->traces->n_resource_spans,
+                                (void ***)&b->traces->resource_spans};
+    case OM_SIG_METRICS:
+        return (resource_ref_t){&b->metrics->n_resource_metrics,
+                                (void ***)&b->metrics->resource_metrics};
+    default:
+        return (resource_ref_t){&b->logs->n_resource_logs, (void ***)&b->logs->resource_logs};
+    }
+}
+
+static om_batch_t *batch_wrap(om_signal_t sig, om_arena_t *arena, ProtobufCMessage *msg)
+{
+    om_batch_t *b = om_calloc(1, sizeof *b);
+    om_arena_t **arenas = om_malloc(sizeof *arenas * 4);
+    if (b == NULL || arenas == NULL) {
+        om_free(b);
+        om_free(arenas);
+        return NULL;
+    }
+    b->signal = sig;
+    b->refs = 1;
+    b->msg = msg;
+    b->arenas = arenas;
+    b->arenas[0] = arena;
+    b->n_arenas = 1;
+    b->cap_arenas = 4;
+    return b;
+}
+
+om_batch_t *om_batch_new(om_signal_t sig, size_t arena_cap)
+{
+    int i = om_signal_index(sig);
+    if (i < 0) {
+        return NULL;
+    }
+    om_arena_t *arena = om_arena_new(arena_cap);
+    if (arena == NULL) {
+        return NULL;
+    }
+    ProtobufCMessage *msg = om_arena_alloc(arena, signals[i].desc->sizeof_message);
+    if (msg == NULL) {
+        om_arena_unref(arena);
+        return NULL;
+    }
+    protobuf_c_message_init(signals[i].desc, msg);
+    om_batch_t *b = batch_wrap(sig, arena, msg);
+    if (b == NULL) {
+        om_arena_unref(arena);
+    }
+    return b;
+}
+
+int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
+                          om_batch_t **out, om_err_t *err)
+{
+    *out = NULL;
+    int i = om_signal_index(sig);
+    if (i < 0) {
+        om_err_set(err, OM_EINVAL, "unknown signal");
+        return OM_EINVAL;
+    }
+    om_arena_t *arena = om_arena_new(arena_cap);
+    if (arena == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    ProtobufCMessage *msg =
+        protobuf_c_message_unpack(signals[i].desc, om_arena_pb_allocator(arena), len, data);
+    if (msg == NULL) {
+        int rc = om_arena_exhausted(arena) ? OM_ETOOBIG : OM_EINVAL;
+        om_arena_unref(arena);
+        if (rc == OM_ETOOBIG) {
+            om_err_set(err, rc, "decoded %s request exceeds the memory limit of %zu bytes",
+                       signals[i].name, arena_cap);
+        } else {
+            om_err_set(err, rc, "invalid protobuf: cannot decode an Export %s request",
+                       signals[i].name);
+        }
+        return rc;
+    }
+    om_batch_t *b = batch_wrap(sig, arena, msg);
+    if (b == NULL) {
+        om_arena_unref(arena);
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    b->items = om_batch_count_items(b);
+    *out = b;
+    return 0;
+}
+
+om_batch_t *om_batch_ref(om_batch_t *b)
+{
+    b->refs++;
+    return b;
+}
+
+void om_batch_release(om_batch_t *b)
+{
+    if (b == NULL || --b->refs > 0) {
+        return;
+    }
+    for (size_t i = 0; i < b->n_arenas; i++) {
+        om_arena_unref(b->arenas[i]);
+    }
+    om_free(b->arenas);
+    om_free(b);
+}
+
+size_t om_batch_proto_size(const om_batch_t *b)
+{
+    return protobuf_c_message_get_packed_size(b->msg);
+}
+
+size_t om_batch_proto_pack(const om_batch_t *b, uint8_t *out)
+{
+    return protobuf_c_message_pack(b->msg, out);
+}
+
+om_batch_t *om_batch_clone(const om_batch_t *b)
+{
+    /* Packing and unpacking is the simplest deep copy that is right for every field, and it
+     * lands the copy in one fresh arena. */
+    size_t len = om_batch_proto_size(b);
+    uint8_t *buf = om_malloc(len);
+    if (buf == NULL) {
+        return NULL;
+    }
+    om_batch_proto_pack(b, buf);
+    om_batch_t *copy = NULL;
+    om_batch_decode_proto(b->signal, buf, len, 0, &copy, NULL);
+    om_free(buf);
+    return copy;
+}
+
+int om_batch_make_writable(om_batch_t **b)
+{
+    if ((*b)->refs == 1 && !(*b)->borrowed) {
+        return 0;
+    }
+    om_batch_t *copy = om_batch_clone(*b);
+    if (copy == NULL) {
+        return OM_ENOMEM;
+    }
+    om_batch_release(*b);
+    *b = copy;
+    return 0;
+}
+
+static int add_arena(om_batch_t *dst, om_arena_t *a)
+{
+    for (size_t i = 0; i < dst->n_arenas; i++) {
+        if (dst->arenas[i] == a) {
+            return 0;
+        }
+    }
+    if (dst->n_arenas == dst->cap_arenas) {
+        size_t cap = dst->cap_arenas * 2;
+        om_arena_t **na = om_realloc(dst->arenas, cap * sizeof *na);
+        if (na == NULL) {
+            return OM_ENOMEM;
+        }
+        dst->arenas = na;
+        dst->cap_arenas = cap;
+    }
+    dst->arenas[dst->n_arenas++] = om_arena_ref(a);
+    return 0;
+}
+
+int om_batch_share_arenas(om_batch_t *dst, const om_batch_t *src)
+{
+    dst->borrowed = true;
+    for (size_t i = 0; i < src->n_arenas; i++) {
+        int rc = add_arena(dst, src->arenas[i]);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Room for `extra` more resource entries in dst, growing geometrically inside dst's arena. */
+static int reserve_resources(om_batch_t *dst, size_t extra)
+{
+    resource_ref_t r = resource_array(dst);
+    size_t *n = r.n;
+    void ***items = r.items;
+    size_t cap = dst->res_cap ? dst->res_cap : *n;
+    if (*n + extra <= cap) {
+        return 0;
+    }
+    size_t ncap = cap < 8 ? 8 : cap * 2;
+    while (ncap < *n + extra) {
+        ncap *= 2;
+    }
+    void **na = om_arena_alloc(dst->arenas[0], ncap * sizeof *na);
+    if (na == NULL) {
+        return OM_ENOMEM;
+    }
+    if (*n > 0) {
+        memcpy(na, *items, *n * sizeof *na);
+    }
+    *items = na;
+    dst->res_cap = ncap;
+    return 0;
+}
+
+int om_batch_append(om_batch_t *dst, om_batch_t *src)
+{
+    int rc = 0;
+    if (dst->signal != src->signal || dst->refs != 1) {
+        rc = OM_EINVAL;
+        goto out;
+    }
+    resource_ref_t from = resource_array(src);
+    if (*from.n == 0) {
+        goto out;
+    }
+    /* Only the entry pointers move: when src is shared or borrowed, its nodes are shared. */
+    bool borrowed = dst->borrowed || src->refs > 1 || src->borrowed;
+    if (src->refs > 1) {
+        src->borrowed = true; /* the other holders now share nodes with dst */
+    }
+    rc = om_batch_share_arenas(dst, src);
+    dst->borrowed = borrowed;
+    if (rc == 0) {
+        rc = reserve_resources(dst, *from.n);
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    resource_ref_t to = resource_array(dst);
+    memcpy(*to.items + *to.n, *from.items, *from.n * sizeof(void *));
+    *to.n += *from.n;
+    dst->items += src->items;
+out:
+    om_batch_release(src);
+    return rc;
+}
+
+static size_t metric_points(const om_metric_t *m)
+{
+    switch (m->data_case) {
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        return m->gauge ? m->gauge->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        return m->sum ? m->sum->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        return m->histogram ? m->histogram->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+        return m->exponential_histogram ? m->exponential_histogram->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
+        return m->summary ? m->summary->n_data_points : 0;
+    default:
+        return 0;
+    }
+}
+
+size_t om_batch_count_items(const om_batch_t *b)
+{
+    size_t total = 0;
+    if (b->signal == OM_SIG_TRACES) {
+        for (size_t i = 0; i < b->traces->n_resource_spans; i++) {
+            const om_resource_spans_t *rs = b->traces->resource_spans[i];
+            for (size_t j = 0; j < rs->n_scope_spans; j++) {
+                total += rs->scope_spans[j]->n_spans;
+            }
+        }
+    } else if (b->signal == OM_SIG_METRICS) {
+        for (size_t i = 0; i < b->metrics->n_resource_metrics; i++) {
+            const om_resource_metrics_t *rm = b->metrics->resource_metrics[i];
+            for (size_t j = 0; j < rm->n_scope_metrics; j++) {
+                for (size_t k = 0; k < rm->scope_metrics[j]->n_metrics; k++) {
+                    total += metric_points(rm->scope_metrics[j]->metrics[k]);
+                }
+            }
+        }
+    } else if (b->signal == OM_SIG_LOGS) {
+        for (size_t i = 0; i < b->logs->n_resource_logs; i++) {
+            const om_resource_logs_t *rl = b->logs->resource_logs[i];
+            for (size_t j = 0; j < rl->n_scope_logs; j++) {
+                total += rl->scope_logs[j]->n_log_records;
+            }
+        }
+    }
+    return total;
+}
+
+int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch)
+{
+    if (c == NULL || c->consume == NULL) {
+        om_batch_release(batch);
+        return OM_ENOTSUP;
+    }
+    return c->consume(c->self, batch);
+}

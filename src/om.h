@@ -1,0 +1,425 @@
+/* om.h: the one header a component includes.
+ *
+ * It declares the core's services: error codes, allocation, arenas, batches of OTLP data,
+ * the OTLP codecs, string buffers, logging, the config node tree, the field tables that turn
+ * config nodes into component config structs, and the component factory interface.
+ *
+ * Threading: everything declared here is for the loop thread only, unless a comment says
+ * otherwise. Nothing here blocks. */
+#ifndef OM_H
+#define OM_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "otlp_types.h"
+
+#define OM_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define OM_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define OM_PRINTF(fmt, args)
+#endif
+
+/* Tests reach file-local functions through OM_STATIC. */
+#ifdef OM_TESTING
+#define OM_STATIC
+#else
+#define OM_STATIC static
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors: 0 or a negative OM_E* code. The X-macro gives the enum, the names and messages.     */
+
+#define OM_ERRNO_MAP(X)                                                                        \
+    X(ENOMEM, -1, "out of memory")                                                             \
+    X(EINVAL, -2, "invalid data")                                                              \
+    X(EREFUSED, -3, "refused, retry later")                                                    \
+    X(EAGAIN, -4, "temporarily unavailable, retry later")                                      \
+    X(ETOOBIG, -5, "too large")                                                                \
+    X(EIO, -6, "I/O error")                                                                    \
+    X(ENOTSUP, -7, "not supported")                                                            \
+    X(ECONFIG, -8, "invalid configuration")                                                    \
+    X(ESHUTDOWN, -9, "shutting down")                                                          \
+    X(ENOTFOUND, -10, "not found")                                                             \
+    X(EPERM, -11, "permanent failure")
+
+typedef enum {
+    OM_OK = 0,
+#define OM__ERR_ENUM(name, code, msg) OM_##name = (code),
+    OM_ERRNO_MAP(OM__ERR_ENUM)
+#undef OM__ERR_ENUM
+} om_errno_t;
+
+/* Context for an error: the code plus one bounded message for humans. The first writer wins,
+ * so the most specific layer (the one that saw the problem) sets the message. */
+typedef struct om_err {
+    int code;
+    char msg[256];
+} om_err_t;
+
+void om_err_set(om_err_t *err, int code, const char *fmt, ...) OM_PRINTF(3, 4);
+const char *om_strerror(int code);
+const char *om_errname(int code);
+/* Retryable errors tell the client to try again later (gRPC UNAVAILABLE, HTTP 503). */
+bool om_err_retryable(int code);
+/* The one mapping from our codes to what receivers answer: a gRPC status code and an HTTP
+ * status. 0 maps to OK/200. */
+int om_err_grpc_status(int code);
+int om_err_http_status(int code);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Allocation: these return NULL on failure and never abort. Every caller handles NULL.        */
+
+void *om_malloc(size_t n);
+void *om_calloc(size_t count, size_t n);
+void *om_realloc(void *p, size_t n);
+char *om_strdup(const char *s);
+char *om_strndup(const char *s, size_t n);
+void om_free(void *p);
+/* Fuzz and failure-path tests: make the Nth allocation from now fail (0 disables). */
+void om_alloc_fail_after(unsigned long n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Arena: a bump allocator with a hard cap, refcounted so that batches built from several       */
+/* decoded requests can share the memory their nodes live in.                                 */
+
+typedef struct om_arena om_arena_t;
+
+/* cap: the most bytes the arena hands out (0: no cap). Returns NULL when out of memory. */
+om_arena_t *om_arena_new(size_t cap);
+/* 8-byte aligned memory, or NULL when the cap is reached (then om_arena_exhausted() is true)
+ * or malloc fails. The memory lives until the last reference is dropped. */
+void *om_arena_alloc(om_arena_t *a, size_t n);
+void *om_arena_calloc(om_arena_t *a, size_t count, size_t n);
+char *om_arena_strndup(om_arena_t *a, const char *s, size_t n);
+bool om_arena_exhausted(const om_arena_t *a);
+size_t om_arena_used(const om_arena_t *a);
+om_arena_t *om_arena_ref(om_arena_t *a);
+void om_arena_unref(om_arena_t *a);
+/* A protobuf-c allocator that allocates from the arena and never frees: never call
+ * *__free_unpacked on a message unpacked with it. The pointer lives as long as the arena. */
+ProtobufCAllocator *om_arena_pb_allocator(om_arena_t *a);
+/* Bytes held by all live arenas of the process (what memory_limiter reads). */
+size_t om_arena_live_bytes(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Signals and batches                                                                        */
+
+typedef enum {
+    OM_SIG_TRACES = 1u << 0,
+    OM_SIG_METRICS = 1u << 1,
+    OM_SIG_LOGS = 1u << 2,
+} om_signal_t;
+#define OM_SIG_COUNT 3
+#define OM_SIG_ALL (OM_SIG_TRACES | OM_SIG_METRICS | OM_SIG_LOGS)
+
+/* 0, 1, 2 for traces, metrics, logs; -1 for anything else. */
+int om_signal_index(om_signal_t s);
+om_signal_t om_signal_from_index(int i);
+/* "traces", "metrics", "logs". */
+const char *om_signal_name(om_signal_t s);
+/* "spans", "metric points", "log records": what items of this signal are called. */
+const char *om_signal_item_name(om_signal_t s);
+
+/* A batch is one Export*ServiceRequest of one signal. Its nodes live in the arenas it holds
+ * references to (arenas[0] is where new nodes for this batch are allocated).
+ *
+ * Ownership: whoever holds a reference may read it. A consumer that is handed a batch owns
+ * that reference on every path, errors included. A batch with refs > 1 is shared by a fan-out
+ * and is read-only; call om_batch_make_writable() before changing it. */
+typedef struct om_batch {
+    om_signal_t signal;
+    unsigned refs;
+    size_t items; /* spans, metric data points or log records; kept up to date by the core */
+    union {
+        om_traces_req_t *traces;
+        om_metrics_req_t *metrics;
+        om_logs_req_t *logs;
+        ProtobufCMessage *msg;
+    };
+    size_t n_arenas, cap_arenas;
+    om_arena_t **arenas; /* om_malloc'd array of references */
+    size_t res_cap;      /* capacity of the resource array when the core grew it, else 0 */
+    /* Some nodes are shared with other batches (set by om_batch_append from a shared source
+     * and by om_batch_share_arenas): read-only even when refs == 1. */
+    bool borrowed;
+} om_batch_t;
+
+/* An empty request of the signal in a new arena of at most arena_cap bytes (0: no cap). */
+om_batch_t *om_batch_new(om_signal_t sig, size_t arena_cap);
+/* Decode OTLP protobuf / OTLP JSON. On failure returns OM_EINVAL for malformed data (the
+ * message in err says what), OM_ETOOBIG when the decoded form would pass arena_cap, OM_ENOMEM.
+ * The input is not referenced after return. */
+int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
+                          om_batch_t **out, om_err_t *err);
+int om_batch_decode_json(om_signal_t sig, const char *data, size_t len, size_t arena_cap,
+                         om_batch_t **out, om_err_t *err);
+om_batch_t *om_batch_ref(om_batch_t *b);
+void om_batch_release(om_batch_t *b);
+/* A deep copy in a new arena. NULL when out of memory. */
+om_batch_t *om_batch_clone(const om_batch_t *b);
+/* Make *b safe to change: if shared or borrowed, replace the reference with a clone. */
+int om_batch_make_writable(om_batch_t **b);
+/* Move all resource entries of src to the end of dst. dst must be exclusively owned; src is
+ * consumed (its reference is dropped) on every path. dst keeps src's arenas alive. */
+int om_batch_append(om_batch_t *dst, om_batch_t *src);
+/* Make dst keep every arena of src alive (for batches whose nodes point into src); marks dst
+ * borrowed. */
+int om_batch_share_arenas(om_batch_t *dst, const om_batch_t *src);
+/* Count spans / data points / log records of a message. */
+size_t om_batch_count_items(const om_batch_t *b);
+/* Serialized protobuf size, and packing into a buffer of at least that size. */
+size_t om_batch_proto_size(const om_batch_t *b);
+size_t om_batch_proto_pack(const om_batch_t *b, uint8_t *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* String buffer: bounded by construction. Appends after a failure (ENOMEM or max reached) are */
+/* ignored and `failed` stays set, so a writer checks once at the end.                        */
+
+typedef struct om_strbuf {
+    char *data; /* owned; NUL-terminated when non-NULL */
+    size_t len, cap;
+    size_t max; /* 0: unbounded */
+    bool failed;
+} om_strbuf_t;
+
+void om_strbuf_init(om_strbuf_t *sb, size_t max);
+void om_strbuf_free(om_strbuf_t *sb);
+void om_strbuf_reset(om_strbuf_t *sb); /* len = 0, failed = false, memory kept */
+bool om_strbuf_reserve(om_strbuf_t *sb, size_t extra);
+void om_strbuf_append(om_strbuf_t *sb, const void *data, size_t n);
+void om_strbuf_puts(om_strbuf_t *sb, const char *s);
+void om_strbuf_putc(om_strbuf_t *sb, char c);
+void om_strbuf_printf(om_strbuf_t *sb, const char *fmt, ...) OM_PRINTF(2, 3);
+void om_strbuf_vprintf(om_strbuf_t *sb, const char *fmt, va_list ap);
+/* Take the data out; the buffer is left empty. The caller frees with om_free. */
+char *om_strbuf_steal(om_strbuf_t *sb, size_t *len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* OTLP JSON (the protobuf JSON mapping with OTLP's exceptions: hex ids, integer enums).       */
+
+/* Append the batch's request as one line of OTLP JSON, without a newline. */
+int om_otlp_json_encode(const om_batch_t *b, om_strbuf_t *out);
+/* Append an Export*ServiceResponse as OTLP JSON: {} for full success, or partial_success. */
+void om_otlp_json_encode_response(om_signal_t sig, int64_t rejected, const char *error_message,
+                                  om_strbuf_t *out);
+/* Append a google.rpc.Status as JSON. */
+void om_otlp_json_encode_status(int grpc_code, const char *message, om_strbuf_t *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Logging to stderr. Arguments are evaluated only when the level is enabled.                  */
+
+typedef enum {
+    OM_LOG_DEBUG = 0,
+    OM_LOG_INFO = 1,
+    OM_LOG_WARN = 2,
+    OM_LOG_ERROR = 3,
+    OM_LOG_NONE = 4,
+} om_log_level_t;
+
+extern om_log_level_t om__log_level;
+void om_log_set_level(om_log_level_t lvl);
+/* who: a component's log name such as "receiver/otlp/2", or NULL for the core. */
+void om_log_write(om_log_level_t lvl, const char *who, const char *fmt, ...) OM_PRINTF(3, 4);
+
+#define OM_LOG(lvl, ...)                                                                       \
+    do {                                                                                       \
+        if ((lvl) >= om__log_level) {                                                          \
+            om_log_write((lvl), NULL, __VA_ARGS__);                                            \
+        }                                                                                      \
+    } while (0)
+#define OM_CLOG(who, lvl, ...)                                                                 \
+    do {                                                                                       \
+        if ((lvl) >= om__log_level) {                                                          \
+            om_log_write((lvl), (who), __VA_ARGS__);                                           \
+        }                                                                                      \
+    } while (0)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Config nodes: YAML parsed once into a tree whose nodes keep file, line and column (1-based). */
+
+typedef enum {
+    OM_NODE_NULL, /* `key:` with no value, or `~`/`null` */
+    OM_NODE_SCALAR,
+    OM_NODE_MAP,
+    OM_NODE_SEQ,
+} om_node_kind_t;
+
+typedef struct om_node om_node_t;
+struct om_node {
+    om_node_kind_t kind;
+    const char *file; /* shared, owned by the config */
+    unsigned line, col;
+    char *str;   /* SCALAR: the value after ${env} expansion; NUL-terminated */
+    bool quoted; /* SCALAR: written in quotes, so it is a string whatever it looks like */
+    size_t n;    /* MAP: pairs; SEQ: items */
+    om_node_t **keys;   /* MAP: scalar key nodes */
+    om_node_t **values; /* MAP: values; SEQ: items */
+};
+
+/* The value under key in a MAP node, or NULL (also when map is not a MAP). */
+const om_node_t *om_node_get(const om_node_t *map, const char *key);
+
+/* A list of problems, each one line "file:line:col: path: message". */
+typedef struct om_diags {
+    char **msgs;
+    size_t n, cap;
+} om_diags_t;
+
+/* at may be NULL (then no position); path may be NULL or "". */
+void om_diag_add(om_diags_t *d, const om_node_t *at, const char *path, const char *fmt, ...)
+    OM_PRINTF(4, 5);
+void om_diags_free(om_diags_t *d);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Field tables: how a component's config struct is filled from its node. The core applies     */
+/* types, bounds, enums, defaults and rejects unknown keys; a component's config_validate()    */
+/* only checks rules that involve several fields.                                             */
+
+typedef enum {
+    OM_F_BOOL,     /* bool */
+    OM_F_INT,      /* int64_t, within [min, max] */
+    OM_F_DOUBLE,   /* double, within [min, max] */
+    OM_F_DURATION, /* int64_t nanoseconds: "200ms", "5s", "1m30s", or a bare integer of ns */
+    OM_F_SIZE,     /* uint64_t bytes: "4MiB", "512KiB", "1000" */
+    OM_F_STRING,   /* char * (owned by the config struct; NULL when unset and no default) */
+    OM_F_ENUM,     /* int: index into choices */
+    OM_F_ENDPOINT, /* char *: "host:port", "[v6]:port" or ":port"; validated */
+    OM_F_SECTION,  /* a nested struct at offset, filled from its own field table */
+    OM_F_STRMAP,   /* om_strmap_t: a map of string to string (e.g. headers) */
+    OM_F_STRLIST,  /* om_strlist_t: a sequence of strings */
+    OM_F_IGNORED,  /* an otelcol key we accept but do not implement: a warning is logged */
+} om_field_type_t;
+
+#define OM_FF_REQUIRED (1u << 0)
+#define OM_FF_PRESENCE (1u << 1) /* SECTION: set the bool at present_offset when the key exists */
+
+typedef struct om_field om_field_t;
+struct om_field {
+    const char *key; /* NULL ends a table */
+    om_field_type_t type;
+    size_t offset;
+    const char *def; /* default, written as it would be in YAML; NULL: zero */
+    double min, max; /* INT/DOUBLE/DURATION/SIZE bounds when min < max */
+    const char *const *choices; /* ENUM: NULL-terminated */
+    const om_field_t *fields;   /* SECTION: the nested table */
+    size_t present_offset;      /* SECTION with OM_FF_PRESENCE */
+    unsigned flags;
+    const char *help; /* one line, for docs and `otelmon components` */
+};
+
+typedef struct om_strmap {
+    size_t n;
+    char **keys, **values; /* owned */
+} om_strmap_t;
+
+typedef struct om_strlist {
+    size_t n;
+    char **items; /* owned */
+} om_strlist_t;
+
+/* Set defaults, then apply the values in node (a MAP, NULL or a NULL node: only defaults).
+ * path names node in messages (e.g. "receivers::otlp"). Returns the number of problems added. */
+int om_fields_apply(const om_field_t *fields, void *cfg, const om_node_t *node, const char *path,
+                    om_diags_t *d);
+/* Free what om_fields_apply allocated in cfg (strings, maps, lists, nested sections). */
+void om_fields_free(const om_field_t *fields, void *cfg);
+
+/* The one parser for each unit. They return OM_EINVAL with a message in err on bad input and
+ * check for overflow. */
+int om_parse_duration(const char *s, int64_t *ns, om_err_t *err);
+int om_parse_size(const char *s, uint64_t *bytes, om_err_t *err);
+int om_parse_bool(const char *s, bool *out);
+/* host may be "" (all interfaces); port 0..65535. *host is allocated with om_malloc. */
+int om_parse_endpoint(const char *s, char **host, int *port, om_err_t *err);
+
+#define OM_NS_PER_MS INT64_C(1000000)
+#define OM_NS_PER_S INT64_C(1000000000)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Components                                                                                 */
+
+#define OM_FACTORY_ABI 1u
+
+typedef enum {
+    OM_RECEIVER,
+    OM_PROCESSOR,
+    OM_EXPORTER,
+    OM_EXTENSION,
+    OM_CONNECTOR,
+} om_kind_t;
+
+/* A component that changes the data it is handed calls om_batch_make_writable() first in its
+ * consume function (cheap when it already owns the batch alone). */
+#define OM_CAP_MUTATES_DATA (1u << 0)
+
+/* Hand a batch to a component. It always takes ownership of the reference, errors included.
+ * Returns 0 (accepted), a retryable code (OM_EREFUSED, OM_EAGAIN: the client should retry) or
+ * a permanent one (OM_EINVAL, OM_EPERM...). Called on the loop thread; never blocks. */
+typedef int (*om_consume_fn)(void *self, om_batch_t *batch);
+typedef void (*om_done_fn)(void *arg);
+
+/* The next consumer of a signal. consume NULL: nothing is wired for that signal. */
+typedef struct om_consumer {
+    void *self;
+    om_consume_fn consume;
+} om_consumer_t;
+
+/* Passes the batch on; a consumer with no function releases it and returns OM_ENOTSUP. */
+int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch);
+
+/* What the core lends to components. */
+typedef struct om_host {
+    uv_loop_t *loop;
+} om_host_t;
+
+typedef struct om_create_args {
+    const void *cfg;      /* validated config; outlives the instance */
+    const char *id;       /* "otlp/2" */
+    const char *log_name; /* "receiver/otlp/2"; outlives the instance */
+    om_host_t *host;
+    om_signal_t signals; /* the signals this instance is wired for */
+    /* Receivers and processors: the next consumer per signal (index om_signal_index()), with
+     * fan-out already applied. Exporters get none. */
+    om_consumer_t next[OM_SIG_COUNT];
+} om_create_args_t;
+
+typedef struct om_factory {
+    uint32_t abi; /* OM_FACTORY_ABI */
+    om_kind_t kind;
+    const char *type;       /* as written in otelcol.yaml: "otlp", "batch" */
+    const char *const *aliases; /* other spellings of the type (NULL-terminated) or NULL */
+    const char *help;       /* one line for `otelmon components` */
+    unsigned signals;       /* OM_SIG_* supported */
+    unsigned caps;          /* OM_CAP_* */
+    size_t config_size;
+    const om_field_t *fields;
+    /* Cross-field rules only; may be NULL. */
+    int (*config_validate)(const void *cfg, om_err_t *err);
+    /* Free what the component allocated beyond the field table; may be NULL. */
+    void (*config_free)(void *cfg);
+    /* Allocate and wire; no I/O, no uv handles. */
+    int (*create)(const om_create_args_t *a, void **self, om_err_t *err);
+    /* Open handles, bind, connect. */
+    int (*start)(void *self, om_err_t *err);
+    /* Stop intake, flush, close handles, then call done exactly once. Safe without start; a
+     * second call does nothing (done is not called again). */
+    void (*shutdown)(void *self, om_done_fn done, void *arg);
+    /* Free; only after done has run, or right after create when start was never called. */
+    void (*destroy)(void *self);
+    om_consume_fn consume_traces, consume_metrics, consume_logs;
+} om_factory_t;
+
+/* The factory table meson generates from the component list; NULL-terminated. */
+extern const om_factory_t *const om_factories[];
+
+const char *om_kind_name(om_kind_t k); /* "receiver" ... */
+const char *om_kind_plural(om_kind_t k); /* "receivers" ... as the top-level config keys */
+
+#endif

@@ -1,0 +1,58 @@
+/* otlp_types.h: short names for the protobuf-c types generated from proto/.
+ * The generated names are exact but long; components use these. */
+#ifndef OM_OTLP_TYPES_H
+#define OM_OTLP_TYPES_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+/* common, resource */
+typedef Opentelemetry__Proto__Common__V1__AnyValue om_anyvalue_t;
+typedef Opentelemetry__Proto__Common__V1__KeyValue om_keyvalue_t;
+typedef Opentelemetry__Proto__Common__V1__ArrayValue om_arrayvalue_t;
+typedef Opentelemetry__Proto__Common__V1__KeyValueList om_kvlist_t;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope om_scope_t;
+typedef Opentelemetry__Proto__Resource__V1__Resource om_resource_t;
+
+/* traces */
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest om_traces_req_t;
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse om_traces_resp_t;
+typedef Opentelemetry__Proto__Trace__V1__ResourceSpans om_resource_spans_t;
+typedef Opentelemetry__Proto__Trace__V1__ScopeSpans om_scope_spans_t;
+typedef Opentelemetry__Proto__Trace__V1__Span om_span_t;
+typedef Opentelemetry__Proto__Trace__V1__Span__Event om_span_event_t;
+typedef Opentelemetry__Proto__Trace__V1__Span__Link om_span_link_t;
+typedef Opentelemetry__Proto__Trace__V1__Status om_span_status_t;
+
+/* metrics */
+typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest om_metrics_req_t;
+typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceResponse
+    om_metrics_resp_t;
+typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics om_resource_metrics_t;
+typedef Opentelemetry__Proto__Metrics__V1__ScopeMetrics om_scope_metrics_t;
+typedef Opentelemetry__Proto__Metrics__V1__Metric om_metric_t;
+typedef Opentelemetry__Proto__Metrics__V1__Gauge om_gauge_t;
+typedef Opentelemetry__Proto__Metrics__V1__Sum om_sum_t;
+typedef Opentelemetry__Proto__Metrics__V1__Histogram om_histogram_t;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogram om_exp_histogram_t;
+typedef Opentelemetry__Proto__Metrics__V1__Summary om_summary_t;
+typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint om_number_dp_t;
+typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint om_histogram_dp_t;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint om_exp_histogram_dp_t;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets
+    om_exp_buckets_t;
+typedef Opentelemetry__Proto__Metrics__V1__SummaryDataPoint om_summary_dp_t;
+typedef Opentelemetry__Proto__Metrics__V1__SummaryDataPoint__ValueAtQuantile om_quantile_t;
+typedef Opentelemetry__Proto__Metrics__V1__Exemplar om_exemplar_t;
+
+/* logs */
+typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest om_logs_req_t;
+typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse om_logs_resp_t;
+typedef Opentelemetry__Proto__Logs__V1__ResourceLogs om_resource_logs_t;
+typedef Opentelemetry__Proto__Logs__V1__ScopeLogs om_scope_logs_t;
+typedef Opentelemetry__Proto__Logs__V1__LogRecord om_log_record_t;
+
+#endif

@@ -1,0 +1,30 @@
+/* pipeline.h: the graph of component instances built from `service.pipelines`
+ * (core-internal).
+ *
+ * A receiver or exporter used by several pipelines is one instance; each pipeline has its own
+ * processor instances. Start order: exporters, processors, receivers; shutdown runs the other
+ * way, stage by stage, so that data drains downstream. */
+#ifndef OM_PIPELINE_H
+#define OM_PIPELINE_H
+
+#include "config.h"
+#include "om.h"
+
+typedef struct om_graph om_graph_t;
+
+/* Validate every component config and the pipelines, then (unless validate_only) create the
+ * instances. No I/O. Every problem is added to d with file:line:column and OM_ECONFIG is
+ * returned; *out is NULL then. The config must outlive the graph. */
+int om_graph_build(const om_config_t *cfg, om_host_t *host, bool validate_only, om_graph_t **out,
+                   om_diags_t *d);
+/* Start exporters, processors, receivers. On failure err says which component and why; the
+ * caller then shuts the graph down (shutdown is safe for components never started). */
+int om_graph_start(om_graph_t *g, om_err_t *err);
+/* Shut down stage by stage; done is called once when every component has finished. */
+void om_graph_shutdown(om_graph_t *g, om_done_fn done, void *arg);
+/* Destroy the instances (after shutdown's done) and free the graph. */
+void om_graph_free(om_graph_t *g);
+/* service::telemetry::logs::level, for the service to apply. */
+om_log_level_t om_graph_log_level(const om_graph_t *g);
+
+#endif

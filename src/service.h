@@ -1,0 +1,22 @@
+/* service.h: running and validating a collector from config files (core-internal). */
+#ifndef OM_SERVICE_H
+#define OM_SERVICE_H
+
+#include <stdio.h>
+
+#include "om.h"
+
+/* The config used when no --config is given: OTLP gRPC and HTTP on localhost -> batch ->
+ * debug. */
+extern const char om_default_config[];
+
+/* Load, validate, build, start and run until SIGINT/SIGTERM, then shut down gracefully.
+ * n == 0 runs the default config. Returns the process exit code. Blocks (it runs the loop). */
+int om_service_run(const char *const *files, size_t n);
+/* Load, validate and build the graph without creating or starting anything. Prints every
+ * problem to err_out. Returns the exit code: 0 valid, 1 invalid. */
+int om_service_validate(const char *const *files, size_t n, FILE *err_out);
+/* The components of this build, by kind, with their one-line help. */
+void om_service_print_components(FILE *out);
+
+#endif
