@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building OtelMon needs on Debian 12 (as root), and with --test what the tests
+# need too. Installs only what is missing; never removes anything.
+set -euo pipefail
+
+build_pkgs=(gcc meson ninja-build pkg-config protobuf-c-compiler libprotobuf-c-dev libgrpc-dev
+            libuv1-dev libyaml-dev zlib1g-dev libzstd-dev libhttp-parser-dev libjansson-dev)
+# clang + its runtime for libFuzzer and the sanitizers; node/npm for the OTel JS SDK tests.
+test_pkgs=(clang libclang-rt-14-dev python3 valgrind openssl)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+  want+=("${test_pkgs[@]}")
+  command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
