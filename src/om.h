@@ -10,6 +10,7 @@
 #define OM_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -421,5 +422,113 @@ extern const om_factory_t *const om_factories[];
 
 const char *om_kind_name(om_kind_t k); /* "receiver" ... */
 const char *om_kind_plural(om_kind_t k); /* "receivers" ... as the top-level config keys */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Mailbox: how another thread (gRPC's completion-queue thread, a DB worker) hands work to the */
+/* loop thread. A mutex-guarded list plus a uv_async_t; posting wakes the loop only when the  */
+/* list goes from empty to non-empty, and the loop runs the whole list outside the lock.      */
+
+typedef struct om_msg om_msg_t;
+struct om_msg {
+    om_msg_t *next;
+    /* Runs on the loop thread; owns m from then on (usually frees it or re-posts it). */
+    void (*run)(om_msg_t *m);
+};
+
+typedef struct om_mailbox om_mailbox_t;
+
+/* Loop thread. Returns NULL when out of memory or when the async handle cannot be made. */
+om_mailbox_t *om_mailbox_new(uv_loop_t *loop);
+/* Any thread; never blocks beyond the mutex. Posting after om_mailbox_close() is a bug: the
+ * other thread must have stopped posting before the loop closes the mailbox. */
+void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m);
+/* Loop thread: run what is still posted, close the handle, free the mailbox, then call done. */
+void om_mailbox_close(om_mailbox_t *mb, om_done_fn done, void *arg);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Exporter helper: what otelcol's exporterhelper does, shared by every exporter: a bounded    */
+/* sending queue, consumers that send concurrently, a timeout per send, retries with           */
+/* exponential backoff for retryable failures, and counters of what was sent, failed and      */
+/* refused.                                                                                   */
+
+typedef struct om_retry_cfg {
+    bool enabled;                /* true */
+    int64_t initial_interval;    /* 5s */
+    double randomization_factor; /* 0.5 */
+    double multiplier;           /* 1.5 */
+    int64_t max_interval;        /* 30s */
+    int64_t max_elapsed_time;    /* 300s; 0: retry forever */
+} om_retry_cfg_t;
+
+typedef struct om_queue_cfg {
+    bool enabled;          /* true */
+    int64_t num_consumers; /* 10: sends in flight at once */
+    int64_t queue_size;    /* 1000 requests */
+} om_queue_cfg_t;
+
+/* Embed this in an exporter's config struct and put OM_EXPHELPER_FIELDS(type, member) in its
+ * field table: it adds `timeout`, `retry_on_failure` and `sending_queue` with otelcol's
+ * defaults (timeout_default as a duration string, e.g. "5s"). */
+typedef struct om_exphelper_cfg {
+    int64_t timeout;
+    om_retry_cfg_t retry_on_failure;
+    om_queue_cfg_t sending_queue;
+} om_exphelper_cfg_t;
+
+extern const om_field_t om__retry_fields[];
+extern const om_field_t om__queue_fields[];
+#define OM_EXPHELPER_FIELDS(type, member, timeout_default)                                      \
+    {.key = "timeout", .type = OM_F_DURATION, .offset = offsetof(type, member.timeout),        \
+     .def = (timeout_default), .min = 0, .max = 9.2e18, .help = "time limit of one send"},     \
+        {.key = "retry_on_failure", .type = OM_F_SECTION,                                      \
+         .offset = offsetof(type, member.retry_on_failure), .fields = om__retry_fields,       \
+         .help = "retries of retryable failures with exponential backoff"},                    \
+        {.key = "sending_queue", .type = OM_F_SECTION,                                         \
+         .offset = offsetof(type, member.sending_queue), .fields = om__queue_fields,          \
+         .help = "bounded queue in front of the senders"}
+
+/* Validates the cross-field rules of the helper's settings. */
+int om_exphelper_cfg_validate(const om_exphelper_cfg_t *cfg, om_err_t *err);
+
+typedef struct om_exphelper om_exphelper_t;
+
+/* One request in flight: the exporter reads batch and deadline_ms. */
+typedef struct om_exp_req {
+    om_batch_t *batch;   /* owned by the helper; the exporter must not release it */
+    uint64_t timeout_ms; /* the exporter's time limit for this attempt (0: none) */
+    unsigned attempt;    /* 1 for the first send */
+    void *exporter_data; /* free for the exporter's use during one attempt */
+} om_exp_req_t;
+
+/* Start sending req->batch. Must lead to exactly one om_exp_req_done(req, ...) call, later
+ * or right away. Called on the loop thread. */
+typedef void (*om_exp_send_fn)(void *exporter, om_exp_req_t *req);
+
+/* Counters of one exporter, per signal (index om_signal_index()); read from any thread. */
+typedef struct om_exp_counters {
+    _Atomic uint64_t sent[OM_SIG_COUNT];           /* items delivered */
+    _Atomic uint64_t send_failed[OM_SIG_COUNT];    /* items dropped after failing */
+    _Atomic uint64_t enqueue_failed[OM_SIG_COUNT]; /* items refused: queue full */
+} om_exp_counters_t;
+
+/* cfg and log_name must outlive the helper. Returns NULL when out of memory. */
+om_exphelper_t *om_exphelper_new(om_host_t *host, const char *log_name,
+                                 const om_exphelper_cfg_t *cfg, om_exp_send_fn send,
+                                 void *exporter);
+/* Queue the batch (takes ownership). 0: accepted into the bounded queue; OM_EREFUSED when the
+ * queue is full (retryable: the receiver tells the client to retry); OM_ESHUTDOWN after
+ * shutdown began. */
+int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch);
+/* The end of one attempt. rc 0: delivered; a retryable code (om_err_retryable, or OM_EIO for
+ * network failures): retried with backoff, waiting at least retry_after_ms when the server
+ * said so; anything else: dropped, counted and logged with msg. */
+void om_exp_req_done(om_exp_req_t *req, int rc, uint64_t retry_after_ms, const char *msg);
+/* Stop taking data, send what is queued (retries included), then call done once. */
+void om_exphelper_shutdown(om_exphelper_t *h, om_done_fn done, void *arg);
+/* Free; only after done. */
+void om_exphelper_free(om_exphelper_t *h);
+const om_exp_counters_t *om_exphelper_counters(const om_exphelper_t *h);
+/* Requests waiting in the queue (not counting those being sent). */
+size_t om_exphelper_queue_size(const om_exphelper_t *h);
 
 #endif

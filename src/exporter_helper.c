@@ -1,0 +1,304 @@
+/* exporter_helper.c: the queue, senders, retries and counters every exporter shares.
+ *
+ * A request moves queue -> in flight -> (retry wait -> in flight)* -> done. At most
+ * num_consumers requests are in flight or waiting to retry at once; a request waiting for its
+ * retry keeps its consumer slot, as in otelcol, so a failing backend cannot make the helper
+ * hold more than num_consumers + queue_size requests. Loop thread only. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "om.h"
+
+const om_field_t om__retry_fields[] = {
+    {.key = "enabled", .type = OM_F_BOOL, .offset = offsetof(om_retry_cfg_t, enabled),
+     .def = "true"},
+    {.key = "initial_interval", .type = OM_F_DURATION,
+     .offset = offsetof(om_retry_cfg_t, initial_interval), .def = "5s", .min = 0, .max = 9.2e18},
+    {.key = "randomization_factor", .type = OM_F_DOUBLE,
+     .offset = offsetof(om_retry_cfg_t, randomization_factor), .def = "0.5", .min = 0,
+     .max = 1},
+    {.key = "multiplier", .type = OM_F_DOUBLE, .offset = offsetof(om_retry_cfg_t, multiplier),
+     .def = "1.5", .min = 1, .max = 1000},
+    {.key = "max_interval", .type = OM_F_DURATION,
+     .offset = offsetof(om_retry_cfg_t, max_interval), .def = "30s", .min = 0, .max = 9.2e18},
+    {.key = "max_elapsed_time", .type = OM_F_DURATION,
+     .offset = offsetof(om_retry_cfg_t, max_elapsed_time), .def = "300s", .min = 0,
+     .max = 9.2e18},
+    {.key = NULL},
+};
+
+const om_field_t om__queue_fields[] = {
+    {.key = "enabled", .type = OM_F_BOOL, .offset = offsetof(om_queue_cfg_t, enabled),
+     .def = "true"},
+    {.key = "num_consumers", .type = OM_F_INT, .offset = offsetof(om_queue_cfg_t, num_consumers),
+     .def = "10", .min = 1, .max = 10000},
+    {.key = "queue_size", .type = OM_F_INT, .offset = offsetof(om_queue_cfg_t, queue_size),
+     .def = "1000", .min = 1, .max = 1e7},
+    {.key = "storage", .type = OM_F_IGNORED},
+    {.key = "sizer", .type = OM_F_IGNORED},
+    {.key = "blocking", .type = OM_F_IGNORED},
+    {.key = "block_on_overflow", .type = OM_F_IGNORED},
+    {.key = "batch", .type = OM_F_IGNORED},
+    {.key = "wait_for_result", .type = OM_F_IGNORED},
+    {.key = NULL},
+};
+
+typedef struct req {
+    om_exp_req_t pub; /* first member: om_exp_req_t * converts to req_t * */
+    om_exphelper_t *h;
+    uint64_t first_ms;   /* when the first attempt started */
+    uint64_t backoff_ms; /* the next backoff before randomization */
+    uv_timer_t retry;    /* initialised on first use */
+    bool timer_ready;
+    struct req *next; /* queue link */
+} req_t;
+
+struct om_exphelper {
+    om_host_t *host;
+    const char *log_name;
+    const om_exphelper_cfg_t *cfg;
+    om_exp_send_fn send;
+    void *exporter;
+    req_t *head, *tail; /* the queue, oldest first */
+    size_t queued;
+    size_t busy;     /* requests in flight or waiting to retry */
+    size_t closing;  /* retry timers whose close callback has not run */
+    bool shutting_down;
+    om_done_fn done;
+    void *done_arg;
+    om_exp_counters_t counters;
+};
+
+int om_exphelper_cfg_validate(const om_exphelper_cfg_t *cfg, om_err_t *err)
+{
+    const om_retry_cfg_t *r = &cfg->retry_on_failure;
+    if (r->enabled && r->max_interval < r->initial_interval) {
+        om_err_set(err, OM_ECONFIG,
+                   "retry_on_failure::max_interval must not be less than initial_interval");
+        return OM_ECONFIG;
+    }
+    return 0;
+}
+
+om_exphelper_t *om_exphelper_new(om_host_t *host, const char *log_name,
+                                 const om_exphelper_cfg_t *cfg, om_exp_send_fn send,
+                                 void *exporter)
+{
+    om_exphelper_t *h = om_calloc(1, sizeof *h);
+    if (h == NULL) {
+        return NULL;
+    }
+    h->host = host;
+    h->log_name = log_name;
+    h->cfg = cfg;
+    h->send = send;
+    h->exporter = exporter;
+    return h;
+}
+
+const om_exp_counters_t *om_exphelper_counters(const om_exphelper_t *h)
+{
+    return &h->counters;
+}
+
+size_t om_exphelper_queue_size(const om_exphelper_t *h)
+{
+    return h->queued;
+}
+
+/* Without a queue, requests still need a place while every consumer is busy: none. */
+static size_t queue_capacity(const om_exphelper_t *h)
+{
+    return h->cfg->sending_queue.enabled ? (size_t)h->cfg->sending_queue.queue_size : 0;
+}
+
+static size_t max_busy(const om_exphelper_t *h)
+{
+    return (size_t)h->cfg->sending_queue.num_consumers;
+}
+
+static void maybe_finish_shutdown(om_exphelper_t *h)
+{
+    if (h->shutting_down && h->done != NULL && h->queued == 0 && h->busy == 0 &&
+        h->closing == 0) {
+        om_done_fn done = h->done;
+        h->done = NULL;
+        done(h->done_arg);
+    }
+}
+
+static void attempt(req_t *r)
+{
+    r->pub.attempt++;
+    r->pub.timeout_ms = (uint64_t)(r->h->cfg->timeout / OM_NS_PER_MS);
+    r->pub.exporter_data = NULL;
+    r->h->send(r->h->exporter, &r->pub);
+}
+
+static void pump(om_exphelper_t *h)
+{
+    while (h->head != NULL && h->busy < max_busy(h)) {
+        req_t *r = h->head;
+        h->head = r->next;
+        if (h->head == NULL) {
+            h->tail = NULL;
+        }
+        h->queued--;
+        h->busy++;
+        r->first_ms = uv_now(h->host->loop);
+        r->backoff_ms = (uint64_t)(h->cfg->retry_on_failure.initial_interval / OM_NS_PER_MS);
+        attempt(r);
+    }
+}
+
+int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch)
+{
+    int idx = om_signal_index(batch->signal);
+    if (h->shutting_down) {
+        om_batch_release(batch);
+        return OM_ESHUTDOWN;
+    }
+    bool slot_free = h->busy < max_busy(h) && h->head == NULL;
+    if (!slot_free && h->queued >= queue_capacity(h)) {
+        atomic_fetch_add(&h->counters.enqueue_failed[idx], batch->items);
+        OM_CLOG(h->log_name, OM_LOG_WARN,
+                "sending queue is full (%zu requests); refusing %zu %s", h->queued,
+                batch->items, om_signal_item_name(batch->signal));
+        om_batch_release(batch);
+        return OM_EREFUSED;
+    }
+    req_t *r = om_calloc(1, sizeof *r);
+    if (r == NULL) {
+        om_batch_release(batch);
+        return OM_ENOMEM;
+    }
+    r->h = h;
+    r->pub.batch = batch;
+    if (h->tail != NULL) {
+        h->tail->next = r;
+    } else {
+        h->head = r;
+    }
+    h->tail = r;
+    h->queued++;
+    pump(h);
+    return 0;
+}
+
+static void timer_closed(uv_handle_t *t)
+{
+    req_t *r = t->data;
+    om_exphelper_t *h = r->h;
+    om_free(r);
+    h->closing--;
+    maybe_finish_shutdown(h);
+}
+
+static void finish(req_t *r)
+{
+    om_exphelper_t *h = r->h;
+    om_batch_release(r->pub.batch);
+    r->pub.batch = NULL;
+    h->busy--;
+    if (r->timer_ready) {
+        h->closing++;
+        uv_close((uv_handle_t *)&r->retry, timer_closed);
+    } else {
+        om_free(r);
+    }
+    pump(h);
+    maybe_finish_shutdown(h);
+}
+
+static void retry_now(uv_timer_t *t)
+{
+    attempt(t->data);
+}
+
+/* The wait before the next attempt: the backoff randomized by +-factor, at least what the
+ * server asked for. Returns false when max_elapsed_time would be passed. */
+static bool next_delay(req_t *r, uint64_t retry_after_ms, uint64_t *delay_ms)
+{
+    const om_retry_cfg_t *rc = &r->h->cfg->retry_on_failure;
+    double base = (double)r->backoff_ms;
+    double jitter = rc->randomization_factor * base;
+    double d = base - jitter + (2.0 * jitter * ((double)rand() / ((double)RAND_MAX + 1.0)));
+    *delay_ms = (uint64_t)d > retry_after_ms ? (uint64_t)d : retry_after_ms;
+    double next = base * rc->multiplier;
+    double cap = (double)(rc->max_interval / OM_NS_PER_MS);
+    r->backoff_ms = (uint64_t)(next > cap ? cap : next);
+    uint64_t max_elapsed = (uint64_t)(rc->max_elapsed_time / OM_NS_PER_MS);
+    uint64_t elapsed = uv_now(r->h->host->loop) - r->first_ms;
+    return max_elapsed == 0 || elapsed + *delay_ms <= max_elapsed;
+}
+
+static bool schedule_retry(req_t *r, uint64_t retry_after_ms)
+{
+    uint64_t delay;
+    if (!r->h->cfg->retry_on_failure.enabled || !next_delay(r, retry_after_ms, &delay)) {
+        return false;
+    }
+    if (!r->timer_ready) {
+        uv_timer_init(r->h->host->loop, &r->retry);
+        r->retry.data = r;
+        r->timer_ready = true;
+    }
+    uv_timer_start(&r->retry, retry_now, delay, 0);
+    OM_CLOG(r->h->log_name, OM_LOG_INFO, "exporting failed; will retry in %llu ms",
+            (unsigned long long)delay);
+    return true;
+}
+
+void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const char *msg)
+{
+    req_t *r = (req_t *)pub;
+    om_exphelper_t *h = r->h;
+    om_batch_t *b = pub->batch;
+    int idx = om_signal_index(b->signal);
+    if (rc == 0) {
+        atomic_fetch_add(&h->counters.sent[idx], b->items);
+        finish(r);
+        return;
+    }
+    bool retryable = om_err_retryable(rc) || rc == OM_EIO;
+    if (retryable && schedule_retry(r, retry_after_ms)) {
+        OM_CLOG(h->log_name, OM_LOG_DEBUG, "attempt %u failed: %s", pub->attempt,
+                msg ? msg : om_strerror(rc));
+        return;
+    }
+    atomic_fetch_add(&h->counters.send_failed[idx], b->items);
+    OM_CLOG(h->log_name, OM_LOG_ERROR, "exporting failed, dropping %zu %s (%s): %s", b->items,
+            om_signal_item_name(b->signal),
+            retryable ? "no more retries left" : "not retryable", msg ? msg : om_strerror(rc));
+    finish(r);
+}
+
+void om_exphelper_shutdown(om_exphelper_t *h, om_done_fn done, void *arg)
+{
+    if (h->shutting_down) {
+        return;
+    }
+    h->shutting_down = true;
+    h->done = done;
+    h->done_arg = arg;
+    if (h->queued > 0 || h->busy > 0) {
+        OM_CLOG(h->log_name, OM_LOG_INFO, "draining %zu queued and %zu in-flight requests",
+                h->queued, h->busy);
+    }
+    maybe_finish_shutdown(h);
+}
+
+void om_exphelper_free(om_exphelper_t *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    /* Only after done: nothing is queued or in flight. Defensive for create-then-destroy. */
+    while (h->head != NULL) {
+        req_t *r = h->head;
+        h->head = r->next;
+        om_batch_release(r->pub.batch);
+        om_free(r);
+    }
+    om_free(h);
+}

@@ -1,0 +1,88 @@
+/* mailbox.c: cross-thread handoff to the loop thread (see om.h). */
+#include <pthread.h>
+
+#include "om.h"
+
+struct om_mailbox {
+    uv_async_t async; /* first member: the handle's close callback frees the mailbox */
+    pthread_mutex_t lock;
+    om_msg_t *head, *tail; /* guarded by lock */
+    om_done_fn done;
+    void *done_arg;
+};
+
+/* Detach the whole list under the lock, then run it in order without the lock. */
+static void drain(om_mailbox_t *mb)
+{
+    pthread_mutex_lock(&mb->lock);
+    om_msg_t *m = mb->head;
+    mb->head = mb->tail = NULL;
+    pthread_mutex_unlock(&mb->lock);
+    while (m != NULL) {
+        om_msg_t *next = m->next;
+        m->next = NULL;
+        m->run(m);
+        m = next;
+    }
+}
+
+static void on_async(uv_async_t *a)
+{
+    drain((om_mailbox_t *)a);
+}
+
+om_mailbox_t *om_mailbox_new(uv_loop_t *loop)
+{
+    om_mailbox_t *mb = om_calloc(1, sizeof *mb);
+    if (mb == NULL) {
+        return NULL;
+    }
+    if (pthread_mutex_init(&mb->lock, NULL) != 0) {
+        om_free(mb);
+        return NULL;
+    }
+    if (uv_async_init(loop, &mb->async, on_async) != 0) {
+        pthread_mutex_destroy(&mb->lock);
+        om_free(mb);
+        return NULL;
+    }
+    return mb;
+}
+
+void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m)
+{
+    m->next = NULL;
+    pthread_mutex_lock(&mb->lock);
+    bool was_empty = mb->head == NULL;
+    if (mb->tail != NULL) {
+        mb->tail->next = m;
+    } else {
+        mb->head = m;
+    }
+    mb->tail = m;
+    pthread_mutex_unlock(&mb->lock);
+    if (was_empty) {
+        uv_async_send(&mb->async);
+    }
+}
+
+static void closed(uv_handle_t *h)
+{
+    om_mailbox_t *mb = (om_mailbox_t *)h;
+    drain(mb); /* anything posted between the last drain and the close */
+    om_done_fn done = mb->done;
+    void *arg = mb->done_arg;
+    pthread_mutex_destroy(&mb->lock);
+    om_free(mb);
+    if (done != NULL) {
+        done(arg);
+    }
+}
+
+void om_mailbox_close(om_mailbox_t *mb, om_done_fn done, void *arg)
+{
+    drain(mb);
+    mb->done = done;
+    mb->done_arg = arg;
+    uv_close((uv_handle_t *)&mb->async, closed);
+}

@@ -1,0 +1,188 @@
+/* exporter_helper_test.c: the queue, consumers, retries and counters shared by exporters,
+ * driven by a fake exporter whose sends the test completes by hand. */
+#include <stdlib.h>
+
+#include "om_test.h"
+
+typedef struct fake {
+    om_exp_req_t *inflight[64];
+    size_t n;
+    int sends;
+    uint64_t send_times[64];
+    uv_loop_t *loop;
+} fake_t;
+
+static void fake_send(void *exporter, om_exp_req_t *req)
+{
+    fake_t *f = exporter;
+    if (f->sends < 64) {
+        f->send_times[f->sends] = uv_now(f->loop);
+    }
+    f->sends++;
+    f->inflight[f->n++] = req;
+}
+
+/* Complete the oldest send with rc. */
+static void complete(fake_t *f, int rc, uint64_t retry_after_ms)
+{
+    om_exp_req_t *r = f->inflight[0];
+    f->n--;
+    memmove(f->inflight, f->inflight + 1, f->n * sizeof f->inflight[0]);
+    om_exp_req_done(r, rc, retry_after_ms, "test");
+}
+
+static om_batch_t *batch_of(size_t items)
+{
+    om_batch_t *b = om_batch_new(OM_SIG_TRACES, 0);
+    b->items = items; /* the helper only counts; the content does not matter here */
+    return b;
+}
+
+static om_exphelper_cfg_t cfg_with(int consumers, int queue, int64_t initial_ms)
+{
+    om_exphelper_cfg_t c = {
+        .timeout = 5 * OM_NS_PER_S,
+        .retry_on_failure = {.enabled = true, .initial_interval = initial_ms * OM_NS_PER_MS,
+                             .randomization_factor = 0, .multiplier = 2,
+                             .max_interval = 1000 * OM_NS_PER_MS,
+                             .max_elapsed_time = 300 * OM_NS_PER_S},
+        .sending_queue = {.enabled = true, .num_consumers = consumers, .queue_size = queue},
+    };
+    return c;
+}
+
+static void run_until_sends(uv_loop_t *loop, fake_t *f, int sends)
+{
+    for (int i = 0; i < 1000 && f->sends < sends; i++) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+}
+
+static void done_cb(void *arg)
+{
+    *(int *)arg += 1;
+}
+
+static void test_queue_bounds_and_refuses_when_full(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host = {.loop = &loop};
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(2, 3, 10);
+    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(10)), 0);
+    }
+    ASSERT_EQ_INT(f.sends, 2); /* two consumers */
+    ASSERT_EQ_UINT(om_exphelper_queue_size(h), 3);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(7)), OM_EREFUSED);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->enqueue_failed[0], 7);
+    complete(&f, 0, 0);
+    ASSERT_EQ_INT(f.sends, 3); /* a freed consumer takes the next queued request */
+    while (f.n > 0) {
+        complete(&f, 0, 0);
+    }
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 50);
+    int done = 0;
+    om_exphelper_shutdown(h, done_cb, &done);
+    ASSERT_EQ_INT(done, 1);
+    om_exphelper_free(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+static void test_retries_with_backoff_and_retry_after(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host = {.loop = &loop};
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(1, 10, 20);
+    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(4)), 0);
+    complete(&f, OM_EAGAIN, 0); /* retry after the initial interval, 20 ms */
+    run_until_sends(&loop, &f, 2);
+    ASSERT_EQ_INT(f.sends, 2);
+    ASSERT_TRUE(f.send_times[1] - f.send_times[0] >= 20);
+    complete(&f, OM_EIO, 0); /* then 40 ms (multiplier 2) */
+    run_until_sends(&loop, &f, 3);
+    ASSERT_TRUE(f.send_times[2] - f.send_times[1] >= 40);
+    complete(&f, OM_EREFUSED, 150); /* the server asks for 150 ms: more than the backoff */
+    run_until_sends(&loop, &f, 4);
+    ASSERT_TRUE(f.send_times[3] - f.send_times[2] >= 150);
+    complete(&f, 0, 0);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 4);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 0);
+    int done = 0;
+    om_exphelper_shutdown(h, done_cb, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(done, 1);
+    om_exphelper_free(h);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+static void test_permanent_errors_and_elapsed_limit_drop(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host = {.loop = &loop};
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(1, 10, 30);
+    cfg.retry_on_failure.max_elapsed_time = 50 * OM_NS_PER_MS;
+    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    om_log_set_level(OM_LOG_NONE);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(3)), 0);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(5)), 0);
+    complete(&f, OM_EPERM, 0); /* permanent: dropped at once, the next one is sent */
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 3);
+    ASSERT_EQ_INT(f.sends, 2);
+    complete(&f, OM_EAGAIN, 0); /* retried once after 30 ms ... */
+    run_until_sends(&loop, &f, 3);
+    ASSERT_EQ_INT(f.sends, 3);
+    complete(&f, OM_EAGAIN, 0); /* ... but 30 + 60 ms passes max_elapsed_time: dropped */
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 8);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 0);
+    int done = 0;
+    om_exphelper_shutdown(h, done_cb, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(done, 1);
+    om_exphelper_free(h);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    om_log_set_level(OM_LOG_ERROR);
+}
+
+static void test_shutdown_drains_queue(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host = {.loop = &loop};
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(1, 10, 10);
+    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
+    }
+    int done = 0;
+    om_exphelper_shutdown(h, done_cb, &done);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), OM_ESHUTDOWN);
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ_INT(done, 0);
+        complete(&f, 0, 0);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(done, 1);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 4);
+    om_exphelper_free(h);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    om_log_set_level(OM_LOG_ERROR);
+    OM_RUN(test_queue_bounds_and_refuses_when_full);
+    OM_RUN(test_retries_with_backoff_and_retry_after);
+    OM_RUN(test_permanent_errors_and_elapsed_limit_drop);
+    OM_RUN(test_shutdown_drains_queue);
+    return om_test_summary();
+}
