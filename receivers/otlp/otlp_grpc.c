@@ -1,0 +1,729 @@
+/* otlp_grpc.c: the OTLP/gRPC server of the otlp receiver, on gRPC C core 1.51.
+ *
+ * Threads and ownership
+ * ---------------------
+ * gRPC exposes no file descriptors: its network I/O only moves while some thread sits in
+ * grpc_completion_queue_next(). Each server therefore runs one bridge thread that does exactly
+ * that on the server's only completion queue. For each event it stores the success flag in the
+ * event's tag and appends the tag to the server's mailbox (a mutex-guarded intrusive list),
+ * waking the loop through a uv_async_t when the list goes from empty to non-empty. The bridge
+ * thread never allocates and never touches a call, a payload or any field of the server other
+ * than the mailbox, the queue pointer and the async pointer (all three set before it starts and
+ * left alone until it has been joined). When the queue reports GRPC_QUEUE_SHUTDOWN it posts
+ * the exit tag as its last act and returns.
+ *
+ * Everything else runs on the loop thread: arming requests, reading and decoding payloads,
+ * delivering batches, starting the reply batch, unreffing the call once that batch has
+ * completed, and re-arming. A tag belongs to gRPC from the moment an operation is started with
+ * it until the loop takes its completion off the mailbox; in that window only gRPC writes the
+ * slot's call, deadline, metadata and payload, and the mailbox mutex orders the bridge thread's
+ * push after gRPC's writes and before the loop's reads. So every grpc_call is driven by the
+ * loop thread alone, final unref included: a completed reply comes back through the mailbox
+ * like a new call. That costs one more wake-up per call but keeps the bridge thread free of
+ * state, and lets the loop count what is outstanding without atomics.
+ *
+ * Backpressure
+ * ------------
+ * Each method has SLOTS_PER_METHOD slots. A slot is armed (a pending request for a new call),
+ * replying (its call is being answered), or idle (only while shutting down). A slot is
+ * re-armed on the loop thread once its reply has completed, so at most that many calls per
+ * method are in our hands at once. While the loop is busy, further calls wait inside gRPC,
+ * which bounds them by max_concurrent_streams and HTTP/2 flow control.
+ *
+ * Shutdown
+ * --------
+ * grpc_server_shutdown_and_notify() stops accepting: gRPC fails every armed request (their
+ * tags come back with ok=0 and are not re-armed), calls the loop already holds are answered as
+ * usual, and the shutdown tag comes back once no call is left. Calls still open after the grace
+ * period (a client that sent headers but no message, or one that does not read its reply) are
+ * cancelled with grpc_server_cancel_all_calls(). Once the shutdown tag is back and no operation
+ * of ours is outstanding, the loop destroys the server and shuts the queue down; the bridge
+ * thread drains it, posts the exit tag and returns. The loop then joins it (a short wait: the
+ * thread has already announced it is returning), destroys the queue, closes the async and
+ * timer handles and calls done from the last close callback. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+
+#include "otlp.h"
+#include "otlp_grpc.h"
+
+#define SLOTS_PER_METHOD 16
+#define SLOTS_OTHER 2
+#define METHOD_OTHER OM_SIG_COUNT /* the catch-all comes after the three signal indexes */
+#define N_SLOTS (OM_SIG_COUNT * SLOTS_PER_METHOD + SLOTS_OTHER)
+#define MIB (1024 * 1024)
+/* A decoded request takes several times its wire size (about 6x for typical spans: structs,
+ * pointer arrays, copied strings). The cap keeps a request made of many tiny fields from
+ * taking unbounded memory while leaving ordinary requests plenty of room. */
+#define ARENA_PER_WIRE_BYTE 16
+#define DEFAULT_GRACE_MS 5000
+
+static const char *const method_paths[OM_SIG_COUNT] = {
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+};
+
+/* What grpc-go answers for a service that is not registered, which is what otelcol's receiver
+ * does when it is in no pipeline of that signal. */
+static const char *const service_names[OM_SIG_COUNT] = {
+    "opentelemetry.proto.collector.trace.v1.TraceService",
+    "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    "opentelemetry.proto.collector.logs.v1.LogsService",
+};
+
+typedef enum { TAG_SLOT, TAG_SHUTDOWN, TAG_EXIT } tag_kind_t;
+
+typedef struct tag {
+    tag_kind_t kind; /* set at create, read-only after */
+    /* Only accessed under the mailbox mutex: */
+    struct tag *next; /* mailbox link */
+    int ok;           /* the event's success flag */
+} tag_t;
+
+typedef enum { SLOT_IDLE, SLOT_ARMED, SLOT_REPLYING } slot_state_t;
+
+typedef struct slot {
+    tag_t tag;  /* first member: a TAG_SLOT tag is its slot */
+    int method; /* signal index, or METHOD_OTHER */
+    slot_state_t state;
+    /* Filled in by gRPC when a call arrives; owned by the slot until the reply completes. */
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_call_details details; /* METHOD_OTHER only */
+    grpc_byte_buffer *payload; /* NULL when the client half-closed without a message */
+    /* The reply; gRPC reads these until the reply batch completes. */
+    grpc_byte_buffer *response;
+    grpc_slice status_msg;
+    int cancelled;
+} slot_t;
+
+typedef enum { ST_NEW, ST_RUNNING, ST_STOPPING, ST_CLOSED } state_t;
+
+struct otlp_grpc_server {
+    rcv_otlp_t *r;
+    const otlp_grpc_cfg_t *cfg;
+    state_t state;
+    bool grpc_inited; /* grpc_init() was called; destroy balances it */
+    size_t arena_cap;
+    int max_recv; /* bytes */
+    int port;
+    uint64_t grace_ms;
+    grpc_completion_queue *cq;
+    grpc_server *server;
+    void *methods[OM_SIG_COUNT];
+    slot_t slots[N_SLOTS];
+    unsigned ops_out;       /* operations started with one of our tags, not yet handled */
+    bool shutdown_notified; /* the shutdown tag is back */
+    bool cq_shut;
+    uv_thread_t thread;
+    bool thread_started;
+    /* The mailbox. async lives on the heap so that a failed start can close it and return at
+     * once: its close callback frees it without touching the server. */
+    uv_mutex_t mu;
+    bool mu_inited;
+    tag_t *head, *tail; /* guarded by mu */
+    uv_async_t *async;
+    tag_t shutdown_tag, exit_tag;
+    uv_timer_t grace;
+    int closing; /* handles whose close callback is still to come */
+    om_done_fn done;
+    void *done_arg;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Bridge thread                                                                              */
+
+/* Bridge thread. The tag's fields are written under the mutex, and the loop reads them under
+ * it too (see on_async), so that the mutex alone orders every access to them. */
+static void mailbox_post(otlp_grpc_server_t *s, tag_t *t, int ok)
+{
+    uv_mutex_lock(&s->mu);
+    t->ok = ok;
+    t->next = NULL;
+    bool was_empty = s->head == NULL;
+    if (was_empty) {
+        s->head = t;
+    } else {
+        s->tail->next = t;
+    }
+    s->tail = t;
+    uv_mutex_unlock(&s->mu);
+    /* Sends coalesce and the callback takes the whole list, so one wake per empty list is
+     * enough. The loop closes the handle only after joining this thread, so it is alive. */
+    if (was_empty) {
+        uv_async_send(s->async);
+    }
+}
+
+static void bridge_main(void *arg)
+{
+    otlp_grpc_server_t *s = arg;
+    pthread_setname_np(pthread_self(), "otlp-grpc-cq");
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN) {
+            break;
+        }
+        if (ev.type == GRPC_OP_COMPLETE) {
+            mailbox_post(s, ev.tag, ev.success);
+        }
+    }
+    mailbox_post(s, &s->exit_tag, 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Slots: arm, answer, release (loop thread)                                                  */
+
+/* Drop everything the slot holds, the call included. */
+static void slot_clear(slot_t *sl)
+{
+    grpc_metadata_array_destroy(&sl->md);
+    memset(&sl->md, 0, sizeof sl->md);
+    if (sl->method == METHOD_OTHER) {
+        grpc_call_details_destroy(&sl->details);
+        memset(&sl->details, 0, sizeof sl->details);
+    }
+    if (sl->payload != NULL) {
+        grpc_byte_buffer_destroy(sl->payload);
+        sl->payload = NULL;
+    }
+    if (sl->response != NULL) {
+        grpc_byte_buffer_destroy(sl->response);
+        sl->response = NULL;
+    }
+    grpc_slice_unref(sl->status_msg);
+    sl->status_msg = grpc_empty_slice();
+    if (sl->call != NULL) {
+        grpc_call_unref(sl->call);
+        sl->call = NULL;
+    }
+    sl->cancelled = 0;
+    sl->state = SLOT_IDLE;
+}
+
+static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
+{
+    grpc_metadata_array_init(&sl->md);
+    grpc_call_error ce;
+    if (sl->method == METHOD_OTHER) {
+        grpc_call_details_init(&sl->details);
+        ce = grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->md, s->cq, s->cq,
+                                      &sl->tag);
+    } else {
+        ce = grpc_server_request_registered_call(s->server, s->methods[sl->method], &sl->call,
+                                                 &sl->deadline, &sl->md, &sl->payload, s->cq, s->cq,
+                                                 &sl->tag);
+    }
+    if (ce != GRPC_CALL_OK) {
+        OM_CLOG(s->r->log_name, OM_LOG_WARN, "cannot wait for gRPC calls: %s",
+                grpc_call_error_to_string(ce));
+        slot_clear(sl);
+        return;
+    }
+    sl->state = SLOT_ARMED;
+    s->ops_out++;
+}
+
+/* The payload as one slice (a new reference). gRPC has already inflated compressed messages,
+ * and the reader would inflate any it had not. */
+static bool payload_slice(grpc_byte_buffer *bb, grpc_slice *out)
+{
+    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+        bb->data.raw.slice_buffer.count == 1) {
+        *out = grpc_slice_ref(bb->data.raw.slice_buffer.slices[0]);
+        return true;
+    }
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, bb)) {
+        return false;
+    }
+    *out = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    return true;
+}
+
+/* Decode the slot's payload and hand it to the pipeline. Returns what to answer. */
+static int export_request(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
+{
+    if (sl->payload == NULL) {
+        om_err_set(err, OM_EINVAL, "the call carried no request message");
+        return OM_EINVAL;
+    }
+    grpc_slice data;
+    bool readable = payload_slice(sl->payload, &data);
+    grpc_byte_buffer_destroy(sl->payload);
+    sl->payload = NULL;
+    if (!readable) {
+        om_err_set(err, OM_EINVAL, "cannot read the request message");
+        return OM_EINVAL;
+    }
+    om_signal_t sig = om_signal_from_index(sl->method);
+    om_batch_t *batch = NULL;
+    int rc = om_batch_decode_proto(sig, GRPC_SLICE_START_PTR(data), GRPC_SLICE_LENGTH(data),
+                                   s->arena_cap, &batch, err);
+    grpc_slice_unref(data);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = otlp_deliver(s->r, batch);
+    if (rc == OM_ENOTSUP) {
+        om_err_set(err, rc, "unknown service %s", service_names[sl->method]);
+    }
+    return rc;
+}
+
+/* One batch answers the call: headers, the empty Export*ServiceResponse on success, the
+ * status, and the wait for the client's half-close. Its completion comes back as this slot's
+ * tag. */
+static void slot_reply(otlp_grpc_server_t *s, slot_t *sl, int rc, const om_err_t *err)
+{
+    grpc_status_code code = (grpc_status_code)om_err_grpc_status(rc);
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (code == GRPC_STATUS_OK) {
+        /* Zero bytes: a response without partial_success means full success. */
+        sl->response = grpc_raw_byte_buffer_create(NULL, 0);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = sl->response;
+    } else {
+        const char *msg = err->msg[0] != '\0' ? err->msg : om_strerror(rc);
+        sl->status_msg = grpc_slice_from_copied_string(msg);
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = code;
+    ops[n++].data.send_status_from_server.status_details =
+        code == GRPC_STATUS_OK ? NULL : &sl->status_msg;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &sl->cancelled;
+    sl->state = SLOT_REPLYING;
+    grpc_call_error ce = grpc_call_start_batch(sl->call, ops, n, &sl->tag, NULL);
+    if (ce != GRPC_CALL_OK) {
+        OM_CLOG(s->r->log_name, OM_LOG_WARN, "cannot answer a gRPC call: %s",
+                grpc_call_error_to_string(ce));
+        grpc_call_cancel(sl->call, NULL);
+        slot_clear(sl);
+        if (s->state == ST_RUNNING) {
+            slot_arm(s, sl);
+        }
+        return;
+    }
+    s->ops_out++;
+}
+
+static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
+{
+    if (!ok) {
+        /* gRPC fails armed requests when the server shuts down; nothing else does. */
+        if (s->state == ST_RUNNING) {
+            OM_CLOG(s->r->log_name, OM_LOG_WARN, "gRPC failed a request for calls");
+        }
+        slot_clear(sl);
+        return;
+    }
+    om_err_t err = {0};
+    int rc;
+    if (sl->method == METHOD_OTHER) {
+        rc = OM_ENOTSUP;
+        om_err_set(&err, rc, "unknown method %.*s", (int)GRPC_SLICE_LENGTH(sl->details.method),
+                   (const char *)GRPC_SLICE_START_PTR(sl->details.method));
+    } else {
+        rc = export_request(s, sl, &err);
+    }
+    if (rc != 0) {
+        OM_CLOG(s->r->log_name, OM_LOG_DEBUG, "gRPC call answered with status %d: %s",
+                om_err_grpc_status(rc), err.msg);
+    }
+    slot_reply(s, sl, rc, &err);
+}
+
+/* The reply went out, or the call ended early (client gone, deadline passed): either way the
+ * batch, if any, was delivered already and the call can go. */
+static void on_replied(otlp_grpc_server_t *s, slot_t *sl)
+{
+    slot_clear(sl);
+    if (s->state == ST_RUNNING) {
+        slot_arm(s, sl);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Mailbox and shutdown (loop thread)                                                         */
+
+static void handle_closed(otlp_grpc_server_t *s)
+{
+    if (--s->closing > 0) {
+        return;
+    }
+    om_done_fn done = s->done;
+    void *arg = s->done_arg;
+    s->state = ST_CLOSED;
+    done(arg); /* may destroy s */
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    otlp_grpc_server_t *s = h->data;
+    om_free(h);
+    if (s != NULL) {
+        handle_closed(s);
+    }
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    handle_closed(h->data);
+}
+
+/* The shutdown tag is back and nothing of ours is outstanding: no call is left, so the server
+ * can go, then the queue. */
+static void maybe_finish(otlp_grpc_server_t *s)
+{
+    if (s->state != ST_STOPPING || !s->shutdown_notified || s->ops_out != 0 || s->cq_shut) {
+        return;
+    }
+    uv_timer_stop(&s->grace);
+    grpc_server_destroy(s->server);
+    s->server = NULL;
+    grpc_completion_queue_shutdown(s->cq);
+    s->cq_shut = true;
+}
+
+/* The bridge thread posted its last tag and is returning. */
+static void on_bridge_exit(otlp_grpc_server_t *s)
+{
+    uv_thread_join(&s->thread);
+    s->thread_started = false;
+    grpc_completion_queue_destroy(s->cq);
+    s->cq = NULL;
+    s->closing = 2;
+    uv_close((uv_handle_t *)s->async, on_async_closed);
+    s->async = NULL;
+    uv_close((uv_handle_t *)&s->grace, on_timer_closed);
+}
+
+static void handle_tag(otlp_grpc_server_t *s, tag_t *t, bool ok)
+{
+    switch (t->kind) {
+    case TAG_SLOT: {
+        slot_t *sl = (slot_t *)t;
+        s->ops_out--;
+        if (sl->state == SLOT_ARMED) {
+            on_new_call(s, sl, ok);
+        } else {
+            on_replied(s, sl);
+        }
+        break;
+    }
+    case TAG_SHUTDOWN:
+        s->ops_out--;
+        s->shutdown_notified = true;
+        break;
+    case TAG_EXIT:
+        on_bridge_exit(s);
+        return;
+    }
+    maybe_finish(s);
+}
+
+/* Each tag has at most one completion in flight (a slot is re-armed only after its event was
+ * handled), so the list never holds more than this. */
+#define MAX_EVENTS (N_SLOTS + 2)
+
+static void on_async(uv_async_t *h)
+{
+    otlp_grpc_server_t *s = h->data;
+    if (s == NULL) {
+        return;
+    }
+    /* Copy the events out under the lock, then handle them without it: a handler starts new
+     * operations, whose completions the bridge thread may post at once. */
+    struct {
+        tag_t *tag;
+        bool ok;
+    } ev[MAX_EVENTS];
+    size_t n = 0;
+    uv_mutex_lock(&s->mu);
+    tag_t *t = s->head;
+    for (; t != NULL && n < MAX_EVENTS; t = t->next) {
+        ev[n].tag = t;
+        ev[n++].ok = t->ok != 0;
+    }
+    s->head = t; /* NULL unless the bound above was wrong; then the rest waits a turn */
+    if (t == NULL) {
+        s->tail = NULL;
+    } else {
+        uv_async_send(h);
+    }
+    uv_mutex_unlock(&s->mu);
+    /* The exit tag is the last one the bridge thread ever posts. */
+    for (size_t i = 0; i < n; i++) {
+        handle_tag(s, ev[i].tag, ev[i].ok);
+    }
+}
+
+static void on_grace_expired(uv_timer_t *h)
+{
+    otlp_grpc_server_t *s = h->data;
+    if (s->server != NULL) {
+        OM_CLOG(s->r->log_name, OM_LOG_INFO,
+                "gRPC calls still open after %llu ms of shutdown: cancelling them",
+                (unsigned long long)s->grace_ms);
+        grpc_server_cancel_all_calls(s->server);
+    }
+}
+
+void otlp_grpc_shutdown(otlp_grpc_server_t *s, om_done_fn done, void *arg)
+{
+    if (s->state == ST_STOPPING || s->state == ST_CLOSED) {
+        return;
+    }
+    if (s->state == ST_NEW) {
+        /* Never started, or start failed and undid everything: nothing to close. */
+        s->state = ST_CLOSED;
+        done(arg);
+        return;
+    }
+    s->state = ST_STOPPING;
+    s->done = done;
+    s->done_arg = arg;
+    uv_timer_init(s->r->host->loop, &s->grace);
+    s->grace.data = s;
+    uv_timer_start(&s->grace, on_grace_expired, s->grace_ms, 0);
+    s->ops_out++;
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Create, start, destroy                                                                     */
+
+int otlp_grpc_create(rcv_otlp_t *r, otlp_grpc_server_t **out, om_err_t *err)
+{
+    otlp_grpc_server_t *s = om_calloc(1, sizeof *s);
+    if (s == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    s->r = r;
+    s->cfg = &r->cfg->protocols.grpc;
+    /* The field table bounds max_recv_msg_size_mib to 1..2047, so this fits an int. */
+    s->max_recv = (int)(s->cfg->max_recv_msg_size_mib * MIB);
+    s->arena_cap = (size_t)s->max_recv * ARENA_PER_WIRE_BYTE;
+    s->grace_ms = DEFAULT_GRACE_MS;
+    s->shutdown_tag.kind = TAG_SHUTDOWN;
+    s->exit_tag.kind = TAG_EXIT;
+    for (int i = 0; i < N_SLOTS; i++) {
+        slot_t *sl = &s->slots[i];
+        sl->tag.kind = TAG_SLOT;
+        sl->method = i < OM_SIG_COUNT * SLOTS_PER_METHOD ? i / SLOTS_PER_METHOD : METHOD_OTHER;
+        sl->status_msg = grpc_empty_slice();
+    }
+    *out = s;
+    return 0;
+}
+
+/* The host part of the address for gRPC's resolver: "" means every interface (gRPC binds
+ * [::] dual-stack, or 0.0.0.0 without IPv6), IPv6 literals get their brackets back, and
+ * "localhost" is left to gRPC, which binds every loopback address it resolves to. */
+static int bind_host(const char *endpoint, char *out, size_t cap, int *port, om_err_t *err)
+{
+    char *host = NULL;
+    int rc = om_parse_endpoint(endpoint, &host, port, err);
+    if (rc != 0) {
+        return rc;
+    }
+    int n;
+    if (host[0] == '\0') {
+        n = snprintf(out, cap, "0.0.0.0");
+    } else if (strchr(host, ':') != NULL && host[0] != '[') {
+        n = snprintf(out, cap, "[%s]", host);
+    } else {
+        n = snprintf(out, cap, "%s", host);
+    }
+    om_free(host);
+    if (n < 0 || (size_t)n >= cap) {
+        om_err_set(err, OM_ECONFIG, "endpoint %.200s is too long", endpoint);
+        return OM_ECONFIG;
+    }
+    return 0;
+}
+
+static int mailbox_open(otlp_grpc_server_t *s, om_err_t *err)
+{
+    if (!s->mu_inited) {
+        if (uv_mutex_init(&s->mu) != 0) {
+            om_err_set(err, OM_ENOMEM, "cannot create a mutex");
+            return OM_ENOMEM;
+        }
+        s->mu_inited = true;
+    }
+    s->async = om_malloc(sizeof *s->async);
+    if (s->async == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    int uvrc = uv_async_init(s->r->host->loop, s->async, on_async);
+    if (uvrc != 0) {
+        om_free(s->async);
+        s->async = NULL;
+        om_err_set(err, OM_EIO, "cannot create an async handle: %s", uv_strerror(uvrc));
+        return OM_EIO;
+    }
+    s->async->data = s;
+    return 0;
+}
+
+static grpc_server *server_new(const otlp_grpc_cfg_t *cfg, int max_recv)
+{
+    grpc_arg args[3];
+    memset(args, 0, sizeof args);
+    size_t n = 0;
+    args[n].type = GRPC_ARG_INTEGER;
+    args[n].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[n++].value.integer = max_recv;
+    /* gRPC sets SO_REUSEPORT by default, which would let a second collector bind the same
+     * port silently and steal half the connections. */
+    args[n].type = GRPC_ARG_INTEGER;
+    args[n].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[n++].value.integer = 0;
+    if (cfg->max_concurrent_streams > 0) {
+        args[n].type = GRPC_ARG_INTEGER;
+        args[n].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+        args[n++].value.integer = (int)cfg->max_concurrent_streams;
+    }
+    grpc_channel_args ca = {.num_args = n, .args = args};
+    return grpc_server_create(&ca, NULL);
+}
+
+/* Queue, server, methods, bridge thread; then listen. Nothing is started yet. */
+static int server_setup(otlp_grpc_server_t *s, const char *addr, om_err_t *err)
+{
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    s->server = server_new(s->cfg, s->max_recv);
+    for (int i = 0; i < OM_SIG_COUNT; i++) {
+        s->methods[i] = grpc_server_register_method(s->server, method_paths[i], NULL,
+                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (s->methods[i] == NULL) {
+            om_err_set(err, OM_EIO, "gRPC refused to register %s", method_paths[i]);
+            return OM_EIO;
+        }
+    }
+    grpc_server_register_completion_queue(s->server, s->cq, NULL);
+    int uvrc = uv_thread_create(&s->thread, bridge_main, s);
+    if (uvrc != 0) {
+        om_err_set(err, OM_EIO, "cannot start the gRPC thread: %s", uv_strerror(uvrc));
+        return OM_EIO;
+    }
+    s->thread_started = true;
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    s->port = grpc_server_add_http2_port(s->server, addr, creds);
+    grpc_server_credentials_release(creds);
+    if (s->port == 0) {
+        om_err_set(err, OM_EIO, "cannot listen on %s for OTLP/gRPC (in use or not available)",
+                   addr);
+        return OM_EIO;
+    }
+    return 0;
+}
+
+/* Undo a failed start synchronously. The server has no listener and was never started, so it
+ * can be destroyed as is; the bridge thread, if any, returns as soon as the queue is shut, so
+ * joining it here is a short wait on a start error path. */
+static void start_undo(otlp_grpc_server_t *s)
+{
+    if (s->server != NULL) {
+        grpc_server_destroy(s->server);
+        s->server = NULL;
+    }
+    if (s->cq != NULL) {
+        grpc_completion_queue_shutdown(s->cq);
+        if (s->thread_started) {
+            uv_thread_join(&s->thread);
+            s->thread_started = false;
+        } else {
+            while (
+                grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+                GRPC_QUEUE_SHUTDOWN) {
+            }
+        }
+        grpc_completion_queue_destroy(s->cq);
+        s->cq = NULL;
+    }
+    if (s->async != NULL) {
+        /* The exit tag may sit in the list: drop it; the handle frees itself. */
+        s->async->data = NULL;
+        uv_close((uv_handle_t *)s->async, on_async_closed);
+        s->async = NULL;
+    }
+    s->head = s->tail = NULL;
+    s->port = 0;
+}
+
+int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
+{
+    if (s->state != ST_NEW) {
+        om_err_set(err, OM_EINVAL, "OTLP/gRPC server started twice");
+        return OM_EINVAL;
+    }
+    char host[300], addr[320];
+    int port = 0;
+    int rc = bind_host(s->cfg->endpoint, host, sizeof host, &port, err);
+    if (rc != 0) {
+        return rc;
+    }
+    snprintf(addr, sizeof addr, "%s:%d", host, port);
+    if (!s->grpc_inited) {
+        grpc_init();
+        s->grpc_inited = true;
+    }
+    rc = mailbox_open(s, err);
+    if (rc == 0) {
+        rc = server_setup(s, addr, err);
+    }
+    if (rc != 0) {
+        start_undo(s);
+        return rc;
+    }
+    grpc_server_start(s->server);
+    s->state = ST_RUNNING;
+    for (int i = 0; i < N_SLOTS; i++) {
+        slot_arm(s, &s->slots[i]);
+    }
+    OM_CLOG(s->r->log_name, OM_LOG_INFO, "OTLP/gRPC listening on %s:%d", host, s->port);
+    return 0;
+}
+
+void otlp_grpc_destroy(otlp_grpc_server_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->mu_inited) {
+        uv_mutex_destroy(&s->mu);
+    }
+    /* Balances the grpc_init() of start; the last one cleans up gRPC's own threads. */
+    if (s->grpc_inited) {
+        grpc_shutdown();
+    }
+    om_free(s);
+}
+
+int otlp_grpc_bound_port(const otlp_grpc_server_t *s)
+{
+    return s->port;
+}
+
+void otlp_grpc_set_shutdown_grace(otlp_grpc_server_t *s, uint64_t ms)
+{
+    s->grace_ms = ms;
+}

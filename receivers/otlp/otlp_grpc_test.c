@@ -1,0 +1,971 @@
+/* otlp_grpc_test.c: the OTLP/gRPC server against a gRPC C core client.
+ *
+ * The server runs on this thread's libuv loop; the client runs in its own thread with its own
+ * completion queue and wakes the loop through a uv_async_t when it is done, so the main thread
+ * only ever drives uv_run(UV_RUN_ONCE) until a flag is set. Every client call has a 10 s
+ * deadline, so a broken server fails the test instead of hanging it. */
+#include <dirent.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/compression.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+
+#include "om_test.h"
+#include "otlp.h"
+#include "otlp_grpc.h"
+
+#define TRACES_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#define METRICS_METHOD "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+#define LOGS_METHOD "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+#define MAX_CAPTURE 64
+
+/* ------------------------------------------------------------------------------------------ */
+/* Payloads                                                                                   */
+
+typedef struct payload {
+    uint8_t *data; /* malloc'd */
+    size_t len;
+} payload_t;
+
+static payload_t pack(const ProtobufCMessage *m)
+{
+    payload_t p;
+    p.len = protobuf_c_message_get_packed_size(m);
+    p.data = malloc(p.len == 0 ? 1 : p.len);
+    protobuf_c_message_pack(m, p.data);
+    return p;
+}
+
+/* One span called name. */
+static payload_t traces_payload(const char *name)
+{
+    uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    char *name_copy = strdup(name);
+    om_span_t span = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+    span.trace_id = (ProtobufCBinaryData){sizeof tid, tid};
+    span.span_id = (ProtobufCBinaryData){sizeof sid, sid};
+    span.name = name_copy;
+    span.start_time_unix_nano = 1000;
+    span.end_time_unix_nano = 2000;
+    om_span_t *spans[] = {&span};
+    om_scope_spans_t ss = OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+    ss.n_spans = 1;
+    ss.spans = spans;
+    om_scope_spans_t *sss[] = {&ss};
+    om_resource_spans_t rs = OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
+    rs.n_scope_spans = 1;
+    rs.scope_spans = sss;
+    om_resource_spans_t *rss[] = {&rs};
+    om_traces_req_t req =
+        OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+    req.n_resource_spans = 1;
+    req.resource_spans = rss;
+    payload_t p = pack(&req.base);
+    free(name_copy);
+    return p;
+}
+
+/* One gauge "g1" with one point 1.5. */
+static payload_t metrics_payload(void)
+{
+    char name[] = "g1";
+    om_number_dp_t dp = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT;
+    dp.value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+    dp.as_double = 1.5;
+    dp.time_unix_nano = 1000;
+    om_number_dp_t *dps[] = {&dp};
+    om_gauge_t g = OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT;
+    g.n_data_points = 1;
+    g.data_points = dps;
+    om_metric_t m = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
+    m.name = name;
+    m.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+    m.gauge = &g;
+    om_metric_t *ms[] = {&m};
+    om_scope_metrics_t sm = OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
+    sm.n_metrics = 1;
+    sm.metrics = ms;
+    om_scope_metrics_t *sms[] = {&sm};
+    om_resource_metrics_t rm = OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+    rm.n_scope_metrics = 1;
+    rm.scope_metrics = sms;
+    om_resource_metrics_t *rms[] = {&rm};
+    om_metrics_req_t req =
+        OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+    req.n_resource_metrics = 1;
+    req.resource_metrics = rms;
+    return pack(&req.base);
+}
+
+/* One log record whose body is "hello". */
+static payload_t logs_payload(void)
+{
+    char body_text[] = "hello";
+    om_anyvalue_t body = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    body.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    body.string_value = body_text;
+    om_log_record_t lr = OPENTELEMETRY__PROTO__LOGS__V1__LOG_RECORD__INIT;
+    lr.time_unix_nano = 1000;
+    lr.body = &body;
+    om_log_record_t *lrs[] = {&lr};
+    om_scope_logs_t sl = OPENTELEMETRY__PROTO__LOGS__V1__SCOPE_LOGS__INIT;
+    sl.n_log_records = 1;
+    sl.log_records = lrs;
+    om_scope_logs_t *sls[] = {&sl};
+    om_resource_logs_t rl = OPENTELEMETRY__PROTO__LOGS__V1__RESOURCE_LOGS__INIT;
+    rl.n_scope_logs = 1;
+    rl.scope_logs = sls;
+    om_resource_logs_t *rls[] = {&rl};
+    om_logs_req_t req =
+        OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_SERVICE_REQUEST__INIT;
+    req.n_resource_logs = 1;
+    req.resource_logs = rls;
+    return pack(&req.base);
+}
+
+/* A span whose name is n copies of c. */
+static payload_t big_traces_payload(size_t n, char c)
+{
+    char *name = malloc(n + 1);
+    memset(name, c, n);
+    name[n] = '\0';
+    payload_t p = traces_payload(name);
+    free(name);
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The client, in its own thread                                                              */
+
+typedef struct rpc {
+    const char *method;
+    payload_t body;
+    bool no_message; /* send headers only, never half-close: a call that stays open */
+    int deadline_s;  /* 0: 10 s */
+    /* results */
+    int status; /* -1 until the call ended */
+    char details[256];
+    bool got_response;
+    size_t response_len;
+    /* client state */
+    grpc_call *call;
+    grpc_byte_buffer *send, *recv;
+    grpc_metadata_array initial_md, trailing_md;
+    grpc_slice status_details;
+    grpc_status_code code;
+} rpc_t;
+
+typedef struct client_job {
+    char target[64];
+    bool gzip;
+    bool concurrent; /* start every call at once instead of one after the other */
+    rpc_t *rpcs;
+    size_t n;
+    bool hold; /* keep the connection open until `release` is posted */
+    uv_sem_t release;
+    atomic_bool idle;    /* every call has ended (set before waiting for `release`) */
+    atomic_bool started; /* every call has been started */
+    atomic_bool done;
+    uv_async_t *wake;
+    uv_thread_t thread;
+} client_job_t;
+
+static gpr_timespec in_seconds(int s)
+{
+    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(s, GPR_TIMESPAN));
+}
+
+static void rpc_start(rpc_t *c, grpc_channel *ch, grpc_completion_queue *cq)
+{
+    c->status = -1;
+    grpc_metadata_array_init(&c->initial_md);
+    grpc_metadata_array_init(&c->trailing_md);
+    c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                       grpc_slice_from_static_string(c->method), NULL,
+                                       in_seconds(c->deadline_s > 0 ? c->deadline_s : 10), NULL);
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (!c->no_message) {
+        grpc_slice s = grpc_slice_from_copied_buffer((const char *)c->body.data, c->body.len);
+        c->send = grpc_raw_byte_buffer_create(&s, 1);
+        grpc_slice_unref(s);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->send;
+        ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+        ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[n++].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
+        ops[n].op = GRPC_OP_RECV_MESSAGE;
+        ops[n++].data.recv_message.recv_message = &c->recv;
+    }
+    ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[n].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
+    ops[n].data.recv_status_on_client.status = &c->code;
+    ops[n++].data.recv_status_on_client.status_details = &c->status_details;
+    grpc_call_error ce = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    if (ce != GRPC_CALL_OK) {
+        fprintf(stderr, "client: start_batch: %s\n", grpc_call_error_to_string(ce));
+    }
+}
+
+static void rpc_finish(rpc_t *c)
+{
+    c->status = (int)c->code;
+    size_t len = GRPC_SLICE_LENGTH(c->status_details);
+    if (len >= sizeof c->details) {
+        len = sizeof c->details - 1;
+    }
+    memcpy(c->details, GRPC_SLICE_START_PTR(c->status_details), len);
+    c->details[len] = '\0';
+    if (c->recv != NULL) {
+        c->got_response = true;
+        c->response_len = grpc_byte_buffer_length(c->recv);
+        grpc_byte_buffer_destroy(c->recv);
+    }
+    if (c->send != NULL) {
+        grpc_byte_buffer_destroy(c->send);
+    }
+    grpc_slice_unref(c->status_details);
+    grpc_metadata_array_destroy(&c->initial_md);
+    grpc_metadata_array_destroy(&c->trailing_md);
+    grpc_call_unref(c->call);
+}
+
+/* Waits for one call to end; false when the queue timed out (the call is then cancelled). */
+static bool wait_one(grpc_completion_queue *cq)
+{
+    grpc_event ev = grpc_completion_queue_next(cq, in_seconds(12), NULL);
+    if (ev.type != GRPC_OP_COMPLETE) {
+        fprintf(stderr, "client: completion queue returned %d\n", (int)ev.type);
+        return false;
+    }
+    rpc_finish(ev.tag);
+    return true;
+}
+
+static void client_main(void *arg)
+{
+    client_job_t *job = arg;
+    grpc_arg a = {.type = GRPC_ARG_INTEGER,
+                  .key = GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
+                  .value.integer = GRPC_COMPRESS_GZIP};
+    grpc_channel_args args = {.num_args = job->gzip ? 1 : 0, .args = &a};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(job->target, creds, &args);
+    grpc_channel_credentials_release(creds);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    /* One after the other, except that a call that stays open does not hold up the next. */
+    size_t finished = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        rpc_start(&job->rpcs[i], ch, cq);
+        if (!job->concurrent && !job->rpcs[i].no_message) {
+            finished += wait_one(cq);
+        }
+    }
+    atomic_store(&job->started, true);
+    uv_async_send(job->wake);
+    while (finished < job->n && wait_one(cq)) {
+        finished++;
+    }
+    if (job->hold) {
+        atomic_store(&job->idle, true);
+        uv_async_send(job->wake);
+        uv_sem_wait(&job->release);
+    }
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+    grpc_channel_destroy(ch);
+    atomic_store(&job->done, true);
+    uv_async_send(job->wake);
+}
+
+static void wake_cb(uv_async_t *h)
+{
+    (void)h;
+}
+
+static void client_begin(uv_loop_t *loop, client_job_t *job)
+{
+    job->wake = malloc(sizeof *job->wake);
+    uv_async_init(loop, job->wake, wake_cb);
+    uv_thread_create(&job->thread, client_main, job);
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void client_end(uv_loop_t *loop, client_job_t *job)
+{
+    while (!atomic_load(&job->done)) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    uv_thread_join(&job->thread);
+    uv_close((uv_handle_t *)job->wake, free_handle);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void run_client(uv_loop_t *loop, client_job_t *job)
+{
+    client_begin(loop, job);
+    client_end(loop, job);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The server under test                                                                      */
+
+typedef struct capture {
+    om_batch_t *got[MAX_CAPTURE];
+    size_t n;
+    int rc; /* what consume answers; when not 0 the batch is dropped */
+} capture_t;
+
+static int capture_consume(void *self, om_batch_t *b)
+{
+    capture_t *c = self;
+    if (c->rc != 0 || c->n == MAX_CAPTURE) {
+        om_batch_release(b);
+        return c->rc != 0 ? c->rc : OM_EREFUSED;
+    }
+    c->got[c->n++] = b;
+    return 0;
+}
+
+typedef struct fx {
+    uv_loop_t loop;
+    om_host_t host;
+    char endpoint[64];
+    rcv_otlp_cfg_t cfg;
+    rcv_otlp_t r;
+    capture_t cap;
+    otlp_grpc_server_t *s;
+    bool done;
+    int port;
+    char target[64];
+} fx_t;
+
+static void fx_init(fx_t *f, const char *endpoint, int64_t max_mib)
+{
+    memset(f, 0, sizeof *f);
+    uv_loop_init(&f->loop);
+    f->host.loop = &f->loop;
+    snprintf(f->endpoint, sizeof f->endpoint, "%s", endpoint);
+    f->cfg.protocols.grpc_present = true;
+    f->cfg.protocols.grpc.endpoint = f->endpoint;
+    f->cfg.protocols.grpc.max_recv_msg_size_mib = max_mib;
+    f->r.cfg = &f->cfg;
+    f->r.log_name = "receiver/otlp";
+    f->r.host = &f->host;
+    for (int i = 0; i < OM_SIG_COUNT; i++) {
+        f->r.next[i] = (om_consumer_t){&f->cap, capture_consume};
+    }
+}
+
+/* create + start; returns the start code. */
+static int fx_start(fx_t *f, om_err_t *err)
+{
+    int rc = otlp_grpc_create(&f->r, &f->s, err);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = otlp_grpc_start(f->s, err);
+    f->port = otlp_grpc_bound_port(f->s);
+    snprintf(f->target, sizeof f->target, "127.0.0.1:%d", f->port);
+    return rc;
+}
+
+static void on_done(void *arg)
+{
+    fx_t *f = arg;
+    f->done = true;
+}
+
+static void fx_begin_shutdown(fx_t *f)
+{
+    otlp_grpc_shutdown(f->s, on_done, f);
+}
+
+/* Shutdown, destroy, close the loop; returns uv_loop_close() (0 when nothing leaked). */
+static int fx_finish(fx_t *f)
+{
+    if (f->s != NULL) {
+        otlp_grpc_shutdown(f->s, on_done, f); /* no-op when already shutting down */
+        while (!f->done) {
+            uv_run(&f->loop, UV_RUN_ONCE);
+        }
+        otlp_grpc_destroy(f->s);
+        f->s = NULL;
+    }
+    for (size_t i = 0; i < f->cap.n; i++) {
+        om_batch_release(f->cap.got[i]);
+    }
+    f->cap.n = 0;
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    return uv_loop_close(&f->loop);
+}
+
+static void job_init(client_job_t *job, const fx_t *f, rpc_t *rpcs, size_t n)
+{
+    memset(job, 0, sizeof *job);
+    snprintf(job->target, sizeof job->target, "%s", f->target);
+    job->rpcs = rpcs;
+    job->n = n;
+}
+
+static void free_bodies(rpc_t *rpcs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rpcs[i].body.data);
+    }
+}
+
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    if (d == NULL) {
+        return -1;
+    }
+    while (readdir(d) != NULL) {
+        n++;
+    }
+    closedir(d);
+    return n - 2;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests                                                                                      */
+
+static void test_export_each_signal(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int threads_before = count_threads();
+    int rc = fx_start(&f, &err);
+    int threads_running = count_threads();
+    rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("span-1")},
+                     {.method = METRICS_METHOD, .body = metrics_payload()},
+                     {.method = LOGS_METHOD, .body = logs_payload()}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 3);
+        run_client(&f.loop, &job);
+    }
+    capture_t cap = f.cap;
+    f.cap.n = 0; /* released below, after the checks */
+    int closed = fx_finish(&f);
+    fprintf(stderr, "  threads: %d before start, %d while serving (gRPC's and ours)\n",
+            threads_before, threads_running);
+    free_bodies(rpcs, 3);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(f.port > 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(rpcs[i].status, GRPC_STATUS_OK);
+        ASSERT_TRUE(rpcs[i].got_response);
+        ASSERT_EQ_UINT(rpcs[i].response_len, 0);
+    }
+    ASSERT_EQ_UINT(cap.n, 3);
+    ASSERT_EQ_INT(cap.got[0]->signal, OM_SIG_TRACES);
+    ASSERT_EQ_UINT(cap.got[0]->items, 1);
+    ASSERT_EQ_STR(cap.got[0]->traces->resource_spans[0]->scope_spans[0]->spans[0]->name, "span-1");
+    ASSERT_EQ_INT(cap.got[1]->signal, OM_SIG_METRICS);
+    om_metric_t *m = cap.got[1]->metrics->resource_metrics[0]->scope_metrics[0]->metrics[0];
+    ASSERT_EQ_STR(m->name, "g1");
+    ASSERT_TRUE(m->gauge->data_points[0]->as_double == 1.5);
+    ASSERT_EQ_INT(cap.got[2]->signal, OM_SIG_LOGS);
+    ASSERT_EQ_STR(
+        cap.got[2]->logs->resource_logs[0]->scope_logs[0]->log_records[0]->body->string_value,
+        "hello");
+    for (size_t i = 0; i < cap.n; i++) {
+        om_batch_release(cap.got[i]);
+    }
+    ASSERT_EQ_INT(closed, 0);
+}
+
+static void test_gzip_request_arrives_inflated(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    /* 300 KB that gzip squeezes to a few hundred bytes. */
+    rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = big_traces_payload(300000, 'z')}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 1);
+        job.gzip = true;
+        run_client(&f.loop, &job);
+    }
+    size_t name_len = 0;
+    bool all_z = false;
+    if (f.cap.n == 1) {
+        const char *name = f.cap.got[0]->traces->resource_spans[0]->scope_spans[0]->spans[0]->name;
+        name_len = strlen(name);
+        all_z = strspn(name, "z") == name_len;
+    }
+    size_t captured = f.cap.n;
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 1);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(captured, 1);
+    ASSERT_EQ_UINT(name_len, 300000);
+    ASSERT_TRUE(all_z);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* The size limit applies to the inflated message: 6 MB of one letter is a few KB of gzip. */
+static void test_gzip_limit_measured_inflated(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = big_traces_payload(6 * 1024 * 1024, 'q')}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 1);
+        job.gzip = true;
+        run_client(&f.loop, &job);
+    }
+    size_t captured = f.cap.n;
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 1);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    ASSERT_EQ_UINT(captured, 0);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* A malformed request is refused, and the same connection then serves a good one. */
+static void test_malformed_then_still_serves(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    /* Field 1, length-delimited, claims 5 bytes and has 2. */
+    uint8_t *bad = malloc(4);
+    memcpy(bad,
+           "\x0a\x05"
+           "ab",
+           4);
+    rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = {bad, 4}},
+                     {.method = "/foo.Bar/Baz", .body = traces_payload("x")},
+                     {.method = TRACES_METHOD, .body = traces_payload("after")}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 3);
+        run_client(&f.loop, &job);
+    }
+    size_t captured = f.cap.n;
+    const char *name = "";
+    if (captured == 1) {
+        name = f.cap.got[0]->traces->resource_spans[0]->scope_spans[0]->spans[0]->name;
+    }
+    bool name_ok = strcmp(name, "after") == 0;
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 3);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_INVALID_ARGUMENT);
+    ASSERT_TRUE(rpcs[0].details[0] != '\0');
+    ASSERT_TRUE(!rpcs[0].got_response);
+    ASSERT_EQ_INT(rpcs[1].status, GRPC_STATUS_UNIMPLEMENTED);
+    ASSERT_CONTAINS(rpcs[1].details, "/foo.Bar/Baz");
+    ASSERT_EQ_INT(rpcs[2].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(captured, 1);
+    ASSERT_TRUE(name_ok);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+static void test_too_big(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 1);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = big_traces_payload(1536 * 1024, 'b')},
+                     {.method = TRACES_METHOD, .body = big_traces_payload(512 * 1024, 'b')}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 2);
+        run_client(&f.loop, &job);
+    }
+    size_t captured = f.cap.n;
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 2);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    ASSERT_EQ_INT(rpcs[1].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(captured, 1);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+static size_t put_varint(uint8_t *p, size_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* n empty spans: 2 bytes each on the wire, a whole Span struct each once decoded. */
+static payload_t empty_spans_payload(size_t n)
+{
+    size_t inner = 2 * n;
+    payload_t p = {malloc(inner + 32), 0};
+    uint8_t ss_len[10], rs_len[10];
+    size_t ss_n = put_varint(ss_len, inner);
+    size_t rs_n = put_varint(rs_len, 1 + ss_n + inner);
+    p.data[p.len++] = 0x0a; /* ExportTraceServiceRequest.resource_spans */
+    memcpy(p.data + p.len, rs_len, rs_n);
+    p.len += rs_n;
+    p.data[p.len++] = 0x12; /* ResourceSpans.scope_spans */
+    memcpy(p.data + p.len, ss_len, ss_n);
+    p.len += ss_n;
+    for (size_t i = 0; i < n; i++) {
+        p.data[p.len++] = 0x12; /* ScopeSpans.spans, empty */
+        p.data[p.len++] = 0x00;
+    }
+    return p;
+}
+
+/* A request under the wire limit whose decoded form passes the arena cap derived from it is
+ * refused with RESOURCE_EXHAUSTED too; a small one of the same shape goes through. */
+static void test_decoded_size_limit(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 1);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = empty_spans_payload(400000)},
+                     {.method = TRACES_METHOD, .body = empty_spans_payload(1000)}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 2);
+        run_client(&f.loop, &job);
+    }
+    size_t captured = f.cap.n;
+    size_t items = captured == 1 ? f.cap.got[0]->items : 0;
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 2);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(rpcs[0].body.len < 1024 * 1024);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    ASSERT_EQ_INT(rpcs[1].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(items, 1000);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* A pipeline that refuses (memory_limiter) gives UNAVAILABLE, which clients retry; a signal
+ * with no pipeline gives UNIMPLEMENTED like an unregistered service in otelcol. */
+static void test_refused_and_not_wired(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    f.cap.rc = OM_EREFUSED;
+    f.r.next[om_signal_index(OM_SIG_LOGS)] = (om_consumer_t){NULL, NULL};
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = traces_payload("r")},
+                     {.method = LOGS_METHOD, .body = logs_payload()}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 2);
+        run_client(&f.loop, &job);
+    }
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 2);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_UNAVAILABLE);
+    ASSERT_EQ_INT(rpcs[1].status, GRPC_STATUS_UNIMPLEMENTED);
+    ASSERT_CONTAINS(rpcs[1].details, "LogsService");
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* An empty Export request is a success (nothing to deliver, but nothing wrong). */
+static void test_empty_request(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[1] = {{.method = METRICS_METHOD, .body = {malloc(1), 0}}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 1);
+        run_client(&f.loop, &job);
+    }
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 1);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_OK);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* More calls at once than a method has armed slots: each is answered and delivered once. */
+static void test_many_concurrent_calls(void)
+{
+    enum { N = 50 };
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    static rpc_t rpcs[N];
+    memset(rpcs, 0, sizeof rpcs);
+    for (int i = 0; i < N; i++) {
+        rpcs[i].method = TRACES_METHOD;
+        rpcs[i].body = traces_payload("c");
+    }
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, N);
+        job.concurrent = true;
+        run_client(&f.loop, &job);
+    }
+    size_t captured = f.cap.n;
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        ok += rpcs[i].status == GRPC_STATUS_OK;
+    }
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, N);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(ok, N);
+    ASSERT_EQ_UINT(captured, N);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/* Runs the loop until *flag is set or ms have passed; false on the deadline. */
+static bool run_until(uv_loop_t *loop, const bool *flag, uint64_t ms)
+{
+    bool expired = false;
+    uv_timer_t timer;
+    uv_timer_init(loop, &timer);
+    timer.data = &expired;
+    uv_timer_start(&timer, on_deadline, ms, 0);
+    while (!*flag && !expired) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return *flag;
+}
+
+/* An idle client connection does not hold up shutdown: done comes well before the grace
+ * period (which, if it did, would end the wait a little after the deadline). */
+static void test_shutdown_with_idle_connection(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = traces_payload("idle")}};
+    client_job_t job;
+    bool done_in_time = false;
+    if (rc == 0) {
+        otlp_grpc_set_shutdown_grace(f.s, 8000);
+        job_init(&job, &f, rpcs, 1);
+        job.hold = true;
+        uv_sem_init(&job.release, 0);
+        client_begin(&f.loop, &job);
+        while (!atomic_load(&job.idle)) {
+            uv_run(&f.loop, UV_RUN_ONCE);
+        }
+        fx_begin_shutdown(&f);
+        done_in_time = run_until(&f.loop, &f.done, 5000);
+        uv_sem_post(&job.release);
+        client_end(&f.loop, &job);
+        uv_sem_destroy(&job.release);
+    }
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 1);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_OK);
+    ASSERT_TRUE(done_in_time);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+static void test_shutdown_without_start(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = otlp_grpc_create(&f.r, &f.s, &err);
+    int calls = 0;
+    if (rc == 0) {
+        otlp_grpc_shutdown(f.s, on_done, &f);
+        calls += f.done;
+        f.done = false;
+        otlp_grpc_shutdown(f.s, on_done, &f); /* second call: nothing, done not called again */
+        calls += f.done;
+        f.done = true;
+    }
+    int closed = fx_finish(&f);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(calls, 1);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* Shutdown while a client holds a call open (headers sent, no message) and keeps its
+ * connection: the call is cancelled after the grace period, done runs once, the loop closes. */
+static void test_shutdown_with_open_call(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    /* The third call is answered after the server has read the second one's headers (same
+     * connection, frames in order), so the open call is really open when shutdown starts. The
+     * gRPC 1.51 client does not end a call on RST_STREAM(NO_ERROR), which is how the server
+     * drops a call that never sent its message: the short deadline ends it. */
+    rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("first")},
+                     {.method = TRACES_METHOD, .no_message = true, .deadline_s = 2},
+                     {.method = TRACES_METHOD, .body = traces_payload("third")}};
+    client_job_t job;
+    int done_calls = 0;
+    uint64_t took_ms = 0;
+    if (rc == 0) {
+        otlp_grpc_set_shutdown_grace(f.s, 200);
+        job_init(&job, &f, rpcs, 3);
+        client_begin(&f.loop, &job);
+        while (!atomic_load(&job.started)) {
+            uv_run(&f.loop, UV_RUN_ONCE);
+        }
+        uint64_t t0 = uv_hrtime();
+        fx_begin_shutdown(&f);
+        while (!f.done) {
+            uv_run(&f.loop, UV_RUN_ONCE);
+        }
+        took_ms = (uv_hrtime() - t0) / 1000000;
+        done_calls = 1;
+        fx_begin_shutdown(&f); /* idempotent: done is not called again */
+        client_end(&f.loop, &job);
+    }
+    fprintf(stderr, "  shutdown with an open call took %llu ms; the open call ended with %d (%s)\n",
+            (unsigned long long)took_ms, rpcs[1].status, rpcs[1].details);
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 3);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(done_calls, 1);
+    /* The open call held shutdown until the grace period ran out, then was cancelled. */
+    ASSERT_TRUE(took_ms >= 100 && took_ms < 5000);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_OK);
+    ASSERT_EQ_INT(rpcs[2].status, GRPC_STATUS_OK);
+    ASSERT_TRUE(rpcs[1].status != GRPC_STATUS_OK && rpcs[1].status != -1);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* Each allocation of create and start failing in turn gives a clean error (or, past the last
+ * one, a working start), and shutdown and destroy still leave nothing behind. */
+static void test_allocation_failures(void)
+{
+    int results[6];
+    int closed_all = 0;
+    for (int n = 1; n <= 5; n++) {
+        fx_t f;
+        fx_init(&f, "127.0.0.1:0", 4);
+        om_err_t err = {0};
+        om_alloc_fail_after((unsigned long)n);
+        results[n] = fx_start(&f, &err);
+        om_alloc_fail_after(0);
+        closed_all |= fx_finish(&f);
+    }
+    ASSERT_EQ_INT(results[1], OM_ENOMEM); /* the server struct */
+    ASSERT_EQ_INT(results[2], OM_ENOMEM); /* the endpoint's host */
+    ASSERT_EQ_INT(results[3], OM_ENOMEM); /* the async handle */
+    ASSERT_EQ_INT(results[5], 0);
+    ASSERT_EQ_INT(closed_all, 0);
+}
+
+/* A port in use is an error at start (gRPC's SO_REUSEPORT is off), and the failed server
+ * still shuts down and goes away cleanly. */
+static void test_port_in_use(void)
+{
+    fx_t a, b;
+    fx_init(&a, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc_a = fx_start(&a, &err);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "127.0.0.1:%d", a.port);
+    fx_init(&b, endpoint, 4);
+    om_err_t err_b = {0};
+    int rc_b = fx_start(&b, &err_b);
+    int port_b = b.port;
+    int closed_b = fx_finish(&b);
+    int closed_a = fx_finish(&a);
+    ASSERT_EQ_INT(rc_a, 0);
+    ASSERT_EQ_INT(rc_b, OM_EIO);
+    ASSERT_CONTAINS(err_b.msg, "cannot listen");
+    ASSERT_EQ_INT(port_b, 0);
+    ASSERT_EQ_INT(closed_b, 0);
+    ASSERT_EQ_INT(closed_a, 0);
+}
+
+/* "localhost:0" binds the loopback addresses gRPC resolves, one port for all; a client on
+ * 127.0.0.1 reaches it. max_concurrent_streams > 0 is passed on without harm. */
+static void test_localhost_endpoint(void)
+{
+    fx_t f;
+    fx_init(&f, "localhost:0", 4);
+    f.cfg.protocols.grpc.max_concurrent_streams = 8;
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[1] = {{.method = LOGS_METHOD, .body = logs_payload()}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 1);
+        run_client(&f.loop, &job);
+    }
+    size_t captured = f.cap.n;
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 1);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(f.port > 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(captured, 1);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+int main(void)
+{
+    om_log_set_level(OM_LOG_WARN);
+    grpc_init(); /* the client's; the server balances its own */
+    OM_RUN(test_export_each_signal);
+    OM_RUN(test_gzip_request_arrives_inflated);
+    OM_RUN(test_gzip_limit_measured_inflated);
+    OM_RUN(test_malformed_then_still_serves);
+    OM_RUN(test_too_big);
+    OM_RUN(test_decoded_size_limit);
+    OM_RUN(test_refused_and_not_wired);
+    OM_RUN(test_empty_request);
+    OM_RUN(test_many_concurrent_calls);
+    OM_RUN(test_shutdown_without_start);
+    OM_RUN(test_shutdown_with_open_call);
+    OM_RUN(test_shutdown_with_idle_connection);
+    OM_RUN(test_allocation_failures);
+    OM_RUN(test_port_in_use);
+    OM_RUN(test_localhost_endpoint);
+    grpc_shutdown();
+    return om_test_summary();
+}
