@@ -269,7 +269,10 @@ void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const c
     atomic_fetch_add(&h->counters.send_failed[idx], b->items);
     OM_CLOG(h->log_name, OM_LOG_ERROR, "exporting failed, dropping %zu %s (%s): %s", b->items,
             om_signal_item_name(b->signal),
-            retryable ? "no more retries left" : "not retryable", msg ? msg : om_strerror(rc));
+            !retryable                             ? "not retryable"
+            : h->cfg->retry_on_failure.enabled ? "no more retries left"
+                                               : "retry_on_failure disabled",
+            msg ? msg : om_strerror(rc));
     finish(r);
 }
 

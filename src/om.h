@@ -198,7 +198,7 @@ void om_strbuf_append(om_strbuf_t *sb, const void *data, size_t n);
 void om_strbuf_puts(om_strbuf_t *sb, const char *s);
 void om_strbuf_putc(om_strbuf_t *sb, char c);
 void om_strbuf_printf(om_strbuf_t *sb, const char *fmt, ...) OM_PRINTF(2, 3);
-void om_strbuf_vprintf(om_strbuf_t *sb, const char *fmt, va_list ap);
+void om_strbuf_vprintf(om_strbuf_t *sb, const char *fmt, va_list ap) OM_PRINTF(2, 0);
 /* Take the data out; the buffer is left empty. The caller frees with om_free. */
 char *om_strbuf_steal(om_strbuf_t *sb, size_t *len);
 

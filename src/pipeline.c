@@ -366,6 +366,8 @@ static int load_pipeline(om_graph_t *g, const om_node_t *key, const om_node_t *v
     if (path == NULL) {
         return OM_ENOMEM;
     }
+    static const char *const allowed[] = {"receivers", "processors", "exporters", NULL};
+    check_keys(value, allowed, path, d);
     int rc = 0;
     om_signal_t sig = 0;
     if (om__id_parse(key->str, type, sizeof type, &err) != 0) {
@@ -386,8 +388,6 @@ static int load_pipeline(om_graph_t *g, const om_node_t *key, const om_node_t *v
     if (value != NULL && value->kind != OM_NODE_MAP && value->kind != OM_NODE_NULL) {
         om_diag_add(d, value, path, "must be a map with receivers, processors and exporters");
     }
-    static const char *const allowed[] = {"receivers", "processors", "exporters", NULL};
-    check_keys(value, allowed, path, d);
     rc = resolve_list(g, value, path, OM_RECEIVER, &p->receivers, &p->nr, d);
     rc = rc ? rc : resolve_list(g, value, path, OM_PROCESSOR, &p->processors, &p->np, d);
     rc = rc ? rc : resolve_list(g, value, path, OM_EXPORTER, &p->exporters, &p->ne, d);

@@ -2,6 +2,7 @@
  * driven by a fake exporter whose sends the test completes by hand. */
 #include <stdlib.h>
 
+#include "om.h"
 #include "om_test.h"
 
 typedef struct fake {

@@ -17,6 +17,14 @@ static const char *config_for(const om_factory_t *f)
         return "c: {protocols: {grpc: {endpoint: '127.0.0.1:0'}, "
                "http: {endpoint: '127.0.0.1:0'}}}";
     }
+    /* Exporters to a closed port, without retries, so that a send fails at once. */
+    if (f->kind == OM_EXPORTER && strcmp(f->type, "otlp") == 0) {
+        return "c: {endpoint: '127.0.0.1:1', tls: {insecure: true}, "
+               "retry_on_failure: {enabled: false}}";
+    }
+    if (f->kind == OM_EXPORTER && strcmp(f->type, "otlphttp") == 0) {
+        return "c: {endpoint: 'http://127.0.0.1:1', retry_on_failure: {enabled: false}}";
+    }
     if (f->kind == OM_EXPORTER && strcmp(f->type, "file") == 0) {
         snprintf(buf, sizeof buf, "c: {path: '%s'}", tmp_file);
         return buf;

@@ -89,9 +89,9 @@ static void test_undefined_references(void)
                                           "      processors: [batch, memory_limiter]\n"
                                           "      exporters: [debug, otlp/tempo]\n",
                           true, NULL, NULL);
-    ASSERT_CONTAINS(p, "p.yaml:13:31: service::pipelines::traces: references processor "
+    ASSERT_CONTAINS(p, "p.yaml:13:27: service::pipelines::traces: references processor "
                        "\"memory_limiter\" which is not configured");
-    ASSERT_CONTAINS(p, "p.yaml:14:30: service::pipelines::traces: references exporter "
+    ASSERT_CONTAINS(p, "p.yaml:14:26: service::pipelines::traces: references exporter "
                        "\"otlp/tempo\" which is not configured");
     free(p);
 }
@@ -114,11 +114,11 @@ static void test_pipeline_shape_errors(void)
                        "receiver");
     ASSERT_CONTAINS(p, "p.yaml:13:5: service::pipelines::metrics: must have at least one "
                        "exporter");
-    ASSERT_CONTAINS(p, "p.yaml:15:30: service::pipelines::metrics: references processor "
+    ASSERT_CONTAINS(p, "p.yaml:15:27: service::pipelines::metrics: references processor "
                        "\"batch\" multiple times");
     ASSERT_CONTAINS(p, "p.yaml:16:5: service::pipelines::profiles: unknown signal "
                        "\"profiles\"");
-    ASSERT_CONTAINS(p, "p.yaml:19:7: '");
+    ASSERT_CONTAINS(p, "p.yaml:19:7: 'service::pipelines::profiles' has invalid keys: extra");
     free(p);
 }
 
