@@ -1,0 +1,55 @@
+/* om_testdata.h: small OTLP batches with numbered items, for tests.
+ *
+ * Every item (span, metric data point, log record) carries its sequence number, so a test can
+ * check that items arrive complete and in order after batching, splitting or encoding:
+ *   - an int attribute "seq" on every item;
+ *   - spans: name "span-<seq>", span id = seq big-endian (8 bytes), trace id = 8 zero bytes
+ *     then seq big-endian, kind SERVER, start = OM_TESTDATA_T0 + seq, end = start + 1000;
+ *   - log records: body "log-<seq>", severity INFO ("Info"), time = OM_TESTDATA_T0 + seq;
+ *   - data points: time = OM_TESTDATA_T0 + seq; the metric kind cycles with the metric's index
+ *     in its scope: gauge (int value seq), sum (double seq + 0.5, monotonic, cumulative),
+ *     histogram, exponential histogram, summary.
+ * Resource r has attribute service.name = "svc-<r>"; scope s is named "scope-<s>", version
+ * "1.0"; metric m of scope s of resource r is named "metric-<r>-<s>-<m>".
+ *
+ * Everything lives in the batch's arena (built with om_batch_new), batch->items is set.
+ * Functions return NULL when out of memory. Loop thread (tests only). */
+#ifndef OM_TESTDATA_H
+#define OM_TESTDATA_H
+
+#include "om.h"
+
+/* 2020-02-11 20:26:12 UTC in nanoseconds. */
+#define OM_TESTDATA_T0 UINT64_C(1581452772000000000)
+
+typedef struct om_testdata_shape {
+    size_t resources;   /* resource entries; 0 means 1 */
+    size_t scopes;      /* scope entries per resource; 0 means 1 */
+    size_t metrics;     /* metrics per scope (metrics only); 0 means 1 */
+    size_t items;       /* spans or log records per scope, data points per metric */
+    uint64_t first_seq; /* sequence number of the first item */
+} om_testdata_shape_t;
+
+/* A batch of the given shape. Items are numbered first_seq, first_seq + 1, ... in the order
+ * they appear in the request. */
+om_batch_t *om_testdata_batch(om_signal_t sig, const om_testdata_shape_t *shape);
+
+/* One resource, one scope (one metric for metrics) and n items numbered from first_seq. */
+om_batch_t *om_testdata_simple(om_signal_t sig, size_t n, uint64_t first_seq);
+
+/* The "seq" attribute of every item of b in request order: writes up to max of them to out
+ * (out may be NULL when max is 0) and returns how many items b has. An item without the
+ * attribute reads as -1. */
+size_t om_testdata_seqs(const om_batch_t *b, int64_t *out, size_t max);
+
+/* The value of an int attribute, or -1 when absent or not an int. */
+int64_t om_testdata_int_attr(om_keyvalue_t *const *attrs, size_t n, const char *key);
+
+/* Building blocks for tests that hand-craft batches: a message of type d in arena a (NULL when
+ * the arena is out of memory), a string copy, and a KeyValue with a string or int value. */
+void *om_testdata_msg(om_arena_t *a, const ProtobufCMessageDescriptor *d);
+char *om_testdata_str(om_arena_t *a, const char *s);
+om_keyvalue_t *om_testdata_kv_str(om_arena_t *a, const char *key, const char *value);
+om_keyvalue_t *om_testdata_kv_int(om_arena_t *a, const char *key, int64_t value);
+
+#endif
