@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum { PATH_LEN = 512, MSG_LEN = 1024 };
 
@@ -706,8 +707,9 @@ static void apply_enum(actx_t *a, const om_field_t *f, int *p, const char *s, co
                        const char *path)
 {
     char list[MSG_LEN] = "";
+    /* Case-insensitive, as otelcol's enum-like settings (verbosity: Detailed, level: INFO). */
     for (int i = 0; f->choices != NULL && f->choices[i] != NULL; i++) {
-        if (strcmp(f->choices[i], s) == 0) {
+        if (strcasecmp(f->choices[i], s) == 0) {
             *p = i;
             return;
         }
