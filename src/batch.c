@@ -115,6 +115,78 @@ om_batch_t *om_batch_new(om_signal_t sig, size_t arena_cap)
     return b;
 }
 
+/* protobuf-c unpacks nested messages recursively, so a small request nesting AnyValues a few
+ * thousand levels deep would overflow the loop thread's stack. Before unpacking, walk the wire
+ * format with the descriptors (iteratively within a message, recursing only into message
+ * fields) and refuse nesting deeper than this. 140 message levels allow AnyValues nested about
+ * 65 deep, as the JSON decoder does, and stay below what the JSON encoder writes (128). */
+#define MAX_MESSAGE_DEPTH 140
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t out = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        out |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *v = out;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* 0 when data nests no deeper than the limit, OM_EINVAL otherwise (too deep or malformed:
+ * malformed data would fail to unpack anyway). */
+static int check_depth(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
+                       unsigned depth)
+{
+    if (depth > MAX_MESSAGE_DEPTH) {
+        return OM_EINVAL;
+    }
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint64_t tag, n;
+        if (!read_varint(&p, end, &tag)) {
+            return OM_EINVAL;
+        }
+        switch (tag & 7) {
+        case 0:
+            if (!read_varint(&p, end, &n)) {
+                return OM_EINVAL;
+            }
+            break;
+        case 1:
+        case 5: {
+            size_t w = (tag & 7) == 1 ? 8 : 4;
+            if ((size_t)(end - p) < w) {
+                return OM_EINVAL;
+            }
+            p += w;
+            break;
+        }
+        case 2: {
+            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p)) {
+                return OM_EINVAL;
+            }
+            const ProtobufCFieldDescriptor *f =
+                tag >> 3 <= UINT32_MAX
+                    ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3))
+                    : NULL;
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                check_depth(f->descriptor, p, (size_t)n, depth + 1) != 0) {
+                return OM_EINVAL;
+            }
+            p += n;
+            break;
+        }
+        default:
+            return OM_EINVAL; /* groups (3, 4) are not used by OTLP; 6 and 7 do not exist */
+        }
+    }
+    return 0;
+}
+
 int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
                           om_batch_t **out, om_err_t *err)
 {
@@ -122,6 +194,13 @@ int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size
     int i = om_signal_index(sig);
     if (i < 0) {
         om_err_set(err, OM_EINVAL, "unknown signal");
+        return OM_EINVAL;
+    }
+    if (check_depth(signals[i].desc, data, len, 1) != 0) {
+        om_err_set(err, OM_EINVAL,
+                   "invalid protobuf: cannot decode an Export %s request (malformed, or nested "
+                   "deeper than %d messages)",
+                   signals[i].name, MAX_MESSAGE_DEPTH);
         return OM_EINVAL;
     }
     om_arena_t *arena = om_arena_new(arena_cap);

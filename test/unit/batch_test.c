@@ -1,0 +1,145 @@
+/* batch_test.c: batches of OTLP data: protobuf decoding (limits included), reference counting,
+ * append and the borrowed flag, clone and make_writable. */
+#include <stdlib.h>
+
+#include "om.h"
+#include "om_test.h"
+#include "om_testdata.h"
+
+/* An ExportTraceServiceRequest whose one span has an attribute value nested `levels` arrays
+ * deep, encoded by hand (so that no encoder limit gets in the way). */
+static uint8_t *deep_request(unsigned levels, size_t *len)
+{
+    /* Build inside out: AnyValue{int_value=1}, then ArrayValue{values=AnyValue},
+     * AnyValue{array_value=ArrayValue}... A length needs at most 5 varint bytes. */
+    size_t cap = 16 + (size_t)levels * 12 + 64;
+    uint8_t *buf = malloc(cap);
+    size_t start = cap - 2, n;
+    buf[start] = 0x18; /* AnyValue.int_value (3), varint */
+    buf[start + 1] = 0x01;
+    n = 2;
+    for (unsigned i = 0; i < levels * 2 + 4; i++) {
+        /* Alternate: ArrayValue.values (1) / AnyValue.array_value (5), then KeyValue.value (2),
+         * Span.attributes (9), ScopeSpans.spans (2), ResourceSpans.scope_spans (2),
+         * request.resource_spans (1). */
+        uint8_t field;
+        if (i < levels * 2) {
+            field = (i % 2 == 0) ? 1 : 5;
+        } else {
+            static const uint8_t outer[] = {2, 9, 2, 2};
+            field = outer[i - levels * 2];
+        }
+        uint8_t lenbuf[5];
+        size_t ll = 0;
+        size_t v = n;
+        do {
+            lenbuf[ll++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+            v >>= 7;
+        } while (v != 0);
+        start -= ll + 1;
+        buf[start] = (uint8_t)(field << 3 | 2);
+        memcpy(buf + start + 1, lenbuf, ll);
+        n += ll + 1;
+    }
+    /* The outermost ResourceSpans wrapper inside the request. */
+    uint8_t lenbuf[5];
+    size_t ll = 0, v = n;
+    do {
+        lenbuf[ll++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v != 0);
+    start -= ll + 1;
+    buf[start] = 0x0a;
+    memcpy(buf + start + 1, lenbuf, ll);
+    n += ll + 1;
+    memmove(buf, buf + start, n);
+    *len = n;
+    return buf;
+}
+
+static void test_deep_nesting_is_refused_not_crashing(void)
+{
+    size_t len;
+    uint8_t *ok = deep_request(10, &len);
+    om_batch_t *b = NULL;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, ok, len, 0, &b, &err), 0);
+    ASSERT_EQ_UINT(b->items, 1);
+    om_batch_release(b);
+    free(ok);
+
+    uint8_t *deep = deep_request(100000, &len);
+    om_err_t err2 = {0};
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, deep, len, 0, &b, &err2), OM_EINVAL);
+    ASSERT_CONTAINS(err2.msg, "nested deeper");
+    ASSERT_TRUE(b == NULL);
+    free(deep);
+}
+
+static void test_malformed_and_too_big(void)
+{
+    om_batch_t *b = NULL;
+    om_err_t err = {0};
+    const uint8_t bad[] = {0x0a, 0xff, 0xff, 0xff, 0x0f};
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_LOGS, bad, sizeof bad, 0, &b, &err), OM_EINVAL);
+    ASSERT_CONTAINS(err.msg, "invalid protobuf");
+
+    om_batch_t *src = om_testdata_simple(OM_SIG_TRACES, 50, 0);
+    size_t len = om_batch_proto_size(src);
+    uint8_t *buf = malloc(len);
+    om_batch_proto_pack(src, buf);
+    om_err_t err2 = {0};
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, buf, len, 512, &b, &err2), OM_ETOOBIG);
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, buf, len, 0, &b, NULL), 0);
+    ASSERT_EQ_UINT(b->items, 50);
+    om_batch_release(b);
+    om_batch_release(src);
+    free(buf);
+}
+
+static void test_append_marks_shared_nodes_borrowed(void)
+{
+    om_batch_t *dst = om_batch_new(OM_SIG_LOGS, 0);
+    om_batch_t *src = om_testdata_batch(OM_SIG_LOGS, &(om_testdata_shape_t){.resources = 2, .items = 3});
+    om_batch_t *other_holder = om_batch_ref(src);
+    ASSERT_EQ_INT(om_batch_append(dst, src), 0);
+    ASSERT_EQ_UINT(dst->items, 6);
+    ASSERT_EQ_UINT(dst->logs->n_resource_logs, 2);
+    /* Both now point at the same nodes: neither may change them in place. */
+    ASSERT_TRUE(dst->borrowed);
+    ASSERT_TRUE(other_holder->borrowed);
+    ASSERT_EQ_UINT(other_holder->refs, 1);
+    om_batch_t *w = other_holder;
+    ASSERT_EQ_INT(om_batch_make_writable(&w), 0);
+    ASSERT_TRUE(w != other_holder || !w->borrowed);
+    ASSERT_EQ_UINT(w->items, 6);
+    om_batch_release(w);
+    /* dst keeps src's arenas alive after src is gone. */
+    ASSERT_EQ_UINT(om_batch_count_items(dst), 6);
+    om_batch_release(dst);
+}
+
+static void test_append_grows_and_keeps_order(void)
+{
+    om_batch_t *dst = om_batch_new(OM_SIG_TRACES, 0);
+    for (int i = 0; i < 40; i++) {
+        ASSERT_EQ_INT(om_batch_append(dst, om_testdata_simple(OM_SIG_TRACES, 2, (uint64_t)i * 2)), 0);
+    }
+    ASSERT_EQ_UINT(dst->traces->n_resource_spans, 40);
+    ASSERT_EQ_UINT(dst->items, 80);
+    ASSERT_EQ_UINT(om_batch_count_items(dst), 80);
+    ASSERT_TRUE(!dst->borrowed); /* exclusively owned sources: nothing shared */
+    om_batch_t *copy = om_batch_clone(dst);
+    ASSERT_EQ_UINT(om_batch_proto_size(copy), om_batch_proto_size(dst));
+    om_batch_release(copy);
+    om_batch_release(dst);
+}
+
+int main(void)
+{
+    OM_RUN(test_deep_nesting_is_refused_not_crashing);
+    OM_RUN(test_malformed_and_too_big);
+    OM_RUN(test_append_marks_shared_nodes_borrowed);
+    OM_RUN(test_append_grows_and_keeps_order);
+    return om_test_summary();
+}
