@@ -1,0 +1,436 @@
+/* otlphttp_codec.c: request bodies and the reading of responses.
+ *
+ * Everything here is a pure function of its arguments (no loop, no curl handle), so the unit
+ * tests and the fuzz target drive exactly what the exporter runs. Response bodies come from
+ * the network: they are bounded by the caller (OTLPHTTP_RESP_MAX), decoded into a capped
+ * arena or by jansson, and only escaped text of them reaches a log line. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "google/rpc/status.pb-c.h"
+#include "otlphttp.h"
+
+/* Decoding a response of at most OTLPHTTP_RESP_MAX bytes never needs more than this. */
+#define DECODE_ARENA_CAP (1024 * 1024)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Request bodies                                                                             */
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return om_calloc(items, size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    om_free(p);
+}
+
+/* gzip (windowBits 15 + 16) or the zlib format (15) in one pass into a buffer of
+ * deflateBound() bytes, which deflate() is documented to always fit in. */
+static int deflate_all(const uint8_t *in, size_t n, int window_bits, uint8_t **out, size_t *len)
+{
+    z_stream zs = {.zalloc = z_alloc, .zfree = z_free};
+    if (n > UINT32_MAX / 2) {
+        return OM_ETOOBIG;
+    }
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
+        return OM_ENOMEM;
+    }
+    int rc = OM_ENOMEM;
+    uLong cap = deflateBound(&zs, (uLong)n);
+    uint8_t *buf = om_malloc(cap);
+    if (buf == NULL) {
+        goto out;
+    }
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = buf;
+    zs.avail_out = (uInt)cap;
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+        om_free(buf);
+        goto out;
+    }
+    *out = buf;
+    *len = (size_t)zs.total_out;
+    rc = 0;
+out:
+    deflateEnd(&zs);
+    return rc;
+}
+
+static int zstd_all(const uint8_t *in, size_t n, uint8_t **out, size_t *len)
+{
+    size_t cap = ZSTD_compressBound(n);
+    uint8_t *buf = om_malloc(cap > 0 ? cap : 1);
+    if (buf == NULL) {
+        return OM_ENOMEM;
+    }
+    size_t r = ZSTD_compress(buf, cap, in, n, ZSTD_CLEVEL_DEFAULT);
+    if (ZSTD_isError(r)) {
+        om_free(buf);
+        return OM_ENOMEM; /* the bound always fits: only allocation can fail */
+    }
+    *out = buf;
+    *len = r;
+    return 0;
+}
+
+const char *exp_otlphttp_comp_name(otlphttp_comp_t comp)
+{
+    switch (comp) {
+    case OTLPHTTP_COMP_GZIP:
+        return "gzip";
+    case OTLPHTTP_COMP_ZSTD:
+        return "zstd";
+    case OTLPHTTP_COMP_ZLIB:
+        return "zlib";
+    case OTLPHTTP_COMP_DEFLATE:
+        return "deflate";
+    case OTLPHTTP_COMP_NONE:
+    case OTLPHTTP_COMP_EMPTY:
+        break;
+    }
+    return NULL;
+}
+
+static int encode_raw(const om_batch_t *b, otlphttp_encoding_t enc, uint8_t **out, size_t *len,
+                      om_err_t *err)
+{
+    if (enc == OTLPHTTP_ENC_PROTO) {
+        size_t n = om_batch_proto_size(b);
+        uint8_t *buf = om_malloc(n > 0 ? n : 1);
+        if (buf == NULL) {
+            return OM_ENOMEM;
+        }
+        *len = om_batch_proto_pack(b, buf);
+        *out = buf;
+        return 0;
+    }
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    int rc = om_otlp_json_encode(b, &sb);
+    if (rc == 0 && sb.data == NULL) {
+        rc = OM_ENOMEM;
+    }
+    if (rc != 0) {
+        om_strbuf_free(&sb);
+        if (rc != OM_ENOMEM) {
+            om_err_set(err, rc, "cannot encode the %s as OTLP JSON: %s", om_signal_name(b->signal),
+                       om_strerror(rc));
+        }
+        return rc;
+    }
+    *out = (uint8_t *)om_strbuf_steal(&sb, len);
+    return 0;
+}
+
+int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, otlphttp_comp_t comp,
+                             uint8_t **out, size_t *len, om_err_t *err)
+{
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    int rc = encode_raw(b, enc, &raw, &raw_len, err);
+    if (rc != 0) {
+        return rc;
+    }
+    switch (comp) {
+    case OTLPHTTP_COMP_GZIP:
+        rc = deflate_all(raw, raw_len, 15 + 16, out, len);
+        break;
+    case OTLPHTTP_COMP_ZLIB:
+    case OTLPHTTP_COMP_DEFLATE:
+        rc = deflate_all(raw, raw_len, 15, out, len);
+        break;
+    case OTLPHTTP_COMP_ZSTD:
+        rc = zstd_all(raw, raw_len, out, len);
+        break;
+    case OTLPHTTP_COMP_NONE:
+    case OTLPHTTP_COMP_EMPTY:
+        *out = raw;
+        *len = raw_len;
+        return 0;
+    }
+    om_free(raw);
+    if (rc == OM_ETOOBIG) {
+        om_err_set(err, rc, "request body of %zu bytes is too large to compress", raw_len);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Responses                                                                                  */
+
+otlphttp_ctype_t exp_otlphttp_ctype(const char *ct)
+{
+    if (ct == NULL) {
+        return OTLPHTTP_CT_OTHER;
+    }
+    while (*ct == ' ' || *ct == '\t') {
+        ct++;
+    }
+    size_t n = strcspn(ct, "; \t");
+    static const struct {
+        const char *name;
+        otlphttp_ctype_t t;
+    } types[] = {
+        {"application/x-protobuf", OTLPHTTP_CT_PROTO},
+        {"application/protobuf", OTLPHTTP_CT_PROTO},
+        {"application/json", OTLPHTTP_CT_JSON},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strlen(types[i].name) == n && strncasecmp(ct, types[i].name, n) == 0) {
+            return types[i].t;
+        }
+    }
+    return OTLPHTTP_CT_OTHER;
+}
+
+/* Copy at most max bytes of s as printable ASCII (others as \xNN) into dst; "..." marks a cut.
+ * dst is always NUL-terminated. */
+static void escape_text(char *dst, size_t cap, const uint8_t *s, size_t n, size_t max)
+{
+    size_t o = 0;
+    size_t lim = n < max ? n : max;
+    for (size_t i = 0; i < lim && o + 5 < cap; i++) {
+        if (s[i] >= 0x20 && s[i] < 0x7f) {
+            dst[o++] = (char)s[i];
+        } else {
+            static const char hex[] = "0123456789abcdef";
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[s[i] >> 4];
+            dst[o++] = hex[s[i] & 15];
+        }
+    }
+    if (n > lim && o + 4 < cap) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+}
+
+static void escape_str(char *dst, size_t cap, const char *s)
+{
+    escape_text(dst, cap, (const uint8_t *)s, strlen(s), cap);
+}
+
+static const ProtobufCMessageDescriptor *response_descriptor(om_signal_t sig)
+{
+    switch (sig) {
+    case OM_SIG_TRACES:
+        return &opentelemetry__proto__collector__trace__v1__export_trace_service_response__descriptor;
+    case OM_SIG_METRICS:
+        return &opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__descriptor;
+    case OM_SIG_LOGS:
+        return &opentelemetry__proto__collector__logs__v1__export_logs_service_response__descriptor;
+    }
+    return NULL;
+}
+
+/* Reads partial_success out of an unpacked response of the signal. */
+static void proto_partial(om_signal_t sig, const ProtobufCMessage *m, int64_t *rejected,
+                          const char **msg)
+{
+    if (sig == OM_SIG_TRACES) {
+        const om_traces_resp_t *r = (const om_traces_resp_t *)m;
+        if (r->partial_success != NULL) {
+            *rejected = r->partial_success->rejected_spans;
+            *msg = r->partial_success->error_message;
+        }
+    } else if (sig == OM_SIG_METRICS) {
+        const om_metrics_resp_t *r = (const om_metrics_resp_t *)m;
+        if (r->partial_success != NULL) {
+            *rejected = r->partial_success->rejected_data_points;
+            *msg = r->partial_success->error_message;
+        }
+    } else {
+        const om_logs_resp_t *r = (const om_logs_resp_t *)m;
+        if (r->partial_success != NULL) {
+            *rejected = r->partial_success->rejected_log_records;
+            *msg = r->partial_success->error_message;
+        }
+    }
+}
+
+static int partial_proto(om_signal_t sig, const uint8_t *body, size_t len, int64_t *rejected,
+                         char *msg, size_t cap)
+{
+    const ProtobufCMessageDescriptor *d = response_descriptor(sig);
+    om_arena_t *a = om_arena_new(DECODE_ARENA_CAP);
+    if (d == NULL || a == NULL) {
+        om_arena_unref(a);
+        return d == NULL ? OM_EINVAL : OM_ENOMEM;
+    }
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, om_arena_pb_allocator(a), len, body);
+    int rc = m == NULL ? OM_EINVAL : 0;
+    if (m != NULL) {
+        const char *text = NULL;
+        proto_partial(sig, m, rejected, &text);
+        escape_str(msg, cap, text != NULL ? text : "");
+        rc = *rejected != 0 || msg[0] != '\0';
+    }
+    om_arena_unref(a);
+    return rc;
+}
+
+/* A JSON member by its lowerCamelCase or snake_case name. */
+static json_t *member(json_t *obj, const char *camel, const char *snake)
+{
+    json_t *v = json_object_get(obj, camel);
+    return v != NULL ? v : json_object_get(obj, snake);
+}
+
+/* int64 as the JSON mapping writes it: a decimal string, or a number. */
+static bool json_int64(json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return true;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end = NULL;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (errno == 0 && end != s && *end == '\0') {
+            *out = x;
+            return true;
+        }
+    }
+    return v == NULL;
+}
+
+static int partial_json(om_signal_t sig, const uint8_t *body, size_t len, int64_t *rejected,
+                        char *msg, size_t cap)
+{
+    static const char *const camel[] = {"rejectedSpans", "rejectedDataPoints",
+                                        "rejectedLogRecords"};
+    static const char *const snake[] = {"rejected_spans", "rejected_data_points",
+                                        "rejected_log_records"};
+    int idx = om_signal_index(sig);
+    json_t *root = json_loadb((const char *)body, len, JSON_DECODE_ANY, NULL);
+    if (idx < 0 || !json_is_object(root)) {
+        json_decref(root);
+        return OM_EINVAL;
+    }
+    int rc = 0;
+    json_t *ps = member(root, "partialSuccess", "partial_success");
+    if (json_is_object(ps)) {
+        json_t *text = member(ps, "errorMessage", "error_message");
+        if (!json_int64(member(ps, camel[idx], snake[idx]), rejected) ||
+            (text != NULL && !json_is_string(text))) {
+            rc = OM_EINVAL;
+        } else {
+            escape_str(msg, cap, text != NULL ? json_string_value(text) : "");
+            rc = *rejected != 0 || msg[0] != '\0';
+        }
+    } else if (ps != NULL && !json_is_null(ps)) {
+        rc = OM_EINVAL;
+    }
+    json_decref(root);
+    return rc;
+}
+
+int exp_otlphttp_partial_success(om_signal_t sig, otlphttp_ctype_t ctype, const uint8_t *body,
+                                 size_t len, int64_t *rejected, char *msg, size_t cap)
+{
+    *rejected = 0;
+    if (cap > 0) {
+        msg[0] = '\0';
+    }
+    if (len == 0 || cap == 0) {
+        return 0;
+    }
+    if (ctype == OTLPHTTP_CT_PROTO) {
+        return partial_proto(sig, body, len, rejected, msg, cap);
+    }
+    if (ctype == OTLPHTTP_CT_JSON) {
+        return partial_json(sig, body, len, rejected, msg, cap);
+    }
+    return 0;
+}
+
+static bool status_proto(const uint8_t *body, size_t len, char *msg, size_t cap)
+{
+    om_arena_t *a = om_arena_new(DECODE_ARENA_CAP);
+    if (a == NULL) {
+        return false;
+    }
+    Google__Rpc__Status *st = google__rpc__status__unpack(om_arena_pb_allocator(a), len, body);
+    bool ok = st != NULL && st->message != NULL && st->message[0] != '\0';
+    if (ok) {
+        escape_str(msg, cap, st->message);
+    }
+    om_arena_unref(a);
+    return ok;
+}
+
+static bool status_json(const uint8_t *body, size_t len, char *msg, size_t cap)
+{
+    json_t *root = json_loadb((const char *)body, len, JSON_DECODE_ANY, NULL);
+    json_t *m = json_is_object(root) ? json_object_get(root, "message") : NULL;
+    bool ok = json_is_string(m) && json_string_length(m) > 0;
+    if (ok) {
+        escape_str(msg, cap, json_string_value(m));
+    }
+    json_decref(root);
+    return ok;
+}
+
+void exp_otlphttp_error_message(otlphttp_ctype_t ctype, const uint8_t *body, size_t len, char *msg,
+                                size_t cap)
+{
+    msg[0] = '\0';
+    if (len == 0) {
+        return;
+    }
+    bool ok = ctype == OTLPHTTP_CT_JSON ? status_json(body, len, msg, cap)
+                                        : status_proto(body, len, msg, cap);
+    if (!ok) {
+        escape_text(msg, cap, body, len, 64);
+    }
+}
+
+/* The longest Retry-After we represent, in seconds (its milliseconds fit an int64). */
+#define RETRY_AFTER_MAX_S INT64_C(9999999999)
+
+int64_t exp_otlphttp_retry_after_ms(const char *value, int64_t now_s)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    while (*value == ' ' || *value == '\t') {
+        value++;
+    }
+    size_t digits = strspn(value, "0123456789");
+    if (digits > 0 && value[digits + strspn(value + digits, " \t")] == '\0') {
+        /* delay-seconds; anything past ten digits (317 years) is capped there. */
+        if (digits > 10) {
+            return RETRY_AFTER_MAX_S * 1000;
+        }
+        return (int64_t)strtoll(value, NULL, 10) * 1000;
+    }
+    if (value[0] == '\0') {
+        return -1;
+    }
+    time_t t = curl_getdate(value, NULL);
+    if (t == (time_t)-1) {
+        return -1;
+    }
+    int64_t delta = (int64_t)t - now_s;
+    if (delta > RETRY_AFTER_MAX_S) {
+        delta = RETRY_AFTER_MAX_S;
+    }
+    return delta > 0 ? delta * 1000 : 0;
+}

@@ -1,0 +1,45 @@
+/* otlphttp_response_fuzz.c: what a server answers the otlphttp exporter, through the same
+ * functions the exporter runs: the partial_success of a 2xx response, the google.rpc.Status
+ * message of an error response (protobuf or JSON), and the Retry-After value.
+ *
+ * Input: one selector byte (bits 0-1: signal, bits 2-3: content type), then the body, which is
+ * also read as a Retry-After header value. */
+#include <stdint.h>
+#include <string.h>
+
+#include "otlphttp.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 || size > OTLPHTTP_RESP_MAX + 1) {
+        return 0;
+    }
+    om_log_set_level(OM_LOG_NONE);
+    om_signal_t sig = om_signal_from_index((data[0] & 3) % OM_SIG_COUNT);
+    otlphttp_ctype_t ct = (otlphttp_ctype_t)(((data[0] >> 2) & 3) % 3);
+    const uint8_t *body = data + 1;
+    size_t len = size - 1;
+
+    int64_t rejected = 0;
+    char msg[256];
+    int rc = exp_otlphttp_partial_success(sig, ct, body, len, &rejected, msg, sizeof msg);
+    if (rc > 0 && strlen(msg) >= sizeof msg) {
+        __builtin_trap();
+    }
+    exp_otlphttp_error_message(ct, body, len, msg, sizeof msg);
+    if (strlen(msg) >= sizeof msg) {
+        __builtin_trap();
+    }
+
+    char value[512];
+    size_t n = len < sizeof value - 1 ? len : sizeof value - 1;
+    memcpy(value, body, n);
+    value[n] = '\0';
+    int64_t ms = exp_otlphttp_retry_after_ms(value, 1700000000);
+    if (ms < -1) {
+        __builtin_trap();
+    }
+    return 0;
+}
