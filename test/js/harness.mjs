@@ -43,6 +43,9 @@ export function otelmonBin() {
     return bin;
 }
 
+/** Slower runs (valgrind) stretch every wait by OTELMON_TIME_SCALE. */
+export const TIME_SCALE = Number(process.env.OTELMON_TIME_SCALE ?? 1) || 1;
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Free loopback TCP ports: each is bound to port 0 and then closed. All are held open
@@ -160,7 +163,7 @@ export class Collector {
     }
 
     /** Poll until both ports accept TCP connections (bounded); fails early if the process exits. */
-    async waitReady(timeoutMs = 10000) {
+    async waitReady(timeoutMs = 10000 * TIME_SCALE) {
         const deadline = Date.now() + timeoutMs;
         for (;;) {
             if (this.exit) {
@@ -180,7 +183,7 @@ export class Collector {
     }
 
     /** Send SIGTERM and wait (bounded) for the exit. Returns {code, signal, ms}. */
-    async terminate(timeoutMs = 10000) {
+    async terminate(timeoutMs = 10000 * TIME_SCALE) {
         const t0 = Date.now();
         if (!this.exit) {
             this.proc.kill('SIGTERM');
@@ -199,7 +202,7 @@ export class Collector {
     }
 
     /** SIGTERM, then require exit code 0 within the bound. */
-    async stop(timeoutMs = 10000) {
+    async stop(timeoutMs = 10000 * TIME_SCALE) {
         const res = await this.terminate(timeoutMs);
         if (res.code !== 0) {
             throw new Error(`collector exited with code ${res.code} (signal ${res.signal}) ` +
@@ -262,7 +265,10 @@ export async function startCollector(opts = {}) {
     const configPath = path.join(dir, 'config.yaml');
     writeFileSync(configPath, yaml);
     const configArgs = opts.configEquals ? [`--config=${configPath}`] : ['--config', configPath];
-    const proc = spawn(otelmonBin(), [...configArgs, ...(opts.args ?? [])], {
+    // OTELMON_WRAPPER runs the collector under a tool, e.g. "valgrind --error-exitcode=99".
+    const wrapper = (process.env.OTELMON_WRAPPER ?? '').split(' ').filter(Boolean);
+    const argv = [...wrapper, otelmonBin(), ...configArgs, ...(opts.args ?? [])];
+    const proc = spawn(argv[0], argv.slice(1), {
         stdio: ['ignore', 'pipe', 'pipe'],
     });
     const c = new Collector(proc, { dir, configPath, outPath, grpcPort, httpPort });
