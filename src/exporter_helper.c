@@ -50,7 +50,8 @@ typedef struct req {
     uint64_t backoff_ms; /* the next backoff before randomization */
     uv_timer_t retry;    /* initialised on first use */
     bool timer_ready;
-    struct req *next; /* queue link */
+    struct req *next;                /* queue link */
+    struct req *prev_busy, *next_busy; /* busy list link (in flight or waiting to retry) */
 } req_t;
 
 struct om_exphelper {
@@ -60,10 +61,12 @@ struct om_exphelper {
     om_exp_send_fn send;
     void *exporter;
     req_t *head, *tail; /* the queue, oldest first */
+    req_t *busy_list;   /* requests in flight or waiting to retry */
     size_t queued;
     size_t busy;     /* requests in flight or waiting to retry */
     size_t closing;  /* retry timers whose close callback has not run */
     bool shutting_down;
+    bool pumping; /* pump() is on the stack: sends that complete at once must not recurse */
     om_done_fn done;
     void *done_arg;
     om_exp_counters_t counters;
@@ -137,6 +140,10 @@ static void attempt(req_t *r)
 
 static void pump(om_exphelper_t *h)
 {
+    if (h->pumping) {
+        return; /* the caller's loop picks up what this call would have sent */
+    }
+    h->pumping = true;
     while (h->head != NULL && h->busy < max_busy(h)) {
         req_t *r = h->head;
         h->head = r->next;
@@ -145,10 +152,16 @@ static void pump(om_exphelper_t *h)
         }
         h->queued--;
         h->busy++;
+        r->next_busy = h->busy_list;
+        if (h->busy_list != NULL) {
+            h->busy_list->prev_busy = r;
+        }
+        h->busy_list = r;
         r->first_ms = uv_now(h->host->loop);
         r->backoff_ms = (uint64_t)(h->cfg->retry_on_failure.initial_interval / OM_NS_PER_MS);
         attempt(r);
     }
+    h->pumping = false;
 }
 
 int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch)
@@ -200,6 +213,14 @@ static void finish(req_t *r)
     om_batch_release(r->pub.batch);
     r->pub.batch = NULL;
     h->busy--;
+    if (r->prev_busy != NULL) {
+        r->prev_busy->next_busy = r->next_busy;
+    } else {
+        h->busy_list = r->next_busy;
+    }
+    if (r->next_busy != NULL) {
+        r->next_busy->prev_busy = r->prev_busy;
+    }
     if (r->timer_ready) {
         h->closing++;
         uv_close((uv_handle_t *)&r->retry, timer_closed);
@@ -235,7 +256,8 @@ static bool next_delay(req_t *r, uint64_t retry_after_ms, uint64_t *delay_ms)
 static bool schedule_retry(req_t *r, uint64_t retry_after_ms)
 {
     uint64_t delay;
-    if (!r->h->cfg->retry_on_failure.enabled || !next_delay(r, retry_after_ms, &delay)) {
+    if (r->h->shutting_down || !r->h->cfg->retry_on_failure.enabled ||
+        !next_delay(r, retry_after_ms, &delay)) {
         return false;
     }
     if (!r->timer_ready) {
@@ -270,10 +292,21 @@ void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const c
     OM_CLOG(h->log_name, OM_LOG_ERROR, "exporting failed, dropping %zu %s (%s): %s", b->items,
             om_signal_item_name(b->signal),
             !retryable                             ? "not retryable"
+            : h->shutting_down                 ? "shutting down"
             : h->cfg->retry_on_failure.enabled ? "no more retries left"
                                                : "retry_on_failure disabled",
             msg ? msg : om_strerror(rc));
     finish(r);
+}
+
+/* Requests waiting for a retry timer get their last attempt now. */
+static void retry_waiting_now(om_exphelper_t *h)
+{
+    for (req_t *r = h->busy_list; r != NULL; r = r->next_busy) {
+        if (r->timer_ready && uv_is_active((uv_handle_t *)&r->retry)) {
+            uv_timer_start(&r->retry, retry_now, 0, 0);
+        }
+    }
 }
 
 void om_exphelper_shutdown(om_exphelper_t *h, om_done_fn done, void *arg)
@@ -288,6 +321,7 @@ void om_exphelper_shutdown(om_exphelper_t *h, om_done_fn done, void *arg)
         OM_CLOG(h->log_name, OM_LOG_INFO, "draining %zu queued and %zu in-flight requests",
                 h->queued, h->busy);
     }
+    retry_waiting_now(h);
     maybe_finish_shutdown(h);
 }
 

@@ -466,7 +466,7 @@ typedef struct om_queue_cfg {
     int64_t queue_size;    /* 1000 requests */
 } om_queue_cfg_t;
 
-/* Embed this in an exporter's config struct and put OM_EXPHELPER_FIELDS(type, member) in its
+/* Embed this in an exporter's config struct and put OM_EXPHELPER_FIELDS(cfg_type, member, t) in its
  * field table: it adds `timeout`, `retry_on_failure` and `sending_queue` with otelcol's
  * defaults (timeout_default as a duration string, e.g. "5s"). */
 typedef struct om_exphelper_cfg {
@@ -477,14 +477,14 @@ typedef struct om_exphelper_cfg {
 
 extern const om_field_t om__retry_fields[];
 extern const om_field_t om__queue_fields[];
-#define OM_EXPHELPER_FIELDS(type, member, timeout_default)                                      \
-    {.key = "timeout", .type = OM_F_DURATION, .offset = offsetof(type, member.timeout),        \
+#define OM_EXPHELPER_FIELDS(cfg_type, member, timeout_default)                                      \
+    {.key = "timeout", .type = OM_F_DURATION, .offset = offsetof(cfg_type, member.timeout),        \
      .def = (timeout_default), .min = 0, .max = 9.2e18, .help = "time limit of one send"},     \
         {.key = "retry_on_failure", .type = OM_F_SECTION,                                      \
-         .offset = offsetof(type, member.retry_on_failure), .fields = om__retry_fields,       \
+         .offset = offsetof(cfg_type, member.retry_on_failure), .fields = om__retry_fields,       \
          .help = "retries of retryable failures with exponential backoff"},                    \
         {.key = "sending_queue", .type = OM_F_SECTION,                                         \
-         .offset = offsetof(type, member.sending_queue), .fields = om__queue_fields,          \
+         .offset = offsetof(cfg_type, member.sending_queue), .fields = om__queue_fields,          \
          .help = "bounded queue in front of the senders"}
 
 /* Validates the cross-field rules of the helper's settings. */
@@ -523,7 +523,9 @@ int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch);
  * network failures): retried with backoff, waiting at least retry_after_ms when the server
  * said so; anything else: dropped, counted and logged with msg. */
 void om_exp_req_done(om_exp_req_t *req, int rc, uint64_t retry_after_ms, const char *msg);
-/* Stop taking data, send what is queued (retries included), then call done once. */
+/* Stop taking data, send what is queued, then call done once. As in otelcol, a send that
+ * fails during shutdown is not retried again (requests waiting for a retry get one last
+ * attempt at once), so a dead backend cannot hold the shutdown. */
 void om_exphelper_shutdown(om_exphelper_t *h, om_done_fn done, void *arg);
 /* Free; only after done. */
 void om_exphelper_free(om_exphelper_t *h);

@@ -35,6 +35,7 @@
  * already announced it is returning), destroys the queue, closes the mailbox and calls done
  * from the mailbox's close callback. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,6 +117,7 @@ typedef struct outcome {
 static void cq_main(void *arg)
 {
     exp_otlp_t *e = arg;
+    pthread_setname_np(pthread_self(), "otlp-exp-cq");
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(e->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN) {

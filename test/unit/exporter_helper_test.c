@@ -178,6 +178,84 @@ static void test_shutdown_drains_queue(void)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
+/* Sends are held while `hold` is set, and fail at once, permanently, afterwards. */
+static bool hold = true;
+static int instant_sends, depth, max_depth;
+static void switching_send(void *exporter, om_exp_req_t *req)
+{
+    if (hold) {
+        fake_send(exporter, req);
+        return;
+    }
+    instant_sends++;
+    depth++;
+    max_depth = depth > max_depth ? depth : max_depth;
+    om_exp_req_done(req, OM_EPERM, 0, "refused");
+    depth--;
+}
+
+static void test_instant_completions_do_not_recurse(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(1, 2000, 10);
+    fake_t f = {.loop = &loop};
+    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, switching_send, &f);
+    om_log_set_level(OM_LOG_NONE);
+    /* The one consumer is held, so 1000 requests queue up behind it... */
+    for (int i = 0; i < 1001; i++) {
+        ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
+    }
+    ASSERT_EQ_UINT(om_exphelper_queue_size(h), 1000);
+    /* ... and then each of them fails as soon as it is sent: they must be sent one after the
+     * other from one loop, not each from inside the previous one's completion (with a big
+     * queue, that nesting would overflow the stack). */
+    hold = false;
+    complete(&f, 0, 0);
+    ASSERT_EQ_INT(instant_sends, 1000);
+    ASSERT_EQ_INT(max_depth, 1);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 1000);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 1);
+    int done = 0;
+    om_exphelper_shutdown(h, done_cb, &done);
+    ASSERT_EQ_INT(done, 1);
+    om_exphelper_free(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    om_log_set_level(OM_LOG_ERROR);
+}
+
+static void test_shutdown_gives_waiting_retries_one_last_attempt(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host = {.loop = &loop};
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(2, 10, 60000); /* a retry a minute away */
+    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    om_log_set_level(OM_LOG_NONE);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(2)), 0);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(3)), 0);
+    complete(&f, OM_EAGAIN, 0); /* the first now waits a minute for its retry */
+    ASSERT_EQ_INT(f.sends, 2);
+    int done = 0;
+    uint64_t t0 = uv_now(&loop);
+    om_exphelper_shutdown(h, done_cb, &done);
+    run_until_sends(&loop, &f, 3); /* retried at once, not a minute later */
+    ASSERT_EQ_INT(f.sends, 3);
+    ASSERT_TRUE(uv_now(&loop) - t0 < 1000);
+    complete(&f, 0, 0);         /* the second request, still in flight, is delivered */
+    complete(&f, OM_EAGAIN, 0); /* the last attempt fails: dropped, not retried again */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(done, 1);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 3);
+    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 2);
+    om_exphelper_free(h);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    om_log_set_level(OM_LOG_ERROR);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -185,5 +263,7 @@ int main(void)
     OM_RUN(test_retries_with_backoff_and_retry_after);
     OM_RUN(test_permanent_errors_and_elapsed_limit_drop);
     OM_RUN(test_shutdown_drains_queue);
+    OM_RUN(test_instant_completions_do_not_recurse);
+    OM_RUN(test_shutdown_gives_waiting_retries_one_last_attempt);
     return om_test_summary();
 }
