@@ -91,6 +91,12 @@ om_exphelper_t *om_exphelper_new(om_host_t *host, const char *log_name,
     if (h == NULL) {
         return NULL;
     }
+    /* Jitter must differ between processes, or collectors restarted together retry in step. */
+    static bool seeded;
+    if (!seeded) {
+        srand((unsigned)uv_hrtime() ^ (unsigned)uv_os_getpid());
+        seeded = true;
+    }
     h->host = host;
     h->log_name = log_name;
     h->cfg = cfg;
@@ -253,7 +259,7 @@ static bool next_delay(req_t *r, uint64_t retry_after_ms, uint64_t *delay_ms)
     return max_elapsed == 0 || elapsed + *delay_ms <= max_elapsed;
 }
 
-static bool schedule_retry(req_t *r, uint64_t retry_after_ms)
+static bool schedule_retry(req_t *r, uint64_t retry_after_ms, const char *why)
 {
     uint64_t delay;
     if (r->h->shutting_down || !r->h->cfg->retry_on_failure.enabled ||
@@ -266,8 +272,8 @@ static bool schedule_retry(req_t *r, uint64_t retry_after_ms)
         r->timer_ready = true;
     }
     uv_timer_start(&r->retry, retry_now, delay, 0);
-    OM_CLOG(r->h->log_name, OM_LOG_INFO, "exporting failed; will retry in %llu ms",
-            (unsigned long long)delay);
+    OM_CLOG(r->h->log_name, OM_LOG_INFO, "exporting failed; will retry in %llu ms: %s",
+            (unsigned long long)delay, why);
     return true;
 }
 
@@ -283,9 +289,7 @@ void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const c
         return;
     }
     bool retryable = om_err_retryable(rc) || rc == OM_EIO;
-    if (retryable && schedule_retry(r, retry_after_ms)) {
-        OM_CLOG(h->log_name, OM_LOG_DEBUG, "attempt %u failed: %s", pub->attempt,
-                msg ? msg : om_strerror(rc));
+    if (retryable && schedule_retry(r, retry_after_ms, msg ? msg : om_strerror(rc))) {
         return;
     }
     atomic_fetch_add(&h->counters.send_failed[idx], b->items);

@@ -160,6 +160,7 @@ int om_service_run(const char *const *files, size_t n)
 {
     service_t s = {0};
     om_diags_t d = {0};
+    om_grpc_route_logs();
     int rc = load(files, n, &s.cfg, &d);
     if (rc == 0 && setup_loop(&s) != 0) {
         om_diag_add(&d, NULL, NULL, "cannot initialise the event loop");

@@ -16,6 +16,8 @@ int om_service_run(const char *const *files, size_t n);
 /* Load, validate and build the graph without creating or starting anything. Prints every
  * problem to err_out. Returns the exit code: 0 valid, 1 invalid. */
 int om_service_validate(const char *const *files, size_t n, FILE *err_out);
+/* Send gRPC's log lines through om_log (process-wide; call before gRPC is used). */
+void om_grpc_route_logs(void);
 /* The components of this build, by kind, with their one-line help. */
 void om_service_print_components(FILE *out);
 

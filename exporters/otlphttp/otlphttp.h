@@ -9,8 +9,9 @@
  *   - otlphttp_factory.c: the om_factory_t, the send function the exporter helper calls, and
  *     the mapping from HTTP results to retry decisions.
  *
- * Threading: the loop thread only (libcurl's threaded resolver runs its own threads, which
- * never touch our state). */
+ * Threading: the loop thread, except the codec (any thread: the exporter encodes bodies on
+ * libuv's threadpool); libcurl's threaded resolver runs its own threads, which never touch our
+ * state. */
 #ifndef EXP_OTLPHTTP_H
 #define EXP_OTLPHTTP_H
 
@@ -88,11 +89,13 @@ int exp_otlphttp_check_url(const char *key, const char *s, om_err_t *err);
 /* Codec                                                                                      */
 
 /* The most response body bytes kept (the rest is read and discarded), as otelcol. */
-#define OTLPHTTP_RESP_MAX (64 * 1024)
+#define OTLPHTTP_RESP_MAX ((size_t)64 * 1024)
 
 /* Encode the batch as the request body and compress it as configured. On success *out is an
  * om_malloc'd buffer of *len bytes that the caller frees. Returns 0, OM_ENOMEM, or OM_EINVAL
- * (with a message in err) when the batch cannot be encoded. */
+ * (with a message in err) when the batch cannot be encoded. Any thread: it only reads the
+ * batch (the exporter runs it on libuv's threadpool). Like the rest of this section, it
+ * touches no shared state. */
 int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, otlphttp_comp_t comp,
                              uint8_t **out, size_t *len, om_err_t *err);
 /* The Content-Encoding value for comp, or NULL for none. */

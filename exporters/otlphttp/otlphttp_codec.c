@@ -18,7 +18,7 @@
 #include "otlphttp.h"
 
 /* Decoding a response of at most OTLPHTTP_RESP_MAX bytes never needs more than this. */
-#define DECODE_ARENA_CAP (1024 * 1024)
+#define DECODE_ARENA_CAP ((size_t)1024 * 1024)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Request bodies                                                                             */

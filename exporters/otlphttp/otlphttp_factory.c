@@ -296,7 +296,7 @@ static CURLcode set_conn(CURL *h, const exp_otlphttp_cfg_t *c)
     if (c->write_buffer_size > 0) {
         r = r ? r
               : curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE,
-                                 clamp_long(c->write_buffer_size, 16 * 1024, 2 * 1024 * 1024));
+                                 clamp_long(c->write_buffer_size, 16L * 1024, 2L * 1024 * 1024));
     }
     return r ? r : set_proxy(h, c);
 }

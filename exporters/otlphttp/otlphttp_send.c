@@ -21,7 +21,7 @@
 
 /* Past this many response bytes the transfer is cut: a server that streams forever must not
  * hold a sender until the timeout. */
-#define RESP_ABORT_BYTES (4u * 1024 * 1024)
+#define RESP_ABORT_BYTES ((size_t)4 * 1024 * 1024)
 
 typedef struct xfer {
     uv_work_t work; /* data: the xfer */
@@ -257,6 +257,10 @@ void exp_otlphttp_xfer_done(void *self, CURL *easy, CURLcode result)
     exp_otlphttp_t *e = self;
     xfer_t *x = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    if (x == NULL) {
+        curl_easy_cleanup(easy); /* not one of ours; cannot happen */
+        return;
+    }
     char msg[768] = "";
     uint64_t retry_ms = 0;
     int rc = verdict(x, result, msg, sizeof msg, &retry_ms);
