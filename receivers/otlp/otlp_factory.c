@@ -4,6 +4,42 @@
 #include <string.h>
 
 #include "otlp.h"
+#include "otlp_tls.h"
+
+/* otelcol's configtls.ServerConfig keys. cipher_suites differs per protocol: OpenSSL applies
+ * it for HTTP, gRPC core offers no such setting. */
+#define TLS_FIELD(name, member, text)                                                          \
+    {.key = name, .type = OM_F_STRING, .offset = offsetof(otlp_tls_cfg_t, member), .help = text}
+#define TLS_COMMON_FIELDS                                                                      \
+    TLS_FIELD("cert_file", cert_file, "the server's certificate chain (PEM file)"),            \
+        TLS_FIELD("cert_pem", cert_pem, "the same as inline PEM"),                             \
+        TLS_FIELD("key_file", key_file, "the certificate's private key (PEM file)"),           \
+        TLS_FIELD("key_pem", key_pem, "the same as inline PEM"),                               \
+        TLS_FIELD("client_ca_file", client_ca_file,                                            \
+                  "mutual TLS: clients must present a certificate signed by this CA"),         \
+        TLS_FIELD("ca_file", ca_file, "accepted and checked; unused by a server"),             \
+        TLS_FIELD("ca_pem", ca_pem, "accepted and checked; unused by a server"),               \
+        TLS_FIELD("min_version", min_version, "lowest TLS version: 1.0 to 1.3 (default 1.2)"), \
+        TLS_FIELD("max_version", max_version, "highest TLS version (default: the newest)"),    \
+        {.key = "include_system_ca_certs_pool", .type = OM_F_IGNORED},                        \
+        {.key = "reload_interval", .type = OM_F_IGNORED},                                     \
+        {.key = "client_ca_file_reload", .type = OM_F_IGNORED},                               \
+        {.key = "curve_preferences", .type = OM_F_IGNORED},                                   \
+        {.key = "tpm", .type = OM_F_IGNORED}
+
+static const om_field_t grpc_tls_fields[] = {
+    TLS_COMMON_FIELDS,
+    {.key = "cipher_suites", .type = OM_F_IGNORED},
+    {.key = NULL},
+};
+
+static const om_field_t http_tls_fields[] = {
+    TLS_COMMON_FIELDS,
+    {.key = "cipher_suites", .type = OM_F_STRLIST,
+     .offset = offsetof(otlp_tls_cfg_t, cipher_suites),
+     .help = "TLS 1.2 cipher suites by IANA name (as in Go)"},
+    {.key = NULL},
+};
 
 static const om_field_t grpc_fields[] = {
     {.key = "endpoint", .type = OM_F_ENDPOINT, .offset = offsetof(otlp_grpc_cfg_t, endpoint),
@@ -14,6 +50,10 @@ static const om_field_t grpc_fields[] = {
     {.key = "max_concurrent_streams", .type = OM_F_INT,
      .offset = offsetof(otlp_grpc_cfg_t, max_concurrent_streams), .def = "0", .min = 0,
      .max = 1e9, .help = "HTTP/2 streams per connection (0: gRPC's default)"},
+    {.key = "tls", .type = OM_F_SECTION, .offset = offsetof(otlp_grpc_cfg_t, tls),
+     .fields = grpc_tls_fields, .flags = OM_FF_PRESENCE,
+     .present_offset = offsetof(otlp_grpc_cfg_t, tls_present),
+     .help = "serve TLS (otelcol's configtls server settings)"},
     {.key = "transport", .type = OM_F_IGNORED},
     {.key = "read_buffer_size", .type = OM_F_IGNORED},
     {.key = "write_buffer_size", .type = OM_F_IGNORED},
@@ -38,6 +78,10 @@ static const om_field_t http_fields[] = {
     {.key = "max_request_body_size", .type = OM_F_SIZE,
      .offset = offsetof(otlp_http_cfg_t, max_request_body_size), .def = "20MiB", .min = 1,
      .max = 2147483647.0, .help = "largest body accepted, measured after decompression"},
+    {.key = "tls", .type = OM_F_SECTION, .offset = offsetof(otlp_http_cfg_t, tls),
+     .fields = http_tls_fields, .flags = OM_FF_PRESENCE,
+     .present_offset = offsetof(otlp_http_cfg_t, tls_present),
+     .help = "serve TLS (otelcol's configtls server settings)"},
     {.key = "include_metadata", .type = OM_F_IGNORED},
     {.key = "cors", .type = OM_F_IGNORED},
     {.key = "auth", .type = OM_F_IGNORED},
@@ -76,7 +120,16 @@ static int otlp_config_validate(const void *vcfg, om_err_t *err)
                    "must specify at least one protocol when using the OTLP receiver");
         return OM_ECONFIG;
     }
+    const otlp_grpc_cfg_t *g = &cfg->protocols.grpc;
+    if (cfg->protocols.grpc_present && g->tls_present &&
+        otlp_tls_validate(&g->tls, "protocols::grpc::tls", true, err) != 0) {
+        return OM_ECONFIG;
+    }
     const otlp_http_cfg_t *h = &cfg->protocols.http;
+    if (cfg->protocols.http_present && h->tls_present &&
+        otlp_tls_validate(&h->tls, "protocols::http::tls", false, err) != 0) {
+        return OM_ECONFIG;
+    }
     const char *paths[] = {h->traces_url_path, h->metrics_url_path, h->logs_url_path};
     for (size_t i = 0; cfg->protocols.http_present && i < 3; i++) {
         if (paths[i] == NULL || paths[i][0] != '/') {

@@ -40,7 +40,15 @@
  * of ours is outstanding, the loop destroys the server and shuts the queue down; the bridge
  * thread drains it, posts the exit tag and returns. The loop then joins it (a short wait: the
  * thread has already announced it is returning), destroys the queue, closes the async and
- * timer handles and calls done from the last close callback. */
+ * timer handles and calls done from the last close callback.
+ *
+ * TLS
+ * ---
+ * With protocols::grpc::tls the port gets gRPC's SSL server credentials, built from the PEM
+ * text read at start (otlp_tls.c; gRPC copies it) and, with client_ca_file, requiring and
+ * verifying a client certificate. The material is first parsed with OpenSSL so that a bad
+ * file is reported by name: gRPC itself would only fail to listen. Handshakes happen inside
+ * gRPC; a refused client never becomes a call. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,6 +61,7 @@
 
 #include "otlp.h"
 #include "otlp_grpc.h"
+#include "otlp_tls.h"
 
 #define SLOTS_PER_METHOD 16
 #define SLOTS_OTHER 2
@@ -605,8 +614,24 @@ static grpc_server *server_new(const otlp_grpc_cfg_t *cfg, int max_recv)
     return grpc_server_create(&ca, NULL);
 }
 
-/* Queue, server, methods, bridge thread; then listen. Nothing is started yet. */
-static int server_setup(otlp_grpc_server_t *s, const char *addr, om_err_t *err)
+/* Insecure credentials, or with tls the server's key pair and, for mutual TLS, the client CA.
+ * gRPC copies the PEM strings, so the caller frees them afterwards. NULL when gRPC fails. */
+static grpc_server_credentials *server_creds(const otlp_tls_pem_t *pem)
+{
+    if (pem == NULL) {
+        return grpc_insecure_server_credentials_create();
+    }
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = pem->key, .cert_chain = pem->cert};
+    grpc_ssl_client_certificate_request_type req =
+        pem->client_ca != NULL ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                               : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+    return grpc_ssl_server_credentials_create_ex(pem->client_ca, &pair, 1, req, NULL);
+}
+
+/* Queue, server, methods, bridge thread; then listen (with TLS when pem is not NULL).
+ * Nothing is started yet. */
+static int server_setup(otlp_grpc_server_t *s, const char *addr, const otlp_tls_pem_t *pem,
+                        om_err_t *err)
 {
     s->cq = grpc_completion_queue_create_for_next(NULL);
     s->server = server_new(s->cfg, s->max_recv);
@@ -625,7 +650,11 @@ static int server_setup(otlp_grpc_server_t *s, const char *addr, om_err_t *err)
         return OM_EIO;
     }
     s->thread_started = true;
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds = server_creds(pem);
+    if (creds == NULL) {
+        om_err_set(err, OM_ECONFIG, "gRPC refused the TLS credentials of protocols::grpc::tls");
+        return OM_ECONFIG;
+    }
     s->port = grpc_server_add_http2_port(s->server, addr, creds);
     grpc_server_credentials_release(creds);
     if (s->port == 0) {
@@ -669,6 +698,28 @@ static void start_undo(otlp_grpc_server_t *s)
     s->port = 0;
 }
 
+/* Read the TLS material and check it with OpenSSL first: gRPC would only say that it cannot
+ * listen, while this names the file that is missing or does not parse. */
+static int tls_load(otlp_grpc_server_t *s, otlp_tls_pem_t *pem, om_err_t *err)
+{
+    const char *path = "protocols::grpc::tls";
+    int rc = otlp_tls_pem_load(&s->cfg->tls, path, pem, err);
+    if (rc != 0) {
+        return rc;
+    }
+    SSL_CTX *check = otlp_tls_ctx_new(&s->cfg->tls, pem, path, false, err);
+    if (check == NULL) {
+        otlp_tls_pem_free(pem);
+        return err->code != 0 ? err->code : OM_ECONFIG;
+    }
+    SSL_CTX_free(check);
+    if (s->cfg->tls.cipher_suites.n > 0) {
+        OM_CLOG(s->r->log_name, OM_LOG_WARN,
+                "%s::cipher_suites is not applied over gRPC (gRPC core picks its own)", path);
+    }
+    return 0;
+}
+
 int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
 {
     if (s->state != ST_NEW) {
@@ -682,14 +733,26 @@ int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
         return rc;
     }
     snprintf(addr, sizeof addr, "%s:%d", host, port);
+    otlp_tls_pem_t pem;
+    memset(&pem, 0, sizeof pem);
+    if (s->cfg->tls_present) {
+        rc = tls_load(s, &pem, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     if (!s->grpc_inited) {
         grpc_init();
         s->grpc_inited = true;
     }
     rc = mailbox_open(s, err);
     if (rc == 0) {
-        rc = server_setup(s, addr, err);
+        rc = server_setup(s, addr, s->cfg->tls_present ? &pem : NULL, err);
     }
+    const char *note = !s->cfg->tls_present    ? ""
+                       : pem.client_ca != NULL ? " (TLS, client certificates required)"
+                                               : " (TLS)";
+    otlp_tls_pem_free(&pem);
     if (rc != 0) {
         start_undo(s);
         return rc;
@@ -699,7 +762,7 @@ int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
     for (int i = 0; i < N_SLOTS; i++) {
         slot_arm(s, &s->slots[i]);
     }
-    OM_CLOG(s->r->log_name, OM_LOG_INFO, "OTLP/gRPC listening on %s:%d", host, s->port);
+    OM_CLOG(s->r->log_name, OM_LOG_INFO, "OTLP/gRPC listening on %s:%d%s", host, s->port, note);
     return 0;
 }
 

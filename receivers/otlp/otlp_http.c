@@ -14,12 +14,24 @@
  *
  * Lifetime: every connection is a heap conn_t with two handles (tcp, timer), freed when both
  * close callbacks have run. Shutdown closes the listener and idle connections, lets a request
- * being received finish for a short grace period, and calls done once nothing is open. */
+ * being received finish for a short grace period, and calls done once nothing is open.
+ *
+ * TLS (protocols::http::tls): OpenSSL runs over memory BIOs, so libuv keeps doing all socket
+ * I/O and nothing blocks. Bytes read from the socket go into the connection's read BIO and
+ * SSL_read hands the plaintext to the session; the session's responses go through SSL_write,
+ * and whatever OpenSSL puts in the write BIO (handshake records, alerts, encrypted responses)
+ * is written to the socket. A failed handshake closes the connection after a rate-limited
+ * warning with the peer and the reason; a client speaking plain HTTP to the TLS port gets a
+ * plain 400, as Go's server answers. Without tls, conn->ssl is NULL and the path is the
+ * plaintext one. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/err.h>
+
 #include "otlp_http.h"
+#include "otlp_tls.h"
 
 #define MAX_CONNS 1024
 #define IDLE_TIMEOUT_MS 60000
@@ -48,6 +60,7 @@ struct otlp_http_server {
     void *done_arg;
     uint64_t idle_ms, linger_ms;
     otlp_http_warnlimit_t warn;
+    SSL_CTX *ssl_ctx; /* NULL: plaintext; owned, made at start */
     /* One read buffer for all connections: a read is consumed entirely by its callback before
      * libuv asks for the next buffer, and we run on one thread. */
     char rbuf[READ_BUF_SIZE];
@@ -64,6 +77,12 @@ struct conn {
     size_t write_pending; /* bytes given to uv_write whose callback has not run */
     int handles_open;
     bool reading, lingering, closing, eof;
+    /* TLS only: the session (owns both memory BIOs), NULL for plaintext. */
+    SSL *ssl;
+    uint64_t accepted_ns; /* uv_hrtime() at accept: bounds the handshake */
+    bool tls_dead;        /* a fatal TLS error: no more SSL calls but SSL_free */
+    bool tls_notified;    /* close_notify queued */
+    bool plain_reply;     /* sess.out holds a plaintext answer to a plaintext client */
 };
 
 typedef struct wreq {
@@ -105,6 +124,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     }
     s->n_conns--;
     otlp_http_session_free(&c->sess);
+    SSL_free(c->ssl);
     om_free(c);
     maybe_done(s);
 }
@@ -213,6 +233,8 @@ static void conn_linger(conn_t *c)
     arm_timer(c, c->srv->linger_ms);
 }
 
+static bool tls_close_notify(conn_t *c);
+
 /* What to do once the write queue may have changed or input was consumed. */
 static void conn_settle(conn_t *c)
 {
@@ -220,7 +242,9 @@ static void conn_settle(conn_t *c)
         return;
     }
     if (c->write_pending == 0 && (c->sess.close || c->eof)) {
-        conn_linger(c);
+        if (!tls_close_notify(c)) {
+            conn_linger(c);
+        }
         return;
     }
     if (c->srv->shutting_down && c->write_pending == 0 && otlp_http_session_idle(&c->sess)) {
@@ -256,13 +280,9 @@ static void on_write(uv_write_t *req, int status)
     conn_settle(c);
 }
 
-static void conn_flush(conn_t *c)
+/* Queue data (om_malloc'd; ownership moves here on every path) for the socket. */
+static void conn_write(conn_t *c, char *data, size_t len)
 {
-    if (c->closing || c->sess.out.len == 0) {
-        return;
-    }
-    size_t len = 0;
-    char *data = om_strbuf_steal(&c->sess.out, &len);
     wreq_t *w = om_malloc(sizeof *w);
     if (data == NULL || w == NULL) {
         om_free(data);
@@ -282,6 +302,170 @@ static void conn_flush(conn_t *c)
         return;
     }
     c->write_pending += len;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* TLS over memory BIOs (see the file comment)                                                */
+
+#define PLAIN_HTTP_REPLY                                                                           \
+    "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+
+static bool tls_init(conn_t *c)
+{
+    c->accepted_ns = uv_hrtime();
+    c->ssl = SSL_new(c->srv->ssl_ctx);
+    BIO *rb = BIO_new(BIO_s_mem());
+    BIO *wb = BIO_new(BIO_s_mem());
+    if (c->ssl == NULL || rb == NULL || wb == NULL) {
+        BIO_free(rb);
+        BIO_free(wb);
+        ERR_clear_error();
+        return false;
+    }
+    SSL_set_bio(c->ssl, rb, wb); /* the SSL owns both from here; SSL_free frees them */
+    SSL_set_accept_state(c->ssl);
+    return true;
+}
+
+/* Move what OpenSSL produced (handshake records, alerts, encrypted data) to the socket. */
+static void tls_send_pending(conn_t *c)
+{
+    BIO *wb = SSL_get_wbio(c->ssl);
+    size_t n = BIO_ctrl_pending(wb);
+    if (n == 0 || c->closing) {
+        return;
+    }
+    char *data = om_malloc(n);
+    if (data == NULL || BIO_read(wb, data, (int)n) != (int)n) {
+        om_free(data);
+        ERR_clear_error();
+        conn_close(c);
+        return;
+    }
+    conn_write(c, data, n);
+}
+
+static void tls_flush(conn_t *c)
+{
+    otlp_http_session_t *ss = &c->sess;
+    if (c->plain_reply) {
+        /* The client does not speak TLS: drop OpenSSL's alert, answer in plain HTTP. */
+        (void)BIO_reset(SSL_get_wbio(c->ssl));
+        if (ss->out.len > 0) {
+            size_t len = 0;
+            char *data = om_strbuf_steal(&ss->out, &len);
+            conn_write(c, data, len);
+        }
+        return;
+    }
+    if (ss->out.len > 0 && !c->tls_dead) {
+        /* Memory BIOs never push back, so SSL_write takes the whole buffer (at most
+         * OTLP_HTTP_OUT_MAX bytes) in one call. */
+        ERR_clear_error();
+        int k = SSL_write(c->ssl, ss->out.data, (int)ss->out.len);
+        if (k <= 0) {
+            ERR_clear_error();
+            conn_close(c);
+            return;
+        }
+    }
+    om_strbuf_reset(&ss->out);
+    tls_send_pending(c);
+}
+
+static void conn_flush(conn_t *c)
+{
+    if (c->closing) {
+        return;
+    }
+    if (c->ssl != NULL) {
+        tls_flush(c);
+        return;
+    }
+    if (c->sess.out.len == 0) {
+        return;
+    }
+    size_t len = 0;
+    char *data = om_strbuf_steal(&c->sess.out, &len);
+    conn_write(c, data, len);
+}
+
+static void tls_fail(conn_t *c)
+{
+    unsigned long e = ERR_peek_last_error();
+    bool handshake = !SSL_is_init_finished(c->ssl);
+    char reason[200];
+    otlp_tls_err_reason(c->ssl, reason, sizeof reason);
+    c->tls_dead = true; /* after a fatal error OpenSSL must not be asked to shut down */
+    c->sess.close = true;
+    if (handshake && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST) {
+        om_strbuf_reset(&c->sess.out);
+        om_strbuf_puts(&c->sess.out, PLAIN_HTTP_REPLY);
+        c->plain_reply = true;
+        snprintf(reason, sizeof reason, "a plain HTTP request on the TLS port (answered 400)");
+    }
+    otlp_http_warn(&c->srv->warn, c->srv->r->log_name, "%s %s: %s",
+                   handshake ? "TLS handshake failed with" : "TLS error from", c->peer, reason);
+}
+
+/* Received ciphertext: into the read BIO, then every plaintext byte it completes goes to the
+ * session. Bounded: each SSL_read consumes buffered input, which is at most one socket read
+ * plus a partial record. */
+static void tls_feed(conn_t *c, const char *data, size_t n)
+{
+    if (c->tls_dead || c->sess.close) {
+        return; /* no more requests: dropped unread, as the session drops plaintext */
+    }
+    if (BIO_write(SSL_get_rbio(c->ssl), data, (int)n) != (int)n) {
+        ERR_clear_error();
+        conn_close(c);
+        return;
+    }
+    /* data was the server's read buffer, whose bytes are in the BIO now: reuse it. */
+    char *plain = c->srv->rbuf;
+    while (!c->closing && !c->sess.close) {
+        ERR_clear_error();
+        int k = SSL_read(c->ssl, plain, (int)sizeof c->srv->rbuf);
+        if (k > 0) {
+            otlp_http_session_feed(&c->sess, plain, (size_t)k);
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, k);
+        if (e == SSL_ERROR_WANT_READ) {
+            break;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            /* close_notify: the client has finished sending. */
+            c->eof = true;
+            otlp_http_session_feed(&c->sess, NULL, 0);
+            break;
+        }
+        tls_fail(c);
+        break;
+    }
+}
+
+/* Before the half-close that ends a connection, tell a TLS client that the stream ends here,
+ * so it can tell a complete answer from a cut one. True when close_notify is being written
+ * (conn_settle runs again once it is). */
+static bool tls_close_notify(conn_t *c)
+{
+    if (c->ssl == NULL || c->tls_dead || c->tls_notified || !SSL_is_init_finished(c->ssl)) {
+        return false;
+    }
+    c->tls_notified = true;
+    ERR_clear_error();
+    (void)SSL_shutdown(c->ssl);
+    ERR_clear_error();
+    tls_send_pending(c);
+    return c->write_pending > 0;
+}
+
+/* A handshake trickling in keeps the idle timer alive, but not past the idle time. */
+static bool handshake_timed_out(const conn_t *c)
+{
+    return c->ssl != NULL && !SSL_is_init_finished(c->ssl) &&
+           uv_hrtime() - c->accepted_ns > c->srv->idle_ms * (uint64_t)OM_NS_PER_MS;
 }
 
 static bool header_timed_out(const conn_t *c)
@@ -314,8 +498,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (!c->srv->shutting_down) {
         arm_timer(c, c->srv->idle_ms);
     }
-    otlp_http_session_feed(&c->sess, buf->base, (size_t)nread);
-    if (header_timed_out(c)) {
+    if (c->ssl != NULL) {
+        tls_feed(c, buf->base, (size_t)nread);
+    } else {
+        otlp_http_session_feed(&c->sess, buf->base, (size_t)nread);
+    }
+    if (header_timed_out(c) || handshake_timed_out(c)) {
         /* Headers trickling in byte by byte keep the idle timer alive but not forever. */
         c->sess.close = true;
     }
@@ -384,6 +572,10 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     conn_peer_name(c);
+    if (s->ssl_ctx != NULL && !tls_init(c)) {
+        conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     conn_read(c, true);
     arm_timer(c, s->idle_ms);
@@ -438,7 +630,13 @@ static int bind_listen(otlp_http_server_t *s, const struct sockaddr *addr, om_er
     addr_name((const struct sockaddr *)&ss, name, sizeof name);
     s->bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    OM_CLOG(s->r->log_name, OM_LOG_INFO, "OTLP/HTTP listening on %s", name);
+    const char *note = "";
+    if (s->ssl_ctx != NULL) {
+        note = SSL_CTX_get_verify_mode(s->ssl_ctx) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                   ? " (TLS, client certificates required)"
+                   : " (TLS)";
+    }
+    OM_CLOG(s->r->log_name, OM_LOG_INFO, "OTLP/HTTP listening on %s%s", name, note);
     return 0;
 }
 
@@ -511,6 +709,25 @@ int otlp_http_create(rcv_otlp_t *r, otlp_http_server_t **out, om_err_t *err)
     return 0;
 }
 
+/* Read and parse the TLS material (synchronously: see otlp_tls_pem_load) into the context
+ * every connection is served with. */
+static int tls_setup(otlp_http_server_t *s, om_err_t *err)
+{
+    const char *path = "protocols::http::tls";
+    const otlp_tls_cfg_t *cfg = &s->r->cfg->protocols.http.tls;
+    otlp_tls_pem_t pem;
+    int rc = otlp_tls_pem_load(cfg, path, &pem, err);
+    if (rc != 0) {
+        return rc;
+    }
+    s->ssl_ctx = otlp_tls_ctx_new(cfg, &pem, path, true, err);
+    otlp_tls_pem_free(&pem);
+    if (s->ssl_ctx == NULL) {
+        return err->code != 0 ? err->code : OM_ECONFIG;
+    }
+    return 0;
+}
+
 int otlp_http_start(otlp_http_server_t *s, om_err_t *err)
 {
     if (s->started || s->shutting_down) {
@@ -518,6 +735,12 @@ int otlp_http_start(otlp_http_server_t *s, om_err_t *err)
         return OM_EINVAL;
     }
     s->started = true;
+    if (s->r->cfg->protocols.http.tls_present) {
+        int rc = tls_setup(s, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     const char *h = s->host;
     size_t n = strlen(h);
     char buf[64];
@@ -574,6 +797,7 @@ void otlp_http_destroy(otlp_http_server_t *s)
     if (s == NULL) {
         return;
     }
+    SSL_CTX_free(s->ssl_ctx);
     om_free(s->host);
     om_free(s);
 }

@@ -1,0 +1,1017 @@
+/* otlp_tls_test.c: TLS on the otlp receiver, both protocols, through the factory.
+ *
+ * The certificates are made at test time with the openssl command in a temporary directory:
+ * a CA, a server certificate for 127.0.0.1 and localhost, a client certificate from the same
+ * CA, and a "rogue" client certificate from another CA. The receiver runs on this thread's
+ * loop; each client (gRPC C core, or OpenSSL over a blocking socket) runs in a thread of its
+ * own and wakes the loop through a uv_async when it is done, so nothing sleeps. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "om_test.h"
+#include "om_testdata.h"
+#include "otlp.h"
+#include "otlp_grpc.h"
+#include "otlp_http.h"
+
+extern const om_factory_t rcv_otlp_factory;
+
+#define TRACES_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#define PATH_CAP 160
+
+/* ------------------------------------------------------------------------------------------ */
+/* Certificates                                                                               */
+
+typedef struct certs {
+    char dir[64];
+    char ca[PATH_CAP], ca_key[PATH_CAP], server_cert[PATH_CAP], server_key[PATH_CAP];
+    char client_cert[PATH_CAP], client_key[PATH_CAP], other_ca[PATH_CAP], other_ca_key[PATH_CAP];
+    char rogue_cert[PATH_CAP], rogue_key[PATH_CAP], garbage[PATH_CAP], missing[PATH_CAP];
+    char empty[PATH_CAP];
+    /* PEM text for the gRPC client, which takes strings; malloc'd. */
+    char *ca_pem, *client_cert_pem, *client_key_pem, *rogue_cert_pem, *rogue_key_pem;
+} certs_t;
+
+static certs_t C;
+
+static bool run_openssl(const char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        return false;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execvp("openssl", (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "openssl %s failed (status %d)\n", argv[1], st);
+        return false;
+    }
+    return true;
+}
+
+static void in_dir(char *out, const char *name)
+{
+    snprintf(out, PATH_CAP, "%s/%.80s", C.dir, name);
+}
+
+static bool write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        return false;
+    }
+    fputs(text, f);
+    return fclose(f) == 0;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static bool make_ca(const char *cert, const char *key, const char *cn)
+{
+    char subj[64];
+    snprintf(subj, sizeof subj, "/CN=%s", cn);
+    const char *argv[] = {
+        "openssl", "req",     "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes",  "-keyout", key,     "-out",    cert, "-days",    "2",
+        "-subj",   subj,      NULL};
+    return run_openssl(argv);
+}
+
+/* A key and a certificate for cn signed by the CA, with the extensions in ext_text. */
+static bool make_leaf(const char *name, const char *cn, const char *ext_text, const char *ca,
+                      const char *ca_key, char *cert, char *key)
+{
+    char csr[PATH_CAP], ext[PATH_CAP], file[64], subj[64];
+    snprintf(file, sizeof file, "%s.pem", name);
+    in_dir(cert, file);
+    snprintf(file, sizeof file, "%s.key", name);
+    in_dir(key, file);
+    snprintf(file, sizeof file, "%s.csr", name);
+    in_dir(csr, file);
+    snprintf(file, sizeof file, "%s.ext", name);
+    in_dir(ext, file);
+    snprintf(subj, sizeof subj, "/CN=%s", cn);
+    if (!write_text(ext, ext_text)) {
+        return false;
+    }
+    const char *req[] = {
+        "openssl", "req",     "-newkey", "ec",   "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes",  "-keyout", key,       "-out", csr,        "-subj",
+        subj,      NULL};
+    const char *sign[] = {"openssl", "x509",   "-req", "-in",         csr, "-CA",
+                          ca,        "-CAkey", ca_key, "-set_serial", "2", "-days",
+                          "2",       "-out",   cert,   "-extfile",    ext, NULL};
+    return run_openssl(req) && run_openssl(sign);
+}
+
+static bool certs_make(void)
+{
+    snprintf(C.dir, sizeof C.dir, "/tmp/otlp-tls-XXXXXX");
+    if (mkdtemp(C.dir) == NULL) {
+        return false;
+    }
+    in_dir(C.ca, "ca.pem");
+    in_dir(C.ca_key, "ca.key");
+    in_dir(C.other_ca, "other-ca.pem");
+    in_dir(C.other_ca_key, "other-ca.key");
+    in_dir(C.garbage, "garbage.pem");
+    in_dir(C.missing, "no-such-file.pem");
+    in_dir(C.empty, "empty.pem");
+    bool ok =
+        make_ca(C.ca, C.ca_key, "otelmon-test-ca") &&
+        make_ca(C.other_ca, C.other_ca_key, "otelmon-other-ca") &&
+        make_leaf("server", "localhost",
+                  "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                  "extendedKeyUsage=serverAuth\n",
+                  C.ca, C.ca_key, C.server_cert, C.server_key) &&
+        make_leaf("client", "client", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+                  C.ca, C.ca_key, C.client_cert, C.client_key) &&
+        make_leaf("rogue", "rogue", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+                  C.other_ca, C.other_ca_key, C.rogue_cert, C.rogue_key) &&
+        write_text(C.garbage, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n"
+                              "-----END CERTIFICATE-----\n") &&
+        write_text(C.empty, "");
+    if (!ok) {
+        return false;
+    }
+    C.ca_pem = slurp(C.ca);
+    C.client_cert_pem = slurp(C.client_cert);
+    C.client_key_pem = slurp(C.client_key);
+    C.rogue_cert_pem = slurp(C.rogue_cert);
+    C.rogue_key_pem = slurp(C.rogue_key);
+    return C.ca_pem != NULL && C.client_cert_pem != NULL && C.client_key_pem != NULL &&
+           C.rogue_cert_pem != NULL && C.rogue_key_pem != NULL;
+}
+
+static void certs_remove(void)
+{
+    DIR *d = opendir(C.dir);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] != '.') {
+                char p[PATH_CAP];
+                in_dir(p, e->d_name);
+                unlink(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(C.dir);
+    free(C.ca_pem);
+    free(C.client_cert_pem);
+    free(C.client_key_pem);
+    free(C.rogue_cert_pem);
+    free(C.rogue_key_pem);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The receiver, configured from YAML as otelmon would                                        */
+
+typedef struct fx {
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t deadline;
+    bool timed_out;
+    om_host_t host;
+    om_config_t *conf;
+    rcv_otlp_cfg_t cfg;
+    void *self;
+    bool done;
+    int batches;
+    size_t items;
+    int grpc_port, http_port;
+    char diag[512]; /* the first config problem */
+} fx_t;
+
+static int capture_consume(void *self, om_batch_t *b)
+{
+    fx_t *f = self;
+    f->batches++;
+    f->items += b->items;
+    om_batch_release(b);
+    return 0;
+}
+
+static void on_wake(uv_async_t *a)
+{
+    (void)a;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    fx_t *f = t->data;
+    f->timed_out = true;
+}
+
+static void on_done(void *arg)
+{
+    fx_t *f = arg;
+    f->done = true;
+}
+
+/* Load, type and validate the receiver's YAML (the map under receivers::otlp). Returns 0, or
+ * OM_ECONFIG with the problem in f->diag. */
+static int fx_config(fx_t *f, const char *yaml)
+{
+    om_diags_t d = {0};
+    int rc = om_config_load_string("test.yaml", yaml, strlen(yaml), &f->conf, &d);
+    if (rc == 0 && om_fields_apply(rcv_otlp_factory.fields, &f->cfg, f->conf->root,
+                                   "receivers::otlp", &d) > 0) {
+        rc = OM_ECONFIG;
+    }
+    if (rc != 0) {
+        snprintf(f->diag, sizeof f->diag, "%s", d.n > 0 ? d.msgs[0] : "?");
+        om_diags_free(&d);
+        return OM_ECONFIG;
+    }
+    om_err_t err = {0};
+    rc = rcv_otlp_factory.config_validate(&f->cfg, &err);
+    snprintf(f->diag, sizeof f->diag, "%s", err.msg);
+    return rc;
+}
+
+static void fx_init(fx_t *f)
+{
+    memset(f, 0, sizeof *f);
+    uv_loop_init(&f->loop);
+    uv_async_init(&f->loop, &f->wake, on_wake);
+    uv_unref((uv_handle_t *)&f->wake);
+    uv_timer_init(&f->loop, &f->deadline);
+    uv_unref((uv_handle_t *)&f->deadline);
+    f->deadline.data = f;
+    f->host.loop = &f->loop;
+}
+
+/* Config, create and start. Returns the first failing code; err says why. */
+static int fx_start(fx_t *f, const char *yaml, om_err_t *err)
+{
+    fx_init(f);
+    int rc = fx_config(f, yaml);
+    if (rc != 0) {
+        om_err_set(err, rc, "%s", f->diag);
+        return rc;
+    }
+    om_create_args_t a = {.cfg = &f->cfg,
+                          .id = "otlp",
+                          .log_name = "receiver/otlp",
+                          .host = &f->host,
+                          .signals = OM_SIG_ALL};
+    for (int i = 0; i < OM_SIG_COUNT; i++) {
+        a.next[i] = (om_consumer_t){f, capture_consume};
+    }
+    rc = rcv_otlp_factory.create(&a, &f->self, err);
+    if (rc == 0) {
+        rc = rcv_otlp_factory.start(f->self, err);
+    }
+    rcv_otlp_t *r = f->self;
+    if (rc == 0 && r->grpc != NULL) {
+        f->grpc_port = otlp_grpc_bound_port(r->grpc);
+    }
+    if (rc == 0 && r->http != NULL) {
+        f->http_port = otlp_http_bound_port(r->http);
+    }
+    return rc;
+}
+
+/* Shutdown, destroy, free the config, close the loop: 0 when nothing was left open. */
+static int fx_stop(fx_t *f)
+{
+    if (f->self != NULL) {
+        rcv_otlp_factory.shutdown(f->self, on_done, f);
+        uv_timer_start(&f->deadline, on_deadline, 20000, 0);
+        while (!f->done && !f->timed_out) {
+            uv_run(&f->loop, UV_RUN_ONCE);
+        }
+        rcv_otlp_factory.destroy(f->self);
+        f->self = NULL;
+    }
+    om_fields_free(rcv_otlp_factory.fields, &f->cfg);
+    om_config_free(f->conf);
+    f->conf = NULL;
+    uv_close((uv_handle_t *)&f->wake, NULL);
+    uv_close((uv_handle_t *)&f->deadline, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    return uv_loop_close(&f->loop);
+}
+
+/* Run fn(arg) in a thread while driving the loop, until *done is set (or 20 s pass). */
+static void fx_run_thread(fx_t *f, void (*fn)(void *), void *arg, atomic_bool *done)
+{
+    uv_thread_t t;
+    uv_thread_create(&t, fn, arg);
+    f->timed_out = false;
+    uv_timer_start(&f->deadline, on_deadline, 20000, 0);
+    uv_ref((uv_handle_t *)&f->wake);
+    while (!atomic_load(done) && !f->timed_out) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    uv_unref((uv_handle_t *)&f->wake);
+    uv_timer_stop(&f->deadline);
+    uv_thread_join(&t);
+}
+
+/* A YAML receiver with one protocol on 127.0.0.1:0 and a tls section made of `tls` (lines
+ * indented by 6) after the server's certificate and key. */
+static const char *yaml_tls(char *buf, size_t cap, const char *proto, const char *tls)
+{
+    snprintf(buf, cap,
+             "protocols:\n"
+             "  %s:\n"
+             "    endpoint: 127.0.0.1:0\n"
+             "    tls:\n"
+             "      cert_file: %s\n"
+             "      key_file: %s\n"
+             "%s",
+             proto, C.server_cert, C.server_key, tls);
+    return buf;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Payloads                                                                                   */
+
+typedef struct payload {
+    uint8_t *data;
+    size_t len;
+    size_t items;
+} payload_t;
+
+static payload_t traces(size_t n)
+{
+    om_batch_t *b = om_testdata_simple(OM_SIG_TRACES, n, 0);
+    payload_t p = {.len = om_batch_proto_size(b), .items = n};
+    p.data = malloc(p.len + 1);
+    om_batch_proto_pack(b, p.data);
+    om_batch_release(b);
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gRPC client                                                                                */
+
+typedef struct gcall {
+    char target[64];
+    const char *ca;         /* NULL: a plaintext channel */
+    const char *cert, *key; /* the client's certificate, or NULL */
+    payload_t body;
+    int status; /* -1: the call did not end */
+    char details[256];
+    uv_async_t *wake;
+    atomic_bool done;
+} gcall_t;
+
+static gpr_timespec in_seconds(int s)
+{
+    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(s, GPR_TIMESPAN));
+}
+
+static grpc_channel *gcall_channel(const gcall_t *g)
+{
+    grpc_channel_credentials *creds;
+    if (g->ca == NULL) {
+        creds = grpc_insecure_credentials_create();
+    } else {
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = g->key, .cert_chain = g->cert};
+        creds = grpc_ssl_credentials_create(g->ca, g->cert != NULL ? &pair : NULL, NULL, NULL);
+    }
+    grpc_channel *ch = grpc_channel_create(g->target, creds, NULL);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
+static void gcall_main(void *arg)
+{
+    gcall_t *g = arg;
+    g->status = -1;
+    grpc_channel *ch = gcall_channel(g);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                               grpc_slice_from_static_string(TRACES_METHOD), NULL,
+                                               in_seconds(10), NULL);
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)g->body.data, g->body.len);
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    grpc_byte_buffer *recv = NULL;
+    grpc_metadata_array md, trailing;
+    grpc_metadata_array_init(&md);
+    grpc_metadata_array_init(&trailing);
+    grpc_status_code code = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
+    ops[5].data.recv_status_on_client.status = &code;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    if (grpc_call_start_batch(call, ops, 6, g, NULL) == GRPC_CALL_OK &&
+        grpc_completion_queue_next(cq, in_seconds(15), NULL).type == GRPC_OP_COMPLETE) {
+        g->status = (int)code;
+        snprintf(g->details, sizeof g->details, "%.*s", (int)GRPC_SLICE_LENGTH(details),
+                 (const char *)GRPC_SLICE_START_PTR(details));
+    }
+    grpc_byte_buffer_destroy(send);
+    if (recv != NULL) {
+        grpc_byte_buffer_destroy(recv);
+    }
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&md);
+    grpc_metadata_array_destroy(&trailing);
+    grpc_call_unref(call);
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+    grpc_channel_destroy(ch);
+    atomic_store(&g->done, true);
+    uv_async_send(g->wake);
+}
+
+/* One Export call of n spans; returns the gRPC status (-1: the call did not end). */
+static int grpc_export(fx_t *f, const char *ca, const char *cert, const char *key, size_t n)
+{
+    gcall_t g;
+    memset(&g, 0, sizeof g);
+    snprintf(g.target, sizeof g.target, "127.0.0.1:%d", f->grpc_port);
+    g.ca = ca;
+    g.cert = cert;
+    g.key = key;
+    g.body = traces(n);
+    g.wake = &f->wake;
+    fx_run_thread(f, gcall_main, &g, &g.done);
+    free(g.body.data);
+    if (g.status != 0) {
+        fprintf(stderr, "  gRPC call: status %d %s\n", g.status, g.details);
+    }
+    return g.status;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* HTTP client: OpenSSL (or plain TCP) over a blocking socket                                  */
+
+typedef struct hcall {
+    int port;
+    SSL_CTX *ctx; /* NULL: plain TCP */
+    const char *data;
+    size_t len;
+    /* results */
+    bool connected, handshake_ok, clean_close;
+    int nresp;
+    int status[8];
+    char raw[1024]; /* the first bytes received (plaintext) */
+    size_t raw_len;
+    char ssl_err[160];
+    char alpn[16];
+    char cipher[64];
+    http_parser p;
+    uv_async_t *wake;
+    atomic_bool done;
+} hcall_t;
+
+static int h_on_headers_complete(http_parser *p)
+{
+    hcall_t *h = p->data;
+    if (h->nresp < 8) {
+        h->status[h->nresp] = (int)p->status_code;
+    }
+    return 0;
+}
+
+static int h_on_message_complete(http_parser *p)
+{
+    hcall_t *h = p->data;
+    h->nresp++;
+    return 0;
+}
+
+static const http_parser_settings h_settings = {
+    .on_headers_complete = h_on_headers_complete,
+    .on_message_complete = h_on_message_complete,
+};
+
+static void h_got(hcall_t *h, const char *buf, size_t n)
+{
+    size_t room = sizeof h->raw - 1 - h->raw_len;
+    size_t k = n < room ? n : room;
+    memcpy(h->raw + h->raw_len, buf, k);
+    h->raw_len += k;
+    h->raw[h->raw_len] = '\0';
+    http_parser_execute(&h->p, &h_settings, buf, n);
+}
+
+static void h_ssl_error(hcall_t *h, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+    snprintf(h->ssl_err, sizeof h->ssl_err, "%s: %s", what, r != NULL ? r : "closed");
+    ERR_clear_error();
+}
+
+static void h_tls_exchange(hcall_t *h, int fd)
+{
+    SSL *ssl = SSL_new(h->ctx);
+    SSL_set_fd(ssl, fd);
+    /* Check the server certificate's IP address SAN, as a client dialling 127.0.0.1 does. */
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+    if (SSL_connect(ssl) != 1) {
+        h_ssl_error(h, "handshake");
+        SSL_free(ssl);
+        return;
+    }
+    h->handshake_ok = true;
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    snprintf(h->alpn, sizeof h->alpn, "%.*s", (int)alpn_len,
+             alpn != NULL ? (const char *)alpn : "");
+    snprintf(h->cipher, sizeof h->cipher, "%s",
+             SSL_CIPHER_standard_name(SSL_get_current_cipher(ssl)));
+    if (SSL_write(ssl, h->data, (int)h->len) != (int)h->len) {
+        h_ssl_error(h, "write");
+    }
+    char buf[16384];
+    for (;;) {
+        int k = SSL_read(ssl, buf, sizeof buf);
+        if (k > 0) {
+            h_got(h, buf, (size_t)k);
+            continue;
+        }
+        if (SSL_get_error(ssl, k) == SSL_ERROR_ZERO_RETURN) {
+            h->clean_close = true;
+        } else if (h->ssl_err[0] == '\0' || ERR_peek_error() != 0) {
+            h_ssl_error(h, "read"); /* the server's alert says more than a failed write */
+        }
+        break;
+    }
+    SSL_free(ssl);
+}
+
+static void h_plain_exchange(hcall_t *h, int fd)
+{
+    size_t off = 0;
+    while (off < h->len) {
+        ssize_t k = send(fd, h->data + off, h->len - off, MSG_NOSIGNAL);
+        if (k <= 0) {
+            break;
+        }
+        off += (size_t)k;
+    }
+    char buf[4096];
+    ssize_t k;
+    while ((k = recv(fd, buf, sizeof buf, 0)) > 0) {
+        h_got(h, buf, (size_t)k);
+    }
+    http_parser_execute(&h->p, &h_settings, NULL, 0); /* EOF ends a body without a length */
+}
+
+static void hcall_main(void *arg)
+{
+    hcall_t *h = arg;
+    http_parser_init(&h->p, HTTP_RESPONSE);
+    h->p.data = h;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)h->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        h->connected = true;
+        if (h->ctx != NULL) {
+            h_tls_exchange(h, fd);
+        } else {
+            h_plain_exchange(h, fd);
+        }
+    }
+    close(fd);
+    atomic_store(&h->done, true);
+    uv_async_send(h->wake);
+}
+
+/* A client context trusting our CA; with a certificate when cert is not NULL; max_version 0
+ * means the newest. It offers ALPN h2 and http/1.1, as Go's clients do. */
+static SSL_CTX *client_ctx(const char *cert, const char *key, int max_version)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx, C.ca, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (cert != NULL) {
+        SSL_CTX_use_certificate_chain_file(ctx, cert);
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM);
+    }
+    if (max_version != 0) {
+        SSL_CTX_set_max_proto_version(ctx, max_version);
+    }
+    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
+    return ctx;
+}
+
+/* n_req requests of `spans` spans each, keep-alive but the last (Connection: close). */
+static char *http_requests(int n_req, size_t spans, size_t *len)
+{
+    payload_t p = traces(spans);
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    for (int i = 0; i < n_req; i++) {
+        om_strbuf_printf(&sb,
+                         "POST /v1/traces HTTP/1.1\r\nHost: localhost\r\n"
+                         "Content-Type: application/x-protobuf\r\n%sContent-Length: %zu\r\n\r\n",
+                         i == n_req - 1 ? "Connection: close\r\n" : "", p.len);
+        om_strbuf_append(&sb, p.data, p.len);
+    }
+    free(p.data);
+    return om_strbuf_steal(&sb, len);
+}
+
+/* Send the requests over a new connection and read until the server closes it. */
+static void http_exchange(fx_t *f, hcall_t *h, SSL_CTX *ctx, int n_req, size_t spans)
+{
+    memset(h, 0, sizeof *h);
+    h->port = f->http_port;
+    h->ctx = ctx;
+    size_t len = 0;
+    char *data = http_requests(n_req, spans, &len);
+    h->data = data;
+    h->len = len;
+    h->wake = &f->wake;
+    fx_run_thread(f, hcall_main, h, &h->done);
+    om_free(data);
+    if (ctx != NULL) {
+        SSL_CTX_free(ctx);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests: configuration                                                                       */
+
+/* Config errors name the key; what otelcol accepts here is accepted (ignored keys included). */
+static void test_config_rules(void)
+{
+    static const struct {
+        const char *yaml;
+        const char *want; /* NULL: valid */
+    } cases[] = {
+        {"protocols:\n  grpc:\n    tls:\n      cert_file: a\n", "both certificate and key"},
+        {"protocols:\n  http:\n    tls:\n", "both certificate and key"},
+        {"protocols:\n  http:\n    tls:\n      cert_file: a\n      cert_pem: x\n      key_file: "
+         "b\n",
+         "either certificate file or PEM"},
+        {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
+         "      min_version: \"1.4\"\n",
+         "protocols::http::tls::min_version: unsupported TLS version \"1.4\""},
+        {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
+         "      min_version: \"1.3\"\n      max_version: \"1.2\"\n",
+         "min_version cannot be greater than max_version"},
+        {"protocols:\n  grpc:\n    tls:\n      cert_file: a\n      key_file: b\n"
+         "      min_version: \"1.3\"\n",
+         "protocols::grpc::tls::min_version: 1.3 is not supported over gRPC"},
+        {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
+         "      min_version: \"1.3\"\n",
+         NULL},
+        {"protocols:\n  grpc:\n    tls:\n      cert_file: a\n      key_file: b\n"
+         "      client_ca_file: c\n      ca_file: d\n      min_version: \"1.2\"\n"
+         "      max_version: \"1.3\"\n      reload_interval: 1h\n"
+         "      include_system_ca_certs_pool: true\n      cipher_suites: [X]\n",
+         NULL},
+        {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
+         "      bogus: 1\n",
+         "has invalid keys: bogus"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx_t f;
+        fx_init(&f);
+        int rc = fx_config(&f, cases[i].yaml);
+        char diag[512];
+        snprintf(diag, sizeof diag, "%s", f.diag);
+        ASSERT_EQ_INT(fx_stop(&f), 0);
+        if (cases[i].want == NULL) {
+            if (rc != 0) {
+                fprintf(stderr, "  case %zu: %s\n", i, diag);
+            }
+            ASSERT_EQ_INT(rc, 0);
+        } else {
+            ASSERT_EQ_INT(rc, OM_ECONFIG);
+            ASSERT_CONTAINS(diag, cases[i].want);
+        }
+    }
+}
+
+/* A file that is missing, not PEM, or a key that belongs to another certificate fails start
+ * with a message naming the file, on either protocol; the receiver still shuts down cleanly. */
+static void test_start_errors(void)
+{
+    char extra[PATH_CAP + 64], yaml[2048];
+    struct {
+        const char *proto;
+        const char *key;
+        const char *value;
+        const char *want;
+    } cases[] = {
+        {"grpc", "client_ca_file", C.missing, "cannot read client_ca_file"},
+        {"http", "client_ca_file", C.missing, "cannot read client_ca_file"},
+        {"grpc", "client_ca_file", C.garbage, "no valid certificate in client_ca_file"},
+        {"http", "ca_file", C.garbage, "no valid certificate in ca_file"},
+        {"grpc", "ca_file", C.empty, "no valid certificate in ca_file"},
+        {"http", "client_ca_file", C.dir, "cannot read client_ca_file"}, /* a directory */
+        {"http", "cipher_suites", "[TLS_NOT_A_SUITE]",
+         "invalid TLS cipher suite: \"TLS_NOT_A_SUITE\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(extra, sizeof extra, "      %s: %s\n", cases[i].key, cases[i].value);
+        fx_t f;
+        om_err_t err = {0};
+        int rc = fx_start(&f, yaml_tls(yaml, sizeof yaml, cases[i].proto, extra), &err);
+        ASSERT_EQ_INT(fx_stop(&f), 0);
+        ASSERT_EQ_INT(rc, OM_ECONFIG);
+        ASSERT_CONTAINS(err.msg, cases[i].want);
+        if (cases[i].value[0] == '/') {
+            ASSERT_CONTAINS(err.msg, cases[i].value);
+        }
+    }
+    /* The client's key with the server's certificate, and a missing certificate file. */
+    const char *protos[] = {"grpc", "http"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(yaml, sizeof yaml,
+                 "protocols:\n  %s:\n    endpoint: 127.0.0.1:0\n    tls:\n"
+                 "      cert_file: %s\n      key_file: %s\n",
+                 protos[i], C.server_cert, C.client_key);
+        fx_t f;
+        om_err_t err = {0};
+        int rc = fx_start(&f, yaml, &err);
+        ASSERT_EQ_INT(fx_stop(&f), 0);
+        ASSERT_EQ_INT(rc, OM_ECONFIG);
+        ASSERT_CONTAINS(err.msg, "does not match the certificate");
+        ASSERT_CONTAINS(err.msg, C.client_key);
+        snprintf(yaml, sizeof yaml,
+                 "protocols:\n  %s:\n    endpoint: 127.0.0.1:0\n    tls:\n"
+                 "      cert_file: %s\n      key_file: %s\n",
+                 protos[i], C.missing, C.server_key);
+        om_err_t err2 = {0};
+        rc = fx_start(&f, yaml, &err2);
+        ASSERT_EQ_INT(fx_stop(&f), 0);
+        ASSERT_EQ_INT(rc, OM_ECONFIG);
+        ASSERT_CONTAINS(err2.msg, "cannot read cert_file");
+        ASSERT_CONTAINS(err2.msg, "no such file or directory");
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests: gRPC                                                                                */
+
+/* Server TLS without client certificates: a TLS client that trusts the CA exports; a
+ * plaintext client gets nowhere. */
+static void test_grpc_tls(void)
+{
+    char yaml[2048];
+    fx_t f;
+    om_err_t err = {0};
+    int rc = fx_start(&f, yaml_tls(yaml, sizeof yaml, "grpc", ""), &err);
+    int ok = -1, plain = -1, with_cert = -1;
+    int after_ok = 0, after_plain = 0;
+    if (rc == 0) {
+        ok = grpc_export(&f, C.ca_pem, NULL, NULL, 3);
+        after_ok = f.batches;
+        plain = grpc_export(&f, NULL, NULL, NULL, 1);
+        after_plain = f.batches;
+        with_cert = grpc_export(&f, C.ca_pem, C.client_cert_pem, C.client_key_pem, 2);
+    }
+    size_t items = f.items;
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(ok, GRPC_STATUS_OK);
+    ASSERT_EQ_INT(after_ok, 1);
+    ASSERT_EQ_INT(plain, GRPC_STATUS_UNAVAILABLE);
+    ASSERT_EQ_INT(after_plain, 1);
+    ASSERT_EQ_INT(with_cert, GRPC_STATUS_OK); /* a certificate nobody asked for is fine */
+    ASSERT_EQ_UINT(items, 5);
+}
+
+/* client_ca_file: only clients with a certificate from that CA get through. */
+static void test_grpc_mtls(void)
+{
+    char yaml[2048], extra[PATH_CAP + 32];
+    snprintf(extra, sizeof extra, "      client_ca_file: %s\n", C.ca);
+    fx_t f;
+    om_err_t err = {0};
+    int rc = fx_start(&f, yaml_tls(yaml, sizeof yaml, "grpc", extra), &err);
+    int good = -1, none = -1, rogue = -1, again = -1;
+    int batches_refused = -1;
+    if (rc == 0) {
+        good = grpc_export(&f, C.ca_pem, C.client_cert_pem, C.client_key_pem, 1);
+        none = grpc_export(&f, C.ca_pem, NULL, NULL, 1);
+        rogue = grpc_export(&f, C.ca_pem, C.rogue_cert_pem, C.rogue_key_pem, 1);
+        batches_refused = f.batches;
+        again = grpc_export(&f, C.ca_pem, C.client_cert_pem, C.client_key_pem, 1);
+    }
+    int batches = f.batches;
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    if (rc != 0) {
+        fprintf(stderr, "  start: %s\n", err.msg);
+    }
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(good, GRPC_STATUS_OK);
+    ASSERT_EQ_INT(none, GRPC_STATUS_UNAVAILABLE);
+    ASSERT_EQ_INT(rogue, GRPC_STATUS_UNAVAILABLE);
+    ASSERT_EQ_INT(batches_refused, 1);
+    ASSERT_EQ_INT(again, GRPC_STATUS_OK);
+    ASSERT_EQ_INT(batches, 2);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests: HTTP                                                                                */
+
+/* Pipelined keep-alive requests over TLS, one large, then close_notify; ALPN says http/1.1. A
+ * plain HTTP client on the TLS port gets a plain 400 and the server keeps serving TLS. */
+static void test_http_tls(void)
+{
+    char yaml[2048];
+    fx_t f;
+    om_err_t err = {0};
+    int rc = fx_start(&f, yaml_tls(yaml, sizeof yaml, "http", ""), &err);
+    hcall_t a, big, plain, again;
+    memset(&a, 0, sizeof a);
+    memset(&big, 0, sizeof big);
+    memset(&plain, 0, sizeof plain);
+    memset(&again, 0, sizeof again);
+    size_t items_big = 0;
+    if (rc == 0) {
+        http_exchange(&f, &a, client_ctx(NULL, NULL, 0), 3, 2);
+        size_t before = f.items;
+        http_exchange(&f, &big, client_ctx(NULL, NULL, 0), 1, 20000); /* a few MB */
+        items_big = f.items - before;
+        http_exchange(&f, &plain, NULL, 1, 1);
+        http_exchange(&f, &again, client_ctx(NULL, NULL, 0), 1, 1);
+    }
+    int batches = f.batches;
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(a.handshake_ok);
+    ASSERT_EQ_STR(a.alpn, "http/1.1");
+    ASSERT_EQ_INT(a.nresp, 3);
+    ASSERT_EQ_INT(a.status[0], 200);
+    ASSERT_EQ_INT(a.status[2], 200);
+    ASSERT_TRUE(a.clean_close);
+    ASSERT_EQ_INT(big.nresp, 1);
+    ASSERT_EQ_INT(big.status[0], 200);
+    ASSERT_EQ_UINT(items_big, 20000);
+    ASSERT_TRUE(plain.connected);
+    ASSERT_EQ_INT(plain.nresp, 1);
+    ASSERT_EQ_INT(plain.status[0], 400);
+    ASSERT_CONTAINS(plain.raw, "Client sent an HTTP request to an HTTPS server.");
+    ASSERT_EQ_INT(again.nresp, 1);
+    ASSERT_EQ_INT(again.status[0], 200);
+    ASSERT_EQ_INT(batches, 3 + 1 + 1);
+}
+
+/* client_ca_file: a client without a certificate, or with one from another CA, is refused
+ * before any request is read; one with the right certificate is served. */
+static void test_http_mtls(void)
+{
+    char yaml[2048], extra[PATH_CAP + 32];
+    snprintf(extra, sizeof extra, "      client_ca_file: %s\n", C.ca);
+    fx_t f;
+    om_err_t err = {0};
+    int rc = fx_start(&f, yaml_tls(yaml, sizeof yaml, "http", extra), &err);
+    hcall_t good, none, rogue, again;
+    memset(&good, 0, sizeof good);
+    memset(&none, 0, sizeof none);
+    memset(&rogue, 0, sizeof rogue);
+    memset(&again, 0, sizeof again);
+    int batches_refused = -1;
+    if (rc == 0) {
+        http_exchange(&f, &good, client_ctx(C.client_cert, C.client_key, 0), 1, 1);
+        http_exchange(&f, &none, client_ctx(NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &rogue, client_ctx(C.rogue_cert, C.rogue_key, 0), 1, 1);
+        batches_refused = f.batches;
+        http_exchange(&f, &again, client_ctx(C.client_cert, C.client_key, TLS1_2_VERSION), 1, 1);
+    }
+    int batches = f.batches;
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(good.nresp, 1);
+    ASSERT_EQ_INT(good.status[0], 200);
+    /* With TLS 1.3 the client finishes its handshake before the server checks its
+     * certificate, so the refusal arrives as an alert on the first read. */
+    ASSERT_EQ_INT(none.nresp, 0);
+    ASSERT_CONTAINS(none.ssl_err, "certificate required");
+    ASSERT_EQ_INT(rogue.nresp, 0);
+    ASSERT_CONTAINS(rogue.ssl_err, "unknown ca");
+    ASSERT_EQ_INT(batches_refused, 1);
+    ASSERT_EQ_INT(again.nresp, 1); /* and over TLS 1.2 */
+    ASSERT_EQ_INT(again.status[0], 200);
+    ASSERT_EQ_INT(batches, 2);
+}
+
+/* min_version 1.3 refuses a TLS 1.2 client; max_version 1.2 with cipher_suites serves 1.2
+ * with the suite asked for. */
+static void test_http_versions_and_ciphers(void)
+{
+    char yaml[2048];
+    fx_t f;
+    om_err_t err = {0};
+    int rc =
+        fx_start(&f, yaml_tls(yaml, sizeof yaml, "http", "      min_version: \"1.3\"\n"), &err);
+    hcall_t old, cur;
+    memset(&old, 0, sizeof old);
+    memset(&cur, 0, sizeof cur);
+    if (rc == 0) {
+        http_exchange(&f, &old, client_ctx(NULL, NULL, TLS1_2_VERSION), 1, 1);
+        http_exchange(&f, &cur, client_ctx(NULL, NULL, 0), 1, 1);
+    }
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(!old.handshake_ok);
+    ASSERT_EQ_INT(old.nresp, 0);
+    ASSERT_EQ_INT(cur.nresp, 1);
+    ASSERT_EQ_INT(cur.status[0], 200);
+
+    rc =
+        fx_start(&f,
+                 yaml_tls(yaml, sizeof yaml, "http",
+                          "      max_version: \"1.2\"\n"
+                          "      cipher_suites: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]\n"),
+                 &err);
+    hcall_t c12;
+    memset(&c12, 0, sizeof c12);
+    if (rc == 0) {
+        http_exchange(&f, &c12, client_ctx(NULL, NULL, 0), 1, 1);
+    }
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    if (rc != 0) {
+        fprintf(stderr, "  start: %s\n", err.msg);
+    }
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(c12.nresp, 1);
+    ASSERT_EQ_STR(c12.cipher, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
+}
+
+int main(void)
+{
+    om_log_set_level(OM_LOG_WARN); /* shows the refused handshakes */
+    /* Before gRPC starts threads: the certificates come from forked openssl processes. */
+    if (!certs_make()) {
+        fprintf(stderr, "cannot make test certificates with openssl in %s\n", C.dir);
+        certs_remove();
+        return 1;
+    }
+    grpc_init(); /* the clients'; each server balances its own */
+    OM_RUN(test_config_rules);
+    OM_RUN(test_start_errors);
+    OM_RUN(test_grpc_tls);
+    OM_RUN(test_grpc_mtls);
+    OM_RUN(test_http_tls);
+    OM_RUN(test_http_mtls);
+    OM_RUN(test_http_versions_and_ciphers);
+    grpc_shutdown();
+    certs_remove();
+    return om_test_summary();
+}
