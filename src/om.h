@@ -415,6 +415,10 @@ typedef struct om_factory {
     /* Free; only after done has run, or right after create when start was never called. */
     void (*destroy)(void *self);
     om_consume_fn consume_traces, consume_metrics, consume_logs;
+    /* Extensions only, may be NULL (otelcol's PipelineWatcher): every pipeline has started /
+     * the collector is about to shut its pipelines down. */
+    void (*pipelines_ready)(void *self);
+    void (*pipelines_not_ready)(void *self);
 } om_factory_t;
 
 /* The factory table meson generates from the component list; NULL-terminated. */

@@ -19,6 +19,7 @@ typedef struct comp {
     void *cfg;              /* owned; filled by the field table */
     const om_node_t *key;   /* for messages */
     unsigned used_signals;  /* signals of the pipelines that use it */
+    bool enabled;           /* extensions: listed in service::extensions */
     struct instance *inst;  /* receivers and exporters: the one instance */
 } comp_t;
 
@@ -420,12 +421,20 @@ static int load_service(om_graph_t *g, const om_node_t *root, om_diags_t *d)
     om_fields_free(telemetry_fields, &tel);
 
     const om_node_t *exts = om_node_get(svc, "extensions");
+    if (exts != NULL && exts->kind != OM_NODE_SEQ && exts->kind != OM_NODE_NULL) {
+        om_diag_add(d, exts, "service::extensions", "must be a list of extension ids");
+    }
     for (size_t i = 0; exts != NULL && exts->kind == OM_NODE_SEQ && i < exts->n; i++) {
         const om_node_t *e = exts->values[i];
-        if (e->kind == OM_NODE_SCALAR && find_comp(g, OM_EXTENSION, e->str) == NULL &&
-            !id_written(root, OM_EXTENSION, e->str)) {
+        comp_t *c = e->kind == OM_NODE_SCALAR ? find_comp(g, OM_EXTENSION, e->str) : NULL;
+        if (c == NULL && e->kind == OM_NODE_SCALAR && !id_written(root, OM_EXTENSION, e->str)) {
             om_diag_add(d, e, "service::extensions",
                         "references extension \"%s\" which is not configured", e->str);
+        } else if (c != NULL && c->enabled) {
+            om_diag_add(d, e, "service::extensions", "references extension \"%s\" multiple times",
+                        e->str);
+        } else if (c != NULL) {
+            c->enabled = true;
         }
     }
     const om_node_t *pipes = om_node_get(svc, "pipelines");
@@ -558,9 +567,25 @@ static int create_receiver(om_graph_t *g, comp_t *c, om_diags_t *d)
     return create_instance(g, c, NULL, c->used_signals, next, &c->inst, d);
 }
 
+static int create_extensions(om_graph_t *g, om_diags_t *d)
+{
+    for (size_t i = 0; i < g->n_comps; i++) {
+        comp_t *c = &g->comps[i];
+        if (c->kind == OM_EXTENSION && c->enabled) {
+            int rc = create_instance(g, c, NULL, 0, NULL, &c->inst, d);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
 static int create_all(om_graph_t *g, om_diags_t *d)
 {
-    int rc = create_exporters(g, d);
+    /* Creation order is start order: extensions, exporters, processors, receivers. */
+    int rc = create_extensions(g, d);
+    rc = rc ? rc : create_exporters(g, d);
     for (size_t i = 0; rc == 0 && i < g->n_pipes; i++) {
         rc = create_pipeline_procs(g, &g->pipes[i], d);
     }
@@ -614,9 +639,21 @@ om_log_level_t om_graph_log_level(const om_graph_t *g)
     return g->log_level;
 }
 
+static void notify_extensions(om_graph_t *g, bool ready)
+{
+    for (size_t i = 0; i < g->n_inst; i++) {
+        const om_factory_t *f = g->inst[i]->comp->f;
+        void (*fn)(void *) = ready ? f->pipelines_ready : f->pipelines_not_ready;
+        if (g->inst[i]->created && fn != NULL) {
+            fn(g->inst[i]->self);
+        }
+    }
+}
+
 int om_graph_start(om_graph_t *g, om_err_t *err)
 {
-    /* Instances were created exporters first, receivers last: start in that order. */
+    /* Instances were created extensions and exporters first, receivers last: start in that
+     * order. */
     for (size_t i = 0; i < g->n_inst; i++) {
         instance_t *in = g->inst[i];
         om_err_t e = {0};
@@ -627,17 +664,21 @@ int om_graph_start(om_graph_t *g, om_err_t *err)
         }
         OM_CLOG(in->log_name, OM_LOG_DEBUG, "started");
     }
+    notify_extensions(g, true);
     return 0;
 }
 
-/* The stage of an instance: receivers 0, a processor at position k is k+1, exporters last. */
+/* The stage of an instance: receivers 0, a processor at position k is k+1, then exporters,
+ * then extensions (a health check stays up until the data has drained). */
 static int instance_stage(const om_graph_t *g, const instance_t *in)
 {
     switch (in->comp->kind) {
     case OM_RECEIVER:
         return 0;
-    case OM_EXPORTER:
+    case OM_EXTENSION:
         return g->n_stages - 1;
+    case OM_EXPORTER:
+        return g->n_stages - 2;
     default:
         break;
     }
@@ -693,11 +734,12 @@ void om_graph_shutdown(om_graph_t *g, om_done_fn done, void *arg)
     g->shutting_down = true;
     g->done = done;
     g->done_arg = arg;
+    notify_extensions(g, false);
     size_t max_procs = 0;
     for (size_t i = 0; i < g->n_pipes; i++) {
         max_procs = g->pipes[i].np > max_procs ? g->pipes[i].np : max_procs;
     }
-    g->n_stages = (int)max_procs + 2;
+    g->n_stages = (int)max_procs + 3;
     g->stage = 0;
     run_stage(g);
 }
