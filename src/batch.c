@@ -63,8 +63,7 @@ static resource_ref_t resource_array(const om_batch_t *b)
 {
     switch (b->signal) {
     case OM_SIG_TRACES:
-        return (resource_ref_t){&b->traces->n_resource_spans,
-                                (void ***)&b->traces->resource_spans};
+        return (resource_ref_t){&b->traces->n_resource_spans, (void ***)&b->traces->resource_spans};
     case OM_SIG_METRICS:
         return (resource_ref_t){&b->metrics->n_resource_metrics,
                                 (void ***)&b->metrics->resource_metrics};

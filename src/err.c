@@ -21,8 +21,8 @@ const char *om_strerror(int code)
     switch (code) {
     case OM_OK:
         return "success";
-#define OM__ERR_MSG(name, c, msg)                                                              \
-    case (c):                                                                                  \
+#define OM__ERR_MSG(name, c, msg)                                                                  \
+    case (c):                                                                                      \
         return (msg);
         OM_ERRNO_MAP(OM__ERR_MSG)
 #undef OM__ERR_MSG
@@ -36,8 +36,8 @@ const char *om_errname(int code)
     switch (code) {
     case OM_OK:
         return "OK";
-#define OM__ERR_NAME(name, c, msg)                                                             \
-    case (c):                                                                                  \
+#define OM__ERR_NAME(name, c, msg)                                                                 \
+    case (c):                                                                                      \
         return "OM_" #name;
         OM_ERRNO_MAP(OM__ERR_NAME)
 #undef OM__ERR_NAME
@@ -48,8 +48,7 @@ const char *om_errname(int code)
 
 bool om_err_retryable(int code)
 {
-    return code == OM_EREFUSED || code == OM_EAGAIN || code == OM_ENOMEM ||
-           code == OM_ESHUTDOWN;
+    return code == OM_EREFUSED || code == OM_EAGAIN || code == OM_ENOMEM || code == OM_ESHUTDOWN;
 }
 
 /* gRPC status codes (grpc/status.h), repeated here so the core does not depend on gRPC. */

@@ -10,30 +10,60 @@
 #include "om.h"
 
 const om_field_t om__retry_fields[] = {
-    {.key = "enabled", .type = OM_F_BOOL, .offset = offsetof(om_retry_cfg_t, enabled),
+    {.key = "enabled",
+     .type = OM_F_BOOL,
+     .offset = offsetof(om_retry_cfg_t, enabled),
      .def = "true"},
-    {.key = "initial_interval", .type = OM_F_DURATION,
-     .offset = offsetof(om_retry_cfg_t, initial_interval), .def = "5s", .min = 0, .max = 9.2e18},
-    {.key = "randomization_factor", .type = OM_F_DOUBLE,
-     .offset = offsetof(om_retry_cfg_t, randomization_factor), .def = "0.5", .min = 0,
+    {.key = "initial_interval",
+     .type = OM_F_DURATION,
+     .offset = offsetof(om_retry_cfg_t, initial_interval),
+     .def = "5s",
+     .min = 0,
+     .max = 9.2e18},
+    {.key = "randomization_factor",
+     .type = OM_F_DOUBLE,
+     .offset = offsetof(om_retry_cfg_t, randomization_factor),
+     .def = "0.5",
+     .min = 0,
      .max = 1},
-    {.key = "multiplier", .type = OM_F_DOUBLE, .offset = offsetof(om_retry_cfg_t, multiplier),
-     .def = "1.5", .min = 1, .max = 1000},
-    {.key = "max_interval", .type = OM_F_DURATION,
-     .offset = offsetof(om_retry_cfg_t, max_interval), .def = "30s", .min = 0, .max = 9.2e18},
-    {.key = "max_elapsed_time", .type = OM_F_DURATION,
-     .offset = offsetof(om_retry_cfg_t, max_elapsed_time), .def = "300s", .min = 0,
+    {.key = "multiplier",
+     .type = OM_F_DOUBLE,
+     .offset = offsetof(om_retry_cfg_t, multiplier),
+     .def = "1.5",
+     .min = 1,
+     .max = 1000},
+    {.key = "max_interval",
+     .type = OM_F_DURATION,
+     .offset = offsetof(om_retry_cfg_t, max_interval),
+     .def = "30s",
+     .min = 0,
+     .max = 9.2e18},
+    {.key = "max_elapsed_time",
+     .type = OM_F_DURATION,
+     .offset = offsetof(om_retry_cfg_t, max_elapsed_time),
+     .def = "300s",
+     .min = 0,
      .max = 9.2e18},
     {.key = NULL},
 };
 
 const om_field_t om__queue_fields[] = {
-    {.key = "enabled", .type = OM_F_BOOL, .offset = offsetof(om_queue_cfg_t, enabled),
+    {.key = "enabled",
+     .type = OM_F_BOOL,
+     .offset = offsetof(om_queue_cfg_t, enabled),
      .def = "true"},
-    {.key = "num_consumers", .type = OM_F_INT, .offset = offsetof(om_queue_cfg_t, num_consumers),
-     .def = "10", .min = 1, .max = 10000},
-    {.key = "queue_size", .type = OM_F_INT, .offset = offsetof(om_queue_cfg_t, queue_size),
-     .def = "1000", .min = 1, .max = 1e7},
+    {.key = "num_consumers",
+     .type = OM_F_INT,
+     .offset = offsetof(om_queue_cfg_t, num_consumers),
+     .def = "10",
+     .min = 1,
+     .max = 10000},
+    {.key = "queue_size",
+     .type = OM_F_INT,
+     .offset = offsetof(om_queue_cfg_t, queue_size),
+     .def = "1000",
+     .min = 1,
+     .max = 1e7},
     {.key = "storage", .type = OM_F_IGNORED},
     {.key = "sizer", .type = OM_F_IGNORED},
     {.key = "blocking", .type = OM_F_IGNORED},
@@ -50,7 +80,7 @@ typedef struct req {
     uint64_t backoff_ms; /* the next backoff before randomization */
     uv_timer_t retry;    /* initialised on first use */
     bool timer_ready;
-    struct req *next;                /* queue link */
+    struct req *next;                  /* queue link */
     struct req *prev_busy, *next_busy; /* busy list link (in flight or waiting to retry) */
 } req_t;
 
@@ -63,8 +93,8 @@ struct om_exphelper {
     req_t *head, *tail; /* the queue, oldest first */
     req_t *busy_list;   /* requests in flight or waiting to retry */
     size_t queued;
-    size_t busy;     /* requests in flight or waiting to retry */
-    size_t closing;  /* retry timers whose close callback has not run */
+    size_t busy;    /* requests in flight or waiting to retry */
+    size_t closing; /* retry timers whose close callback has not run */
     bool shutting_down;
     bool pumping; /* pump() is on the stack: sends that complete at once must not recurse */
     om_done_fn done;
@@ -84,8 +114,7 @@ int om_exphelper_cfg_validate(const om_exphelper_cfg_t *cfg, om_err_t *err)
 }
 
 om_exphelper_t *om_exphelper_new(om_host_t *host, const char *log_name,
-                                 const om_exphelper_cfg_t *cfg, om_exp_send_fn send,
-                                 void *exporter)
+                                 const om_exphelper_cfg_t *cfg, om_exp_send_fn send, void *exporter)
 {
     om_exphelper_t *h = om_calloc(1, sizeof *h);
     if (h == NULL) {
@@ -128,8 +157,7 @@ static size_t max_busy(const om_exphelper_t *h)
 
 static void maybe_finish_shutdown(om_exphelper_t *h)
 {
-    if (h->shutting_down && h->done != NULL && h->queued == 0 && h->busy == 0 &&
-        h->closing == 0) {
+    if (h->shutting_down && h->done != NULL && h->queued == 0 && h->busy == 0 && h->closing == 0) {
         om_done_fn done = h->done;
         h->done = NULL;
         done(h->done_arg);
@@ -180,9 +208,8 @@ int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch)
     bool slot_free = h->busy < max_busy(h) && h->head == NULL;
     if (!slot_free && h->queued >= queue_capacity(h)) {
         atomic_fetch_add(&h->counters.enqueue_failed[idx], batch->items);
-        OM_CLOG(h->log_name, OM_LOG_WARN,
-                "sending queue is full (%zu requests); refusing %zu %s", h->queued,
-                batch->items, om_signal_item_name(batch->signal));
+        OM_CLOG(h->log_name, OM_LOG_WARN, "sending queue is full (%zu requests); refusing %zu %s",
+                h->queued, batch->items, om_signal_item_name(batch->signal));
         om_batch_release(batch);
         return OM_EREFUSED;
     }
@@ -295,7 +322,7 @@ void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const c
     atomic_fetch_add(&h->counters.send_failed[idx], b->items);
     OM_CLOG(h->log_name, OM_LOG_ERROR, "exporting failed, dropping %zu %s (%s): %s", b->items,
             om_signal_item_name(b->signal),
-            !retryable                             ? "not retryable"
+            !retryable                         ? "not retryable"
             : h->shutting_down                 ? "shutting down"
             : h->cfg->retry_on_failure.enabled ? "no more retries left"
                                                : "retry_on_failure disabled",

@@ -25,8 +25,8 @@ void om_log_write(om_log_level_t lvl, const char *who, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     char line[2048];
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\t%s\t",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_name(lvl));
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, level_name(lvl));
     if (who != NULL && n >= 0 && (size_t)n < sizeof line) {
         n += snprintf(line + n, sizeof line - (size_t)n, "[%s]\t", who);
     }

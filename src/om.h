@@ -37,17 +37,17 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Errors: 0 or a negative OM_E* code. The X-macro gives the enum, the names and messages.     */
 
-#define OM_ERRNO_MAP(X)                                                                        \
-    X(ENOMEM, -1, "out of memory")                                                             \
-    X(EINVAL, -2, "invalid data")                                                              \
-    X(EREFUSED, -3, "refused, retry later")                                                    \
-    X(EAGAIN, -4, "temporarily unavailable, retry later")                                      \
-    X(ETOOBIG, -5, "too large")                                                                \
-    X(EIO, -6, "I/O error")                                                                    \
-    X(ENOTSUP, -7, "not supported")                                                            \
-    X(ECONFIG, -8, "invalid configuration")                                                    \
-    X(ESHUTDOWN, -9, "shutting down")                                                          \
-    X(ENOTFOUND, -10, "not found")                                                             \
+#define OM_ERRNO_MAP(X)                                                                            \
+    X(ENOMEM, -1, "out of memory")                                                                 \
+    X(EINVAL, -2, "invalid data")                                                                  \
+    X(EREFUSED, -3, "refused, retry later")                                                        \
+    X(EAGAIN, -4, "temporarily unavailable, retry later")                                          \
+    X(ETOOBIG, -5, "too large")                                                                    \
+    X(EIO, -6, "I/O error")                                                                        \
+    X(ENOTSUP, -7, "not supported")                                                                \
+    X(ECONFIG, -8, "invalid configuration")                                                        \
+    X(ESHUTDOWN, -9, "shutting down")                                                              \
+    X(ENOTFOUND, -10, "not found")                                                                 \
     X(EPERM, -11, "permanent failure")
 
 typedef enum {
@@ -229,17 +229,17 @@ void om_log_set_level(om_log_level_t lvl);
 /* who: a component's log name such as "receiver/otlp/2", or NULL for the core. */
 void om_log_write(om_log_level_t lvl, const char *who, const char *fmt, ...) OM_PRINTF(3, 4);
 
-#define OM_LOG(lvl, ...)                                                                       \
-    do {                                                                                       \
-        if ((lvl) >= om__log_level) {                                                          \
-            om_log_write((lvl), NULL, __VA_ARGS__);                                            \
-        }                                                                                      \
+#define OM_LOG(lvl, ...)                                                                           \
+    do {                                                                                           \
+        if ((lvl) >= om__log_level) {                                                              \
+            om_log_write((lvl), NULL, __VA_ARGS__);                                                \
+        }                                                                                          \
     } while (0)
-#define OM_CLOG(who, lvl, ...)                                                                 \
-    do {                                                                                       \
-        if ((lvl) >= om__log_level) {                                                          \
-            om_log_write((lvl), (who), __VA_ARGS__);                                           \
-        }                                                                                      \
+#define OM_CLOG(who, lvl, ...)                                                                     \
+    do {                                                                                           \
+        if ((lvl) >= om__log_level) {                                                              \
+            om_log_write((lvl), (who), __VA_ARGS__);                                               \
+        }                                                                                          \
     } while (0)
 
 /* ------------------------------------------------------------------------------------------ */
@@ -257,9 +257,9 @@ struct om_node {
     om_node_kind_t kind;
     const char *file; /* shared, owned by the config */
     unsigned line, col;
-    char *str;   /* SCALAR: the value after ${env} expansion; NUL-terminated */
-    bool quoted; /* SCALAR: written in quotes, so it is a string whatever it looks like */
-    size_t n;    /* MAP: pairs; SEQ: items */
+    char *str;          /* SCALAR: the value after ${env} expansion; NUL-terminated */
+    bool quoted;        /* SCALAR: written in quotes, so it is a string whatever it looks like */
+    size_t n;           /* MAP: pairs; SEQ: items */
     om_node_t **keys;   /* MAP: scalar key nodes */
     om_node_t **values; /* MAP: values; SEQ: items */
 };
@@ -306,8 +306,8 @@ struct om_field {
     const char *key; /* NULL ends a table */
     om_field_type_t type;
     size_t offset;
-    const char *def; /* default, written as it would be in YAML; NULL: zero */
-    double min, max; /* INT/DOUBLE/DURATION/SIZE bounds when min < max */
+    const char *def;            /* default, written as it would be in YAML; NULL: zero */
+    double min, max;            /* INT/DOUBLE/DURATION/SIZE bounds when min < max */
     const char *const *choices; /* ENUM: NULL-terminated */
     const om_field_t *fields;   /* SECTION: the nested table */
     size_t present_offset;      /* SECTION with OM_FF_PRESENCE */
@@ -394,11 +394,11 @@ typedef struct om_create_args {
 typedef struct om_factory {
     uint32_t abi; /* OM_FACTORY_ABI */
     om_kind_t kind;
-    const char *type;       /* as written in otelcol.yaml: "otlp", "batch" */
+    const char *type;           /* as written in otelcol.yaml: "otlp", "batch" */
     const char *const *aliases; /* other spellings of the type (NULL-terminated) or NULL */
-    const char *help;       /* one line for `otelmon components` */
-    unsigned signals;       /* OM_SIG_* supported */
-    unsigned caps;          /* OM_CAP_* */
+    const char *help;           /* one line for `otelmon components` */
+    unsigned signals;           /* OM_SIG_* supported */
+    unsigned caps;              /* OM_CAP_* */
     size_t config_size;
     const om_field_t *fields;
     /* Cross-field rules only; may be NULL. */
@@ -424,7 +424,7 @@ typedef struct om_factory {
 /* The factory table meson generates from the component list; NULL-terminated. */
 extern const om_factory_t *const om_factories[];
 
-const char *om_kind_name(om_kind_t k); /* "receiver" ... */
+const char *om_kind_name(om_kind_t k);   /* "receiver" ... */
 const char *om_kind_plural(om_kind_t k); /* "receivers" ... as the top-level config keys */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -481,15 +481,24 @@ typedef struct om_exphelper_cfg {
 
 extern const om_field_t om__retry_fields[];
 extern const om_field_t om__queue_fields[];
-#define OM_EXPHELPER_FIELDS(cfg_type, member, timeout_default)                                      \
-    {.key = "timeout", .type = OM_F_DURATION, .offset = offsetof(cfg_type, member.timeout),        \
-     .def = (timeout_default), .min = 0, .max = 9.2e18, .help = "time limit of one send"},     \
-        {.key = "retry_on_failure", .type = OM_F_SECTION,                                      \
-         .offset = offsetof(cfg_type, member.retry_on_failure), .fields = om__retry_fields,       \
-         .help = "retries of retryable failures with exponential backoff"},                    \
-        {.key = "sending_queue", .type = OM_F_SECTION,                                         \
-         .offset = offsetof(cfg_type, member.sending_queue), .fields = om__queue_fields,          \
-         .help = "bounded queue in front of the senders"}
+#define OM_EXPHELPER_FIELDS(cfg_type, member, timeout_default)                                     \
+    {.key = "timeout",                                                                             \
+     .type = OM_F_DURATION,                                                                        \
+     .offset = offsetof(cfg_type, member.timeout),                                                 \
+     .def = (timeout_default),                                                                     \
+     .min = 0,                                                                                     \
+     .max = 9.2e18,                                                                                \
+     .help = "time limit of one send"},                                                            \
+        {.key = "retry_on_failure",                                                                \
+         .type = OM_F_SECTION,                                                                     \
+         .offset = offsetof(cfg_type, member.retry_on_failure),                                    \
+         .fields = om__retry_fields,                                                               \
+         .help = "retries of retryable failures with exponential backoff"},                        \
+    {                                                                                              \
+        .key = "sending_queue", .type = OM_F_SECTION,                                              \
+        .offset = offsetof(cfg_type, member.sending_queue), .fields = om__queue_fields,            \
+        .help = "bounded queue in front of the senders"                                            \
+    }
 
 /* Validates the cross-field rules of the helper's settings. */
 int om_exphelper_cfg_validate(const om_exphelper_cfg_t *cfg, om_err_t *err);

@@ -15,12 +15,12 @@
 typedef struct comp {
     om_kind_t kind;
     const om_factory_t *f;
-    char *id;               /* owned */
-    void *cfg;              /* owned; filled by the field table */
-    const om_node_t *key;   /* for messages */
-    unsigned used_signals;  /* signals of the pipelines that use it */
-    bool enabled;           /* extensions: listed in service::extensions */
-    struct instance *inst;  /* receivers and exporters: the one instance */
+    char *id;              /* owned */
+    void *cfg;             /* owned; filled by the field table */
+    const om_node_t *key;  /* for messages */
+    unsigned used_signals; /* signals of the pipelines that use it */
+    bool enabled;          /* extensions: listed in service::extensions */
+    struct instance *inst; /* receivers and exporters: the one instance */
 } comp_t;
 
 /* One created component. */
@@ -44,7 +44,7 @@ typedef struct pipeline {
     const om_node_t *key;
     comp_t **receivers, **processors, **exporters; /* owned arrays of borrowed pointers */
     size_t nr, np, ne;
-    instance_t **procs; /* owned array; the instances are in the graph's list */
+    instance_t **procs;  /* owned array; the instances are in the graph's list */
     om_consumer_t entry; /* what receivers hand this pipeline's data to */
 } pipeline_t;
 
@@ -145,14 +145,14 @@ static char *join_path(const char *a, const char *b)
     return om_strbuf_steal(&sb, NULL);
 }
 
-static void diag_unknown_type(om_diags_t *d, const om_node_t *key, om_kind_t kind,
-                              const char *type)
+static void diag_unknown_type(om_diags_t *d, const om_node_t *key, om_kind_t kind, const char *type)
 {
     om_strbuf_t valid;
     om_strbuf_init(&valid, 0);
     om__factory_list(kind, &valid);
-    om_diag_add(d, key, om_kind_plural(kind), "unknown type: \"%s\" for id: \"%s\" (valid values: [%s])",
-                type, key->str, valid.data ? valid.data : "");
+    om_diag_add(d, key, om_kind_plural(kind),
+                "unknown type: \"%s\" for id: \"%s\" (valid values: [%s])", type, key->str,
+                valid.data ? valid.data : "");
     om_strbuf_free(&valid);
 }
 
@@ -241,7 +241,11 @@ typedef struct telemetry_cfg {
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 
 static const om_field_t telemetry_logs_fields[] = {
-    {.key = "level", .type = OM_F_ENUM, .offset = 0, .def = "info", .choices = log_levels,
+    {.key = "level",
+     .type = OM_F_ENUM,
+     .offset = 0,
+     .def = "info",
+     .choices = log_levels,
      .help = "the collector's own log level"},
     {.key = "development", .type = OM_F_IGNORED},
     {.key = "encoding", .type = OM_F_IGNORED},
@@ -256,7 +260,9 @@ static const om_field_t telemetry_logs_fields[] = {
 };
 
 static const om_field_t telemetry_fields[] = {
-    {.key = "logs", .type = OM_F_SECTION, .offset = offsetof(telemetry_cfg_t, logs),
+    {.key = "logs",
+     .type = OM_F_SECTION,
+     .offset = offsetof(telemetry_cfg_t, logs),
      .fields = telemetry_logs_fields},
     {.key = "metrics", .type = OM_F_IGNORED},
     {.key = "traces", .type = OM_F_IGNORED},
@@ -358,8 +364,7 @@ static void check_support(pipeline_t *p, const char *path, om_diags_t *d)
     }
 }
 
-static int load_pipeline(om_graph_t *g, const om_node_t *key, const om_node_t *value,
-                         om_diags_t *d)
+static int load_pipeline(om_graph_t *g, const om_node_t *key, const om_node_t *value, om_diags_t *d)
 {
     char type[MAX_TYPE];
     om_err_t err = {0};
@@ -415,8 +420,7 @@ static int load_service(om_graph_t *g, const om_node_t *root, om_diags_t *d)
     static const char *const allowed[] = {"extensions", "pipelines", "telemetry", NULL};
     check_keys(svc, allowed, "service", d);
     telemetry_cfg_t tel;
-    om_fields_apply(telemetry_fields, &tel, om_node_get(svc, "telemetry"),
-                    "service::telemetry", d);
+    om_fields_apply(telemetry_fields, &tel, om_node_get(svc, "telemetry"), "service::telemetry", d);
     g->log_level = (om_log_level_t)tel.logs.level;
     om_fields_free(telemetry_fields, &tel);
 
@@ -467,8 +471,7 @@ static om_consume_fn consume_fn(const om_factory_t *f, om_signal_t sig)
 }
 
 static int create_instance(om_graph_t *g, const comp_t *c, const char *pipe_id, unsigned sigs,
-                           const om_consumer_t next[OM_SIG_COUNT], instance_t **out,
-                           om_diags_t *d)
+                           const om_consumer_t next[OM_SIG_COUNT], instance_t **out, om_diags_t *d)
 {
     instance_t *in = om_calloc(1, sizeof *in);
     om_strbuf_t name;
@@ -485,8 +488,8 @@ static int create_instance(om_graph_t *g, const comp_t *c, const char *pipe_id, 
     g->inst[g->n_inst - 1] = in;
     in->comp = c;
     in->log_name = om_strbuf_steal(&name, NULL);
-    om_create_args_t a = {.cfg = c->cfg, .id = c->id, .log_name = in->log_name,
-                          .host = g->host, .signals = sigs};
+    om_create_args_t a = {
+        .cfg = c->cfg, .id = c->id, .log_name = in->log_name, .host = g->host, .signals = sigs};
     if (next != NULL) {
         memcpy(a.next, next, sizeof a.next);
     }
@@ -612,8 +615,8 @@ int om_graph_build(const om_config_t *cfg, om_host_t *host, bool validate_only, 
     g->cfg = cfg;
     g->host = host;
     size_t before = d->n;
-    static const char *const top[] = {"receivers", "processors", "exporters", "extensions",
-                                      "connectors", "service", NULL};
+    static const char *const top[] = {"receivers",  "processors", "exporters", "extensions",
+                                      "connectors", "service",    NULL};
     check_keys(cfg->root, top, "", d);
     int rc = 0;
     for (size_t k = 0; rc == 0 && k < sizeof kinds / sizeof kinds[0]; k++) {
@@ -658,8 +661,7 @@ int om_graph_start(om_graph_t *g, om_err_t *err)
         instance_t *in = g->inst[i];
         om_err_t e = {0};
         if (in->comp->f->start != NULL && in->comp->f->start(in->self, &e) != 0) {
-            om_err_set(err, e.code ? e.code : OM_EIO, "%s: cannot start: %s", in->log_name,
-                       e.msg);
+            om_err_set(err, e.code ? e.code : OM_EIO, "%s: cannot start: %s", in->log_name, e.msg);
             return err ? err->code : OM_EIO;
         }
         OM_CLOG(in->log_name, OM_LOG_DEBUG, "started");

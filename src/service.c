@@ -221,8 +221,9 @@ static void print_kind(FILE *out, om_kind_t kind)
 
 void om_service_print_components(FILE *out)
 {
-    fprintf(out, "buildinfo:\n  command: otelmon\n  description: OtelMon collector\n"
-                 "  version: %s\n",
+    fprintf(out,
+            "buildinfo:\n  command: otelmon\n  description: OtelMon collector\n"
+            "  version: %s\n",
             OM_VERSION);
     static const om_kind_t kinds[] = {OM_RECEIVER, OM_PROCESSOR, OM_EXPORTER, OM_CONNECTOR,
                                       OM_EXTENSION};

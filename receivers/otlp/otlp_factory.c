@@ -8,24 +8,28 @@
 
 /* otelcol's configtls.ServerConfig keys. cipher_suites differs per protocol: OpenSSL applies
  * it for HTTP, gRPC core offers no such setting. */
-#define TLS_FIELD(name, member, text)                                                          \
-    {.key = name, .type = OM_F_STRING, .offset = offsetof(otlp_tls_cfg_t, member), .help = text}
-#define TLS_COMMON_FIELDS                                                                      \
-    TLS_FIELD("cert_file", cert_file, "the server's certificate chain (PEM file)"),            \
-        TLS_FIELD("cert_pem", cert_pem, "the same as inline PEM"),                             \
-        TLS_FIELD("key_file", key_file, "the certificate's private key (PEM file)"),           \
-        TLS_FIELD("key_pem", key_pem, "the same as inline PEM"),                               \
-        TLS_FIELD("client_ca_file", client_ca_file,                                            \
-                  "mutual TLS: clients must present a certificate signed by this CA"),         \
-        TLS_FIELD("ca_file", ca_file, "accepted and checked; unused by a server"),             \
-        TLS_FIELD("ca_pem", ca_pem, "accepted and checked; unused by a server"),               \
-        TLS_FIELD("min_version", min_version, "lowest TLS version: 1.0 to 1.3 (default 1.2)"), \
-        TLS_FIELD("max_version", max_version, "highest TLS version (default: the newest)"),    \
-        {.key = "include_system_ca_certs_pool", .type = OM_F_IGNORED},                        \
-        {.key = "reload_interval", .type = OM_F_IGNORED},                                     \
-        {.key = "client_ca_file_reload", .type = OM_F_IGNORED},                               \
-        {.key = "curve_preferences", .type = OM_F_IGNORED},                                   \
-        {.key = "tpm", .type = OM_F_IGNORED}
+#define TLS_FIELD(name, member, text)                                                              \
+    {                                                                                              \
+        .key = name, .type = OM_F_STRING, .offset = offsetof(otlp_tls_cfg_t, member), .help = text \
+    }
+#define TLS_COMMON_FIELDS                                                                          \
+    TLS_FIELD("cert_file", cert_file, "the server's certificate chain (PEM file)"),                \
+        TLS_FIELD("cert_pem", cert_pem, "the same as inline PEM"),                                 \
+        TLS_FIELD("key_file", key_file, "the certificate's private key (PEM file)"),               \
+        TLS_FIELD("key_pem", key_pem, "the same as inline PEM"),                                   \
+        TLS_FIELD("client_ca_file", client_ca_file,                                                \
+                  "mutual TLS: clients must present a certificate signed by this CA"),             \
+        TLS_FIELD("ca_file", ca_file, "accepted and checked; unused by a server"),                 \
+        TLS_FIELD("ca_pem", ca_pem, "accepted and checked; unused by a server"),                   \
+        TLS_FIELD("min_version", min_version, "lowest TLS version: 1.0 to 1.3 (default 1.2)"),     \
+        TLS_FIELD("max_version", max_version, "highest TLS version (default: the newest)"),        \
+        {.key = "include_system_ca_certs_pool", .type = OM_F_IGNORED},                             \
+        {.key = "reload_interval", .type = OM_F_IGNORED},                                          \
+        {.key = "client_ca_file_reload", .type = OM_F_IGNORED},                                    \
+        {.key = "curve_preferences", .type = OM_F_IGNORED},                                        \
+    {                                                                                              \
+        .key = "tpm", .type = OM_F_IGNORED                                                         \
+    }
 
 static const om_field_t grpc_tls_fields[] = {
     TLS_COMMON_FIELDS,
@@ -35,23 +39,38 @@ static const om_field_t grpc_tls_fields[] = {
 
 static const om_field_t http_tls_fields[] = {
     TLS_COMMON_FIELDS,
-    {.key = "cipher_suites", .type = OM_F_STRLIST,
+    {.key = "cipher_suites",
+     .type = OM_F_STRLIST,
      .offset = offsetof(otlp_tls_cfg_t, cipher_suites),
      .help = "TLS 1.2 cipher suites by IANA name (as in Go)"},
     {.key = NULL},
 };
 
 static const om_field_t grpc_fields[] = {
-    {.key = "endpoint", .type = OM_F_ENDPOINT, .offset = offsetof(otlp_grpc_cfg_t, endpoint),
-     .def = "localhost:4317", .help = "host:port to listen on for OTLP/gRPC"},
-    {.key = "max_recv_msg_size_mib", .type = OM_F_INT,
-     .offset = offsetof(otlp_grpc_cfg_t, max_recv_msg_size_mib), .def = "4", .min = 1,
-     .max = 2047, .help = "largest request accepted, in MiB (after decompression)"},
-    {.key = "max_concurrent_streams", .type = OM_F_INT,
-     .offset = offsetof(otlp_grpc_cfg_t, max_concurrent_streams), .def = "0", .min = 0,
-     .max = 1e9, .help = "HTTP/2 streams per connection (0: gRPC's default)"},
-    {.key = "tls", .type = OM_F_SECTION, .offset = offsetof(otlp_grpc_cfg_t, tls),
-     .fields = grpc_tls_fields, .flags = OM_FF_PRESENCE,
+    {.key = "endpoint",
+     .type = OM_F_ENDPOINT,
+     .offset = offsetof(otlp_grpc_cfg_t, endpoint),
+     .def = "localhost:4317",
+     .help = "host:port to listen on for OTLP/gRPC"},
+    {.key = "max_recv_msg_size_mib",
+     .type = OM_F_INT,
+     .offset = offsetof(otlp_grpc_cfg_t, max_recv_msg_size_mib),
+     .def = "4",
+     .min = 1,
+     .max = 2047,
+     .help = "largest request accepted, in MiB (after decompression)"},
+    {.key = "max_concurrent_streams",
+     .type = OM_F_INT,
+     .offset = offsetof(otlp_grpc_cfg_t, max_concurrent_streams),
+     .def = "0",
+     .min = 0,
+     .max = 1e9,
+     .help = "HTTP/2 streams per connection (0: gRPC's default)"},
+    {.key = "tls",
+     .type = OM_F_SECTION,
+     .offset = offsetof(otlp_grpc_cfg_t, tls),
+     .fields = grpc_tls_fields,
+     .flags = OM_FF_PRESENCE,
      .present_offset = offsetof(otlp_grpc_cfg_t, tls_present),
      .help = "serve TLS (otelcol's configtls server settings)"},
     {.key = "transport", .type = OM_F_IGNORED},
@@ -64,22 +83,38 @@ static const om_field_t grpc_fields[] = {
 };
 
 static const om_field_t http_fields[] = {
-    {.key = "endpoint", .type = OM_F_ENDPOINT, .offset = offsetof(otlp_http_cfg_t, endpoint),
-     .def = "localhost:4318", .help = "host:port to listen on for OTLP/HTTP"},
-    {.key = "traces_url_path", .type = OM_F_STRING,
-     .offset = offsetof(otlp_http_cfg_t, traces_url_path), .def = "/v1/traces",
+    {.key = "endpoint",
+     .type = OM_F_ENDPOINT,
+     .offset = offsetof(otlp_http_cfg_t, endpoint),
+     .def = "localhost:4318",
+     .help = "host:port to listen on for OTLP/HTTP"},
+    {.key = "traces_url_path",
+     .type = OM_F_STRING,
+     .offset = offsetof(otlp_http_cfg_t, traces_url_path),
+     .def = "/v1/traces",
      .help = "path that takes trace exports"},
-    {.key = "metrics_url_path", .type = OM_F_STRING,
-     .offset = offsetof(otlp_http_cfg_t, metrics_url_path), .def = "/v1/metrics",
+    {.key = "metrics_url_path",
+     .type = OM_F_STRING,
+     .offset = offsetof(otlp_http_cfg_t, metrics_url_path),
+     .def = "/v1/metrics",
      .help = "path that takes metric exports"},
-    {.key = "logs_url_path", .type = OM_F_STRING,
-     .offset = offsetof(otlp_http_cfg_t, logs_url_path), .def = "/v1/logs",
+    {.key = "logs_url_path",
+     .type = OM_F_STRING,
+     .offset = offsetof(otlp_http_cfg_t, logs_url_path),
+     .def = "/v1/logs",
      .help = "path that takes log exports"},
-    {.key = "max_request_body_size", .type = OM_F_SIZE,
-     .offset = offsetof(otlp_http_cfg_t, max_request_body_size), .def = "20MiB", .min = 1,
-     .max = 2147483647.0, .help = "largest body accepted, measured after decompression"},
-    {.key = "tls", .type = OM_F_SECTION, .offset = offsetof(otlp_http_cfg_t, tls),
-     .fields = http_tls_fields, .flags = OM_FF_PRESENCE,
+    {.key = "max_request_body_size",
+     .type = OM_F_SIZE,
+     .offset = offsetof(otlp_http_cfg_t, max_request_body_size),
+     .def = "20MiB",
+     .min = 1,
+     .max = 2147483647.0,
+     .help = "largest body accepted, measured after decompression"},
+    {.key = "tls",
+     .type = OM_F_SECTION,
+     .offset = offsetof(otlp_http_cfg_t, tls),
+     .fields = http_tls_fields,
+     .flags = OM_FF_PRESENCE,
      .present_offset = offsetof(otlp_http_cfg_t, tls_present),
      .help = "serve TLS (otelcol's configtls server settings)"},
     {.key = "include_metadata", .type = OM_F_IGNORED},
@@ -91,15 +126,19 @@ static const om_field_t http_fields[] = {
 };
 
 static const om_field_t protocols_fields[] = {
-    {.key = "grpc", .type = OM_F_SECTION,
+    {.key = "grpc",
+     .type = OM_F_SECTION,
      .offset = offsetof(rcv_otlp_cfg_t, protocols.grpc) - offsetof(rcv_otlp_cfg_t, protocols),
-     .fields = grpc_fields, .flags = OM_FF_PRESENCE,
+     .fields = grpc_fields,
+     .flags = OM_FF_PRESENCE,
      .present_offset =
          offsetof(rcv_otlp_cfg_t, protocols.grpc_present) - offsetof(rcv_otlp_cfg_t, protocols),
      .help = "OTLP over gRPC"},
-    {.key = "http", .type = OM_F_SECTION,
+    {.key = "http",
+     .type = OM_F_SECTION,
      .offset = offsetof(rcv_otlp_cfg_t, protocols.http) - offsetof(rcv_otlp_cfg_t, protocols),
-     .fields = http_fields, .flags = OM_FF_PRESENCE,
+     .fields = http_fields,
+     .flags = OM_FF_PRESENCE,
      .present_offset =
          offsetof(rcv_otlp_cfg_t, protocols.http_present) - offsetof(rcv_otlp_cfg_t, protocols),
      .help = "OTLP over HTTP"},
@@ -107,8 +146,11 @@ static const om_field_t protocols_fields[] = {
 };
 
 static const om_field_t otlp_fields[] = {
-    {.key = "protocols", .type = OM_F_SECTION, .offset = offsetof(rcv_otlp_cfg_t, protocols),
-     .fields = protocols_fields, .help = "the protocols to serve"},
+    {.key = "protocols",
+     .type = OM_F_SECTION,
+     .offset = offsetof(rcv_otlp_cfg_t, protocols),
+     .fields = protocols_fields,
+     .help = "the protocols to serve"},
     {.key = NULL},
 };
 

@@ -46,7 +46,8 @@ export function otelmonBin() {
 /** Slower runs (valgrind) stretch every wait by OTELMON_TIME_SCALE. */
 export const TIME_SCALE = Number(process.env.OTELMON_TIME_SCALE ?? 1) || 1;
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A promise resolved after ms milliseconds. */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Free loopback TCP ports: each is bound to port 0 and then closed. All are held open
  * together so that the same port is not handed out twice. */
@@ -254,11 +255,13 @@ export class Collector {
  * opts: batchTimeout ('50ms'), grpc / http / batch (extra keys of those config sections),
  * yaml (a function (defaultOpts) -> YAML text, replacing the default config),
  * args (extra command-line arguments), configEquals (pass `--config=FILE` rather than
- * `--config FILE`), ready (wait for the ports, default true).
+ * `--config FILE`), ready (wait for the ports, default true), grpcPort and httpPort (use these
+ * ports rather than free ones, e.g. to restart a collector on the ports it had).
  */
 export async function startCollector(opts = {}) {
     const dir = tempDir();
-    const [grpcPort, httpPort] = await freePorts(2);
+    const [grpcPort, httpPort] = opts.grpcPort && opts.httpPort ? [opts.grpcPort, opts.httpPort]
+                                                                : await freePorts(2);
     const outPath = path.join(dir, 'out.jsonl');
     const cfgOpts = { ...opts, grpcPort, httpPort, outPath, dir };
     const yaml = opts.yaml ? opts.yaml(cfgOpts) : collectorConfigYaml(cfgOpts);

@@ -15,63 +15,62 @@
 extern int om_test_failed_now;
 extern int om_test_passed, om_test_failed;
 
-#define OM__FAIL(...)                                                                          \
-    do {                                                                                       \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                        \
-        fprintf(stderr, __VA_ARGS__);                                                          \
-        fputc('\n', stderr);                                                                   \
-        om_test_failed_now = 1;                                                                \
-        return;                                                                                \
+#define OM__FAIL(...)                                                                              \
+    do {                                                                                           \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                            \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fputc('\n', stderr);                                                                       \
+        om_test_failed_now = 1;                                                                    \
+        return;                                                                                    \
     } while (0)
 
-#define ASSERT_TRUE(c)                                                                         \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            OM__FAIL("assertion failed: %s", #c);                                              \
-        }                                                                                      \
+#define ASSERT_TRUE(c)                                                                             \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            OM__FAIL("assertion failed: %s", #c);                                                  \
+        }                                                                                          \
     } while (0)
-#define ASSERT_EQ_INT(a, b)                                                                    \
-    do {                                                                                       \
-        long long om__a = (long long)(a), om__b = (long long)(b);                              \
-        if (om__a != om__b) {                                                                  \
-            OM__FAIL("%s == %s: %lld != %lld", #a, #b, om__a, om__b);                          \
-        }                                                                                      \
+#define ASSERT_EQ_INT(a, b)                                                                        \
+    do {                                                                                           \
+        long long om__a = (long long)(a), om__b = (long long)(b);                                  \
+        if (om__a != om__b) {                                                                      \
+            OM__FAIL("%s == %s: %lld != %lld", #a, #b, om__a, om__b);                              \
+        }                                                                                          \
     } while (0)
-#define ASSERT_EQ_UINT(a, b)                                                                   \
-    do {                                                                                       \
-        unsigned long long om__a = (unsigned long long)(a), om__b = (unsigned long long)(b);   \
-        if (om__a != om__b) {                                                                  \
-            OM__FAIL("%s == %s: %llu != %llu", #a, #b, om__a, om__b);                          \
-        }                                                                                      \
+#define ASSERT_EQ_UINT(a, b)                                                                       \
+    do {                                                                                           \
+        unsigned long long om__a = (unsigned long long)(a), om__b = (unsigned long long)(b);       \
+        if (om__a != om__b) {                                                                      \
+            OM__FAIL("%s == %s: %llu != %llu", #a, #b, om__a, om__b);                              \
+        }                                                                                          \
     } while (0)
-#define ASSERT_EQ_STR(a, b)                                                                    \
-    do {                                                                                       \
-        const char *om__a = (a), *om__b = (b);                                                 \
-        if (om__a == NULL || om__b == NULL || strcmp(om__a, om__b) != 0) {                     \
-            OM__FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, om__a ? om__a : "(null)",           \
-                     om__b ? om__b : "(null)");                                                \
-        }                                                                                      \
+#define ASSERT_EQ_STR(a, b)                                                                        \
+    do {                                                                                           \
+        const char *om__a = (a), *om__b = (b);                                                     \
+        if (om__a == NULL || om__b == NULL || strcmp(om__a, om__b) != 0) {                         \
+            OM__FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, om__a ? om__a : "(null)",               \
+                     om__b ? om__b : "(null)");                                                    \
+        }                                                                                          \
     } while (0)
-#define ASSERT_CONTAINS(hay, needle)                                                           \
-    do {                                                                                       \
-        const char *om__h = (hay), *om__n = (needle);                                          \
-        if (om__h == NULL || strstr(om__h, om__n) == NULL) {                                   \
-            OM__FAIL("%s does not contain \"%s\": \"%s\"", #hay, om__n,                        \
-                     om__h ? om__h : "(null)");                                                \
-        }                                                                                      \
+#define ASSERT_CONTAINS(hay, needle)                                                               \
+    do {                                                                                           \
+        const char *om__h = (hay), *om__n = (needle);                                              \
+        if (om__h == NULL || strstr(om__h, om__n) == NULL) {                                       \
+            OM__FAIL("%s does not contain \"%s\": \"%s\"", #hay, om__n, om__h ? om__h : "(null)"); \
+        }                                                                                          \
     } while (0)
 
-#define OM_RUN(fn)                                                                             \
-    do {                                                                                       \
-        om_test_failed_now = 0;                                                                \
-        fn();                                                                                  \
-        if (om_test_failed_now) {                                                              \
-            om_test_failed++;                                                                  \
-            fprintf(stderr, "FAIL %s\n", #fn);                                                 \
-        } else {                                                                               \
-            om_test_passed++;                                                                  \
-            fprintf(stderr, "ok   %s\n", #fn);                                                 \
-        }                                                                                      \
+#define OM_RUN(fn)                                                                                 \
+    do {                                                                                           \
+        om_test_failed_now = 0;                                                                    \
+        fn();                                                                                      \
+        if (om_test_failed_now) {                                                                  \
+            om_test_failed++;                                                                      \
+            fprintf(stderr, "FAIL %s\n", #fn);                                                     \
+        } else {                                                                                   \
+            om_test_passed++;                                                                      \
+            fprintf(stderr, "ok   %s\n", #fn);                                                     \
+        }                                                                                          \
     } while (0)
 
 /* Prints "N passed, N failed" and returns the exit code for main. */

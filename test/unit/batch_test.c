@@ -100,7 +100,8 @@ static void test_malformed_and_too_big(void)
 static void test_append_marks_shared_nodes_borrowed(void)
 {
     om_batch_t *dst = om_batch_new(OM_SIG_LOGS, 0);
-    om_batch_t *src = om_testdata_batch(OM_SIG_LOGS, &(om_testdata_shape_t){.resources = 2, .items = 3});
+    om_batch_t *src =
+        om_testdata_batch(OM_SIG_LOGS, &(om_testdata_shape_t){.resources = 2, .items = 3});
     om_batch_t *other_holder = om_batch_ref(src);
     ASSERT_EQ_INT(om_batch_append(dst, src), 0);
     ASSERT_EQ_UINT(dst->items, 6);
@@ -123,7 +124,8 @@ static void test_append_grows_and_keeps_order(void)
 {
     om_batch_t *dst = om_batch_new(OM_SIG_TRACES, 0);
     for (int i = 0; i < 40; i++) {
-        ASSERT_EQ_INT(om_batch_append(dst, om_testdata_simple(OM_SIG_TRACES, 2, (uint64_t)i * 2)), 0);
+        ASSERT_EQ_INT(om_batch_append(dst, om_testdata_simple(OM_SIG_TRACES, 2, (uint64_t)i * 2)),
+                      0);
     }
     ASSERT_EQ_UINT(dst->traces->n_resource_spans, 40);
     ASSERT_EQ_UINT(dst->items, 80);

@@ -43,8 +43,10 @@ static om_exphelper_cfg_t cfg_with(int consumers, int queue, int64_t initial_ms)
 {
     om_exphelper_cfg_t c = {
         .timeout = 5 * OM_NS_PER_S,
-        .retry_on_failure = {.enabled = true, .initial_interval = initial_ms * OM_NS_PER_MS,
-                             .randomization_factor = 0, .multiplier = 2,
+        .retry_on_failure = {.enabled = true,
+                             .initial_interval = initial_ms * OM_NS_PER_MS,
+                             .randomization_factor = 0,
+                             .multiplier = 2,
                              .max_interval = 1000 * OM_NS_PER_MS,
                              .max_elapsed_time = 300 * OM_NS_PER_S},
         .sending_queue = {.enabled = true, .num_consumers = consumers, .queue_size = queue},

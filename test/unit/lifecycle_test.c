@@ -101,7 +101,7 @@ static void run_until(uv_loop_t *loop, const int *flag)
 
 static om_consume_fn consume_of(const om_factory_t *f, om_signal_t s)
 {
-    return s == OM_SIG_TRACES ? f->consume_traces
+    return s == OM_SIG_TRACES    ? f->consume_traces
            : s == OM_SIG_METRICS ? f->consume_metrics
                                  : f->consume_logs;
 }
@@ -141,8 +141,8 @@ static void lifecycle(const om_factory_t *f, bool start)
     om_config_t *yaml = NULL;
     void *cfg = make_config(f, &yaml);
     ASSERT_TRUE(cfg != NULL);
-    om_create_args_t a = {.cfg = cfg, .id = f->type, .log_name = f->type, .host = &host,
-                          .signals = f->signals};
+    om_create_args_t a = {
+        .cfg = cfg, .id = f->type, .log_name = f->type, .host = &host, .signals = f->signals};
     for (int i = 0; i < OM_SIG_COUNT; i++) {
         a.next[i] = (om_consumer_t){.self = NULL, .consume = capture};
     }

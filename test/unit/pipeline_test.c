@@ -33,14 +33,14 @@ static char *problems_of(const char *yaml, bool validate_only, om_graph_t **out,
     return om_strbuf_steal(&all, NULL);
 }
 
-#define GOOD_COMPONENTS                                                                        \
-    "receivers:\n"                                                                             \
-    "  otlp:\n"                                                                                \
-    "    protocols:\n"                                                                         \
-    "      grpc:\n"                                                                            \
-    "processors:\n"                                                                            \
-    "  batch:\n"                                                                               \
-    "exporters:\n"                                                                             \
+#define GOOD_COMPONENTS                                                                            \
+    "receivers:\n"                                                                                 \
+    "  otlp:\n"                                                                                    \
+    "    protocols:\n"                                                                             \
+    "      grpc:\n"                                                                                \
+    "processors:\n"                                                                                \
+    "  batch:\n"                                                                                   \
+    "exporters:\n"                                                                                 \
     "  debug:\n"
 
 static void test_valid_config_has_no_problems(void)
