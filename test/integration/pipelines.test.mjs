@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { flattenLogs, flattenSpans, readFileOutput, startCollector } from '../js/harness.mjs';
+import { flattenLogs, flattenSpans, freePorts, readFileOutput, startCollector } from '../js/harness.mjs';
 import { logsProto, tracesJson } from '../js/otlp_build.mjs';
 
 function fanoutYaml(o) {
@@ -76,4 +76,48 @@ test('a receiver used by no pipeline of a signal answers 404 for that signal', a
     assert.equal(await post(c.httpPort, '/v1/metrics', 'application/json', '{}'), 404);
     assert.equal(await post(c.httpPort, '/v1/traces', 'application/json', '{}'), 200);
     await c.stop();
+});
+
+test('health_check extension: 200 with the status JSON while the collector runs', async (t) => {
+    const [grpcPort, httpPort, hcPort] = await freePorts(3);
+    const c = await startCollector({
+        grpcPort, httpPort,
+        yaml: (o) => `receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: 127.0.0.1:${o.grpcPort}}
+      http: {endpoint: 127.0.0.1:${o.httpPort}}
+exporters:
+  file: {path: ${JSON.stringify(o.outPath)}}
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:${hcPort}
+    path: /health/status
+service:
+  extensions: [health_check]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [file]
+`,
+    });
+    t.after(() => c.kill());
+    await c.check(async () => {
+        // The receivers listen once every pipeline has started, so the state is ready now.
+        const res = await fetch(`http://127.0.0.1:${hcPort}/health/status`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'application/json');
+        const body = await res.json();
+        assert.deepEqual(Object.keys(body), ['status', 'upSince', 'uptime']);
+        assert.equal(body.status, 'Server available');
+        const since = Date.parse(body.upSince);
+        assert.ok(since > Date.now() - 60000 && since <= Date.now() + 1000, body.upSince);
+        assert.match(body.uptime, /^([0-9]+(\.[0-9]+)?(h|m|s|ms|µs|ns))+$/);
+        const other = await fetch(`http://127.0.0.1:${hcPort}/`);
+        assert.equal(other.status, 404);
+        await other.arrayBuffer();
+    });
+    await c.stop();
+    // Shut down with the collector: nothing listens any more.
+    await assert.rejects(fetch(`http://127.0.0.1:${hcPort}/health/status`));
 });

@@ -17,6 +17,9 @@ static const char *config_for(const om_factory_t *f)
         return "c: {protocols: {grpc: {endpoint: '127.0.0.1:0'}, "
                "http: {endpoint: '127.0.0.1:0'}}}";
     }
+    if (f->kind == OM_EXTENSION && strcmp(f->type, "health_check") == 0) {
+        return "c: {endpoint: '127.0.0.1:0'}";
+    }
     /* Exporters to a closed port, without retries, so that a send fails at once. */
     if (f->kind == OM_EXPORTER && strcmp(f->type, "otlp") == 0) {
         return "c: {endpoint: '127.0.0.1:1', tls: {insecure: true}, "
