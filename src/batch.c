@@ -186,6 +186,58 @@ static int check_depth(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
     return 0;
 }
 
+/* Keep the wire bytes, so that an unchanged batch is forwarded without encoding it again.
+ * Without memory for them the batch is simply encoded when sent. */
+static void keep_raw(om_batch_t *b, const uint8_t *data, size_t len)
+{
+    if (len == 0) {
+        b->raw_valid = true;
+        return;
+    }
+    uint8_t *copy = om_arena_alloc(b->arenas[0], len);
+    om_raw_seg_t *segs = om_malloc(sizeof *segs * 4);
+    if (copy == NULL || segs == NULL) {
+        om_free(segs);
+        return;
+    }
+    memcpy(copy, data, len);
+    segs[0] = (om_raw_seg_t){.data = copy, .len = len};
+    b->raw = segs;
+    b->n_raw = 1;
+    b->cap_raw = 4;
+    b->raw_valid = true;
+}
+
+static void drop_raw(om_batch_t *b)
+{
+    om_free(b->raw);
+    b->raw = NULL;
+    b->n_raw = b->cap_raw = 0;
+    b->raw_valid = false;
+}
+
+/* Append src's segments to dst's; on failure dst just loses its raw form. */
+static void append_raw(om_batch_t *dst, const om_batch_t *src)
+{
+    if (dst->n_raw + src->n_raw > dst->cap_raw) {
+        size_t cap = dst->cap_raw ? dst->cap_raw : 4;
+        while (cap < dst->n_raw + src->n_raw) {
+            cap *= 2;
+        }
+        om_raw_seg_t *ns = om_realloc(dst->raw, cap * sizeof *ns);
+        if (ns == NULL) {
+            drop_raw(dst);
+            return;
+        }
+        dst->raw = ns;
+        dst->cap_raw = cap;
+    }
+    if (src->n_raw > 0) {
+        memcpy(dst->raw + dst->n_raw, src->raw, src->n_raw * sizeof *src->raw);
+    }
+    dst->n_raw += src->n_raw;
+}
+
 int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
                           om_batch_t **out, om_err_t *err)
 {
@@ -228,6 +280,7 @@ int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size
         return OM_ENOMEM;
     }
     b->items = om_batch_count_items(b);
+    keep_raw(b, data, len);
     *out = b;
     return 0;
 }
@@ -247,17 +300,35 @@ void om_batch_release(om_batch_t *b)
         om_arena_unref(b->arenas[i]);
     }
     om_free(b->arenas);
+    om_free(b->raw);
     om_free(b);
 }
 
 size_t om_batch_proto_size(const om_batch_t *b)
 {
-    return protobuf_c_message_get_packed_size(b->msg);
+    if (!b->raw_valid) {
+        return protobuf_c_message_get_packed_size(b->msg);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_raw; i++) {
+        n += b->raw[i].len;
+    }
+    return n;
 }
 
 size_t om_batch_proto_pack(const om_batch_t *b, uint8_t *out)
 {
-    return protobuf_c_message_pack(b->msg, out);
+    if (!b->raw_valid) {
+        return protobuf_c_message_pack(b->msg, out);
+    }
+    /* A request is a sequence of resource entries, so requests concatenated are the request
+     * holding all their entries: the bytes of merged batches are their bytes end to end. */
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_raw; i++) {
+        memcpy(out + n, b->raw[i].data, b->raw[i].len);
+        n += b->raw[i].len;
+    }
+    return n;
 }
 
 om_batch_t *om_batch_clone(const om_batch_t *b)
@@ -279,12 +350,14 @@ om_batch_t *om_batch_clone(const om_batch_t *b)
 int om_batch_make_writable(om_batch_t **b)
 {
     if ((*b)->refs == 1 && !(*b)->borrowed) {
+        drop_raw(*b); /* the caller is about to change msg */
         return 0;
     }
     om_batch_t *copy = om_batch_clone(*b);
     if (copy == NULL) {
         return OM_ENOMEM;
     }
+    drop_raw(copy); /* the caller is about to change msg */
     om_batch_release(*b);
     *b = copy;
     return 0;
@@ -373,6 +446,13 @@ int om_batch_append(om_batch_t *dst, om_batch_t *src)
         goto out;
     }
     resource_ref_t to = resource_array(dst);
+    /* dst keeps its wire form if it had one (or was empty) and src has one too. */
+    if (src->raw_valid && (dst->raw_valid || *to.n == 0)) {
+        dst->raw_valid = true;
+        append_raw(dst, src);
+    } else if (dst->raw_valid) {
+        drop_raw(dst);
+    }
     memcpy(*to.items + *to.n, *from.items, *from.n * sizeof(void *));
     *to.n += *from.n;
     dst->items += src->items;

@@ -128,6 +128,12 @@ const char *om_signal_name(om_signal_t s);
 /* "spans", "metric points", "log records": what items of this signal are called. */
 const char *om_signal_item_name(om_signal_t s);
 
+/* A run of protobuf bytes a batch keeps (see raw_valid). */
+typedef struct om_raw_seg {
+    const uint8_t *data;
+    size_t len;
+} om_raw_seg_t;
+
 /* A batch is one Export*ServiceRequest of one signal. Its nodes live in the arenas it holds
  * references to (arenas[0] is where new nodes for this batch are allocated).
  *
@@ -150,6 +156,14 @@ typedef struct om_batch {
     /* Some nodes are shared with other batches (set by om_batch_append from a shared source
      * and by om_batch_share_arenas): read-only even when refs == 1. */
     bool borrowed;
+    /* The request as it arrived, while nothing has changed it: protobuf segments (in the
+     * batch's arenas) whose concatenation encodes msg, so that exporters send these bytes
+     * instead of encoding msg again. Only om_batch_decode_proto sets it; om_batch_append keeps
+     * it when both sides have it; om_batch_make_writable drops it (the caller will change msg).
+     * Code that changes msg must go through om_batch_make_writable. */
+    bool raw_valid;
+    size_t n_raw, cap_raw;
+    om_raw_seg_t *raw; /* om_malloc'd array */
 } om_batch_t;
 
 /* An empty request of the signal in a new arena of at most arena_cap bytes (0: no cap). */

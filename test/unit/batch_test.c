@@ -137,11 +137,98 @@ static void test_append_grows_and_keeps_order(void)
     om_batch_release(dst);
 }
 
+/* Encodes a test batch the ordinary way, as a client would send it. */
+static uint8_t *encoded(om_signal_t sig, size_t n, uint64_t first, size_t *len)
+{
+    om_batch_t *b = om_testdata_simple(sig, n, first);
+    *len = om_batch_proto_size(b);
+    uint8_t *buf = malloc(*len);
+    om_batch_proto_pack(b, buf);
+    om_batch_release(b);
+    return buf;
+}
+
+static void test_unchanged_batches_are_forwarded_as_received(void)
+{
+    size_t la, lb;
+    uint8_t *a = encoded(OM_SIG_TRACES, 3, 0, &la);
+    uint8_t *b = encoded(OM_SIG_TRACES, 2, 3, &lb);
+    om_batch_t *ba = NULL, *bb = NULL;
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, a, la, 0, &ba, NULL), 0);
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, b, lb, 0, &bb, NULL), 0);
+    ASSERT_TRUE(ba->raw_valid);
+    /* Merged as the batch processor does: into a new, empty batch. */
+    om_batch_t *m = om_batch_new(OM_SIG_TRACES, 0);
+    ASSERT_EQ_INT(om_batch_append(m, ba), 0);
+    ASSERT_EQ_INT(om_batch_append(m, bb), 0);
+    ASSERT_TRUE(m->raw_valid);
+    ASSERT_EQ_UINT(om_batch_proto_size(m), la + lb);
+    uint8_t *out = malloc(la + lb);
+    ASSERT_EQ_UINT(om_batch_proto_pack(m, out), la + lb);
+    ASSERT_TRUE(memcmp(out, a, la) == 0 && memcmp(out + la, b, lb) == 0);
+    /* The bytes decode to the same five spans, in order. */
+    om_batch_t *back = NULL;
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, out, la + lb, 0, &back, NULL), 0);
+    int64_t seqs[5];
+    ASSERT_EQ_UINT(om_testdata_seqs(back, seqs, 5), 5);
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ_INT(seqs[i], i);
+    }
+    om_batch_release(back);
+
+    /* Changing the data goes through make_writable, which drops the wire form: what is sent
+     * is then the changed message. */
+    ASSERT_EQ_INT(om_batch_make_writable(&m), 0);
+    ASSERT_TRUE(!m->raw_valid);
+    m->traces->resource_spans[0]->scope_spans[0]->spans[0]->name = "renamed";
+    size_t n = om_batch_proto_size(m);
+    uint8_t *changed = malloc(n);
+    om_batch_proto_pack(m, changed);
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, changed, n, 0, &back, NULL), 0);
+    ASSERT_EQ_STR(back->traces->resource_spans[0]->scope_spans[0]->spans[0]->name, "renamed");
+    om_batch_release(back);
+    free(changed);
+    free(out);
+    om_batch_release(m);
+    free(a);
+    free(b);
+}
+
+static void test_a_batch_without_wire_form_taints_the_merge(void)
+{
+    size_t la;
+    uint8_t *a = encoded(OM_SIG_LOGS, 2, 0, &la);
+    om_batch_t *ba = NULL, *bj = NULL;
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_LOGS, a, la, 0, &ba, NULL), 0);
+    const char *json = "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"body\":"
+                       "{\"stringValue\":\"from json\"}}]}]}]}";
+    ASSERT_EQ_INT(om_batch_decode_json(OM_SIG_LOGS, json, strlen(json), 0, &bj, NULL), 0);
+    ASSERT_TRUE(!bj->raw_valid);
+    om_batch_t *m = om_batch_new(OM_SIG_LOGS, 0);
+    ASSERT_EQ_INT(om_batch_append(m, ba), 0);
+    ASSERT_EQ_INT(om_batch_append(m, bj), 0);
+    ASSERT_TRUE(!m->raw_valid);
+    ASSERT_EQ_UINT(m->items, 3);
+    size_t n = om_batch_proto_size(m);
+    ASSERT_TRUE(n > la);
+    uint8_t *out = malloc(n);
+    om_batch_proto_pack(m, out);
+    om_batch_t *back = NULL;
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_LOGS, out, n, 0, &back, NULL), 0);
+    ASSERT_EQ_UINT(back->items, 3);
+    om_batch_release(back);
+    om_batch_release(m);
+    free(out);
+    free(a);
+}
+
 int main(void)
 {
     OM_RUN(test_deep_nesting_is_refused_not_crashing);
     OM_RUN(test_malformed_and_too_big);
     OM_RUN(test_append_marks_shared_nodes_borrowed);
     OM_RUN(test_append_grows_and_keeps_order);
+    OM_RUN(test_unchanged_batches_are_forwarded_as_received);
+    OM_RUN(test_a_batch_without_wire_form_taints_the_merge);
     return om_test_summary();
 }
