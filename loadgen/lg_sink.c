@@ -107,11 +107,17 @@ struct gsrv {
     int shutdown_tag;
     pthread_t thread;
     bool started;
+    bool stopped; /* the shutdown tag arrived (set and read on the queue thread only) */
     int port;
 };
 
 static void arm(sslot_t *s)
 {
+    /* Once the shutdown tag has been handled (on this same thread), a reply completing after
+     * it must not ask for a new call. */
+    if (s->g->stopped) {
+        return;
+    }
     s->replying = false;
     s->call = NULL;
     s->payload = NULL;
@@ -185,8 +191,9 @@ static void *grpc_thread(void *arg)
             continue;
         }
         if (ev.tag == &g->shutdown_tag) {
-            grpc_server_destroy(g->server);
-            g->server = NULL;
+            /* The server is destroyed by grpc_stop after the join: the main thread may still
+             * be calling grpc_server_cancel_all_calls on it. */
+            g->stopped = true;
             grpc_completion_queue_shutdown(g->cq);
             continue;
         }
@@ -250,6 +257,8 @@ static void grpc_stop(gsrv_t *g)
     grpc_server_shutdown_and_notify(g->server, g->cq, &g->shutdown_tag);
     grpc_server_cancel_all_calls(g->server);
     pthread_join(g->thread, NULL);
+    grpc_server_destroy(g->server);
+    g->server = NULL;
     grpc_completion_queue_destroy(g->cq);
 }
 
@@ -564,11 +573,13 @@ int lg_sink_run(const lg_opts_t *o, om_err_t *err)
         fflush(stdout);
         uv_run(&k.loop, UV_RUN_DEFAULT);
     }
-    grpc_stop(&g);
-    grpc_shutdown();
+    /* The counts are final once the loop has stopped: print them before tearing gRPC down. */
     if (rc == 0) {
         print_counts("final", (double)(lg_now_ns() - k.t0) / 1e9);
+        fflush(stdout);
     }
+    grpc_stop(&g);
+    grpc_shutdown();
     uv_walk(&k.loop, close_walk, NULL);
     uv_run(&k.loop, UV_RUN_DEFAULT);
     uv_loop_close(&k.loop);
