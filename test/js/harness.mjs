@@ -49,18 +49,37 @@ export const TIME_SCALE = Number(process.env.OTELMON_TIME_SCALE ?? 1) || 1;
 /** A promise resolved after ms milliseconds. */
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Free loopback TCP ports: each is bound to port 0 and then closed. All are held open
- * together so that the same port is not handed out twice. */
+/** The first port of the kernel's ephemeral range (source ports of outgoing connections). */
+function ephemeralLow() {
+    try {
+        const lo = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
+        return lo > 12000 ? lo : 32768;
+    } catch {
+        return 32768;
+    }
+}
+
+/** Free loopback TCP ports, each checked by listening on it and then closed. They are picked
+ * below the ephemeral range: a port from it (what port 0 gives) can be taken as the source
+ * port of some outgoing connection before the collector binds it. All are held open together
+ * so that the same port is not handed out twice. */
 export async function freePorts(n) {
     const servers = [];
+    const lo = ephemeralLow();
     try {
-        for (let i = 0; i < n; i++) {
+        for (let tries = 0; servers.length < n && tries < 500; tries++) {
+            const port = 10000 + Math.floor(Math.random() * (lo - 11000));
             const srv = net.createServer();
-            servers.push(srv);
-            await new Promise((resolve, reject) => {
-                srv.once('error', reject);
-                srv.listen(0, '127.0.0.1', resolve);
+            const ok = await new Promise((resolve) => {
+                srv.once('error', () => resolve(false));
+                srv.listen(port, '127.0.0.1', () => resolve(true));
             });
+            if (ok) {
+                servers.push(srv);
+            }
+        }
+        if (servers.length < n) {
+            throw new Error(`could not find ${n} free loopback ports`);
         }
         return servers.map((s) => s.address().port);
     } finally {
