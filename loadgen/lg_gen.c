@@ -594,7 +594,11 @@ static int to_json(const lg_opts_t *o, lg_req_t *r, om_err_t *err)
 {
     om_batch_t *b = NULL;
     int rc = om_batch_decode_proto(o->signal, r->body, r->body_len, 0, &b, err);
+    if (rc == 0) {
+        rc = om_batch_decode(b, err);
+    }
     if (rc != 0) {
+        om_batch_release(b);
         return rc;
     }
     om_strbuf_t sb;

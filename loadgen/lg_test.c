@@ -46,6 +46,7 @@ static void test_traces_shape(void)
     lg_pool_free(&pool);
     ASSERT_EQ_INT(rc, 0);
     ASSERT_EQ_UINT(b->items, 25);
+    ASSERT_EQ_INT(om_batch_decode(b, &err), 0);
     ASSERT_EQ_UINT(b->traces->n_resource_spans, 1);
     om_resource_spans_t *rs = b->traces->resource_spans[0];
     ASSERT_EQ_STR(attr_str(rs->resource->attributes, rs->resource->n_attributes, "service.name"),
@@ -84,6 +85,8 @@ static void test_pool_distinct_and_seeded(void)
     int rc = om_batch_decode_proto(o.signal, a.reqs[0].body, a.reqs[0].body_len, 0, &a0, &err);
     rc |= om_batch_decode_proto(o.signal, a.reqs[1].body, a.reqs[1].body_len, 0, &a1, &err);
     rc |= om_batch_decode_proto(o.signal, b.reqs[0].body, b.reqs[0].body_len, 0, &b0, &err);
+    rc |= rc == 0 ? om_batch_decode(a0, &err) | om_batch_decode(a1, &err) | om_batch_decode(b0, &err)
+                  : 0;
     lg_pool_free(&a);
     lg_pool_free(&b);
     bool same =
@@ -112,13 +115,16 @@ static void test_count_matches_decoder(void)
         om_batch_t *b = NULL;
         int drc =
             om_batch_decode_proto(o.signal, pool.reqs[0].body, pool.reqs[0].body_len, 0, &b, &err);
+        /* Counted on the wire at arrival, and again from the structs once decoded. */
         size_t core = drc == 0 ? om_batch_count_items(b) : 0;
+        size_t decoded = drc == 0 && om_batch_decode(b, &err) == 0 ? om_batch_count_items(b) : 0;
         om_batch_release(b);
         lg_pool_free(&pool);
         ASSERT_EQ_INT(rc, 0);
         ASSERT_EQ_INT(drc, 0);
         ASSERT_EQ_UINT(n, 37);
         ASSERT_EQ_UINT(core, 37);
+        ASSERT_EQ_UINT(decoded, 37);
     }
 }
 

@@ -170,3 +170,8 @@ ProtobufCAllocator *om_arena_pb_allocator(om_arena_t *a)
 {
     return &a->pb;
 }
+
+size_t om_arena_cap(const om_arena_t *a)
+{
+    return a->cap;
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "om.h"
+#include "wire.h"
 
 typedef struct signal_info {
     om_signal_t sig;
@@ -114,91 +115,19 @@ om_batch_t *om_batch_new(om_signal_t sig, size_t arena_cap)
     return b;
 }
 
-/* protobuf-c unpacks nested messages recursively, so a small request nesting AnyValues a few
- * thousand levels deep would overflow the loop thread's stack. Before unpacking, walk the wire
- * format with the descriptors (iteratively within a message, recursing only into message
- * fields) and refuse nesting deeper than this. 140 message levels allow AnyValues nested about
- * 65 deep, as the JSON decoder does, and stay below what the JSON encoder writes (128). */
-#define MAX_MESSAGE_DEPTH 140
-
-static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t out = 0;
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        out |= (uint64_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-            *v = out;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* 0 when data nests no deeper than the limit, OM_EINVAL otherwise (too deep or malformed:
- * malformed data would fail to unpack anyway). */
-static int check_depth(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
-                       unsigned depth)
-{
-    if (depth > MAX_MESSAGE_DEPTH) {
-        return OM_EINVAL;
-    }
-    const uint8_t *end = p + len;
-    while (p < end) {
-        uint64_t tag, n;
-        if (!read_varint(&p, end, &tag)) {
-            return OM_EINVAL;
-        }
-        switch (tag & 7) {
-        case 0:
-            if (!read_varint(&p, end, &n)) {
-                return OM_EINVAL;
-            }
-            break;
-        case 1:
-        case 5: {
-            size_t w = (tag & 7) == 1 ? 8 : 4;
-            if ((size_t)(end - p) < w) {
-                return OM_EINVAL;
-            }
-            p += w;
-            break;
-        }
-        case 2: {
-            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p)) {
-                return OM_EINVAL;
-            }
-            const ProtobufCFieldDescriptor *f =
-                tag >> 3 <= UINT32_MAX
-                    ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3))
-                    : NULL;
-            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-                check_depth(f->descriptor, p, (size_t)n, depth + 1) != 0) {
-                return OM_EINVAL;
-            }
-            p += n;
-            break;
-        }
-        default:
-            return OM_EINVAL; /* groups (3, 4) are not used by OTLP; 6 and 7 do not exist */
-        }
-    }
-    return 0;
-}
-
 /* Keep the wire bytes, so that an unchanged batch is forwarded without encoding it again.
- * Without memory for them the batch is simply encoded when sent. */
-static void keep_raw(om_batch_t *b, const uint8_t *data, size_t len)
+ * Returns false without memory for them (a decoded batch is then simply encoded when sent). */
+static bool keep_raw(om_batch_t *b, const uint8_t *data, size_t len)
 {
     if (len == 0) {
         b->raw_valid = true;
-        return;
+        return true;
     }
     uint8_t *copy = om_arena_alloc(b->arenas[0], len);
     om_raw_seg_t *segs = om_malloc(sizeof *segs * 4);
     if (copy == NULL || segs == NULL) {
         om_free(segs);
-        return;
+        return false;
     }
     memcpy(copy, data, len);
     segs[0] = (om_raw_seg_t){.data = copy, .len = len};
@@ -206,6 +135,7 @@ static void keep_raw(om_batch_t *b, const uint8_t *data, size_t len)
     b->n_raw = 1;
     b->cap_raw = 4;
     b->raw_valid = true;
+    return true;
 }
 
 static void drop_raw(om_batch_t *b)
@@ -216,8 +146,8 @@ static void drop_raw(om_batch_t *b)
     b->raw_valid = false;
 }
 
-/* Append src's segments to dst's; on failure dst just loses its raw form. */
-static void append_raw(om_batch_t *dst, const om_batch_t *src)
+/* Append src's segments to dst's. Returns OM_ENOMEM, with dst unchanged, when out of memory. */
+static int append_raw(om_batch_t *dst, const om_batch_t *src)
 {
     if (dst->n_raw + src->n_raw > dst->cap_raw) {
         size_t cap = dst->cap_raw ? dst->cap_raw : 4;
@@ -226,8 +156,7 @@ static void append_raw(om_batch_t *dst, const om_batch_t *src)
         }
         om_raw_seg_t *ns = om_realloc(dst->raw, cap * sizeof *ns);
         if (ns == NULL) {
-            drop_raw(dst);
-            return;
+            return OM_ENOMEM;
         }
         dst->raw = ns;
         dst->cap_raw = cap;
@@ -236,6 +165,30 @@ static void append_raw(om_batch_t *dst, const om_batch_t *src)
         memcpy(dst->raw + dst->n_raw, src->raw, src->n_raw * sizeof *src->raw);
     }
     dst->n_raw += src->n_raw;
+    return 0;
+}
+
+/* Unpack one request into the arena; NULL when it does not decode (err says why). */
+static ProtobufCMessage *unpack(int sig_index, om_arena_t *arena, const uint8_t *data, size_t len,
+                                om_err_t *err)
+{
+    ProtobufCMessage *msg =
+        protobuf_c_message_unpack(signals[sig_index].desc, om_arena_pb_allocator(arena), len, data);
+    if (msg == NULL) {
+        if (om_arena_exhausted(arena)) {
+            om_err_set(err, OM_ETOOBIG, "decoded %s request exceeds the memory limit of %zu bytes",
+                       signals[sig_index].name, om_arena_cap(arena));
+        } else {
+            om_err_set(err, OM_EINVAL, "invalid protobuf: cannot decode an Export %s request",
+                       signals[sig_index].name);
+        }
+    }
+    return msg;
+}
+
+static int err_code(const om_err_t *err)
+{
+    return err != NULL && err->code != 0 ? err->code : OM_EINVAL;
 }
 
 int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
@@ -247,42 +200,125 @@ int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size
         om_err_set(err, OM_EINVAL, "unknown signal");
         return OM_EINVAL;
     }
-    if (check_depth(signals[i].desc, data, len, 1) != 0) {
+    om__wire_info_t info;
+    int rc = om__wire_scan(sig, data, len, &info);
+    if (rc == OM_EINVAL && info.too_deep) {
         om_err_set(err, OM_EINVAL,
-                   "invalid protobuf: cannot decode an Export %s request (malformed, or nested "
-                   "deeper than %d messages)",
-                   signals[i].name, MAX_MESSAGE_DEPTH);
+                   "invalid protobuf: cannot decode an Export %s request: nested deeper than %d "
+                   "messages",
+                   signals[i].name, OM__WIRE_MAX_DEPTH);
         return OM_EINVAL;
     }
+    if (rc == OM_EINVAL) {
+        om_err_set(err, OM_EINVAL, "invalid protobuf: cannot decode an Export %s request",
+                   signals[i].name);
+        return OM_EINVAL;
+    }
+    /* The wire copy lives in the same arena as the structs om_batch_decode() makes from it
+     * later: the request it gathers the resource entries in, their array, and what unpacking
+     * takes. All of it must fit under the cap, so that decoding later cannot fail for size. */
+    bool wire_only = rc == 0 && !info.needs_unpack;
+    size_t overhead = signals[i].desc->sizeof_message + 64 + 16 * info.resources;
+    if (wire_only && arena_cap != 0 &&
+        (info.decoded_bytes > arena_cap || len > arena_cap - info.decoded_bytes ||
+         overhead > arena_cap - info.decoded_bytes - len)) {
+        om_err_set(err, OM_ETOOBIG, "decoded %s request exceeds the memory limit of %zu bytes",
+                   signals[i].name, arena_cap);
+        return OM_ETOOBIG;
+    }
     om_arena_t *arena = om_arena_new(arena_cap);
-    if (arena == NULL) {
-        om_err_set(err, OM_ENOMEM, "out of memory");
-        return OM_ENOMEM;
-    }
-    ProtobufCMessage *msg =
-        protobuf_c_message_unpack(signals[i].desc, om_arena_pb_allocator(arena), len, data);
-    if (msg == NULL) {
-        int rc = om_arena_exhausted(arena) ? OM_ETOOBIG : OM_EINVAL;
-        om_arena_unref(arena);
-        if (rc == OM_ETOOBIG) {
-            om_err_set(err, rc, "decoded %s request exceeds the memory limit of %zu bytes",
-                       signals[i].name, arena_cap);
-        } else {
-            om_err_set(err, rc, "invalid protobuf: cannot decode an Export %s request",
-                       signals[i].name);
-        }
-        return rc;
-    }
-    om_batch_t *b = batch_wrap(sig, arena, msg);
+    om_batch_t *b = arena != NULL ? batch_wrap(sig, arena, NULL) : NULL;
     if (b == NULL) {
         om_arena_unref(arena);
         om_err_set(err, OM_ENOMEM, "out of memory");
         return OM_ENOMEM;
     }
+    if (wire_only) {
+        /* Nothing needs the structs yet: om_batch_decode() builds them if something does. */
+        b->items = info.items;
+        b->wire_counts = (om_batch_counts_t){info.resources, info.metrics, info.items};
+        if (!keep_raw(b, data, len)) {
+            om_batch_release(b);
+            om_err_set(err, OM_ENOMEM, "out of memory");
+            return OM_ENOMEM;
+        }
+        *out = b;
+        return 0;
+    }
+    /* A request only protobuf-c can judge (see wire.h), or no scan tables: unpack it now. */
+    b->msg = unpack(i, arena, data, len, err);
+    if (b->msg == NULL) {
+        om_batch_release(b);
+        return err_code(err);
+    }
     b->items = om_batch_count_items(b);
     keep_raw(b, data, len);
     *out = b;
     return 0;
+}
+
+/* Room for `extra` more resource entries in dst, growing geometrically inside dst's arena. */
+static int reserve_resources(om_batch_t *dst, size_t extra);
+
+int om_batch_decode(om_batch_t *b, om_err_t *err)
+{
+    if (b->msg != NULL) {
+        return 0;
+    }
+    int i = om_signal_index(b->signal);
+    ProtobufCMessage *req = om_arena_alloc(b->arenas[0], signals[i].desc->sizeof_message);
+    if (req == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory decoding a batch");
+        return OM_ENOMEM;
+    }
+    protobuf_c_message_init(signals[i].desc, req);
+    b->msg = req;
+    b->res_cap = 0;
+    /* Each segment is a whole request (see om_batch_proto_pack): decode them one by one and
+     * gather their resource entries. */
+    int rc = reserve_resources(b, b->wire_counts.resources);
+    for (size_t s = 0; rc == 0 && s < b->n_raw; s++) {
+        om_batch_t part = {.signal = b->signal};
+        part.msg = unpack(i, b->arenas[0], b->raw[s].data, b->raw[s].len, err);
+        if (part.msg == NULL) {
+            rc = err_code(err);
+            break;
+        }
+        resource_ref_t from = resource_array(&part);
+        rc = reserve_resources(b, *from.n);
+        if (rc == 0 && *from.n > 0) {
+            resource_ref_t to = resource_array(b);
+            memcpy(*to.items + *to.n, *from.items, *from.n * sizeof(void *));
+            *to.n += *from.n;
+        }
+    }
+    if (rc != 0) {
+        b->msg = NULL; /* still whole as wire bytes; the arena keeps what was decoded */
+        b->res_cap = 0;
+        if (rc == OM_ENOMEM) {
+            om_err_set(err, rc, "out of memory decoding a batch");
+        }
+    }
+    return rc;
+}
+
+void om_batch_counts(const om_batch_t *b, om_batch_counts_t *c)
+{
+    if (b->msg == NULL) {
+        *c = b->wire_counts;
+        return;
+    }
+    *c = (om_batch_counts_t){.items = om_batch_count_items(b)};
+    resource_ref_t r = resource_array(b);
+    c->resources = *r.n;
+    if (b->signal == OM_SIG_METRICS) {
+        for (size_t i = 0; i < b->metrics->n_resource_metrics; i++) {
+            const om_resource_metrics_t *rm = b->metrics->resource_metrics[i];
+            for (size_t j = 0; j < rm->n_scope_metrics; j++) {
+                c->metrics += rm->scope_metrics[j]->n_metrics;
+            }
+        }
+    }
 }
 
 om_batch_t *om_batch_ref(om_batch_t *b)
@@ -349,17 +385,19 @@ om_batch_t *om_batch_clone(const om_batch_t *b)
 
 int om_batch_make_writable(om_batch_t **b)
 {
-    if ((*b)->refs == 1 && !(*b)->borrowed) {
-        drop_raw(*b); /* the caller is about to change msg */
-        return 0;
+    if ((*b)->refs > 1 || (*b)->borrowed) {
+        om_batch_t *copy = om_batch_clone(*b);
+        if (copy == NULL) {
+            return OM_ENOMEM;
+        }
+        om_batch_release(*b);
+        *b = copy;
     }
-    om_batch_t *copy = om_batch_clone(*b);
-    if (copy == NULL) {
-        return OM_ENOMEM;
+    int rc = om_batch_decode(*b, NULL);
+    if (rc != 0) {
+        return rc;
     }
-    drop_raw(copy); /* the caller is about to change msg */
-    om_batch_release(*b);
-    *b = copy;
+    drop_raw(*b); /* the caller is about to change msg */
     return 0;
 }
 
@@ -428,33 +466,54 @@ int om_batch_append(om_batch_t *dst, om_batch_t *src)
         rc = OM_EINVAL;
         goto out;
     }
-    resource_ref_t from = resource_array(src);
-    if (*from.n == 0) {
+    om_batch_counts_t dc, sc;
+    om_batch_counts(dst, &dc);
+    om_batch_counts(src, &sc);
+    if (sc.resources == 0) {
         goto out;
     }
-    /* Only the entry pointers move: when src is shared or borrowed, its nodes are shared. */
+    /* Requests concatenated are one request (see om_batch_proto_pack): while both sides are
+     * still their wire bytes (or dst is empty), appending is appending segments. Otherwise
+     * only structs can be merged, so both sides must be decoded. */
+    bool wire = src->raw_valid && (dst->raw_valid || dc.resources == 0);
+    if (!wire &&
+        ((rc = om_batch_decode(dst, NULL)) != 0 || (rc = om_batch_decode(src, NULL)) != 0)) {
+        goto out;
+    }
+    /* Only entry pointers and segments move: when src is shared or borrowed, its nodes are
+     * shared. */
     bool borrowed = dst->borrowed || src->refs > 1 || src->borrowed;
     if (src->refs > 1) {
         src->borrowed = true; /* the other holders now share nodes with dst */
     }
     rc = om_batch_share_arenas(dst, src);
     dst->borrowed = borrowed;
-    if (rc == 0) {
-        rc = reserve_resources(dst, *from.n);
-    }
     if (rc != 0) {
         goto out;
     }
-    resource_ref_t to = resource_array(dst);
-    /* dst keeps its wire form if it had one (or was empty) and src has one too. */
-    if (src->raw_valid && (dst->raw_valid || *to.n == 0)) {
+    if (wire) {
+        if ((rc = append_raw(dst, src)) != 0) {
+            goto out;
+        }
         dst->raw_valid = true;
-        append_raw(dst, src);
-    } else if (dst->raw_valid) {
+        if (dst->msg != NULL && (src->msg == NULL || reserve_resources(dst, sc.resources) != 0)) {
+            /* The wire form is whole; the structs are decoded again if something needs them. */
+            dst->msg = NULL;
+            dst->res_cap = 0;
+        }
+    } else {
+        if ((rc = reserve_resources(dst, sc.resources)) != 0) {
+            goto out;
+        }
         drop_raw(dst);
     }
-    memcpy(*to.items + *to.n, *from.items, *from.n * sizeof(void *));
-    *to.n += *from.n;
+    if (dst->msg != NULL) {
+        resource_ref_t from = resource_array(src), to = resource_array(dst);
+        memcpy(*to.items + *to.n, *from.items, *from.n * sizeof(void *));
+        *to.n += *from.n;
+    }
+    dst->wire_counts = (om_batch_counts_t){dc.resources + sc.resources, dc.metrics + sc.metrics,
+                                           dc.items + sc.items};
     dst->items += src->items;
 out:
     om_batch_release(src);
@@ -481,6 +540,9 @@ static size_t metric_points(const om_metric_t *m)
 
 size_t om_batch_count_items(const om_batch_t *b)
 {
+    if (b->msg == NULL) {
+        return b->wire_counts.items;
+    }
     size_t total = 0;
     if (b->signal == OM_SIG_TRACES) {
         for (size_t i = 0; i < b->traces->n_resource_spans; i++) {

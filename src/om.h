@@ -100,6 +100,7 @@ void *om_arena_alloc(om_arena_t *a, size_t n);
 void *om_arena_calloc(om_arena_t *a, size_t count, size_t n);
 char *om_arena_strndup(om_arena_t *a, const char *s, size_t n);
 bool om_arena_exhausted(const om_arena_t *a);
+size_t om_arena_cap(const om_arena_t *a); /* 0: no cap */
 size_t om_arena_used(const om_arena_t *a);
 om_arena_t *om_arena_ref(om_arena_t *a);
 void om_arena_unref(om_arena_t *a);
@@ -134,8 +135,19 @@ typedef struct om_raw_seg {
     size_t len;
 } om_raw_seg_t;
 
-/* A batch is one Export*ServiceRequest of one signal. Its nodes live in the arenas it holds
- * references to (arenas[0] is where new nodes for this batch are allocated).
+/* What a batch holds, counted. */
+typedef struct om_batch_counts {
+    size_t resources; /* resource entries */
+    size_t metrics;   /* metrics (metrics batches only) */
+    size_t items;     /* spans, metric data points or log records */
+} om_batch_counts_t;
+
+/* A batch is one Export*ServiceRequest of one signal, held as protobuf-c structs (msg), as the
+ * protobuf bytes it arrived in (raw), or both. A request received over OTLP/protobuf is only
+ * checked and counted on arrival: msg stays NULL until something needs the structs and calls
+ * om_batch_decode(), so a batch that nothing changes is forwarded without ever being decoded.
+ * Its nodes live in the arenas it holds references to (arenas[0] is where new nodes for this
+ * batch are allocated).
  *
  * Ownership: whoever holds a reference may read it. A consumer that is handed a batch owns
  * that reference on every path, errors included. A batch with refs > 1 is shared by a fan-out
@@ -144,6 +156,7 @@ typedef struct om_batch {
     om_signal_t signal;
     unsigned refs;
     size_t items; /* spans, metric data points or log records; kept up to date by the core */
+    /* NULL while the batch is only its wire bytes: call om_batch_decode() before reading. */
     union {
         om_traces_req_t *traces;
         om_metrics_req_t *metrics;
@@ -157,29 +170,40 @@ typedef struct om_batch {
      * and by om_batch_share_arenas): read-only even when refs == 1. */
     bool borrowed;
     /* The request as it arrived, while nothing has changed it: protobuf segments (in the
-     * batch's arenas) whose concatenation encodes msg, so that exporters send these bytes
-     * instead of encoding msg again. Only om_batch_decode_proto sets it; om_batch_append keeps
-     * it when both sides have it; om_batch_make_writable drops it (the caller will change msg).
-     * Code that changes msg must go through om_batch_make_writable. */
+     * batch's arenas) whose concatenation encodes the request, so that exporters send these
+     * bytes instead of encoding msg again. om_batch_decode_proto sets it; om_batch_append
+     * keeps it when both sides have it; om_batch_make_writable drops it (the caller will
+     * change msg). Code that changes msg must go through om_batch_make_writable. At least one
+     * of msg and raw_valid is always there. */
     bool raw_valid;
     size_t n_raw, cap_raw;
-    om_raw_seg_t *raw; /* om_malloc'd array */
+    om_raw_seg_t *raw;             /* om_malloc'd array */
+    om_batch_counts_t wire_counts; /* the counts while msg is NULL (see om_batch_counts) */
 } om_batch_t;
 
 /* An empty request of the signal in a new arena of at most arena_cap bytes (0: no cap). */
 om_batch_t *om_batch_new(om_signal_t sig, size_t arena_cap);
-/* Decode OTLP protobuf / OTLP JSON. On failure returns OM_EINVAL for malformed data (the
- * message in err says what), OM_ETOOBIG when the decoded form would pass arena_cap, OM_ENOMEM.
- * The input is not referenced after return. */
+/* Take in OTLP protobuf / OTLP JSON. Protobuf is checked (everything protobuf-c would refuse
+ * is refused) and counted, and kept as its bytes: msg is NULL until om_batch_decode(). JSON is
+ * decoded into msg. On failure returns OM_EINVAL for malformed data (the message in err says
+ * what), OM_ETOOBIG when the decoded form would pass arena_cap, OM_ENOMEM. The input is not
+ * referenced after return. */
 int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
                           om_batch_t **out, om_err_t *err);
 int om_batch_decode_json(om_signal_t sig, const char *data, size_t len, size_t arena_cap,
                          om_batch_t **out, om_err_t *err);
+/* Make b->msg available, decoding the wire bytes if it is not yet (also for a shared batch:
+ * the structs are a cache all holders see). Returns 0, OM_ENOMEM, or OM_EINVAL / OM_ETOOBIG
+ * if a request no longer decodes (it was checked on arrival, so only memory can run out). */
+int om_batch_decode(om_batch_t *b, om_err_t *err);
+/* Resource entries, metrics and items, from msg or from what was counted on the wire. */
+void om_batch_counts(const om_batch_t *b, om_batch_counts_t *c);
 om_batch_t *om_batch_ref(om_batch_t *b);
 void om_batch_release(om_batch_t *b);
 /* A deep copy in a new arena. NULL when out of memory. */
 om_batch_t *om_batch_clone(const om_batch_t *b);
-/* Make *b safe to change: if shared or borrowed, replace the reference with a clone. */
+/* Make *b safe to change: if shared or borrowed, replace the reference with a clone; decode
+ * it; drop its wire bytes. */
 int om_batch_make_writable(om_batch_t **b);
 /* Move all resource entries of src to the end of dst. dst must be exclusively owned; src is
  * consumed (its reference is dropped) on every path. dst keeps src's arenas alive. */
@@ -187,7 +211,7 @@ int om_batch_append(om_batch_t *dst, om_batch_t *src);
 /* Make dst keep every arena of src alive (for batches whose nodes point into src); marks dst
  * borrowed. */
 int om_batch_share_arenas(om_batch_t *dst, const om_batch_t *src);
-/* Count spans / data points / log records of a message. */
+/* Count spans / data points / log records of the message (the wire count while msg is NULL). */
 size_t om_batch_count_items(const om_batch_t *b);
 /* Serialized protobuf size, and packing into a buffer of at least that size. */
 size_t om_batch_proto_size(const om_batch_t *b);
@@ -219,7 +243,8 @@ char *om_strbuf_steal(om_strbuf_t *sb, size_t *len);
 /* ------------------------------------------------------------------------------------------ */
 /* OTLP JSON (the protobuf JSON mapping with OTLP's exceptions: hex ids, integer enums).       */
 
-/* Append the batch's request as one line of OTLP JSON, without a newline. */
+/* Append the batch's request as one line of OTLP JSON, without a newline. The batch must be
+ * decoded (om_batch_decode); any thread, as long as no other thread uses the batch. */
 int om_otlp_json_encode(const om_batch_t *b, om_strbuf_t *out);
 /* Append an Export*ServiceResponse as OTLP JSON: {} for full success, or partial_success. */
 void om_otlp_json_encode_response(om_signal_t sig, int64_t rejected, const char *error_message,

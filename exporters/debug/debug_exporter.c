@@ -34,6 +34,7 @@ typedef struct sampler {
 typedef struct exp_debug {
     const exp_debug_cfg_t *cfg;
     const char *id;
+    const char *log_name;
     om_host_t *host;
     om_strbuf_t sb;
     sampler_t samplers[OM_SIG_COUNT];
@@ -104,42 +105,30 @@ static void put_fields(exp_debug_t *d, om_signal_t sig)
                      d->id, om_signal_name(sig));
 }
 
-static void count_metrics(const om_metrics_req_t *req, size_t *metrics)
-{
-    *metrics = 0;
-    for (size_t i = 0; i < req->n_resource_metrics; i++) {
-        for (size_t j = 0; j < req->resource_metrics[i]->n_scope_metrics; j++) {
-            *metrics += req->resource_metrics[i]->scope_metrics[j]->n_metrics;
-        }
-    }
-}
-
 static void put_summary(exp_debug_t *d, const om_batch_t *b)
 {
-    size_t items = om_batch_count_items(b);
+    om_batch_counts_t c;
+    om_batch_counts(b, &c);
     put_prefix(&d->sb);
     switch (b->signal) {
     case OM_SIG_TRACES:
         om_strbuf_puts(&d->sb, "Traces\t");
         put_fields(d, b->signal);
-        om_strbuf_printf(&d->sb, ", \"resource spans\": %zu, \"spans\": %zu}\n",
-                         b->traces->n_resource_spans, items);
+        om_strbuf_printf(&d->sb, ", \"resource spans\": %zu, \"spans\": %zu}\n", c.resources,
+                         c.items);
         break;
-    case OM_SIG_METRICS: {
-        size_t metrics = 0;
-        count_metrics(b->metrics, &metrics);
+    case OM_SIG_METRICS:
         om_strbuf_puts(&d->sb, "Metrics\t");
         put_fields(d, b->signal);
         om_strbuf_printf(&d->sb,
                          ", \"resource metrics\": %zu, \"metrics\": %zu, \"data points\": %zu}\n",
-                         b->metrics->n_resource_metrics, metrics, items);
+                         c.resources, c.metrics, c.items);
         break;
-    }
     default:
         om_strbuf_puts(&d->sb, "Logs\t");
         put_fields(d, b->signal);
-        om_strbuf_printf(&d->sb, ", \"resource logs\": %zu, \"log records\": %zu}\n",
-                         b->logs->n_resource_logs, items);
+        om_strbuf_printf(&d->sb, ", \"resource logs\": %zu, \"log records\": %zu}\n", c.resources,
+                         c.items);
         break;
     }
 }
@@ -159,13 +148,19 @@ static bool sample(exp_debug_t *d, om_signal_t sig)
     return n <= first || (thereafter != 0 && (n - first) % thereafter == 0);
 }
 
-static void print_batch(exp_debug_t *d, const om_batch_t *b)
+static void print_batch(exp_debug_t *d, om_batch_t *b)
 {
     if (sample(d, b->signal)) {
         put_summary(d, b);
         write_out(d);
     }
     if (d->cfg->verbosity == EXP_DEBUG_BASIC) {
+        return;
+    }
+    om_err_t err = {0};
+    if (om_batch_decode(b, &err) != 0) {
+        OM_CLOG(d->log_name, OM_LOG_WARN, "cannot print the %s: %s", om_signal_name(b->signal),
+                err.msg);
         return;
     }
     put_prefix(&d->sb);
@@ -215,6 +210,7 @@ static int debug_create(const om_create_args_t *a, void **self, om_err_t *err)
     }
     d->cfg = a->cfg;
     d->id = a->id != NULL ? a->id : "debug";
+    d->log_name = a->log_name;
     d->host = a->host;
     om_strbuf_init(&d->sb, 0);
     *self = d;

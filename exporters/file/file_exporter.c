@@ -212,7 +212,7 @@ static void on_write(uv_fs_t *req)
 /* ---- consume ----------------------------------------------------------------------------- */
 
 /* The batch as one record: a JSON line, or a length-prefixed protobuf message. */
-static int encode(exp_file_t *f, const om_batch_t *b, char **data, size_t *len)
+static int encode(exp_file_t *f, om_batch_t *b, char **data, size_t *len)
 {
     if (f->cfg->format == EXP_FILE_PROTO) {
         size_t n = om_batch_proto_size(b);
@@ -232,8 +232,12 @@ static int encode(exp_file_t *f, const om_batch_t *b, char **data, size_t *len)
         *len = n + 4;
         return 0;
     }
+    int rc = om_batch_decode(b, NULL);
+    if (rc != 0) {
+        return rc;
+    }
     om_strbuf_reset(&f->enc);
-    int rc = om_otlp_json_encode(b, &f->enc);
+    rc = om_otlp_json_encode(b, &f->enc);
     om_strbuf_putc(&f->enc, '\n');
     if (rc == 0 && f->enc.failed) {
         rc = OM_ENOMEM;

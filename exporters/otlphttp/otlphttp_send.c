@@ -166,6 +166,11 @@ void exp_otlphttp_send(void *self, om_exp_req_t *req)
         om_exp_req_done(req, OM_EPERM, 0, err.msg);
         return;
     }
+    /* JSON is encoded from the structs: decode on the loop thread, which owns the batch. */
+    if (e->cfg->encoding == OTLPHTTP_ENC_JSON && om_batch_decode(req->batch, &err) != 0) {
+        om_exp_req_done(req, err.code, 0, err.msg);
+        return;
+    }
     xfer_t *x = om_calloc(1, sizeof *x);
     if (x == NULL) {
         om_exp_req_done(req, OM_ENOMEM, 0, "out of memory");

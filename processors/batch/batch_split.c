@@ -277,6 +277,11 @@ int proc_batch_cut(batch_cutter_t *c, batch_entry_t *e, size_t room, om_batch_t 
 {
     *out = NULL;
     *done = false;
+    /* Cutting walks the structs; the cutter's positions stay valid once decoded. */
+    int rc = om_batch_decode(e->batch, NULL);
+    if (rc != 0) {
+        return rc;
+    }
     om_batch_t *piece = om_batch_new(e->batch->signal, 0);
     if (piece == NULL) {
         return OM_ENOMEM;

@@ -1,6 +1,7 @@
 /* otlp_proto_fuzz.c: OTLP protobuf decoding. The first byte picks the signal; the rest is an
- * Export*ServiceRequest. A request that decodes must also clone, re-encode to the same size,
- * and encode as JSON. */
+ * Export*ServiceRequest. A request that is taken in must also decode (it was checked on
+ * arrival) to the counts it was taken in with, clone, re-encode to the same size, and encode
+ * as JSON. */
 #include <stdlib.h>
 
 #include "om.h"
@@ -26,6 +27,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         om_batch_release(copy);
+    }
+    om_batch_counts_t wire;
+    om_batch_counts(b, &wire);
+    om_err_t err = {0};
+    if (om_batch_decode(b, &err) != 0) {
+        if (err.code != OM_ENOMEM) {
+            abort(); /* fuzz builds fail allocations at random; nothing else may fail */
+        }
+        om_batch_release(b);
+        return 0;
+    }
+    om_batch_counts_t decoded;
+    om_batch_counts(b, &decoded);
+    if (wire.resources != decoded.resources || wire.metrics != decoded.metrics ||
+        wire.items != decoded.items || b->items != decoded.items) {
+        abort();
     }
     om_strbuf_t sb;
     om_strbuf_init(&sb, 64u << 20);

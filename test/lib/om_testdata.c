@@ -622,9 +622,12 @@ static void collect_metric(collector_t *c, const om_metric_t *m)
     }
 }
 
-size_t om_testdata_seqs(const om_batch_t *b, int64_t *out, size_t max)
+size_t om_testdata_seqs(om_batch_t *b, int64_t *out, size_t max)
 {
     collector_t c = {.out = out, .max = max};
+    if (om_batch_decode(b, NULL) != 0) {
+        return 0;
+    }
     if (b->signal == OM_SIG_TRACES) {
         for (size_t i = 0; i < b->traces->n_resource_spans; i++) {
             const om_resource_spans_t *rs = b->traces->resource_spans[i];

@@ -37,10 +37,10 @@ om_batch_t *om_testdata_batch(om_signal_t sig, const om_testdata_shape_t *shape)
 /* One resource, one scope (one metric for metrics) and n items numbered from first_seq. */
 om_batch_t *om_testdata_simple(om_signal_t sig, size_t n, uint64_t first_seq);
 
-/* The "seq" attribute of every item of b in request order: writes up to max of them to out
- * (out may be NULL when max is 0) and returns how many items b has. An item without the
- * attribute reads as -1. */
-size_t om_testdata_seqs(const om_batch_t *b, int64_t *out, size_t max);
+/* The "seq" attribute of every item of b in request order: decodes b, writes up to max of them
+ * to out (out may be NULL when max is 0) and returns how many items b has (0 when b cannot be
+ * decoded). An item without the attribute reads as -1. */
+size_t om_testdata_seqs(om_batch_t *b, int64_t *out, size_t max);
 
 /* The value of an int attribute, or -1 when absent or not an int. */
 int64_t om_testdata_int_attr(om_keyvalue_t *const *attrs, size_t n, const char *key);

@@ -185,6 +185,7 @@ static void test_unchanged_batches_are_forwarded_as_received(void)
     uint8_t *changed = malloc(n);
     om_batch_proto_pack(m, changed);
     ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, changed, n, 0, &back, NULL), 0);
+    ASSERT_EQ_INT(om_batch_decode(back, NULL), 0);
     ASSERT_EQ_STR(back->traces->resource_spans[0]->scope_spans[0]->spans[0]->name, "renamed");
     om_batch_release(back);
     free(changed);

@@ -96,7 +96,9 @@ static const char *via_proto(const om_batch_t *b)
     om_batch_t *b2 = NULL;
     om_err_t err = {0};
     if (buf == NULL || om_batch_proto_pack(b, buf) != n ||
-        om_batch_decode_proto(b->signal, buf, n, 0, &b2, &err) != 0) {
+        om_batch_decode_proto(b->signal, buf, n, 0, &b2, &err) != 0 ||
+        om_batch_decode(b2, &err) != 0) {
+        om_batch_release(b2);
         free(buf);
         return "<proto failed>";
     }

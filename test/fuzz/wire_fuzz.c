@@ -1,0 +1,61 @@
+/* wire_fuzz.c: the wire scanner (src/wire.c) against protobuf-c itself. The first byte picks the
+ * signal; the rest is an Export*ServiceRequest. The scanner must agree with
+ * protobuf_c_message_unpack() on every input it does not leave to unpacking (needs_unpack):
+ * what it accepts unpacks, counts the same and takes no more arena than it promised; what it
+ * refuses (other than for depth) does not unpack; what unpacks, it accepts. */
+#include <stdlib.h>
+
+#include "om.h"
+#include "wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const ProtobufCMessageDescriptor *const descs[OM_SIG_COUNT] = {
+    &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
+    &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+    &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor,
+};
+
+/* The scanner's counts against the decoded structs (the core's counting code). */
+static void check_counts(om_signal_t sig, ProtobufCMessage *msg, const om__wire_info_t *info)
+{
+    om_batch_t view = {.signal = sig, .msg = msg};
+    om_batch_counts_t c;
+    om_batch_counts(&view, &c);
+    if (c.resources != info->resources || c.metrics != info->metrics || c.items != info->items) {
+        abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) {
+        return 0;
+    }
+    int idx = data[0] % OM_SIG_COUNT;
+    om_signal_t sig = om_signal_from_index(idx);
+    om__wire_info_t info;
+    int rc = om__wire_scan(sig, data + 1, size - 1, &info);
+    if (rc == OM_ENOTSUP) {
+        abort(); /* the tables must always build */
+    }
+    if (info.too_deep) {
+        return 0; /* refused before protobuf-c would have to recurse that deep */
+    }
+    om_arena_t *arena = om_arena_new(0);
+    if (arena == NULL) {
+        return 0;
+    }
+    ProtobufCMessage *msg =
+        protobuf_c_message_unpack(descs[idx], om_arena_pb_allocator(arena), size - 1, data + 1);
+    if (rc == 0 && !info.needs_unpack) {
+        if (msg == NULL || om_arena_used(arena) > info.decoded_bytes) {
+            abort();
+        }
+        check_counts(sig, msg, &info);
+    } else if (rc != 0 && msg != NULL) {
+        abort();
+    }
+    om_arena_unref(arena);
+    return 0;
+}
