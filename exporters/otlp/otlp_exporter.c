@@ -4,8 +4,9 @@
  * Data path
  * ---------
  * consume_* hands the batch to the exporter helper (queue, consumers, retries, counters).
- * The helper calls send() on the loop thread for each attempt: the batch is packed straight
- * into a gRPC slice and one unary call is started with a single batch of operations (initial
+ * The helper calls send() on the loop thread for each attempt: an unchanged batch lends its
+ * wire bytes to gRPC as slices (no copy; see lend_t), any other is packed straight into a
+ * gRPC slice, and one unary call is started with a single batch of operations (initial
  * metadata with the configured headers, the message, half-close, and the three receives),
  * with deadline now + timeout. Nothing here waits: gRPC does the network work on its own
  * threads.
@@ -36,6 +37,7 @@
  * from the mailbox's close callback. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,7 +82,9 @@ typedef struct exp_otlp {
     grpc_completion_queue *cq;
     uv_thread_t thread;
     om_mailbox_t *mb;
-    om_msg_t exit_msg;          /* the thread's last post */
+    om_msg_t exit_msg; /* the thread's last post */
+    size_t lends_out;  /* batches whose bytes gRPC may still reference */
+    bool cq_exited;    /* the queue thread is gone; close the mailbox once lends_out is 0 */
     uint64_t partial_logged_ms; /* when the last partial-success warning was logged */
     uint64_t partial_quiet;     /* partial successes not logged since then */
     bool shutdown_called;
@@ -374,6 +378,85 @@ static grpc_byte_buffer *pack_request(const om_batch_t *b)
     return bb;
 }
 
+/* The wire bytes of an unchanged batch, lent to gRPC instead of copied: each segment (a
+ * request as it arrived, tens of KB) becomes a slice pointing into the batch's arenas, and
+ * the message is their concatenation. gRPC may drop its last reference to a slice on any of
+ * its threads, even after the call has completed, so the lend holds a reference to the batch
+ * until the last slice is gone, and hands the release to the loop, which owns the batch. */
+typedef struct lend {
+    om_msg_t msg; /* first member: posted to the mailbox when the last slice is gone */
+    exp_otlp_t *e;
+    om_batch_t *batch;
+    _Atomic size_t slices;
+} lend_t;
+
+/* Below this average segment size, one copy costs less than a slice per segment. */
+#define LEND_MIN_AVG_SEGMENT 4096
+
+static void mailbox_closed(void *arg);
+
+/* Loop thread: gRPC holds none of the batch's bytes any more. */
+static void lend_returned(om_msg_t *m)
+{
+    lend_t *l = (lend_t *)m;
+    exp_otlp_t *e = l->e;
+    om_batch_release(l->batch);
+    om_free(l);
+    if (--e->lends_out == 0 && e->cq_exited && e->mb != NULL) {
+        om_mailbox_t *mb = e->mb;
+        e->mb = NULL;
+        om_mailbox_close(mb, mailbox_closed, e);
+    }
+}
+
+/* Any thread: gRPC dropped one slice. */
+static void lend_slice_gone(void *arg)
+{
+    lend_t *l = arg;
+    if (atomic_fetch_sub_explicit(&l->slices, 1, memory_order_acq_rel) == 1) {
+        om_mailbox_post(l->e->mb, &l->msg);
+    }
+}
+
+static grpc_byte_buffer *lend_request(exp_otlp_t *e, om_batch_t *b)
+{
+    size_t n = b->n_raw;
+    lend_t *l = om_calloc(1, sizeof *l);
+    grpc_slice *slices = om_malloc(n * sizeof *slices);
+    if (l == NULL || slices == NULL) {
+        om_free(l);
+        om_free(slices);
+        return pack_request(b);
+    }
+    l->msg.run = lend_returned;
+    l->e = e;
+    l->batch = om_batch_ref(b);
+    atomic_init(&l->slices, n);
+    e->lends_out++;
+    for (size_t i = 0; i < n; i++) {
+        slices[i] = grpc_slice_new_with_user_data((void *)(uintptr_t)b->raw[i].data, b->raw[i].len,
+                                                  lend_slice_gone, l);
+    }
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, n);
+    for (size_t i = 0; i < n; i++) {
+        grpc_slice_unref(slices[i]); /* the byte buffer holds its own references */
+    }
+    om_free(slices);
+    return bb;
+}
+
+static grpc_byte_buffer *request_buffer(exp_otlp_t *e, om_batch_t *b)
+{
+    if (!b->raw_valid || b->n_raw == 0) {
+        return pack_request(b);
+    }
+    size_t total = om_batch_proto_size(b);
+    if (b->n_raw > 1 && total / b->n_raw < LEND_MIN_AVG_SEGMENT) {
+        return pack_request(b);
+    }
+    return lend_request(e, b);
+}
+
 static grpc_call_error start_ops(exp_otlp_t *e, call_t *c)
 {
     grpc_op ops[6];
@@ -424,7 +507,7 @@ static void exp_send(void *self, om_exp_req_t *req)
     c->details = grpc_empty_slice();
     grpc_metadata_array_init(&c->initial_md);
     grpc_metadata_array_init(&c->trailing_md);
-    c->request = pack_request(req->batch);
+    c->request = request_buffer(e, req->batch);
     grpc_slice method =
         grpc_slice_from_static_string(method_paths[om_signal_index(req->batch->signal)]);
     c->call = grpc_channel_create_call(e->channel, NULL, GRPC_PROPAGATE_DEFAULTS, e->cq, method,
@@ -748,16 +831,20 @@ static void mailbox_closed(void *arg)
     e->done(e->done_arg);
 }
 
-/* The queue thread's last message: it is returning, so the join is short. */
+/* The queue thread's last message: it is returning, so the join is short. The mailbox stays
+ * open while gRPC still holds lent bytes (their release comes through it). */
 static void on_cq_exit(om_msg_t *m)
 {
     exp_otlp_t *e = (exp_otlp_t *)(void *)((char *)m - offsetof(exp_otlp_t, exit_msg));
     uv_thread_join(&e->thread);
     grpc_completion_queue_destroy(e->cq);
     e->cq = NULL;
-    om_mailbox_t *mb = e->mb;
-    e->mb = NULL;
-    om_mailbox_close(mb, mailbox_closed, e);
+    e->cq_exited = true;
+    if (e->lends_out == 0) {
+        om_mailbox_t *mb = e->mb;
+        e->mb = NULL;
+        om_mailbox_close(mb, mailbox_closed, e);
+    }
 }
 
 /* The helper has delivered or dropped everything: no call is open. */

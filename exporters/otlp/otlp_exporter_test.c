@@ -832,6 +832,55 @@ static void test_compression_none(void)
     ts_stop(&ts);
 }
 
+/* Batches still in the form they arrived in (here two requests merged, as the batch
+ * processor does) are lent to gRPC as slices of their own bytes; the lend holds the batch
+ * until gRPC lets go of the last slice, across a retry, and gives it back by shutdown. */
+static void test_unchanged_batches_are_sent_from_their_own_bytes(void)
+{
+    tserver_t ts;
+    ASSERT_TRUE(ts_start(&ts, NULL));
+    ts_script(&ts, (reply_t){.code = GRPC_STATUS_UNAVAILABLE, .msg = "restarting", .retry_ms = -1});
+    fx_t fx;
+    ASSERT_EQ_INT(fx_open(&fx, PLAIN_CFG, ts.port, ", compression: none"), 0);
+    /* Requests of tens of KB, as SDKs send: small ones are copied rather than lent. */
+    om_testdata_shape_t shape = {.resources = 2, .scopes = 2, .items = 100};
+    sample_t a = {.batch = om_testdata_batch(OM_SIG_TRACES, &shape)};
+    shape.first_seq = 1000;
+    sample_t b = {.batch = om_testdata_batch(OM_SIG_TRACES, &shape)};
+    for (sample_t *x = &a; x != NULL; x = x == &a ? &b : NULL) {
+        x->len = om_batch_proto_size(x->batch);
+        x->bytes = malloc(x->len);
+        om_batch_proto_pack(x->batch, x->bytes);
+        x->items = x->batch->items;
+    }
+    ASSERT_TRUE(a.len >= 8192 && b.len >= 8192);
+    om_batch_t *merged = om_batch_new(OM_SIG_TRACES, 0), *wa = NULL, *wb = NULL;
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, a.bytes, a.len, 0, &wa, NULL), 0);
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, b.bytes, b.len, 0, &wb, NULL), 0);
+    ASSERT_EQ_INT(om_batch_append(merged, wa), 0);
+    ASSERT_EQ_INT(om_batch_append(merged, wb), 0);
+    ASSERT_TRUE(merged->raw_valid && merged->msg == NULL && merged->n_raw == 2);
+    om_batch_t *mine = om_batch_ref(merged);
+    sample_t m = {.batch = merged, .items = a.items + b.items};
+    ASSERT_EQ_INT(give(&fx, OM_SIG_TRACES, &m), 0);
+    ASSERT_TRUE(wait_counted(&fx, m.items));
+    ASSERT_EQ_UINT(sent(&fx), m.items);
+    ASSERT_EQ_UINT(ts_seen(&ts), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const seen_t *v = &ts.seen[i];
+        ASSERT_TRUE(v->len == a.len + b.len && memcmp(v->data, a.bytes, a.len) == 0 &&
+                    memcmp(v->data + a.len, b.bytes, b.len) == 0);
+    }
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+    ASSERT_EQ_UINT(mine->refs, 1); /* every lend came back */
+    om_batch_release(mine);
+    om_batch_release(a.batch);
+    om_batch_release(b.batch);
+    free(a.bytes);
+    free(b.bytes);
+    ts_stop(&ts);
+}
+
 /* UNAVAILABLE twice (a restarting backend), then OK: the same request is retried and
  * delivered once. */
 static void test_unavailable_is_retried(void)
@@ -1248,6 +1297,7 @@ int main(void)
     OM_RUN(test_lifecycle_without_start);
     OM_RUN(test_signals_arrive_intact);
     OM_RUN(test_compression_none);
+    OM_RUN(test_unchanged_batches_are_sent_from_their_own_bytes);
     OM_RUN(test_unavailable_is_retried);
     OM_RUN(test_retry_info_is_honoured);
     OM_RUN(test_invalid_argument_drops);
