@@ -15,7 +15,7 @@
 #ifndef EXP_OTLPHTTP_H
 #define EXP_OTLPHTTP_H
 
-#include <curl/curl.h>
+#include "otlphttp_curl.h"
 
 #include "om.h"
 

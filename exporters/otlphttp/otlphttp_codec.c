@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <jansson.h>
@@ -402,6 +403,27 @@ void exp_otlphttp_error_message(otlphttp_ctype_t ctype, const uint8_t *body, siz
     }
 }
 
+/* An HTTP-date (RFC 9110, section 5.6.7) in one of the three forms a recipient must accept:
+ * IMF-fixdate, the obsolete RFC 850 form and asctime's. Returns (time_t)-1 for anything else.
+ * Month and day names are read in the C locale, which otelmon never changes. */
+static time_t parse_http_date(const char *s)
+{
+    static const char *const formats[] = {
+        "%a, %d %b %Y %H:%M:%S GMT", /* Sun, 06 Nov 1994 08:49:37 GMT */
+        "%A, %d-%b-%y %H:%M:%S GMT", /* Sunday, 06-Nov-94 08:49:37 GMT */
+        "%a %b %e %H:%M:%S %Y",      /* Sun Nov  6 08:49:37 1994 */
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *end = strptime(s, formats[i], &tm);
+        if (end != NULL && end[strspn(end, " \t")] == '\0') {
+            return timegm(&tm);
+        }
+    }
+    return (time_t)-1;
+}
+
 /* The longest Retry-After we represent, in seconds (its milliseconds fit an int64). */
 #define RETRY_AFTER_MAX_S INT64_C(9999999999)
 
@@ -424,7 +446,7 @@ int64_t exp_otlphttp_retry_after_ms(const char *value, int64_t now_s)
     if (value[0] == '\0') {
         return -1;
     }
-    time_t t = curl_getdate(value, NULL);
+    time_t t = parse_http_date(value);
     if (t == (time_t)-1) {
         return -1;
     }

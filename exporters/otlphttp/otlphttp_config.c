@@ -264,6 +264,11 @@ static int check_tls(const otlphttp_tls_cfg_t *t, om_err_t *err)
 int exp_otlphttp_config_validate(const void *vcfg, om_err_t *err)
 {
     const exp_otlphttp_cfg_t *c = vcfg;
+    /* URLs are checked with libcurl's own parser, the one that will use them. */
+    int lrc = exp_otlphttp_curl_load(err);
+    if (lrc != 0) {
+        return lrc;
+    }
     const char *keys[] = {"endpoint", "traces_endpoint", "metrics_endpoint", "logs_endpoint"};
     const char *urls[] = {c->endpoint, c->traces_endpoint, c->metrics_endpoint, c->logs_endpoint};
     bool any = false;

@@ -347,6 +347,10 @@ static int otlphttp_start(void *self, om_err_t *err)
 {
     exp_otlphttp_t *e = self;
     const exp_otlphttp_cfg_t *c = e->cfg;
+    int lrc = exp_otlphttp_curl_load(err);
+    if (lrc != 0) {
+        return lrc;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         om_err_set(err, OM_EIO, "curl_global_init failed");
         return OM_EIO;

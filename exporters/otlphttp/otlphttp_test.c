@@ -1008,6 +1008,14 @@ static void test_response_codec(void)
     /* Wed, 21 Oct 2015 07:28:00 GMT is 1445412480. */
     ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470), 10000);
     ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", 1445412490), 0);
+    /* The two other forms of HTTP-date, and what is none of them. */
+    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wednesday, 21-Oct-15 07:28:00 GMT", 1445412470),
+                  10000);
+    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed Oct 21 07:28:00 2015", 1445412470), 10000);
+    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed Oct  1 07:28:00 2015", 1443684470), 10000);
+    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015 07:28:00 PST", 0), -1);
+    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT later", 0), -1);
+    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015", 0), -1);
     ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("99999999999999999999", 0), INT64_C(9999999999000));
     ASSERT_TRUE(exp_otlphttp_retry_after_ms("555555542Oct8", 0) <= INT64_C(9999999999000));
 }
