@@ -467,6 +467,40 @@ const char *om_kind_name(om_kind_t k);   /* "receiver" ... */
 const char *om_kind_plural(om_kind_t k); /* "receivers" ... as the top-level config keys */
 
 /* ------------------------------------------------------------------------------------------ */
+/* Intake backpressure. What the collector has accepted and not yet delivered lives in arenas */
+/* (om_arena_live_bytes). When a backend falls behind, that backlog would grow until the      */
+/* sending queues are full; instead, while the arenas hold more than the intake limit and    */
+/* some exporter still has data to send, receivers stop taking requests: they stop reading   */
+/* their sockets and accepting gRPC calls, so clients wait (TCP and HTTP/2 flow control)     */
+/* rather than fail. Intake resumes once the arenas hold less than three quarters of the     */
+/* limit, or no exporter has anything left to send (then waiting would free nothing).        */
+
+#define OM_INTAKE_LIMIT_DEFAULT ((size_t)16 << 20)
+#define OM_INTAKE_POLL_MS 1
+
+/* Loop thread. Whether receivers should take no new requests now. */
+bool om_intake_paused(void);
+/* Loop thread (tests). 0: never pause. */
+void om_intake_set_limit(size_t bytes);
+/* Core-internal (exporter_helper.c): whether any exporter of the process has data queued or
+ * being sent. */
+bool om__exports_pending(void);
+
+/* A receiver's wait for intake to resume: once started, it checks every OM_INTAKE_POLL_MS
+ * and calls resume(arg) once, when om_intake_paused() turns false. Loop thread. */
+typedef struct om_intake_wait {
+    uv_timer_t timer; /* embedded: close with om_intake_wait_close before freeing */
+    void (*resume)(void *arg);
+    void *arg;
+} om_intake_wait_t;
+
+void om_intake_wait_init(om_intake_wait_t *w, uv_loop_t *loop, void (*resume)(void *arg),
+                         void *arg);
+void om_intake_wait_start(om_intake_wait_t *w); /* no-op when already waiting */
+/* Stops waiting and closes the timer; close_cb as for uv_close (its handle is &w->timer). */
+void om_intake_wait_close(om_intake_wait_t *w, uv_close_cb close_cb);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Mailbox: how another thread (gRPC's completion-queue thread, a DB worker) hands work to the */
 /* loop thread. A mutex-guarded list plus a uv_async_t; posting wakes the loop only when the  */
 /* list goes from empty to non-empty, and the loop runs the whole list outside the lock.      */

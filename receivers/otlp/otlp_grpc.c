@@ -97,7 +97,8 @@ typedef struct tag {
     int ok;           /* the event's success flag */
 } tag_t;
 
-typedef enum { SLOT_IDLE, SLOT_ARMED, SLOT_REPLYING } slot_state_t;
+/* PARKED: not armed while intake is paused (see om_intake_paused); re-armed when it resumes. */
+typedef enum { SLOT_IDLE, SLOT_ARMED, SLOT_REPLYING, SLOT_PARKED } slot_state_t;
 
 typedef struct slot {
     tag_t tag;  /* first member: a TAG_SLOT tag is its slot */
@@ -143,6 +144,8 @@ struct otlp_grpc_server {
     uv_async_t *async;
     tag_t shutdown_tag, exit_tag;
     uv_timer_t grace;
+    om_intake_wait_t intake; /* initialised at start (intake_ready) */
+    bool intake_ready;
     int closing; /* handles whose close callback is still to come */
     om_done_fn done;
     void *done_arg;
@@ -357,12 +360,34 @@ static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
 }
 
 /* The reply went out, or the call ended early (client gone, deadline passed): either way the
- * batch, if any, was delivered already and the call can go. */
+ * batch, if any, was delivered already and the call can go. The slot waits for a new call,
+ * unless intake is paused: then further calls wait inside gRPC (flow control holds their
+ * clients) until it resumes. */
+static void slot_arm_or_park(otlp_grpc_server_t *s, slot_t *sl)
+{
+    if (om_intake_paused()) {
+        sl->state = SLOT_PARKED;
+        om_intake_wait_start(&s->intake);
+        return;
+    }
+    slot_arm(s, sl);
+}
+
 static void on_replied(otlp_grpc_server_t *s, slot_t *sl)
 {
     slot_clear(sl);
     if (s->state == ST_RUNNING) {
-        slot_arm(s, sl);
+        slot_arm_or_park(s, sl);
+    }
+}
+
+static void intake_resumed(void *arg)
+{
+    otlp_grpc_server_t *s = arg;
+    for (int i = 0; i < N_SLOTS && s->state == ST_RUNNING; i++) {
+        if (s->slots[i].state == SLOT_PARKED) {
+            slot_arm(s, &s->slots[i]);
+        }
     }
 }
 
@@ -394,6 +419,12 @@ static void on_timer_closed(uv_handle_t *h)
     handle_closed(h->data);
 }
 
+static void on_intake_closed(uv_handle_t *h)
+{
+    handle_closed(
+        (otlp_grpc_server_t *)(void *)((char *)h - offsetof(otlp_grpc_server_t, intake.timer)));
+}
+
 /* The shutdown tag is back and nothing of ours is outstanding: no call is left, so the server
  * can go, then the queue. */
 static void maybe_finish(otlp_grpc_server_t *s)
@@ -419,6 +450,10 @@ static void on_bridge_exit(otlp_grpc_server_t *s)
     uv_close((uv_handle_t *)s->async, on_async_closed);
     s->async = NULL;
     uv_close((uv_handle_t *)&s->grace, on_timer_closed);
+    if (s->intake_ready) {
+        s->closing++;
+        om_intake_wait_close(&s->intake, on_intake_closed);
+    }
 }
 
 static void handle_tag(otlp_grpc_server_t *s, tag_t *t, bool ok)
@@ -759,8 +794,10 @@ int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
     }
     grpc_server_start(s->server);
     s->state = ST_RUNNING;
+    om_intake_wait_init(&s->intake, s->r->host->loop, intake_resumed, s);
+    s->intake_ready = true;
     for (int i = 0; i < N_SLOTS; i++) {
-        slot_arm(s, &s->slots[i]);
+        slot_arm_or_park(s, &s->slots[i]);
     }
     OM_CLOG(s->r->log_name, OM_LOG_INFO, "OTLP/gRPC listening on %s:%d%s", host, s->port, note);
     return 0;

@@ -16,6 +16,7 @@
 #include <grpc/slice.h>
 
 #include "om_test.h"
+#include "om_testdata.h"
 #include "otlp.h"
 #include "otlp_grpc.h"
 
@@ -499,6 +500,58 @@ static void test_export_each_signal(void)
     ASSERT_EQ_INT(closed, 0);
 }
 
+static void on_window(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/* While intake is paused (the collector holds more than the limit and an export is pending),
+ * no call is taken: the client's call waits in gRPC instead of failing, and is taken and
+ * answered once the export completes. */
+static void test_paused_intake_holds_calls_until_it_resumes(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_testdata_hold_t hold;
+    ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
+    om_intake_set_limit(1);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = traces_payload("waited")}};
+    client_job_t job;
+    size_t during = 0;
+    bool ended_during = true;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 1);
+        client_begin(&f.loop, &job);
+        uv_timer_t t;
+        bool over = false;
+        uv_timer_init(&f.loop, &t);
+        t.data = &over;
+        uv_timer_start(&t, on_window, 300, 0);
+        while (!over) {
+            uv_run(&f.loop, UV_RUN_ONCE);
+        }
+        uv_close((uv_handle_t *)&t, NULL);
+        during = f.cap.n;
+        /* One call, not concurrent: the client marks it started once it has ended. */
+        ended_during = atomic_load(&job.started);
+        om_testdata_hold_release(&hold);
+        client_end(&f.loop, &job);
+    }
+    size_t after = f.cap.n;
+    om_testdata_hold_stop(&hold);
+    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 1);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_UINT(during, 0);
+    ASSERT_TRUE(!ended_during); /* still waiting */
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(after, 1);
+    ASSERT_EQ_INT(closed, 0);
+}
+
 static void test_gzip_request_arrives_inflated(void)
 {
     fx_t f;
@@ -957,6 +1010,7 @@ int main(void)
     om_log_set_level(OM_LOG_WARN);
     grpc_init(); /* the client's; the server balances its own */
     OM_RUN(test_export_each_signal);
+    OM_RUN(test_paused_intake_holds_calls_until_it_resumes);
     OM_RUN(test_gzip_request_arrives_inflated);
     OM_RUN(test_gzip_limit_measured_inflated);
     OM_RUN(test_malformed_then_still_serves);

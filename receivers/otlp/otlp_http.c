@@ -60,6 +60,8 @@ struct otlp_http_server {
     void *done_arg;
     uint64_t idle_ms, linger_ms;
     otlp_http_warnlimit_t warn;
+    om_intake_wait_t intake; /* resumes held connections; initialised at start */
+    bool intake_ready;
     SSL_CTX *ssl_ctx; /* NULL: plaintext; owned, made at start */
     /* One read buffer for all connections: a read is consumed entirely by its callback before
      * libuv asks for the next buffer, and we run on one thread. */
@@ -77,6 +79,7 @@ struct conn {
     size_t write_pending; /* bytes given to uv_write whose callback has not run */
     int handles_open;
     bool reading, lingering, closing, eof;
+    bool held; /* not read from while intake is paused (om_intake_paused) */
     /* TLS only: the session (owns both memory BIOs), NULL for plaintext. */
     SSL *ssl;
     uint64_t accepted_ns; /* uv_hrtime() at accept: bounds the handshake */
@@ -253,7 +256,16 @@ static void conn_settle(conn_t *c)
     }
     /* A client that pipelines without reading our answers is not read from until they drain;
      * one read of input produces a bounded amount of output, so this bounds the queue. */
-    if (c->sess.close || c->eof) {
+    if (c->sess.close || c->eof || c->held) {
+        return;
+    }
+    if (!c->srv->shutting_down && om_intake_paused()) {
+        /* The client waits, with its request unread, until the backlog drains; the idle
+         * timer must not count that wait against it. */
+        c->held = true;
+        conn_read(c, false);
+        uv_timer_stop(&c->timer);
+        om_intake_wait_start(&c->srv->intake);
         return;
     }
     if (c->write_pending > WRITE_HIGH_WATER) {
@@ -577,8 +589,31 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    conn_read(c, true);
     arm_timer(c, s->idle_ms);
+    conn_settle(c); /* starts reading, unless intake is paused */
+}
+
+static void intake_resumed(void *arg)
+{
+    otlp_http_server_t *s = arg;
+    for (conn_t *c = s->conns; c != NULL; c = c->next) {
+        if (!c->held || c->closing) {
+            continue;
+        }
+        c->held = false;
+        if (!s->shutting_down) {
+            arm_timer(c, s->idle_ms);
+        }
+        conn_settle(c);
+    }
+}
+
+static void on_intake_closed(uv_handle_t *h)
+{
+    otlp_http_server_t *s =
+        (otlp_http_server_t *)(void *)((char *)h - offsetof(otlp_http_server_t, intake.timer));
+    s->pending_closes--;
+    maybe_done(s);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -735,6 +770,8 @@ int otlp_http_start(otlp_http_server_t *s, om_err_t *err)
         return OM_EINVAL;
     }
     s->started = true;
+    om_intake_wait_init(&s->intake, s->r->host->loop, intake_resumed, s);
+    s->intake_ready = true;
     if (s->r->cfg->protocols.http.tls_present) {
         int rc = tls_setup(s, err);
         if (rc != 0) {
@@ -777,16 +814,26 @@ void otlp_http_shutdown(otlp_http_server_t *s, om_done_fn done, void *arg)
         uv_cancel((uv_req_t *)&s->gai); /* its callback still runs, with UV_ECANCELED */
     }
     close_listener(s);
+    if (s->intake_ready) {
+        s->intake_ready = false;
+        s->pending_closes++;
+        om_intake_wait_close(&s->intake, on_intake_closed);
+    }
     for (conn_t *c = s->conns; c != NULL; c = c->next) {
         if (c->closing) {
             continue;
         }
+        bool was_held = c->held;
+        c->held = false;
         c->sess.close_after = true;
         if (c->lingering || (c->write_pending == 0 && otlp_http_session_idle(&c->sess))) {
             conn_close(c);
         } else if (!otlp_http_session_idle(&c->sess)) {
             /* A request is arriving: give it a short while to finish and be answered. */
             arm_timer(c, SHUTDOWN_GRACE_MS);
+            if (was_held) {
+                conn_settle(c); /* read the rest of it, paused or not */
+            }
         }
     }
     maybe_done(s);

@@ -19,6 +19,7 @@
 
 #include "google/rpc/status.pb-c.h"
 #include "om_test.h"
+#include "om_testdata.h"
 #include "otlp_http.h"
 
 #define MiB (1024 * 1024)
@@ -866,6 +867,72 @@ static void test_refused_is_retryable(void)
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
+static void on_window(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/* Runs the loop for ms (nothing to wait for: this is how long something must not happen). */
+static void run_for(fixture_t *f, uint64_t ms)
+{
+    uv_timer_t t;
+    bool over = false;
+    uv_timer_init(&f->loop, &t);
+    t.data = &over;
+    uv_timer_start(&t, on_window, ms, 0);
+    while (!over) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* While intake is paused (the collector holds more than the limit and an export is pending),
+ * a request is not read, so the client waits instead of failing; once the export completes
+ * it is read and answered. */
+static void test_paused_intake_holds_requests_until_it_resumes(void)
+{
+    fixture_t f;
+    ASSERT_EQ_INT(fx_start(&f, MiB, OM_SIG_ALL), 0);
+    om_testdata_hold_t hold;
+    ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
+    om_intake_set_limit(1);
+    size_t blen, rlen;
+    uint8_t *body = pack_logs(&blen);
+    char *req = make_request("POST", "/v1/logs", "Content-Type: application/x-protobuf\r\n", body,
+                             blen, &rlen);
+    client_t c;
+    memset(&c, 0, sizeof c);
+    client_add(&c, req, rlen);
+    c.want = 1;
+    c.port = f.port;
+    c.wake = &f.wake;
+    pthread_t t;
+    pthread_create(&t, NULL, client_main, &c);
+    fx_run_until_conns(&f, 1);
+    run_for(&f, 300);
+    int during = f.cap.batches[2];
+    bool answered_during = atomic_load(&c.done) != 0;
+    om_testdata_hold_release(&hold);
+    fx_arm_deadline(&f);
+    uv_ref((uv_handle_t *)&f.wake);
+    while (!atomic_load(&c.done) && !f.timed_out) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    uv_unref((uv_handle_t *)&f.wake);
+    pthread_join(t, NULL);
+    om_testdata_hold_stop(&hold);
+    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    free(body);
+    om_free(req);
+    ASSERT_EQ_INT(during, 0);
+    ASSERT_TRUE(!answered_during);
+    ASSERT_EQ_INT(c.nresp, 1);
+    ASSERT_EQ_INT(c.resp[0].status, 200);
+    ASSERT_EQ_INT(f.cap.batches[2], 1);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+}
+
 static void test_disconnect_mid_body(void)
 {
     fixture_t f;
@@ -1166,6 +1233,7 @@ int main(void)
     OM_RUN(test_too_large);
     OM_RUN(test_corrupt_gzip);
     OM_RUN(test_refused_is_retryable);
+    OM_RUN(test_paused_intake_holds_requests_until_it_resumes);
     OM_RUN(test_disconnect_mid_body);
     OM_RUN(test_expect_continue_and_close);
     OM_RUN(test_bad_http);

@@ -660,3 +660,57 @@ size_t om_testdata_seqs(om_batch_t *b, int64_t *out, size_t max)
     }
     return c.n;
 }
+
+/* ---- a held export ------------------------------------------------------------------------ */
+
+static void hold_send(void *self, om_exp_req_t *req)
+{
+    om_testdata_hold_t *t = self;
+    t->req = req;
+}
+
+int om_testdata_hold_start(om_testdata_hold_t *t, om_host_t *host, size_t n)
+{
+    memset(t, 0, sizeof *t);
+    t->host = host;
+    t->cfg.timeout = 0;
+    t->cfg.sending_queue.enabled = true;
+    t->cfg.sending_queue.num_consumers = 1;
+    t->cfg.sending_queue.queue_size = 10;
+    t->helper = om_exphelper_new(host, "exporter/held", &t->cfg, hold_send, t);
+    om_batch_t *b = om_testdata_simple(OM_SIG_LOGS, n, 0);
+    if (t->helper == NULL || b == NULL) {
+        om_batch_release(b);
+        return OM_ENOMEM;
+    }
+    int rc = om_exphelper_consume(t->helper, b);
+    return rc == 0 && t->req != NULL ? 0 : OM_EINVAL;
+}
+
+void om_testdata_hold_release(om_testdata_hold_t *t)
+{
+    if (t->req != NULL) {
+        om_exp_req_t *req = t->req;
+        t->req = NULL;
+        om_exp_req_done(req, 0, 0, NULL);
+    }
+}
+
+static void hold_done(void *arg)
+{
+    ((om_testdata_hold_t *)arg)->done = true;
+}
+
+void om_testdata_hold_stop(om_testdata_hold_t *t)
+{
+    if (t->helper == NULL) {
+        return;
+    }
+    om_testdata_hold_release(t);
+    om_exphelper_shutdown(t->helper, hold_done, t);
+    while (!t->done) {
+        uv_run(t->host->loop, UV_RUN_ONCE);
+    }
+    om_exphelper_free(t->helper);
+    t->helper = NULL;
+}

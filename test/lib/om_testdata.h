@@ -52,4 +52,22 @@ char *om_testdata_str(om_arena_t *a, const char *s);
 om_keyvalue_t *om_testdata_kv_str(om_arena_t *a, const char *key, const char *value);
 om_keyvalue_t *om_testdata_kv_int(om_arena_t *a, const char *key, int64_t value);
 
+/* An export that does not finish until the test says so: an exporter helper holding one
+ * batch of n log records in flight, so that om__exports_pending() is true and the batch's
+ * arena is live (what tests of intake backpressure need). */
+typedef struct om_testdata_hold {
+    om_exphelper_cfg_t cfg;
+    om_host_t *host;
+    om_exphelper_t *helper;
+    om_exp_req_t *req; /* the send in flight, until released */
+    bool done;         /* the helper's shutdown finished */
+} om_testdata_hold_t;
+
+int om_testdata_hold_start(om_testdata_hold_t *t, om_host_t *host, size_t n);
+/* The send succeeds: the batch is freed and nothing is pending any more. */
+void om_testdata_hold_release(om_testdata_hold_t *t);
+/* Shuts the helper down (releasing the send first if needed) and frees it; runs the loop
+ * until done. */
+void om_testdata_hold_stop(om_testdata_hold_t *t);
+
 #endif
