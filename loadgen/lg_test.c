@@ -85,8 +85,9 @@ static void test_pool_distinct_and_seeded(void)
     int rc = om_batch_decode_proto(o.signal, a.reqs[0].body, a.reqs[0].body_len, 0, &a0, &err);
     rc |= om_batch_decode_proto(o.signal, a.reqs[1].body, a.reqs[1].body_len, 0, &a1, &err);
     rc |= om_batch_decode_proto(o.signal, b.reqs[0].body, b.reqs[0].body_len, 0, &b0, &err);
-    rc |= rc == 0 ? om_batch_decode(a0, &err) | om_batch_decode(a1, &err) | om_batch_decode(b0, &err)
-                  : 0;
+    if (rc == 0) {
+        rc = om_batch_decode(a0, &err) | om_batch_decode(a1, &err) | om_batch_decode(b0, &err);
+    }
     lg_pool_free(&a);
     lg_pool_free(&b);
     bool same =
