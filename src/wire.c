@@ -51,6 +51,7 @@ typedef struct wfield {
     uint8_t elt_size; /* bytes of one element in protobuf-c's array for a repeated field */
     bool repeated;
     bool merges;  /* a singular message outside a oneof: given twice, protobuf-c merges */
+    bool tracked; /* merges, or in a oneof: repeats_singular() must see it */
     int8_t oneof; /* index of its oneof in the message, or -1 */
     const wmsg_t *sub;
 } wfield_t;
@@ -178,8 +179,10 @@ static const wmsg_t *table_for(const ProtobufCMessageDescriptor *d)
         w->repeated = fd->label == PROTOBUF_C_LABEL_REPEATED;
         w->elt_size = elt_size(fd->type);
         w->oneof = (int8_t)oneof;
+        w->tracked = oneof >= 0;
         if (w->kind == K_MESSAGE) {
             w->merges = !w->repeated && oneof < 0;
+            w->tracked = w->tracked || w->merges;
             if (oneof >= 0) {
                 m->oneofs_with_message |= 1u << oneof;
             }
@@ -286,6 +289,14 @@ static const uint8_t *read_tag(const uint8_t *p, const uint8_t *end, uint32_t *i
  * data). Returns the payload's start, or NULL. */
 static const uint8_t *read_len(const uint8_t *p, const uint8_t *end, size_t *len)
 {
+    if (p < end && *p < 0x80) { /* most lengths fit in one byte */
+        size_t v = *p++;
+        if (v > (size_t)(end - p)) {
+            return NULL;
+        }
+        *len = v;
+        return p;
+    }
     const uint8_t *stop = end - p > 5 ? p + 5 : end;
     size_t v = 0;
     unsigned shift = 0;
@@ -469,7 +480,7 @@ static int scan_message(scan_t *s, const wmsg_t *m, const uint8_t *p, const uint
                 sizeof(ProtobufCMessageUnknownField) + ALIGN8((size_t)(p - start));
             continue;
         }
-        if (repeats_singular(m, f, &seen_msgs, &seen_oneofs, id)) {
+        if (f->tracked && repeats_singular(m, f, &seen_msgs, &seen_oneofs, id)) {
             info->needs_unpack = true;
         }
         int rc;
