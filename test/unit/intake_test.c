@@ -103,9 +103,11 @@ static void test_wait_calls_resume_once_intake_resumes(void)
     }
     ASSERT_TRUE(!resumed);
     om_testdata_hold_release(&hold);
-    while (!resumed) {
+    /* Each turn waits for at most one poll; a few seconds' worth is plenty. */
+    for (int i = 0; i < 5000 && !resumed; i++) {
         uv_run(&f.loop, UV_RUN_ONCE);
     }
+    ASSERT_TRUE(resumed);
     ASSERT_TRUE(!uv_is_active((uv_handle_t *)&w.timer));
     om_intake_wait_close(&w, on_closed);
     om_testdata_hold_stop(&hold);
