@@ -459,6 +459,30 @@ describe('requests seen by an independent receiver', () => {
              });
          });
 
+    test('otlp: an unchanged request reaches the backend byte for byte (U+0000 in strings, unknown fields)',
+         { timeout: S(60000) }, async (t) => {
+             const tempo = await startGrpcBackend();
+             t.after(() => tempo.close());
+             const a = await startCollector({ yaml: relayYaml('otlp', { endpoint: tempo.address, tls: { insecure: true } }) });
+             t.after(() => a.kill());
+             await withCollectors({ A: a }, async () => {
+                 // Strings with U+0000 (protobuf-c would cut them if it decoded them), an
+                 // attribute key and value with one, and a field no OTLP version defines.
+                 const extra = Buffer.concat([
+                     fMsg(9, fString(1, 'k\u0000ey'), fMsg(2, fString(1, 'va\u0000lue'))),
+                     fVarint(1000, 42),
+                 ]);
+                 const sent = tracesProto('nul\u0000name', { spanExtra: extra }).bytes;
+                 assert.equal(await post(a.httpPort, '/v1/traces', sent), 200);
+                 await eventually(() => tempo.calls.length >= 1, S(15000), 'the Export call at the backend');
+                 await a.stop();
+                 assert.equal(tempo.calls.length, 1, 'one call');
+                 assert.ok(tempo.calls[0].body.equals(sent),
+                           `the backend got the ${sent.length} bytes sent (got ${tempo.calls[0].body.length})`);
+                 assert.deepEqual(spanNamesOfRequest(tempo.calls[0].body), ['nul\u0000name']);
+             });
+         });
+
     test('otlp: gzip by default, none when configured (the gRPC wire as seen by a bare HTTP/2 server)',
          { timeout: S(60000) }, async (t) => {
              const wire = await startRawH2Backend();
