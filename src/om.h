@@ -474,20 +474,42 @@ const char *om_kind_plural(om_kind_t k); /* "receivers" ... as the top-level con
 /* their sockets and accepting gRPC calls, so clients wait (TCP and HTTP/2 flow control)     */
 /* rather than fail. Intake resumes once the arenas hold less than three quarters of the     */
 /* limit, or no exporter has anything left to send (then waiting would free nothing).        */
+/* A slow backend makes short pauses; a dead one would make clients wait until their own     */
+/* deadlines. So a pause lasts at most the hold time: after that, receivers take requests    */
+/* again and refuse them with a retryable error (HTTP 503, gRPC UNAVAILABLE), as otelcol's   */
+/* memory_limiter does, until the backlog is under three quarters of the limit.              */
 
 #define OM_INTAKE_LIMIT_DEFAULT ((size_t)16 << 20)
+#define OM_INTAKE_HOLD_MS_DEFAULT 2000
 #define OM_INTAKE_POLL_MS 1
 
-/* Loop thread. Whether receivers should take no new requests now. */
+typedef enum {
+    OM_INTAKE_OPEN,   /* take requests */
+    OM_INTAKE_HOLD,   /* take no new requests; leave them waiting */
+    OM_INTAKE_REFUSE, /* held for the hold time already: take requests and refuse them */
+} om_intake_state_t;
+
+/* Loop thread. Where intake stands now (it moves with the backlog and the clock). */
+om_intake_state_t om_intake_state(void);
+/* Loop thread. om_intake_state() == OM_INTAKE_HOLD: receivers should take no new requests. */
 bool om_intake_paused(void);
-/* Loop thread (tests). 0: never pause. */
+/* Loop thread. om_intake_state() == OM_INTAKE_REFUSE: receivers refuse what they take, with
+ * OM_EREFUSED and OM_INTAKE_REFUSED_MSG. */
+bool om_intake_refusing(void);
+#define OM_INTAKE_REFUSED_MSG                                                                      \
+    "data refused: the collector holds more undelivered data than its limit (backends are not "    \
+    "keeping up); retry later"
+/* Loop thread (tests). limit 0: never pause. Resets the state to open. */
 void om_intake_set_limit(size_t bytes);
+/* Loop thread (tests). How long a pause holds requests before they are refused. */
+void om_intake_set_hold_ms(uint64_t ms);
 /* Core-internal (exporter_helper.c): whether any exporter of the process has data queued or
  * being sent. */
 bool om__exports_pending(void);
 
 /* A receiver's wait for intake to resume: once started, it checks every OM_INTAKE_POLL_MS
- * and calls resume(arg) once, when om_intake_paused() turns false. Loop thread. */
+ * and calls resume(arg) once, when om_intake_paused() turns false (intake open again, or
+ * refusing: then the held requests are taken and refused). Loop thread. */
 typedef struct om_intake_wait {
     uv_timer_t timer; /* embedded: close with om_intake_wait_close before freeing */
     void (*resume)(void *arg);

@@ -270,6 +270,11 @@ static int export_request(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
         om_err_set(err, OM_EINVAL, "the call carried no request message");
         return OM_EINVAL;
     }
+    if (om_intake_refusing()) {
+        /* Refused before it is read: the slot's clear destroys the payload. */
+        om_err_set(err, OM_EREFUSED, "%s", OM_INTAKE_REFUSED_MSG);
+        return OM_EREFUSED;
+    }
     grpc_slice data;
     bool readable = payload_slice(sl->payload, &data);
     grpc_byte_buffer_destroy(sl->payload);

@@ -552,6 +552,67 @@ static void test_paused_intake_holds_calls_until_it_resumes(void)
     ASSERT_EQ_INT(closed, 0);
 }
 
+/* Runs the loop for ms (nothing to wait for: this is how long something must not happen). */
+static void run_for(uv_loop_t *loop, uint64_t ms)
+{
+    uv_timer_t t;
+    bool over = false;
+    uv_timer_init(loop, &t);
+    t.data = &over;
+    uv_timer_start(&t, on_window, ms, 0);
+    while (!over) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* A pause that outlasts the hold time (a dead backend) ends the held call with UNAVAILABLE,
+ * which OTLP clients retry, instead of leaving it to the client's deadline; nothing reaches
+ * the pipeline. Once the backlog is delivered, calls are taken again. */
+static void test_a_long_pause_refuses_calls_as_unavailable(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_testdata_hold_t hold;
+    ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
+    om_intake_set_limit(1);
+    om_intake_set_hold_ms(200);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t held[1] = {{.method = TRACES_METHOD, .body = traces_payload("refused")}};
+    rpc_t later[1] = {{.method = TRACES_METHOD, .body = traces_payload("taken")}};
+    client_job_t job;
+    bool ended_within_hold = true;
+    size_t refused_n = 0;
+    if (rc == 0) {
+        job_init(&job, &f, held, 1);
+        client_begin(&f.loop, &job);
+        run_for(&f.loop, 100);
+        ended_within_hold = atomic_load(&job.started);
+        client_end(&f.loop, &job);
+        refused_n = f.cap.n;
+        om_testdata_hold_release(&hold);
+        job_init(&job, &f, later, 1);
+        run_client(&f.loop, &job);
+    }
+    size_t after = f.cap.n;
+    om_testdata_hold_stop(&hold);
+    om_intake_set_hold_ms(OM_INTAKE_HOLD_MS_DEFAULT);
+    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    int closed = fx_finish(&f);
+    free_bodies(held, 1);
+    free_bodies(later, 1);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(!ended_within_hold);
+    ASSERT_EQ_INT(held[0].status, GRPC_STATUS_UNAVAILABLE);
+    ASSERT_TRUE(strstr(held[0].details, "undelivered data") != NULL);
+    ASSERT_EQ_UINT(refused_n, 0);
+    ASSERT_EQ_INT(later[0].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(after, 1);
+    ASSERT_EQ_INT(closed, 0);
+}
+
 static void test_gzip_request_arrives_inflated(void)
 {
     fx_t f;
@@ -1011,6 +1072,7 @@ int main(void)
     grpc_init(); /* the client's; the server balances its own */
     OM_RUN(test_export_each_signal);
     OM_RUN(test_paused_intake_holds_calls_until_it_resumes);
+    OM_RUN(test_a_long_pause_refuses_calls_as_unavailable);
     OM_RUN(test_gzip_request_arrives_inflated);
     OM_RUN(test_gzip_limit_measured_inflated);
     OM_RUN(test_malformed_then_still_serves);

@@ -571,6 +571,10 @@ static void handle_request(otlp_http_session_t *s)
         respond_error(s, OM_EINVAL, err.msg);
         return;
     }
+    if (om_intake_refusing()) {
+        respond_error(s, OM_EREFUSED, OM_INTAKE_REFUSED_MSG);
+        return;
+    }
     om_batch_t *b = NULL;
     int rc = decode_body(s, &b, &err);
     otlp_buf_free(&q->body); /* the batch does not reference it */

@@ -933,6 +933,62 @@ static void test_paused_intake_holds_requests_until_it_resumes(void)
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
+/* A pause that outlasts the hold time (a dead backend) does not leave clients to their own
+ * timeouts: the held request is read and refused with a retryable 503, as is the next one,
+ * and nothing reaches the pipeline; once the backlog is delivered, requests are taken again. */
+static void test_a_long_pause_refuses_requests_as_retryable(void)
+{
+    fixture_t f;
+    ASSERT_EQ_INT(fx_start(&f, MiB, OM_SIG_ALL), 0);
+    om_testdata_hold_t hold;
+    ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
+    om_intake_set_limit(1);
+    om_intake_set_hold_ms(200);
+    size_t blen, rlen;
+    uint8_t *body = pack_logs(&blen);
+    char *req = make_request("POST", "/v1/logs", "Content-Type: application/x-protobuf\r\n", body,
+                             blen, &rlen);
+    client_t c;
+    memset(&c, 0, sizeof c);
+    client_add(&c, req, rlen);
+    c.reads_after[0] = 1;
+    client_add(&c, req, rlen);
+    c.want = 2;
+    c.port = f.port;
+    c.wake = &f.wake;
+    pthread_t t;
+    pthread_create(&t, NULL, client_main, &c);
+    fx_run_until_conns(&f, 1);
+    run_for(&f, 100);
+    bool answered_within_hold = atomic_load(&c.done) != 0;
+    fx_arm_deadline(&f);
+    uv_ref((uv_handle_t *)&f.wake);
+    while (!atomic_load(&c.done) && !f.timed_out) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    uv_unref((uv_handle_t *)&f.wake);
+    pthread_join(t, NULL);
+    ASSERT_TRUE(!answered_within_hold);
+    ASSERT_EQ_INT(c.nresp, 2);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ_INT(c.resp[i].status, 503);
+        ASSERT_EQ_STR(c.resp[i].retry_after, "1");
+        ASSERT_TRUE(strstr(c.resp[i].body, "undelivered data") != NULL);
+    }
+    ASSERT_EQ_INT(f.cap.batches[2], 0);
+
+    om_testdata_hold_release(&hold);
+    roundtrip(&f, &c, req, rlen);
+    ASSERT_EQ_INT(c.resp[0].status, 200);
+    ASSERT_EQ_INT(f.cap.batches[2], 1);
+    om_testdata_hold_stop(&hold);
+    om_intake_set_hold_ms(OM_INTAKE_HOLD_MS_DEFAULT);
+    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    free(body);
+    om_free(req);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+}
+
 static void test_disconnect_mid_body(void)
 {
     fixture_t f;
@@ -1234,6 +1290,7 @@ int main(void)
     OM_RUN(test_corrupt_gzip);
     OM_RUN(test_refused_is_retryable);
     OM_RUN(test_paused_intake_holds_requests_until_it_resumes);
+    OM_RUN(test_a_long_pause_refuses_requests_as_retryable);
     OM_RUN(test_disconnect_mid_body);
     OM_RUN(test_expect_continue_and_close);
     OM_RUN(test_bad_http);

@@ -886,6 +886,92 @@ describe('backpressure', () => {
     }
 });
 
+describe('intake backpressure', () => {
+    // The default queue (1000 requests) would take gigabytes of 400 KB requests; the intake
+    // limit (16 MiB undelivered) stops A first. Clients are held for the hold time (2 s), then
+    // refused with retryable errors: nobody waits for a client timeout.
+    test('a stalled backend: A takes about 16 MiB, then holds and refuses with retryable errors, never ' +
+         'a client timeout; memory stays bounded; what was accepted arrives once', { timeout: S(150000) }, async (t) => {
+        const b = await startCollector({ yaml: sinkYaml() });
+        t.after(() => b.kill());
+        const stall = gate();
+        t.after(() => stall.open());
+        const be = await startGrpcBackend({ decide: () => stall.promise.then(() => ({ forward: b.grpcAddress })) });
+        t.after(() => be.close());
+        const a = await startCollector({
+            yaml: relayYaml('otlp', {
+                endpoint: be.address, tls: { insecure: true }, timeout: '120s', retry_on_failure: FAST_RETRY,
+            }, { batch: false }),
+        });
+        t.after(() => a.kill());
+        await withCollectors({ A: a, B: b }, async () => {
+            const accepted = [];
+            const refused = [];
+            const otherFailures = [];
+            let maxRss = 0;
+            let stop = false;
+            let seq = 0;
+            const client = new grpc.Client(a.grpcAddress, grpc.credentials.createInsecure());
+            t.after(() => client.close());
+            const worker = async (w) => {
+                while (!stop) {
+                    const name = `ib.${w}.${seq++}`;
+                    const bytes = tracesProto(name, { padBytes: 400000 }).bytes;
+                    const viaGrpc = w % 2 === 1;
+                    const code = viaGrpc ? await grpcCall(client, EXPORT_PATH.traces, bytes)
+                                         : await post(a.httpPort, '/v1/traces', bytes);
+                    if (code === (viaGrpc ? 0 : 200)) {
+                        accepted.push(name);
+                    } else if ((viaGrpc ? RETRYABLE_GRPC : RETRYABLE_HTTP).has(code)) {
+                        refused.push({ name, via: viaGrpc ? 'grpc' : 'http', code });
+                    } else {
+                        otherFailures.push(`${name}: ${viaGrpc ? 'gRPC status' : 'HTTP'} ${code}`);
+                    }
+                }
+            };
+            const sampler = setInterval(() => {
+                maxRss = Math.max(maxRss, rssKb(a.proc.pid) ?? 0);
+            }, 50);
+            t.after(() => clearInterval(sampler));
+            const workers = [0, 1, 2, 3].map(worker);
+            await sleep(S(6000));
+            stop = true;
+            await Promise.all(workers);
+            clearInterval(sampler);
+            const acceptedWhileStalled = accepted.length;
+            t.diagnostic(`while stalled: ${accepted.length} accepted, ${refused.length} refused ` +
+                         `(${[...new Set(refused.map((r) => `${r.via} ${r.code}`))].join(', ')}), ` +
+                         `peak RSS ${maxRss} KiB`);
+            assert.deepEqual(otherFailures.slice(0, 5), [], 'the only failures are retryable refusals');
+            assert.ok(refused.some((r) => r.via === 'http' && r.code === 503), 'HTTP requests refused with 503');
+            assert.ok(refused.some((r) => r.via === 'grpc' && r.code === grpc.status.UNAVAILABLE),
+                      'gRPC calls refused with UNAVAILABLE');
+            // 16 MiB of 400 KB requests is about 42; the queue (1000) never filled.
+            assert.ok(acceptedWhileStalled >= 20 && acceptedWhileStalled <= 80,
+                      `A accepted ${acceptedWhileStalled} requests of 400 KB while the backend stalled`);
+            assert.match(a.stderr, /intake: refusing data/, 'one warning says why data is refused');
+            const limitMb = instrumented(a.proc.pid) ? 1024 : 100;
+            assert.ok(maxRss > 0 && maxRss < limitMb * 1024, `A's RSS peaked at ${maxRss} KiB (bound ${limitMb} MiB)`);
+
+            stall.open();
+            for (let i = 0; i < 3; i++) {
+                const name = `ib.after.${i}`;
+                await eventually(async () => (await post(a.httpPort, '/v1/traces', tracesProto(name).bytes)) === 200,
+                                 S(30000), `A accepting ${name} after the backend recovered`);
+                accepted.push(name);
+            }
+            await waitDelivered(b, accepted, S(60000), 'every accepted span in B');
+            await a.stop(S(30000));
+            await b.stop();
+            const got = spanNamesIn(b);
+            assertOnce(got, accepted, `${accepted.length} accepted spans`);
+            const refusedNames = new Set(refused.map((r) => r.name));
+            assert.deepEqual(got.filter((n) => refusedNames.has(n)), [], 'no refused span was delivered');
+            assert.match(a.stderr, /intake: taking data again/);
+        });
+    });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Shutdown
 

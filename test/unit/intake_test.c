@@ -116,10 +116,58 @@ static void test_wait_calls_resume_once_intake_resumes(void)
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
 }
 
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* A pause holds requests for the hold time at most; then receivers take them and refuse them,
+ * until the backlog is under three quarters of the limit. */
+static void test_a_long_pause_turns_into_refusal(void)
+{
+    fx_t f;
+    fx_init(&f);
+    om_testdata_hold_t hold;
+    ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
+    size_t unit = 64 * 1024;
+    om_intake_set_limit(4 * unit);
+    om_intake_set_hold_ms(100);
+    om_arena_t *big = held_bytes(4 * unit);
+    ASSERT_EQ_INT(om_intake_state(), OM_INTAKE_HOLD);
+    ASSERT_TRUE(om_intake_paused());
+    ASSERT_TRUE(!om_intake_refusing());
+    sleep_ms(150);
+    ASSERT_EQ_INT(om_intake_state(), OM_INTAKE_REFUSE);
+    ASSERT_TRUE(!om_intake_paused()); /* held requests are let in, to be refused */
+    ASSERT_TRUE(om_intake_refusing());
+    om_arena_t *some = held_bytes(unit * 16 / 5);
+    om_arena_unref(big);
+    ASSERT_TRUE(om_intake_refusing()); /* above three quarters still */
+    om_arena_unref(some);
+    ASSERT_EQ_INT(om_intake_state(), OM_INTAKE_OPEN);
+    /* A new pause starts a new hold. */
+    big = held_bytes(4 * unit);
+    ASSERT_EQ_INT(om_intake_state(), OM_INTAKE_HOLD);
+    /* With no export pending, waiting frees nothing: open at once, whatever the clock says. */
+    sleep_ms(150);
+    om_testdata_hold_release(&hold);
+    for (int i = 0; i < 5000 && om__exports_pending(); i++) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    ASSERT_EQ_INT(om_intake_state(), OM_INTAKE_OPEN);
+    om_arena_unref(big);
+    om_testdata_hold_stop(&hold);
+    om_intake_set_hold_ms(OM_INTAKE_HOLD_MS_DEFAULT);
+    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
+}
+
 int main(void)
 {
     OM_RUN(test_pauses_over_the_limit_only_while_an_export_is_pending);
     OM_RUN(test_resumes_below_three_quarters);
     OM_RUN(test_wait_calls_resume_once_intake_resumes);
+    OM_RUN(test_a_long_pause_turns_into_refusal);
     return om_test_summary();
 }
