@@ -1,14 +1,15 @@
 /* otlp_json_decode.c: OTLP/JSON requests into protobuf-c messages in a batch's arena.
  *
- * jansson parses the body into a tree; we walk it guided by the protobuf-c descriptors of the
+ * json.c parses the body into a tree; we walk it guided by the protobuf-c descriptors of the
  * generated messages, so every field of the .proto files is covered without a table of our
  * own, and fields added to the protos later decode without code changes here.
  *
  * What we accept (the protobuf JSON mapping with OTLP's exceptions, as the Go collector reads
  * it):
  * - keys in lowerCamelCase or in the .proto's snake_case; unknown keys are ignored; a key given
- *   twice keeps its last value (as otelcol's reader does for scalars; we do not reject
- *   duplicates); null is the same as an absent field (a null list element is a default value);
+ *   twice is decoded twice, in document order, so the later occurrence wins (as in otelcol's
+ *   reader, which also reads keys in order; we do not reject duplicates); null is the same as an
+ * absent field (a null list element is a default value);
  * - trace_id / span_id / parent_span_id as hex (either case); "" is an empty id; any other
  *   length than 16 (trace) or 8 (span) bytes is an error;
  * - other bytes as base64, standard or URL-safe alphabet, with or without padding;
@@ -16,22 +17,21 @@
  *   ("SPAN_KIND_SERVER"); an unknown name is an error;
  * - integers of every width as JSON numbers or decimal strings; a number with a fraction or
  *   exponent is accepted when its value is a whole number in range. A bare integer outside
- *   int64 (which jansson alone refuses) is read as a double: exact enough for double fields,
+ *   int64 is read as a double: exact enough for double fields,
  *   lossy for a uint64 above 2^63, which proto3 JSON writers send as a string anyway;
  * - doubles as numbers, numeric strings, or "NaN", "Infinity", "-Infinity" (also "+Inf",
  *   "-Inf" and "Inf" as the Go collector writes them, in any letter case);
  * - `{}` (and any object without known keys) is a valid empty request.
- * A JSON string may not contain \u0000 (protobuf-c strings are NUL-terminated); jansson also
- * rejects invalid UTF-8.
+ * A JSON string may not contain \u0000 (protobuf-c strings are NUL-terminated), and must be valid
+ * UTF-8.
  *
  * Errors: OM_EINVAL with "<JSON path>: <problem>" in err (e.g.
  * "resourceSpans[0].scopeSpans[1].spans[3].traceId: invalid trace id: invalid hex"),
  * OM_ETOOBIG when the arena cap is reached, OM_ENOMEM.
  *
- * Limits: jansson refuses nesting deeper than JSON_PARSER_MAX_DEPTH (2048); we refuse
+ * Limits: json.c refuses nesting deeper than OM_JSON_MAX_DEPTH (2048); we refuse
  * AnyValues (arrays, kvlists) nested deeper than DEC_MAX_ANY_DEPTH, which bounds our own
  * recursion. The decoded form is bounded by the arena cap. */
-#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
 #include "om.h"
 
 #define DEC_MAX_ANY_DEPTH 64
@@ -178,22 +179,22 @@ static bool parse_decimal(const char *s, size_t len, bool allow_minus, bool *neg
 }
 
 /* Any JSON number or numeric string as a whole number: sign and magnitude. */
-static int get_whole(dec_t *d, json_t *v, bool allow_neg, bool *neg, uint64_t *mag)
+static int get_whole(dec_t *d, const om_json_t *v, bool allow_neg, bool *neg, uint64_t *mag)
 {
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
+    if ((v->type == OM_JSON_INTEGER)) {
+        int64_t i = v->u.i;
         *neg = i < 0;
         *mag = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
-    } else if (json_is_real(v)) {
-        double r = json_real_value(v);
+    } else if ((v->type == OM_JSON_REAL)) {
+        double r = v->u.r;
         if (r != floor(r) || fabs(r) >= 18446744073709551616.0) {
             return fail(d, "expected an integer, got %g", r);
         }
         *neg = r < 0;
         *mag = (uint64_t)fabs(r);
-    } else if (json_is_string(v)) {
-        if (!parse_decimal(json_string_value(v), json_string_length(v), allow_neg, neg, mag)) {
-            return fail(d, "invalid integer \"%.40s\"", json_string_value(v));
+    } else if ((v->type == OM_JSON_STRING)) {
+        if (!parse_decimal(v->u.s, (size_t)v->n, allow_neg, neg, mag)) {
+            return fail(d, "invalid integer \"%.40s\"", v->u.s);
         }
     } else {
         return fail(d, "expected an integer");
@@ -204,7 +205,7 @@ static int get_whole(dec_t *d, json_t *v, bool allow_neg, bool *neg, uint64_t *m
     return 0;
 }
 
-static int get_uint(dec_t *d, json_t *v, uint64_t max, uint64_t *out)
+static int get_uint(dec_t *d, const om_json_t *v, uint64_t max, uint64_t *out)
 {
     bool neg = false;
     uint64_t mag = 0;
@@ -219,7 +220,7 @@ static int get_uint(dec_t *d, json_t *v, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static int get_int(dec_t *d, json_t *v, int64_t min, int64_t max, int64_t *out)
+static int get_int(dec_t *d, const om_json_t *v, int64_t min, int64_t max, int64_t *out)
 {
     bool neg = false;
     uint64_t mag = 0;
@@ -273,15 +274,15 @@ static bool numeric_string(const char *s, size_t len, double *out)
     return end == s + len;
 }
 
-static int get_double(dec_t *d, json_t *v, double *out)
+static int get_double(dec_t *d, const om_json_t *v, double *out)
 {
-    if (json_is_real(v)) {
-        *out = json_real_value(v);
-    } else if (json_is_integer(v)) {
-        *out = (double)json_integer_value(v);
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (!special_double(s, out) && !numeric_string(s, json_string_length(v), out)) {
+    if ((v->type == OM_JSON_REAL)) {
+        *out = v->u.r;
+    } else if ((v->type == OM_JSON_INTEGER)) {
+        *out = (double)v->u.i;
+    } else if ((v->type == OM_JSON_STRING)) {
+        const char *s = v->u.s;
+        if (!special_double(s, out) && !numeric_string(s, (size_t)v->n, out)) {
             return fail(d, "invalid number \"%.40s\"", s);
         }
     } else {
@@ -290,10 +291,10 @@ static int get_double(dec_t *d, json_t *v, double *out)
     return 0;
 }
 
-static int get_enum(dec_t *d, const ProtobufCEnumDescriptor *ed, json_t *v, int *out)
+static int get_enum(dec_t *d, const ProtobufCEnumDescriptor *ed, const om_json_t *v, int *out)
 {
-    if (json_is_string(v)) {
-        const char *name = json_string_value(v);
+    if ((v->type == OM_JSON_STRING)) {
+        const char *name = v->u.s;
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, name);
         if (ev != NULL) {
             *out = ev->value;
@@ -302,7 +303,7 @@ static int get_enum(dec_t *d, const ProtobufCEnumDescriptor *ed, json_t *v, int 
         /* A number in a string is still a number. */
         bool neg = false;
         uint64_t mag = 0;
-        if (!parse_decimal(name, json_string_length(v), true, &neg, &mag)) {
+        if (!parse_decimal(name, (size_t)v->n, true, &neg, &mag)) {
             return fail(d, "unknown %s value \"%.40s\"", ed->short_name, name);
         }
     }
@@ -314,12 +315,12 @@ static int get_enum(dec_t *d, const ProtobufCEnumDescriptor *ed, json_t *v, int 
     return rc;
 }
 
-static int get_string(dec_t *d, json_t *v, char **out)
+static int get_string(dec_t *d, const om_json_t *v, char **out)
 {
-    if (!json_is_string(v)) {
+    if (!(v->type == OM_JSON_STRING)) {
         return fail(d, "expected a string");
     }
-    *out = om_arena_strndup(d->arena, json_string_value(v), json_string_length(v));
+    *out = om_arena_strndup(d->arena, v->u.s, (size_t)v->n);
     return *out == NULL ? nomem(d) : 0;
 }
 
@@ -338,13 +339,14 @@ static int hexval(char c)
 }
 
 /* trace/span ids: hex of exactly want bytes, or "" for an empty id. */
-static int get_hex_id(dec_t *d, json_t *v, size_t want, const char *what, ProtobufCBinaryData *out)
+static int get_hex_id(dec_t *d, const om_json_t *v, size_t want, const char *what,
+                      ProtobufCBinaryData *out)
 {
-    if (!json_is_string(v)) {
+    if (!(v->type == OM_JSON_STRING)) {
         return fail(d, "invalid %s: expected a hex string", what);
     }
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
+    const char *s = v->u.s;
+    size_t len = (size_t)v->n;
     *out = (ProtobufCBinaryData){0, NULL};
     if (len == 0) {
         return 0;
@@ -388,13 +390,13 @@ static int b64val(unsigned char c)
     return -1;
 }
 
-static int get_base64(dec_t *d, json_t *v, ProtobufCBinaryData *out)
+static int get_base64(dec_t *d, const om_json_t *v, ProtobufCBinaryData *out)
 {
-    if (!json_is_string(v)) {
+    if (!(v->type == OM_JSON_STRING)) {
         return fail(d, "expected a base64 string");
     }
-    const unsigned char *s = (const unsigned char *)json_string_value(v);
-    size_t len = json_string_length(v);
+    const unsigned char *s = (const unsigned char *)v->u.s;
+    size_t len = (size_t)v->n;
     /* Padding is optional, but when present it completes the last quantum. */
     size_t pad = 0;
     while (len > 0 && s[len - 1] == '=' && pad < 2) {
@@ -454,15 +456,15 @@ static size_t hex_id_size(const ProtobufCFieldDescriptor *f, const char **what)
 /* ---------------------------------------------------------------------------------------- */
 /* Messages                                                                                   */
 
-static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *md, json_t *obj,
+static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *md, const om_json_t *obj,
                        ProtobufCMessage *msg);
 
 /* A new message of type md in the arena, filled from obj (NULL: left empty). */
-static int dec_submessage(dec_t *d, const ProtobufCMessageDescriptor *md, json_t *obj,
+static int dec_submessage(dec_t *d, const ProtobufCMessageDescriptor *md, const om_json_t *obj,
                           ProtobufCMessage **out)
 {
     bool any = md == &opentelemetry__proto__common__v1__any_value__descriptor;
-    if (obj != NULL && !json_is_object(obj)) {
+    if (obj != NULL && obj->type != OM_JSON_OBJECT) {
         return fail(d, "expected an object");
     }
     if (any && d->any_depth >= DEC_MAX_ANY_DEPTH) {
@@ -483,7 +485,7 @@ static int dec_submessage(dec_t *d, const ProtobufCMessageDescriptor *md, json_t
     return rc;
 }
 
-static int dec_integer_field(dec_t *d, ProtobufCType type, json_t *v, void *member)
+static int dec_integer_field(dec_t *d, ProtobufCType type, const om_json_t *v, void *member)
 {
     int64_t i = 0;
     uint64_t u = 0;
@@ -514,7 +516,7 @@ static int dec_integer_field(dec_t *d, ProtobufCType type, json_t *v, void *memb
 }
 
 /* One value of field f from v into member (the field itself, or one element of its array). */
-static int dec_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, void *member)
+static int dec_value(dec_t *d, const ProtobufCFieldDescriptor *f, const om_json_t *v, void *member)
 {
     double x = 0;
     int rc;
@@ -527,10 +529,10 @@ static int dec_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, voi
     case PROTOBUF_C_TYPE_DOUBLE:
         return get_double(d, v, (double *)member);
     case PROTOBUF_C_TYPE_BOOL:
-        if (!json_is_boolean(v)) {
+        if (!(v->type == OM_JSON_TRUE || v->type == OM_JSON_FALSE)) {
             return fail(d, "expected true or false");
         }
-        *(protobuf_c_boolean *)member = json_is_true(v);
+        *(protobuf_c_boolean *)member = (v->type == OM_JSON_TRUE);
         return 0;
     case PROTOBUF_C_TYPE_ENUM:
         return get_enum(d, f->descriptor, v, (int *)member);
@@ -588,16 +590,16 @@ static size_t element_size(ProtobufCType type)
     }
 }
 
-static int dec_repeated(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *arr,
+static int dec_repeated(dec_t *d, const ProtobufCFieldDescriptor *f, const om_json_t *arr,
                         ProtobufCMessage *msg)
 {
     size_t *count = (size_t *)((char *)msg + f->quantifier_offset);
     void **items = (void **)((char *)msg + f->offset);
     size_t esize = element_size(f->type);
-    if (!json_is_array(arr)) {
+    if (arr->type != OM_JSON_ARRAY) {
         return fail(d, "expected an array");
     }
-    size_t n = json_array_size(arr);
+    size_t n = (size_t)arr->n;
     *count = 0;
     *items = NULL;
     if (n == 0) {
@@ -608,10 +610,10 @@ static int dec_repeated(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *arr
         return nomem(d);
     }
     for (size_t i = 0; i < n; i++) {
-        json_t *el = json_array_get(arr, i);
+        const om_json_t *el = &arr->u.items[i];
         path_push_idx(d, i);
-        int rc = json_is_null(el) ? dec_null_element(d, f, mem + i * esize, esize)
-                                  : dec_value(d, f, el, mem + i * esize);
+        int rc = (el->type == OM_JSON_NULL) ? dec_null_element(d, f, mem + i * esize, esize)
+                                            : dec_value(d, f, el, mem + i * esize);
         path_pop(d);
         if (rc != 0) {
             return rc;
@@ -622,7 +624,8 @@ static int dec_repeated(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *arr
     return 0;
 }
 
-static int dec_single(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, ProtobufCMessage *msg)
+static int dec_single(dec_t *d, const ProtobufCFieldDescriptor *f, const om_json_t *v,
+                      ProtobufCMessage *msg)
 {
     int rc = dec_value(d, f, v, (char *)msg + f->offset);
     if (rc != 0) {
@@ -662,15 +665,14 @@ static const ProtobufCFieldDescriptor *lookup_field(const ProtobufCMessageDescri
     return protobuf_c_message_descriptor_get_field_by_name(md, snake);
 }
 
-static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *md, json_t *obj,
+static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *md, const om_json_t *obj,
                        ProtobufCMessage *msg)
 {
-    /* Bounded by the object's size; jansson keeps insertion order, so of two keys naming one
-     * field the later wins. */
-    for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it)) {
-        const char *key = json_object_iter_key(it);
-        json_t *val = json_object_iter_value(it);
-        if (json_is_null(val)) {
+    /* Members in document order: of two keys naming one field, the later wins. */
+    for (uint32_t i = 0; i < obj->n; i++) {
+        const char *key = obj->u.members[i].key;
+        const om_json_t *val = &obj->u.members[i].value;
+        if (val->type == OM_JSON_NULL) {
             continue;
         }
         const ProtobufCFieldDescriptor *f = lookup_field(md, key);
@@ -688,118 +690,27 @@ static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *md, json_t *o
     return 0;
 }
 
-/* ---------------------------------------------------------------------------------------- */
-
-/* Whether an integer token ("-?[0-9]+") is outside int64. */
-static bool int_token_overflows(const char *p, size_t n)
-{
-    bool neg = n > 0 && p[0] == '-';
-    if (neg) {
-        p++;
-        n--;
-    }
-    if (n != 19) {
-        return n > 19;
-    }
-    return memcmp(p, neg ? "9223372036854775808" : "9223372036854775807", 19) > 0;
-}
-
-/* The length of the number token at p (as far as number characters go) and whether it is a
- * plain integer outside int64. */
-static size_t number_token(const char *p, size_t avail, bool *big)
-{
-    size_t j = p[0] == '-' ? 1 : 0;
-    while (j < avail && p[j] >= '0' && p[j] <= '9') {
-        j++;
-    }
-    size_t int_end = j;
-    while (j < avail && p[j] != '\0' && strchr("0123456789.eE+-", p[j]) != NULL) {
-        j++;
-    }
-    *big = j == int_end && int_token_overflows(p, int_end);
-    return j;
-}
-
-/* jansson keeps integers in int64 and refuses larger ones ("too big integer"). Such numbers
- * are valid JSON, and the Go collector writes doubles from 2^63 up to 1e21 as plain digits.
- * When a parse fails for that reason, we copy the body with ".0" after each such integer so
- * that jansson reads it as a real (a uint64 above 2^63 sent as a bare number loses precision,
- * as it does in every JSON reader with IEEE doubles; proto3 JSON writers send strings), and
- * parse again. Returns the copy (caller frees with om_free) or NULL when out of memory. */
-static char *widen_big_integers(const char *data, size_t len, size_t *out_len)
-{
-    om_strbuf_t sb;
-    bool in_str = false, esc = false;
-    size_t run = 0, i = 0;
-    om_strbuf_init(&sb, 0);
-    while (i < len) {
-        char c = data[i];
-        if (in_str) {
-            in_str = esc || c != '"';
-            esc = !esc && c == '\\';
-            i++;
-        } else if (c == '"') {
-            in_str = true;
-            i++;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            bool big;
-            i += number_token(data + i, len - i, &big);
-            if (big) {
-                om_strbuf_append(&sb, data + run, i - run);
-                om_strbuf_append(&sb, ".0", 2);
-                run = i;
-            }
-        } else {
-            i++;
-        }
-    }
-    om_strbuf_append(&sb, data + run, len - run);
-    if (sb.failed) {
-        om_strbuf_free(&sb);
-        return NULL;
-    }
-    return om_strbuf_steal(&sb, out_len);
-}
-
-static json_t *parse(const char *data, size_t len, om_err_t *err, int *rc)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(data, len, 0, &jerr);
-    if (root == NULL && strstr(jerr.text, "too big integer") != NULL) {
-        size_t wlen = 0;
-        char *wide = widen_big_integers(data, len, &wlen);
-        if (wide == NULL) {
-            om_err_set(err, OM_ENOMEM, "out of memory decoding the request");
-            *rc = OM_ENOMEM;
-            return NULL;
-        }
-        root = json_loadb(wide, wlen, 0, &jerr);
-        om_free(wide);
-    }
-    if (root == NULL) {
-        om_err_set(err, OM_EINVAL, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                   jerr.text);
-        *rc = OM_EINVAL;
-    }
-    return root;
-}
-
 int om_batch_decode_json(om_signal_t sig, const char *data, size_t len, size_t arena_cap,
                          om_batch_t **out, om_err_t *err)
 {
-    json_t *root = NULL;
     om_batch_t *b = NULL;
-    int rc = 0;
+    const om_json_t *root = NULL;
     *out = NULL;
     if (om_signal_index(sig) < 0) {
         om_err_set(err, OM_EINVAL, "unknown signal");
         return OM_EINVAL;
     }
-    root = parse(data, len, err, &rc);
-    if (root == NULL) {
+    /* The tree lives only while the structs are built; the cap bounds it too. */
+    om_arena_t *tree = om_arena_new(arena_cap);
+    if (tree == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory decoding the request");
+        return OM_ENOMEM;
+    }
+    int rc = om_json_parse(tree, data, len, &root, err);
+    if (rc != 0) {
         goto out;
     }
-    if (!json_is_object(root)) {
+    if (root->type != OM_JSON_OBJECT) {
         om_err_set(err, OM_EINVAL, "expected a JSON object");
         rc = OM_EINVAL;
         goto out;
@@ -821,6 +732,6 @@ out:
     if (b != NULL) {
         om_batch_release(b);
     }
-    json_decref(root);
+    om_arena_unref(tree);
     return rc;
 }

@@ -11,11 +11,11 @@
 #include <time.h>
 #include <strings.h>
 
-#include <jansson.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "google/rpc/status.pb-c.h"
+#include "json.h"
 #include "otlphttp.h"
 
 /* Decoding a response of at most OTLPHTTP_RESP_MAX bytes never needs more than this. */
@@ -285,31 +285,44 @@ static int partial_proto(om_signal_t sig, const uint8_t *body, size_t len, int64
     return rc;
 }
 
-/* A JSON member by its lowerCamelCase or snake_case name. */
-static json_t *member(json_t *obj, const char *camel, const char *snake)
+/* A response body as a JSON tree in a; NULL when a is NULL or the body is no JSON. */
+static const om_json_t *parse_json(om_arena_t *a, const uint8_t *body, size_t len)
 {
-    json_t *v = json_object_get(obj, camel);
-    return v != NULL ? v : json_object_get(obj, snake);
+    const om_json_t *root = NULL;
+    om_err_t err = {0};
+    if (a == NULL || om_json_parse(a, (const char *)body, len, &root, &err) != 0) {
+        return NULL;
+    }
+    return root;
 }
 
-/* int64 as the JSON mapping writes it: a decimal string, or a number. */
-static bool json_int64(json_t *v, int64_t *out)
+/* A JSON member by its lowerCamelCase or snake_case name. */
+static const om_json_t *member(const om_json_t *obj, const char *camel, const char *snake)
 {
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
+    const om_json_t *v = om_json_get(obj, camel);
+    return v != NULL ? v : om_json_get(obj, snake);
+}
+
+/* int64 as the JSON mapping writes it: a decimal string, or a number. Absent is 0. */
+static bool json_int64(const om_json_t *v, int64_t *out)
+{
+    if (v == NULL) {
         return true;
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
+    if (v->type == OM_JSON_INTEGER) {
+        *out = v->u.i;
+        return true;
+    }
+    if (v->type == OM_JSON_STRING) {
         char *end = NULL;
         errno = 0;
-        long long x = strtoll(s, &end, 10);
-        if (errno == 0 && end != s && *end == '\0') {
+        long long x = strtoll(v->u.s, &end, 10);
+        if (errno == 0 && end != v->u.s && *end == '\0') {
             *out = x;
             return true;
         }
     }
-    return v == NULL;
+    return false;
 }
 
 static int partial_json(om_signal_t sig, const uint8_t *body, size_t len, int64_t *rejected,
@@ -320,26 +333,28 @@ static int partial_json(om_signal_t sig, const uint8_t *body, size_t len, int64_
     static const char *const snake[] = {"rejected_spans", "rejected_data_points",
                                         "rejected_log_records"};
     int idx = om_signal_index(sig);
-    json_t *root = json_loadb((const char *)body, len, JSON_DECODE_ANY, NULL);
-    if (idx < 0 || !json_is_object(root)) {
-        json_decref(root);
-        return OM_EINVAL;
-    }
+    om_arena_t *a = om_arena_new(DECODE_ARENA_CAP);
+    const om_json_t *root = parse_json(a, body, len);
     int rc = 0;
-    json_t *ps = member(root, "partialSuccess", "partial_success");
-    if (json_is_object(ps)) {
-        json_t *text = member(ps, "errorMessage", "error_message");
+    if (idx < 0 || root == NULL || root->type != OM_JSON_OBJECT) {
+        rc = OM_EINVAL;
+        goto out;
+    }
+    const om_json_t *ps = member(root, "partialSuccess", "partial_success");
+    if (ps != NULL && ps->type == OM_JSON_OBJECT) {
+        const om_json_t *text = member(ps, "errorMessage", "error_message");
         if (!json_int64(member(ps, camel[idx], snake[idx]), rejected) ||
-            (text != NULL && !json_is_string(text))) {
+            (text != NULL && text->type != OM_JSON_STRING)) {
             rc = OM_EINVAL;
         } else {
-            escape_str(msg, cap, text != NULL ? json_string_value(text) : "");
+            escape_str(msg, cap, text != NULL ? text->u.s : "");
             rc = *rejected != 0 || msg[0] != '\0';
         }
-    } else if (ps != NULL && !json_is_null(ps)) {
+    } else if (ps != NULL && ps->type != OM_JSON_NULL) {
         rc = OM_EINVAL;
     }
-    json_decref(root);
+out:
+    om_arena_unref(a);
     return rc;
 }
 
@@ -379,13 +394,13 @@ static bool status_proto(const uint8_t *body, size_t len, char *msg, size_t cap)
 
 static bool status_json(const uint8_t *body, size_t len, char *msg, size_t cap)
 {
-    json_t *root = json_loadb((const char *)body, len, JSON_DECODE_ANY, NULL);
-    json_t *m = json_is_object(root) ? json_object_get(root, "message") : NULL;
-    bool ok = json_is_string(m) && json_string_length(m) > 0;
+    om_arena_t *a = om_arena_new(DECODE_ARENA_CAP);
+    const om_json_t *m = om_json_get(parse_json(a, body, len), "message");
+    bool ok = m != NULL && m->type == OM_JSON_STRING && m->n > 0;
     if (ok) {
-        escape_str(msg, cap, json_string_value(m));
+        escape_str(msg, cap, m->u.s);
     }
-    json_decref(root);
+    om_arena_unref(a);
     return ok;
 }
 

@@ -353,7 +353,7 @@ static void test_integer_forms(void)
 
 static void test_big_bare_numbers(void)
 {
-    /* jansson alone refuses integers outside int64; we read them as doubles (-2^63 still
+    /* Integers outside int64 (which jansson refuses) are read as doubles (-2^63 still
      * fits int64 and is exact, but a double prints it in its shortest form, as Go does).
      * Strings that look like big numbers (here after an escaped quote) stay untouched. */
     ASSERT_EQ_STR(reencode(OM_SIG_METRICS,
@@ -638,7 +638,7 @@ static void test_deep_nesting(void)
     free(ok);
     free(ok_out);
     free(deep);
-    /* Beyond jansson's own limit: refused by the parser, without recursing further. */
+    /* Beyond the JSON reader's own limit (2048): refused while parsing. */
     size_t n = 5000;
     char *brackets = malloc(2 * n + 1);
     ASSERT_TRUE(brackets != NULL);
