@@ -159,6 +159,17 @@ static size_t unicode_escape(const char *p, char **dst, const char **why)
     return used;
 }
 
+/* Bytes that stand for themselves in a string: printable ASCII but the quote and backslash. */
+#define PLAIN1(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '"' && (c) != '\\')
+#define PLAIN4(c) PLAIN1(c), PLAIN1((c) + 1), PLAIN1((c) + 2), PLAIN1((c) + 3)
+#define PLAIN16(c) PLAIN4(c), PLAIN4((c) + 4), PLAIN4((c) + 8), PLAIN4((c) + 12)
+#define PLAIN64(c) PLAIN16(c), PLAIN16((c) + 16), PLAIN16((c) + 32), PLAIN16((c) + 48)
+static const bool plain_byte[256] = {PLAIN64(0), PLAIN64(64), PLAIN64(128), PLAIN64(192)};
+#undef PLAIN64
+#undef PLAIN16
+#undef PLAIN4
+#undef PLAIN1
+
 /* The string whose opening quote is at j->p, unescaped in place: the result starts after the
  * quote and ends with a NUL written over the closing quote or earlier (escapes only shrink). */
 static int parse_string(jp_t *j, const char **out, uint32_t *out_len)
@@ -167,7 +178,7 @@ static int parse_string(jp_t *j, const char **out, uint32_t *out_len)
     char *src = s, *dst = s;
     for (;;) {
         unsigned char c = (unsigned char)*src;
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+        if (plain_byte[c]) {
             *dst++ = (char)c;
             src++;
             continue;

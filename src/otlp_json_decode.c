@@ -644,25 +644,63 @@ static int dec_single(dec_t *d, const ProtobufCFieldDescriptor *f, const om_json
 
 /* The field a JSON key names: "droppedAttributesCount" and "dropped_attributes_count" both
  * find dropped_attributes_count. NULL for unknown keys. */
-static const ProtobufCFieldDescriptor *lookup_field(const ProtobufCMessageDescriptor *md,
-                                                    const char *key)
+static const ProtobufCFieldDescriptor *lookup_field_uncached(const ProtobufCMessageDescriptor *md,
+                                                             const char *key, size_t key_len)
 {
     char snake[DEC_KEY_MAX];
     size_t n = 0;
-    for (const char *p = key; *p != '\0'; p++) {
-        bool upper = *p >= 'A' && *p <= 'Z';
+    for (size_t i = 0; i < key_len; i++) {
+        char c = key[i];
+        bool upper = c >= 'A' && c <= 'Z';
         if (n + (upper ? 2 : 1) >= sizeof snake) {
             return NULL;
         }
         if (upper) {
             snake[n++] = '_';
-            snake[n++] = (char)(*p - 'A' + 'a');
+            snake[n++] = (char)(c - 'A' + 'a');
         } else {
-            snake[n++] = *p;
+            snake[n++] = c;
         }
     }
     snake[n] = '\0';
     return protobuf_c_message_descriptor_get_field_by_name(md, snake);
+}
+
+/* The same few keys come back in every span and attribute, and the descriptor's binary search
+ * by name was a tenth of the JSON path: remember recent answers, per thread (decoding may run
+ * on any thread). A slot holds one (message, key) pair; a miss just looks up again. */
+#define FIELD_CACHE_SLOTS 256
+#define FIELD_CACHE_KEY 31
+typedef struct field_cache_slot {
+    const ProtobufCMessageDescriptor *md;
+    const ProtobufCFieldDescriptor *f; /* NULL: an unknown key */
+    uint8_t key_len;
+    char key[FIELD_CACHE_KEY];
+} field_cache_slot_t;
+static _Thread_local field_cache_slot_t field_cache[FIELD_CACHE_SLOTS];
+
+static const ProtobufCFieldDescriptor *lookup_field(const ProtobufCMessageDescriptor *md,
+                                                    const char *key, size_t key_len)
+{
+    if (key_len > FIELD_CACHE_KEY) {
+        return lookup_field_uncached(md, key, key_len);
+    }
+    /* A few bytes tell OTLP's keys apart well enough; a collision only costs a lookup. */
+    uint32_t h = (uint32_t)((uintptr_t)md >> 4) * 2654435761u;
+    if (key_len > 0) {
+        h ^= (uint32_t)key_len * 31u ^ (uint8_t)key[0] * 131u ^ (uint8_t)key[key_len / 2] * 17u ^
+             (uint8_t)key[key_len - 1] * 7u;
+    }
+    field_cache_slot_t *slot = &field_cache[h % FIELD_CACHE_SLOTS];
+    if (slot->md == md && slot->key_len == key_len && memcmp(slot->key, key, key_len) == 0) {
+        return slot->f;
+    }
+    const ProtobufCFieldDescriptor *f = lookup_field_uncached(md, key, key_len);
+    slot->md = md;
+    slot->f = f;
+    slot->key_len = (uint8_t)key_len;
+    memcpy(slot->key, key, key_len);
+    return f;
 }
 
 static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *md, const om_json_t *obj,
@@ -675,7 +713,7 @@ static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *md, const om_
         if (val->type == OM_JSON_NULL) {
             continue;
         }
-        const ProtobufCFieldDescriptor *f = lookup_field(md, key);
+        const ProtobufCFieldDescriptor *f = lookup_field(md, key, obj->u.members[i].key_len);
         if (f == NULL) {
             continue;
         }
