@@ -379,41 +379,11 @@ static int next_or_close(jp_t *j, char close, const char *what)
     return jp_fail(j, what);
 }
 
-static int parse_array(jp_t *j, om_json_t *v)
+static int parse_element(jp_t *j)
 {
-    int rc = enter(j);
-    size_t base = j->top;
-    if (rc != 0) {
-        return rc;
-    }
-    if (*j->p == ']') {
-        j->p++;
-    } else {
-        do {
-            om_json_t el;
-            if ((rc = parse_value(j, &el)) != 0 || (rc = push(j, NULL, 0, &el)) != 0) {
-                return rc;
-            }
-        } while ((rc = next_or_close(j, ']', "expected ',' or ']'")) == 1);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    size_t n = j->top - base;
-    if (n > UINT32_MAX) {
-        return jp_fail(j, "array too long");
-    }
-    om_json_t *items = n == 0 ? NULL : om_arena_alloc(j->a, n * sizeof *items);
-    if (n > 0 && items == NULL) {
-        return jp_nomem(j);
-    }
-    for (size_t i = 0; i < n; i++) {
-        items[i] = j->stack[base + i].value;
-    }
-    j->top = base;
-    j->depth--;
-    *v = (om_json_t){.type = OM_JSON_ARRAY, .n = (uint32_t)n, .u.items = items};
-    return 0;
+    om_json_t el;
+    int rc = parse_value(j, &el);
+    return rc != 0 ? rc : push(j, NULL, 0, &el);
 }
 
 static int parse_member(jp_t *j)
@@ -440,39 +410,56 @@ static int parse_member(jp_t *j)
     return push(j, key, key_len, &val);
 }
 
-static int parse_object(jp_t *j, om_json_t *v)
+/* An array or an object: its members gather on the stack until the closing bracket, then move
+ * to the arena (an array's without their NULL keys). */
+static int parse_container(jp_t *j, om_json_t *v, bool object)
 {
+    char close = object ? '}' : ']';
     int rc = enter(j);
     size_t base = j->top;
     if (rc != 0) {
         return rc;
     }
-    if (*j->p == '}') {
+    if (*j->p == close) {
         j->p++;
     } else {
         do {
-            if ((rc = parse_member(j)) != 0) {
+            if ((rc = object ? parse_member(j) : parse_element(j)) != 0) {
                 return rc;
             }
-        } while ((rc = next_or_close(j, '}', "expected ',' or '}'")) == 1);
+        } while ((rc = next_or_close(j, close,
+                                     object ? "expected ',' or '}'" : "expected ',' or ']'")) == 1);
         if (rc != 0) {
             return rc;
         }
     }
     size_t n = j->top - base;
     if (n > UINT32_MAX) {
-        return jp_fail(j, "object too long");
+        return jp_fail(j, "too many members");
     }
-    om_json_member_t *members = n == 0 ? NULL : om_arena_alloc(j->a, n * sizeof *members);
-    if (n > 0 && members == NULL) {
+    size_t size = object ? sizeof(om_json_member_t) : sizeof(om_json_t);
+    void *mem = n == 0 ? NULL : om_arena_alloc(j->a, n * size);
+    if (n > 0 && mem == NULL) {
         return jp_nomem(j);
     }
-    if (n > 0) {
-        memcpy(members, j->stack + base, n * sizeof *members);
+    om_json_member_t *members = mem;
+    om_json_t *items = mem;
+    for (size_t i = 0; i < n; i++) {
+        if (object) {
+            members[i] = j->stack[base + i];
+        } else {
+            items[i] = j->stack[base + i].value;
+        }
     }
     j->top = base;
     j->depth--;
-    *v = (om_json_t){.type = OM_JSON_OBJECT, .n = (uint32_t)n, .u.members = members};
+    v->type = object ? OM_JSON_OBJECT : OM_JSON_ARRAY;
+    v->n = (uint32_t)n;
+    if (object) {
+        v->u.members = members;
+    } else {
+        v->u.items = items;
+    }
     return 0;
 }
 
@@ -484,11 +471,8 @@ static int parse_value(jp_t *j, om_json_t *v)
         v->type = OM_JSON_STRING;
         return parse_string(j, &v->u.s, &v->n);
     }
-    if (c == '{') {
-        return parse_object(j, v);
-    }
-    if (c == '[') {
-        return parse_array(j, v);
+    if (c == '{' || c == '[') {
+        return parse_container(j, v, c == '{');
     }
     if (c == '-' || is_digit(c)) {
         return parse_number(j, v);

@@ -334,12 +334,19 @@ static void *client_main(void *arg)
     return NULL;
 }
 
-static void run_client(fixture_t *f, client_t *c)
+/* The client runs on its own thread while the test drives the loop. */
+static pthread_t client_start(fixture_t *f, client_t *c)
 {
     c->port = f->port;
     c->wake = &f->wake;
     pthread_t t;
     pthread_create(&t, NULL, client_main, c);
+    return t;
+}
+
+/* Runs the loop until the client is done (or the fixture's deadline), then joins it. */
+static void client_wait(fixture_t *f, client_t *c, pthread_t t)
+{
     fx_arm_deadline(f);
     uv_ref((uv_handle_t *)&f->wake);
     while (!atomic_load(&c->done) && !f->timed_out) {
@@ -347,6 +354,11 @@ static void run_client(fixture_t *f, client_t *c)
     }
     uv_unref((uv_handle_t *)&f->wake);
     pthread_join(t, NULL);
+}
+
+static void run_client(fixture_t *f, client_t *c)
+{
+    client_wait(f, c, client_start(f, c));
 }
 
 static void client_add(client_t *c, const char *p, size_t n)
@@ -905,22 +917,13 @@ static void test_paused_intake_holds_requests_until_it_resumes(void)
     memset(&c, 0, sizeof c);
     client_add(&c, req, rlen);
     c.want = 1;
-    c.port = f.port;
-    c.wake = &f.wake;
-    pthread_t t;
-    pthread_create(&t, NULL, client_main, &c);
+    pthread_t t = client_start(&f, &c);
     fx_run_until_conns(&f, 1);
     run_for(&f, 300);
     int during = f.cap.batches[2];
     bool answered_during = atomic_load(&c.done) != 0;
     om_testdata_hold_release(&hold);
-    fx_arm_deadline(&f);
-    uv_ref((uv_handle_t *)&f.wake);
-    while (!atomic_load(&c.done) && !f.timed_out) {
-        uv_run(&f.loop, UV_RUN_ONCE);
-    }
-    uv_unref((uv_handle_t *)&f.wake);
-    pthread_join(t, NULL);
+    client_wait(&f, &c, t);
     om_testdata_hold_stop(&hold);
     om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
     free(body);
@@ -954,20 +957,11 @@ static void test_a_long_pause_refuses_requests_as_retryable(void)
     c.reads_after[0] = 1;
     client_add(&c, req, rlen);
     c.want = 2;
-    c.port = f.port;
-    c.wake = &f.wake;
-    pthread_t t;
-    pthread_create(&t, NULL, client_main, &c);
+    pthread_t t = client_start(&f, &c);
     fx_run_until_conns(&f, 1);
     run_for(&f, 100);
     bool answered_within_hold = atomic_load(&c.done) != 0;
-    fx_arm_deadline(&f);
-    uv_ref((uv_handle_t *)&f.wake);
-    while (!atomic_load(&c.done) && !f.timed_out) {
-        uv_run(&f.loop, UV_RUN_ONCE);
-    }
-    uv_unref((uv_handle_t *)&f.wake);
-    pthread_join(t, NULL);
+    client_wait(&f, &c, t);
     ASSERT_TRUE(!answered_within_hold);
     ASSERT_EQ_INT(c.nresp, 2);
     for (int i = 0; i < 2; i++) {

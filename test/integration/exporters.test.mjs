@@ -783,6 +783,51 @@ function instrumented(pid) {
 const RETRYABLE_HTTP = new Set([429, 503]);
 const RETRYABLE_GRPC = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED]);
 
+/**
+ * Send trace requests (padded by padBytes) to collector a from `workers` loops for `ms` (HTTP, and gRPC
+ * from the workers viaGrpc(w) picks), sampling a's RSS. Returns the names accepted, the
+ * requests refused with a retryable code, any other failures, and the peak RSS in KiB.
+ */
+async function driveLoad(t, a, { workers, ms, padBytes, viaGrpc, prefix }) {
+    const accepted = [];
+    const refused = [];
+    const otherFailures = [];
+    let maxRss = 0;
+    let stop = false;
+    let seq = 0;
+    const client = new grpc.Client(a.grpcAddress, grpc.credentials.createInsecure());
+    t.after(() => client.close());
+    const worker = async (w) => {
+        while (!stop) {
+            const name = `${prefix}.${w}.${seq++}`;
+            const bytes = tracesProto(name, { padBytes }).bytes;
+            const grpcCallee = viaGrpc(w);
+            const code = grpcCallee ? await grpcCall(client, EXPORT_PATH.traces, bytes)
+                                    : await post(a.httpPort, '/v1/traces', bytes);
+            if (code === (grpcCallee ? 0 : 200)) {
+                accepted.push(name);
+            } else if ((grpcCallee ? RETRYABLE_GRPC : RETRYABLE_HTTP).has(code)) {
+                refused.push({ name, via: grpcCallee ? 'grpc' : 'http', code });
+            } else {
+                otherFailures.push(`${name}: ${grpcCallee ? 'gRPC status' : 'HTTP'} ${code}`);
+            }
+        }
+    };
+    const sampler = setInterval(() => {
+        maxRss = Math.max(maxRss, rssKb(a.proc.pid) ?? 0);
+    }, 50);
+    t.after(() => clearInterval(sampler));
+    const running = Array.from({ length: workers }, (_, w) => worker(w));
+    await sleep(ms);
+    stop = true;
+    await Promise.all(running);
+    clearInterval(sampler);
+    t.diagnostic(`under load: ${accepted.length} accepted, ${refused.length} refused ` +
+                 `(${[...new Set(refused.map((r) => `${r.via} ${r.code}`))].join(', ')}), ` +
+                 `peak RSS ${maxRss} KiB`);
+    return { accepted, refused, otherFailures, maxRss };
+}
+
 describe('backpressure', () => {
     for (const kind of ['otlp', 'otlphttp']) {
         test(`${kind}: a full sending queue makes the receiver refuse with retryable errors; memory stays bounded; ` +
@@ -806,52 +851,10 @@ describe('backpressure', () => {
             });
             t.after(() => a.kill());
             await withCollectors({ A: a, B: b }, async () => {
-                const accepted = [];
-                const refused = [];
-                const otherFailures = [];
-                let maxRss = 0;
-                let stop = false;
-                let seq = 0;
-                const client = new grpc.Client(a.grpcAddress, grpc.credentials.createInsecure());
-                t.after(() => client.close());
-                const worker = async (w) => {
-                    while (!stop) {
-                        const name = `bp.${kind}.${w}.${seq++}`;
-                        const bytes = tracesProto(name, { padBytes: 50000 }).bytes;
-                        if (w % 3 === 2) {
-                            const code = await grpcCall(client, EXPORT_PATH.traces, bytes);
-                            if (code === 0) {
-                                accepted.push(name);
-                            } else if (RETRYABLE_GRPC.has(code)) {
-                                refused.push({ name, via: 'grpc', code });
-                            } else {
-                                otherFailures.push(`${name}: gRPC status ${code}`);
-                            }
-                        } else {
-                            const st = await post(a.httpPort, '/v1/traces', bytes);
-                            if (st === 200) {
-                                accepted.push(name);
-                            } else if (RETRYABLE_HTTP.has(st)) {
-                                refused.push({ name, via: 'http', code: st });
-                            } else {
-                                otherFailures.push(`${name}: HTTP ${st}`);
-                            }
-                        }
-                    }
-                };
-                const sampler = setInterval(() => {
-                    maxRss = Math.max(maxRss, rssKb(a.proc.pid) ?? 0);
-                }, 50);
-                t.after(() => clearInterval(sampler));
-                const workers = [0, 1, 2, 3, 4, 5].map(worker);
-                await sleep(4000);
-                stop = true;
-                await Promise.all(workers);
-                clearInterval(sampler);
+                const { accepted, refused, otherFailures, maxRss } = await driveLoad(t, a, {
+                    workers: 6, ms: 4000, padBytes: 50000, viaGrpc: (w) => w % 3 === 2, prefix: `bp.${kind}`,
+                });
                 const acceptedWhileStalled = accepted.length;
-                t.diagnostic(`while stalled: ${accepted.length} accepted, ${refused.length} refused ` +
-                             `(${[...new Set(refused.map((r) => `${r.via} ${r.code}`))].join(', ')}), ` +
-                             `peak RSS ${maxRss} KiB`);
                 assert.deepEqual(otherFailures.slice(0, 5), [], 'the only failures are retryable refusals');
                 assert.ok(refused.some((r) => r.via === 'http'), 'the HTTP receiver refused some requests (429/503)');
                 assert.ok(refused.some((r) => r.via === 'grpc'), 'the gRPC receiver refused some calls (UNAVAILABLE/RESOURCE_EXHAUSTED)');
@@ -905,43 +908,10 @@ describe('intake backpressure', () => {
         });
         t.after(() => a.kill());
         await withCollectors({ A: a, B: b }, async () => {
-            const accepted = [];
-            const refused = [];
-            const otherFailures = [];
-            let maxRss = 0;
-            let stop = false;
-            let seq = 0;
-            const client = new grpc.Client(a.grpcAddress, grpc.credentials.createInsecure());
-            t.after(() => client.close());
-            const worker = async (w) => {
-                while (!stop) {
-                    const name = `ib.${w}.${seq++}`;
-                    const bytes = tracesProto(name, { padBytes: 400000 }).bytes;
-                    const viaGrpc = w % 2 === 1;
-                    const code = viaGrpc ? await grpcCall(client, EXPORT_PATH.traces, bytes)
-                                         : await post(a.httpPort, '/v1/traces', bytes);
-                    if (code === (viaGrpc ? 0 : 200)) {
-                        accepted.push(name);
-                    } else if ((viaGrpc ? RETRYABLE_GRPC : RETRYABLE_HTTP).has(code)) {
-                        refused.push({ name, via: viaGrpc ? 'grpc' : 'http', code });
-                    } else {
-                        otherFailures.push(`${name}: ${viaGrpc ? 'gRPC status' : 'HTTP'} ${code}`);
-                    }
-                }
-            };
-            const sampler = setInterval(() => {
-                maxRss = Math.max(maxRss, rssKb(a.proc.pid) ?? 0);
-            }, 50);
-            t.after(() => clearInterval(sampler));
-            const workers = [0, 1, 2, 3].map(worker);
-            await sleep(S(6000));
-            stop = true;
-            await Promise.all(workers);
-            clearInterval(sampler);
+            const { accepted, refused, otherFailures, maxRss } = await driveLoad(t, a, {
+                workers: 4, ms: S(6000), padBytes: 400000, viaGrpc: (w) => w % 2 === 1, prefix: 'ib',
+            });
             const acceptedWhileStalled = accepted.length;
-            t.diagnostic(`while stalled: ${accepted.length} accepted, ${refused.length} refused ` +
-                         `(${[...new Set(refused.map((r) => `${r.via} ${r.code}`))].join(', ')}), ` +
-                         `peak RSS ${maxRss} KiB`);
             assert.deepEqual(otherFailures.slice(0, 5), [], 'the only failures are retryable refusals');
             assert.ok(refused.some((r) => r.via === 'http' && r.code === 503), 'HTTP requests refused with 503');
             assert.ok(refused.some((r) => r.via === 'grpc' && r.code === grpc.status.UNAVAILABLE),
