@@ -47,6 +47,8 @@ typedef struct lg_opts {
     int sink_http_port;
     /* --startup CMD: spawn CMD, send until the first success, report the time. */
     const char *startup_cmd;
+    int startup_cpu;         /* --startup-cpu: pin CMD to this CPU; -1: do not */
+    const char *startup_log; /* --startup-log: CMD's stdout and stderr go here (appended) */
 } lg_opts_t;
 
 /* ------------------------------------------------------------------------------------------ */

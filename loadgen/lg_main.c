@@ -1,6 +1,8 @@
 /* lg_main.c: the otelmon-loadgen command line. See usage below and loadgen/README.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +45,13 @@ static const char usage[] =
     "  --http-endpoint H:P, for OTLP/HTTP; answer OK and count. Prints JSON lines on stdout:\n"
     "  \"listening\" with the ports, \"snapshot\" on SIGUSR1, \"final\" on SIGTERM/SIGINT or at\n"
     "  the end of --duration.\n"
-    "Start-up (--startup CMD): run CMD through sh, send a one-item request over --protocol\n"
-    "  to --endpoint until one succeeds (at most --duration seconds, default 10), print\n"
-    "  {\"startup_ms\":..,\"pid\":..} and exit, leaving CMD running.\n"
+    "Start-up (--startup CMD): start CMD, send a one-item request over --protocol to\n"
+    "  --endpoint until one succeeds (at most --duration seconds, default 10), print\n"
+    "  {\"startup_ms\":..,\"pid\":..} and exit, leaving CMD running. CMD is split on spaces and\n"
+    "  executed directly, so that the time is the command's own; with shell syntax in it\n"
+    "  (quotes, $, redirections, ...) it runs through sh instead.\n"
+    "  --startup-cpu N     pin CMD to CPU N (instead of wrapping it in taskset)\n"
+    "  --startup-log FILE  append CMD's stdout and stderr to FILE (instead of a redirection)\n"
     "Exit status: 0 when every request succeeded, 1 when any failed, 2 for usage errors.\n";
 
 static int usage_error(const char *msg, const char *arg)
@@ -175,6 +181,14 @@ static bool value_opt(cli_t *c, const char *name, const char *v)
     } else if (strcmp(name, "--startup") == 0) {
         o->startup_cmd = v;
         return v[0] != '\0';
+    } else if (strcmp(name, "--startup-cpu") == 0) {
+        unsigned cpu = 0;
+        bool ok = parse_unsigned(v, 0, CPU_SETSIZE - 1, &cpu);
+        o->startup_cpu = (int)cpu;
+        return ok;
+    } else if (strcmp(name, "--startup-log") == 0) {
+        o->startup_log = v;
+        return v[0] != '\0';
     }
     return false;
 }
@@ -207,6 +221,7 @@ static void set_defaults(lg_opts_t *o)
     o->connections = 2;
     o->inflight = 8;
     o->timeout_s = 10;
+    o->startup_cpu = -1;
     o->seed = 1;
 }
 
@@ -312,18 +327,62 @@ out:
     return code;
 }
 
-static pid_t spawn(const char *cmd)
+/* Whether cmd needs a shell: anything but words separated by spaces. */
+static bool needs_shell(const char *cmd)
 {
+    return strpbrk(cmd, "|&;<>()$`\\\"'*?[#~=%\t\n") != NULL;
+}
+
+/* The child's side of spawn: pin, redirect, exec. Never returns. */
+static void exec_child(const lg_opts_t *o, char *line)
+{
+    if (o->startup_cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(o->startup_cpu, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) {
+            _exit(126);
+        }
+    }
+    if (o->startup_log != NULL) {
+        int fd = open(o->startup_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+            _exit(126);
+        }
+    }
+    if (needs_shell(o->startup_cmd)) {
+        execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+        _exit(127);
+    }
+    char *argv[64];
+    size_t n = 0;
+    for (char *w = strtok(line, " "); w != NULL && n + 1 < sizeof argv / sizeof argv[0];
+         w = strtok(NULL, " ")) {
+        argv[n++] = w;
+    }
+    argv[n] = NULL;
+    if (n > 0) {
+        execvp(argv[0], argv);
+    }
+    _exit(127);
+}
+
+static pid_t spawn(const lg_opts_t *o)
+{
+    /* Built before the fork: the child only pins, redirects and execs. */
     om_strbuf_t sb;
     om_strbuf_init(&sb, 0);
-    om_strbuf_printf(&sb, "exec %s", cmd); /* so the pid is the command's own */
+    if (needs_shell(o->startup_cmd)) {
+        om_strbuf_printf(&sb, "exec %s", o->startup_cmd); /* so the pid is the command's own */
+    } else {
+        om_strbuf_puts(&sb, o->startup_cmd);
+    }
     if (sb.failed) {
         return -1;
     }
     pid_t pid = fork();
     if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", sb.data, (char *)NULL);
-        _exit(127);
+        exec_child(o, sb.data);
     }
     om_strbuf_free(&sb);
     return pid;
@@ -382,7 +441,7 @@ static int run_startup(const lg_opts_t *o)
     }
     grpc_init(); /* once, outside the timing: each probe's own init is then a refcount */
     uint64_t t0 = lg_now_ns();
-    pid_t pid = spawn(o->startup_cmd);
+    pid_t pid = spawn(o);
     int code = 1;
     unsigned attempts = 0;
     if (pid < 0) {
