@@ -1,10 +1,16 @@
-/* json.c: a strict JSON reader into a tree in an arena (see json.h). */
+/* json.c: a strict JSON reader into a tree in an arena (what it accepts: om.h, "JSON reader").
+ *
+ * Why not a library: jansson builds a malloc'd node per value and a hash table per object;
+ * building and freeing that tree was ~85% of decoding an OTLP/JSON request. Here the body is
+ * copied once, strings are unescaped in place inside the copy (each NUL-terminated where its
+ * closing quote was: escapes only shrink), and nodes are bump-allocated in the arena, which
+ * frees the whole tree at once. The otlp_json fuzz target holds this reader to jansson. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "om.h"
 
 /* Members of the containers being parsed, before their count is known; a finished container
  * copies its own from the top into the arena. One stack for the whole parse. */

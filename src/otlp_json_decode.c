@@ -39,7 +39,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "json.h"
 #include "om.h"
 
 #define DEC_MAX_ANY_DEPTH 64

@@ -15,7 +15,6 @@
 #include <zstd.h>
 
 #include "google/rpc/status.pb-c.h"
-#include "json.h"
 #include "otlphttp.h"
 
 /* Decoding a response of at most OTLPHTTP_RESP_MAX bytes never needs more than this. */

@@ -14,7 +14,6 @@
 
 #include <jansson.h>
 
-#include "json.h"
 #include "om.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

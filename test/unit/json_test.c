@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "om.h"
 #include "om_test.h"
 
 static om_arena_t *arena;
