@@ -115,21 +115,24 @@ om_batch_t *om_batch_new(om_signal_t sig, size_t arena_cap)
     return b;
 }
 
-/* Keep the wire bytes, so that an unchanged batch is forwarded without encoding it again.
+/* Keep the wire bytes, so that an unchanged batch is forwarded without encoding it again:
+ * a copy in the batch's arena, or data itself when it is in that arena already (in_arena).
  * Returns false without memory for them (a decoded batch is then simply encoded when sent). */
-static bool keep_raw(om_batch_t *b, const uint8_t *data, size_t len)
+static bool keep_raw(om_batch_t *b, const uint8_t *data, size_t len, bool in_arena)
 {
     if (len == 0) {
         b->raw_valid = true;
         return true;
     }
-    uint8_t *copy = om_arena_alloc(b->arenas[0], len);
+    uint8_t *copy = in_arena ? (uint8_t *)data : om_arena_alloc(b->arenas[0], len);
     om_raw_seg_t *segs = om_malloc(sizeof *segs * 4);
     if (copy == NULL || segs == NULL) {
         om_free(segs);
         return false;
     }
-    memcpy(copy, data, len);
+    if (!in_arena) {
+        memcpy(copy, data, len);
+    }
     segs[0] = (om_raw_seg_t){.data = copy, .len = len};
     b->raw = segs;
     b->n_raw = 1;
@@ -191,27 +194,32 @@ static int err_code(const om_err_t *err)
     return err != NULL && err->code != 0 ? err->code : OM_EINVAL;
 }
 
-int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
-                          om_batch_t **out, om_err_t *err)
+/* om_batch_decode_proto's work. arena: NULL (one is made, of arena_cap), or the arena that
+ * data already lies in (its reference passes to the batch, or is dropped on failure). */
+static int decode_proto(om_signal_t sig, om_arena_t *arena, const uint8_t *data, size_t len,
+                        size_t arena_cap, om_batch_t **out, om_err_t *err)
 {
+    bool in_arena = arena != NULL;
     *out = NULL;
     int i = om_signal_index(sig);
     if (i < 0) {
+        om_arena_unref(arena);
         om_err_set(err, OM_EINVAL, "unknown signal");
         return OM_EINVAL;
     }
     om__wire_info_t info;
     int rc = om__wire_scan(sig, data, len, &info);
-    if (rc == OM_EINVAL && info.too_deep) {
-        om_err_set(err, OM_EINVAL,
-                   "invalid protobuf: cannot decode an Export %s request: nested deeper than %d "
-                   "messages",
-                   signals[i].name, OM__WIRE_MAX_DEPTH);
-        return OM_EINVAL;
-    }
     if (rc == OM_EINVAL) {
-        om_err_set(err, OM_EINVAL, "invalid protobuf: cannot decode an Export %s request",
-                   signals[i].name);
+        om_arena_unref(arena);
+        if (info.too_deep) {
+            om_err_set(err, OM_EINVAL,
+                       "invalid protobuf: cannot decode an Export %s request: nested deeper than "
+                       "%d messages",
+                       signals[i].name, OM__WIRE_MAX_DEPTH);
+        } else {
+            om_err_set(err, OM_EINVAL, "invalid protobuf: cannot decode an Export %s request",
+                       signals[i].name);
+        }
         return OM_EINVAL;
     }
     /* The wire copy lives in the same arena as the structs om_batch_decode() makes from it
@@ -222,11 +230,14 @@ int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size
     if (wire_only && arena_cap != 0 &&
         (info.decoded_bytes > arena_cap || len > arena_cap - info.decoded_bytes ||
          overhead > arena_cap - info.decoded_bytes - len)) {
+        om_arena_unref(arena);
         om_err_set(err, OM_ETOOBIG, "decoded %s request exceeds the memory limit of %zu bytes",
                    signals[i].name, arena_cap);
         return OM_ETOOBIG;
     }
-    om_arena_t *arena = om_arena_new(arena_cap);
+    if (arena == NULL) {
+        arena = om_arena_new(arena_cap);
+    }
     om_batch_t *b = arena != NULL ? batch_wrap(sig, arena, NULL) : NULL;
     if (b == NULL) {
         om_arena_unref(arena);
@@ -237,7 +248,7 @@ int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size
         /* Nothing needs the structs yet: om_batch_decode() builds them if something does. */
         b->items = info.items;
         b->wire_counts = (om_batch_counts_t){info.resources, info.metrics, info.items};
-        if (!keep_raw(b, data, len)) {
+        if (!keep_raw(b, data, len, in_arena)) {
             om_batch_release(b);
             om_err_set(err, OM_ENOMEM, "out of memory");
             return OM_ENOMEM;
@@ -252,9 +263,42 @@ int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size
         return err_code(err);
     }
     b->items = om_batch_count_items(b);
-    keep_raw(b, data, len);
+    keep_raw(b, data, len, in_arena);
     *out = b;
     return 0;
+}
+
+int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
+                          om_batch_t **out, om_err_t *err)
+{
+    return decode_proto(sig, NULL, data, len, arena_cap, out, err);
+}
+
+int om_batch_decode_proto_parts(om_signal_t sig, const uv_buf_t *parts, size_t n_parts,
+                                size_t arena_cap, om_batch_t **out, om_err_t *err)
+{
+    size_t len = 0;
+    for (size_t k = 0; k < n_parts; k++) {
+        len += parts[k].len;
+    }
+    *out = NULL;
+    om_arena_t *arena = om_arena_new(arena_cap);
+    uint8_t *data = arena != NULL && len > 0 ? om_arena_alloc(arena, len) : NULL;
+    if (arena == NULL || (len > 0 && data == NULL)) {
+        bool too_big = arena != NULL && om_arena_exhausted(arena);
+        om_arena_unref(arena);
+        om_err_set(err, too_big ? OM_ETOOBIG : OM_ENOMEM, "%s",
+                   too_big ? "request exceeds the memory limit" : "out of memory");
+        return too_big ? OM_ETOOBIG : OM_ENOMEM;
+    }
+    size_t at = 0;
+    for (size_t k = 0; k < n_parts; k++) {
+        if (parts[k].len > 0) {
+            memcpy(data + at, parts[k].base, parts[k].len);
+            at += parts[k].len;
+        }
+    }
+    return decode_proto(sig, arena, data, len, arena_cap, out, err);
 }
 
 /* Room for `extra` more resource entries in dst, growing geometrically inside dst's arena. */

@@ -190,6 +190,10 @@ om_batch_t *om_batch_new(om_signal_t sig, size_t arena_cap);
  * referenced after return. */
 int om_batch_decode_proto(om_signal_t sig, const uint8_t *data, size_t len, size_t arena_cap,
                           om_batch_t **out, om_err_t *err);
+/* The same as om_batch_decode_proto on the concatenation of parts (a request that arrived in
+ * pieces, as gRPC slices), which is made once, in the batch's arena: no other copy. */
+int om_batch_decode_proto_parts(om_signal_t sig, const uv_buf_t *parts, size_t n_parts,
+                                size_t arena_cap, om_batch_t **out, om_err_t *err);
 int om_batch_decode_json(om_signal_t sig, const char *data, size_t len, size_t arena_cap,
                          om_batch_t **out, om_err_t *err);
 /* Make b->msg available, decoding the wire bytes if it is not yet (also for a shared batch:

@@ -245,22 +245,46 @@ static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
     s->ops_out++;
 }
 
-/* The payload as one slice (a new reference). gRPC has already inflated compressed messages,
- * and the reader would inflate any it had not. */
-static bool payload_slice(grpc_byte_buffer *bb, grpc_slice *out)
+/* Up to this many slices are copied straight into the batch's arena; a payload in more
+ * (rare: gRPC's slices are large) is joined by gRPC's reader first. */
+#define PAYLOAD_PARTS_MAX 64
+
+/* A payload gRPC has not compressed (it inflates compressed ones on arrival) as views of its
+ * slices, valid while bb lives; false when the reader must join or inflate it. */
+static bool payload_parts(grpc_byte_buffer *bb, uv_buf_t *parts, size_t *n)
 {
-    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
-        bb->data.raw.slice_buffer.count == 1) {
-        *out = grpc_slice_ref(bb->data.raw.slice_buffer.slices[0]);
-        return true;
+    if (bb->type != GRPC_BB_RAW || bb->data.raw.compression != GRPC_COMPRESS_NONE ||
+        bb->data.raw.slice_buffer.count > PAYLOAD_PARTS_MAX) {
+        return false;
+    }
+    *n = bb->data.raw.slice_buffer.count;
+    for (size_t k = 0; k < *n; k++) {
+        grpc_slice *sl = &bb->data.raw.slice_buffer.slices[k];
+        parts[k] = uv_buf_init((char *)GRPC_SLICE_START_PTR(*sl), (unsigned)GRPC_SLICE_LENGTH(*sl));
+    }
+    return true;
+}
+
+/* The payload as a batch: its slices are copied once, into the batch's arena. */
+static int decode_payload(otlp_grpc_server_t *s, om_signal_t sig, grpc_byte_buffer *bb,
+                          om_batch_t **batch, om_err_t *err)
+{
+    uv_buf_t parts[PAYLOAD_PARTS_MAX];
+    size_t n = 0;
+    if (payload_parts(bb, parts, &n)) {
+        return om_batch_decode_proto_parts(sig, parts, n, s->arena_cap, batch, err);
     }
     grpc_byte_buffer_reader reader;
     if (!grpc_byte_buffer_reader_init(&reader, bb)) {
-        return false;
+        om_err_set(err, OM_EINVAL, "cannot read the request message");
+        return OM_EINVAL;
     }
-    *out = grpc_byte_buffer_reader_readall(&reader);
+    grpc_slice data = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
-    return true;
+    int rc = om_batch_decode_proto(sig, GRPC_SLICE_START_PTR(data), GRPC_SLICE_LENGTH(data),
+                                   s->arena_cap, batch, err);
+    grpc_slice_unref(data);
+    return rc;
 }
 
 /* Decode the slot's payload and hand it to the pipeline. Returns what to answer. */
@@ -275,19 +299,10 @@ static int export_request(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
         om_err_set(err, OM_EREFUSED, "%s", OM_INTAKE_REFUSED_MSG);
         return OM_EREFUSED;
     }
-    grpc_slice data;
-    bool readable = payload_slice(sl->payload, &data);
+    om_batch_t *batch = NULL;
+    int rc = decode_payload(s, om_signal_from_index(sl->method), sl->payload, &batch, err);
     grpc_byte_buffer_destroy(sl->payload);
     sl->payload = NULL;
-    if (!readable) {
-        om_err_set(err, OM_EINVAL, "cannot read the request message");
-        return OM_EINVAL;
-    }
-    om_signal_t sig = om_signal_from_index(sl->method);
-    om_batch_t *batch = NULL;
-    int rc = om_batch_decode_proto(sig, GRPC_SLICE_START_PTR(data), GRPC_SLICE_LENGTH(data),
-                                   s->arena_cap, &batch, err);
-    grpc_slice_unref(data);
     if (rc != 0) {
         return rc;
     }

@@ -195,6 +195,50 @@ static void test_unchanged_batches_are_forwarded_as_received(void)
     free(b);
 }
 
+/* A request in pieces (gRPC slices) is the request their concatenation is: the same checks,
+ * counts, bytes and spans, whatever the cut points; and still refused when malformed or too
+ * big. */
+static void test_a_request_in_parts_is_the_request_they_make(void)
+{
+    size_t len;
+    uint8_t *whole = encoded(OM_SIG_TRACES, 7, 0, &len);
+    size_t cuts[][3] = {{0, 0, 0}, {1, 2, 3}, {len / 3, len / 2, len - 1}, {0, len, len}};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        size_t at[5] = {0, cuts[c][0], cuts[c][1], cuts[c][2], len};
+        uv_buf_t parts[4];
+        for (int k = 0; k < 4; k++) {
+            parts[k] = uv_buf_init((char *)whole + at[k], (unsigned)(at[k + 1] - at[k]));
+        }
+        om_batch_t *b = NULL;
+        ASSERT_EQ_INT(om_batch_decode_proto_parts(OM_SIG_TRACES, parts, 4, 0, &b, NULL), 0);
+        ASSERT_EQ_UINT(b->items, 7);
+        ASSERT_TRUE(b->raw_valid);
+        uint8_t *out = malloc(len);
+        ASSERT_EQ_UINT(om_batch_proto_pack(b, out), len);
+        ASSERT_TRUE(memcmp(out, whole, len) == 0);
+        int64_t seqs[7];
+        ASSERT_EQ_UINT(om_testdata_seqs(b, seqs, 7), 7);
+        ASSERT_EQ_INT(seqs[6], 6);
+        free(out);
+        om_batch_release(b);
+    }
+    om_err_t err = {0};
+    om_batch_t *b = NULL;
+    uv_buf_t cut_short[2] = {uv_buf_init((char *)whole, 10),
+                             uv_buf_init((char *)whole + 10, (unsigned)(len - 11))};
+    ASSERT_EQ_INT(om_batch_decode_proto_parts(OM_SIG_TRACES, cut_short, 2, 0, &b, &err), OM_EINVAL);
+    ASSERT_TRUE(b == NULL);
+    ASSERT_CONTAINS(err.msg, "invalid protobuf");
+    uv_buf_t all = uv_buf_init((char *)whole, (unsigned)len);
+    memset(&err, 0, sizeof err);
+    ASSERT_EQ_INT(om_batch_decode_proto_parts(OM_SIG_TRACES, &all, 1, 256, &b, &err), OM_ETOOBIG);
+    ASSERT_TRUE(b == NULL);
+    ASSERT_EQ_INT(om_batch_decode_proto_parts(OM_SIG_TRACES, NULL, 0, 0, &b, NULL), 0);
+    ASSERT_EQ_UINT(b->items, 0);
+    om_batch_release(b);
+    free(whole);
+}
+
 static void test_a_batch_without_wire_form_taints_the_merge(void)
 {
     size_t la;
@@ -231,5 +275,6 @@ int main(void)
     OM_RUN(test_append_grows_and_keeps_order);
     OM_RUN(test_unchanged_batches_are_forwarded_as_received);
     OM_RUN(test_a_batch_without_wire_form_taints_the_merge);
+    OM_RUN(test_a_request_in_parts_is_the_request_they_make);
     return om_test_summary();
 }
