@@ -140,6 +140,16 @@ bool om_arena_exhausted(const om_arena_t *a)
     return a->exhausted;
 }
 
+int om_arena_fail(const om_arena_t *a, om_err_t *err, const char *what)
+{
+    if (a != NULL && om_arena_exhausted(a)) {
+        om_err_set(err, OM_ETOOBIG, "%s exceeds the memory limit", what);
+        return OM_ETOOBIG;
+    }
+    om_err_set(err, OM_ENOMEM, "out of memory");
+    return OM_ENOMEM;
+}
+
 size_t om_arena_used(const om_arena_t *a)
 {
     return a->used;

@@ -285,11 +285,9 @@ int om_batch_decode_proto_parts(om_signal_t sig, const uv_buf_t *parts, size_t n
     om_arena_t *arena = om_arena_new(arena_cap);
     uint8_t *data = arena != NULL && len > 0 ? om_arena_alloc(arena, len) : NULL;
     if (arena == NULL || (len > 0 && data == NULL)) {
-        bool too_big = arena != NULL && om_arena_exhausted(arena);
+        int rc = om_arena_fail(arena, err, "request");
         om_arena_unref(arena);
-        om_err_set(err, too_big ? OM_ETOOBIG : OM_ENOMEM, "%s",
-                   too_big ? "request exceeds the memory limit" : "out of memory");
-        return too_big ? OM_ETOOBIG : OM_ENOMEM;
+        return rc;
     }
     size_t at = 0;
     for (size_t k = 0; k < n_parts; k++) {

@@ -48,12 +48,7 @@ static int jp_fail(jp_t *j, const char *what)
 
 static int jp_nomem(jp_t *j)
 {
-    if (om_arena_exhausted(j->a)) {
-        om_err_set(j->err, OM_ETOOBIG, "decoded request exceeds the memory limit");
-        return OM_ETOOBIG;
-    }
-    om_err_set(j->err, OM_ENOMEM, "out of memory parsing JSON");
-    return OM_ENOMEM;
+    return om_arena_fail(j->a, j->err, "decoded request");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -204,12 +199,11 @@ static int parse_string(jp_t *j, const char **out, uint32_t *out_len)
             }
             size_t used = e == 'u' ? unicode_escape(src + 2, &dst, &why) : 0;
             if (used == 0) {
-                /* At the first byte that does not fit (the end, for a cut-off body). */
-                char *q = src + 1 + (e != '\0');
-                while (e == 'u' && q < src + 12 && *q != '\0' && *q != '"') {
-                    q++;
-                }
-                j->p = q >= j->end ? j->end : src;
+                /* A body that ends inside the escape (at most \uXXXX\uXXXX, with no closing
+                 * quote) reads as cut off; any other error points at the backslash. */
+                size_t left = (size_t)(j->end - src);
+                bool cut = left < 12 && memchr(src, '"', left) == NULL;
+                j->p = cut ? j->end : src;
                 return jp_fail(j, why);
             }
             src += 2 + used;

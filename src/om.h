@@ -100,6 +100,9 @@ void *om_arena_alloc(om_arena_t *a, size_t n);
 void *om_arena_calloc(om_arena_t *a, size_t count, size_t n);
 char *om_arena_strndup(om_arena_t *a, const char *s, size_t n);
 bool om_arena_exhausted(const om_arena_t *a);
+/* After an allocation from a failed: sets err and returns OM_ETOOBIG ("<what> exceeds the
+ * memory limit") when a's cap was reached, else OM_ENOMEM ("out of memory"). */
+int om_arena_fail(const om_arena_t *a, om_err_t *err, const char *what);
 size_t om_arena_cap(const om_arena_t *a); /* 0: no cap */
 size_t om_arena_used(const om_arena_t *a);
 om_arena_t *om_arena_ref(om_arena_t *a);

@@ -139,12 +139,7 @@ static int fail(dec_t *d, const char *fmt, ...)
 /* An arena allocation failed: the cap (OM_ETOOBIG) or malloc (OM_ENOMEM). */
 static int nomem(dec_t *d)
 {
-    if (om_arena_exhausted(d->arena)) {
-        om_err_set(d->err, OM_ETOOBIG, "decoded request exceeds the memory limit");
-        return OM_ETOOBIG;
-    }
-    om_err_set(d->err, OM_ENOMEM, "out of memory decoding the request");
-    return OM_ENOMEM;
+    return om_arena_fail(d->arena, d->err, "decoded request");
 }
 
 /* ---------------------------------------------------------------------------------------- */
