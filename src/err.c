@@ -16,6 +16,19 @@ void om_err_set(om_err_t *err, int code, const char *fmt, ...)
     va_end(ap);
 }
 
+void om_err_at(om_err_t *err, const char *key, const char *fmt, ...)
+{
+    if (err == NULL || err->code != 0) {
+        return;
+    }
+    err->code = OM_ECONFIG;
+    snprintf(err->at, sizeof err->at, "%s", key != NULL ? key : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
 const char *om_strerror(int code)
 {
     switch (code) {

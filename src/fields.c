@@ -892,6 +892,25 @@ static void apply_strlist(actx_t *a, om_strlist_t *l, const om_node_t *val, cons
 static void apply_map(actx_t *a, const om_field_t *fields, void *cfg, const om_node_t *node,
                       const char *path);
 
+/* A value that asks for nothing: null, an empty map or list, "", false, or a zero number or
+ * duration. A refused key with such a value is accepted, since it turns nothing on. */
+static bool asks_nothing(const om_node_t *v)
+{
+    if (v->kind == OM_NODE_NULL) {
+        return true;
+    }
+    if (v->kind != OM_NODE_SCALAR) {
+        return v->n == 0;
+    }
+    bool off = false;
+    if (v->str[0] == '\0' || (om_parse_bool(v->str, &off) == 0 && !off)) {
+        return true;
+    }
+    int64_t ns = -1;
+    om_err_t err = {0};
+    return om_parse_duration(v->str, &ns, &err) == 0 && ns == 0;
+}
+
 /* A key that is present: val is its value node (never NULL). */
 static void apply_value(actx_t *a, const om_field_t *f, void *cfg, const om_node_t *val,
                         const char *path)
@@ -899,6 +918,13 @@ static void apply_value(actx_t *a, const om_field_t *f, void *cfg, const om_node
     void *p = field_at(cfg, f->offset);
     if (f->type == OM_F_IGNORED) {
         OM_LOG(OM_LOG_WARN, "%s is accepted but not implemented by otelmon; ignored", path);
+        return;
+    }
+    if (f->type == OM_F_REFUSED) {
+        if (!asks_nothing(val)) {
+            problem(a, val, path, "not supported by otelmon: %s",
+                    f->help != NULL ? f->help : "remove this setting");
+        }
         return;
     }
     if (f->type == OM_F_SECTION) {
@@ -946,7 +972,7 @@ static void check_required(actx_t *a, const om_field_t *fields, const om_node_t 
         }
         const om_node_t *v = om_node_get(node, f->key);
         bool present = v != NULL && (v->kind != OM_NODE_NULL || f->type == OM_F_SECTION ||
-                                     f->type == OM_F_IGNORED);
+                                     f->type == OM_F_IGNORED || f->type == OM_F_REFUSED);
         if (!present) {
             problem(a, node, path, "missing required key \"%s\"", f->key);
         }
@@ -1053,7 +1079,7 @@ static void set_defaults(actx_t *a, const om_field_t *fields, void *cfg, const c
         char sub[PATH_LEN];
         join_path(sub, path, f->key);
         void *p = field_at(cfg, f->offset);
-        if (f->type == OM_F_IGNORED) {
+        if (f->type == OM_F_IGNORED || f->type == OM_F_REFUSED) {
             continue;
         }
         if (f->type == OM_F_SECTION) {

@@ -62,9 +62,17 @@ typedef enum {
 typedef struct om_err {
     int code;
     char msg[256];
+    /* Config errors: the key the message is about, as a path below the component's own node
+     * ("protocols::http::tls::min_version"), so that the core reports that key's
+     * file:line:column instead of the component's. "" when unknown. */
+    char at[128];
 } om_err_t;
 
 void om_err_set(om_err_t *err, int code, const char *fmt, ...) OM_PRINTF(3, 4);
+/* om_err_set for a config rule, naming the key it is about (see om_err_t.at); key may be a
+ * path such as "tls::max_version". The message should not repeat the key's path: the core
+ * puts the full path in front of it. */
+void om_err_at(om_err_t *err, const char *key, const char *fmt, ...) OM_PRINTF(3, 4);
 const char *om_strerror(int code);
 const char *om_errname(int code);
 /* Retryable errors tell the client to try again later (gRPC UNAVAILABLE, HTTP 503). */
@@ -342,7 +350,15 @@ typedef enum {
     OM_F_STRMAP,   /* om_strmap_t: a map of string to string (e.g. headers) */
     OM_F_STRLIST,  /* om_strlist_t: a sequence of strings */
     OM_F_IGNORED,  /* an otelcol key we accept but do not implement: a warning is logged */
+    /* An otelcol key for something otelmon does not implement and must not silently ignore
+     * (authentication, TLS checks): any value but an empty or off one ("", false, 0, 0s) is a
+     * config error whose message is `help`. */
+    OM_F_REFUSED,
 } om_field_type_t;
+
+/* The reason given for `auth` (otelcol's authenticator settings) until authenticators exist:
+ * asking for authentication and getting an open port would be worse than an error. */
+#define OM_AUTH_REFUSED "authenticators (auth::authenticator) are not implemented yet"
 
 #define OM_FF_REQUIRED (1u << 0)
 #define OM_FF_PRESENCE (1u << 1) /* SECTION: set the bool at present_offset when the key exists */

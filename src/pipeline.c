@@ -156,6 +156,31 @@ static void diag_unknown_type(om_diags_t *d, const om_node_t *key, om_kind_t kin
     om_strbuf_free(&valid);
 }
 
+/* The node a config_validate error is about: the value at `at` ("a::b::c") below the
+ * component's node, or the deepest part of that path that is written (a rule about a key
+ * left at its default points at the section it belongs in), or the component's key. */
+static const om_node_t *node_at(const om_node_t *key, const om_node_t *value, const char *at)
+{
+    const om_node_t *found = value != NULL && value->kind == OM_NODE_MAP ? value : key;
+    char part[128];
+    while (at != NULL && at[0] != '\0') {
+        const char *sep = strstr(at, "::");
+        size_t n = sep != NULL ? (size_t)(sep - at) : strlen(at);
+        if (n >= sizeof part) {
+            break;
+        }
+        memcpy(part, at, n);
+        part[n] = '\0';
+        const om_node_t *next = om_node_get(value, part);
+        if (next == NULL) {
+            break;
+        }
+        found = value = next;
+        at = sep != NULL ? sep + 2 : NULL;
+    }
+    return found;
+}
+
 static int load_component(om_graph_t *g, om_kind_t kind, const om_node_t *key,
                           const om_node_t *value, om_diags_t *d)
 {
@@ -187,7 +212,11 @@ static int load_component(om_graph_t *g, om_kind_t kind, const om_node_t *key,
     }
     int problems = om_fields_apply(f->fields, c->cfg, value, path, d);
     if (problems == 0 && f->config_validate != NULL && f->config_validate(c->cfg, &err) != 0) {
-        om_diag_add(d, key, path, "%s", err.msg);
+        if (err.at[0] != '\0') {
+            om_diag_add(d, node_at(key, value, err.at), path, "%s: %s", err.at, err.msg);
+        } else {
+            om_diag_add(d, key, path, "%s", err.msg);
+        }
     }
     om_free(path);
     return 0;

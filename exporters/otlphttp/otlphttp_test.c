@@ -510,8 +510,14 @@ static void test_config_defaults_and_rules(void)
         om_config_free(y);
     }
     y = NULL;
+    err = (om_err_t){0};
+    ASSERT_TRUE(load_cfg("c: {endpoint: 'http://h', auth: {authenticator: x}}", &c, &y, &err) != 0);
+    ASSERT_CONTAINS(err.msg, "auth: not supported by otelmon: authenticators");
+    om_fields_free(exp_otlphttp_fields, &c);
+    om_config_free(y);
+    y = NULL;
     ASSERT_EQ_INT(load_cfg("c: {endpoint: 'https://h:1', compression: '', encoding: json, "
-                           "auth: {authenticator: x}, tls: {min_version: '1.3'}}",
+                           "tls: {min_version: '1.3'}}",
                            &c, &y, &err),
                   0);
     ASSERT_EQ_INT(c.compression, OTLPHTTP_COMP_EMPTY);

@@ -96,7 +96,7 @@ static const om_field_t hc_fields[] = {
     /* The rest of otelcol's confighttp.ServerConfig. */
     {.key = "tls", .type = OM_F_IGNORED},
     {.key = "cors", .type = OM_F_IGNORED},
-    {.key = "auth", .type = OM_F_IGNORED},
+    {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},
     {.key = "include_metadata", .type = OM_F_IGNORED},
     {.key = "max_request_body_size", .type = OM_F_IGNORED},
     {.key = "response_headers", .type = OM_F_IGNORED},

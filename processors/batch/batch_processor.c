@@ -75,12 +75,12 @@ static int batch_config_validate(const void *vcfg, om_err_t *err)
 {
     const proc_batch_cfg_t *cfg = vcfg;
     if (cfg->send_batch_max_size > 0 && cfg->send_batch_max_size < cfg->send_batch_size) {
-        om_err_set(err, OM_ECONFIG,
-                   "send_batch_max_size must be greater or equal to send_batch_size");
+        om_err_at(err, "send_batch_max_size", "must be greater or equal to send_batch_size (%lld)",
+                  (long long)cfg->send_batch_size);
         return OM_ECONFIG;
     }
     if (cfg->timeout < 0) {
-        om_err_set(err, OM_ECONFIG, "timeout must be greater or equal to 0");
+        om_err_at(err, "timeout", "must be greater or equal to 0");
         return OM_ECONFIG;
     }
     return 0;

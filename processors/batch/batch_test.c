@@ -172,13 +172,15 @@ static void test_defaults_and_validate(void)
 
     cfg.send_batch_max_size = 1000;
     ASSERT_EQ_INT(proc_batch_factory.config_validate(&cfg, &err), OM_ECONFIG);
-    ASSERT_EQ_STR(err.msg, "send_batch_max_size must be greater or equal to send_batch_size");
+    ASSERT_EQ_STR(err.at, "send_batch_max_size");
+    ASSERT_EQ_STR(err.msg, "must be greater or equal to send_batch_size (8192)");
     cfg.send_batch_max_size = 8192;
     ASSERT_EQ_INT(proc_batch_factory.config_validate(&cfg, &(om_err_t){0}), 0);
     cfg.timeout = -1;
     om_err_t err2 = {0};
     ASSERT_EQ_INT(proc_batch_factory.config_validate(&cfg, &err2), OM_ECONFIG);
-    ASSERT_EQ_STR(err2.msg, "timeout must be greater or equal to 0");
+    ASSERT_EQ_STR(err2.at, "timeout");
+    ASSERT_EQ_STR(err2.msg, "must be greater or equal to 0");
     om_fields_free(proc_batch_factory.fields, &cfg);
 }
 

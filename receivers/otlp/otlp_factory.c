@@ -78,7 +78,7 @@ static const om_field_t grpc_fields[] = {
     {.key = "write_buffer_size", .type = OM_F_IGNORED},
     {.key = "include_metadata", .type = OM_F_IGNORED},
     {.key = "keepalive", .type = OM_F_IGNORED},
-    {.key = "auth", .type = OM_F_IGNORED},
+    {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},
     {.key = NULL},
 };
 
@@ -119,7 +119,7 @@ static const om_field_t http_fields[] = {
      .help = "serve TLS (otelcol's configtls server settings)"},
     {.key = "include_metadata", .type = OM_F_IGNORED},
     {.key = "cors", .type = OM_F_IGNORED},
-    {.key = "auth", .type = OM_F_IGNORED},
+    {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},
     {.key = "response_headers", .type = OM_F_IGNORED},
     {.key = "compression_algorithms", .type = OM_F_IGNORED},
     {.key = NULL},

@@ -352,6 +352,32 @@ static void test_unknown_keys(void)
     om_fields_free(fields, &c);
 }
 
+static const om_field_t refused_fields[] = {
+    {.key = "auth", .type = OM_F_REFUSED, .help = "authenticators are not implemented yet"},
+    {.key = "reload_interval", .type = OM_F_REFUSED, .help = "certificates are not reloaded"},
+    {.key = "enabled", .type = OM_F_BOOL, .offset = offsetof(test_cfg_t, enabled)},
+    {.key = NULL},
+};
+
+static void test_refused_keys(void)
+{
+    test_cfg_t c = {0};
+    /* A value that turns nothing on is accepted. */
+    ASSERT_EQ_INT(apply_yaml(refused_fields, &c, "auth:\nreload_interval: 0s\nenabled: true\n"), 0);
+    ASSERT_EQ_INT(apply_yaml(refused_fields, &c, "auth: {}\nreload_interval: \"\"\n"), 0);
+    ASSERT_EQ_INT(apply_yaml(refused_fields, &c, "reload_interval: false\n"), 0);
+    /* Anything else is an error at the value, with the reason. */
+    ASSERT_EQ_INT(
+        apply_yaml(refused_fields, &c, "enabled: true\nauth: {authenticator: basicauth}\n"), 1);
+    ASSERT_DIAGS(&diags, "t.yaml:2:7: receivers::t::auth: not supported by otelmon: "
+                         "authenticators are not implemented yet");
+    ASSERT_TRUE(c.enabled);
+    ASSERT_EQ_INT(apply_yaml(refused_fields, &c, "reload_interval: 10s\n"), 1);
+    ASSERT_DIAGS(&diags, "t.yaml:1:18: receivers::t::reload_interval: not supported by otelmon: "
+                         "certificates are not reloaded");
+    om_fields_free(refused_fields, &c);
+}
+
 static void test_nested_element_errors(void)
 {
     test_cfg_t c = {0};
@@ -686,6 +712,7 @@ int main(void)
     OM_RUN(test_bounds);
     OM_RUN(test_unknown_keys);
     OM_RUN(test_nested_element_errors);
+    OM_RUN(test_refused_keys);
     OM_RUN(test_required);
     OM_RUN(test_bad_defaults);
     OM_RUN(test_free_zeroed_and_partial);

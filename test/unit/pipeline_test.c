@@ -43,6 +43,31 @@ static char *problems_of(const char *yaml, bool validate_only, om_graph_t **out,
     "exporters:\n"                                                                                 \
     "  debug:\n"
 
+/* A rule over several fields points at the key it is about, not at the component. */
+static void test_cross_field_error_points_at_the_key(void)
+{
+    char *p = problems_of("receivers:\n"
+                          "  otlp:\n"
+                          "    protocols:\n"
+                          "      grpc:\n"
+                          "processors:\n"
+                          "  batch/2:\n"
+                          "    send_batch_size: 100\n"
+                          "    send_batch_max_size: 10\n"
+                          "exporters:\n"
+                          "  debug:\n"
+                          "service:\n"
+                          "  pipelines:\n"
+                          "    traces:\n"
+                          "      receivers: [otlp]\n"
+                          "      processors: [batch/2]\n"
+                          "      exporters: [debug]\n",
+                          true, NULL, NULL);
+    ASSERT_EQ_STR(p, "p.yaml:8:26: processors::batch/2: send_batch_max_size: must be greater or "
+                     "equal to send_batch_size (100)\n");
+    free(p);
+}
+
 static void test_valid_config_has_no_problems(void)
 {
     char *p = problems_of(GOOD_COMPONENTS "service:\n"
@@ -198,6 +223,7 @@ int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
     OM_RUN(test_valid_config_has_no_problems);
+    OM_RUN(test_cross_field_error_points_at_the_key);
     OM_RUN(test_unknown_type_lists_valid_values);
     OM_RUN(test_undefined_references);
     OM_RUN(test_pipeline_shape_errors);
