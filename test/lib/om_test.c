@@ -1,3 +1,6 @@
+#include <stdlib.h>
+
+#include "om.h"
 #include "om_test.h"
 
 int om_test_failed_now;
@@ -7,4 +10,15 @@ int om_test_summary(void)
 {
     fprintf(stderr, "%d passed, %d failed\n", om_test_passed, om_test_failed);
     return om_test_failed == 0 ? 0 : 1;
+}
+
+void om_test_host_init(om_host_t *h, uv_loop_t *loop)
+{
+    memset(h, 0, sizeof *h);
+    h->loop = loop;
+}
+
+void om_test_host_close(om_host_t *h)
+{
+    h->loop = NULL;
 }

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <uv.h>
+
 extern int om_test_failed_now;
 extern int om_test_passed, om_test_failed;
 
@@ -72,6 +74,14 @@ extern int om_test_passed, om_test_failed;
             fprintf(stderr, "ok   %s\n", #fn);                                                     \
         }                                                                                          \
     } while (0)
+
+/* A host for tests: every service of the core a component may use, on loop. Tests make hosts
+ * only through these two, so that a new core service reaches every test at once. Close the
+ * host after the components are destroyed and before uv_loop_close (it runs the loop until its
+ * own handles are closed). Aborts the test program when the host cannot be made. */
+struct om_host;
+void om_test_host_init(struct om_host *h, uv_loop_t *loop);
+void om_test_host_close(struct om_host *h);
 
 /* Prints "N passed, N failed" and returns the exit code for main. */
 int om_test_summary(void);
