@@ -548,10 +548,9 @@ static int create_exporters(om_graph_t *g, om_diags_t *d)
 
 static int create_pipeline_procs(om_graph_t *g, pipeline_t *p, om_diags_t *d)
 {
-    om_consumer_t list[64];
-    if (p->ne > 64) {
-        om_diag_add(d, p->key, p->id, "too many exporters in one pipeline (at most 64)");
-        return OM_ECONFIG;
+    om_consumer_t *list = om_malloc((p->ne ? p->ne : 1) * sizeof *list);
+    if (list == NULL) {
+        return OM_ENOMEM;
     }
     for (size_t i = 0; i < p->ne; i++) {
         comp_t *e = p->exporters[i];
@@ -559,6 +558,7 @@ static int create_pipeline_procs(om_graph_t *g, pipeline_t *p, om_diags_t *d)
     }
     om_consumer_t next = {0};
     int rc = p->ne > 0 ? make_fanout(g, list, p->ne, &next) : 0;
+    om_free(list);
     p->procs = om_calloc(p->np ? p->np : 1, sizeof *p->procs);
     if (rc != 0 || p->procs == NULL) {
         return OM_ENOMEM;
@@ -581,10 +581,14 @@ static int create_pipeline_procs(om_graph_t *g, pipeline_t *p, om_diags_t *d)
 static int create_receiver(om_graph_t *g, comp_t *c, om_diags_t *d)
 {
     om_consumer_t next[OM_SIG_COUNT] = {{0}};
+    /* A receiver feeds at most every pipeline once. */
+    om_consumer_t *list = om_malloc((g->n_pipes ? g->n_pipes : 1) * sizeof *list);
+    if (list == NULL) {
+        return OM_ENOMEM;
+    }
     for (int s = 0; s < OM_SIG_COUNT; s++) {
-        om_consumer_t list[64];
         size_t n = 0;
-        for (size_t i = 0; i < g->n_pipes && n < 64; i++) {
+        for (size_t i = 0; i < g->n_pipes; i++) {
             pipeline_t *p = &g->pipes[i];
             for (size_t j = 0; j < p->nr && om_signal_index(p->sig) == s; j++) {
                 if (p->receivers[j] == c) {
@@ -593,9 +597,11 @@ static int create_receiver(om_graph_t *g, comp_t *c, om_diags_t *d)
             }
         }
         if (n > 0 && make_fanout(g, list, n, &next[s]) != 0) {
+            om_free(list);
             return OM_ENOMEM;
         }
     }
+    om_free(list);
     return create_instance(g, c, NULL, c->used_signals, next, &c->inst, d);
 }
 

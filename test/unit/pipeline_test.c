@@ -176,6 +176,43 @@ static void test_signal_unsupported_by_component(void)
     free(p);
 }
 
+/* No built-in limit on how many pipelines share a receiver or how many exporters a pipeline
+ * has (there used to be a silent cap of 64). */
+static void test_many_pipelines_and_exporters(void)
+{
+    om_strbuf_t y;
+    om_strbuf_init(&y, 0);
+    om_strbuf_puts(&y, "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n");
+    for (int i = 0; i < 70; i++) {
+        om_strbuf_printf(&y, "  debug/%d:\n", i);
+    }
+    om_strbuf_puts(&y, "service:\n  pipelines:\n");
+    for (int p = 0; p < 80; p++) {
+        om_strbuf_printf(&y, "    traces/%d:\n      receivers: [otlp]\n      exporters: [", p);
+        for (int i = 0; i < 70; i++) {
+            om_strbuf_printf(&y, "%sdebug/%d", i ? ", " : "", i);
+        }
+        om_strbuf_puts(&y, "]\n");
+    }
+    ASSERT_TRUE(!y.failed);
+    uv_loop_t loop;
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    om_graph_t *g = NULL;
+    om_diags_t d = {0};
+    om_config_t *cfg = NULL;
+    ASSERT_EQ_INT(om_config_load_string("m.yaml", y.data, y.len, &cfg, &d), 0);
+    om_strbuf_free(&y);
+    ASSERT_EQ_INT(om_graph_build(cfg, &host, false, &g, &d), 0);
+    ASSERT_EQ_UINT(d.n, 0);
+    om_graph_free(g);
+    om_config_free(cfg);
+    om_diags_free(&d);
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 static void stopped(void *arg)
 {
     *(int *)arg += 1;
@@ -224,6 +261,7 @@ int main(void)
     om_log_set_level(OM_LOG_ERROR);
     OM_RUN(test_valid_config_has_no_problems);
     OM_RUN(test_cross_field_error_points_at_the_key);
+    OM_RUN(test_many_pipelines_and_exporters);
     OM_RUN(test_unknown_type_lists_valid_values);
     OM_RUN(test_undefined_references);
     OM_RUN(test_pipeline_shape_errors);
