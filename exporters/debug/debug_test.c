@@ -624,6 +624,12 @@ static void test_quiet_above_info_and_lifecycle(void)
     ASSERT_EQ_INT(teardown(&f), 0);
 }
 
+/* STYLE.md §10: the lifecycle every factory gets. */
+static void test_generic_lifecycle(void)
+{
+    om_test_lifecycle(&exp_debug_factory, NULL);
+}
+
 int main(void)
 {
     OM_RUN(test_config_defaults);
@@ -639,5 +645,6 @@ int main(void)
     OM_RUN(test_value_formatting);
     OM_RUN(test_sampling);
     OM_RUN(test_quiet_above_info_and_lifecycle);
+    OM_RUN(test_generic_lifecycle);
     return om_test_summary();
 }

@@ -348,6 +348,17 @@ static void test_shutdown_without_start(void)
     ASSERT_EQ_INT(teardown(&f), 0);
 }
 
+/* STYLE.md §10: the lifecycle every factory gets. */
+static void test_generic_lifecycle(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/om-file-lifecycle-%d.jsonl", (int)getpid());
+    char cfg[128];
+    snprintf(cfg, sizeof cfg, "{path: '%s'}", path);
+    om_test_lifecycle(&exp_file_factory, cfg);
+    unlink(path);
+}
+
 int main(void)
 {
     OM_RUN(test_config);
@@ -358,5 +369,6 @@ int main(void)
     OM_RUN(test_shutdown_drains);
     OM_RUN(test_missing_directory);
     OM_RUN(test_shutdown_without_start);
+    OM_RUN(test_generic_lifecycle);
     return om_test_summary();
 }

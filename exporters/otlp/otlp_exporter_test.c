@@ -1286,6 +1286,14 @@ static void test_through_otlp_receiver(void)
     ASSERT_EQ_INT(fx_close(&fx), 0);
 }
 
+/* STYLE.md §10: the lifecycle every factory gets; to a closed port without retries, so that
+ * the sends fail at once. */
+static void test_generic_lifecycle(void)
+{
+    om_test_lifecycle(&exp_otlp_factory, "{endpoint: '127.0.0.1:1', tls: {insecure: true}, "
+                                         "retry_on_failure: {enabled: false}}");
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_WARN);
@@ -1316,5 +1324,6 @@ int main(void)
         snprintf(path, sizeof path, "/tmp/om-otlpexp-%d-%s.pem", (int)getpid(), names[i]);
         unlink(path);
     }
+    OM_RUN(test_generic_lifecycle);
     return om_test_summary();
 }

@@ -1155,6 +1155,14 @@ static void test_e2e_with_otlp_receiver(void)
     e2e("proto", "deflate");
 }
 
+/* STYLE.md §10: the lifecycle every factory gets; to a closed port without retries, so that
+ * the sends fail at once. */
+static void test_generic_lifecycle(void)
+{
+    om_test_lifecycle(find_factory("otlphttp"),
+                      "{endpoint: 'http://127.0.0.1:1', retry_on_failure: {enabled: false}}");
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -1176,5 +1184,6 @@ int main(void)
     OM_RUN(test_unreachable_without_retry_drops);
     OM_RUN(test_shutdown_drains_queue);
     OM_RUN(test_e2e_with_otlp_receiver);
+    OM_RUN(test_generic_lifecycle);
     return om_test_summary();
 }

@@ -654,6 +654,12 @@ static void test_rfc3339(void)
     tzset();
 }
 
+/* STYLE.md §10: the lifecycle every factory gets. */
+static void test_generic_lifecycle(void)
+{
+    om_test_lifecycle(F, "{endpoint: '127.0.0.1:0'}");
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -668,5 +674,6 @@ int main(void)
     OM_RUN(test_shutdown_without_start_and_port_in_use);
     OM_RUN(test_go_duration);
     OM_RUN(test_rfc3339);
+    OM_RUN(test_generic_lifecycle);
     return om_test_summary();
 }

@@ -490,6 +490,12 @@ static void test_signals_kept_apart(void)
     ASSERT_EQ_INT(teardown(&f), 0);
 }
 
+/* STYLE.md §10: the lifecycle every factory gets. */
+static void test_generic_lifecycle(void)
+{
+    om_test_lifecycle(&proc_batch_factory, NULL);
+}
+
 int main(void)
 {
     OM_RUN(test_defaults_and_validate);
@@ -507,5 +513,6 @@ int main(void)
     OM_RUN(test_next_error_drops_and_accepts);
     OM_RUN(test_empty_input_dropped);
     OM_RUN(test_signals_kept_apart);
+    OM_RUN(test_generic_lifecycle);
     return om_test_summary();
 }

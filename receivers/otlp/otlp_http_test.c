@@ -33,6 +33,8 @@ typedef struct capture {
     size_t items[OM_SIG_COUNT];
 } capture_t;
 
+extern const om_factory_t rcv_otlp_factory;
+
 static int capture_consume(void *self, om_batch_t *b)
 {
     capture_t *c = self;
@@ -1268,6 +1270,13 @@ static void test_inflate_limits(void)
     ASSERT_EQ_INT(otlp_enc_parse("gzip, br", 8, &e), OM_ENOTSUP);
 }
 
+/* STYLE.md §10: the lifecycle every factory gets. */
+static void test_generic_lifecycle(void)
+{
+    om_test_lifecycle(&rcv_otlp_factory, "{protocols: {grpc: {endpoint: '127.0.0.1:0'}, "
+                                         "http: {endpoint: '127.0.0.1:0'}}}");
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -1294,5 +1303,6 @@ int main(void)
     OM_RUN(test_address_in_use);
     OM_RUN(test_shutdown_without_start);
     OM_RUN(test_localhost_binds_loopback);
+    OM_RUN(test_generic_lifecycle);
     return om_test_summary();
 }

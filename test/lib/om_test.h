@@ -83,6 +83,14 @@ struct om_host;
 void om_test_host_init(struct om_host *h, uv_loop_t *loop);
 void om_test_host_close(struct om_host *h);
 
+/* The generic lifecycle test every factory gets (STYLE.md §10), called from the component's
+ * own tests with the config it needs here, as YAML flow text (e.g. "{endpoint: '127.0.0.1:0'}";
+ * NULL or "" for the defaults): the config validates; create then shutdown without start;
+ * create, start, one batch of one item per supported signal, shutdown twice (done runs once),
+ * destroy; afterwards the loop closes with no handle left. Fails the current test. */
+struct om_factory;
+void om_test_lifecycle(const struct om_factory *f, const char *cfg_yaml);
+
 /* Prints "N passed, N failed" and returns the exit code for main. */
 int om_test_summary(void);
 
