@@ -440,7 +440,8 @@ describe('requests seen by an independent receiver', () => {
                  assert.equal(await post(a.httpPort, '/v1/metrics', metricsProto('tempo.metric').bytes), 200);
                  assert.equal(await post(a.httpPort, '/v1/logs', logsProto('tempo log').bytes), 200);
                  await eventually(() => tempo.calls.length >= 3, S(15000), 'three Export calls at the backend');
-                 await sleep(300);
+                 // Stopped, A has sent all it will ever send: nothing more can arrive.
+                 await a.stop();
                  const bySignal = Object.fromEntries(tempo.calls.map((c) => [c.signal, c]));
                  assert.equal(tempo.calls.length, 3, 'one call per signal');
                  for (const [signal, path] of Object.entries(EXPORT_PATH)) {
@@ -455,7 +456,6 @@ describe('requests seen by an independent receiver', () => {
                  assert.deepEqual(spanNamesOfRequest(bySignal.traces.body), ['tempo.span'], 'the span in the request');
                  assert.ok(bySignal.metrics.body.includes(Buffer.from('tempo.metric')), 'the metric in the request');
                  assert.ok(bySignal.logs.body.includes(Buffer.from('tempo log')), 'the log record in the request');
-                 await a.stop();
              });
          });
 
@@ -545,7 +545,8 @@ describe('requests seen by an independent receiver', () => {
                  assert.equal(await post(a.httpPort, '/v1/metrics', metricsProto('http.metric').bytes), 200);
                  assert.equal(await post(a.httpPort, '/v1/logs', logsProto('http log').bytes), 200);
                  await eventually(() => be.requests.length >= 3, S(15000), 'three requests at the backend');
-                 await sleep(300);
+                 // Stopped, A has sent all it will ever send: nothing more can arrive.
+                 await a.stop();
                  assert.equal(be.requests.length, 3, 'one request per signal');
                  assert.deepEqual(be.requests.map((r) => r.path).sort(),
                                   ['/base/v1/logs', '/base/v1/metrics', '/custom/traces/path']);
@@ -558,7 +559,6 @@ describe('requests seen by an independent receiver', () => {
                  }
                  const tr = be.requests.find((r) => r.path === '/custom/traces/path');
                  assert.deepEqual(spanNamesOfHttpBody(tr.headers, tr.body), ['http.span']);
-                 await a.stop();
              });
          });
 
@@ -581,9 +581,9 @@ describe('requests seen by an independent receiver', () => {
                 await eventually(() => list.length >= 2, S(15000), 'a second attempt after the timeout');
                 const gap = list[1].t - list[0].t;
                 assert.ok(gap >= 900 && gap < S(6000), `second attempt ${gap} ms after the first (timeout 1s)`);
-                await sleep(1000);
-                assert.equal(list.length, 2, 'the second attempt succeeded: no third');
+                // Stopping drains A: a retry still waiting would be made now (its last attempt).
                 await a.stop();
+                assert.equal(list.length, 2, 'the second attempt succeeded: no third');
             });
         });
     }
@@ -623,8 +623,7 @@ describe('failures at the backend', () => {
                      assert.match(a.stderr, /retry/i, 'A logs that it will retry');
                      b = await startCollector({ yaml: sinkYaml(), grpcPort, httpPort });
                      const got = await waitDelivered(b, names, S(60000), 'every span in B after B came up');
-                     // A little longer, in case something would arrive a second time.
-                     await sleep(1500);
+                     // A stopped has sent all it will ever send, so anything sent twice is in B now.
                      await a.stop(S(30000));
                      await b.stop();
                      assertOnce(spanNamesIn(b), names, `${names.length} spans sent during the outage`);
@@ -736,10 +735,9 @@ describe('failures at the backend', () => {
                      const list = kind === 'otlp' ? be.calls : be.requests;
                      await sendSpan(a, 'poison.span');
                      await eventually(() => list.length >= 1, S(15000), 'the poison request at the backend');
-                     // Many retry intervals (100-500 ms): a retry would have come by now.
-                     await sleep(2500);
+                     // Once A has dropped the request, no retry of it can follow.
+                     await eventually(() => /dropping 1 span/i.test(a.stderr), S(15000), 'A logs that it dropped the span');
                      assert.equal(list.length, 1, `the permanent failure is not retried (${list.length} attempts)`);
-                     assert.match(a.stderr, /dropping 1 span/i, 'A logs that it dropped the span');
                      await sendSpan(a, 'after.span');
                      await waitDelivered(b, ['after.span'], S(15000), 'later data in B');
                      await a.stop();
@@ -760,9 +758,9 @@ describe('failures at the backend', () => {
              await withCollectors({ A: a }, async () => {
                  await sendSpan(a, 'exhausted.span');
                  await eventually(() => be.calls.length >= 1, S(15000), 'the call at the backend');
-                 await sleep(2500);
+                 // Once A has dropped the request, no retry of it can follow.
+                 await eventually(() => /dropping 1 span/i.test(a.stderr), S(15000), 'A logs that it dropped the span');
                  assert.equal(be.calls.length, 1, `attempts: ${be.calls.length}`);
-                 assert.match(a.stderr, /dropping 1 span/i, 'A logs that it dropped the span');
                  await a.stop();
              });
          });
@@ -877,7 +875,7 @@ describe('backpressure', () => {
                     accepted.push(name);
                 }
                 await waitDelivered(b, accepted, S(60000), 'every accepted span in B');
-                await sleep(1000);
+                // A stopped has sent all it will ever send, so anything sent twice is in B now.
                 await a.stop(S(30000));
                 await b.stop();
                 const got = spanNamesIn(b);

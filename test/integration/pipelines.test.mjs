@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { flattenLogs, flattenSpans, freePorts, readFileOutput, startCollector } from '../js/harness.mjs';
+import { flattenLogs, flattenSpans, readFileOutput, startCollector } from '../js/harness.mjs';
 import { logsProto, tracesJson } from '../js/otlp_build.mjs';
 
 function fanoutYaml(o) {
@@ -79,9 +79,7 @@ test('a receiver used by no pipeline of a signal answers 404 for that signal', a
 });
 
 test('health_check extension: 200 with the status JSON while the collector runs', async (t) => {
-    const [grpcPort, httpPort, hcPort] = await freePorts(3);
     const c = await startCollector({
-        grpcPort, httpPort,
         yaml: (o) => `receivers:
   otlp:
     protocols:
@@ -91,7 +89,7 @@ exporters:
   file: {path: ${JSON.stringify(o.outPath)}}
 extensions:
   health_check:
-    endpoint: 127.0.0.1:${hcPort}
+    endpoint: 127.0.0.1:0
     path: /health/status
 service:
   extensions: [health_check]
@@ -102,7 +100,9 @@ service:
 `,
     });
     t.after(() => c.kill());
+    const hcPort = c.listeningPort(/health check listening on port (\d+)/);
     await c.check(async () => {
+        assert.ok(hcPort > 0, 'the health check logs its port');
         // The receivers listen once every pipeline has started, so the state is ready now.
         const res = await fetch(`http://127.0.0.1:${hcPort}/health/status`);
         assert.equal(res.status, 200);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 
 import {
-    collectorConfigYaml, flattenLogs, flattenMetrics, flattenSpans, freePorts, requireJs, runOtelmon,
+    collectorConfigYaml, flattenLogs, flattenMetrics, flattenSpans, requireJs, runOtelmon,
     startCollector, tempDir, waitFor,
 } from '../js/harness.mjs';
 import { logsProto, metricsProto, tracesJson, tracesProto } from '../js/otlp_build.mjs';
@@ -110,7 +110,8 @@ describe('graceful shutdown', () => {
                 }
             };
             const workers = [0, 1, 2, 3, 4, 5, 6, 7].map(worker);
-            await new Promise((resolve) => setTimeout(resolve, 500));
+            // SIGTERM once the load is flowing.
+            await waitFor(() => acked.length >= 40, 10000, '40 requests accepted');
             const ackedBefore = acked.length;
             c.proc.kill('SIGTERM');
             const res = await c.terminate(15000);
@@ -302,27 +303,24 @@ describe('batch processor, seen from outside', () => {
 
 describe('config files', () => {
     test('${env:VAR}, ${VAR} and ${env:VAR:-default} are expanded', async (t) => {
-        const [grpcPort, httpPort] = await freePorts(2);
         const unset = 'OTELMON_IT_SURELY_UNSET_VAR';
         delete process.env[unset];
-        process.env.OTELMON_IT_GRPC = `127.0.0.1:${grpcPort}`;
+        process.env.OTELMON_IT_GRPC = '127.0.0.1:0';
         process.env.OTELMON_IT_TIMEOUT = '50ms';
         t.after(() => {
             delete process.env.OTELMON_IT_GRPC;
             delete process.env.OTELMON_IT_TIMEOUT;
         });
         const c = await startCollector({
-            yaml: (o) => collectorConfigYaml({ ...o, grpcPort, httpPort })
-                .replace(`endpoint: 127.0.0.1:${grpcPort}`, 'endpoint: ${env:OTELMON_IT_GRPC}')
-                .replace(`endpoint: 127.0.0.1:${httpPort}`, `endpoint: \${env:${unset}:-127.0.0.1:${httpPort}}`)
+            // Port 0 in both endpoints: the first replace takes the gRPC one, the second the HTTP.
+            yaml: (o) => collectorConfigYaml(o)
+                .replace('endpoint: 127.0.0.1:0', 'endpoint: ${env:OTELMON_IT_GRPC}')
+                .replace('endpoint: 127.0.0.1:0', `endpoint: \${env:${unset}:-127.0.0.1:0}`)
                 .replace('timeout: 50ms', 'timeout: ${OTELMON_IT_TIMEOUT}'),
-            ready: false,
         });
-        c.grpcPort = grpcPort;
-        c.httpPort = httpPort;
         t.after(() => c.kill());
         await c.check(async () => {
-            await c.waitReady();
+            assert.match(c.stderr, /OTLP\/gRPC listening on 127\.0\.0\.1:/);
             const sent = await sendSome(c, 'env');
             await c.stop();
             assertDelivered(c.output(), sent);
@@ -330,30 +328,23 @@ describe('config files', () => {
     });
 
     test('a second --config file merges over the first', async (t) => {
-        const [grpcPort, httpPort] = await freePorts(2);
-        const override = writeConfig(`receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:${httpPort}\n`,
-                                     'override.yaml');
-        const [oldGrpc, oldHttp] = await freePorts(2);
-        const c = await startCollector({
-            yaml: (o) => collectorConfigYaml({ ...o, grpcPort: oldGrpc, httpPort: oldHttp })
-                .replace(`endpoint: 127.0.0.1:${oldGrpc}`, `endpoint: 127.0.0.1:${grpcPort}`),
-            args: ['--config', override],
-            ready: false,
-        });
-        c.grpcPort = grpcPort;
-        c.httpPort = httpPort;
-        t.after(() => c.kill());
-        await c.check(async () => {
-            await c.waitReady();
-            const sent = await sendSome(c, 'merged');
-            const oldOpen = await new Promise((resolve) => {
-                const s = net.connect({ port: oldHttp, host: '127.0.0.1' });
-                s.once('connect', () => { s.destroy(); resolve(true); });
-                s.once('error', () => resolve(false));
+        // The first file's HTTP endpoint is a port this test holds: the collector could not
+        // start unless the second file replaced it.
+        await holdingPort(async (busy) => {
+            const override = writeConfig('receivers:\n  otlp:\n    protocols:\n      http:\n' +
+                                         '        endpoint: 127.0.0.1:0\n', 'override.yaml');
+            const c = await startCollector({
+                yaml: (o) => collectorConfigYaml(o)
+                    .replace(/(http:\n\s+endpoint: 127\.0\.0\.1:)0/, `$1${busy}`),
+                args: ['--config', override],
             });
-            assert.equal(oldOpen, false, `the http endpoint of the first file (${oldHttp}) must be replaced`);
-            await c.stop();
-            assertDelivered(c.output(), sent);
+            t.after(() => c.kill());
+            await c.check(async () => {
+                assert.notEqual(c.httpPort, busy);
+                const sent = await sendSome(c, 'merged');
+                await c.stop();
+                assertDelivered(c.output(), sent);
+            });
         });
     });
 
@@ -411,8 +402,7 @@ describe('startup failures', () => {
     for (const which of ['grpc', 'http']) {
         test(`${which} port in use: exit non-zero with a message naming the address`, async () => {
             await holdingPort(async (busy) => {
-                const [free] = await freePorts(1);
-                const ports = which === 'grpc' ? [busy, free] : [free, busy];
+                const ports = which === 'grpc' ? [busy, 0] : [0, busy];
                 const file = writeConfig(goodConfig(ports));
                 const r = runOtelmon(['--config', file], { timeout: 15000 });
                 assert.notEqual(r.signal, 'SIGTERM', `the collector kept running: ${describeRun(r)}`);

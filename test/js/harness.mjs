@@ -1,7 +1,8 @@
 // harness.mjs: shared helpers of the integration tests in test/integration/.
 //
 // They run the real collector binary (OTELMON_BIN) as a child process with a config written to
-// a temporary directory: the otlp receiver (gRPC and HTTP on 127.0.0.1, free ports) feeds a
+// a temporary directory: the otlp receiver (gRPC and HTTP on 127.0.0.1, port 0: the collector
+// binds free ports itself and the harness reads them from its log) feeds a
 // batch processor, which feeds a `file` exporter whose output (one OTLP JSON request per line)
 // the tests read back after a graceful SIGTERM shutdown.
 //
@@ -59,7 +60,11 @@ function ephemeralLow() {
     }
 }
 
-/** Free loopback TCP ports, each checked by listening on it and then closed. They are picked
+/** Free loopback TCP ports, each checked by listening on it and then closed. Only for a port that
+ * must be known before anything listens on it (a backend started after the collector that
+ * sends to it, a port where nothing listens): between the check and the bind another process
+ * could take it. Whatever the collector itself listens on is bound to port 0 instead and read
+ * from its log (Collector.listeningPort). They are picked
  * below the ephemeral range: a port from it (what port 0 gives) can be taken as the source
  * port of some outgoing connection before the collector binds it. All are held open together
  * so that the same port is not handed out twice. */
@@ -151,15 +156,19 @@ export class Collector {
         this.dir = opts.dir;
         this.configPath = opts.configPath;
         this.outPath = opts.outPath;
-        this.grpcPort = opts.grpcPort;
-        this.httpPort = opts.httpPort;
+        // 0 until the collector's log says where it listens (see scanPorts).
+        this.grpcPort = opts.grpcPort || 0;
+        this.httpPort = opts.httpPort || 0;
         this.stdout = '';
         this.stderr = '';
         this.exit = null; // {code, signal} once the process has exited
         proc.stdout.setEncoding('utf8');
         proc.stderr.setEncoding('utf8');
         proc.stdout.on('data', (d) => { this.stdout += d; });
-        proc.stderr.on('data', (d) => { this.stderr += d; });
+        proc.stderr.on('data', (d) => {
+            this.stderr += d;
+            this.scanPorts();
+        });
         this.exited = new Promise((resolve) => {
             proc.once('exit', (code, signal) => {
                 this.exit = { code, signal };
@@ -182,23 +191,38 @@ export class Collector {
             `--- stderr:\n${tail(this.stderr)}--- stdout:\n${tail(this.stdout)}---`;
     }
 
-    /** Poll until both ports accept TCP connections (bounded); fails early if the process exits. */
+    /** The port of the first log line matching re (whose group 1 is the port), or 0. */
+    listeningPort(re) {
+        const m = re.exec(this.stderr);
+        return m ? Number(m[1]) : 0;
+    }
+
+    /** The otlp receiver's ports as its first "listening on" lines give them. */
+    scanPorts() {
+        this.grpcPort ||= this.listeningPort(/OTLP\/gRPC listening on \S*:(\d+)/);
+        this.httpPort ||= this.listeningPort(/OTLP\/HTTP listening on \S*:(\d+)/);
+    }
+
+    /** Wait (bounded) until the collector says it is running and where its OTLP ports are;
+     * fails early if the process exits. */
     async waitReady(timeoutMs = 10000 * TIME_SCALE) {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-            if (this.exit) {
-                throw new Error(`collector exited before it was ready\n${this.describe()}`);
-            }
-            const ok = await Promise.all([tryConnect(this.grpcPort, '127.0.0.1'),
-                                          tryConnect(this.httpPort, '127.0.0.1')]);
-            if (ok[0] && ok[1]) {
-                return;
-            }
-            if (Date.now() > deadline) {
-                throw new Error(`collector ports ${this.grpcPort}/${this.httpPort} not ready ` +
-                                `within ${timeoutMs} ms\n${this.describe()}`);
-            }
-            await sleep(50);
+        try {
+            await waitFor(() => {
+                if (this.exit) {
+                    throw new Error('collector exited before it was ready');
+                }
+                return this.grpcPort && this.httpPort && /everything is ready/.test(this.stderr);
+            }, timeoutMs, 'the collector\'s ports and "everything is ready" in its log');
+        } catch (e) {
+            e.message += `\n${this.describe()}`;
+            throw e;
+        }
+        // A listener bound from the log line accepts at once; check it once all the same.
+        const ok = await Promise.all([tryConnect(this.grpcPort, '127.0.0.1'),
+                                      tryConnect(this.httpPort, '127.0.0.1')]);
+        if (!ok[0] || !ok[1]) {
+            throw new Error(`collector ports ${this.grpcPort}/${this.httpPort} do not accept ` +
+                            `connections\n${this.describe()}`);
         }
     }
 
@@ -270,7 +294,7 @@ export class Collector {
 }
 
 /**
- * Start a collector: otlp (grpc + http on free 127.0.0.1 ports) -> batch -> file.
+ * Start a collector: otlp (grpc + http on 127.0.0.1, port 0) -> batch -> file.
  * opts: batchTimeout ('50ms'), grpc / http / batch (extra keys of those config sections),
  * yaml (a function (defaultOpts) -> YAML text, replacing the default config),
  * args (extra command-line arguments), configEquals (pass `--config=FILE` rather than
@@ -279,8 +303,10 @@ export class Collector {
  */
 export async function startCollector(opts = {}) {
     const dir = tempDir();
+    // Port 0: the collector binds free ports itself, with no window for another process to
+    // take them; Collector.scanPorts reads them from the log.
     const [grpcPort, httpPort] = opts.grpcPort && opts.httpPort ? [opts.grpcPort, opts.httpPort]
-                                                                : await freePorts(2);
+                                                                : [0, 0];
     const outPath = path.join(dir, 'out.jsonl');
     const cfgOpts = { ...opts, grpcPort, httpPort, outPath, dir };
     const yaml = opts.yaml ? opts.yaml(cfgOpts) : collectorConfigYaml(cfgOpts);
