@@ -73,14 +73,6 @@ const om_field_t om__queue_fields[] = {
     {.key = NULL},
 };
 
-/* Requests queued or being sent by all helpers of the process (intake.c reads it). */
-static size_t pending_everywhere;
-
-bool om__exports_pending(void)
-{
-    return pending_everywhere > 0;
-}
-
 typedef struct req {
     om_exp_req_t pub; /* first member: om_exp_req_t * converts to req_t * */
     om_exphelper_t *h;
@@ -235,7 +227,7 @@ int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch)
     }
     h->tail = r;
     h->queued++;
-    pending_everywhere++;
+    om_intake_export_begin(h->host->intake);
     pump(h);
     return 0;
 }
@@ -255,7 +247,8 @@ static void finish(req_t *r)
     om_batch_release(r->pub.batch);
     r->pub.batch = NULL;
     h->busy--;
-    pending_everywhere--;
+    /* After the release: the memory it frees may end a pause of intake. */
+    om_intake_export_end(h->host->intake);
     if (r->prev_busy != NULL) {
         r->prev_busy->next_busy = r->next_busy;
     } else {
@@ -377,7 +370,7 @@ void om_exphelper_free(om_exphelper_t *h)
         h->head = r->next;
         om_batch_release(r->pub.batch);
         om_free(r);
-        pending_everywhere--;
+        om_intake_export_end(h->host->intake);
     }
     om_free(h);
 }

@@ -493,9 +493,12 @@ typedef struct om_consumer {
 /* Passes the batch on; a consumer with no function releases it and returns OM_ENOTSUP. */
 int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch);
 
+typedef struct om_intake om_intake_t;
+
 /* What the core lends to components. */
 typedef struct om_host {
     uv_loop_t *loop;
+    om_intake_t *intake; /* receivers' backpressure (see "Intake backpressure"); may be NULL */
 } om_host_t;
 
 typedef struct om_create_args {
@@ -557,10 +560,15 @@ const char *om_kind_plural(om_kind_t k); /* "receivers" ... as the top-level con
 /* deadlines. So a pause lasts at most the hold time: after that, receivers take requests    */
 /* again and refuse them with a retryable error (HTTP 503, gRPC UNAVAILABLE), as otelcol's   */
 /* memory_limiter does, until the backlog is under three quarters of the limit.              */
+/*                                                                                            */
+/* The intake is one object of the service, on the host (host->intake). Its state moves on  */
+/* events, not on a poll: an export finishing (the exporter helper reports it), the hold     */
+/* time running out (one timer, armed only during a hold), and whoever asks. Its limit is the */
+/* lowest of those that memory_limiter instances (one per pipeline, as in otelcol) add, or   */
+/* the default when none did. Loop thread only.                                              */
 
 #define OM_INTAKE_LIMIT_DEFAULT ((size_t)16 << 20)
 #define OM_INTAKE_HOLD_MS_DEFAULT 2000
-#define OM_INTAKE_POLL_MS 1
 
 typedef enum {
     OM_INTAKE_OPEN,   /* take requests */
@@ -568,38 +576,68 @@ typedef enum {
     OM_INTAKE_REFUSE, /* held for the hold time already: take requests and refuse them */
 } om_intake_state_t;
 
-/* Loop thread. Where intake stands now (it moves with the backlog and the clock). */
-om_intake_state_t om_intake_state(void);
-/* Loop thread. om_intake_state() == OM_INTAKE_HOLD: receivers should take no new requests. */
-bool om_intake_paused(void);
-/* Loop thread. om_intake_state() == OM_INTAKE_REFUSE: receivers refuse what they take, with
- * OM_EREFUSED and OM_INTAKE_REFUSED_MSG. */
-bool om_intake_refusing(void);
+typedef struct om_intake om_intake_t;
+
 #define OM_INTAKE_REFUSED_MSG                                                                      \
     "data refused: the collector holds more undelivered data than its limit (backends are not "    \
     "keeping up); retry later"
-/* Loop thread (tests). limit 0: never pause. Resets the state to open. */
-void om_intake_set_limit(size_t bytes);
-/* Loop thread (tests). How long a pause holds requests before they are refused. */
-void om_intake_set_hold_ms(uint64_t ms);
-/* Core-internal (exporter_helper.c): whether any exporter of the process has data queued or
- * being sent. */
-bool om__exports_pending(void);
 
-/* A receiver's wait for intake to resume: once started, it checks every OM_INTAKE_POLL_MS
- * and calls resume(arg) once, when om_intake_paused() turns false (intake open again, or
- * refusing: then the held requests are taken and refused). Loop thread. */
+/* A new intake on loop, with the default limit. NULL when out of memory. */
+om_intake_t *om_intake_new(uv_loop_t *loop);
+/* Close its timer, then free it and call done (once). Waiters still registered are dropped
+ * without being called. */
+void om_intake_close(om_intake_t *in, om_done_fn done, void *arg);
+
+/* Where intake stands now (it moves with the backlog and the clock). NULL intake: open. */
+om_intake_state_t om_intake_state(om_intake_t *in);
+/* om_intake_state() == OM_INTAKE_HOLD: receivers should take no new requests. */
+bool om_intake_paused(om_intake_t *in);
+/* om_intake_state() == OM_INTAKE_REFUSE: receivers refuse what they take, with OM_EREFUSED
+ * and OM_INTAKE_REFUSED_MSG. */
+bool om_intake_refusing(om_intake_t *in);
+
+/* A limit someone (a memory_limiter instance) puts on intake: bytes held (0: none) and the
+ * longest hold before refusing. Owned by the caller, registered until removed; the lowest
+ * registered limit applies, else the default. */
+typedef struct om_intake_limit {
+    size_t bytes;
+    uint64_t hold_ms;
+    const char *owner; /* for log lines: "processor/memory_limiter@traces" */
+    struct om_intake_limit *next;
+} om_intake_limit_t;
+
+void om_intake_limit_add(om_intake_t *in, om_intake_limit_t *l);
+void om_intake_limit_remove(om_intake_t *in, om_intake_limit_t *l);
+/* The limit used while no om_intake_limit_t is registered (0 bytes: never pause). Resets the
+ * state to open. */
+void om_intake_set_default(om_intake_t *in, size_t bytes, uint64_t hold_ms);
+/* Tests: the clock the hold time is measured with (default uv_hrtime), and "look again now"
+ * after moving it. */
+void om_intake_set_clock(om_intake_t *in, uint64_t (*now_ns)(void *arg), void *arg);
+void om_intake_poke(om_intake_t *in);
+
+/* The exporter helper: one request queued or being sent began / ended (its batch already
+ * released). The end of one may end a pause. */
+void om_intake_export_begin(om_intake_t *in);
+void om_intake_export_end(om_intake_t *in);
+/* Requests queued or being sent by all exporters of this intake's host. */
+size_t om_intake_exports_pending(const om_intake_t *in);
+
+/* A receiver's wait for intake to resume: resume(arg) is called once, from the loop (never
+ * from inside the om_intake_* call that ended the pause), when intake leaves the hold state
+ * (open again, or refusing: then the held requests are taken and refused). Waiting again
+ * while already waiting does nothing. The struct is the caller's, linked into the intake
+ * while waiting: cancel before freeing it. */
 typedef struct om_intake_wait {
-    uv_timer_t timer; /* embedded: close with om_intake_wait_close before freeing */
     void (*resume)(void *arg);
     void *arg;
+    struct om_intake_wait *prev, *next;
+    bool waiting;
 } om_intake_wait_t;
 
-void om_intake_wait_init(om_intake_wait_t *w, uv_loop_t *loop, void (*resume)(void *arg),
-                         void *arg);
-void om_intake_wait_start(om_intake_wait_t *w); /* no-op when already waiting */
-/* Stops waiting and closes the timer; close_cb as for uv_close (its handle is &w->timer). */
-void om_intake_wait_close(om_intake_wait_t *w, uv_close_cb close_cb);
+void om_intake_wait_init(om_intake_wait_t *w, void (*resume)(void *arg), void *arg);
+void om_intake_wait(om_intake_t *in, om_intake_wait_t *w);
+void om_intake_wait_cancel(om_intake_t *in, om_intake_wait_t *w);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Mailbox: how another thread (gRPC's completion-queue thread, a DB worker) hands work to the */

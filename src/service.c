@@ -131,6 +131,12 @@ static int setup_loop(service_t *s)
         return OM_EIO;
     }
     s->host.loop = &s->loop;
+    s->host.intake = om_intake_new(&s->loop);
+    if (s->host.intake == NULL) {
+        uv_loop_close(&s->loop);
+        s->host.loop = NULL;
+        return OM_ENOMEM;
+    }
     uv_signal_init(&s->loop, &s->sigint);
     uv_signal_init(&s->loop, &s->sigterm);
     uv_timer_init(&s->loop, &s->deadline);
@@ -150,6 +156,10 @@ static int run_and_teardown(service_t *s)
     uv_run(&s->loop, UV_RUN_DEFAULT);
     om_graph_free(s->graph);
     s->graph = NULL;
+    /* The host's services go last: components may use them until they are destroyed. */
+    om_intake_close(s->host.intake, NULL, NULL);
+    s->host.intake = NULL;
+    uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop) != 0) {
         OM_LOG(OM_LOG_WARN, "event loop closed with handles still open");
     }
@@ -174,6 +184,7 @@ int om_service_run(const char *const *files, size_t n)
         om_diags_free(&d);
         om_config_free(s.cfg);
         if (s.host.loop != NULL) {
+            om_intake_close(s.host.intake, NULL, NULL);
             uv_walk(&s.loop, close_handle, NULL);
             uv_run(&s.loop, UV_RUN_DEFAULT);
             uv_loop_close(&s.loop);

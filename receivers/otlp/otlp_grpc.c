@@ -144,9 +144,8 @@ struct otlp_grpc_server {
     uv_async_t *async;
     tag_t shutdown_tag, exit_tag;
     uv_timer_t grace;
-    om_intake_wait_t intake; /* initialised at start (intake_ready) */
-    bool intake_ready;
-    int closing; /* handles whose close callback is still to come */
+    om_intake_wait_t intake; /* parked slots wait on it for intake to resume */
+    int closing;             /* handles whose close callback is still to come */
     om_done_fn done;
     void *done_arg;
 };
@@ -294,7 +293,7 @@ static int export_request(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
         om_err_set(err, OM_EINVAL, "the call carried no request message");
         return OM_EINVAL;
     }
-    if (om_intake_refusing()) {
+    if (om_intake_refusing(s->r->host->intake)) {
         /* Refused before it is read: the slot's clear destroys the payload. */
         om_err_set(err, OM_EREFUSED, "%s", OM_INTAKE_REFUSED_MSG);
         return OM_EREFUSED;
@@ -385,9 +384,9 @@ static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
  * clients) until it resumes. */
 static void slot_arm_or_park(otlp_grpc_server_t *s, slot_t *sl)
 {
-    if (om_intake_paused()) {
+    if (om_intake_paused(s->r->host->intake)) {
         sl->state = SLOT_PARKED;
-        om_intake_wait_start(&s->intake);
+        om_intake_wait(s->r->host->intake, &s->intake);
         return;
     }
     slot_arm(s, sl);
@@ -439,12 +438,6 @@ static void on_timer_closed(uv_handle_t *h)
     handle_closed(h->data);
 }
 
-static void on_intake_closed(uv_handle_t *h)
-{
-    handle_closed(
-        (otlp_grpc_server_t *)(void *)((char *)h - offsetof(otlp_grpc_server_t, intake.timer)));
-}
-
 /* The shutdown tag is back and nothing of ours is outstanding: no call is left, so the server
  * can go, then the queue. */
 static void maybe_finish(otlp_grpc_server_t *s)
@@ -470,10 +463,6 @@ static void on_bridge_exit(otlp_grpc_server_t *s)
     uv_close((uv_handle_t *)s->async, on_async_closed);
     s->async = NULL;
     uv_close((uv_handle_t *)&s->grace, on_timer_closed);
-    if (s->intake_ready) {
-        s->closing++;
-        om_intake_wait_close(&s->intake, on_intake_closed);
-    }
 }
 
 static void handle_tag(otlp_grpc_server_t *s, tag_t *t, bool ok)
@@ -561,6 +550,7 @@ void otlp_grpc_shutdown(otlp_grpc_server_t *s, om_done_fn done, void *arg)
     s->state = ST_STOPPING;
     s->done = done;
     s->done_arg = arg;
+    om_intake_wait_cancel(s->r->host->intake, &s->intake);
     uv_timer_init(s->r->host->loop, &s->grace);
     s->grace.data = s;
     uv_timer_start(&s->grace, on_grace_expired, s->grace_ms, 0);
@@ -584,6 +574,7 @@ int otlp_grpc_create(rcv_otlp_t *r, otlp_grpc_server_t **out, om_err_t *err)
     s->max_recv = (int)(s->cfg->max_recv_msg_size_mib * MIB);
     s->arena_cap = (size_t)s->max_recv * ARENA_PER_WIRE_BYTE;
     s->grace_ms = DEFAULT_GRACE_MS;
+    om_intake_wait_init(&s->intake, intake_resumed, s);
     s->shutdown_tag.kind = TAG_SHUTDOWN;
     s->exit_tag.kind = TAG_EXIT;
     for (int i = 0; i < N_SLOTS; i++) {
@@ -814,8 +805,6 @@ int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
     }
     grpc_server_start(s->server);
     s->state = ST_RUNNING;
-    om_intake_wait_init(&s->intake, s->r->host->loop, intake_resumed, s);
-    s->intake_ready = true;
     for (int i = 0; i < N_SLOTS; i++) {
         slot_arm_or_park(s, &s->slots[i]);
     }

@@ -360,7 +360,7 @@ static void fx_init(fx_t *f, const char *endpoint, int64_t max_mib)
 {
     memset(f, 0, sizeof *f);
     uv_loop_init(&f->loop);
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
     snprintf(f->endpoint, sizeof f->endpoint, "%s", endpoint);
     f->cfg.protocols.grpc_present = true;
     f->cfg.protocols.grpc.endpoint = f->endpoint;
@@ -412,6 +412,7 @@ static int fx_finish(fx_t *f)
         om_batch_release(f->cap.got[i]);
     }
     f->cap.n = 0;
+    om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     return uv_loop_close(&f->loop);
 }
@@ -514,7 +515,7 @@ static void test_paused_intake_holds_calls_until_it_resumes(void)
     fx_init(&f, "127.0.0.1:0", 4);
     om_testdata_hold_t hold;
     ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
-    om_intake_set_limit(1);
+    om_intake_set_default(f.host.intake, 1, OM_INTAKE_HOLD_MS_DEFAULT);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
     rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = traces_payload("waited")}};
@@ -541,7 +542,6 @@ static void test_paused_intake_holds_calls_until_it_resumes(void)
     }
     size_t after = f.cap.n;
     om_testdata_hold_stop(&hold);
-    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
     int closed = fx_finish(&f);
     free_bodies(rpcs, 1);
     ASSERT_EQ_INT(rc, 0);
@@ -576,8 +576,7 @@ static void test_a_long_pause_refuses_calls_as_unavailable(void)
     fx_init(&f, "127.0.0.1:0", 4);
     om_testdata_hold_t hold;
     ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
-    om_intake_set_limit(1);
-    om_intake_set_hold_ms(200);
+    om_intake_set_default(f.host.intake, 1, 200);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
     rpc_t held[1] = {{.method = TRACES_METHOD, .body = traces_payload("refused")}};
@@ -598,8 +597,6 @@ static void test_a_long_pause_refuses_calls_as_unavailable(void)
     }
     size_t after = f.cap.n;
     om_testdata_hold_stop(&hold);
-    om_intake_set_hold_ms(OM_INTAKE_HOLD_MS_DEFAULT);
-    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
     int closed = fx_finish(&f);
     free_bodies(held, 1);
     free_bodies(later, 1);

@@ -60,9 +60,8 @@ struct otlp_http_server {
     void *done_arg;
     uint64_t idle_ms, linger_ms;
     otlp_http_warnlimit_t warn;
-    om_intake_wait_t intake; /* resumes held connections; initialised at start */
-    bool intake_ready;
-    SSL_CTX *ssl_ctx; /* NULL: plaintext; owned, made at start */
+    om_intake_wait_t intake; /* resumes held connections */
+    SSL_CTX *ssl_ctx;        /* NULL: plaintext; owned, made at start */
     /* One read buffer for all connections: a read is consumed entirely by its callback before
      * libuv asks for the next buffer, and we run on one thread. */
     char rbuf[READ_BUF_SIZE];
@@ -259,13 +258,14 @@ static void conn_settle(conn_t *c)
     if (c->sess.close || c->eof || c->held) {
         return;
     }
-    if (!c->srv->shutting_down && om_intake_paused()) {
+    om_intake_t *intake = c->srv->r->host->intake;
+    if (!c->srv->shutting_down && om_intake_paused(intake)) {
         /* The client waits, with its request unread, until the backlog drains; the idle
          * timer must not count that wait against it. */
         c->held = true;
         conn_read(c, false);
         uv_timer_stop(&c->timer);
-        om_intake_wait_start(&c->srv->intake);
+        om_intake_wait(intake, &c->srv->intake);
         return;
     }
     if (c->write_pending > WRITE_HIGH_WATER) {
@@ -608,14 +608,6 @@ static void intake_resumed(void *arg)
     }
 }
 
-static void on_intake_closed(uv_handle_t *h)
-{
-    otlp_http_server_t *s =
-        (otlp_http_server_t *)(void *)((char *)h - offsetof(otlp_http_server_t, intake.timer));
-    s->pending_closes--;
-    maybe_done(s);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Listening                                                                                  */
 
@@ -732,6 +724,7 @@ int otlp_http_create(rcv_otlp_t *r, otlp_http_server_t **out, om_err_t *err)
     }
     s->r = r;
     s->bound_port = -1;
+    om_intake_wait_init(&s->intake, intake_resumed, s);
     s->idle_ms = IDLE_TIMEOUT_MS;
     s->linger_ms = LINGER_MS;
     const char *ep = r->cfg->protocols.http.endpoint;
@@ -770,8 +763,6 @@ int otlp_http_start(otlp_http_server_t *s, om_err_t *err)
         return OM_EINVAL;
     }
     s->started = true;
-    om_intake_wait_init(&s->intake, s->r->host->loop, intake_resumed, s);
-    s->intake_ready = true;
     if (s->r->cfg->protocols.http.tls_present) {
         int rc = tls_setup(s, err);
         if (rc != 0) {
@@ -814,11 +805,7 @@ void otlp_http_shutdown(otlp_http_server_t *s, om_done_fn done, void *arg)
         uv_cancel((uv_req_t *)&s->gai); /* its callback still runs, with UV_ECANCELED */
     }
     close_listener(s);
-    if (s->intake_ready) {
-        s->intake_ready = false;
-        s->pending_closes++;
-        om_intake_wait_close(&s->intake, on_intake_closed);
-    }
+    om_intake_wait_cancel(s->r->host->intake, &s->intake);
     for (conn_t *c = s->conns; c != NULL; c = c->next) {
         if (c->closing) {
             continue;

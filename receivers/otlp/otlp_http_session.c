@@ -571,7 +571,7 @@ static void handle_request(otlp_http_session_t *s)
         respond_error(s, OM_EINVAL, err.msg);
         return;
     }
-    if (om_intake_refusing()) {
+    if (om_intake_refusing(s->r->host->intake)) {
         respond_error(s, OM_EREFUSED, OM_INTAKE_REFUSED_MSG);
         return;
     }

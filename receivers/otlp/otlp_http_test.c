@@ -93,7 +93,7 @@ static void fx_init(fixture_t *f, uint64_t max_body, unsigned signals, const cha
     uv_timer_init(&f->loop, &f->deadline);
     uv_unref((uv_handle_t *)&f->deadline);
     f->deadline.data = f;
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
     f->cfg.protocols.http_present = true;
     otlp_http_cfg_t *h = &f->cfg.protocols.http;
     h->endpoint = (char *)endpoint;
@@ -144,6 +144,7 @@ static int fx_stop(fixture_t *f)
     otlp_http_destroy(f->srv);
     uv_close((uv_handle_t *)&f->wake, NULL);
     uv_close((uv_handle_t *)&f->deadline, NULL);
+    om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&f->loop);
     if (rc != 0 || f->done_calls != 1) {
@@ -910,7 +911,7 @@ static void test_paused_intake_holds_requests_until_it_resumes(void)
     ASSERT_EQ_INT(fx_start(&f, MiB, OM_SIG_ALL), 0);
     om_testdata_hold_t hold;
     ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
-    om_intake_set_limit(1);
+    om_intake_set_default(f.host.intake, 1, OM_INTAKE_HOLD_MS_DEFAULT);
     size_t blen, rlen;
     uint8_t *body = pack_logs(&blen);
     char *req = make_request("POST", "/v1/logs", "Content-Type: application/x-protobuf\r\n", body,
@@ -927,7 +928,6 @@ static void test_paused_intake_holds_requests_until_it_resumes(void)
     om_testdata_hold_release(&hold);
     client_wait(&f, &c, t);
     om_testdata_hold_stop(&hold);
-    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
     free(body);
     om_free(req);
     ASSERT_EQ_INT(during, 0);
@@ -947,8 +947,7 @@ static void test_a_long_pause_refuses_requests_as_retryable(void)
     ASSERT_EQ_INT(fx_start(&f, MiB, OM_SIG_ALL), 0);
     om_testdata_hold_t hold;
     ASSERT_EQ_INT(om_testdata_hold_start(&hold, &f.host, 10), 0);
-    om_intake_set_limit(1);
-    om_intake_set_hold_ms(200);
+    om_intake_set_default(f.host.intake, 1, 200);
     size_t blen, rlen;
     uint8_t *body = pack_logs(&blen);
     char *req = make_request("POST", "/v1/logs", "Content-Type: application/x-protobuf\r\n", body,
@@ -978,8 +977,6 @@ static void test_a_long_pause_refuses_requests_as_retryable(void)
     ASSERT_EQ_INT(c.resp[0].status, 200);
     ASSERT_EQ_INT(f.cap.batches[2], 1);
     om_testdata_hold_stop(&hold);
-    om_intake_set_hold_ms(OM_INTAKE_HOLD_MS_DEFAULT);
-    om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
     free(body);
     om_free(req);
     ASSERT_EQ_INT(fx_stop(&f), 0);

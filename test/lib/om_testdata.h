@@ -53,8 +53,8 @@ om_keyvalue_t *om_testdata_kv_str(om_arena_t *a, const char *key, const char *va
 om_keyvalue_t *om_testdata_kv_int(om_arena_t *a, const char *key, int64_t value);
 
 /* An export that does not finish until the test says so: an exporter helper holding one
- * batch of n log records in flight, so that om__exports_pending() is true and the batch's
- * arena is live (what tests of intake backpressure need). */
+ * batch of n log records in flight, so that an export is pending on the host's intake and the
+ * batch's arena is live (what tests of intake backpressure need). */
 typedef struct om_testdata_hold {
     om_exphelper_cfg_t cfg;
     om_host_t *host;
