@@ -100,11 +100,11 @@ static int file_config_validate(const void *vcfg, om_err_t *err)
 {
     const exp_file_cfg_t *cfg = vcfg;
     if (cfg->path == NULL || cfg->path[0] == '\0') {
-        om_err_set(err, OM_ECONFIG, "path must be non-empty");
+        om_err_at(err, "path", "must be non-empty");
         return OM_ECONFIG;
     }
     if (cfg->flush_interval < 0) {
-        om_err_set(err, OM_ECONFIG, "flush_interval must be larger than zero");
+        om_err_at(err, "flush_interval", "must be larger than zero");
         return OM_ECONFIG;
     }
     return 0;

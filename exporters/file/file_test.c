@@ -151,7 +151,8 @@ static void test_config(void)
     ASSERT_EQ_INT(cfg.flush_interval, OM_NS_PER_S);
     om_err_t err = {0};
     ASSERT_EQ_INT(exp_file_factory.config_validate(&cfg, &err), OM_ECONFIG);
-    ASSERT_EQ_STR(err.msg, "path must be non-empty");
+    ASSERT_EQ_STR(err.at, "path");
+    ASSERT_EQ_STR(err.msg, "must be non-empty");
     om_fields_free(exp_file_factory.fields, &cfg);
 }
 
