@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = len < sizeof value - 1 ? len : sizeof value - 1;
     memcpy(value, body, n);
     value[n] = '\0';
-    int64_t ms = exp_otlphttp_retry_after_ms(value, 1700000000);
+    int64_t ms = om_http_retry_after_ms(value, 1700000000);
     if (ms < -1) {
         __builtin_trap();
     }
