@@ -741,25 +741,6 @@ static void test_response_codec(void)
     ASSERT_TRUE(strlen(msg) < sizeof msg);
     exp_otlphttp_error_message(OTLPHTTP_CT_JSON, NULL, 0, msg, sizeof msg);
     ASSERT_EQ_STR(msg, "");
-
-    ASSERT_EQ_INT(om_http_retry_after_ms("1", 0), 1000);
-    ASSERT_EQ_INT(om_http_retry_after_ms(" 120 ", 0), 120000);
-    ASSERT_EQ_INT(om_http_retry_after_ms("", 0), -1);
-    ASSERT_EQ_INT(om_http_retry_after_ms("soon", 0), -1);
-    ASSERT_EQ_INT(om_http_retry_after_ms(NULL, 0), -1);
-    ASSERT_EQ_INT(om_http_retry_after_ms("-5", 0), -1);
-    /* Wed, 21 Oct 2015 07:28:00 GMT is 1445412480. */
-    ASSERT_EQ_INT(om_http_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470), 10000);
-    ASSERT_EQ_INT(om_http_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", 1445412490), 0);
-    /* The two other forms of HTTP-date, and what is none of them. */
-    ASSERT_EQ_INT(om_http_retry_after_ms("Wednesday, 21-Oct-15 07:28:00 GMT", 1445412470), 10000);
-    ASSERT_EQ_INT(om_http_retry_after_ms("Wed Oct 21 07:28:00 2015", 1445412470), 10000);
-    ASSERT_EQ_INT(om_http_retry_after_ms("Wed Oct  1 07:28:00 2015", 1443684470), 10000);
-    ASSERT_EQ_INT(om_http_retry_after_ms("Wed, 21 Oct 2015 07:28:00 PST", 0), -1);
-    ASSERT_EQ_INT(om_http_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT later", 0), -1);
-    ASSERT_EQ_INT(om_http_retry_after_ms("Wed, 21 Oct 2015", 0), -1);
-    ASSERT_EQ_INT(om_http_retry_after_ms("99999999999999999999", 0), INT64_C(9999999999000));
-    ASSERT_TRUE(om_http_retry_after_ms("555555542Oct8", 0) <= INT64_C(9999999999000));
 }
 
 static void test_encode_body_roundtrip(void)
