@@ -114,4 +114,8 @@ void om__curl_multi_close(om__curl_multi_t *m, om_done_fn done, void *arg);
 /* Sockets currently watched (tests). */
 size_t om__curl_multi_sockets(const om__curl_multi_t *m);
 
+/* Whether s is an HTTP token (a header name, a method): printable ASCII without separators
+ * (http_client_cfg.c). */
+bool om__http_token(const char *s);
+
 #endif

@@ -499,23 +499,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static bool valid_token(const char *s)
-{
-    static const char tspecials[] = "()<>@,;:\\\"/[]?={} \t";
-    bool ok = s != NULL && s[0] != '\0';
-    for (const char *p = s; ok && *p != '\0'; p++) {
-        ok = (unsigned char)*p > 32 && (unsigned char)*p < 127 && strchr(tspecials, *p) == NULL;
-    }
-    return ok;
-}
-
 static int check_request(const om_http_request_t *rq, const char *method, om_err_t *err)
 {
     if (!is_set(rq->url) || strpbrk(rq->url, "\r\n ") != NULL) {
         om_err_set(err, OM_EINVAL, "invalid URL \"%.200s\"", rq->url != NULL ? rq->url : "");
         return OM_EINVAL;
     }
-    if (!valid_token(method)) {
+    if (!om__http_token(method)) {
         om_err_set(err, OM_EINVAL, "invalid method \"%.32s\"", method);
         return OM_EINVAL;
     }
@@ -526,7 +516,7 @@ static int check_request(const om_http_request_t *rq, const char *method, om_err
     }
     for (size_t i = 0; i < rq->n_headers; i++) {
         const om_http_header_t *h = &rq->headers[i];
-        if (!valid_token(h->name) || h->value == NULL || strpbrk(h->value, "\r\n") != NULL) {
+        if (!om__http_token(h->name) || h->value == NULL || strpbrk(h->value, "\r\n") != NULL) {
             om_err_set(err, OM_EINVAL, "invalid request header \"%.64s\"",
                        h->name != NULL ? h->name : "");
             return OM_EINVAL;

@@ -41,17 +41,22 @@ int om_http_check_url(const char *key, const char *url, om_err_t *err)
     return rc;
 }
 
+bool om__http_token(const char *s)
+{
+    static const char tspecials[] = "()<>@,;:\\\"/[]?={} \t";
+    bool ok = s != NULL && s[0] != '\0';
+    for (const char *p = s; ok && *p != '\0'; p++) {
+        ok = (unsigned char)*p > 32 && (unsigned char)*p < 127 && strchr(tspecials, *p) == NULL;
+    }
+    return ok;
+}
+
 /* HTTP field names are tokens; values must not end the header line early. */
 static int check_headers(const om_strmap_t *h, om_err_t *err)
 {
-    static const char tspecials[] = "()<>@,;:\\\"/[]?={} \t";
     for (size_t i = 0; i < h->n; i++) {
         const char *k = h->keys[i];
-        bool ok = k[0] != '\0';
-        for (const char *p = k; ok && *p != '\0'; p++) {
-            ok = (unsigned char)*p > 32 && (unsigned char)*p < 127 && !strchr(tspecials, *p);
-        }
-        if (!ok) {
+        if (!om__http_token(k)) {
             om_err_at(err, "headers", "invalid header name \"%.64s\"", k);
             return OM_ECONFIG;
         }
