@@ -1101,6 +1101,43 @@ static void test_mtls(void)
     ts_stop(&ts);
 }
 
+/* What the gRPC stack honours of the keys it used to ignore: a minimum of 1.0-1.2 (gRPC's own
+ * 1.2 is stricter), the system's CAs added to ours, and reloading through gRPC's file
+ * watcher. The rules that refuse the rest are in test/unit/tls_client_test.c. */
+static void test_tls_keys_honoured(void)
+{
+    tserver_t ts;
+    ASSERT_TRUE(ts_start(&ts, tls_server_creds(true)));
+    char tls[1024];
+    fx_t fx;
+    const char *ca = temp_pem("ca", om_test_ca_pem);
+    const char *cert = temp_pem("cert", om_test_client_cert_pem);
+    const char *key = temp_pem("key", om_test_client_key_pem);
+    snprintf(tls, sizeof tls,
+             "ca_file: %s, cert_file: %s, key_file: %s, server_name_override: "
+             "otelmon-test.example, min_version: '1.1', max_version: '1.3', "
+             "include_system_ca_certs_pool: true",
+             ca, cert, key);
+    ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
+    ASSERT_TRUE(one_delivery(&fx));
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+    snprintf(tls, sizeof tls,
+             "ca_file: %s, cert_file: %s, key_file: %s, server_name_override: "
+             "otelmon-test.example, reload_interval: 1s",
+             ca, cert, key);
+    ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
+    ASSERT_TRUE(one_delivery(&fx));
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+    /* A key that is not the certificate's fails the start, naming the key. */
+    snprintf(tls, sizeof tls, "ca_file: %s, cert_file: %s, key_file: %s", ca, cert,
+             temp_pem("skey", om_test_server_key_pem));
+    ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), OM_ECONFIG);
+    ASSERT_CONTAINS(fx.msg, "tls::key_file: the private key does not match the certificate");
+    fx_shutdown(&fx);
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+    ts_stop(&ts);
+}
+
 static void test_start_fails_on_missing_ca_file(void)
 {
     fx_t fx;
@@ -1252,6 +1289,7 @@ int main(void)
     OM_RUN(test_wait_for_ready);
     OM_RUN(test_tls);
     OM_RUN(test_mtls);
+    OM_RUN(test_tls_keys_honoured);
     OM_RUN(test_start_fails_on_missing_ca_file);
     OM_RUN(test_through_otlp_receiver);
     grpc_shutdown();
