@@ -29,6 +29,7 @@ struct om_http_call {
     char *url; /* as given */
     void *body;
     bool owns_body, cancelled;
+    bool finishing; /* its callback has started: the call is no longer the caller's to cancel */
     uint8_t *resp;
     size_t resp_len, resp_cap, resp_keep;
     uint64_t resp_total;
@@ -383,6 +384,7 @@ static void finish(om_http_call_t *x, CURLcode res)
         r.body_cut = x->resp_cut;
     }
     c->pending--;
+    x->finishing = true;
     x->done(x->arg, &r);
     call_free(x);
 }
@@ -419,7 +421,7 @@ static void on_soon(uv_timer_t *t)
 
 void om_http_cancel(om_http_call_t *x)
 {
-    if (x == NULL || x->cancelled) {
+    if (x == NULL || x->cancelled || x->finishing) {
         return;
     }
     om_http_client_t *c = x->c;

@@ -972,7 +972,8 @@ typedef void (*om_http_done_fn)(void *arg, const om_http_response_t *r);
 int om_http_send(om_http_client_t *c, const om_http_request_t *req, om_http_done_fn done, void *arg,
                  om_http_call_t **call, om_err_t *err);
 /* Stop a request whose callback has not run yet: its callback runs soon with OM_ESHUTDOWN
- * ("cancelled"). A second cancel does nothing. */
+ * ("cancelled"). A second cancel, or one from inside the request's own callback, does
+ * nothing. */
 void om_http_cancel(om_http_call_t *call);
 /* The value of a response header (the last one of that name, case-insensitive, of the final
  * response), or NULL. During the callback only. */
