@@ -758,4 +758,275 @@ const om_exp_counters_t *om_exphelper_counters(const om_exphelper_t *h);
 /* Requests waiting in the queue (not counting those being sent). */
 size_t om_exphelper_queue_size(const om_exphelper_t *h);
 
+/* ------------------------------------------------------------------------------------------ */
+/* TLS client settings (tls_client.c): otelcol's configtls.ClientConfig, one struct and one   */
+/* field table for every component that connects with TLS (the HTTP client below, the gRPC   */
+/* exporter). A component embeds om_tls_client_cfg_t and adds                                 */
+/*   {.key = "tls", .type = OM_F_SECTION, .offset = offsetof(cfg_t, tls),                    */
+/*    .fields = om_tls_client_fields, .help = "..."}                                          */
+/* to its table, calls om_tls_client_validate() from config_validate (no I/O) with the stack */
+/* that will carry the connection, and om_tls_client_load() at start for the PEM material.   */
+/* What each key does on each stack is documented at om_tls_client_fields (tls_client.c).    */
+
+/* Indexes into the version choices: "" (the default: 1.2 for min, the newest for max), "1.0",
+ * "1.1", "1.2", "1.3". */
+typedef enum {
+    OM_TLS_V_DEFAULT = 0,
+    OM_TLS_V1_0,
+    OM_TLS_V1_1,
+    OM_TLS_V1_2,
+    OM_TLS_V1_3,
+} om_tls_version_t;
+
+typedef struct om_tls_client_cfg {
+    bool insecure;                     /* gRPC: plaintext (unless a CA is given); HTTP: no effect */
+    bool insecure_skip_verify;         /* TLS without checking the server's chain and name */
+    bool include_system_ca_certs_pool; /* with ca_file/ca_pem: trust the system's CAs too */
+    char *ca_file, *ca_pem;            /* CAs to trust instead of the system's (NULL/"": unset) */
+    char *cert_file, *cert_pem;        /* client certificate (chain) for mutual TLS */
+    char *key_file, *key_pem;          /* its private key */
+    char *server_name_override;        /* name for SNI and the certificate check */
+    int min_version, max_version;      /* om_tls_version_t */
+    om_strlist_t cipher_suites;        /* Go's (IANA) names; TLS 1.2 suites (1.3 ones: no effect) */
+    om_strlist_t curve_preferences;    /* X25519, P256, P384, P521 */
+    int64_t reload_interval;           /* ns; 0: never reload the certificate and key */
+} om_tls_client_cfg_t;
+
+extern const om_field_t om_tls_client_fields[];
+
+/* The stack that carries the connection: what it can enforce differs. */
+typedef enum {
+    OM_TLS_STACK_LIBCURL, /* the HTTP client (OpenSSL under libcurl): every key */
+    OM_TLS_STACK_GRPC,    /* gRPC core 1.51: TLS 1.2 and 1.3 only, no cipher or curve choice */
+} om_tls_stack_t;
+
+/* Cross-field rules, and refusal of what the stack cannot enforce, through om_err_at with
+ * key (the tls section's path below the component, e.g. "tls") in front of the field's name.
+ * No I/O. Returns 0 or OM_ECONFIG. */
+int om_tls_client_validate(const om_tls_client_cfg_t *t, const char *key, om_tls_stack_t stack,
+                           om_err_t *err);
+/* Whether the settings ask for a CA / a client certificate. */
+bool om_tls_client_has_ca(const om_tls_client_cfg_t *t);
+bool om_tls_client_has_cert(const om_tls_client_cfg_t *t);
+
+/* The PEM material of a validated config, read and checked at start (files are read here, so
+ * a bad path fails the start with its name rather than every later connection). All strings
+ * om_malloc'd and NUL-terminated, NULL when not configured. */
+typedef struct om_tls_client_pem {
+    char *ca;   /* the CAs to trust; with include_system_ca_certs_pool, followed by the
+                 * system's bundle. NULL: the system's defaults */
+    char *cert; /* client certificate chain, NULL: none */
+    char *key;  /* its private key (checked to match cert), NULL: none */
+} om_tls_client_pem_t;
+
+/* Reads ca_*, cert_*, key_* (and the system bundle when asked), checks that each parses as
+ * PEM and that the key belongs to the certificate. key names the tls section in messages
+ * ("tls": "tls::ca_file: cannot read ..."). Returns 0, OM_ECONFIG with a message, or
+ * OM_ENOMEM. Blocks on file reads: call from start, not from the data path. */
+int om_tls_client_load(const om_tls_client_cfg_t *t, const char *key, om_tls_client_pem_t *out,
+                       om_err_t *err);
+/* Frees the strings (the key is wiped first) and zeroes *p. */
+void om_tls_client_pem_free(om_tls_client_pem_t *p);
+
+/* The OpenSSL forms of cipher_suites (TLS 1.2 suites, ':'-separated, "" when the list names
+ * none) and curve_preferences (groups, ':'-separated, "" when empty), for libraries that take
+ * OpenSSL's syntax. Validated configs only. Returns an om_malloc'd string or NULL (ENOMEM). */
+char *om_tls_client_cipher_list(const om_tls_client_cfg_t *t);
+char *om_tls_client_curves_list(const om_tls_client_cfg_t *t);
+
+/* ------------------------------------------------------------------------------------------ */
+/* HTTP client (http_client.c): asynchronous HTTP/1.1 and HTTP/2 requests on the loop, over    */
+/* libcurl's multi interface (libcurl is loaded on first use: a collector that makes no HTTP  */
+/* requests never loads it). A component makes one client at start from the shared settings   */
+/* (otelcol's confighttp.ClientConfig: TLS, proxy, connection reuse), sends requests with     */
+/* om_http_send and gets one callback per request on the loop thread. No libcurl type is      */
+/* visible here. Everything below is for the loop thread only and never blocks, except where */
+/* a comment says it reads files.                                                             */
+
+/* A request, in a component:
+ *
+ *     om_http_request_t rq = {.method = "POST", .url = url, .headers = hdrs, .n_headers = 2,
+ *                             .body = buf, .body_len = n, .body_mode = OM_HTTP_BODY_TAKE,
+ *                             .timeout_ms = 5000};
+ *     if (om_http_send(self->client, &rq, on_response, self, NULL, &err) != 0) { ... }
+ *
+ *     static void on_response(void *arg, const om_http_response_t *r)
+ *     {
+ *         if (r->error == 0 && r->status / 100 == 2) { ... }
+ *         const char *ra = om_http_response_header(r, "Retry-After");
+ *     }
+ */
+
+/* The shared client settings (confighttp.ClientConfig without `endpoint`, `timeout` and
+ * `compression`, which each component defines for itself). Embed it and put
+ * OM_HTTP_CLIENT_FIELDS(cfg_type, member, write_buffer_default) in the field table. */
+typedef struct om_http_client_cfg {
+    char *proxy_url; /* NULL: http_proxy/https_proxy/no_proxy apply, loopback never proxied */
+    om_tls_client_cfg_t tls;
+    om_strmap_t headers;        /* sent with every request; they win over the component's own */
+    uint64_t read_buffer_size;  /* 0: curl's 16 KiB */
+    uint64_t write_buffer_size; /* 0: curl's 64 KiB */
+    int64_t max_idle_conns;     /* connections kept for reuse (0: curl's default) */
+    int64_t max_conns_per_host; /* 0: the component's default (om_http_client_opts_t) */
+    int64_t idle_conn_timeout;  /* ns; an idle connection older is not reused (0: no limit) */
+    bool disable_keep_alives;   /* one connection per request */
+} om_http_client_cfg_t;
+
+/* The reasons of the refused keys (used by OM_HTTP_CLIENT_FIELDS). */
+#define OM_HTTP_MIDDLEWARES_REFUSED                                                                \
+    "middlewares (extensions that wrap each request) are not implemented"
+
+#define OM__HTTP_F(cfg_type, member, k, t, m, d, h)                                                \
+    {                                                                                              \
+        .key = (k), .type = (t), .offset = offsetof(cfg_type, member.m), .def = (d), .help = (h)   \
+    }
+#define OM__HTTP_N(cfg_type, member, k, t, m, d, lo, hi, h)                                        \
+    {                                                                                              \
+        .key = (k), .type = (t), .offset = offsetof(cfg_type, member.m), .def = (d), .min = (lo),  \
+        .max = (hi), .help = (h)                                                                   \
+    }
+#define OM_HTTP_CLIENT_FIELDS(cfg_type, member, write_buffer_default)                              \
+    OM__HTTP_F(cfg_type, member, "proxy_url", OM_F_STRING, proxy_url, NULL,                        \
+               "HTTP proxy (unset: http_proxy/https_proxy/no_proxy apply, loopback never)"),       \
+        {.key = "tls",                                                                             \
+         .type = OM_F_SECTION,                                                                     \
+         .offset = offsetof(cfg_type, member.tls),                                                 \
+         .fields = om_tls_client_fields,                                                           \
+         .help = "TLS client settings for https URLs"},                                            \
+        OM__HTTP_F(cfg_type, member, "headers", OM_F_STRMAP, headers, NULL,                        \
+                   "extra request headers (they win over the component's own)"),                   \
+        OM__HTTP_N(cfg_type, member, "read_buffer_size", OM_F_SIZE, read_buffer_size, "0", 0, 1e9, \
+                   "receive buffer per transfer (0: curl's 16 KiB)"),                              \
+        OM__HTTP_N(cfg_type, member, "write_buffer_size", OM_F_SIZE, write_buffer_size,            \
+                   (write_buffer_default), 0, 1e9, "upload buffer per transfer"),                  \
+        OM__HTTP_N(cfg_type, member, "max_idle_conns", OM_F_INT, max_idle_conns, "100", 0, 1e6,    \
+                   "connections kept for reuse (0: curl's default)"),                              \
+        OM__HTTP_N(cfg_type, member, "max_conns_per_host", OM_F_INT, max_conns_per_host, "0", 0,   \
+                   1e6, "connections per host (0: the component's default)"),                      \
+        OM__HTTP_N(cfg_type, member, "idle_conn_timeout", OM_F_DURATION, idle_conn_timeout, "90s", \
+                   0, 9.2e18, "idle connections older are not reused (0: no limit)"),              \
+        OM__HTTP_F(cfg_type, member, "disable_keep_alives", OM_F_BOOL, disable_keep_alives,        \
+                   "false", "one connection per request"),                                         \
+        {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},                            \
+        {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_HTTP_MIDDLEWARES_REFUSED},         \
+        {.key = "max_idle_conns_per_host", .type = OM_F_IGNORED},                                  \
+        {.key = "http2_read_idle_timeout", .type = OM_F_IGNORED},                                  \
+        {.key = "http2_ping_timeout", .type = OM_F_IGNORED},                                       \
+        {.key = "force_attempt_http2", .type = OM_F_IGNORED},                                      \
+    {                                                                                              \
+        .key = "cookies", .type = OM_F_IGNORED                                                     \
+    }
+
+/* The rules of the shared settings: proxy_url parses, header names are tokens and values have
+ * no line breaks, and om_tls_client_validate(&cfg->tls, "tls", OM_TLS_STACK_LIBCURL). Errors
+ * through om_err_at. Loads libcurl (its URL parser is the one that will read the URLs):
+ * OM_ENOTSUP when it cannot be loaded. */
+int om_http_client_cfg_validate(const om_http_client_cfg_t *cfg, om_err_t *err);
+/* 0 when url is an absolute http:// or https:// URL with a host, as libcurl parses it; else
+ * om_err_at(err, key, ...). Loads libcurl. */
+int om_http_check_url(const char *key, const char *url, om_err_t *err);
+
+typedef struct om_http_client om_http_client_t;
+typedef struct om_http_call om_http_call_t;
+
+/* What a component adds to the shared settings. All fields may be 0/NULL. */
+typedef struct om_http_client_opts {
+    const char *log_name;    /* prefix of the client's log lines (copied) */
+    long max_conns_per_host; /* used when cfg->max_conns_per_host is 0 (0: no limit) */
+    const char *user_agent;  /* NULL: "OtelMon/<version>" */
+} om_http_client_opts_t;
+
+/* Make a client: loads libcurl on first use, reads the TLS material (om_tls_client_load:
+ * blocks on file reads, so call it from start), prepares the options every request shares and
+ * the multi handle on host->loop. cfg must be validated and must outlive the client. Returns
+ * 0, OM_ENOTSUP (no libcurl), OM_ECONFIG (TLS files, an option libcurl refuses) or OM_ENOMEM,
+ * with a message in err. Warns (once per client) when libcurl resolves names synchronously. */
+int om_http_client_new(om_host_t *host, const om_http_client_cfg_t *cfg,
+                       const om_http_client_opts_t *opts, om_http_client_t **out, om_err_t *err);
+
+/* Who owns a request body. */
+typedef enum {
+    OM_HTTP_BODY_BORROW = 0, /* the caller keeps it valid and unchanged until the callback */
+    OM_HTTP_BODY_TAKE,       /* om_malloc'd; the client frees it, on every path (errors too) */
+    OM_HTTP_BODY_COPY,       /* the client copies it during om_http_send */
+} om_http_body_mode_t;
+
+typedef struct om_http_header {
+    const char *name, *value; /* value "" sends an empty header */
+} om_http_header_t;
+
+typedef struct om_http_request {
+    const char *method; /* "GET", "POST", "PUT", ...; NULL: POST with a body, else GET */
+    const char *url;    /* absolute http(s) URL; copied */
+    /* Request headers, copied. A header of the same name in the client's configured headers
+     * replaces it. The client adds User-Agent unless set, removes curl's "Expect:
+     * 100-continue", and sets Host when server_name_override changes the URL. */
+    const om_http_header_t *headers;
+    size_t n_headers;
+    const void *body; /* may be NULL when body_len is 0 */
+    size_t body_len;
+    om_http_body_mode_t body_mode;
+    uint64_t timeout_ms;      /* the whole request, connection included (0: no limit) */
+    size_t max_response_body; /* body bytes kept for the callback (0: OM_HTTP_RESP_KEEP) */
+} om_http_request_t;
+
+/* Response bodies: the first max_response_body bytes are kept (at most OM_HTTP_RESP_ABORT);
+ * the rest is read and discarded so the connection stays reusable, up to OM_HTTP_RESP_ABORT
+ * bytes, where the transfer is cut: a server that streams forever cannot hold a request until
+ * its timeout. */
+#define OM_HTTP_RESP_KEEP ((size_t)64 * 1024)
+#define OM_HTTP_RESP_ABORT ((size_t)4 * 1024 * 1024)
+
+/* What a request came to. Valid only during the callback. */
+typedef struct om_http_response {
+    /* 0 when a response arrived (whatever its status; body_cut may be set). Otherwise no
+     * usable response: OM_EIO (connection refused or reset, DNS, TLS, timeout: a retry may
+     * work), OM_EPERM (the request cannot work as written: bad URL, unsupported scheme),
+     * OM_ENOMEM, or OM_ESHUTDOWN (cancelled, or the client closed). */
+    int error;
+    bool retryable;           /* error != 0 and trying again later may succeed */
+    bool timed_out;           /* error: timeout_ms passed */
+    const char *message;      /* error != 0: what went wrong, for humans ("" otherwise) */
+    int status;               /* the final HTTP status (redirects followed); 0 without response */
+    const char *content_type; /* of the response, or NULL */
+    const uint8_t *body;      /* the first body_len bytes of the body (NULL when empty) */
+    size_t body_len;
+    uint64_t body_total; /* body bytes received */
+    bool body_cut;       /* the body passed OM_HTTP_RESP_ABORT and the transfer was cut */
+    const char *url;     /* the request's URL, as given */
+    om_http_call_t *call;
+} om_http_response_t;
+
+/* The one callback of a request that om_http_send accepted: called exactly once, on the loop
+ * thread, never from inside om_http_send or om_http_cancel. It may send new requests, cancel
+ * others, or close the client. */
+typedef void (*om_http_done_fn)(void *arg, const om_http_response_t *r);
+
+/* Start a request. Returns 0 (done will be called once), or OM_EINVAL (bad method, URL or
+ * header: a CR or LF in one), OM_ESHUTDOWN (the client is closing), OM_ENOMEM, OM_EIO, with
+ * a message in err; then done is never called. With OM_HTTP_BODY_TAKE the body is the
+ * client's on every path. *call (when call is not NULL) identifies the request for
+ * om_http_cancel until its callback starts. */
+int om_http_send(om_http_client_t *c, const om_http_request_t *req, om_http_done_fn done, void *arg,
+                 om_http_call_t **call, om_err_t *err);
+/* Stop a request whose callback has not run yet: its callback runs soon with OM_ESHUTDOWN
+ * ("cancelled"). A second cancel, or one from inside the request's own callback, does
+ * nothing. */
+void om_http_cancel(om_http_call_t *call);
+/* The value of a response header (the last one of that name, case-insensitive, of the final
+ * response), or NULL. During the callback only. */
+const char *om_http_response_header(const om_http_response_t *r, const char *name);
+/* Requests whose callback has not run yet. */
+size_t om_http_client_pending(const om_http_client_t *c);
+/* Close: new sends fail with OM_ESHUTDOWN; requests still running are cancelled (their
+ * callbacks run first, with OM_ESHUTDOWN); then every connection and handle is closed, the
+ * client freed, and done(arg) called once. Safe from inside a request's callback. A second
+ * call does nothing. */
+void om_http_client_close(om_http_client_t *c, om_done_fn done, void *arg);
+
+/* A Retry-After value (delay-seconds or an HTTP-date, RFC 9110 10.2.3) in milliseconds from
+ * now_s (Unix seconds): >= 0, or -1 when absent or unparseable. A date in the past gives 0.
+ * Any thread. */
+int64_t om_http_retry_after_ms(const char *value, int64_t now_s);
+
 #endif

@@ -21,55 +21,6 @@ static const char *const compression_choices[] = {
     "gzip", "none", "", "snappy", "zstd", "zlib", "deflate", "lz4", NULL,
 };
 
-static const om_field_t tls_fields[] = {
-    {.key = "insecure",
-     .type = OM_F_BOOL,
-     .offset = offsetof(exp_otlp_tls_cfg_t, insecure),
-     .def = "false",
-     .help = "plaintext connection (unless a CA is configured)"},
-    {.key = "insecure_skip_verify",
-     .type = OM_F_BOOL,
-     .offset = offsetof(exp_otlp_tls_cfg_t, insecure_skip_verify),
-     .def = "false",
-     .help = "TLS without checking the server certificate"},
-    {.key = "ca_file",
-     .type = OM_F_STRING,
-     .offset = offsetof(exp_otlp_tls_cfg_t, ca_file),
-     .help = "PEM file of the CAs to trust instead of the system's"},
-    {.key = "ca_pem",
-     .type = OM_F_STRING,
-     .offset = offsetof(exp_otlp_tls_cfg_t, ca_pem),
-     .help = "the same as PEM text"},
-    {.key = "cert_file",
-     .type = OM_F_STRING,
-     .offset = offsetof(exp_otlp_tls_cfg_t, cert_file),
-     .help = "PEM client certificate (mTLS)"},
-    {.key = "cert_pem",
-     .type = OM_F_STRING,
-     .offset = offsetof(exp_otlp_tls_cfg_t, cert_pem),
-     .help = "the same as PEM text"},
-    {.key = "key_file",
-     .type = OM_F_STRING,
-     .offset = offsetof(exp_otlp_tls_cfg_t, key_file),
-     .help = "PEM private key of the client certificate"},
-    {.key = "key_pem",
-     .type = OM_F_STRING,
-     .offset = offsetof(exp_otlp_tls_cfg_t, key_pem),
-     .help = "the same as PEM text"},
-    {.key = "server_name_override",
-     .type = OM_F_STRING,
-     .offset = offsetof(exp_otlp_tls_cfg_t, server_name_override),
-     .help = "name to check the server certificate against (and to send as SNI)"},
-    {.key = "min_version", .type = OM_F_IGNORED},
-    {.key = "max_version", .type = OM_F_IGNORED},
-    {.key = "cipher_suites", .type = OM_F_IGNORED},
-    {.key = "curve_preferences", .type = OM_F_IGNORED},
-    {.key = "reload_interval", .type = OM_F_IGNORED},
-    {.key = "include_system_ca_certs_pool", .type = OM_F_IGNORED},
-    {.key = "tpm", .type = OM_F_IGNORED},
-    {.key = NULL},
-};
-
 static const om_field_t keepalive_fields[] = {
     {.key = "time",
      .type = OM_F_DURATION,
@@ -111,7 +62,7 @@ const om_field_t exp_otlp_fields[] = {
     {.key = "tls",
      .type = OM_F_SECTION,
      .offset = offsetof(exp_otlp_cfg_t, tls),
-     .fields = tls_fields,
+     .fields = om_tls_client_fields,
      .help = "transport security (on by default)"},
     {.key = "keepalive",
      .type = OM_F_SECTION,
@@ -224,8 +175,8 @@ int exp_otlp_target(const exp_otlp_cfg_t *cfg, char **target, bool *tls, om_err_
     const char *ep = cfg->endpoint != NULL ? cfg->endpoint : "";
     bool https;
     const char *hp = strip_scheme(ep, &https);
-    const exp_otlp_tls_cfg_t *t = &cfg->tls;
-    *tls = https || !t->insecure || is_set(t->ca_file) || is_set(t->ca_pem);
+    const om_tls_client_cfg_t *t = &cfg->tls;
+    *tls = https || !t->insecure || om_tls_client_has_ca(t);
     *target = NULL;
     if (has_prefix(ep, "unix:")) {
         const char *path = ep + strlen("unix:");
@@ -293,30 +244,6 @@ static int check_header(const char *key, const char *value, om_err_t *err)
     return 0;
 }
 
-static int check_tls(const exp_otlp_tls_cfg_t *t, om_err_t *err)
-{
-    if (is_set(t->ca_file) && is_set(t->ca_pem)) {
-        om_err_set(err, OM_ECONFIG,
-                   "tls: provide either a CA file or the PEM-encoded string, but not both");
-        return OM_ECONFIG;
-    }
-    if ((is_set(t->cert_file) && is_set(t->cert_pem)) ||
-        (is_set(t->key_file) && is_set(t->key_pem))) {
-        om_err_set(err, OM_ECONFIG,
-                   "tls: provide either a certificate/key file or the PEM-encoded string, but "
-                   "not both");
-        return OM_ECONFIG;
-    }
-    bool cert = is_set(t->cert_file) || is_set(t->cert_pem);
-    bool key = is_set(t->key_file) || is_set(t->key_pem);
-    if (cert != key) {
-        om_err_set(err, OM_ECONFIG,
-                   "tls: for auth via TLS, provide both certificate and key, or neither");
-        return OM_ECONFIG;
-    }
-    return 0;
-}
-
 static int check_compression_and_balancer(const exp_otlp_cfg_t *cfg, om_err_t *err)
 {
     if (cfg->compression > EXP_OTLP_COMP_EMPTY) {
@@ -349,7 +276,7 @@ int exp_otlp_config_validate(const void *vcfg, om_err_t *err)
         rc = check_header(cfg->headers.keys[i], cfg->headers.values[i], err);
     }
     if (rc == 0) {
-        rc = check_tls(&cfg->tls, err);
+        rc = om_tls_client_validate(&cfg->tls, "tls", OM_TLS_STACK_GRPC, err);
     }
     if (rc == 0) {
         rc = om_exphelper_cfg_validate(&cfg->helper, err);

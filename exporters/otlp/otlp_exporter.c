@@ -54,7 +54,6 @@
 #include "google/rpc/status.pb-c.h"
 #include "otlp_exporter.h"
 
-#define PEM_MAX ((size_t)1024 * 1024) /* larger "PEM files" are a mistake, not certificates */
 #define MAX_RECONNECT_BACKOFF_MS 30000
 #define MSG_LEN 256
 #define PARTIAL_LOG_INTERVAL_MS 10000 /* one partial-success warning per this, at most */
@@ -524,67 +523,44 @@ static void exp_send(void *self, om_exp_req_t *req)
 /* ------------------------------------------------------------------------------------------ */
 /* Channel setup (start, loop thread)                                                         */
 
-/* A PEM from a file or from the config text (om_malloc'd, NUL-terminated), or NULL when
- * neither is set. Read once at start, as otelcol does, so that a bad path fails the start
- * with its name rather than every later connection. */
-static int load_pem(const char *file, const char *pem, const char *what, char **out, om_err_t *err)
+/* Where the credentials' certificates come from: the PEM read at start, or, with
+ * reload_interval and a client certificate, gRPC's file watcher, which reads the files again
+ * with that period (validation made sure they are all files). */
+static grpc_tls_certificate_provider *provider(const om_tls_client_cfg_t *t,
+                                               const om_tls_client_pem_t *pem, bool *roots)
 {
-    *out = NULL;
-    if (pem != NULL && pem[0] != '\0') {
-        *out = om_strdup(pem);
-        goto out;
+    *roots = pem->ca != NULL;
+    if (t->reload_interval > 0 && pem->cert != NULL) {
+        int64_t s = (t->reload_interval + OM_NS_PER_S - 1) / OM_NS_PER_S;
+        unsigned secs = s > (int64_t)UINT32_MAX ? UINT32_MAX : (unsigned)s;
+        return grpc_tls_certificate_provider_file_watcher_create(
+            t->key_file, t->cert_file, pem->ca != NULL ? t->ca_file : NULL, secs);
     }
-    if (file == NULL || file[0] == '\0') {
-        return 0;
+    grpc_tls_identity_pairs *pairs = NULL;
+    if (pem->cert != NULL) {
+        pairs = grpc_tls_identity_pairs_create();
+        grpc_tls_identity_pairs_add_pair(pairs, pem->key, pem->cert);
     }
-    FILE *f = fopen(file, "rb");
-    if (f == NULL) {
-        om_err_set(err, OM_ECONFIG, "tls::%s: cannot open %s: %s", what, file, strerror(errno));
-        return OM_ECONFIG;
-    }
-    om_strbuf_t sb;
-    om_strbuf_init(&sb, PEM_MAX);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        om_strbuf_append(&sb, buf, n);
-    }
-    bool bad = ferror(f) != 0 || sb.failed || sb.len == 0;
-    fclose(f);
-    if (bad) {
-        om_strbuf_free(&sb);
-        om_err_set(err, OM_ECONFIG, "tls::%s: cannot read %s (empty, unreadable or over 1 MiB)",
-                   what, file);
-        return OM_ECONFIG;
-    }
-    *out = om_strbuf_steal(&sb, NULL);
-out:
-    if (*out == NULL) {
-        om_err_set(err, OM_ENOMEM, "out of memory");
-        return OM_ENOMEM;
-    }
-    return 0;
+    return grpc_tls_certificate_provider_static_data_create(pem->ca, pairs);
 }
 
-/* TLS through gRPC's TLS credentials API, the one that can switch verification off. */
-static grpc_channel_credentials *tls_credentials(const exp_otlp_tls_cfg_t *t, const char *ca,
-                                                 const char *cert, const char *key)
+/* TLS through gRPC's TLS credentials API, the one that can switch verification off. The PEM
+ * comes from the core (om_tls_client_load): read and checked at start, with the system's CAs
+ * after the given ones when include_system_ca_certs_pool asks. gRPC then negotiates TLS 1.2
+ * or 1.3 (what the core's validation accepts of min_version and max_version). */
+static grpc_channel_credentials *tls_credentials(const om_tls_client_cfg_t *t,
+                                                 const om_tls_client_pem_t *pem)
 {
     grpc_tls_credentials_options *o = grpc_tls_credentials_options_create();
-    if (ca != NULL || cert != NULL) {
-        grpc_tls_identity_pairs *pairs = NULL;
-        if (cert != NULL) {
-            pairs = grpc_tls_identity_pairs_create();
-            grpc_tls_identity_pairs_add_pair(pairs, key, cert);
-        }
-        grpc_tls_certificate_provider *p =
-            grpc_tls_certificate_provider_static_data_create(ca, pairs);
+    if (pem->ca != NULL || pem->cert != NULL) {
+        bool roots = false;
+        grpc_tls_certificate_provider *p = provider(t, pem, &roots);
         grpc_tls_credentials_options_set_certificate_provider(o, p);
         grpc_tls_certificate_provider_release(p);
-        if (ca != NULL) {
+        if (roots) {
             grpc_tls_credentials_options_watch_root_certs(o);
         }
-        if (cert != NULL) {
+        if (pem->cert != NULL) {
             grpc_tls_credentials_options_watch_identity_key_cert_pairs(o);
         }
     }
@@ -605,23 +581,11 @@ static int make_credentials(exp_otlp_t *e, grpc_channel_credentials **out, om_er
         *out = grpc_insecure_credentials_create();
         return 0;
     }
-    const exp_otlp_tls_cfg_t *t = &e->cfg->tls;
-    char *ca = NULL, *cert = NULL, *key = NULL;
-    int rc = load_pem(t->ca_file, t->ca_pem, t->ca_pem ? "ca_pem" : "ca_file", &ca, err);
+    om_tls_client_pem_t pem;
+    int rc = om_tls_client_load(&e->cfg->tls, "tls", &pem, err);
     if (rc == 0) {
-        rc = load_pem(t->cert_file, t->cert_pem, "cert_file", &cert, err);
-    }
-    if (rc == 0) {
-        rc = load_pem(t->key_file, t->key_pem, "key_file", &key, err);
-    }
-    if (rc == 0) {
-        *out = tls_credentials(t, ca, cert, key);
-    }
-    om_free(ca);
-    om_free(cert);
-    if (key != NULL) {
-        memset(key, 0, strlen(key)); /* a private key should not linger in freed memory */
-        om_free(key);
+        *out = tls_credentials(&e->cfg->tls, &pem);
+        om_tls_client_pem_free(&pem);
     }
     return rc;
 }

@@ -21,15 +21,6 @@ typedef enum {
     EXP_OTLP_COMP_LZ4,
 } exp_otlp_comp_t;
 
-typedef struct exp_otlp_tls_cfg {
-    bool insecure;              /* false: TLS unless set (or unless http:// with no CA) */
-    bool insecure_skip_verify;  /* false */
-    char *ca_file, *ca_pem;     /* trusted roots; NULL: the system's */
-    char *cert_file, *cert_pem; /* client certificate for mTLS */
-    char *key_file, *key_pem;
-    char *server_name_override; /* name checked against the server certificate */
-} exp_otlp_tls_cfg_t;
-
 typedef struct exp_otlp_keepalive_cfg {
     int64_t time;               /* 10s: ping after this long without activity (0: no pings) */
     int64_t timeout;            /* 10s: close the connection when a ping is not answered in time */
@@ -40,7 +31,7 @@ typedef struct exp_otlp_cfg {
     char *endpoint;      /* required: host:port, dns:///host:port, http(s)://host:port, unix:... */
     int compression;     /* exp_otlp_comp_t; gzip */
     om_strmap_t headers; /* sent as metadata on every call (keys lowercased) */
-    exp_otlp_tls_cfg_t tls;
+    om_tls_client_cfg_t tls; /* the core's table; insecure: plaintext unless a CA is given */
     exp_otlp_keepalive_cfg_t keepalive;
     char *balancer_name;       /* "round_robin" (otelcol's default), "pick_first" or "" */
     char *authority;           /* overrides :authority; NULL: from the endpoint */

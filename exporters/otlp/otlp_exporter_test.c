@@ -21,64 +21,9 @@
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "om_test.h"
+#include "om_testcerts.h"
 #include "om_testdata.h"
 #include "otlp_exporter.h"
-
-/* A test CA, a server certificate for otelmon-test.example and localhost (not 127.0.0.1,
- * so that connecting by address needs server_name_override), and a client certificate for
- * mTLS, all signed by the CA and valid for 100 years. EC P-256 keys. */
-static const char CA_PEM[] = "-----BEGIN CERTIFICATE-----\n"
-                             "MIIBizCCATGgAwIBAgIUTa1TYK0WThp5m+mvh3/dJdlB7R0wCgYIKoZIzj0EAwIw\n"
-                             "GjEYMBYGA1UEAwwPT3RlbE1vbiB0ZXN0IENBMCAXDTI2MTEyNDA2MzkzMFoYDzIx\n"
-                             "MjYxMDMxMDYzOTMwWjAaMRgwFgYDVQQDDA9PdGVsTW9uIHRlc3QgQ0EwWTATBgcq\n"
-                             "hkjOPQIBBggqhkjOPQMBBwNCAAQxIDXlQy5s6HpIJUg/+ic9wPF/7qJ14QOGikrS\n"
-                             "UnwCK64DQYuMUnv8bqBgAqWfeV3Vdokltqyl6YDmYAlDSzhGo1MwUTAdBgNVHQ4E\n"
-                             "FgQUj5f70zQKBHyTI35sKKMD3Bk+u4kwHwYDVR0jBBgwFoAUj5f70zQKBHyTI35s\n"
-                             "KKMD3Bk+u4kwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAriqN\n"
-                             "2AJ/xmoUj4GA8J1f3nEysf9fm1PxzkiFwq4IyUICIAY0/S55L89C4/O3wsrkUGon\n"
-                             "fIhrfl9Yz+fghxktJQxS\n"
-                             "-----END CERTIFICATE-----\n";
-
-static const char SERVER_CERT_PEM[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBwjCCAWigAwIBAgIUTESP2Ufg8MUv3bNEhuK1gcCBdD0wCgYIKoZIzj0EAwIw\n"
-    "GjEYMBYGA1UEAwwPT3RlbE1vbiB0ZXN0IENBMCAXDTI2MTEyNDA2MzkzMFoYDzIx\n"
-    "MjYxMDMxMDYzOTMwWjAfMR0wGwYDVQQDDBRvdGVsbW9uLXRlc3QuZXhhbXBsZTBZ\n"
-    "MBMGByqGSM49AgEGCCqGSM49AwEHA0IABMJFtKdIO+AGGV8sxufjuqiIZCgznHoV\n"
-    "adxtxauRIWFtHU2g0XaCxAkpVs0dKDJKchKIl8hhv5OGhlT6Hjk+WFujgYQwgYEw\n"
-    "KgYDVR0RBCMwIYIUb3RlbG1vbi10ZXN0LmV4YW1wbGWCCWxvY2FsaG9zdDATBgNV\n"
-    "HSUEDDAKBggrBgEFBQcDATAdBgNVHQ4EFgQUYOsZ3olKdgBNS1uPsmC0nWa1wTUw\n"
-    "HwYDVR0jBBgwFoAUj5f70zQKBHyTI35sKKMD3Bk+u4kwCgYIKoZIzj0EAwIDSAAw\n"
-    "RQIgEqWEfaL0OIv0MmTd1u1Q2E/SVXzThLPsiTq9VzM6FR0CIQC+qDaet+q8+kHY\n"
-    "Jdqe4GwU9nigxKR0hd7k39j6XNEeqg==\n"
-    "-----END CERTIFICATE-----\n";
-
-static const char SERVER_KEY_PEM[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUF/skN4RCWSbHRz/\n"
-    "RDCSgQC95FNarGHiZpGeVZe/ZVuhRANCAATCRbSnSDvgBhlfLMbn47qoiGQoM5x6\n"
-    "FWncbcWrkSFhbR1NoNF2gsQJKVbNHSgySnISiJfIYb+ThoZU+h45Plhb\n"
-    "-----END PRIVATE KEY-----\n";
-
-static const char CLIENT_CERT_PEM[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBlDCCATmgAwIBAgIUTESP2Ufg8MUv3bNEhuK1gcCBdD4wCgYIKoZIzj0EAwIw\n"
-    "GjEYMBYGA1UEAwwPT3RlbE1vbiB0ZXN0IENBMCAXDTI2MTEyNDA2MzkzMFoYDzIx\n"
-    "MjYxMDMxMDYzOTMwWjAeMRwwGgYDVQQDDBNvdGVsbW9uLXRlc3QtY2xpZW50MFkw\n"
-    "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEj/mARCvRAvs12gcny6N+K39IMcodxvLe\n"
-    "ovZEuWOIKcZgGc56TJ1bEjZsxSXxalgUjfm9geyYYuqMiox8HlOHpqNXMFUwEwYD\n"
-    "VR0lBAwwCgYIKwYBBQUHAwIwHQYDVR0OBBYEFG1rvjUtPSNBX1NqvasdTBtndZ3p\n"
-    "MB8GA1UdIwQYMBaAFI+X+9M0CgR8kyN+bCijA9wZPruJMAoGCCqGSM49BAMCA0kA\n"
-    "MEYCIQD3p12OQ2yuDWr3nZmmXK/BSMhE2xKGidGRsSFWqIlyUQIhAJ8aaXWx9VH5\n"
-    "axXpOmJRtgbuD7EZTC6hXpVlCWg8E1+Q\n"
-    "-----END CERTIFICATE-----\n";
-
-static const char CLIENT_KEY_PEM[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6uIQ+ZIeChkwenhj\n"
-    "U+Az+F9LZhn/qYUagXvGg9WUF3mhRANCAASP+YBEK9EC+zXaByfLo34rf0gxyh3G\n"
-    "8t6i9kS5Y4gpxmAZznpMnVsSNmzFJfFqWBSN+b2B7Jhi6oyKjHweU4em\n"
-    "-----END PRIVATE KEY-----\n";
 
 #define WAIT_MS 10000
 #define MAX_SEEN 64
@@ -419,10 +364,10 @@ static const char *seen_md(const seen_t *v, const char *key)
 
 static grpc_server_credentials *tls_server_creds(bool require_client_cert)
 {
-    grpc_ssl_pem_key_cert_pair pair = {.private_key = SERVER_KEY_PEM,
-                                       .cert_chain = SERVER_CERT_PEM};
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = om_test_server_key_pem,
+                                       .cert_chain = om_test_server_cert_pem};
     return grpc_ssl_server_credentials_create_ex(
-        require_client_cert ? CA_PEM : NULL, &pair, 1,
+        require_client_cert ? om_test_ca_pem : NULL, &pair, 1,
         require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
                             : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
         NULL);
@@ -1107,7 +1052,7 @@ static void test_tls(void)
     fx_t fx;
     /* Our CA, and the name the certificate carries. */
     snprintf(tls, sizeof tls, "ca_file: %s, server_name_override: otelmon-test.example",
-             temp_pem("ca", CA_PEM));
+             temp_pem("ca", om_test_ca_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
     ASSERT_TRUE(one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -1121,7 +1066,7 @@ static void test_tls(void)
     ASSERT_TRUE(!one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* Our CA, but 127.0.0.1 is not a name in the certificate. */
-    snprintf(tls, sizeof tls, "ca_file: %s", temp_pem("ca", CA_PEM));
+    snprintf(tls, sizeof tls, "ca_file: %s", temp_pem("ca", om_test_ca_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
     ASSERT_TRUE(!one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -1141,18 +1086,55 @@ static void test_mtls(void)
     fx_t fx;
     snprintf(tls, sizeof tls,
              "ca_file: %s, cert_file: %s, key_file: %s, server_name_override: otelmon-test.example",
-             temp_pem("ca", CA_PEM), temp_pem("cert", CLIENT_CERT_PEM),
-             temp_pem("key", CLIENT_KEY_PEM));
+             temp_pem("ca", om_test_ca_pem), temp_pem("cert", om_test_client_cert_pem),
+             temp_pem("key", om_test_client_key_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
     ASSERT_TRUE(one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
     om_log_set_level(OM_LOG_NONE);
     snprintf(tls, sizeof tls, "ca_file: %s, server_name_override: otelmon-test.example",
-             temp_pem("ca", CA_PEM));
+             temp_pem("ca", om_test_ca_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
     ASSERT_TRUE(!one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
     om_log_set_level(OM_LOG_WARN);
+    ts_stop(&ts);
+}
+
+/* What the gRPC stack honours of the keys it used to ignore: a minimum of 1.0-1.2 (gRPC's own
+ * 1.2 is stricter), the system's CAs added to ours, and reloading through gRPC's file
+ * watcher. The rules that refuse the rest are in test/unit/tls_client_test.c. */
+static void test_tls_keys_honoured(void)
+{
+    tserver_t ts;
+    ASSERT_TRUE(ts_start(&ts, tls_server_creds(true)));
+    char tls[1024];
+    fx_t fx;
+    const char *ca = temp_pem("ca", om_test_ca_pem);
+    const char *cert = temp_pem("cert", om_test_client_cert_pem);
+    const char *key = temp_pem("key", om_test_client_key_pem);
+    snprintf(tls, sizeof tls,
+             "ca_file: %s, cert_file: %s, key_file: %s, server_name_override: "
+             "otelmon-test.example, min_version: '1.1', max_version: '1.3', "
+             "include_system_ca_certs_pool: true",
+             ca, cert, key);
+    ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
+    ASSERT_TRUE(one_delivery(&fx));
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+    snprintf(tls, sizeof tls,
+             "ca_file: %s, cert_file: %s, key_file: %s, server_name_override: "
+             "otelmon-test.example, reload_interval: 1s",
+             ca, cert, key);
+    ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
+    ASSERT_TRUE(one_delivery(&fx));
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+    /* A key that is not the certificate's fails the start, naming the key. */
+    snprintf(tls, sizeof tls, "ca_file: %s, cert_file: %s, key_file: %s", ca, cert,
+             temp_pem("skey", om_test_server_key_pem));
+    ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), OM_ECONFIG);
+    ASSERT_CONTAINS(fx.msg, "tls::key_file: the private key does not match the certificate");
+    fx_shutdown(&fx);
+    ASSERT_EQ_INT(fx_close(&fx), 0);
     ts_stop(&ts);
 }
 
@@ -1315,6 +1297,7 @@ int main(void)
     OM_RUN(test_wait_for_ready);
     OM_RUN(test_tls);
     OM_RUN(test_mtls);
+    OM_RUN(test_tls_keys_honoured);
     OM_RUN(test_start_fails_on_missing_ca_file);
     OM_RUN(test_through_otlp_receiver);
     grpc_shutdown();

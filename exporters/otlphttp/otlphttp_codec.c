@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <strings.h>
 
 #include <zlib.h>
@@ -415,58 +414,4 @@ void exp_otlphttp_error_message(otlphttp_ctype_t ctype, const uint8_t *body, siz
     if (!ok) {
         escape_text(msg, cap, body, len, 64);
     }
-}
-
-/* An HTTP-date (RFC 9110, section 5.6.7) in one of the three forms a recipient must accept:
- * IMF-fixdate, the obsolete RFC 850 form and asctime's. Returns (time_t)-1 for anything else.
- * Month and day names are read in the C locale, which otelmon never changes. */
-static time_t parse_http_date(const char *s)
-{
-    static const char *const formats[] = {
-        "%a, %d %b %Y %H:%M:%S GMT", /* Sun, 06 Nov 1994 08:49:37 GMT */
-        "%A, %d-%b-%y %H:%M:%S GMT", /* Sunday, 06-Nov-94 08:49:37 GMT */
-        "%a %b %e %H:%M:%S %Y",      /* Sun Nov  6 08:49:37 1994 */
-    };
-    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
-        struct tm tm;
-        memset(&tm, 0, sizeof tm);
-        const char *end = strptime(s, formats[i], &tm);
-        if (end != NULL && end[strspn(end, " \t")] == '\0') {
-            return timegm(&tm);
-        }
-    }
-    return (time_t)-1;
-}
-
-/* The longest Retry-After we represent, in seconds (its milliseconds fit an int64). */
-#define RETRY_AFTER_MAX_S INT64_C(9999999999)
-
-int64_t exp_otlphttp_retry_after_ms(const char *value, int64_t now_s)
-{
-    if (value == NULL) {
-        return -1;
-    }
-    while (*value == ' ' || *value == '\t') {
-        value++;
-    }
-    size_t digits = strspn(value, "0123456789");
-    if (digits > 0 && value[digits + strspn(value + digits, " \t")] == '\0') {
-        /* delay-seconds; anything past ten digits (317 years) is capped there. */
-        if (digits > 10) {
-            return RETRY_AFTER_MAX_S * 1000;
-        }
-        return (int64_t)strtoll(value, NULL, 10) * 1000;
-    }
-    if (value[0] == '\0') {
-        return -1;
-    }
-    time_t t = parse_http_date(value);
-    if (t == (time_t)-1) {
-        return -1;
-    }
-    int64_t delta = (int64_t)t - now_s;
-    if (delta > RETRY_AFTER_MAX_S) {
-        delta = RETRY_AFTER_MAX_S;
-    }
-    return delta > 0 ? delta * 1000 : 0;
 }

@@ -1,6 +1,7 @@
-/* otlphttp_test.c: the otlphttp exporter against a small scripted HTTP/1.1 server that runs
- * on the same loop, records every request (method, URL, headers, body, arrival time,
- * connection) and answers what the test scripted (status, headers, body, or no answer).
+/* otlphttp_test.c: the otlphttp exporter against the scripted HTTP/1.1 test server
+ * (test/lib/om_test_httpd.h), which runs on the same loop, records every request (method,
+ * URL, headers, body, arrival time, connection) and answers what the test scripted (status,
+ * headers, body, or no answer).
  *
  * Covered: config rules and URL composition; each signal arriving intact as protobuf and as
  * JSON; gzip, zstd and deflate bodies; configured headers; a per-signal endpoint used as
@@ -10,293 +11,16 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include <http_parser.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "config.h"
 #include "om_test.h"
+#include "om_test_httpd.h"
 #include "om_testdata.h"
 #include "otlphttp.h"
 /* For the end-to-end test against our own receiver: its bound port. */
 #include "../../receivers/otlp/otlp_http.h"
-
-/* ------------------------------------------------------------------------------------------ */
-/* The scripted server                                                                        */
-
-#define MAX_REQS 64
-#define MAX_HDRS 32
-#define MAX_SCRIPT 16
-
-typedef struct rec {
-    char method[16];
-    char url[512];
-    char *names[MAX_HDRS], *values[MAX_HDRS];
-    size_t n_hdrs;
-    uint8_t *body;
-    size_t body_len;
-    uint64_t at_ms;
-    int conn;
-} rec_t;
-
-typedef struct reply {
-    int status;          /* 0: do not answer (the client times out) */
-    const char *headers; /* extra header lines, each ending in \r\n */
-    const char *ctype;
-    const void *body;
-    size_t body_len;
-} reply_t;
-
-typedef struct srv {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    int port;
-    rec_t reqs[MAX_REQS];
-    size_t n_reqs;
-    reply_t script[MAX_SCRIPT];
-    size_t n_script, next_reply;
-    int accepted;
-    int handles; /* open uv handles */
-    bool listening;
-} srv_t;
-
-typedef struct conn {
-    uv_tcp_t tcp;
-    srv_t *s;
-    http_parser parser;
-    rec_t *cur;
-    bool in_value;
-    int id;
-} conn_t;
-
-static void srv_handle_closed(uv_handle_t *h)
-{
-    srv_t *s = h->data;
-    if (h != (uv_handle_t *)&s->listener) {
-        free((conn_t *)h); /* tcp is the first member */
-    }
-    s->handles--;
-}
-
-static void str_append(char **dst, const char *p, size_t n)
-{
-    size_t old = *dst != NULL ? strlen(*dst) : 0;
-    char *d = realloc(*dst, old + n + 1);
-    memcpy(d + old, p, n);
-    d[old + n] = '\0';
-    *dst = d;
-}
-
-static int on_begin(http_parser *p)
-{
-    conn_t *c = p->data;
-    srv_t *s = c->s;
-    c->cur = s->n_reqs < MAX_REQS ? &s->reqs[s->n_reqs++] : NULL;
-    if (c->cur != NULL) {
-        memset(c->cur, 0, sizeof *c->cur);
-        c->cur->conn = c->id;
-    }
-    c->in_value = false;
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n)
-{
-    conn_t *c = p->data;
-    size_t old = strlen(c->cur->url);
-    if (old + n < sizeof c->cur->url) {
-        memcpy(c->cur->url + old, at, n);
-        c->cur->url[old + n] = '\0';
-    }
-    return 0;
-}
-
-static int on_hfield(http_parser *p, const char *at, size_t n)
-{
-    conn_t *c = p->data;
-    rec_t *r = c->cur;
-    if (c->in_value || r->n_hdrs == 0) {
-        if (r->n_hdrs == MAX_HDRS) {
-            return 0;
-        }
-        r->n_hdrs++;
-        c->in_value = false;
-    }
-    str_append(&r->names[r->n_hdrs - 1], at, n);
-    return 0;
-}
-
-static int on_hvalue(http_parser *p, const char *at, size_t n)
-{
-    conn_t *c = p->data;
-    c->in_value = true;
-    str_append(&c->cur->values[c->cur->n_hdrs - 1], at, n);
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-    rec_t *r = ((conn_t *)p->data)->cur;
-    r->body = realloc(r->body, r->body_len + n + 1);
-    memcpy(r->body + r->body_len, at, n);
-    r->body_len += n;
-    return 0;
-}
-
-typedef struct wr {
-    uv_write_t req;
-    char *buf;
-} wr_t;
-
-static void written(uv_write_t *w, int status)
-{
-    (void)status;
-    free(((wr_t *)w)->buf);
-    free(w);
-}
-
-static void reply_to(conn_t *c, const reply_t *r)
-{
-    static const uint8_t none[1];
-    const void *body = r->body != NULL ? r->body : none;
-    om_strbuf_t sb;
-    om_strbuf_init(&sb, 0);
-    om_strbuf_printf(&sb, "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
-                     r->status, r->ctype != NULL ? r->ctype : "application/x-protobuf", r->body_len,
-                     r->headers != NULL ? r->headers : "");
-    om_strbuf_append(&sb, body, r->body_len);
-    wr_t *w = calloc(1, sizeof *w);
-    size_t len = 0;
-    w->buf = om_strbuf_steal(&sb, &len);
-    uv_buf_t b = uv_buf_init(w->buf, (unsigned)len);
-    uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, written);
-}
-
-static int on_complete(http_parser *p)
-{
-    conn_t *c = p->data;
-    srv_t *s = c->s;
-    rec_t *r = c->cur;
-    snprintf(r->method, sizeof r->method, "%s", http_method_str((enum http_method)p->method));
-    r->at_ms = uv_now(s->loop);
-    reply_t def = {.status = 200};
-    const reply_t *rep = s->next_reply < s->n_script ? &s->script[s->next_reply] : &def;
-    s->next_reply++;
-    if (rep->status != 0) {
-        reply_to(c, rep);
-    }
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_message_begin = on_begin,
-    .on_url = on_url,
-    .on_header_field = on_hfield,
-    .on_header_value = on_hvalue,
-    .on_body = on_body,
-    .on_message_complete = on_complete,
-};
-
-static void alloc_cb(uv_handle_t *h, size_t n, uv_buf_t *b)
-{
-    (void)h;
-    b->base = malloc(n);
-    b->len = n;
-}
-
-static void conn_close(conn_t *c)
-{
-    if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
-        uv_close((uv_handle_t *)&c->tcp, srv_handle_closed);
-    }
-}
-
-static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
-{
-    conn_t *c = (conn_t *)st;
-    if (n < 0) {
-        conn_close(c);
-    } else if (n > 0) {
-        http_parser_execute(&c->parser, &parser_settings, b->base, (size_t)n);
-        if (c->parser.http_errno != HPE_OK) {
-            conn_close(c);
-        }
-    }
-    free(b->base);
-}
-
-static void on_conn(uv_stream_t *l, int status)
-{
-    srv_t *s = l->data;
-    if (status != 0) {
-        return;
-    }
-    conn_t *c = calloc(1, sizeof *c);
-    uv_tcp_init(s->loop, &c->tcp);
-    c->tcp.data = s;
-    s->handles++;
-    c->s = s;
-    c->id = ++s->accepted;
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close(c);
-        return;
-    }
-    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-}
-
-/* Listen on 127.0.0.1:port (0: any free port); s->port is the bound port. */
-static int srv_start(srv_t *s, uv_loop_t *loop, int port)
-{
-    s->loop = loop;
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    s->handles++;
-    struct sockaddr_in a;
-    uv_ip4_addr("127.0.0.1", port, &a);
-    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&a, 0);
-    rc = rc ? rc : uv_listen((uv_stream_t *)&s->listener, 16, on_conn);
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
-    s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    s->listening = rc == 0;
-    return rc;
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    srv_t *s = arg;
-    if (h->data == s && !uv_is_closing(h)) {
-        uv_close(h, srv_handle_closed);
-    }
-}
-
-static void srv_stop(srv_t *s)
-{
-    if (s->loop != NULL) {
-        uv_walk(s->loop, close_walk, s);
-    }
-    for (size_t i = 0; i < s->n_reqs; i++) {
-        for (size_t j = 0; j < s->reqs[i].n_hdrs; j++) {
-            free(s->reqs[i].names[j]);
-            free(s->reqs[i].values[j]);
-        }
-        free(s->reqs[i].body);
-    }
-    s->n_reqs = 0;
-}
-
-static const char *header(const rec_t *r, const char *name)
-{
-    for (size_t i = 0; i < r->n_hdrs; i++) {
-        if (r->names[i] != NULL && strcasecmp(r->names[i], name) == 0) {
-            return r->values[i] != NULL ? r->values[i] : "";
-        }
-    }
-    return NULL;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Fixture: a loop, the server, and one exporter instance made through the factory table      */
@@ -305,7 +29,7 @@ typedef struct fx {
     uv_loop_t loop;
     om_host_t host;
     uv_timer_t tick; /* keeps UV_RUN_ONCE returning so deadlines are checked */
-    srv_t srv;
+    om_test_httpd_t srv;
     const om_factory_t *f;
     om_config_t *yaml;
     exp_otlphttp_cfg_t cfg;
@@ -356,7 +80,16 @@ static int load_any(const om_factory_t *f, const char *text, void *cfg, om_confi
         om_err_set(err, OM_ECONFIG, "%s", d.msgs[0]);
     }
     om_diags_free(&d);
-    return rc != 0 || f->config_validate == NULL ? rc : f->config_validate(cfg, err);
+    if (rc != 0 || f->config_validate == NULL) {
+        return rc;
+    }
+    /* As the core reports it: the key the rule is about, then the message. */
+    om_err_t verr = {0};
+    rc = f->config_validate(cfg, &verr);
+    if (rc != 0) {
+        om_err_set(err, rc, "%s%s%s", verr.at, verr.at[0] != '\0' ? ": " : "", verr.msg);
+    }
+    return rc;
 }
 
 static int load_cfg(const char *text, exp_otlphttp_cfg_t *cfg, om_config_t **yaml, om_err_t *err)
@@ -368,7 +101,7 @@ static void fx_init(fx_t *fx)
 {
     memset(fx, 0, sizeof *fx);
     uv_loop_init(&fx->loop);
-    fx->host.loop = &fx->loop;
+    om_test_host_init(&fx->host, &fx->loop);
     uv_timer_init(&fx->loop, &fx->tick);
     uv_timer_start(&fx->tick, tick_cb, 5, 5);
     fx->f = find_factory("otlphttp");
@@ -416,9 +149,10 @@ static int fx_finish(fx_t *fx)
     }
     om_fields_free(fx->f->fields, &fx->cfg);
     om_config_free(fx->yaml);
-    srv_stop(&fx->srv);
+    om_test_httpd_stop(&fx->srv);
     uv_close((uv_handle_t *)&fx->tick, NULL);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
+    om_test_host_close(&fx->host);
     return uv_loop_close(&fx->loop);
 }
 
@@ -494,7 +228,7 @@ static void test_config_defaults_and_rules(void)
     const char *bad[][2] = {
         {"c: {endpoint: 'localhost:4318'}", "endpoint"},
         {"c: {endpoint: 'ftp://h/x'}", "unsupported scheme"},
-        {"c: {traces_endpoint: 'http://'}", "traces_endpoint must be a valid URL"},
+        {"c: {traces_endpoint: 'http://'}", "traces_endpoint: must be a valid URL"},
         {"c: {endpoint: 'http://h', headers: {\"a\": \"x\\r\\ny: z\"}}", "line break"},
         {"c: {endpoint: 'http://h', headers: {\"a b\": x}}", "invalid header name"},
         {"c: {endpoint: 'http://h', tls: {cert_file: /c}}", "both certificate and key"},
@@ -523,7 +257,7 @@ static void test_config_defaults_and_rules(void)
     ASSERT_EQ_INT(c.compression, OTLPHTTP_COMP_EMPTY);
     ASSERT_TRUE(exp_otlphttp_comp_name(OTLPHTTP_COMP_EMPTY) == NULL);
     ASSERT_EQ_INT(c.encoding, OTLPHTTP_ENC_JSON);
-    ASSERT_EQ_INT(c.tls.min_version, OTLPHTTP_TLS_1_3);
+    ASSERT_EQ_INT(c.http.tls.min_version, OM_TLS_V1_3);
     om_fields_free(exp_otlphttp_fields, &c);
     om_config_free(y);
 }
@@ -564,7 +298,8 @@ static void test_signal_urls(void)
     ASSERT_TRUE(f != NULL);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     om_create_args_t a = {.cfg = &cfg,
                           .id = "otlphttp",
                           .log_name = "otlphttp",
@@ -583,6 +318,7 @@ static void test_signal_urls(void)
     f->destroy(self);
     om_fields_free(f->fields, &cfg);
     om_config_free(y);
+    om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
@@ -595,7 +331,7 @@ static void each_signal(const char *encoding, const char *comp, int wbits)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(srv_start(&fx.srv, &fx.loop, 0), 0);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     ASSERT_EQ_INT(fx_exporter(&fx,
                               "c: {endpoint: 'http://127.0.0.1:%d', encoding: %s, "
                               "compression: '%s', sending_queue: {num_consumers: 1}}",
@@ -619,17 +355,17 @@ static void each_signal(const char *encoding, const char *comp, int wbits)
         RUN_UNTIL(&fx, sent(&fx, all_sigs[i]) == 4, 5000);
         ASSERT_EQ_UINT(sent(&fx, all_sigs[i]), 4);
         ASSERT_EQ_UINT(fx.srv.n_reqs, (size_t)i + 1);
-        const rec_t *r = &fx.srv.reqs[i];
+        const om_test_httpd_rec_t *r = &fx.srv.reqs[i];
         ASSERT_EQ_STR(r->method, "POST");
         ASSERT_EQ_STR(r->url, paths[i]);
-        ASSERT_EQ_STR(header(r, "Content-Type"),
+        ASSERT_EQ_STR(om_test_httpd_header(r, "Content-Type"),
                       json ? "application/json" : "application/x-protobuf");
-        ASSERT_EQ_STR(header(r, "User-Agent"), "OtelMon/" OM_VERSION);
-        ASSERT_TRUE(header(r, "Expect") == NULL);
+        ASSERT_EQ_STR(om_test_httpd_header(r, "User-Agent"), "OtelMon/" OM_VERSION);
+        ASSERT_TRUE(om_test_httpd_header(r, "Expect") == NULL);
         size_t got_len = r->body_len;
         uint8_t *got = r->body;
         if (wbits != 0) {
-            ASSERT_EQ_STR(header(r, "Content-Encoding"), comp);
+            ASSERT_EQ_STR(om_test_httpd_header(r, "Content-Encoding"), comp);
             got = wbits > 0 ? inflate_body(r->body, r->body_len, wbits, &got_len) : NULL;
             if (wbits < 0) {
                 got = malloc(1 << 20);
@@ -638,7 +374,7 @@ static void each_signal(const char *encoding, const char *comp, int wbits)
             }
             ASSERT_TRUE(got != NULL);
         } else {
-            ASSERT_TRUE(header(r, "Content-Encoding") == NULL);
+            ASSERT_TRUE(om_test_httpd_header(r, "Content-Encoding") == NULL);
         }
         ASSERT_EQ_UINT(got_len, want_len);
         ASSERT_TRUE(memcmp(got, want, want_len) == 0);
@@ -689,7 +425,7 @@ static void test_headers_and_custom_endpoint(void)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(srv_start(&fx.srv, &fx.loop, 0), 0);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     ASSERT_EQ_INT(fx_exporter(&fx,
                               "c: {endpoint: 'http://127.0.0.1:%d/', "
                               "traces_endpoint: 'http://127.0.0.1:%d/api/spans?tenant=a', "
@@ -702,14 +438,14 @@ static void test_headers_and_custom_endpoint(void)
     RUN_UNTIL(&fx, sent(&fx, OM_SIG_TRACES) == 2 && sent(&fx, OM_SIG_METRICS) == 2, 5000);
     ASSERT_EQ_UINT(fx.srv.n_reqs, 2);
     for (size_t i = 0; i < 2; i++) {
-        const rec_t *r = &fx.srv.reqs[i];
+        const om_test_httpd_rec_t *r = &fx.srv.reqs[i];
         bool traces = strncmp(r->url, "/api", 4) == 0;
         ASSERT_EQ_STR(r->url, traces ? "/api/spans?tenant=a" : "/v1/metrics");
-        ASSERT_EQ_STR(header(r, "X-Scope-OrgID"), "tenant-1");
-        ASSERT_EQ_STR(header(r, "Authorization"), "Bearer t");
-        ASSERT_EQ_STR(header(r, "User-Agent"), "mine"); /* theirs win */
-        ASSERT_EQ_STR(header(r, "X-Empty"), "");
-        ASSERT_EQ_STR(header(r, "Content-Encoding"), "gzip"); /* the default */
+        ASSERT_EQ_STR(om_test_httpd_header(r, "X-Scope-OrgID"), "tenant-1");
+        ASSERT_EQ_STR(om_test_httpd_header(r, "Authorization"), "Bearer t");
+        ASSERT_EQ_STR(om_test_httpd_header(r, "User-Agent"), "mine"); /* theirs win */
+        ASSERT_EQ_STR(om_test_httpd_header(r, "X-Empty"), "");
+        ASSERT_EQ_STR(om_test_httpd_header(r, "Content-Encoding"), "gzip"); /* the default */
         size_t n = 0;
         uint8_t *raw = inflate_body(r->body, r->body_len, 15 + 16, &n);
         ASSERT_TRUE(raw != NULL);
@@ -728,8 +464,8 @@ static void test_proxy_and_redirect(void)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(srv_start(&fx.srv, &fx.loop, 0), 0);
-    fx.srv.script[0] = (reply_t){.status = 307, .headers = "Location: /v1/moved\r\n"};
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 307, .headers = "Location: /v1/moved\r\n"};
     fx.srv.n_script = 1;
     /* The server plays the proxy: it receives the absolute URL, and the name never resolves
      * here, so only a proxied request can succeed. */
@@ -762,13 +498,13 @@ static void test_503_retry_after_waited_for(void)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(srv_start(&fx.srv, &fx.loop, 0), 0);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     static const char status_json[] = "{\"code\":14,\"message\":\"busy\"}";
-    fx.srv.script[0] = (reply_t){.status = 503,
-                                 .headers = "Retry-After: 1\r\n",
-                                 .ctype = "application/json",
-                                 .body = status_json,
-                                 .body_len = sizeof status_json - 1};
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 503,
+                                               .headers = "Retry-After: 1\r\n",
+                                               .ctype = "application/json",
+                                               .body = status_json,
+                                               .body_len = sizeof status_json - 1};
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(fx_exporter(&fx,
                               "c: {endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
@@ -788,9 +524,10 @@ static void test_400_dropped_and_later_data_flows(void)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(srv_start(&fx.srv, &fx.loop, 0), 0);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     static const uint8_t status_pb[] = {0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd'};
-    fx.srv.script[0] = (reply_t){.status = 400, .body = status_pb, .body_len = sizeof status_pb};
+    fx.srv.script[0] =
+        (om_test_httpd_reply_t){.status = 400, .body = status_pb, .body_len = sizeof status_pb};
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(fx_exporter(&fx,
                               "c: {endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
@@ -811,7 +548,7 @@ static void test_400_dropped_and_later_data_flows(void)
 static void start_server_cb(uv_timer_t *t)
 {
     fx_t *fx = t->data;
-    srv_start(&fx->srv, &fx->loop, fx->srv.port);
+    om_test_httpd_start(&fx->srv, &fx->loop, fx->srv.port, NULL, NULL);
     uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -856,8 +593,8 @@ static void test_timeout_is_retried(void)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(srv_start(&fx.srv, &fx.loop, 0), 0);
-    fx.srv.script[0] = (reply_t){.status = 0}; /* no answer */
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 0}; /* no answer */
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(fx_exporter(&fx,
                               "c: {endpoint: 'http://127.0.0.1:%d', timeout: 200ms, "
@@ -877,13 +614,13 @@ static void test_partial_success_counts_as_sent(void)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(srv_start(&fx.srv, &fx.loop, 0), 0);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     static const char body[] = "{\"partialSuccess\":{\"rejectedLogRecords\":\"1\","
                                "\"errorMessage\":\"too old\"}}";
-    fx.srv.script[0] = (reply_t){.status = 200,
-                                 .ctype = "application/json; charset=utf-8",
-                                 .body = body,
-                                 .body_len = sizeof body - 1};
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 200,
+                                               .ctype = "application/json; charset=utf-8",
+                                               .body = body,
+                                               .body_len = sizeof body - 1};
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(
         fx_exporter(&fx, "c: {endpoint: 'http://127.0.0.1:%d', encoding: json}", fx.srv.port), 0);
@@ -925,7 +662,7 @@ static void test_shutdown_drains_queue(void)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(srv_start(&fx.srv, &fx.loop, 0), 0);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     ASSERT_EQ_INT(fx_exporter(&fx,
                               "c: {endpoint: 'http://127.0.0.1:%d', "
                               "sending_queue: {num_consumers: 1}}",
@@ -942,7 +679,7 @@ static void test_shutdown_drains_queue(void)
     ASSERT_EQ_INT(fx.done, 1);
     ASSERT_EQ_UINT(fx.srv.n_reqs, 3);
     ASSERT_EQ_UINT(sent(&fx, OM_SIG_TRACES), 15);
-    ASSERT_TRUE(fx.e->multi == NULL);
+    ASSERT_TRUE(fx.e->client == NULL);
     fx.f->shutdown(fx.e, done_cb, &fx.done); /* a second call does nothing */
     fx.f->destroy(fx.e);
     fx.e = NULL;
@@ -1004,26 +741,6 @@ static void test_response_codec(void)
     ASSERT_TRUE(strlen(msg) < sizeof msg);
     exp_otlphttp_error_message(OTLPHTTP_CT_JSON, NULL, 0, msg, sizeof msg);
     ASSERT_EQ_STR(msg, "");
-
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("1", 0), 1000);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms(" 120 ", 0), 120000);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("", 0), -1);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("soon", 0), -1);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms(NULL, 0), -1);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("-5", 0), -1);
-    /* Wed, 21 Oct 2015 07:28:00 GMT is 1445412480. */
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470), 10000);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", 1445412490), 0);
-    /* The two other forms of HTTP-date, and what is none of them. */
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wednesday, 21-Oct-15 07:28:00 GMT", 1445412470),
-                  10000);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed Oct 21 07:28:00 2015", 1445412470), 10000);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed Oct  1 07:28:00 2015", 1443684470), 10000);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015 07:28:00 PST", 0), -1);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT later", 0), -1);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("Wed, 21 Oct 2015", 0), -1);
-    ASSERT_EQ_INT(exp_otlphttp_retry_after_ms("99999999999999999999", 0), INT64_C(9999999999000));
-    ASSERT_TRUE(exp_otlphttp_retry_after_ms("555555542Oct8", 0) <= INT64_C(9999999999000));
 }
 
 static void test_encode_body_roundtrip(void)

@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.protocols.http.logs_url_path = "/v1/logs";
     cfg.protocols.http.max_request_body_size = 64 * 1024; /* small, to reach the limits */
     int rc = (data[0] & 1) ? OM_EREFUSED : 0;
-    rcv_otlp_t r = {.cfg = &cfg, .log_name = "receiver/otlp"};
+    static om_host_t host; /* no intake: always open */
+    rcv_otlp_t r = {.cfg = &cfg, .log_name = "receiver/otlp", .host = &host};
     for (int i = 0; i < OM_SIG_COUNT; i++) {
         r.next[i].self = &rc;
         r.next[i].consume = consume;

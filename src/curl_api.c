@@ -1,17 +1,17 @@
-/* otlphttp_curl.c: loading libcurl on first use (see otlphttp_curl.h). */
+/* curl_api.c: loading libcurl on first use (see curl_api.h). */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "otlphttp_curl.h"
+#include "curl_api.h"
 
-exp_otlphttp_curl_api_t exp_otlphttp_curl;
+om__curl_api_t om__curl;
 
 #define CURL_SONAME "libcurl.so.4"
 
 #define SYM(field, name)                                                                           \
     {                                                                                              \
-        name, offsetof(exp_otlphttp_curl_api_t, field)                                             \
+        name, offsetof(om__curl_api_t, field)                                                      \
     }
 static const struct {
     const char *name;
@@ -51,7 +51,7 @@ static char failure[200];
 
 static int load(void)
 {
-    /* Never closed: the exporter may be started again (reload), and unloading libcurl while
+    /* Never closed: a client may be made again (reload), and unloading libcurl while
      * its resolver threads may still be winding down is not safe. */
     void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
@@ -60,7 +60,7 @@ static int load(void)
                  why != NULL ? why : "unknown error");
         return -1;
     }
-    exp_otlphttp_curl_api_t api;
+    om__curl_api_t api;
     for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
         void *p = dlsym(h, symbols[i].name);
         if (p == NULL) {
@@ -71,11 +71,11 @@ static int load(void)
         /* POSIX: a dlsym result converts to a function pointer; memcpy says so in C11. */
         memcpy((char *)&api + symbols[i].offset, &p, sizeof p);
     }
-    exp_otlphttp_curl = api;
+    om__curl = api;
     return 1;
 }
 
-int exp_otlphttp_curl_load(om_err_t *err)
+int om__curl_load(om_err_t *err)
 {
     if (state == 0) {
         state = load();

@@ -1,4 +1,4 @@
-/* otlphttp_multi.c: libcurl's multi interface driven by the libuv loop.
+/* curl_multi.c: core-internal. libcurl's multi interface driven by the libuv loop.
  *
  * libcurl tells us, through CURLMOPT_SOCKETFUNCTION, which sockets it wants watched for what,
  * and through CURLMOPT_TIMERFUNCTION when it next needs to run. We keep one uv_poll_t per
@@ -14,7 +14,7 @@
  * its callbacks, and the done callback may add transfers or ask us to close. `depth` counts the
  * frames inside socket_action or the info loop; a close asked for inside them runs when the
  * outermost frame returns. */
-#include "otlphttp.h"
+#include "curl_api.h"
 
 /* Transfers whose socket could not be watched (out of memory) in one frame; more than this
  * many at once only wait for their CURLOPT_TIMEOUT_MS. */
@@ -25,11 +25,11 @@ typedef struct sock {
     curl_socket_t fd;
     int events; /* what we last asked libuv for */
     bool closing;
-    exp_otlphttp_multi_t *m;
+    om__curl_multi_t *m;
     struct sock *prev, *next;
 } sock_t;
 
-struct exp_otlphttp_multi {
+struct om__curl_multi {
     uv_loop_t *loop;
     CURLM *curl;
     uv_timer_t timer; /* data: the multi */
@@ -41,13 +41,13 @@ struct exp_otlphttp_multi {
     bool close_started; /* handles are closing: curl's callbacks are ignored */
     CURL *unwatched[MAX_UNWATCHED];
     size_t n_unwatched;
-    exp_otlphttp_xfer_fn on_done;
+    om__curl_xfer_fn on_done;
     void *arg;
     om_done_fn closed;
     void *closed_arg;
 };
 
-static void handle_gone(exp_otlphttp_multi_t *m)
+static void handle_gone(om__curl_multi_t *m)
 {
     if (--m->open == 0 && m->close_started) {
         om_done_fn done = m->closed;
@@ -60,7 +60,7 @@ static void handle_gone(exp_otlphttp_multi_t *m)
 static void sock_closed(uv_handle_t *h)
 {
     sock_t *s = h->data;
-    exp_otlphttp_multi_t *m = s->m;
+    om__curl_multi_t *m = s->m;
     om_free(s);
     handle_gone(m);
 }
@@ -70,7 +70,7 @@ static void timer_closed(uv_handle_t *h)
     handle_gone(h->data);
 }
 
-static void sock_close(exp_otlphttp_multi_t *m, sock_t *s)
+static void sock_close(om__curl_multi_t *m, sock_t *s)
 {
     if (s->prev != NULL) {
         s->prev->next = s->next;
@@ -88,7 +88,7 @@ static void sock_close(exp_otlphttp_multi_t *m, sock_t *s)
 
 /* Remember a transfer to fail once curl has returned: it cannot be removed from inside the
  * socket callback. */
-static void note_unwatched(exp_otlphttp_multi_t *m, CURL *easy)
+static void note_unwatched(om__curl_multi_t *m, CURL *easy)
 {
     void *priv = NULL;
     if (easy == NULL || curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&priv) != CURLE_OK ||
@@ -105,7 +105,7 @@ static void note_unwatched(exp_otlphttp_multi_t *m, CURL *easy)
     }
 }
 
-static void do_close(exp_otlphttp_multi_t *m)
+static void do_close(om__curl_multi_t *m)
 {
     m->close_started = true;
     while (m->socks != NULL) {
@@ -117,7 +117,7 @@ static void do_close(exp_otlphttp_multi_t *m)
     uv_close((uv_handle_t *)&m->timer, timer_closed);
 }
 
-static void fail_unwatched(exp_otlphttp_multi_t *m)
+static void fail_unwatched(om__curl_multi_t *m)
 {
     while (m->n_unwatched > 0) {
         CURL *easy = m->unwatched[--m->n_unwatched];
@@ -126,7 +126,7 @@ static void fail_unwatched(exp_otlphttp_multi_t *m)
     }
 }
 
-static void collect(exp_otlphttp_multi_t *m)
+static void collect(om__curl_multi_t *m)
 {
     for (;;) {
         int left = 0;
@@ -145,12 +145,12 @@ static void collect(exp_otlphttp_multi_t *m)
     }
 }
 
-static void enter(exp_otlphttp_multi_t *m)
+static void enter(om__curl_multi_t *m)
 {
     m->depth++;
 }
 
-static void leave(exp_otlphttp_multi_t *m)
+static void leave(om__curl_multi_t *m)
 {
     if (m->depth == 1 && !m->close_started) {
         fail_unwatched(m);
@@ -164,7 +164,7 @@ static void leave(exp_otlphttp_multi_t *m)
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     sock_t *s = p->data;
-    exp_otlphttp_multi_t *m = s->m;
+    om__curl_multi_t *m = s->m;
     int flags = 0;
     if (status < 0) {
         flags = CURL_CSELECT_ERR;
@@ -186,14 +186,14 @@ static void on_poll(uv_poll_t *p, int status, int events)
 
 static void on_timeout(uv_timer_t *t)
 {
-    exp_otlphttp_multi_t *m = t->data;
+    om__curl_multi_t *m = t->data;
     int running = 0;
     enter(m);
     curl_multi_socket_action(m->curl, CURL_SOCKET_TIMEOUT, 0, &running);
     leave(m);
 }
 
-static sock_t *sock_new(exp_otlphttp_multi_t *m, curl_socket_t fd)
+static sock_t *sock_new(om__curl_multi_t *m, curl_socket_t fd)
 {
     sock_t *s = om_calloc(1, sizeof *s);
     if (s == NULL) {
@@ -218,7 +218,7 @@ static sock_t *sock_new(exp_otlphttp_multi_t *m, curl_socket_t fd)
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    exp_otlphttp_multi_t *m = userp;
+    om__curl_multi_t *m = userp;
     sock_t *s = socketp;
     if (m->close_started) {
         return 0;
@@ -249,7 +249,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
-    exp_otlphttp_multi_t *m = userp;
+    om__curl_multi_t *m = userp;
     if (m->close_started) {
         return 0;
     }
@@ -261,11 +261,10 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-int exp_otlphttp_multi_new(uv_loop_t *loop, long max_host_conns, long max_conns,
-                           exp_otlphttp_xfer_fn on_done, void *arg, exp_otlphttp_multi_t **out,
-                           om_err_t *err)
+int om__curl_multi_new(uv_loop_t *loop, long max_host_conns, long max_conns,
+                       om__curl_xfer_fn on_done, void *arg, om__curl_multi_t **out, om_err_t *err)
 {
-    exp_otlphttp_multi_t *m = om_calloc(1, sizeof *m);
+    om__curl_multi_t *m = om_calloc(1, sizeof *m);
     CURLM *curl = m != NULL ? curl_multi_init() : NULL;
     if (curl == NULL) {
         om_free(m);
@@ -293,7 +292,7 @@ int exp_otlphttp_multi_new(uv_loop_t *loop, long max_host_conns, long max_conns,
     return 0;
 }
 
-int exp_otlphttp_multi_add(exp_otlphttp_multi_t *m, CURL *easy, om_err_t *err)
+int om__curl_multi_add(om__curl_multi_t *m, CURL *easy, om_err_t *err)
 {
     CURLMcode rc = curl_multi_add_handle(m->curl, easy);
     if (rc != CURLM_OK) {
@@ -303,7 +302,18 @@ int exp_otlphttp_multi_add(exp_otlphttp_multi_t *m, CURL *easy, om_err_t *err)
     return 0;
 }
 
-void exp_otlphttp_multi_close(exp_otlphttp_multi_t *m, om_done_fn done, void *arg)
+void om__curl_multi_remove(om__curl_multi_t *m, CURL *easy)
+{
+    for (size_t i = 0; i < m->n_unwatched; i++) {
+        if (m->unwatched[i] == easy) {
+            m->unwatched[i] = m->unwatched[--m->n_unwatched];
+            break;
+        }
+    }
+    curl_multi_remove_handle(m->curl, easy);
+}
+
+void om__curl_multi_close(om__curl_multi_t *m, om_done_fn done, void *arg)
 {
     if (m->closing) {
         return;
@@ -316,7 +326,7 @@ void exp_otlphttp_multi_close(exp_otlphttp_multi_t *m, om_done_fn done, void *ar
     }
 }
 
-size_t exp_otlphttp_multi_sockets(const exp_otlphttp_multi_t *m)
+size_t om__curl_multi_sockets(const om__curl_multi_t *m)
 {
     return m->n_socks;
 }
