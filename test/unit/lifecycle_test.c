@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "om_test.h"
+#include "om_testdata.h"
 
 static char tmp_file[64];
 
@@ -45,49 +46,13 @@ static int capture(void *self, om_batch_t *b)
     return 0;
 }
 
-/* One batch of the signal with one resource, one scope and one item. */
+/* One batch of the signal with one resource, one scope and one item. Metrics stay empty: an
+ * empty request is valid OTLP too. */
 static om_batch_t *one_item_batch(om_signal_t sig)
 {
-    om_batch_t *b = om_batch_new(sig, 0);
-    om_arena_t *a = b->arenas[0];
-    if (sig == OM_SIG_TRACES) {
-        om_resource_spans_t *rs = om_arena_alloc(a, sizeof *rs);
-        om_scope_spans_t *ss = om_arena_alloc(a, sizeof *ss);
-        om_span_t *sp = om_arena_alloc(a, sizeof *sp);
-        opentelemetry__proto__trace__v1__resource_spans__init(rs);
-        opentelemetry__proto__trace__v1__scope_spans__init(ss);
-        opentelemetry__proto__trace__v1__span__init(sp);
-        sp->name = "op";
-        ss->n_spans = 1;
-        ss->spans = om_arena_alloc(a, sizeof *ss->spans);
-        ss->spans[0] = sp;
-        rs->n_scope_spans = 1;
-        rs->scope_spans = om_arena_alloc(a, sizeof *rs->scope_spans);
-        rs->scope_spans[0] = ss;
-        b->traces->n_resource_spans = 1;
-        b->traces->resource_spans = om_arena_alloc(a, sizeof *b->traces->resource_spans);
-        b->traces->resource_spans[0] = rs;
-    } else if (sig == OM_SIG_LOGS) {
-        om_resource_logs_t *rl = om_arena_alloc(a, sizeof *rl);
-        om_scope_logs_t *sl = om_arena_alloc(a, sizeof *sl);
-        om_log_record_t *lr = om_arena_alloc(a, sizeof *lr);
-        opentelemetry__proto__logs__v1__resource_logs__init(rl);
-        opentelemetry__proto__logs__v1__scope_logs__init(sl);
-        opentelemetry__proto__logs__v1__log_record__init(lr);
-        lr->severity_text = "INFO";
-        sl->n_log_records = 1;
-        sl->log_records = om_arena_alloc(a, sizeof *sl->log_records);
-        sl->log_records[0] = lr;
-        rl->n_scope_logs = 1;
-        rl->scope_logs = om_arena_alloc(a, sizeof *rl->scope_logs);
-        rl->scope_logs[0] = sl;
-        b->logs->n_resource_logs = 1;
-        b->logs->resource_logs = om_arena_alloc(a, sizeof *b->logs->resource_logs);
-        b->logs->resource_logs[0] = rl;
-    }
-    /* Metrics stay empty: an empty request is valid OTLP too. */
-    b->items = om_batch_count_items(b);
-    return b;
+    return sig == OM_SIG_TRACES ? om_testdata_otlp("span op")
+           : sig == OM_SIG_LOGS ? om_testdata_otlp("log text:INFO")
+                                : om_testdata_otlp("metrics");
 }
 
 static void done_cb(void *arg)
