@@ -487,7 +487,9 @@ static int apply_drops(om_batch_t **bp, const walker_t *w, om_err_t *err)
         om__batch_recount(b);
         return 0;
     }
-    om_arena_t *arena = om_arena_new(w->copy_bytes + 256);
+    /* The copy's arena holds the copied containers, and room for the copy's own later growth
+     * (an append into it), as an edited batch has. */
+    om_arena_t *arena = om_arena_new(w->copy_bytes + OM_BATCH_EDIT_ROOM);
     om_batch_t *copy = arena != NULL ? om__batch_wrap(b->signal, arena, NULL) : NULL;
     if (copy == NULL) {
         om_arena_unref(arena);

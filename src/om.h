@@ -240,55 +240,71 @@ size_t om_batch_proto_pack(const om_batch_t *b, uint8_t *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Editing data: the one way processors read, keep or drop, and change the items of a batch.  */
-/*                                                                                            */
-/* Walk. om_batch_walk() visits every item of one level (resource entries, scope entries,     */
-/* spans, span events, metrics, data points or log records) in request order and calls back   */
-/* with the item and where it is (its resource, scope, span or metric). The callback answers  */
-/* OM_KEEP or OM_DROP. Any holder may walk any batch, a shared one included: the walk decodes */
-/* it (a cache all holders see) and changes nothing until it has seen every item. If nothing */
-/* was dropped the batch is left as it was, wire bytes included, so it is still forwarded     */
-/* unchanged. If something was, the drops are applied: in place when the caller holds the    */
-/* batch alone, otherwise on a copy (copy-on-write: new resource / scope / metric / span      */
-/* wrappers in a new arena, pointing at the unchanged nodes, which stay shared), so the other */
-/* holders see no change. Then every scope entry, metric and resource entry that the drops   */
-/* emptied is removed (a span keeps its place when its events are all dropped), and the core */
-/* updates the counts (b->items, om_batch_counts): no caller recounts.                        */
-/*                                                                                            */
-/* Edit. To change nodes (attributes, names, values), call om_batch_edit() first: it makes   */
-/* the batch yours alone (a copy when others hold it or share its nodes), decoded, without    */
-/* its wire bytes (they no longer match), and with a capped arena for new nodes. Then change */
-/* attributes with om_attrs_* (from a walk's item, or OM_ATTRS for any node) and write other */
-/* fields directly; strings and bytes you set must live in the batch's arena                 */
-/* (om_arena_strndup(b->arenas[0], ...)) or in static storage. Never add or remove items by   */
-/* hand: drop them with a walk, so that the counts stay right.                                */
-/*                                                                                            */
-/* A component that drops or edits declares OM_CAP_MUTATES_DATA, so that a fan-out hands it  */
-/* the batch after the read-only consumers (see OM_CAP_MUTATES_DATA).                         */
-/*                                                                                            */
-/* Example: drop health checks, tag the other spans.                                          */
-/*                                                                                            */
-/*   static int drop_health(om_item_t *it, void *arg)                                        */
-/*   {                                                                                        */
-/*       const om_anyvalue_t *v = om_attrs_get(&it->attrs, "http.route");                    */
-/*       return v != NULL && v->value_case == OM_ANYVALUE_STRING &&                           */
-/*              strcmp(v->string_value, "/health") == 0 ? OM_DROP : OM_KEEP;                  */
-/*   }                                                                                        */
-/*   static int tag(om_item_t *it, void *arg)                                                 */
-/*   {                                                                                        */
-/*       int rc = om_attrs_set_str(&it->attrs, OM_ATTR_UPSERT, "env", arg);                   */
-/*       return rc < 0 ? rc : OM_KEEP;                                                        */
-/*   }                                                                                        */
-/*   static int my_consume(void *self, om_batch_t *b)                                         */
-/*   {                                                                                        */
-/*       om_err_t err = {0};                                                                  */
-/*       int rc = om_batch_walk(&b, OM_LEVEL_SPAN, drop_health, NULL, &err);                  */
-/*       if (rc >= 0) rc = om_batch_edit(&b, &err);                                           */
-/*       if (rc >= 0) rc = om_batch_walk(&b, OM_LEVEL_SPAN, tag, "prod", &err);               */
-/*       if (rc < 0) { om_batch_release(b); return rc; }                                      */
-/*       return om_consumer_consume(&next, b);   // b->items is already right                 */
-/*   }                                                                                        */
-/*                                                                                            */
-/* Loop thread only (a batch is used by one thread at a time); nothing here blocks.           */
+
+/* Walk. om_batch_walk() visits every item of one level (resource entries, scope entries,
+ * spans, span events, metrics, data points or log records) in request order and calls back
+ * with the item and where it is: its resource, scope, span or metric, and handles on the
+ * attribute lists of all three. The callback answers OM_KEEP or OM_DROP.
+ *
+ * Any holder may walk any batch, shared ones included: the walk decodes it (a cache all
+ * holders see) and changes nothing while it calls back. If nothing was dropped, the batch is
+ * left exactly as it was, wire bytes included, so it is still forwarded unchanged. If
+ * something was, the drops are applied afterwards: in place when the caller holds the batch
+ * alone, else on a copy (copy-on-write: new resource / scope / span / metric containers in a
+ * new arena, pointing at the unchanged nodes, which both then share), so the other holders
+ * see no change. Scope entries, metrics and resource entries that the drops emptied are
+ * removed (a span whose events were all dropped stays; containers that were empty before are
+ * not the walk's to remove). The core then updates the counts (b->items, om_batch_counts):
+ * no caller recounts.
+ *
+ * Edit. To change nodes (attributes, names, values), call om_batch_edit() first: it makes the
+ * batch the caller's alone (a copy when others hold it or share its nodes), decoded, without
+ * its wire bytes (they would no longer match), and with a capped arena for new nodes. Then
+ * change attributes with om_attrs_* (it->attrs in a walk, or OM_ATTRS(b, node) for any node,
+ * span links included) and write other fields directly: strings and bytes set that way must
+ * live in the batch's arena (om_arena_strndup(b->arenas[0], ...)) or in static storage. Never
+ * add or remove items by hand: drop them with a walk, so that the counts stay right.
+ *
+ * A component that drops or edits declares OM_CAP_MUTATES_DATA, so that a fan-out hands it
+ * the batch after the read-only consumers, when it is more likely to hold it alone.
+ *
+ * Example: a processor that drops health checks and tags the other spans (compiled and run
+ * as test_the_example_of_om_h in test/unit/edit_test.c).
+ *
+ *     static int drop_health(om_item_t *it, void *arg)
+ *     {
+ *         const om_anyvalue_t *v = om_attrs_get(&it->attrs, "http.route");
+ *         bool health = v != NULL && v->value_case == OM_ANYVALUE_STRING &&
+ *                       strcmp(v->string_value, "/health") == 0;
+ *         return health ? OM_DROP : OM_KEEP;
+ *     }
+ *
+ *     static int tag(om_item_t *it, void *arg)
+ *     {
+ *         const my_proc_t *p = arg;
+ *         int rc = om_attrs_set_str(&it->attrs, OM_ATTR_UPSERT, "env", p->env);
+ *         return rc < 0 ? rc : OM_KEEP;
+ *     }
+ *
+ *     static int my_consume(void *self, om_batch_t *b)
+ *     {
+ *         my_proc_t *p = self;
+ *         int rc = om_batch_walk(&b, OM_LEVEL_SPAN, drop_health, p, NULL);
+ *         if (rc >= 0 && b->items > 0) {
+ *             rc = om_batch_edit(&b, NULL);
+ *         }
+ *         if (rc >= 0 && b->items > 0) {
+ *             rc = om_batch_walk(&b, OM_LEVEL_SPAN, tag, p, NULL);
+ *         }
+ *         if (rc < 0) {
+ *             om_batch_release(b);
+ *             return rc;
+ *         }
+ *         return om_consumer_consume(&p->next, b); // b->items is right
+ *     }
+ *
+ * Threads: a batch is used by one thread at a time (the loop thread, or a worker it was
+ * handed to). Nothing here blocks. */
 
 /* The value kinds of an AnyValue, under short names. */
 #define OM_ANYVALUE_NONE OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE__NOT_SET

@@ -757,6 +757,72 @@ static void test_inserts_grow_a_list_geometrically(void)
     om_batch_release(b);
 }
 
+/* ---- the example of om.h ----------------------------------------------------------------- */
+
+typedef struct my_proc {
+    const char *env;
+    om_consumer_t next;
+} my_proc_t;
+
+static int drop_health(om_item_t *it, void *arg)
+{
+    (void)arg;
+    const om_anyvalue_t *v = om_attrs_get(&it->attrs, "http.route");
+    bool health =
+        v != NULL && v->value_case == OM_ANYVALUE_STRING && strcmp(v->string_value, "/health") == 0;
+    return health ? OM_DROP : OM_KEEP;
+}
+
+static int tag(om_item_t *it, void *arg)
+{
+    const my_proc_t *p = arg;
+    int rc = om_attrs_set_str(&it->attrs, OM_ATTR_UPSERT, "env", p->env);
+    return rc < 0 ? rc : OM_KEEP;
+}
+
+static int my_consume(void *self, om_batch_t *b)
+{
+    my_proc_t *p = self;
+    int rc = om_batch_walk(&b, OM_LEVEL_SPAN, drop_health, p, NULL);
+    if (rc >= 0 && b->items > 0) {
+        rc = om_batch_edit(&b, NULL);
+    }
+    if (rc >= 0 && b->items > 0) {
+        rc = om_batch_walk(&b, OM_LEVEL_SPAN, tag, p, NULL);
+    }
+    if (rc < 0) {
+        om_batch_release(b);
+        return rc;
+    }
+    return om_consumer_consume(&p->next, b); /* b->items is right */
+}
+
+static om_batch_t *delivered;
+
+static int deliver(void *self, om_batch_t *b)
+{
+    (void)self;
+    delivered = b;
+    return 0;
+}
+
+static void test_the_example_of_om_h(void)
+{
+    my_proc_t p = {.env = "prod", .next = {.consume = deliver}};
+    om_batch_t *b = om_testdata_wire(om_testdata_otlp(
+        "resource service.name=a; span GET http.route=/api; span health http.route=/health"));
+    om_batch_t *other = om_batch_ref(b);
+    ASSERT_EQ_INT(my_consume(&p, b), 0);
+    ASSERT_EQ_STR(round_trip(delivered), "(a [-: GET])");
+    ASSERT_ITEMS(delivered, 1);
+    om_attrs_t a =
+        OM_ATTRS(delivered, delivered->traces->resource_spans[0]->scope_spans[0]->spans[0]);
+    ASSERT_EQ_STR(om_attrs_get(&a, "env")->string_value, "prod");
+    ASSERT_EQ_STR(om_testdata_describe(other), "(a [-: GET health])");
+    om_batch_release(delivered);
+    om_batch_release(other);
+}
+
 /* ---- fan-out order ----------------------------------------------------------------------- */
 
 typedef struct fake {
@@ -876,6 +942,7 @@ int main(void)
     OM_RUN(test_attributes_everywhere);
     OM_RUN(test_absent_resource_and_scope_are_made_on_set);
     OM_RUN(test_inserts_grow_a_list_geometrically);
+    OM_RUN(test_the_example_of_om_h);
     OM_RUN(test_fanout_hands_mutating_consumers_the_batch_last);
     return om_test_summary();
 }
