@@ -409,7 +409,8 @@ int om_batch_edit(om_batch_t **b, om_err_t *err);
 /* Attribute lists. Reading works on any batch. Changing needs a batch being edited
  * (om_batch_edit; exclusively owned, decoded, without wire bytes), else OM_EPERM. A change
  * returns 1 when the list changed, 0 when the mode left it alone (insert of a key present,
- * update or delete of a key absent), or OM_ETOOBIG / OM_ENOMEM (the list is then unchanged).
+ * update or delete of a key absent), OM_ETOOBIG / OM_ENOMEM (the list is then unchanged), or
+ * OM_EINVAL for a handle of no list (an item's scope_attrs at OM_LEVEL_RESOURCE).
  * New nodes and copies of keys and values go to the batch's arena; no malloc. Keys are
  * compared bytewise; of duplicate keys (invalid OTLP) the first is read and updated, and
  * delete removes all. Cost: O(list length) per call. */

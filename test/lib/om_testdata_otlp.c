@@ -801,99 +801,116 @@ static bool need_signal(dsl_t *d, const char *kw, om_signal_t sig)
     return d->b->signal == sig || fail(d, "\"%s\" in a %s batch", kw, om_signal_name(d->b->signal));
 }
 
+/* Each keyword's node: made, attached to its parent, and the statement's attributes aimed at
+ * its attribute list. */
+static bool begin_resource(dsl_t *d, stmt_t *st)
+{
+    om_resource_t *r = new_msg(d, &opentelemetry__proto__resource__v1__resource__descriptor);
+    if (r == NULL || !add_resource_entry(d)) {
+        return false;
+    }
+    *entry_resource(d) = r;
+    st->attrs = OM_ATTRS(d->b, r);
+    return true;
+}
+
+static bool begin_scope(dsl_t *d, stmt_t *st)
+{
+    om_scope_t *sc =
+        new_msg(d, &opentelemetry__proto__common__v1__instrumentation_scope__descriptor);
+    if (sc == NULL || !add_scope_entry(d)) {
+        return false;
+    }
+    *entry_scope(d) = sc;
+    st->node = sc;
+    st->attrs = OM_ATTRS(d->b, sc);
+    return true;
+}
+
+static bool begin_span(dsl_t *d, stmt_t *st)
+{
+    om_span_t *sp = need_signal(d, "span", OM_SIG_TRACES) && need_scope(d)
+                        ? new_msg(d, &opentelemetry__proto__trace__v1__span__descriptor)
+                        : NULL;
+    if (sp == NULL || !PUSH(d, (om_scope_spans_t *)d->scope_entry, spans, sp)) {
+        return false;
+    }
+    d->span = st->node = sp;
+    st->attrs = OM_ATTRS(d->b, sp);
+    return true;
+}
+
+static bool begin_event(dsl_t *d, stmt_t *st)
+{
+    if (d->span == NULL) {
+        return fail(d, "an event needs a span first");
+    }
+    om_span_event_t *ev = new_msg(d, &opentelemetry__proto__trace__v1__span__event__descriptor);
+    if (ev == NULL || !PUSH(d, d->span, events, ev)) {
+        return false;
+    }
+    st->node = ev;
+    st->attrs = OM_ATTRS(d->b, ev);
+    return true;
+}
+
+static bool begin_metric(dsl_t *d, stmt_t *st)
+{
+    om_metric_t *m = need_signal(d, "metric", OM_SIG_METRICS) && need_scope(d)
+                         ? new_msg(d, &opentelemetry__proto__metrics__v1__metric__descriptor)
+                         : NULL;
+    if (m == NULL || !PUSH(d, (om_scope_metrics_t *)d->scope_entry, metrics, m)) {
+        return false;
+    }
+    d->metric = st->node = m;
+    st->attrs = om_attrs_of(d->b, &m->metadata, &m->n_metadata);
+    return true;
+}
+
+static bool begin_point(dsl_t *d, stmt_t *st)
+{
+    st->node = add_point(d, &st->attrs);
+    return st->node != NULL;
+}
+
+static bool begin_log(dsl_t *d, stmt_t *st)
+{
+    om_log_record_t *lr = need_signal(d, "log", OM_SIG_LOGS) && need_scope(d)
+                              ? new_msg(d, &opentelemetry__proto__logs__v1__log_record__descriptor)
+                              : NULL;
+    if (lr == NULL || !PUSH(d, (om_scope_logs_t *)d->scope_entry, log_records, lr)) {
+        return false;
+    }
+    st->node = lr;
+    st->attrs = OM_ATTRS(d->b, lr);
+    return true;
+}
+
 /* Make the node of keyword kw and set up st for its tokens. */
 static bool begin(dsl_t *d, tok_t kw, stmt_t *st)
 {
-    *st = (stmt_t){.attrs = {.batch = d->b}};
-    if (tok_is(kw, "resource")) {
-        st->kw = "resource";
-        st->field = resource_field;
-        om_resource_t *r = new_msg(d, &opentelemetry__proto__resource__v1__resource__descriptor);
-        if (r == NULL || !add_resource_entry(d)) {
-            return false;
+    static const struct {
+        const char *kw;
+        bool (*begin)(dsl_t *d, stmt_t *st);
+        bool (*field)(dsl_t *d, stmt_t *st, tok_t key, tok_t value);
+        bool (*name)(dsl_t *d, stmt_t *st, tok_t name);
+    } keywords[] = {
+        {"resource", begin_resource, resource_field, NULL},
+        {"scope", begin_scope, scope_field, scope_name},
+        {"span", begin_span, span_field, span_name},
+        {"event", begin_event, event_field, event_name},
+        {"metric", begin_metric, metric_field, metric_name},
+        {"point", begin_point, point_field, point_name},
+        {"log", begin_log, log_field, log_body},
+    };
+    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++) {
+        if (tok_is(kw, keywords[i].kw)) {
+            *st = (stmt_t){.kw = keywords[i].kw,
+                           .attrs = {.batch = d->b},
+                           .field = keywords[i].field,
+                           .name = keywords[i].name};
+            return keywords[i].begin(d, st);
         }
-        *entry_resource(d) = r;
-        st->attrs = OM_ATTRS(d->b, r);
-        return true;
-    }
-    if (tok_is(kw, "scope")) {
-        st->kw = "scope";
-        st->field = scope_field;
-        st->name = scope_name;
-        om_scope_t *sc =
-            new_msg(d, &opentelemetry__proto__common__v1__instrumentation_scope__descriptor);
-        if (sc == NULL || !add_scope_entry(d)) {
-            return false;
-        }
-        *entry_scope(d) = sc;
-        st->node = sc;
-        st->attrs = OM_ATTRS(d->b, sc);
-        return true;
-    }
-    if (tok_is(kw, "span")) {
-        st->kw = "span";
-        st->field = span_field;
-        st->name = span_name;
-        om_span_t *sp = need_signal(d, "span", OM_SIG_TRACES) && need_scope(d)
-                            ? new_msg(d, &opentelemetry__proto__trace__v1__span__descriptor)
-                            : NULL;
-        if (sp == NULL || !PUSH(d, (om_scope_spans_t *)d->scope_entry, spans, sp)) {
-            return false;
-        }
-        d->span = st->node = sp;
-        st->attrs = OM_ATTRS(d->b, sp);
-        return true;
-    }
-    if (tok_is(kw, "event")) {
-        st->kw = "event";
-        st->field = event_field;
-        st->name = event_name;
-        if (d->span == NULL) {
-            return fail(d, "an event needs a span first");
-        }
-        om_span_event_t *ev = new_msg(d, &opentelemetry__proto__trace__v1__span__event__descriptor);
-        if (ev == NULL || !PUSH(d, d->span, events, ev)) {
-            return false;
-        }
-        st->node = ev;
-        st->attrs = OM_ATTRS(d->b, ev);
-        return true;
-    }
-    if (tok_is(kw, "metric")) {
-        st->kw = "metric";
-        st->field = metric_field;
-        st->name = metric_name;
-        om_metric_t *m = need_signal(d, "metric", OM_SIG_METRICS) && need_scope(d)
-                             ? new_msg(d, &opentelemetry__proto__metrics__v1__metric__descriptor)
-                             : NULL;
-        if (m == NULL || !PUSH(d, (om_scope_metrics_t *)d->scope_entry, metrics, m)) {
-            return false;
-        }
-        d->metric = st->node = m;
-        st->attrs = om_attrs_of(d->b, &m->metadata, &m->n_metadata);
-        return true;
-    }
-    if (tok_is(kw, "point")) {
-        st->kw = "point";
-        st->field = point_field;
-        st->name = point_name;
-        st->node = add_point(d, &st->attrs);
-        return st->node != NULL;
-    }
-    if (tok_is(kw, "log")) {
-        st->kw = "log";
-        st->field = log_field;
-        st->name = log_body;
-        om_log_record_t *lr =
-            need_signal(d, "log", OM_SIG_LOGS) && need_scope(d)
-                ? new_msg(d, &opentelemetry__proto__logs__v1__log_record__descriptor)
-                : NULL;
-        if (lr == NULL || !PUSH(d, (om_scope_logs_t *)d->scope_entry, log_records, lr)) {
-            return false;
-        }
-        st->node = lr;
-        st->attrs = OM_ATTRS(d->b, lr);
-        return true;
     }
     return fail(d, "unknown statement \"%.*s\"", (int)kw.len, kw.s);
 }
