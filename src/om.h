@@ -323,8 +323,7 @@ typedef enum {
     OM_LEVEL_SPAN,       /* traces */
     OM_LEVEL_SPAN_EVENT, /* traces */
     OM_LEVEL_METRIC,     /* metrics */
-    OM_LEVEL_DATAPOINT,  /* metrics: points of gauges, sums, histograms, exp. histograms, summaries
-                          */
+    OM_LEVEL_DATAPOINT,  /* metrics: points of every metric type */
     OM_LEVEL_LOG,        /* logs */
 } om_level_t;
 
@@ -385,11 +384,11 @@ typedef int (*om_walk_fn)(om_item_t *it, void *arg);
 
 /* Walk the items of `level` of *b in request order (see the section comment). *b stays the
  * caller's reference on every path; when items were dropped from a batch others hold, *b is
- * replaced by the caller's own changed copy (the old reference is released). Returns how many
- * items of the level were dropped (>= 0; at most INT_MAX), the callback's negative code, OM_EINVAL
- * (with err) when the level is not one of the batch's signal, OM_ENOMEM or OM_ETOOBIG when decoding
- * or the copy runs out of memory. Cost: one call per item; applying drops is one pass over the
- * containers and the dropped items' parents. */
+ * replaced by the caller's own changed copy (the old reference is released). Returns how
+ * many items of the level were dropped (>= 0, at most INT_MAX), the callback's negative code,
+ * OM_EINVAL (with err) when the batch's signal has no such level, or OM_ENOMEM / OM_ETOOBIG
+ * when decoding or the copy runs out of memory (then nothing was dropped). Cost: one call per
+ * item; applying drops is one more pass over the containers, reading a bit per item. */
 int om_batch_walk(om_batch_t **b, om_level_t level, om_walk_fn fn, void *arg, om_err_t *err);
 
 /* The least room for edits the arena of an edited batch has (see om_batch_edit). */
@@ -410,10 +409,10 @@ int om_batch_edit(om_batch_t **b, om_err_t *err);
  * (om_batch_edit; exclusively owned, decoded, without wire bytes), else OM_EPERM. A change
  * returns 1 when the list changed, 0 when the mode left it alone (insert of a key present,
  * update or delete of a key absent), OM_ETOOBIG / OM_ENOMEM (the list is then unchanged), or
- * OM_EINVAL for a handle of no list (an item's scope_attrs at OM_LEVEL_RESOURCE).
- * New nodes and copies of keys and values go to the batch's arena; no malloc. Keys are
- * compared bytewise; of duplicate keys (invalid OTLP) the first is read and updated, and
- * delete removes all. Cost: O(list length) per call. */
+ * OM_EINVAL for a handle of no list (an item's scope_attrs at OM_LEVEL_RESOURCE). New nodes
+ * and copies of keys and values go to the batch's arena; no malloc. Keys are compared
+ * bytewise; of duplicate keys (invalid OTLP) the first is read and updated, and delete
+ * removes all. Cost: O(list length) per call; inserts into one list grow it geometrically. */
 typedef enum {
     OM_ATTR_INSERT = 1, /* only when the key is absent */
     OM_ATTR_UPDATE = 2, /* only when the key is present */
