@@ -4,7 +4,7 @@
  * code that only moves resource entries handles them through resource_array(). */
 #include <string.h>
 
-#include "om.h"
+#include "batch_int.h"
 #include "wire.h"
 
 typedef struct signal_info {
@@ -73,7 +73,7 @@ static resource_ref_t resource_array(const om_batch_t *b)
     }
 }
 
-static om_batch_t *batch_wrap(om_signal_t sig, om_arena_t *arena, ProtobufCMessage *msg)
+om_batch_t *om__batch_wrap(om_signal_t sig, om_arena_t *arena, ProtobufCMessage *msg)
 {
     om_batch_t *b = om_calloc(1, sizeof *b);
     om_arena_t **arenas = om_malloc(sizeof *arenas * 4);
@@ -108,7 +108,7 @@ om_batch_t *om_batch_new(om_signal_t sig, size_t arena_cap)
         return NULL;
     }
     protobuf_c_message_init(signals[i].desc, msg);
-    om_batch_t *b = batch_wrap(sig, arena, msg);
+    om_batch_t *b = om__batch_wrap(sig, arena, msg);
     if (b == NULL) {
         om_arena_unref(arena);
     }
@@ -141,7 +141,7 @@ static bool keep_raw(om_batch_t *b, const uint8_t *data, size_t len, bool in_are
     return true;
 }
 
-static void drop_raw(om_batch_t *b)
+void om__batch_drop_raw(om_batch_t *b)
 {
     om_free(b->raw);
     b->raw = NULL;
@@ -238,7 +238,7 @@ static int decode_proto(om_signal_t sig, om_arena_t *arena, const uint8_t *data,
     if (arena == NULL) {
         arena = om_arena_new(arena_cap);
     }
-    om_batch_t *b = arena != NULL ? batch_wrap(sig, arena, NULL) : NULL;
+    om_batch_t *b = arena != NULL ? om__batch_wrap(sig, arena, NULL) : NULL;
     if (b == NULL) {
         om_arena_unref(arena);
         om_err_set(err, OM_ENOMEM, "out of memory");
@@ -302,26 +302,26 @@ int om_batch_decode_proto_parts(om_signal_t sig, const uv_buf_t *parts, size_t n
 /* Room for `extra` more resource entries in dst, growing geometrically inside dst's arena. */
 static int reserve_resources(om_batch_t *dst, size_t extra);
 
-int om_batch_decode(om_batch_t *b, om_err_t *err)
+/* Decode the requests segs[0..n) into b (which has no msg yet), in b's arena: a new request
+ * gathering the resource entries of all of them (room made for `resources` up front). On
+ * failure b->msg is NULL again (the arena keeps what was decoded). */
+static int unpack_segments(om_batch_t *b, const om_raw_seg_t *segs, size_t n, size_t resources,
+                           om_err_t *err)
 {
-    if (b->msg != NULL) {
-        return 0;
-    }
     int i = om_signal_index(b->signal);
     ProtobufCMessage *req = om_arena_alloc(b->arenas[0], signals[i].desc->sizeof_message);
     if (req == NULL) {
-        om_err_set(err, OM_ENOMEM, "out of memory decoding a batch");
-        return OM_ENOMEM;
+        return om_arena_fail(b->arenas[0], err, "decoded batch");
     }
     protobuf_c_message_init(signals[i].desc, req);
     b->msg = req;
     b->res_cap = 0;
     /* Each segment is a whole request (see om_batch_proto_pack): decode them one by one and
      * gather their resource entries. */
-    int rc = reserve_resources(b, b->wire_counts.resources);
-    for (size_t s = 0; rc == 0 && s < b->n_raw; s++) {
+    int rc = reserve_resources(b, resources);
+    for (size_t s = 0; rc == 0 && s < n; s++) {
         om_batch_t part = {.signal = b->signal};
-        part.msg = unpack(i, b->arenas[0], b->raw[s].data, b->raw[s].len, err);
+        part.msg = unpack(i, b->arenas[0], segs[s].data, segs[s].len, err);
         if (part.msg == NULL) {
             rc = err_code(err);
             break;
@@ -335,13 +335,23 @@ int om_batch_decode(om_batch_t *b, om_err_t *err)
         }
     }
     if (rc != 0) {
-        b->msg = NULL; /* still whole as wire bytes; the arena keeps what was decoded */
+        b->msg = NULL;
         b->res_cap = 0;
         if (rc == OM_ENOMEM) {
-            om_err_set(err, rc, "out of memory decoding a batch");
+            om_arena_fail(b->arenas[0], err, "decoded batch");
+            rc = om_arena_exhausted(b->arenas[0]) ? OM_ETOOBIG : OM_ENOMEM;
         }
     }
     return rc;
+}
+
+int om_batch_decode(om_batch_t *b, om_err_t *err)
+{
+    if (b->msg != NULL) {
+        return 0;
+    }
+    /* On failure the batch is still whole as its wire bytes. */
+    return unpack_segments(b, b->raw, b->n_raw, b->wire_counts.resources, err);
 }
 
 void om_batch_counts(const om_batch_t *b, om_batch_counts_t *c)
@@ -409,38 +419,117 @@ size_t om_batch_proto_pack(const om_batch_t *b, uint8_t *out)
     return n;
 }
 
+/* An upper bound of what decoding segs[0..n) into one batch takes from its arena: protobuf-c's
+ * nodes (as the wire scan bounds them), and the request gathering the resource entries with
+ * their array (as decode_proto counts it). 0 when it cannot be told (no scan tables). */
+static size_t decoded_bound(om_signal_t sig, const om_raw_seg_t *segs, size_t n, size_t resources)
+{
+    size_t need = signals[om_signal_index(sig)].desc->sizeof_message + 64 + 16 * resources;
+    for (size_t s = 0; s < n; s++) {
+        om__wire_info_t info;
+        if (om__wire_scan(sig, segs[s].data, segs[s].len, &info) != 0 ||
+            info.decoded_bytes > SIZE_MAX / 4 - need) {
+            return 0;
+        }
+        need += info.decoded_bytes;
+    }
+    return need;
+}
+
+/* The cap of an arena that holds `need` bytes of a batch plus the room for edits. */
+static size_t edit_cap(size_t need)
+{
+    size_t room = need > OM_BATCH_EDIT_ROOM ? need : OM_BATCH_EDIT_ROOM;
+    return need > SIZE_MAX - room ? SIZE_MAX : need + room;
+}
+
+/* om_batch_clone's work, saying why it failed. The copy is made from the wire bytes when the
+ * batch has them, else from msg packed into a scratch buffer: unpacking is the simplest deep
+ * copy that is right for every field, and the wire scan bounds what it takes, which gives the
+ * copy's arena its cap. */
+static int clone_batch(const om_batch_t *b, om_batch_t **out, om_err_t *err)
+{
+    *out = NULL;
+    const om_raw_seg_t *segs = b->raw;
+    size_t n = b->n_raw;
+    om_raw_seg_t packed;
+    uint8_t *buf = NULL;
+    if (!b->raw_valid) {
+        size_t len = protobuf_c_message_get_packed_size(b->msg);
+        buf = om_malloc(len > 0 ? len : 1);
+        if (buf == NULL) {
+            om_err_set(err, OM_ENOMEM, "out of memory");
+            return OM_ENOMEM;
+        }
+        packed = (om_raw_seg_t){.data = buf, .len = protobuf_c_message_pack(b->msg, buf)};
+        segs = &packed;
+        n = 1;
+    }
+    om_batch_counts_t c;
+    om_batch_counts(b, &c);
+    size_t need = decoded_bound(b->signal, segs, n, c.resources);
+    om_arena_t *arena = om_arena_new(need != 0 ? edit_cap(need) : 0);
+    om_batch_t *copy = arena != NULL ? om__batch_wrap(b->signal, arena, NULL) : NULL;
+    int rc = 0;
+    if (copy == NULL) {
+        om_arena_unref(arena);
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        rc = OM_ENOMEM;
+    } else if ((rc = unpack_segments(copy, segs, n, c.resources, err)) != 0) {
+        om_batch_release(copy);
+    } else {
+        om__batch_recount(copy);
+        *out = copy;
+    }
+    om_free(buf);
+    return rc;
+}
+
 om_batch_t *om_batch_clone(const om_batch_t *b)
 {
-    /* Packing and unpacking is the simplest deep copy that is right for every field, and it
-     * lands the copy in one fresh arena. */
-    size_t len = om_batch_proto_size(b);
-    uint8_t *buf = om_malloc(len);
-    if (buf == NULL) {
-        return NULL;
-    }
-    om_batch_proto_pack(b, buf);
     om_batch_t *copy = NULL;
-    om_batch_decode_proto(b->signal, buf, len, 0, &copy, NULL);
-    om_free(buf);
+    clone_batch(b, &copy, NULL);
     return copy;
 }
 
-int om_batch_make_writable(om_batch_t **b)
+/* A batch edited in place whose arena has no cap gets a new arena for its new nodes, with a
+ * cap of what the batch holds (at least OM_BATCH_EDIT_ROOM), as arenas[0]. */
+static int add_edit_arena(om_batch_t *b, om_err_t *err);
+
+int om_batch_edit(om_batch_t **bp, om_err_t *err)
 {
-    if ((*b)->refs > 1 || (*b)->borrowed) {
-        om_batch_t *copy = om_batch_clone(*b);
-        if (copy == NULL) {
-            return OM_ENOMEM;
+    om_batch_t *b = *bp;
+    if (b->refs > 1 || b->borrowed) {
+        om_batch_t *copy = NULL;
+        int rc = clone_batch(b, &copy, err);
+        if (rc != 0) {
+            return rc;
         }
-        om_batch_release(*b);
-        *b = copy;
+        om_batch_release(b);
+        *bp = copy;
+        return 0;
     }
-    int rc = om_batch_decode(*b, NULL);
-    if (rc != 0) {
-        return rc;
+    int rc = om_batch_decode(b, err);
+    if (rc == 0 && om_arena_cap(b->arenas[0]) == 0) {
+        rc = add_edit_arena(b, err);
     }
-    drop_raw(*b); /* the caller is about to change msg */
-    return 0;
+    if (rc == 0 && (b->raw_valid || b->raw != NULL)) {
+        om__batch_drop_raw(b); /* the caller is about to change msg */
+    }
+    return rc;
+}
+
+bool om__batch_editing(const om_batch_t *b)
+{
+    return b->refs == 1 && !b->borrowed && b->msg != NULL && !b->raw_valid;
+}
+
+void om__batch_recount(om_batch_t *b)
+{
+    om_batch_counts_t c;
+    om_batch_counts(b, &c);
+    b->items = c.items;
+    b->wire_counts = c;
 }
 
 static int add_arena(om_batch_t *dst, om_arena_t *a)
@@ -460,6 +549,24 @@ static int add_arena(om_batch_t *dst, om_arena_t *a)
         dst->cap_arenas = cap;
     }
     dst->arenas[dst->n_arenas++] = om_arena_ref(a);
+    return 0;
+}
+
+static int add_edit_arena(om_batch_t *b, om_err_t *err)
+{
+    size_t held = 0;
+    for (size_t i = 0; i < b->n_arenas; i++) {
+        held += om_arena_used(b->arenas[i]);
+    }
+    om_arena_t *a = om_arena_new(held > OM_BATCH_EDIT_ROOM ? held : OM_BATCH_EDIT_ROOM);
+    if (a == NULL || add_arena(b, a) != 0) {
+        om_arena_unref(a);
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    om_arena_unref(a); /* add_arena took its own reference */
+    b->arenas[b->n_arenas - 1] = b->arenas[0];
+    b->arenas[0] = a;
     return 0;
 }
 
@@ -547,7 +654,7 @@ int om_batch_append(om_batch_t *dst, om_batch_t *src)
         if ((rc = reserve_resources(dst, sc.resources)) != 0) {
             goto out;
         }
-        drop_raw(dst);
+        om__batch_drop_raw(dst);
     }
     if (dst->msg != NULL) {
         resource_ref_t from = resource_array(src), to = resource_array(dst);

@@ -162,7 +162,8 @@ typedef struct om_batch_counts {
  *
  * Ownership: whoever holds a reference may read it. A consumer that is handed a batch owns
  * that reference on every path, errors included. A batch with refs > 1 is shared by a fan-out
- * and is read-only; call om_batch_make_writable() before changing it. */
+ * and is read-only. Change a batch only through the editing API below ("Editing data"):
+ * om_batch_walk() to keep or drop items, om_batch_edit() before changing nodes. */
 typedef struct om_batch {
     om_signal_t signal;
     unsigned refs;
@@ -183,13 +184,19 @@ typedef struct om_batch {
     /* The request as it arrived, while nothing has changed it: protobuf segments (in the
      * batch's arenas) whose concatenation encodes the request, so that exporters send these
      * bytes instead of encoding msg again. om_batch_decode_proto sets it; om_batch_append
-     * keeps it when both sides have it; om_batch_make_writable drops it (the caller will
-     * change msg). Code that changes msg must go through om_batch_make_writable. At least one
-     * of msg and raw_valid is always there. */
+     * keeps it when both sides have it; om_batch_edit and a walk that drops items drop it
+     * (msg changes). Code that changes msg must go through om_batch_edit. At least one of msg
+     * and raw_valid is always there. */
     bool raw_valid;
     size_t n_raw, cap_raw;
     om_raw_seg_t *raw;             /* om_malloc'd array */
     om_batch_counts_t wire_counts; /* the counts while msg is NULL (see om_batch_counts) */
+    /* Core-internal (om_attrs_*): the attribute array an insert last grew, and how many
+     * entries it has room for, so that several inserts into one list do not copy it each
+     * time. Arena memory is never reused while the batch lives, so the pointer identifies
+     * the array. */
+    void *attrs_grown;
+    size_t attrs_grown_cap;
 } om_batch_t;
 
 /* An empty request of the signal in a new arena of at most arena_cap bytes (0: no cap). */
@@ -215,11 +222,10 @@ int om_batch_decode(om_batch_t *b, om_err_t *err);
 void om_batch_counts(const om_batch_t *b, om_batch_counts_t *c);
 om_batch_t *om_batch_ref(om_batch_t *b);
 void om_batch_release(om_batch_t *b);
-/* A deep copy in a new arena. NULL when out of memory. */
+/* A deep copy, decoded (msg) and without wire bytes, in one new arena whose cap is what the
+ * copy takes plus the room for edits of om_batch_edit (see OM_BATCH_EDIT_ROOM). Exclusively
+ * owned by the caller (refs 1, not borrowed). NULL when out of memory. */
 om_batch_t *om_batch_clone(const om_batch_t *b);
-/* Make *b safe to change: if shared or borrowed, replace the reference with a clone; decode
- * it; drop its wire bytes. */
-int om_batch_make_writable(om_batch_t **b);
 /* Move all resource entries of src to the end of dst. dst must be exclusively owned; src is
  * consumed (its reference is dropped) on every path. dst keeps src's arenas alive. */
 int om_batch_append(om_batch_t *dst, om_batch_t *src);
@@ -231,6 +237,211 @@ size_t om_batch_count_items(const om_batch_t *b);
 /* Serialized protobuf size, and packing into a buffer of at least that size. */
 size_t om_batch_proto_size(const om_batch_t *b);
 size_t om_batch_proto_pack(const om_batch_t *b, uint8_t *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Editing data: the one way processors read, keep or drop, and change the items of a batch.  */
+
+/* Walk. om_batch_walk() visits every item of one level (resource entries, scope entries,
+ * spans, span events, metrics, data points or log records) in request order and calls back
+ * with the item and where it is: its resource, scope, span or metric, and handles on the
+ * attribute lists of all three. The callback answers OM_KEEP or OM_DROP.
+ *
+ * Any holder may walk any batch, shared ones included: the walk decodes it (a cache all
+ * holders see) and changes nothing while it calls back. If nothing was dropped, the batch is
+ * left exactly as it was, wire bytes included, so it is still forwarded unchanged. If
+ * something was, the drops are applied afterwards: in place when the caller holds the batch
+ * alone, else on a copy (copy-on-write: new resource / scope / span / metric containers in a
+ * new arena, pointing at the unchanged nodes, which both then share), so the other holders
+ * see no change. Scope entries, metrics and resource entries that the drops emptied are
+ * removed (a span whose events were all dropped stays; containers that were empty before are
+ * not the walk's to remove). The core then updates the counts (b->items, om_batch_counts):
+ * no caller recounts.
+ *
+ * Edit. To change nodes (attributes, names, values), call om_batch_edit() first: it makes the
+ * batch the caller's alone (a copy when others hold it or share its nodes), decoded, without
+ * its wire bytes (they would no longer match), and with a capped arena for new nodes. Then
+ * change attributes with om_attrs_* (it->attrs in a walk, or OM_ATTRS(b, node) for any node,
+ * span links included) and write other fields directly: strings and bytes set that way must
+ * live in the batch's arena (om_arena_strndup(b->arenas[0], ...)) or in static storage. Never
+ * add or remove items by hand: drop them with a walk, so that the counts stay right.
+ *
+ * A component that drops or edits declares OM_CAP_MUTATES_DATA, so that a fan-out hands it
+ * the batch after the read-only consumers, when it is more likely to hold it alone.
+ *
+ * Example: a processor that drops health checks and tags the other spans (compiled and run
+ * as test_the_example_of_om_h in test/unit/edit_test.c).
+ *
+ *     static int drop_health(om_item_t *it, void *arg)
+ *     {
+ *         const om_anyvalue_t *v = om_attrs_get(&it->attrs, "http.route");
+ *         bool health = v != NULL && v->value_case == OM_ANYVALUE_STRING &&
+ *                       strcmp(v->string_value, "/health") == 0;
+ *         return health ? OM_DROP : OM_KEEP;
+ *     }
+ *
+ *     static int tag(om_item_t *it, void *arg)
+ *     {
+ *         const my_proc_t *p = arg;
+ *         int rc = om_attrs_set_str(&it->attrs, OM_ATTR_UPSERT, "env", p->env);
+ *         return rc < 0 ? rc : OM_KEEP;
+ *     }
+ *
+ *     static int my_consume(void *self, om_batch_t *b)
+ *     {
+ *         my_proc_t *p = self;
+ *         int rc = om_batch_walk(&b, OM_LEVEL_SPAN, drop_health, p, NULL);
+ *         if (rc >= 0 && b->items > 0) {
+ *             rc = om_batch_edit(&b, NULL);
+ *         }
+ *         if (rc >= 0 && b->items > 0) {
+ *             rc = om_batch_walk(&b, OM_LEVEL_SPAN, tag, p, NULL);
+ *         }
+ *         if (rc < 0) {
+ *             om_batch_release(b);
+ *             return rc;
+ *         }
+ *         return om_consumer_consume(&p->next, b); // b->items is right
+ *     }
+ *
+ * Threads: a batch is used by one thread at a time (the loop thread, or a worker it was
+ * handed to). Nothing here blocks. */
+
+/* The value kinds of an AnyValue, under short names. */
+#define OM_ANYVALUE_NONE OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE__NOT_SET
+#define OM_ANYVALUE_STRING OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
+#define OM_ANYVALUE_BOOL OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE
+#define OM_ANYVALUE_INT OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
+#define OM_ANYVALUE_DOUBLE OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE
+#define OM_ANYVALUE_ARRAY OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE
+#define OM_ANYVALUE_KVLIST OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE
+#define OM_ANYVALUE_BYTES OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE
+
+/* What a walk visits. Resources and scopes exist in every signal; the others in one. */
+typedef enum {
+    OM_LEVEL_RESOURCE,   /* resource entries (ResourceSpans, ResourceMetrics, ResourceLogs) */
+    OM_LEVEL_SCOPE,      /* scope entries (ScopeSpans, ScopeMetrics, ScopeLogs) */
+    OM_LEVEL_SPAN,       /* traces */
+    OM_LEVEL_SPAN_EVENT, /* traces */
+    OM_LEVEL_METRIC,     /* metrics */
+    OM_LEVEL_DATAPOINT,  /* metrics: points of every metric type */
+    OM_LEVEL_LOG,        /* logs */
+} om_level_t;
+
+/* One attribute list (a KeyValue array of some node) of a batch, to read and change. Made by
+ * a walk (om_item_t) or by OM_ATTRS(b, node); a small value, passed by pointer. */
+typedef struct om_attrs {
+    om_batch_t *batch;
+    om_keyvalue_t ***list; /* &owner->attributes; NULL while the owner is absent (see below) */
+    size_t *n;             /* &owner->n_attributes */
+    /* A resource or scope entry without its Resource / InstrumentationScope: the slot where
+     * the first attribute set makes one (NULL otherwise). */
+    om_resource_t **absent_resource;
+    om_scope_t **absent_scope;
+} om_attrs_t;
+
+/* An item the walk stands on, and where it is. The pointers are the batch's nodes: read them
+ * freely; change them only after om_batch_edit(). Fields that do not apply to the level are
+ * NULL. */
+typedef struct om_item {
+    om_batch_t *batch; /* the batch walked */
+    om_level_t level;
+    union { /* the resource entry, by signal */
+        void *resource_entry;
+        om_resource_spans_t *resource_spans;
+        om_resource_metrics_t *resource_metrics;
+        om_resource_logs_t *resource_logs;
+    };
+    om_resource_t *resource; /* NULL when the entry has none */
+    union {                  /* the scope entry (not at OM_LEVEL_RESOURCE) */
+        void *scope_entry;
+        om_scope_spans_t *scope_spans;
+        om_scope_metrics_t *scope_metrics;
+        om_scope_logs_t *scope_logs;
+    };
+    om_scope_t *scope;      /* NULL when the entry has none */
+    om_span_t *span;        /* spans, and the span of a span event */
+    om_span_event_t *event; /* span events */
+    om_metric_t *metric;    /* metrics, and the metric of a data point */
+    union {                 /* data points: which one is metric->data_case's */
+        void *point;
+        om_number_dp_t *number; /* gauge and sum */
+        om_histogram_dp_t *histogram;
+        om_exp_histogram_dp_t *exp_histogram;
+        om_summary_dp_t *summary;
+    };
+    om_log_record_t *log; /* log records */
+    /* The item's own attributes (a resource's or scope's at those levels, a metric's
+     * metadata), and those of its resource and scope (the scope's are empty at
+     * OM_LEVEL_RESOURCE). */
+    om_attrs_t attrs, resource_attrs, scope_attrs;
+} om_item_t;
+
+#define OM_KEEP 0
+#define OM_DROP 1
+/* Called for each item: returns OM_KEEP, OM_DROP, or a negative OM_E* code that stops the
+ * walk (nothing is dropped then; edits already made stay). Must not add or remove items. */
+typedef int (*om_walk_fn)(om_item_t *it, void *arg);
+
+/* Walk the items of `level` of *b in request order (see the section comment). *b stays the
+ * caller's reference on every path; when items were dropped from a batch others hold, *b is
+ * replaced by the caller's own changed copy (the old reference is released). Returns how
+ * many items of the level were dropped (>= 0, at most INT_MAX), the callback's negative code,
+ * OM_EINVAL (with err) when the batch's signal has no such level, or OM_ENOMEM / OM_ETOOBIG
+ * when decoding or the copy runs out of memory (then nothing was dropped). Cost: one call per
+ * item; applying drops is one more pass over the containers, reading a bit per item. */
+int om_batch_walk(om_batch_t **b, om_level_t level, om_walk_fn fn, void *arg, om_err_t *err);
+
+/* The least room for edits the arena of an edited batch has (see om_batch_edit). */
+#define OM_BATCH_EDIT_ROOM ((size_t)64 << 10)
+
+/* Make *b yours to change (copy-on-write): when others hold it (refs > 1) or it shares nodes
+ * with other batches (borrowed), *b is replaced by a deep copy (om_batch_clone) and the old
+ * reference released; then it is decoded and its wire bytes dropped. New nodes go to an
+ * arena with a cap: a copy's arena holds the copy plus as much again, at least
+ * OM_BATCH_EDIT_ROOM; a batch edited in place keeps its arena's cap, or, when that arena has
+ * none, gets a new one of what the batch holds, at least OM_BATCH_EDIT_ROOM. An edit past the
+ * cap fails with OM_ETOOBIG and leaves the batch whole. Cheap on a batch already being
+ * edited. Returns 0, OM_ENOMEM or OM_ETOOBIG (err says what); on failure *b is unchanged and
+ * still the caller's. */
+int om_batch_edit(om_batch_t **b, om_err_t *err);
+
+/* Attribute lists. Reading works on any batch. Changing needs a batch being edited
+ * (om_batch_edit; exclusively owned, decoded, without wire bytes), else OM_EPERM. A change
+ * returns 1 when the list changed, 0 when the mode left it alone (insert of a key present,
+ * update or delete of a key absent), OM_ETOOBIG / OM_ENOMEM (the list is then unchanged), or
+ * OM_EINVAL for a handle of no list (an item's scope_attrs at OM_LEVEL_RESOURCE). New nodes
+ * and copies of keys and values go to the batch's arena; no malloc. Keys are compared
+ * bytewise; of duplicate keys (invalid OTLP) the first is read and updated, and delete
+ * removes all. Cost: O(list length) per call; inserts into one list grow it geometrically. */
+typedef enum {
+    OM_ATTR_INSERT = 1, /* only when the key is absent */
+    OM_ATTR_UPDATE = 2, /* only when the key is present */
+    OM_ATTR_UPSERT = 3, /* either */
+} om_attr_mode_t;
+
+/* The attribute list of any node that has one (`attributes` and `n_attributes` fields:
+ * resource, scope, span, span event, span link, data points, log record) or of a metric's
+ * metadata with om_attrs_of(b, &m->metadata, &m->n_metadata). */
+om_attrs_t om_attrs_of(om_batch_t *b, om_keyvalue_t ***list, size_t *n);
+#define OM_ATTRS(b, node) om_attrs_of((b), &(node)->attributes, &(node)->n_attributes)
+
+size_t om_attrs_count(const om_attrs_t *a);
+/* The i-th KeyValue (i < om_attrs_count). */
+om_keyvalue_t *om_attrs_at(const om_attrs_t *a, size_t i);
+/* The value of key, or NULL when absent. */
+const om_anyvalue_t *om_attrs_get(const om_attrs_t *a, const char *key);
+int om_attrs_set_str(om_attrs_t *a, om_attr_mode_t mode, const char *key, const char *s);
+int om_attrs_set_strn(om_attrs_t *a, om_attr_mode_t mode, const char *key, const char *s,
+                      size_t len);
+int om_attrs_set_int(om_attrs_t *a, om_attr_mode_t mode, const char *key, int64_t v);
+int om_attrs_set_double(om_attrs_t *a, om_attr_mode_t mode, const char *key, double v);
+int om_attrs_set_bool(om_attrs_t *a, om_attr_mode_t mode, const char *key, bool v);
+int om_attrs_set_bytes(om_attrs_t *a, om_attr_mode_t mode, const char *key, const void *p,
+                       size_t len);
+/* Sets a deep copy of v (which may live anywhere: this batch, another, the stack). Also
+ * returns OM_EINVAL for a value nested deeper than 64 arrays / maps. */
+int om_attrs_set_value(om_attrs_t *a, om_attr_mode_t mode, const char *key, const om_anyvalue_t *v);
+int om_attrs_delete(om_attrs_t *a, const char *key);
 
 /* ------------------------------------------------------------------------------------------ */
 /* String buffer: bounded by construction. Appends after a failure (ENOMEM or max reached) are */
@@ -474,8 +685,16 @@ typedef enum {
     OM_CONNECTOR,
 } om_kind_t;
 
-/* A component that changes the data it is handed calls om_batch_make_writable() first in its
- * consume function (cheap when it already owns the batch alone). */
+/* The component drops items or changes nodes of the batches it is handed (om_batch_walk
+ * dropping, om_batch_edit). The core reads it to order fan-outs, as otelcol's fanout does: a
+ * fan-out (a receiver feeding several pipelines, a pipeline feeding several exporters) hands
+ * the batch to the read-only consumers first and to the mutating ones last (a pipeline
+ * mutates if any of its processors or exporters declares this cap), each in config order
+ * otherwise, and the last consumer gets the fan-out's own reference. A read-only consumer
+ * that is done with the batch when it returns (most are) has released its reference by then,
+ * so the last mutating consumer often holds the batch alone and edits it without a copy;
+ * when it does not, om_batch_edit and om_batch_walk copy on write. Correctness never depends
+ * on the order: copy-on-write does; the order only saves copies. */
 #define OM_CAP_MUTATES_DATA (1u << 0)
 
 /* Hand a batch to a component. It always takes ownership of the reference, errors included.

@@ -32,11 +32,13 @@ typedef struct instance {
 } instance_t;
 
 /* Hands one batch to several consumers; retryable refusals win over permanent errors, so a
- * client retries whenever some branch may still take the data. */
-typedef struct fanout {
+ * client retries whenever some branch may still take the data. The consumers are in the
+ * order they are called: read-only ones first, then those that change data (see
+ * OM_CAP_MUTATES_DATA), each in config order. */
+struct om__fanout {
     size_t n;
     om_consumer_t *to; /* owned array */
-} fanout_t;
+};
 
 typedef struct pipeline {
     char *id; /* owned */
@@ -46,6 +48,7 @@ typedef struct pipeline {
     size_t nr, np, ne;
     instance_t **procs;  /* owned array; the instances are in the graph's list */
     om_consumer_t entry; /* what receivers hand this pipeline's data to */
+    bool mutates;        /* some processor or exporter declares OM_CAP_MUTATES_DATA */
 } pipeline_t;
 
 struct om_graph {
@@ -58,7 +61,7 @@ struct om_graph {
     size_t n_pipes;
     instance_t **inst; /* owned; in creation order: exporters, processors, receivers */
     size_t n_inst;
-    fanout_t **fanouts;
+    om__fanout_t **fanouts;
     size_t n_fanouts;
     /* shutdown */
     int stage; /* 0 receivers, 1..max_procs processors by position, then exporters */
@@ -98,9 +101,9 @@ static int grow(void **arr, size_t *n, size_t elem)
 /* ---------------------------------------------------------------------------------------- */
 /* Fan-out                                                                                  */
 
-static int fanout_consume(void *self, om_batch_t *batch)
+int om__fanout_consume(void *self, om_batch_t *batch)
 {
-    fanout_t *f = self;
+    om__fanout_t *f = self;
     int result = 0;
     for (size_t i = 0; i < f->n; i++) {
         om_batch_t *give = i + 1 == f->n ? batch : om_batch_ref(batch);
@@ -112,25 +115,52 @@ static int fanout_consume(void *self, om_batch_t *batch)
     return result;
 }
 
-/* A consumer for the list: the only one itself, or a new fan-out over all of them. */
-static int make_fanout(om_graph_t *g, om_consumer_t *list, size_t n, om_consumer_t *out)
+om__fanout_t *om__fanout_new(const om_consumer_t *list, const bool *mutates, size_t n)
+{
+    om__fanout_t *f = om_calloc(1, sizeof *f);
+    om_consumer_t *to = om_malloc((n > 0 ? n : 1) * sizeof *to);
+    if (f == NULL || to == NULL) {
+        om_free(f);
+        om_free(to);
+        return NULL;
+    }
+    /* Read-only consumers first, so that the last one, which gets the fan-out's own
+     * reference, is a mutating one whenever there is one. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            if (mutates[i] == (pass == 1)) {
+                to[f->n++] = list[i];
+            }
+        }
+    }
+    f->to = to;
+    return f;
+}
+
+void om__fanout_free(om__fanout_t *f)
+{
+    if (f != NULL) {
+        om_free(f->to);
+        om_free(f);
+    }
+}
+
+/* A consumer for the list: the only one itself, or a new fan-out over all of them (owned by
+ * the graph). */
+static int make_fanout(om_graph_t *g, const om_consumer_t *list, const bool *mutates, size_t n,
+                       om_consumer_t *out)
 {
     if (n == 1) {
         *out = list[0];
         return 0;
     }
-    fanout_t *f = om_calloc(1, sizeof *f);
-    om_consumer_t *to = om_malloc(n * sizeof *to);
-    if (f == NULL || to == NULL || GROW(g->fanouts, g->n_fanouts) != 0) {
-        om_free(f);
-        om_free(to);
+    om__fanout_t *f = om__fanout_new(list, mutates, n);
+    if (f == NULL || GROW(g->fanouts, g->n_fanouts) != 0) {
+        om__fanout_free(f);
         return OM_ENOMEM;
     }
-    memcpy(to, list, n * sizeof *to);
-    f->n = n;
-    f->to = to;
     g->fanouts[g->n_fanouts - 1] = f;
-    *out = (om_consumer_t){.self = f, .consume = fanout_consume};
+    *out = (om_consumer_t){.self = f, .consume = om__fanout_consume};
     return 0;
 }
 
@@ -548,17 +578,27 @@ static int create_exporters(om_graph_t *g, om_diags_t *d)
 
 static int create_pipeline_procs(om_graph_t *g, pipeline_t *p, om_diags_t *d)
 {
-    om_consumer_t *list = om_malloc((p->ne ? p->ne : 1) * sizeof *list);
-    if (list == NULL) {
+    size_t room = p->ne ? p->ne : 1;
+    om_consumer_t *list = om_malloc(room * sizeof *list);
+    bool *mutates = om_malloc(room * sizeof *mutates);
+    if (list == NULL || mutates == NULL) {
+        om_free(list);
+        om_free(mutates);
         return OM_ENOMEM;
     }
     for (size_t i = 0; i < p->ne; i++) {
         comp_t *e = p->exporters[i];
         list[i] = (om_consumer_t){.self = e->inst->self, .consume = consume_fn(e->f, p->sig)};
+        mutates[i] = (e->f->caps & OM_CAP_MUTATES_DATA) != 0;
+        p->mutates = p->mutates || mutates[i];
+    }
+    for (size_t k = 0; k < p->np; k++) {
+        p->mutates = p->mutates || (p->processors[k]->f->caps & OM_CAP_MUTATES_DATA) != 0;
     }
     om_consumer_t next = {0};
-    int rc = p->ne > 0 ? make_fanout(g, list, p->ne, &next) : 0;
+    int rc = p->ne > 0 ? make_fanout(g, list, mutates, p->ne, &next) : 0;
     om_free(list);
+    om_free(mutates);
     p->procs = om_calloc(p->np ? p->np : 1, sizeof *p->procs);
     if (rc != 0 || p->procs == NULL) {
         return OM_ENOMEM;
@@ -582,8 +622,12 @@ static int create_receiver(om_graph_t *g, comp_t *c, om_diags_t *d)
 {
     om_consumer_t next[OM_SIG_COUNT] = {{0}};
     /* A receiver feeds at most every pipeline once. */
-    om_consumer_t *list = om_malloc((g->n_pipes ? g->n_pipes : 1) * sizeof *list);
-    if (list == NULL) {
+    size_t room = g->n_pipes ? g->n_pipes : 1;
+    om_consumer_t *list = om_malloc(room * sizeof *list);
+    bool *mutates = om_malloc(room * sizeof *mutates);
+    if (list == NULL || mutates == NULL) {
+        om_free(list);
+        om_free(mutates);
         return OM_ENOMEM;
     }
     for (int s = 0; s < OM_SIG_COUNT; s++) {
@@ -592,16 +636,19 @@ static int create_receiver(om_graph_t *g, comp_t *c, om_diags_t *d)
             pipeline_t *p = &g->pipes[i];
             for (size_t j = 0; j < p->nr && om_signal_index(p->sig) == s; j++) {
                 if (p->receivers[j] == c) {
+                    mutates[n] = p->mutates;
                     list[n++] = p->entry;
                 }
             }
         }
-        if (n > 0 && make_fanout(g, list, n, &next[s]) != 0) {
+        if (n > 0 && make_fanout(g, list, mutates, n, &next[s]) != 0) {
             om_free(list);
+            om_free(mutates);
             return OM_ENOMEM;
         }
     }
     om_free(list);
+    om_free(mutates);
     return create_instance(g, c, NULL, c->used_signals, next, &c->inst, d);
 }
 
@@ -802,8 +849,7 @@ void om_graph_free(om_graph_t *g)
     }
     free_instances(g);
     for (size_t i = 0; i < g->n_fanouts; i++) {
-        om_free(g->fanouts[i]->to);
-        om_free(g->fanouts[i]);
+        om__fanout_free(g->fanouts[i]);
     }
     om_free(g->fanouts);
     for (size_t i = 0; i < g->n_pipes; i++) {

@@ -27,4 +27,14 @@ void om_graph_free(om_graph_t *g);
 /* service::telemetry::logs::level, for the service to apply. */
 om_log_level_t om_graph_log_level(const om_graph_t *g);
 
+/* A fan-out: one batch handed to n consumers (a receiver's pipelines, a pipeline's exporters).
+ * mutates[i] says that list[i] changes data (OM_CAP_MUTATES_DATA): the read-only consumers
+ * are called first, then the mutating ones, each in list order, and the last one called gets
+ * the caller's reference (the others a reference each). NULL when out of memory. */
+typedef struct om__fanout om__fanout_t;
+om__fanout_t *om__fanout_new(const om_consumer_t *list, const bool *mutates, size_t n);
+void om__fanout_free(om__fanout_t *f);
+/* The om_consume_fn of a fan-out (self: the om__fanout_t). */
+int om__fanout_consume(void *self, om_batch_t *batch);
+
 #endif

@@ -120,114 +120,32 @@ static char *text_of(const om_batch_t *b, bool detailed)
     return out != NULL ? out : strdup("");
 }
 
-/* ---- hand-made batches matching otelcol's test data -------------------------------------- */
-
-static ProtobufCBinaryData bytes(om_arena_t *a, const uint8_t *p, size_t n)
-{
-    uint8_t *d = om_arena_alloc(a, n);
-    memcpy(d, p, n);
-    return (ProtobufCBinaryData){.len = n, .data = d};
-}
-
-static const uint8_t TRACE_ID[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-static const uint8_t SPAN_ID[8] = {0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18};
-
-/* A batch with one resource, one scope and one node of the signal, returned in *item. */
-static om_batch_t *skeleton(om_signal_t sig, void **item)
-{
-    om_testdata_shape_t shape = {.items = 1};
-    om_batch_t *b = om_testdata_batch(sig, &shape);
-    if (b == NULL) {
-        return NULL;
-    }
-    om_arena_t *a = b->arenas[0];
-    if (sig == OM_SIG_TRACES) {
-        om_span_t *sp = om_testdata_msg(a, &opentelemetry__proto__trace__v1__span__descriptor);
-        b->traces->resource_spans[0]->scope_spans[0]->spans[0] = sp;
-        *item = sp;
-    } else {
-        om_log_record_t *lr =
-            om_testdata_msg(a, &opentelemetry__proto__logs__v1__log_record__descriptor);
-        b->logs->resource_logs[0]->scope_logs[0]->log_records[0] = lr;
-        *item = lr;
-    }
-    return b;
-}
+/* ---- batches matching otelcol's test data ------------------------------------------------ */
 
 /* otelcol's normal/traces_test.go "one span with resource and scope attributes". */
 static om_batch_t *normal_trace_batch(void)
 {
-    om_span_t *sp = NULL;
-    om_batch_t *b = skeleton(OM_SIG_TRACES, (void **)&sp);
-    om_arena_t *a = b->arenas[0];
-    om_resource_spans_t *rs = b->traces->resource_spans[0];
-    rs->schema_url = om_testdata_str(a, "https://opentelemetry.io/resource-schema-url");
-    om_keyvalue_t **ra = om_arena_alloc(a, 2 * sizeof *ra);
-    ra[0] = om_testdata_kv_str(a, "resourceKey1", "resourceValue1");
-    ra[1] = om_testdata_kv_str(a, "resourceKey2", "");
-    ra[1]->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
-    ra[1]->value->bool_value = 0;
-    rs->resource->attributes = ra;
-    rs->resource->n_attributes = 2;
-    om_scope_spans_t *ss = rs->scope_spans[0];
-    ss->schema_url = om_testdata_str(a, "http://opentelemetry.io/scope-schema-url");
-    ss->scope->name = om_testdata_str(a, "scope-name");
-    ss->scope->version = om_testdata_str(a, "1.2.3");
-    om_keyvalue_t **sa = om_arena_alloc(a, 2 * sizeof *sa);
-    sa[0] = om_testdata_kv_str(a, "scopeKey1", "scopeValue1");
-    sa[1] = om_testdata_kv_str(a, "scopeKey2", "");
-    sa[1]->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
-    sa[1]->value->bool_value = 1;
-    ss->scope->attributes = sa;
-    ss->scope->n_attributes = 2;
-    sp->name = om_testdata_str(a, "span-name");
-    sp->trace_id = bytes(a, TRACE_ID, 16);
-    sp->span_id = bytes(a, SPAN_ID, 8);
-    om_keyvalue_t **attrs = om_arena_alloc(a, 2 * sizeof *attrs);
-    attrs[0] = om_testdata_kv_str(a, "key1", "value1");
-    attrs[1] = om_testdata_kv_str(a, "key2", "value2");
-    sp->attributes = attrs;
-    sp->n_attributes = 2;
-    return b;
+    return om_testdata_otlp(
+        "resource schema:https://opentelemetry.io/resource-schema-url "
+        "resourceKey1=resourceValue1 resourceKey2=false\n"
+        "scope scope-name@1.2.3 schema:http://opentelemetry.io/scope-schema-url "
+        "scopeKey1=scopeValue1 scopeKey2=true\n"
+        "span span-name trace:0102030405060708090a0b0c0d0e0f10 "
+        "id:1112131415161718 key1=value1 key2=value2");
 }
 
 /* The first span of otelcol's otlptext testdata/traces/two_spans.out. */
 static om_batch_t *detailed_trace_batch(void)
 {
-    om_span_t *sp = NULL;
-    om_batch_t *b = skeleton(OM_SIG_TRACES, (void **)&sp);
-    om_arena_t *a = b->arenas[0];
-    om_resource_t *res = b->traces->resource_spans[0]->resource;
-    res->attributes[0] = om_testdata_kv_str(a, "resource-attr", "resource-attr-val-1");
-    om_scope_t *sc = b->traces->resource_spans[0]->scope_spans[0]->scope;
-    sc->name = om_testdata_str(a, "");
-    sc->version = om_testdata_str(a, "");
-    sp->trace_id = bytes(a, TRACE_ID, 16);
-    sp->span_id = bytes(a, SPAN_ID, 8);
-    sp->name = om_testdata_str(a, "operationA");
-    sp->trace_state = om_testdata_str(a, "ot=th:0");
-    sp->start_time_unix_nano = UINT64_C(1581452772000000321);
-    sp->end_time_unix_nano = UINT64_C(1581452773000000789);
-    sp->dropped_attributes_count = 1;
-    sp->dropped_events_count = 1;
-    om_span_status_t *st = om_testdata_msg(a, &opentelemetry__proto__trace__v1__status__descriptor);
-    st->code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-    st->message = om_testdata_str(a, "status-cancelled");
-    sp->status = st;
-    om_span_event_t **ev = om_arena_alloc(a, 2 * sizeof *ev);
-    for (int i = 0; i < 2; i++) {
-        ev[i] = om_testdata_msg(a, &opentelemetry__proto__trace__v1__span__event__descriptor);
-        ev[i]->name = om_testdata_str(a, i == 0 ? "event-with-attr" : "event");
-        ev[i]->time_unix_nano = UINT64_C(1581452773000000123);
-        ev[i]->dropped_attributes_count = 2;
-    }
-    om_keyvalue_t **ea = om_arena_alloc(a, sizeof *ea);
-    ea[0] = om_testdata_kv_str(a, "span-event-attr", "span-event-attr-val");
-    ev[0]->attributes = ea;
-    ev[0]->n_attributes = 1;
-    sp->events = ev;
-    sp->n_events = 2;
-    return b;
+    return om_testdata_otlp("resource resource-attr=resource-attr-val-1\n"
+                            "scope ''\n"
+                            "span operationA trace:0102030405060708090a0b0c0d0e0f10 "
+                            "id:1112131415161718 state:ot=th:0 start:1581452772000000321 "
+                            "end:1581452773000000789 dropped_attrs:1 dropped_events:1 "
+                            "status:error message:status-cancelled\n"
+                            "event event-with-attr time:1581452773000000123 dropped_attrs:2 "
+                            "span-event-attr=span-event-attr-val\n"
+                            "event event time:1581452773000000123 dropped_attrs:2");
 }
 
 static const char DETAILED_TRACE[] =
@@ -267,29 +185,11 @@ static const char DETAILED_TRACE[] =
 /* otelcol's otlptext testdata/logs/one_record.out. */
 static om_batch_t *detailed_log_batch(void)
 {
-    om_log_record_t *lr = NULL;
-    om_batch_t *b = skeleton(OM_SIG_LOGS, (void **)&lr);
-    om_arena_t *a = b->arenas[0];
-    om_resource_t *res = b->logs->resource_logs[0]->resource;
-    res->attributes[0] = om_testdata_kv_str(a, "resource-attr", "resource-attr-val-1");
-    om_scope_t *sc = b->logs->resource_logs[0]->scope_logs[0]->scope;
-    sc->name = NULL;
-    sc->version = NULL;
-    lr->time_unix_nano = UINT64_C(1581452773000000789);
-    lr->severity_text = om_testdata_str(a, "Info");
-    lr->severity_number = OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_INFO;
-    om_keyvalue_t *body = om_testdata_kv_str(a, "body", "This is a log message");
-    lr->body = body->value;
-    om_keyvalue_t **attrs = om_arena_alloc(a, 2 * sizeof *attrs);
-    attrs[0] = om_testdata_kv_str(a, "app", "server");
-    attrs[1] = om_testdata_kv_int(a, "instance_num", 1);
-    lr->attributes = attrs;
-    lr->n_attributes = 2;
-    const uint8_t tid[16] = {8, 4, 2, 1};
-    const uint8_t sid[8] = {1, 2, 4, 8};
-    lr->trace_id = bytes(a, tid, 16);
-    lr->span_id = bytes(a, sid, 8);
-    return b;
+    return om_testdata_otlp("resource resource-attr=resource-attr-val-1\n"
+                            "scope\n"
+                            "log 'This is a log message' time:1581452773000000789 text:Info "
+                            "severity:info app=server instance_num=1 "
+                            "trace:08040201000000000000000000000000 span:0102040800000000");
 }
 
 static const char DETAILED_LOG[] = "ResourceLog #0\n"
@@ -501,6 +401,13 @@ static void test_large_batch_complete(void)
     ASSERT_CONTAINS(out, "    Name           : span-2999\n");
     free(out);
     ASSERT_EQ_INT(teardown(&f), 0);
+}
+
+static ProtobufCBinaryData bytes(om_arena_t *a, const uint8_t *p, size_t n)
+{
+    uint8_t *d = om_arena_alloc(a, n);
+    memcpy(d, p, n);
+    return (ProtobufCBinaryData){.len = n, .data = d};
 }
 
 static void test_value_formatting(void)

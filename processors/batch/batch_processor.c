@@ -232,10 +232,6 @@ static void send_one(lane_t *l)
     om_batch_t *first = NULL, *merged = NULL;
     int rc = take_from_queue(l, &left, &first, &merged);
     om_batch_t *out = merged != NULL ? merged : first;
-    if (merged != NULL) {
-        /* Our own count, not the sum of the inputs' counters. */
-        merged->items = room - left;
-    }
     if (rc != 0) {
         size_t lost = (out != NULL ? out->items : 0) + queue_drop_all(l);
         OM_CLOG(l->p->log_name, OM_LOG_WARN, "out of memory while batching: dropped %zu %s", lost,
@@ -293,7 +289,7 @@ static int batch_consume(void *self, om_batch_t *b)
         om_batch_release(b);
         return idx < 0 ? OM_EINVAL : OM_ESHUTDOWN;
     }
-    size_t items = om_batch_count_items(b);
+    size_t items = b->items; /* kept by the core through every change */
     if (items == 0) {
         om_batch_release(b); /* otelcol drops empty batches here too */
         return 0;

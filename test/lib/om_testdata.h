@@ -45,6 +45,51 @@ size_t om_testdata_seqs(om_batch_t *b, int64_t *out, size_t max);
 /* The value of an int attribute, or -1 when absent or not an int. */
 int64_t om_testdata_int_attr(om_keyvalue_t *const *attrs, size_t n, const char *key);
 
+/* OTLP data from a few lines of text (printf-style fmt). Statements are separated by ';' or
+ * newlines; each is a keyword, then an optional name (a word or a quoted string), fields
+ * `key:value` and attributes `key=value`, in any order; '#' starts a comment:
+ *
+ *   om_testdata_otlp("resource service.name=a; scope s@1.0;"
+ *                    "span 'GET /' kind:server status:error http.method=GET "
+ *                    "http.status_code=500")
+ *
+ *   traces | metrics | logs    optional first word: the signal (else that of the first item)
+ *   resource                   a resource entry with a Resource       fields: schema
+ *   scope NAME[@VERSION]       a scope entry with a scope             fields: version, schema
+ *   span NAME                  kind: unspecified|internal|server|client|producer|consumer,
+ *                              status: unset|ok|error, message (status message), trace, id,
+ *                              parent (hex), state, start, end (ns), dropped_attrs,
+ *                              dropped_events
+ *   event NAME                 an event of the last span     fields: time, dropped_attrs
+ *   metric NAME                type: gauge (default)|sum|histogram|exphistogram|summary,
+ *                              unit, desc, temporality: delta|cumulative, monotonic: true
+ *                              (type first)
+ *   point [VALUE]              a point of the last metric; VALUE (gauge, sum): an int, or a
+ *                              double when written with '.' or an exponent; fields: time,
+ *                              start, count, sum (histograms and summaries)
+ *   log [BODY]                 severity: trace|debug|info|warn|error|fatal, text (severity
+ *                              text), time, trace, span (hex); BODY is typed as a value
+ *
+ * Attribute values (and log bodies) are typed: 'quoted' or "quoted": string; true, false:
+ * bool; an integer: int; another number: double; 0x and hex digits: bytes; any other word:
+ * string. A span, metric or log without a scope before it gets an entry without
+ * InstrumentationScope (and one without Resource when there is no resource either). A mistake
+ * in the text prints where it is and aborts the test program. The batch has msg (no wire
+ * bytes; see om_testdata_wire), items set, and an arena without a cap. */
+om_batch_t *om_testdata_otlp(const char *fmt, ...) OM_PRINTF(1, 2);
+
+/* The structure of b in one line, for assertions (decodes b): each resource entry as
+ * "(SVC [SCOPE: ITEM ITEM] [SCOPE: ...])", SVC its service.name ("-": no resource), SCOPE the
+ * scope's name ("-": none); an item is a span's name with its events' names in {} after it,
+ * a metric's name with its points in <> (a gauge's or sum's value, the count of others), a
+ * log's body. E.g. "(a [s: GET{ex} POST]) (b [t: x])". The text lives in one of 8 static
+ * buffers (4 KiB), reused in turn. */
+const char *om_testdata_describe(om_batch_t *b);
+
+/* The batch as it arrives from a client: b packed and taken in again with
+ * om_batch_decode_proto (wire bytes, no msg). Consumes b; NULL when out of memory. */
+om_batch_t *om_testdata_wire(om_batch_t *b);
+
 /* Building blocks for tests that hand-craft batches: a message of type d in arena a (NULL when
  * the arena is out of memory), a string copy, and a KeyValue with a string or int value. */
 void *om_testdata_msg(om_arena_t *a, const ProtobufCMessageDescriptor *d);

@@ -1,5 +1,5 @@
 /* batch_test.c: batches of OTLP data: protobuf decoding (limits included), reference counting,
- * append and the borrowed flag, clone and make_writable. */
+ * append and the borrowed flag, clone and edit. */
 #include <stdlib.h>
 
 #include "om.h"
@@ -111,7 +111,7 @@ static void test_append_marks_shared_nodes_borrowed(void)
     ASSERT_TRUE(other_holder->borrowed);
     ASSERT_EQ_UINT(other_holder->refs, 1);
     om_batch_t *w = other_holder;
-    ASSERT_EQ_INT(om_batch_make_writable(&w), 0);
+    ASSERT_EQ_INT(om_batch_edit(&w, NULL), 0);
     ASSERT_TRUE(w != other_holder || !w->borrowed);
     ASSERT_EQ_UINT(w->items, 6);
     om_batch_release(w);
@@ -176,9 +176,9 @@ static void test_unchanged_batches_are_forwarded_as_received(void)
     }
     om_batch_release(back);
 
-    /* Changing the data goes through make_writable, which drops the wire form: what is sent
+    /* Changing the data goes through om_batch_edit, which drops the wire form: what is sent
      * is then the changed message. */
-    ASSERT_EQ_INT(om_batch_make_writable(&m), 0);
+    ASSERT_EQ_INT(om_batch_edit(&m, NULL), 0);
     ASSERT_TRUE(!m->raw_valid);
     m->traces->resource_spans[0]->scope_spans[0]->spans[0]->name = "renamed";
     size_t n = om_batch_proto_size(m);
