@@ -735,10 +735,9 @@ static int exp_create(const om_create_args_t *a, void **self, om_err_t *err)
     e->exit_msg.run = on_cq_exit;
     int rc = exp_otlp_target(e->cfg, &e->target, &e->tls, err);
     if (rc == 0) {
-        e->helper = om_exphelper_new(a->host, a->log_name, &e->cfg->helper, exp_send, e);
+        e->helper = om_exphelper_new(a, &e->cfg->helper, exp_send, e, err);
         if (e->helper == NULL) {
-            om_err_set(err, OM_ENOMEM, "out of memory");
-            rc = OM_ENOMEM;
+            rc = err->code != 0 ? err->code : OM_ENOMEM;
         }
     }
     if (rc != 0) {
@@ -901,11 +900,6 @@ static int exp_consume(void *self, om_batch_t *batch)
         return 0;
     }
     return om_exphelper_consume(e->helper, batch);
-}
-
-const om_exp_counters_t *exp_otlp_counters(void *self)
-{
-    return om_exphelper_counters(((exp_otlp_t *)self)->helper);
 }
 
 size_t exp_otlp_queue_size(void *self)

@@ -368,7 +368,7 @@ static void fx_init(fx_t *fx)
 {
     memset(fx, 0, sizeof *fx);
     uv_loop_init(&fx->loop);
-    fx->host.loop = &fx->loop;
+    om_test_host_init(&fx->host, &fx->loop);
     uv_timer_init(&fx->loop, &fx->tick);
     uv_timer_start(&fx->tick, tick_cb, 5, 5);
     fx->f = find_factory("otlphttp");
@@ -418,18 +418,23 @@ static int fx_finish(fx_t *fx)
     om_config_free(fx->yaml);
     srv_stop(&fx->srv);
     uv_close((uv_handle_t *)&fx->tick, NULL);
+    om_test_host_close(&fx->host);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
     return uv_loop_close(&fx->loop);
 }
 
+/* The exporter helper's counters, read through the host's registry. */
 static uint64_t sent(const fx_t *fx, om_signal_t s)
 {
-    return om_exphelper_counters(fx->e->helper)->sent[om_signal_index(s)];
+    int64_t v = om_test_metric(&fx->host, om_exp_metric_sent(s), "exporter", "otlphttp", NULL);
+    return v < 0 ? 0 : (uint64_t)v;
 }
 
 static uint64_t failed(const fx_t *fx, om_signal_t s)
 {
-    return om_exphelper_counters(fx->e->helper)->send_failed[om_signal_index(s)];
+    int64_t v =
+        om_test_metric(&fx->host, om_exp_metric_send_failed(s), "exporter", "otlphttp", NULL);
+    return v < 0 ? 0 : (uint64_t)v;
 }
 
 static int consume(fx_t *fx, om_batch_t *b)
@@ -564,7 +569,8 @@ static void test_signal_urls(void)
     ASSERT_TRUE(f != NULL);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     om_create_args_t a = {.cfg = &cfg,
                           .id = "otlphttp",
                           .log_name = "otlphttp",
@@ -583,6 +589,7 @@ static void test_signal_urls(void)
     f->destroy(self);
     om_fields_free(f->fields, &cfg);
     om_config_free(y);
+    om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 

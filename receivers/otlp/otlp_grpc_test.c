@@ -360,7 +360,7 @@ static void fx_init(fx_t *f, const char *endpoint, int64_t max_mib)
 {
     memset(f, 0, sizeof *f);
     uv_loop_init(&f->loop);
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
     snprintf(f->endpoint, sizeof f->endpoint, "%s", endpoint);
     f->cfg.protocols.grpc_present = true;
     f->cfg.protocols.grpc.endpoint = f->endpoint;
@@ -413,6 +413,7 @@ static int fx_finish(fx_t *f)
     }
     f->cap.n = 0;
     uv_run(&f->loop, UV_RUN_NOWAIT);
+    om_test_host_close(&f->host);
     return uv_loop_close(&f->loop);
 }
 

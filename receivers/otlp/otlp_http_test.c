@@ -91,7 +91,7 @@ static void fx_init(fixture_t *f, uint64_t max_body, unsigned signals, const cha
     uv_timer_init(&f->loop, &f->deadline);
     uv_unref((uv_handle_t *)&f->deadline);
     f->deadline.data = f;
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
     f->cfg.protocols.http_present = true;
     otlp_http_cfg_t *h = &f->cfg.protocols.http;
     h->endpoint = (char *)endpoint;
@@ -143,6 +143,7 @@ static int fx_stop(fixture_t *f)
     uv_close((uv_handle_t *)&f->wake, NULL);
     uv_close((uv_handle_t *)&f->deadline, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
+    om_test_host_close(&f->host);
     int rc = uv_loop_close(&f->loop);
     if (rc != 0 || f->done_calls != 1) {
         fprintf(stderr, "fx_stop: loop_close %d, done called %d times\n", rc, f->done_calls);

@@ -10,7 +10,7 @@ typedef struct fx {
 static void fx_init(fx_t *f)
 {
     uv_loop_init(&f->loop);
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
 }
 
 static void test_pauses_over_the_limit_only_while_an_export_is_pending(void)
@@ -35,6 +35,7 @@ static void test_pauses_over_the_limit_only_while_an_export_is_pending(void)
     om_testdata_hold_stop(&hold);
     om_batch_release(idle);
     om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    om_test_host_close(&f.host);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
 }
 
@@ -70,6 +71,7 @@ static void test_resumes_below_three_quarters(void)
     om_arena_unref(big);
     om_testdata_hold_stop(&hold);
     om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    om_test_host_close(&f.host);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
 }
 
@@ -113,6 +115,7 @@ static void test_wait_calls_resume_once_intake_resumes(void)
     om_testdata_hold_stop(&hold);
     uv_run(&f.loop, UV_RUN_DEFAULT);
     om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    om_test_host_close(&f.host);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
 }
 
@@ -160,6 +163,7 @@ static void test_a_long_pause_turns_into_refusal(void)
     om_testdata_hold_stop(&hold);
     om_intake_set_hold_ms(OM_INTAKE_HOLD_MS_DEFAULT);
     om_intake_set_limit(OM_INTAKE_LIMIT_DEFAULT);
+    om_test_host_close(&f.host);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
 }
 

@@ -140,7 +140,8 @@ static void lifecycle(const om_factory_t *f, bool start)
 {
     uv_loop_t loop;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     om_config_t *yaml = NULL;
     void *cfg = make_config(f, &yaml);
     ASSERT_TRUE(cfg != NULL);
@@ -173,6 +174,7 @@ static void lifecycle(const om_factory_t *f, bool start)
     }
     free(cfg);
     om_config_free(yaml);
+    om_test_host_close(&host);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
