@@ -652,21 +652,45 @@ void om_mailbox_close(om_mailbox_t *mb, om_done_fn done, void *arg);
  * handle that keeps its loop alive. */
 void om_mailbox_keep_loop(om_mailbox_t *mb, bool keep);
 
+/* Hand-offs ThreadSanitizer cannot see. gRPC orders the start of an operation before its
+ * completion, but libgrpc is not built with TSan, so a tag the loop hands to gRPC and a bridge
+ * thread gets back from the completion queue (and then posts to a mailbox) looks unordered to
+ * it: the loop's last use of the tag and the bridge thread's writes would be reported as
+ * races. OM_TSAN_RELEASE(tag) right before the loop hands the tag to gRPC and
+ * OM_TSAN_ACQUIRE(tag) where the completion queue returns it state what gRPC guarantees.
+ * They compile to nothing outside a -fsanitize=thread build. */
+#if defined(__SANITIZE_THREAD__)
+#define OM__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define OM__TSAN 1
+#endif
+#endif
+#ifdef OM__TSAN
+#include <sanitizer/tsan_interface.h>
+#define OM_TSAN_RELEASE(p) __tsan_release((void *)(p))
+#define OM_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#else
+#define OM_TSAN_RELEASE(p) ((void)(p))
+#define OM_TSAN_ACQUIRE(p) ((void)(p))
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* Metrics registry: the collector's own metrics, in otelcol's names, for the internal        */
-/* telemetry endpoint (:8888/metrics) and zpages. A metric (name, type, unit, help) has one   */
-/* series per label set: otelcol_exporter_sent_spans{exporter="otlp/2"}.                     */
-/*                                                                                            */
-/* Series are made once, at create or start (loop thread; may allocate), and live as long as  */
-/* the registry: a component keeps the pointer and updates through it on the hot path with a  */
-/* relaxed atomic, no lookup and no lock, from any thread. Asking again for a series that     */
-/* exists (same name, same labels in any order) returns the same one, so two instances with   */
-/* the same ID add up. Reading (visit, read) is for the loop thread: it sees every update     */
-/* made before it, and concurrent updates either entirely or not at all, per value.          */
-/*                                                                                            */
-/* Names are otelcol's OpenTelemetry metric names (otelcol_exporter_sent_spans); the names a  */
-/* scrape shows (otelcol_exporter_sent_spans_total) are the Prometheus encoder's business, as */
-/* in otelcol. Units are UCUM as otelcol writes them ("{spans}", "{batches}", "s", "By").     */
+/* telemetry endpoint (:8888/metrics) and zpages.                                             */
+
+/* A metric (name, type, unit, help) has one series per label set:
+ * otelcol_exporter_sent_spans{exporter="otlp/2"}. Series are made once, at create or start
+ * (loop thread; may allocate), and live as long as the registry: a component keeps the
+ * pointer and updates through it on the hot path with a relaxed atomic, no lookup and no
+ * lock, from any thread. Asking again for a series that exists (same name, same labels in any
+ * order) returns the same one, so two instances with the same ID add up. Reading (visit,
+ * read) is for the loop thread: it sees every update made before it on the loop thread, and
+ * each value of a concurrent update either entirely or not at all.
+ *
+ * Names are otelcol's OpenTelemetry metric names (otelcol_exporter_sent_spans); the names a
+ * scrape shows (otelcol_exporter_sent_spans_total) are the Prometheus encoder's business, as
+ * in otelcol. Units are UCUM as otelcol writes them ("{spans}", "{batches}", "s", "By"). */
 
 #define OM_METRIC_MAX_LABELS 16
 #define OM_METRIC_MAX_BOUNDS 64
@@ -797,38 +821,38 @@ int om_metrics_read(om_metrics_t *m, const char *name, const om_label_t *labels,
 
 /* ------------------------------------------------------------------------------------------ */
 /* Worker service: a bounded pool of threads for blocking or CPU-heavy jobs (compression,     */
-/* encoding, database calls), so that the loop thread never waits for them. The host has one  */
-/* shared pool (host->workers); a component that needs its own threads (one database          */
-/* connection per thread, say) makes its own pool with per-thread init and fini hooks.        */
-/*                                                                                            */
-/* A job: the loop thread submits it; a worker thread runs work(); then done() runs on the    */
-/* loop thread, exactly once, with 0, or OM_ESHUTDOWN when the pool was closed before the job */
-/* ran (work() was not called). Results come back through the pool's om_mailbox. A pool      */
-/* starts threads only when jobs arrive (at most max_threads, kept until close) and holds at   */
-/* most max_queued jobs waiting for a thread: beyond that, submit refuses with OM_EAGAIN.     */
-/*                                                                                            */
-/* What a worker may touch, and how ownership passes                                         */
-/* - The job (the caller's struct around om_job_t) and everything it owns belong to the      */
-/*   worker from submit until work() returns, then to the loop again: done() reads what       */
-/*   work() wrote. The mailbox's mutex orders the worker's writes before done's reads; no     */
-/*   atomics are needed. The loop must not read or write the job between submit and done.    */
-/* - A batch handed to a worker: the loop takes a reference at submit (om_batch_ref) and      */
-/*   drops it in done (om_batch_release), on the loop. In between the worker only reads it,  */
-/*   with functions that do not change it: om_batch_proto_size, om_batch_proto_pack,         */
-/*   om_batch_counts, om_batch_count_items, om_otlp_json_encode (decode it with               */
-/*   om_batch_decode on the loop before submit: decoding fills the batch's cache) and plain   */
-/*   reads of its fields, raw segments and msg structs. The worker never calls om_batch_ref,  */
-/*   om_batch_release, om_batch_decode, om_batch_make_writable or om_batch_append, and never  */
-/*   edits the batch: refcounts and the decode cache are not atomic. The loop must not edit   */
-/*   it meanwhile either; shared batches are read-only for everyone anyway, and an exclusive  */
-/*   one becomes shared by the reference the submit took.                                     */
-/* - A worker may make new objects that it alone holds (om_malloc memory, an om_strbuf, a     */
-/*   compressor's state) and hand them to the loop through the job; done owns them then.     */
-/* - Component state, uv handles, timers, other batches, the exporter helper and logging      */
-/*   state other than OM_LOG/OM_CLOG are the loop's: a worker never touches them. Metrics     */
-/*   series may be updated from a worker (om_metric_counter_add etc. are atomic). */
-/* - A component that submits jobs waits for all their done() calls before its shutdown      */
-/*   calls its own done: the pool outlives components, but their jobs point into them.       */
+/* encoding, database calls), so that the loop thread never waits for them.                   */
+
+/* The host has one shared pool (host->workers); a component that needs threads of its own
+ * (one database connection per thread, say) makes its own pool with per-thread init and fini
+ * hooks. A job: the loop thread submits it; a worker thread runs work(); then done() runs on
+ * the loop thread, exactly once, with 0, or OM_ESHUTDOWN when the pool was closed before the
+ * job ran (work() was not called). Results come back through the pool's om_mailbox. A pool
+ * starts threads only when jobs arrive (at most max_threads, kept until close) and holds at
+ * most max_queued jobs waiting for a thread: beyond that, submit refuses with OM_EAGAIN.
+ *
+ * What a worker may touch, and how ownership passes:
+ * - The job (the caller's struct around om_job_t) and everything it owns belong to the worker
+ *   from submit until work() returns, then to the loop again: done() reads what work()
+ *   wrote. The mailbox's mutex orders the worker's writes before done's reads; no atomics are
+ *   needed. The loop does not read or write the job between submit and done.
+ * - A batch handed to a worker: the loop takes a reference at submit (om_batch_ref) and drops
+ *   it in done (om_batch_release), both on the loop. In between the worker only reads it, with
+ *   functions that change nothing: om_batch_proto_size, om_batch_proto_pack, om_batch_counts,
+ *   om_batch_count_items, om_otlp_json_encode (decode the batch with om_batch_decode on the
+ *   loop before submit: decoding fills the batch's cache), and plain reads of its fields, raw
+ *   segments and msg structs. The worker never calls om_batch_ref, om_batch_release,
+ *   om_batch_decode, om_batch_make_writable, om_batch_append or om_batch_clone, and never edits
+ *   the batch: refcounts and the decode cache are not atomic. The loop does not edit it
+ *   meanwhile either: a shared batch is read-only for every holder, and an exclusive one
+ *   becomes shared by the reference the submit took.
+ * - A worker may make new objects that it alone holds (om_malloc'd memory, an om_strbuf, a
+ *   compressor's state) and hand them to the loop through the job; done owns them from then.
+ * - Everything else is the loop's: component state, uv handles and timers, other batches, the
+ *   exporter helper, the registry's structure. A worker may log (OM_LOG, OM_CLOG) and update
+ *   metric series (om_metric_counter_add and the others are atomic).
+ * - A component that submits jobs waits for all their done() calls before its shutdown calls
+ *   its own done: the pool outlives components, but their jobs point into them. */
 
 typedef struct om_job om_job_t;
 /* Worker thread. thread_data is what the pool's thread_init returned for this thread. */

@@ -129,6 +129,7 @@ static void cq_main(void *arg)
         }
         if (ev.type == GRPC_OP_COMPLETE) {
             call_t *c = ev.tag;
+            OM_TSAN_ACQUIRE(c); /* pairs with the release before grpc_call_start_batch */
             c->ok = ev.success;
             om_mailbox_post(e->mb, &c->msg);
         }
@@ -477,6 +478,7 @@ static grpc_call_error start_ops(exp_otlp_t *e, call_t *c)
     ops[5].data.recv_status_on_client.status = &c->status;
     ops[5].data.recv_status_on_client.status_details = &c->details;
     ops[5].data.recv_status_on_client.error_string = &c->error_string;
+    OM_TSAN_RELEASE(c); /* the call is gRPC's until the queue thread gets it back */
     return grpc_call_start_batch(c->call, ops, sizeof ops / sizeof ops[0], &c->msg, NULL);
 }
 

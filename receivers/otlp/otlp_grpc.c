@@ -176,6 +176,7 @@ static void bridge_main(void *arg)
             break;
         }
         if (ev.type == GRPC_OP_COMPLETE) {
+            OM_TSAN_ACQUIRE(ev.tag); /* pairs with the loop's release when it started the op */
             post_tag(s, ev.tag, ev.success);
         }
     }
@@ -216,6 +217,7 @@ static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
 {
     grpc_metadata_array_init(&sl->md);
     grpc_call_error ce;
+    OM_TSAN_RELEASE(&sl->tag); /* the tag is gRPC's until the bridge thread gets it back */
     if (sl->method == METHOD_OTHER) {
         grpc_call_details_init(&sl->details);
         ce = grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->md, s->cq, s->cq,
@@ -329,6 +331,7 @@ static void slot_reply(otlp_grpc_server_t *s, slot_t *sl, int rc, const om_err_t
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &sl->cancelled;
     sl->state = SLOT_REPLYING;
+    OM_TSAN_RELEASE(&sl->tag);
     grpc_call_error ce = grpc_call_start_batch(sl->call, ops, n, &sl->tag, NULL);
     if (ce != GRPC_CALL_OK) {
         OM_CLOG(s->r->log_name, OM_LOG_WARN, "cannot answer a gRPC call: %s",
@@ -526,6 +529,7 @@ void otlp_grpc_shutdown(otlp_grpc_server_t *s, om_done_fn done, void *arg)
     s->grace.data = s;
     uv_timer_start(&s->grace, on_grace_expired, s->grace_ms, 0);
     s->ops_out++;
+    OM_TSAN_RELEASE(&s->shutdown_tag);
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
 }
 
