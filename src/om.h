@@ -2,7 +2,9 @@
  *
  * It declares the core's services: error codes, allocation, arenas, batches of OTLP data,
  * the OTLP codecs, string buffers, logging, the config node tree, the field tables that turn
- * config nodes into component config structs, and the component factory interface.
+ * config nodes into component config structs, the component factory interface and the host
+ * a component gets (the loop, the mailbox, the metrics registry, the worker service), and
+ * the exporter helper.
  *
  * Threading: everything declared here is for the loop thread only, unless a comment says
  * otherwise. Nothing here blocks. */
@@ -901,9 +903,9 @@ int om_workers_submit(om_workers_t *w, om_job_t *job, om_job_work_fn work, om_jo
  * posts a last message once it has nothing left to do and the loop joins it then, which
  * waits only for the thread to return. */
 void om_workers_close(om_workers_t *w, om_done_fn done, void *arg);
-/* Loop thread (tests, zpages): threads started so far, jobs waiting, jobs running. */
+/* Loop thread (tests, zpages): threads started so far; jobs waiting for a thread. */
 unsigned om_workers_threads(const om_workers_t *w);
-size_t om_workers_queued(const om_workers_t *w);
+size_t om_workers_queued(om_workers_t *w);
 
 /* The CPUs this process may use: the affinity mask, capped by the cgroup's CPU quota
  * (cgroup v2 cpu.max or v1 cpu.cfs_quota_us, rounded up), at least 1. Reads /sys once, at

@@ -50,7 +50,6 @@ typedef struct thread_rec {
 } thread_rec_t;
 
 struct om_workers {
-    uv_loop_t *loop;
     om_mailbox_t *mb;
     om_workers_cfg_t cfg; /* name NULL: the thread name is what counts */
     char tname[16];       /* "om-" and the first 12 bytes of the name (Linux allows 15) */
@@ -61,8 +60,7 @@ struct om_workers {
     uv_cond_t cond;
     om_job_t *head, *tail; /* waiting jobs, oldest first, linked through msg.next */
     size_t queued;
-    unsigned idle;    /* workers waiting on cond */
-    unsigned running; /* jobs being run */
+    unsigned idle; /* workers waiting on cond */
     bool closing;
     /* Loop thread only: */
     unsigned n_threads; /* started (the loop starts them; workers never read this) */
@@ -101,7 +99,6 @@ static om_job_t *next_job(om_workers_t *w)
         w->tail = NULL;
     }
     w->queued--;
-    w->running++;
     return job;
 }
 
@@ -122,7 +119,6 @@ static void thread_main(void *arg)
         job->status = 0;
         om_mailbox_post(w->mb, &job->msg); /* the job is the loop's from here on */
         uv_mutex_lock(&w->lock);
-        w->running--;
     }
     uv_mutex_unlock(&w->lock);
     if (w->cfg.thread_fini != NULL) {
@@ -255,7 +251,6 @@ int om_workers_new(uv_loop_t *loop, const om_workers_cfg_t *cfg, om_workers_t **
         om_err_set(err, OM_ENOMEM, "out of memory");
         return OM_ENOMEM;
     }
-    w->loop = loop;
     w->cfg = *cfg;
     snprintf(w->tname, sizeof w->tname, "om-%.12s", cfg->name != NULL ? cfg->name : "worker");
     w->cfg.name = NULL;
@@ -296,11 +291,11 @@ unsigned om_workers_threads(const om_workers_t *w)
     return w->n_threads;
 }
 
-size_t om_workers_queued(const om_workers_t *w)
+size_t om_workers_queued(om_workers_t *w)
 {
-    uv_mutex_lock((uv_mutex_t *)&w->lock);
+    uv_mutex_lock(&w->lock);
     size_t n = w->queued;
-    uv_mutex_unlock((uv_mutex_t *)&w->lock);
+    uv_mutex_unlock(&w->lock);
     return n;
 }
 
