@@ -73,6 +73,69 @@ const om_field_t om__queue_fields[] = {
     {.key = NULL},
 };
 
+/* ------------------------------------------------------------------------------------------ */
+/* Metrics, as otelcol's exporterhelper names them (exporter/exporterhelper's internal        */
+/* metadata): counters of items per signal labelled by exporter, queue gauges labelled by     */
+/* exporter and data_type.                                                                    */
+
+#define COUNTER(n, what, u)                                                                        \
+    {                                                                                              \
+        .name = n, .help = what, .unit = u, .type = OM_METRIC_COUNTER                              \
+    }
+
+static const om_metric_def_t sent_defs[OM_SIG_COUNT] = {
+    COUNTER("otelcol_exporter_sent_spans", "Number of spans successfully sent to destination.",
+            "{spans}"),
+    COUNTER("otelcol_exporter_sent_metric_points",
+            "Number of metric points successfully sent to destination.", "{datapoints}"),
+    COUNTER("otelcol_exporter_sent_log_records",
+            "Number of log record successfully sent to destination.", "{records}"),
+};
+static const om_metric_def_t send_failed_defs[OM_SIG_COUNT] = {
+    COUNTER("otelcol_exporter_send_failed_spans",
+            "Number of spans in failed attempts to send to destination.", "{spans}"),
+    COUNTER("otelcol_exporter_send_failed_metric_points",
+            "Number of metric points in failed attempts to send to destination.", "{datapoints}"),
+    COUNTER("otelcol_exporter_send_failed_log_records",
+            "Number of log records in failed attempts to send to destination.", "{records}"),
+};
+static const om_metric_def_t enqueue_failed_defs[OM_SIG_COUNT] = {
+    COUNTER("otelcol_exporter_enqueue_failed_spans",
+            "Number of spans failed to be added to the sending queue.", "{spans}"),
+    COUNTER("otelcol_exporter_enqueue_failed_metric_points",
+            "Number of metric points failed to be added to the sending queue.", "{datapoints}"),
+    COUNTER("otelcol_exporter_enqueue_failed_log_records",
+            "Number of log records failed to be added to the sending queue.", "{records}"),
+};
+static const om_metric_def_t queue_size_def = {.name = OM_EXP_METRIC_QUEUE_SIZE,
+                                               .help =
+                                                   "Current size of the retry queue (in batches).",
+                                               .unit = "{batches}",
+                                               .type = OM_METRIC_GAUGE};
+static const om_metric_def_t queue_capacity_def = {
+    .name = OM_EXP_METRIC_QUEUE_CAPACITY,
+    .help = "Fixed capacity of the retry queue (in batches).",
+    .unit = "{batches}",
+    .type = OM_METRIC_GAUGE};
+
+const char *om_exp_metric_sent(om_signal_t s)
+{
+    int i = om_signal_index(s);
+    return i < 0 ? "" : sent_defs[i].name;
+}
+
+const char *om_exp_metric_send_failed(om_signal_t s)
+{
+    int i = om_signal_index(s);
+    return i < 0 ? "" : send_failed_defs[i].name;
+}
+
+const char *om_exp_metric_enqueue_failed(om_signal_t s)
+{
+    int i = om_signal_index(s);
+    return i < 0 ? "" : enqueue_failed_defs[i].name;
+}
+
 typedef struct req {
     om_exp_req_t pub; /* first member: om_exp_req_t * converts to req_t * */
     om_exphelper_t *h;
@@ -99,7 +162,16 @@ struct om_exphelper {
     bool pumping; /* pump() is on the stack: sends that complete at once must not recurse */
     om_done_fn done;
     void *done_arg;
-    om_exp_counters_t counters;
+    /* The series, per signal index; NULL when the host has no registry or the exporter is
+     * not wired for the signal (updates through NULL do nothing). */
+    om_metric_counter_t *sent[OM_SIG_COUNT], *send_failed[OM_SIG_COUNT],
+        *enqueue_failed[OM_SIG_COUNT];
+    size_t queued_sig[OM_SIG_COUNT]; /* queued requests per signal, for queue_size */
+    struct queue_obs {
+        om_exphelper_t *h;
+        int sig;
+        om_metric_gauge_t *size, *capacity; /* observed; unobserved in om_exphelper_free */
+    } obs[OM_SIG_COUNT];
 };
 
 int om_exphelper_cfg_validate(const om_exphelper_cfg_t *cfg, om_err_t *err)
@@ -113,11 +185,47 @@ int om_exphelper_cfg_validate(const om_exphelper_cfg_t *cfg, om_err_t *err)
     return 0;
 }
 
-om_exphelper_t *om_exphelper_new(om_host_t *host, const char *log_name,
-                                 const om_exphelper_cfg_t *cfg, om_exp_send_fn send, void *exporter)
+static om_metric_num_t observe_queue_size(void *arg)
+{
+    const struct queue_obs *o = arg;
+    return (om_metric_num_t){.i = (int64_t)o->h->queued_sig[o->sig]};
+}
+
+static size_t queue_capacity(const om_exphelper_t *h);
+
+static om_metric_num_t observe_queue_capacity(void *arg)
+{
+    const struct queue_obs *o = arg;
+    return (om_metric_num_t){.i = (int64_t)queue_capacity(o->h)};
+}
+
+/* The series of one signal: three counters labelled exporter, and with a queue two gauges
+ * labelled exporter and data_type. */
+static int make_series(om_exphelper_t *h, om_metrics_t *m, const char *id, int i, om_err_t *err)
+{
+    om_label_t l[2] = {{"exporter", id}, {"data_type", om_signal_name(om_signal_from_index(i))}};
+    int rc = om_metrics_counter(m, &sent_defs[i], l, 1, &h->sent[i], err);
+    rc = rc != 0 ? rc : om_metrics_counter(m, &send_failed_defs[i], l, 1, &h->send_failed[i], err);
+    rc = rc != 0 ? rc
+                 : om_metrics_counter(m, &enqueue_failed_defs[i], l, 1, &h->enqueue_failed[i], err);
+    if (rc != 0 || !h->cfg->sending_queue.enabled) {
+        return rc;
+    }
+    struct queue_obs *o = &h->obs[i];
+    o->h = h;
+    o->sig = i;
+    rc = om_metrics_observe(m, &queue_size_def, l, 2, observe_queue_size, o, &o->size, err);
+    return rc != 0 ? rc
+                   : om_metrics_observe(m, &queue_capacity_def, l, 2, observe_queue_capacity, o,
+                                        &o->capacity, err);
+}
+
+om_exphelper_t *om_exphelper_new(const om_create_args_t *a, const om_exphelper_cfg_t *cfg,
+                                 om_exp_send_fn send, void *exporter, om_err_t *err)
 {
     om_exphelper_t *h = om_calloc(1, sizeof *h);
     if (h == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
         return NULL;
     }
     /* Jitter must differ between processes, or collectors restarted together retry in step. */
@@ -126,17 +234,20 @@ om_exphelper_t *om_exphelper_new(om_host_t *host, const char *log_name,
         srand((unsigned)uv_hrtime() ^ (unsigned)uv_os_getpid());
         seeded = true;
     }
-    h->host = host;
-    h->log_name = log_name;
+    h->host = a->host;
+    h->log_name = a->log_name;
     h->cfg = cfg;
     h->send = send;
     h->exporter = exporter;
+    unsigned sigs = a->signals != 0 ? (unsigned)a->signals : OM_SIG_ALL;
+    for (int i = 0; i < OM_SIG_COUNT && a->host->metrics != NULL; i++) {
+        if ((sigs & om_signal_from_index(i)) != 0 &&
+            make_series(h, a->host->metrics, a->id, i, err) != 0) {
+            om_exphelper_free(h);
+            return NULL;
+        }
+    }
     return h;
-}
-
-const om_exp_counters_t *om_exphelper_counters(const om_exphelper_t *h)
-{
-    return &h->counters;
 }
 
 size_t om_exphelper_queue_size(const om_exphelper_t *h)
@@ -185,6 +296,7 @@ static void pump(om_exphelper_t *h)
             h->tail = NULL;
         }
         h->queued--;
+        h->queued_sig[om_signal_index(r->pub.batch->signal)]--;
         h->busy++;
         r->next_busy = h->busy_list;
         if (h->busy_list != NULL) {
@@ -207,7 +319,7 @@ int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch)
     }
     bool slot_free = h->busy < max_busy(h) && h->head == NULL;
     if (!slot_free && h->queued >= queue_capacity(h)) {
-        atomic_fetch_add(&h->counters.enqueue_failed[idx], batch->items);
+        om_metric_counter_add(h->enqueue_failed[idx], batch->items);
         OM_CLOG(h->log_name, OM_LOG_WARN, "sending queue is full (%zu requests); refusing %zu %s",
                 h->queued, batch->items, om_signal_item_name(batch->signal));
         om_batch_release(batch);
@@ -227,6 +339,7 @@ int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch)
     }
     h->tail = r;
     h->queued++;
+    h->queued_sig[idx]++;
     om_intake_export_begin(h->host->intake);
     pump(h);
     return 0;
@@ -314,7 +427,7 @@ void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const c
     om_batch_t *b = pub->batch;
     int idx = om_signal_index(b->signal);
     if (rc == 0) {
-        atomic_fetch_add(&h->counters.sent[idx], b->items);
+        om_metric_counter_add(h->sent[idx], b->items);
         finish(r);
         return;
     }
@@ -322,7 +435,7 @@ void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const c
     if (retryable && schedule_retry(r, retry_after_ms, msg ? msg : om_strerror(rc))) {
         return;
     }
-    atomic_fetch_add(&h->counters.send_failed[idx], b->items);
+    om_metric_counter_add(h->send_failed[idx], b->items);
     OM_CLOG(h->log_name, OM_LOG_ERROR, "exporting failed, dropping %zu %s (%s): %s", b->items,
             om_signal_item_name(b->signal),
             !retryable                         ? "not retryable"
@@ -363,6 +476,10 @@ void om_exphelper_free(om_exphelper_t *h)
 {
     if (h == NULL) {
         return;
+    }
+    for (int i = 0; i < OM_SIG_COUNT; i++) {
+        om_metrics_unobserve(h->host->metrics, h->obs[i].size);
+        om_metrics_unobserve(h->host->metrics, h->obs[i].capacity);
     }
     /* Only after done: nothing is queued or in flight. Defensive for create-then-destroy. */
     while (h->head != NULL) {

@@ -1,4 +1,10 @@
-/* mailbox.c: cross-thread handoff to the loop thread (see om.h). */
+/* mailbox.c: cross-thread handoff to the loop thread (see om.h), the one implementation: the
+ * worker pool (worker.c) and the gRPC receiver's bridge thread post through it.
+ *
+ * Threads: any thread posts; the loop thread drains, closes and frees. `lock` guards the list
+ * and nothing else. A poster never touches a message after posting it (the loop may run and
+ * free it at once); the mutex orders everything the poster wrote before the post ahead of
+ * what the loop reads when it runs the message. */
 #include <pthread.h>
 
 #include "om.h"
@@ -85,4 +91,13 @@ void om_mailbox_close(om_mailbox_t *mb, om_done_fn done, void *arg)
     mb->done = done;
     mb->done_arg = arg;
     uv_close((uv_handle_t *)&mb->async, closed);
+}
+
+void om_mailbox_keep_loop(om_mailbox_t *mb, bool keep)
+{
+    if (keep) {
+        uv_ref((uv_handle_t *)&mb->async);
+    } else {
+        uv_unref((uv_handle_t *)&mb->async);
+    }
 }

@@ -2,7 +2,9 @@
  *
  * It declares the core's services: error codes, allocation, arenas, batches of OTLP data,
  * the OTLP codecs, string buffers, logging, the config node tree, the field tables that turn
- * config nodes into component config structs, and the component factory interface.
+ * config nodes into component config structs, the component factory interface and the host
+ * a component gets (the loop, the mailbox, the metrics registry, the worker service), and
+ * the exporter helper.
  *
  * Threading: everything declared here is for the loop thread only, unless a comment says
  * otherwise. Nothing here blocks. */
@@ -712,13 +714,38 @@ typedef struct om_consumer {
 /* Passes the batch on; a consumer with no function releases it and returns OM_ENOTSUP. */
 int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch);
 
+/* What the core lends to components: the loop, the metrics registry, the shared worker pool
+ * and the intake's backpressure (see their sections below). Components read these fields and
+ * never change them. A host made by hand with only a loop (the rest NULL) is still valid: the
+ * metric update functions do nothing with a NULL series, intake is always open, and code that
+ * needs workers reports OM_ENOTSUP. */
+typedef struct om_metrics om_metrics_t;
+typedef struct om_workers om_workers_t;
 typedef struct om_intake om_intake_t;
-
-/* What the core lends to components. */
 typedef struct om_host {
     uv_loop_t *loop;
-    om_intake_t *intake; /* receivers' backpressure (see "Intake backpressure"); may be NULL */
+    om_metrics_t *metrics; /* owned by the host; outlives every component */
+    om_workers_t *workers; /* the shared pool; owned by the host; outlives every component */
+    om_intake_t *intake;   /* receivers' backpressure; owned by the host */
+    /* Core-private: om_host_close's state. */
+    om_done_fn close_done;
+    void *close_arg;
 } om_host_t;
+
+/* Loop thread. Make the core services on loop: an empty registry, a worker pool sized from
+ * the CPU count or the cgroup's CPU quota (om_cpu_count) and the intake with its default
+ * limit. Starts no thread and leaves no handle that keeps the loop alive: an idle host costs a
+ * few hundred bytes. Returns 0, or
+ * OM_ENOMEM / OM_EIO with a message in err; on failure what was made is already being closed:
+ * run the loop before uv_loop_close. */
+int om_host_init(om_host_t *h, uv_loop_t *loop, om_err_t *err);
+/* Loop thread, after every component that used the host has been destroyed and before
+ * uv_loop_close. Closes the worker pool (queued jobs cancelled, running ones waited for
+ * without blocking the loop, see om_workers_close) and the intake, frees the registry, then
+ * calls done
+ * from a later loop turn: the loop must run for that to happen. (A host that has no pool,
+ * made by hand, has nothing to wait for: done runs at once.) */
+void om_host_close(om_host_t *h, om_done_fn done, void *arg);
 
 typedef struct om_create_args {
     const void *cfg;      /* validated config; outlives the instance */
@@ -794,8 +821,6 @@ typedef enum {
     OM_INTAKE_HOLD,   /* take no new requests; leave them waiting */
     OM_INTAKE_REFUSE, /* held for the hold time already: take requests and refuse them */
 } om_intake_state_t;
-
-typedef struct om_intake om_intake_t;
 
 #define OM_INTAKE_REFUSED_MSG                                                                      \
     "data refused: the collector holds more undelivered data than its limit (backends are not "    \
@@ -877,8 +902,272 @@ om_mailbox_t *om_mailbox_new(uv_loop_t *loop);
 /* Any thread; never blocks beyond the mutex. Posting after om_mailbox_close() is a bug: the
  * other thread must have stopped posting before the loop closes the mailbox. */
 void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m);
-/* Loop thread: run what is still posted, close the handle, free the mailbox, then call done. */
+/* Loop thread: run what is still posted, close the handle, free the mailbox, then call done
+ * (may be NULL; done runs from the handle's close callback, never from inside this call). */
 void om_mailbox_close(om_mailbox_t *mb, om_done_fn done, void *arg);
+/* Loop thread. Whether the mailbox alone keeps uv_run from returning (uv_ref / uv_unref of its
+ * handle). A new mailbox does. An owner that posts only while it waits for something (the
+ * worker pool while jobs are out) turns it off while idle, so that an idle collector has no
+ * handle that keeps its loop alive. */
+void om_mailbox_keep_loop(om_mailbox_t *mb, bool keep);
+
+/* Hand-offs ThreadSanitizer cannot see. gRPC orders the start of an operation before its
+ * completion, but libgrpc is not built with TSan, so a tag the loop hands to gRPC and a bridge
+ * thread gets back from the completion queue (and then posts to a mailbox) looks unordered to
+ * it: the loop's last use of the tag and the bridge thread's writes would be reported as
+ * races. OM_TSAN_RELEASE(tag) right before the loop hands the tag to gRPC and
+ * OM_TSAN_ACQUIRE(tag) where the completion queue returns it state what gRPC guarantees.
+ * They compile to nothing outside a -fsanitize=thread build. */
+#if defined(__SANITIZE_THREAD__)
+#define OM__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define OM__TSAN 1
+#endif
+#endif
+#ifdef OM__TSAN
+#include <sanitizer/tsan_interface.h>
+#define OM_TSAN_RELEASE(p) __tsan_release((void *)(p))
+#define OM_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#else
+#define OM_TSAN_RELEASE(p) ((void)(p))
+#define OM_TSAN_ACQUIRE(p) ((void)(p))
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Metrics registry: the collector's own metrics, in otelcol's names, for the internal        */
+/* telemetry endpoint (:8888/metrics) and zpages.                                             */
+
+/* A metric (name, type, unit, help) has one series per label set:
+ * otelcol_exporter_sent_spans{exporter="otlp/2"}. Series are made once, at create or start
+ * (loop thread; may allocate), and live as long as the registry: a component keeps the
+ * pointer and updates through it on the hot path with a relaxed atomic, no lookup and no
+ * lock, from any thread. Asking again for a series that exists (same name, same labels in any
+ * order) returns the same one, so two instances with the same ID add up. Reading (visit,
+ * read) is for the loop thread: it sees every update made before it on the loop thread, and
+ * each value of a concurrent update either entirely or not at all.
+ *
+ * Names are otelcol's OpenTelemetry metric names (otelcol_exporter_sent_spans); the names a
+ * scrape shows (otelcol_exporter_sent_spans_total) are the Prometheus encoder's business, as
+ * in otelcol. Units are UCUM as otelcol writes them ("{spans}", "{batches}", "s", "By"). */
+
+#define OM_METRIC_MAX_LABELS 16
+#define OM_METRIC_MAX_BOUNDS 64
+
+typedef enum {
+    OM_METRIC_COUNTER,   /* monotonic sum: only grows */
+    OM_METRIC_GAUGE,     /* a value that goes up and down, set by the component or observed */
+    OM_METRIC_HISTOGRAM, /* counts per explicit bucket, sum and count */
+} om_metric_type_t;
+
+typedef struct om_label {
+    const char *key; /* [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__" */
+    const char *value;
+} om_label_t;
+
+/* What a metric is; usually a static const in the component. The registry copies it. */
+typedef struct om_metric_def {
+    const char *name; /* [a-zA-Z_:][a-zA-Z0-9_:]*, otelcol's name without _total */
+    const char *help; /* one sentence, otelcol's description; NULL: "" */
+    const char *unit; /* UCUM, as otelcol: "{spans}", "{batches}", "s", "By"; NULL: "" */
+    om_metric_type_t type;
+    /* Values are doubles (seconds, ratios); else integers: uint64 for counters, int64 for
+     * gauges. Histograms always keep a double sum. */
+    bool real;
+    /* Histograms: the buckets' upper bounds, strictly increasing (at most
+     * OM_METRIC_MAX_BOUNDS); one more bucket counts what is above the last. */
+    const double *bounds;
+    size_t n_bounds;
+} om_metric_def_t;
+
+/* A series of a counter or a gauge: the value, updated through the functions below. Only
+ * these functions touch it. */
+typedef struct om_metric_counter {
+    _Atomic uint64_t v; /* the count, or a double's bits when the metric is real */
+} om_metric_counter_t;
+typedef struct om_metric_gauge {
+    _Atomic int64_t v; /* the value, or a double's bits when the metric is real */
+} om_metric_gauge_t;
+typedef struct om_metric_histogram om_metric_histogram_t;
+
+/* Loop thread. The series of def with these labels (copied), made if new. Returns 0 with *out
+ * set; OM_EINVAL (message in err) when a name or label is malformed, a label key repeats, or
+ * def disagrees with an earlier def of the same name (type, real, bounds); OM_ENOMEM. The
+ * series lives until om_metrics_free. */
+int om_metrics_counter(om_metrics_t *m, const om_metric_def_t *def, const om_label_t *labels,
+                       size_t n_labels, om_metric_counter_t **out, om_err_t *err);
+int om_metrics_gauge(om_metrics_t *m, const om_metric_def_t *def, const om_label_t *labels,
+                     size_t n_labels, om_metric_gauge_t **out, om_err_t *err);
+int om_metrics_histogram(om_metrics_t *m, const om_metric_def_t *def, const om_label_t *labels,
+                         size_t n_labels, om_metric_histogram_t **out, om_err_t *err);
+
+/* An observed gauge: its value is read when the registry is read, on the loop thread, so the
+ * function may read loop-owned state (a queue's length) and costs nothing until then. It
+ * returns the value (in .d when the metric is real, else in .i). */
+typedef union om_metric_num {
+    uint64_t u;
+    int64_t i;
+    double d;
+} om_metric_num_t;
+typedef om_metric_num_t (*om_metric_observe_fn)(void *arg);
+/* Loop thread. As om_metrics_gauge, and the series takes its value from fn(arg) from now on.
+ * OM_EINVAL when the series is already observed. Call om_metrics_unobserve before arg goes;
+ * until the series is observed again, reading skips it. */
+int om_metrics_observe(om_metrics_t *m, const om_metric_def_t *def, const om_label_t *labels,
+                       size_t n_labels, om_metric_observe_fn fn, void *arg, om_metric_gauge_t **out,
+                       om_err_t *err);
+/* Loop thread. g from om_metrics_observe, or NULL (nothing happens). */
+void om_metrics_unobserve(om_metrics_t *m, om_metric_gauge_t *g);
+
+/* Updates: any thread, never block, never allocate; relaxed atomics (a counter is exact, a
+ * reader may see updates of different series in any order). A NULL series does nothing, so a
+ * component whose host has no registry needs no special case. The *_real forms are for
+ * metrics whose def says real (a compare-and-swap loop: lock-free, not wait-free). */
+static inline void om_metric_counter_add(om_metric_counter_t *c, uint64_t n)
+{
+    if (c != NULL) {
+        atomic_fetch_add_explicit(&c->v, n, memory_order_relaxed);
+    }
+}
+void om_metric_counter_add_real(om_metric_counter_t *c, double d); /* d >= 0 */
+static inline void om_metric_gauge_set(om_metric_gauge_t *g, int64_t v)
+{
+    if (g != NULL) {
+        atomic_store_explicit(&g->v, v, memory_order_relaxed);
+    }
+}
+static inline void om_metric_gauge_add(om_metric_gauge_t *g, int64_t d)
+{
+    if (g != NULL) {
+        atomic_fetch_add_explicit(&g->v, d, memory_order_relaxed);
+    }
+}
+void om_metric_gauge_set_real(om_metric_gauge_t *g, double v);
+void om_metric_gauge_add_real(om_metric_gauge_t *g, double d);
+/* One observation: its bucket (the first bound >= v), the count and the sum. */
+void om_metric_histogram_observe(om_metric_histogram_t *h, double v);
+
+/* A series' value as read. labels point into the registry (valid until om_metrics_free),
+ * sorted by key. */
+typedef struct om_metric_sample {
+    const om_label_t *labels;
+    size_t n_labels;
+    om_metric_num_t value; /* counter: .u (.d if real); gauge: .i (.d if real) */
+    /* Histograms: per-bucket counts, not cumulative (OTLP's form; Prometheus' buckets are the
+     * running sums), n_bounds + 1 of them; count is their sum. */
+    uint64_t buckets[OM_METRIC_MAX_BOUNDS + 1];
+    uint64_t count;
+    double sum;
+} om_metric_sample_t;
+
+/* Called once per series: metrics in the order they were first made, a metric's series one
+ * after the other (so an encoder writes HELP and TYPE when def changes). def is the
+ * registry's copy. A non-zero return stops the visit and is returned by om_metrics_visit. */
+typedef int (*om_metrics_visit_fn)(void *arg, const om_metric_def_t *def,
+                                   const om_metric_sample_t *s);
+
+/* Loop thread. NULL when out of memory. */
+om_metrics_t *om_metrics_new(void);
+/* Loop thread, once nothing updates any series any more. NULL does nothing. */
+void om_metrics_free(om_metrics_t *m);
+/* Loop thread. Every series with its value now (observed gauges call their function);
+ * metrics with no series to show are skipped. Returns 0 or what fn returned. */
+int om_metrics_visit(om_metrics_t *m, om_metrics_visit_fn fn, void *arg);
+/* Loop thread. The value of the series name{labels} (labels in any order). 0, or OM_ENOTFOUND
+ * (also for an observed gauge nobody observes now). def may be NULL. */
+int om_metrics_read(om_metrics_t *m, const char *name, const om_label_t *labels, size_t n_labels,
+                    const om_metric_def_t **def, om_metric_sample_t *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Worker service: a bounded pool of threads for blocking or CPU-heavy jobs (compression,     */
+/* encoding, database calls), so that the loop thread never waits for them.                   */
+
+/* The host has one shared pool (host->workers); a component that needs threads of its own
+ * (one database connection per thread, say) makes its own pool with per-thread init and fini
+ * hooks. A job: the loop thread submits it; a worker thread runs work(); then done() runs on
+ * the loop thread, exactly once, with 0, or OM_ESHUTDOWN when the pool was closed before the
+ * job ran (work() was not called). Results come back through the pool's om_mailbox. A pool
+ * starts threads only when jobs arrive (at most max_threads, kept until close) and holds at
+ * most max_queued jobs waiting for a thread: beyond that, submit refuses with OM_EAGAIN.
+ *
+ * What a worker may touch, and how ownership passes:
+ * - The job (the caller's struct around om_job_t) and everything it owns belong to the worker
+ *   from submit until work() returns, then to the loop again: done() reads what work()
+ *   wrote. The mailbox's mutex orders the worker's writes before done's reads; no atomics are
+ *   needed. The loop does not read or write the job between submit and done.
+ * - A batch handed to a worker: the loop takes a reference at submit (om_batch_ref) and drops
+ *   it in done (om_batch_release), both on the loop. In between the worker only reads it, with
+ *   functions that change nothing: om_batch_proto_size, om_batch_proto_pack, om_batch_counts,
+ *   om_batch_count_items, om_otlp_json_encode (decode the batch with om_batch_decode on the
+ *   loop before submit: decoding fills the batch's cache), and plain reads of its fields, raw
+ *   segments and msg structs. The worker never calls om_batch_ref, om_batch_release,
+ *   om_batch_decode, om_batch_make_writable, om_batch_append or om_batch_clone, and never edits
+ *   the batch: refcounts and the decode cache are not atomic. The loop does not edit it
+ *   meanwhile either: a shared batch is read-only for every holder, and an exclusive one
+ *   becomes shared by the reference the submit took.
+ * - A worker may make new objects that it alone holds (om_malloc'd memory, an om_strbuf, a
+ *   compressor's state) and hand them to the loop through the job; done owns them from then.
+ * - Everything else is the loop's: component state, uv handles and timers, other batches, the
+ *   exporter helper, the registry's structure. A worker may log (OM_LOG, OM_CLOG) and update
+ *   metric series (om_metric_counter_add and the others are atomic).
+ * - A component that submits jobs waits for all their done() calls before its shutdown calls
+ *   its own done: the pool outlives components, but their jobs point into them. */
+
+typedef struct om_job om_job_t;
+/* Worker thread. thread_data is what the pool's thread_init returned for this thread. */
+typedef void (*om_job_work_fn)(om_job_t *job, void *thread_data);
+/* Loop thread, exactly once per accepted job: status 0 (work ran) or OM_ESHUTDOWN (cancelled:
+ * the pool closed before a thread took the job; work did not run). It may free the job and
+ * may submit other jobs. */
+typedef void (*om_job_done_fn)(om_job_t *job, int status);
+
+/* Embed in the caller's own struct (the first member, or recover the struct with offsetof);
+ * the caller owns the memory and keeps it alive until done. Fields are the pool's. */
+struct om_job {
+    om_msg_t msg; /* the queue link while waiting, then the message that carries done */
+    om_workers_t *pool;
+    om_job_work_fn work;
+    om_job_done_fn done;
+    int status;
+};
+
+typedef struct om_workers_cfg {
+    const char *name;     /* thread names "om-NAME" (first 12 bytes); NULL: "worker" */
+    unsigned max_threads; /* 0: om_cpu_count() */
+    unsigned max_queued;  /* jobs waiting for a thread at most; 0: 64 per thread */
+    /* Worker thread, once per thread before its first job / after its last one, e.g. to open
+     * and close a database connection. thread_init's result is passed to every work() of the
+     * thread and to thread_fini. If it can fail, it returns what says so and work() reports
+     * it per job. Both may be NULL. */
+    void *(*thread_init)(void *arg);
+    void (*thread_fini)(void *arg, void *thread_data);
+    void *arg;
+} om_workers_cfg_t;
+
+/* Loop thread. Makes the pool (no thread yet; its mailbox does not keep the loop alive while
+ * no job is out). Returns 0, OM_ENOMEM or OM_EIO with a message in err. */
+int om_workers_new(uv_loop_t *loop, const om_workers_cfg_t *cfg, om_workers_t **out, om_err_t *err);
+/* Loop thread; never blocks beyond a mutex and, for the first jobs, starting a thread. Queues
+ * job to run work on a worker and then done on the loop. Returns 0; OM_EAGAIN when max_queued
+ * jobs already wait (retryable: try later, or do the work some other way); OM_ESHUTDOWN once
+ * om_workers_close was called; OM_ENOTSUP when w is NULL; OM_EIO when no thread could be
+ * started. On failure done is never called and the job is the caller's again. done is never
+ * called from inside this call. */
+int om_workers_submit(om_workers_t *w, om_job_t *job, om_job_work_fn work, om_job_done_fn done);
+/* Loop thread. Stop taking jobs; cancel the queued ones (their done gets OM_ESHUTDOWN); let
+ * running ones finish; join the threads, run thread_fini on each, free the pool, then call
+ * done (never from inside this call). The loop is not blocked while jobs run: each thread
+ * posts a last message once it has nothing left to do and the loop joins it then, which
+ * waits only for the thread to return. */
+void om_workers_close(om_workers_t *w, om_done_fn done, void *arg);
+/* Loop thread (tests, zpages): threads started so far; jobs waiting for a thread. */
+unsigned om_workers_threads(const om_workers_t *w);
+size_t om_workers_queued(om_workers_t *w);
+
+/* The CPUs this process may use: the affinity mask, capped by the cgroup's CPU quota
+ * (cgroup v2 cpu.max or v1 cpu.cfs_quota_us, rounded up), at least 1. Reads /sys once, at
+ * start-up (om_host_init); later calls return the cached value. */
+unsigned om_cpu_count(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Exporter helper: what otelcol's exporterhelper does, shared by every exporter: a bounded    */
@@ -948,17 +1237,31 @@ typedef struct om_exp_req {
  * or right away. Called on the loop thread. */
 typedef void (*om_exp_send_fn)(void *exporter, om_exp_req_t *req);
 
-/* Counters of one exporter, per signal (index om_signal_index()); read from any thread. */
-typedef struct om_exp_counters {
-    _Atomic uint64_t sent[OM_SIG_COUNT];           /* items delivered */
-    _Atomic uint64_t send_failed[OM_SIG_COUNT];    /* items dropped after failing */
-    _Atomic uint64_t enqueue_failed[OM_SIG_COUNT]; /* items refused: queue full */
-} om_exp_counters_t;
+/* The helper's metrics, in the host's registry, as otelcol's exporterhelper has them (label
+ * exporter = the exporter's ID, e.g. "otlp/2"; one series per signal the exporter is wired
+ * for):
+ *   otelcol_exporter_sent_{spans,metric_points,log_records}            items delivered
+ *   otelcol_exporter_send_failed_{spans,metric_points,log_records}     items dropped after
+ *                                                                      failing
+ *   otelcol_exporter_enqueue_failed_{spans,metric_points,log_records}  items refused: queue
+ *                                                                      full
+ *   otelcol_exporter_queue_size, otelcol_exporter_queue_capacity       requests queued, and
+ *        the queue's size (labels exporter and data_type = traces/metrics/logs; only with
+ *        sending_queue enabled). The queue is shared by the signals: queue_size counts each
+ *        signal's requests, capacity is the whole queue's. */
+#define OM_EXP_METRIC_QUEUE_SIZE "otelcol_exporter_queue_size"
+#define OM_EXP_METRIC_QUEUE_CAPACITY "otelcol_exporter_queue_capacity"
+/* The names of the three counters for a signal: "otelcol_exporter_sent_spans" etc. */
+const char *om_exp_metric_sent(om_signal_t s);
+const char *om_exp_metric_send_failed(om_signal_t s);
+const char *om_exp_metric_enqueue_failed(om_signal_t s);
 
-/* cfg and log_name must outlive the helper. Returns NULL when out of memory. */
-om_exphelper_t *om_exphelper_new(om_host_t *host, const char *log_name,
-                                 const om_exphelper_cfg_t *cfg, om_exp_send_fn send,
-                                 void *exporter);
+/* a is the exporter's create arguments (host, id, log_name, signals; signals 0 counts as
+ * all); cfg, a->host and a->log_name must outlive the helper. Makes the helper's series in
+ * a->host->metrics (none when the host has no registry). Returns NULL when out of memory or
+ * when the registry refuses a series (then err says why). Loop thread. */
+om_exphelper_t *om_exphelper_new(const om_create_args_t *a, const om_exphelper_cfg_t *cfg,
+                                 om_exp_send_fn send, void *exporter, om_err_t *err);
 /* Queue the batch (takes ownership). 0: accepted into the bounded queue; OM_EREFUSED when the
  * queue is full (retryable: the receiver tells the client to retry); OM_ESHUTDOWN after
  * shutdown began. */
@@ -973,7 +1276,6 @@ void om_exp_req_done(om_exp_req_t *req, int rc, uint64_t retry_after_ms, const c
 void om_exphelper_shutdown(om_exphelper_t *h, om_done_fn done, void *arg);
 /* Free; only after done. */
 void om_exphelper_free(om_exphelper_t *h);
-const om_exp_counters_t *om_exphelper_counters(const om_exphelper_t *h);
 /* Requests waiting in the queue (not counting those being sent). */
 size_t om_exphelper_queue_size(const om_exphelper_t *h);
 

@@ -44,7 +44,9 @@ typedef struct service {
     om_graph_t *graph;
     uv_signal_t sigint, sigterm;
     uv_timer_t deadline;
+    bool host_ready; /* om_host_init succeeded: om_host_close must run before uv_loop_close */
     bool stopping;
+    bool deadline_passed;
     int exit_code;
 } service_t;
 
@@ -104,6 +106,7 @@ static void deadline_passed(uv_timer_t *t)
     OM_LOG(OM_LOG_ERROR, "shutdown did not finish within %d ms; exiting anyway",
            SHUTDOWN_DEADLINE_MS);
     s->exit_code = 1;
+    s->deadline_passed = true;
     uv_walk(&s->loop, close_handle, NULL);
     uv_stop(&s->loop);
 }
@@ -125,18 +128,18 @@ static void on_signal(uv_signal_t *h, int signum)
     begin_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-static int setup_loop(service_t *s)
+static int setup_loop(service_t *s, om_err_t *err)
 {
     if (uv_loop_init(&s->loop) != 0) {
+        om_err_set(err, OM_EIO, "cannot initialise the event loop");
         return OM_EIO;
     }
-    s->host.loop = &s->loop;
-    s->host.intake = om_intake_new(&s->loop);
-    if (s->host.intake == NULL) {
+    int rc = om_host_init(&s->host, &s->loop, err);
+    if (rc != 0) {
         uv_loop_close(&s->loop);
-        s->host.loop = NULL;
-        return OM_ENOMEM;
+        return rc;
     }
+    s->host_ready = true;
     uv_signal_init(&s->loop, &s->sigint);
     uv_signal_init(&s->loop, &s->sigterm);
     uv_timer_init(&s->loop, &s->deadline);
@@ -148,21 +151,40 @@ static int setup_loop(service_t *s)
     return 0;
 }
 
+static void host_closed(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* After the components are freed: the host's pool and registry, then the loop. */
+static void close_host_and_loop(service_t *s)
+{
+    if (s->host_ready) {
+        bool closed = false;
+        om_host_close(&s->host, host_closed, &closed);
+        while (!closed) {
+            uv_run(&s->loop, UV_RUN_ONCE);
+        }
+        s->host_ready = false;
+    }
+    if (uv_loop_close(&s->loop) != 0) {
+        OM_LOG(OM_LOG_WARN, "event loop closed with handles still open");
+    }
+}
+
 /* Run the loop until every handle is closed, then free everything. */
 static int run_and_teardown(service_t *s)
 {
     uv_run(&s->loop, UV_RUN_DEFAULT);
-    /* A deadline stop may leave close callbacks pending: let them run. */
-    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (s->deadline_passed) {
+        /* Some component did not finish shutting down: a thread of its own (gRPC's, a worker
+         * job) may still use its memory, so freeing it would be a use after free. The
+         * process exits next; the kernel takes the memory back. */
+        return s->exit_code;
+    }
     om_graph_free(s->graph);
     s->graph = NULL;
-    /* The host's services go last: components may use them until they are destroyed. */
-    om_intake_close(s->host.intake, NULL, NULL);
-    s->host.intake = NULL;
-    uv_run(&s->loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&s->loop) != 0) {
-        OM_LOG(OM_LOG_WARN, "event loop closed with handles still open");
-    }
+    close_host_and_loop(s);
     return s->exit_code;
 }
 
@@ -172,8 +194,9 @@ int om_service_run(const char *const *files, size_t n)
     om_diags_t d = {0};
     om_grpc_route_logs();
     int rc = load(files, n, &s.cfg, &d);
-    if (rc == 0 && setup_loop(&s) != 0) {
-        om_diag_add(&d, NULL, NULL, "cannot initialise the event loop");
+    om_err_t err = {0};
+    if (rc == 0 && setup_loop(&s, &err) != 0) {
+        om_diag_add(&d, NULL, NULL, "%s", err.msg);
         rc = OM_EIO;
     }
     if (rc == 0) {
@@ -183,17 +206,17 @@ int om_service_run(const char *const *files, size_t n)
         print_diags(&d, stderr);
         om_diags_free(&d);
         om_config_free(s.cfg);
-        if (s.host.loop != NULL) {
-            om_intake_close(s.host.intake, NULL, NULL);
-            uv_walk(&s.loop, close_handle, NULL);
-            uv_run(&s.loop, UV_RUN_DEFAULT);
-            uv_loop_close(&s.loop);
+        if (s.host_ready) {
+            om_graph_free(s.graph);
+            uv_close((uv_handle_t *)&s.sigint, NULL);
+            uv_close((uv_handle_t *)&s.sigterm, NULL);
+            uv_close((uv_handle_t *)&s.deadline, NULL);
+            close_host_and_loop(&s);
         }
         return 1;
     }
     om_diags_free(&d);
     om_log_set_level(om_graph_log_level(s.graph));
-    om_err_t err = {0};
     if (om_graph_start(s.graph, &err) != 0) {
         OM_LOG(OM_LOG_ERROR, "%s", err.msg);
         s.exit_code = 1;

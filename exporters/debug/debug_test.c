@@ -72,7 +72,7 @@ static bool setup(fixture_t *f, int verbosity, int64_t initial, int64_t thereaft
     if (uv_loop_init(&f->loop) != 0) {
         return false;
     }
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
     f->cfg = (exp_debug_cfg_t){verbosity, initial, thereafter};
     om_create_args_t a = {.cfg = &f->cfg,
                           .id = "debug",
@@ -90,6 +90,7 @@ static int teardown(fixture_t *f)
         exp_debug_factory.shutdown(f->self, on_done, f);
     }
     exp_debug_factory.destroy(f->self);
+    om_test_host_close(&f->host);
     return uv_loop_close(&f->loop);
 }
 

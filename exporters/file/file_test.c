@@ -37,7 +37,7 @@ static bool setup(fixture_t *f, int format, bool append)
         return false;
     }
     snprintf(f->path, sizeof f->path, "%s/out.data", f->dir);
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
     f->cfg = (exp_file_cfg_t){
         .path = f->path, .format = format, .append = append, .flush_interval = OM_NS_PER_S};
     om_create_args_t a = {.cfg = &f->cfg,
@@ -77,6 +77,7 @@ static int teardown(fixture_t *f)
     unlink(f->path);
     rmdir(f->dir);
     uv_run(&f->loop, UV_RUN_NOWAIT);
+    om_test_host_close(&f->host);
     return uv_loop_close(&f->loop);
 }
 

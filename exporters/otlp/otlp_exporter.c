@@ -128,6 +128,7 @@ static void cq_main(void *arg)
         }
         if (ev.type == GRPC_OP_COMPLETE) {
             call_t *c = ev.tag;
+            OM_TSAN_ACQUIRE(c); /* pairs with the release before grpc_call_start_batch */
             c->ok = ev.success;
             om_mailbox_post(e->mb, &c->msg);
         }
@@ -476,6 +477,7 @@ static grpc_call_error start_ops(exp_otlp_t *e, call_t *c)
     ops[5].data.recv_status_on_client.status = &c->status;
     ops[5].data.recv_status_on_client.status_details = &c->details;
     ops[5].data.recv_status_on_client.error_string = &c->error_string;
+    OM_TSAN_RELEASE(c); /* the call is gRPC's until the queue thread gets it back */
     return grpc_call_start_batch(c->call, ops, sizeof ops / sizeof ops[0], &c->msg, NULL);
 }
 
@@ -699,10 +701,9 @@ static int exp_create(const om_create_args_t *a, void **self, om_err_t *err)
     e->exit_msg.run = on_cq_exit;
     int rc = exp_otlp_target(e->cfg, &e->target, &e->tls, err);
     if (rc == 0) {
-        e->helper = om_exphelper_new(a->host, a->log_name, &e->cfg->helper, exp_send, e);
+        e->helper = om_exphelper_new(a, &e->cfg->helper, exp_send, e, err);
         if (e->helper == NULL) {
-            om_err_set(err, OM_ENOMEM, "out of memory");
-            rc = OM_ENOMEM;
+            rc = err->code != 0 ? err->code : OM_ENOMEM;
         }
     }
     if (rc != 0) {
@@ -865,11 +866,6 @@ static int exp_consume(void *self, om_batch_t *batch)
         return 0;
     }
     return om_exphelper_consume(e->helper, batch);
-}
-
-const om_exp_counters_t *exp_otlp_counters(void *self)
-{
-    return om_exphelper_counters(((exp_otlp_t *)self)->helper);
 }
 
 size_t exp_otlp_queue_size(void *self)

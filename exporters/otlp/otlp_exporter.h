@@ -49,9 +49,8 @@ int exp_otlp_config_validate(const void *cfg, om_err_t *err);
  * I/O. */
 int exp_otlp_target(const exp_otlp_cfg_t *cfg, char **target, bool *tls, om_err_t *err);
 
-/* For tests: the helper's counters and queue length of an instance made by the factory.
- * Loop thread. */
-const om_exp_counters_t *exp_otlp_counters(void *self);
+/* For tests: the helper's queue length of an instance made by the factory (its counters are
+ * in the host's metrics registry). Loop thread. */
 size_t exp_otlp_queue_size(void *self);
 
 #endif

@@ -34,9 +34,8 @@ static int otlphttp_create(const om_create_args_t *a, void **self, om_err_t *err
             goto fail;
         }
     }
-    e->helper = om_exphelper_new(a->host, a->log_name, &e->cfg->helper, exp_otlphttp_send, e);
+    e->helper = om_exphelper_new(a, &e->cfg->helper, exp_otlphttp_send, e, err);
     if (e->helper == NULL) {
-        om_err_set(err, OM_ENOMEM, "out of memory");
         goto fail;
     }
     *self = e;

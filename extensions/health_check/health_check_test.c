@@ -68,7 +68,7 @@ static bool setup(fixture_t *f, const char *extra)
     if (uv_loop_init(&f->loop) != 0) {
         return false;
     }
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
     f->cfg = load_cfg(f, yaml, msg, sizeof msg);
     if (f->cfg == NULL) {
         fprintf(stderr, "config: %s\n", msg);
@@ -108,6 +108,7 @@ static bool teardown(fixture_t *f)
     free(f->cfg);
     om_config_free(f->yaml);
     uv_run(&f->loop, UV_RUN_DEFAULT);
+    om_test_host_close(&f->host);
     return uv_loop_close(&f->loop) == 0 && ok;
 }
 
@@ -553,6 +554,7 @@ static void test_shutdown_closes_connections(void)
     free(f.cfg);
     om_config_free(f.yaml);
     uv_run(&f.loop, UV_RUN_DEFAULT);
+    om_test_host_close(&f.host);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
 }
 
@@ -566,7 +568,7 @@ static void test_shutdown_without_start_and_port_in_use(void)
     snprintf(yaml, sizeof yaml, "c: {endpoint: '127.0.0.1:%d'}", f.port);
     g.cfg = load_cfg(&g, yaml, msg, sizeof msg);
     ASSERT_TRUE(g.cfg != NULL);
-    g.host.loop = &f.loop;
+    om_test_host_init(&g.host, &f.loop); /* a second host on the same loop */
     om_create_args_t a = {.cfg = g.cfg,
                           .id = "health_check/2",
                           .log_name = "extension/health_check/2",
@@ -582,9 +584,11 @@ static void test_shutdown_without_start_and_port_in_use(void)
     om_fields_free(F->fields, g.cfg);
     free(g.cfg);
     om_config_free(g.yaml);
+    om_test_host_close(&g.host);
 
     /* Never started: done at once. */
     memset(&g, 0, sizeof g);
+    om_test_host_init(&g.host, &f.loop);
     g.cfg = load_cfg(&g, "c:", msg, sizeof msg);
     a.cfg = g.cfg;
     ASSERT_EQ_INT(F->create(&a, &g.self, &err), 0);
@@ -595,6 +599,7 @@ static void test_shutdown_without_start_and_port_in_use(void)
     om_fields_free(F->fields, g.cfg);
     free(g.cfg);
     om_config_free(g.yaml);
+    om_test_host_close(&g.host);
     ASSERT_TRUE(teardown(&f));
 }
 

@@ -51,7 +51,7 @@ static bool setup(fixture_t *f, om_signal_t sig, int64_t timeout_ns, int64_t siz
     if (uv_loop_init(&f->loop) != 0) {
         return false;
     }
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
     f->cfg = (proc_batch_cfg_t){timeout_ns, size, max};
     om_create_args_t a = {.cfg = &f->cfg,
                           .id = "batch",
@@ -109,6 +109,7 @@ static int teardown(fixture_t *f)
     }
     f->cap.n = 0;
     uv_run(&f->loop, UV_RUN_NOWAIT);
+    om_test_host_close(&f->host);
     return uv_loop_close(&f->loop);
 }
 

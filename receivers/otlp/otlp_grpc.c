@@ -5,12 +5,14 @@
  * gRPC exposes no file descriptors: its network I/O only moves while some thread sits in
  * grpc_completion_queue_next(). Each server therefore runs one bridge thread that does exactly
  * that on the server's only completion queue. For each event it stores the success flag in the
- * event's tag and appends the tag to the server's mailbox (a mutex-guarded intrusive list),
- * waking the loop through a uv_async_t when the list goes from empty to non-empty. The bridge
- * thread never allocates and never touches a call, a payload or any field of the server other
- * than the mailbox, the queue pointer and the async pointer (all three set before it starts and
- * left alone until it has been joined). When the queue reports GRPC_QUEUE_SHUTDOWN it posts
- * the exit tag as its last act and returns.
+ * event's tag and posts the tag, whose first member is an om_msg_t, to the server's om_mailbox
+ * (src/mailbox.c: a mutex-guarded list that wakes the loop when it goes from empty to
+ * non-empty). Tags live in the server (one per slot, plus the shutdown and exit tags), so the
+ * bridge thread never allocates. It never touches a call, a payload or any field of the
+ * server other than the mailbox pointer and the queue pointer (both set before it starts and
+ * left alone until it has been joined) and the tags it was handed. When the queue reports
+ * GRPC_QUEUE_SHUTDOWN it posts the exit tag as its last act and returns, so the exit tag is
+ * the last message the mailbox ever gets from it.
  *
  * Everything else runs on the loop thread: arming requests, reading and decoding payloads,
  * delivering batches, starting the reply batch, unreffing the call once that batch has
@@ -39,8 +41,10 @@
  * cancelled with grpc_server_cancel_all_calls(). Once the shutdown tag is back and no operation
  * of ours is outstanding, the loop destroys the server and shuts the queue down; the bridge
  * thread drains it, posts the exit tag and returns. The loop then joins it (a short wait: the
- * thread has already announced it is returning), destroys the queue, closes the async and
- * timer handles and calls done from the last close callback.
+ * thread has already announced it is returning), destroys the queue, closes the mailbox and
+ * the timer handles and calls done from the last close callback. A start that fails joins
+ * the bridge thread at once (it returns as soon as the queue is shut) and closes the mailbox
+ * with no callback into the server, dropping the exit tag, so destroy may follow right away.
  *
  * TLS
  * ---
@@ -91,10 +95,12 @@ static const char *const service_names[OM_SIG_COUNT] = {
 typedef enum { TAG_SLOT, TAG_SHUTDOWN, TAG_EXIT } tag_kind_t;
 
 typedef struct tag {
-    tag_kind_t kind; /* set at create, read-only after */
-    /* Only accessed under the mailbox mutex: */
-    struct tag *next; /* mailbox link */
-    int ok;           /* the event's success flag */
+    om_msg_t msg;            /* first member: the tag is posted to the mailbox as is */
+    tag_kind_t kind;         /* set at create, read-only after */
+    otlp_grpc_server_t *srv; /* set at create, read-only after */
+    /* The event's success flag: written by the bridge thread right before it posts the tag,
+     * read by the loop when the mailbox runs it (the mailbox's mutex orders the two). */
+    int ok;
 } tag_t;
 
 /* PARKED: not armed while intake is paused (see om_intake_paused); re-armed when it resumes. */
@@ -136,12 +142,9 @@ struct otlp_grpc_server {
     bool cq_shut;
     uv_thread_t thread;
     bool thread_started;
-    /* The mailbox. async lives on the heap so that a failed start can close it and return at
-     * once: its close callback frees it without touching the server. */
-    uv_mutex_t mu;
-    bool mu_inited;
-    tag_t *head, *tail; /* guarded by mu */
-    uv_async_t *async;
+    /* Where the bridge thread posts tags. Made at start; closed after the thread is joined. */
+    om_mailbox_t *mb;
+    bool undoing; /* a failed start is dropping what the mailbox still holds */
     tag_t shutdown_tag, exit_tag;
     uv_timer_t grace;
     om_intake_wait_t intake; /* parked slots wait on it for intake to resume */
@@ -153,26 +156,13 @@ struct otlp_grpc_server {
 /* ------------------------------------------------------------------------------------------ */
 /* Bridge thread                                                                              */
 
-/* Bridge thread. The tag's fields are written under the mutex, and the loop reads them under
- * it too (see on_async), so that the mutex alone orders every access to them. */
-static void mailbox_post(otlp_grpc_server_t *s, tag_t *t, int ok)
+/* Bridge thread. A tag has at most one completion in flight (it is re-armed only after the
+ * loop has handled the last one), so nothing else writes it meanwhile. The loop closes the
+ * mailbox only after joining this thread, so it is alive. */
+static void post_tag(otlp_grpc_server_t *s, tag_t *t, int ok)
 {
-    uv_mutex_lock(&s->mu);
     t->ok = ok;
-    t->next = NULL;
-    bool was_empty = s->head == NULL;
-    if (was_empty) {
-        s->head = t;
-    } else {
-        s->tail->next = t;
-    }
-    s->tail = t;
-    uv_mutex_unlock(&s->mu);
-    /* Sends coalesce and the callback takes the whole list, so one wake per empty list is
-     * enough. The loop closes the handle only after joining this thread, so it is alive. */
-    if (was_empty) {
-        uv_async_send(s->async);
-    }
+    om_mailbox_post(s->mb, &t->msg);
 }
 
 static void bridge_main(void *arg)
@@ -185,10 +175,11 @@ static void bridge_main(void *arg)
             break;
         }
         if (ev.type == GRPC_OP_COMPLETE) {
-            mailbox_post(s, ev.tag, ev.success);
+            OM_TSAN_ACQUIRE(ev.tag); /* pairs with the loop's release when it started the op */
+            post_tag(s, ev.tag, ev.success);
         }
     }
-    mailbox_post(s, &s->exit_tag, 1);
+    post_tag(s, &s->exit_tag, 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -225,6 +216,7 @@ static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
 {
     grpc_metadata_array_init(&sl->md);
     grpc_call_error ce;
+    OM_TSAN_RELEASE(&sl->tag); /* the tag is gRPC's until the bridge thread gets it back */
     if (sl->method == METHOD_OTHER) {
         grpc_call_details_init(&sl->details);
         ce = grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->md, s->cq, s->cq,
@@ -338,6 +330,7 @@ static void slot_reply(otlp_grpc_server_t *s, slot_t *sl, int rc, const om_err_t
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &sl->cancelled;
     sl->state = SLOT_REPLYING;
+    OM_TSAN_RELEASE(&sl->tag);
     grpc_call_error ce = grpc_call_start_batch(sl->call, ops, n, &sl->tag, NULL);
     if (ce != GRPC_CALL_OK) {
         OM_CLOG(s->r->log_name, OM_LOG_WARN, "cannot answer a gRPC call: %s",
@@ -424,13 +417,9 @@ static void handle_closed(otlp_grpc_server_t *s)
     done(arg); /* may destroy s */
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void on_mailbox_closed(void *arg)
 {
-    otlp_grpc_server_t *s = h->data;
-    om_free(h);
-    if (s != NULL) {
-        handle_closed(s);
-    }
+    handle_closed(arg);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -460,8 +449,9 @@ static void on_bridge_exit(otlp_grpc_server_t *s)
     grpc_completion_queue_destroy(s->cq);
     s->cq = NULL;
     s->closing = 2;
-    uv_close((uv_handle_t *)s->async, on_async_closed);
-    s->async = NULL;
+    /* Nothing is left to run: the exit tag was the bridge thread's last post. */
+    om_mailbox_close(s->mb, on_mailbox_closed, s);
+    s->mb = NULL;
     uv_close((uv_handle_t *)&s->grace, on_timer_closed);
 }
 
@@ -489,40 +479,14 @@ static void handle_tag(otlp_grpc_server_t *s, tag_t *t, bool ok)
     maybe_finish(s);
 }
 
-/* Each tag has at most one completion in flight (a slot is re-armed only after its event was
- * handled), so the list never holds more than this. */
-#define MAX_EVENTS (N_SLOTS + 2)
-
-static void on_async(uv_async_t *h)
+/* The mailbox runs a tag: one event of the completion queue. */
+static void run_tag(om_msg_t *m)
 {
-    otlp_grpc_server_t *s = h->data;
-    if (s == NULL) {
-        return;
+    tag_t *t = (tag_t *)(void *)m;
+    if (t->srv->undoing) {
+        return; /* a failed start drops the exit tag: its thread is joined already */
     }
-    /* Copy the events out under the lock, then handle them without it: a handler starts new
-     * operations, whose completions the bridge thread may post at once. */
-    struct {
-        tag_t *tag;
-        bool ok;
-    } ev[MAX_EVENTS];
-    size_t n = 0;
-    uv_mutex_lock(&s->mu);
-    tag_t *t = s->head;
-    for (; t != NULL && n < MAX_EVENTS; t = t->next) {
-        ev[n].tag = t;
-        ev[n++].ok = t->ok != 0;
-    }
-    s->head = t; /* NULL unless the bound above was wrong; then the rest waits a turn */
-    if (t == NULL) {
-        s->tail = NULL;
-    } else {
-        uv_async_send(h);
-    }
-    uv_mutex_unlock(&s->mu);
-    /* The exit tag is the last one the bridge thread ever posts. */
-    for (size_t i = 0; i < n; i++) {
-        handle_tag(s, ev[i].tag, ev[i].ok);
-    }
+    handle_tag(t->srv, t, t->ok != 0);
 }
 
 static void on_grace_expired(uv_timer_t *h)
@@ -555,6 +519,7 @@ void otlp_grpc_shutdown(otlp_grpc_server_t *s, om_done_fn done, void *arg)
     s->grace.data = s;
     uv_timer_start(&s->grace, on_grace_expired, s->grace_ms, 0);
     s->ops_out++;
+    OM_TSAN_RELEASE(&s->shutdown_tag);
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
 }
 
@@ -575,11 +540,11 @@ int otlp_grpc_create(rcv_otlp_t *r, otlp_grpc_server_t **out, om_err_t *err)
     s->arena_cap = (size_t)s->max_recv * ARENA_PER_WIRE_BYTE;
     s->grace_ms = DEFAULT_GRACE_MS;
     om_intake_wait_init(&s->intake, intake_resumed, s);
-    s->shutdown_tag.kind = TAG_SHUTDOWN;
-    s->exit_tag.kind = TAG_EXIT;
+    s->shutdown_tag = (tag_t){.msg.run = run_tag, .kind = TAG_SHUTDOWN, .srv = s};
+    s->exit_tag = (tag_t){.msg.run = run_tag, .kind = TAG_EXIT, .srv = s};
     for (int i = 0; i < N_SLOTS; i++) {
         slot_t *sl = &s->slots[i];
-        sl->tag.kind = TAG_SLOT;
+        sl->tag = (tag_t){.msg.run = run_tag, .kind = TAG_SLOT, .srv = s};
         sl->method = i < OM_SIG_COUNT * SLOTS_PER_METHOD ? i / SLOTS_PER_METHOD : METHOD_OTHER;
         sl->status_msg = grpc_empty_slice();
     }
@@ -615,26 +580,11 @@ static int bind_host(const char *endpoint, char *out, size_t cap, int *port, om_
 
 static int mailbox_open(otlp_grpc_server_t *s, om_err_t *err)
 {
-    if (!s->mu_inited) {
-        if (uv_mutex_init(&s->mu) != 0) {
-            om_err_set(err, OM_ENOMEM, "cannot create a mutex");
-            return OM_ENOMEM;
-        }
-        s->mu_inited = true;
-    }
-    s->async = om_malloc(sizeof *s->async);
-    if (s->async == NULL) {
-        om_err_set(err, OM_ENOMEM, "out of memory");
+    s->mb = om_mailbox_new(s->r->host->loop);
+    if (s->mb == NULL) {
+        om_err_set(err, OM_ENOMEM, "cannot make the gRPC thread's mailbox");
         return OM_ENOMEM;
     }
-    int uvrc = uv_async_init(s->r->host->loop, s->async, on_async);
-    if (uvrc != 0) {
-        om_free(s->async);
-        s->async = NULL;
-        om_err_set(err, OM_EIO, "cannot create an async handle: %s", uv_strerror(uvrc));
-        return OM_EIO;
-    }
-    s->async->data = s;
     return 0;
 }
 
@@ -734,13 +684,15 @@ static void start_undo(otlp_grpc_server_t *s)
         grpc_completion_queue_destroy(s->cq);
         s->cq = NULL;
     }
-    if (s->async != NULL) {
-        /* The exit tag may sit in the list: drop it; the handle frees itself. */
-        s->async->data = NULL;
-        uv_close((uv_handle_t *)s->async, on_async_closed);
-        s->async = NULL;
+    if (s->mb != NULL) {
+        /* The thread is joined, so whatever it posted (the exit tag) is in the mailbox: the
+         * close runs it now, and run_tag drops it. The mailbox frees itself later without a
+         * callback into the server, which destroy may free first. */
+        s->undoing = true;
+        om_mailbox_close(s->mb, NULL, NULL);
+        s->mb = NULL;
+        s->undoing = false;
     }
-    s->head = s->tail = NULL;
     s->port = 0;
 }
 
@@ -816,9 +768,6 @@ void otlp_grpc_destroy(otlp_grpc_server_t *s)
 {
     if (s == NULL) {
         return;
-    }
-    if (s->mu_inited) {
-        uv_mutex_destroy(&s->mu);
     }
     /* Balances the grpc_init() of start; the last one cleans up gRPC's own threads. */
     if (s->grpc_inited) {

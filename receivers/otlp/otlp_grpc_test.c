@@ -414,6 +414,7 @@ static int fx_finish(fx_t *f)
     f->cap.n = 0;
     om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_NOWAIT);
+    om_test_host_close(&f->host);
     return uv_loop_close(&f->loop);
 }
 

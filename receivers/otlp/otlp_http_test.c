@@ -146,6 +146,7 @@ static int fx_stop(fixture_t *f)
     uv_close((uv_handle_t *)&f->deadline, NULL);
     om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_DEFAULT);
+    om_test_host_close(&f->host);
     int rc = uv_loop_close(&f->loop);
     if (rc != 0 || f->done_calls != 1) {
         fprintf(stderr, "fx_stop: loop_close %d, done called %d times\n", rc, f->done_calls);

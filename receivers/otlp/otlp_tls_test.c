@@ -280,7 +280,7 @@ static void fx_init(fx_t *f)
     uv_timer_init(&f->loop, &f->deadline);
     uv_unref((uv_handle_t *)&f->deadline);
     f->deadline.data = f;
-    f->host.loop = &f->loop;
+    om_test_host_init(&f->host, &f->loop);
 }
 
 /* Config, create and start. Returns the first failing code; err says why. */
@@ -332,6 +332,7 @@ static int fx_stop(fx_t *f)
     uv_close((uv_handle_t *)&f->wake, NULL);
     uv_close((uv_handle_t *)&f->deadline, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
+    om_test_host_close(&f->host);
     return uv_loop_close(&f->loop);
 }
 

@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "om.h"
@@ -14,11 +15,9 @@ int om_test_summary(void)
 
 void om_test_host_init(om_host_t *h, uv_loop_t *loop)
 {
-    memset(h, 0, sizeof *h);
-    h->loop = loop;
-    h->intake = om_intake_new(loop);
-    if (h->intake == NULL) {
-        fprintf(stderr, "om_test_host_init: out of memory\n");
+    om_err_t err = {0};
+    if (om_host_init(h, loop, &err) != 0) {
+        fprintf(stderr, "om_test_host_init: %s\n", err.msg);
         abort();
     }
 }
@@ -31,9 +30,40 @@ static void host_closed(void *arg)
 void om_test_host_close(om_host_t *h)
 {
     bool closed = false;
-    om_intake_close(h->intake, host_closed, &closed);
-    while (!closed && uv_run(h->loop, UV_RUN_ONCE) != 0) {
+    uv_loop_t *loop = h->loop;
+    om_host_close(h, host_closed, &closed);
+    /* The pool's mailbox keeps the loop alive until the host is closed, so each turn either
+     * makes progress or waits for a worker thread's last message. */
+    while (!closed) {
+        uv_run(loop, UV_RUN_ONCE);
     }
-    h->intake = NULL;
     h->loop = NULL;
+}
+
+int64_t om_test_metric(const om_host_t *h, const char *name, ...)
+{
+    om_label_t labels[OM_METRIC_MAX_LABELS];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, name);
+    for (const char *k = va_arg(ap, const char *); k != NULL && n < OM_METRIC_MAX_LABELS;
+         k = va_arg(ap, const char *)) {
+        labels[n].key = k;
+        labels[n++].value = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    const om_metric_def_t *def = NULL;
+    om_metric_sample_t s;
+    if (om_metrics_read(h->metrics, name, labels, n, &def, &s) != 0) {
+        return -1;
+    }
+    switch (def->type) {
+    case OM_METRIC_COUNTER:
+        return def->real ? (int64_t)s.value.d : (int64_t)s.value.u;
+    case OM_METRIC_GAUGE:
+        return def->real ? (int64_t)s.value.d : s.value.i;
+    case OM_METRIC_HISTOGRAM:
+        return (int64_t)s.count;
+    }
+    return -1;
 }

@@ -9,6 +9,8 @@
 #define OM_TEST_H
 
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +84,11 @@ extern int om_test_passed, om_test_failed;
 struct om_host;
 void om_test_host_init(struct om_host *h, uv_loop_t *loop);
 void om_test_host_close(struct om_host *h);
+/* The value of the metric series name{labels} in h's registry, labels given as key, value
+ * pairs ending with NULL: om_test_metric(h, "otelcol_exporter_sent_spans", "exporter",
+ * "otlp", NULL). Counters and gauges as integers (real ones truncated), histograms their
+ * count; -1 when there is no such series. */
+int64_t om_test_metric(const struct om_host *h, const char *name, ...);
 
 /* The generic lifecycle test every factory gets (STYLE.md §10), called from the component's
  * own tests with the config it needs here, as YAML flow text (e.g. "{endpoint: '127.0.0.1:0'}";

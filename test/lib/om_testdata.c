@@ -677,7 +677,9 @@ int om_testdata_hold_start(om_testdata_hold_t *t, om_host_t *host, size_t n)
     t->cfg.sending_queue.enabled = true;
     t->cfg.sending_queue.num_consumers = 1;
     t->cfg.sending_queue.queue_size = 10;
-    t->helper = om_exphelper_new(host, "exporter/held", &t->cfg, hold_send, t);
+    om_create_args_t a = {.id = "held", .log_name = "exporter/held", .host = host};
+    om_err_t err = {0};
+    t->helper = om_exphelper_new(&a, &t->cfg, hold_send, t, &err);
     om_batch_t *b = om_testdata_simple(OM_SIG_LOGS, n, 0);
     if (t->helper == NULL || b == NULL) {
         om_batch_release(b);

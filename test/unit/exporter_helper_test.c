@@ -54,6 +54,23 @@ static om_exphelper_cfg_t cfg_with(int consumers, int queue, int64_t initial_ms)
     return c;
 }
 
+/* A helper as the exporter "test" of a traces pipeline would make it. */
+static om_exphelper_t *new_helper(om_host_t *host, const om_exphelper_cfg_t *cfg,
+                                  om_exp_send_fn send, fake_t *f)
+{
+    om_create_args_t a = {
+        .id = "test", .log_name = "exporter/test", .host = host, .signals = OM_SIG_TRACES};
+    om_err_t err = {0};
+    return om_exphelper_new(&a, cfg, send, f, &err);
+}
+
+/* The helper's counters, read through the host's registry as /metrics will. */
+#define SENT(host) om_test_metric(host, "otelcol_exporter_sent_spans", "exporter", "test", NULL)
+#define SEND_FAILED(host)                                                                          \
+    om_test_metric(host, "otelcol_exporter_send_failed_spans", "exporter", "test", NULL)
+#define ENQUEUE_FAILED(host)                                                                       \
+    om_test_metric(host, "otelcol_exporter_enqueue_failed_spans", "exporter", "test", NULL)
+
 static void run_until_sends(uv_loop_t *loop, fake_t *f, int sends)
 {
     for (int i = 0; i < 1000 && f->sends < sends; i++) {
@@ -70,28 +87,30 @@ static void test_queue_bounds_and_refuses_when_full(void)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     fake_t f = {.loop = &loop};
     om_exphelper_cfg_t cfg = cfg_with(2, 3, 10);
-    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    om_exphelper_t *h = new_helper(&host, &cfg, fake_send, &f);
     for (int i = 0; i < 5; i++) {
         ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(10)), 0);
     }
     ASSERT_EQ_INT(f.sends, 2); /* two consumers */
     ASSERT_EQ_UINT(om_exphelper_queue_size(h), 3);
     ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(7)), OM_EREFUSED);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->enqueue_failed[0], 7);
+    ASSERT_EQ_UINT(ENQUEUE_FAILED(&host), 7);
     complete(&f, 0, 0);
     ASSERT_EQ_INT(f.sends, 3); /* a freed consumer takes the next queued request */
     while (f.n > 0) {
         complete(&f, 0, 0);
     }
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 50);
+    ASSERT_EQ_UINT(SENT(&host), 50);
     int done = 0;
     om_exphelper_shutdown(h, done_cb, &done);
     ASSERT_EQ_INT(done, 1);
     om_exphelper_free(h);
     uv_run(&loop, UV_RUN_DEFAULT);
+    om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
@@ -99,10 +118,11 @@ static void test_retries_with_backoff_and_retry_after(void)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     fake_t f = {.loop = &loop};
     om_exphelper_cfg_t cfg = cfg_with(1, 10, 20);
-    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    om_exphelper_t *h = new_helper(&host, &cfg, fake_send, &f);
     ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(4)), 0);
     complete(&f, OM_EAGAIN, 0); /* retry after the initial interval, 20 ms */
     run_until_sends(&loop, &f, 2);
@@ -115,13 +135,14 @@ static void test_retries_with_backoff_and_retry_after(void)
     run_until_sends(&loop, &f, 4);
     ASSERT_TRUE(f.send_times[3] - f.send_times[2] >= 150);
     complete(&f, 0, 0);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 4);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 0);
+    ASSERT_EQ_UINT(SENT(&host), 4);
+    ASSERT_EQ_UINT(SEND_FAILED(&host), 0);
     int done = 0;
     om_exphelper_shutdown(h, done_cb, &done);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(done, 1);
     om_exphelper_free(h);
+    om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
@@ -129,28 +150,30 @@ static void test_permanent_errors_and_elapsed_limit_drop(void)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     fake_t f = {.loop = &loop};
     om_exphelper_cfg_t cfg = cfg_with(1, 10, 30);
     cfg.retry_on_failure.max_elapsed_time = 50 * OM_NS_PER_MS;
-    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    om_exphelper_t *h = new_helper(&host, &cfg, fake_send, &f);
     om_log_set_level(OM_LOG_NONE);
     ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(3)), 0);
     ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(5)), 0);
     complete(&f, OM_EPERM, 0); /* permanent: dropped at once, the next one is sent */
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 3);
+    ASSERT_EQ_UINT(SEND_FAILED(&host), 3);
     ASSERT_EQ_INT(f.sends, 2);
     complete(&f, OM_EAGAIN, 0); /* retried once after 30 ms ... */
     run_until_sends(&loop, &f, 3);
     ASSERT_EQ_INT(f.sends, 3);
     complete(&f, OM_EAGAIN, 0); /* ... but 30 + 60 ms passes max_elapsed_time: dropped */
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 8);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 0);
+    ASSERT_EQ_UINT(SEND_FAILED(&host), 8);
+    ASSERT_EQ_UINT(SENT(&host), 0);
     int done = 0;
     om_exphelper_shutdown(h, done_cb, &done);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(done, 1);
     om_exphelper_free(h);
+    om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     om_log_set_level(OM_LOG_ERROR);
 }
@@ -159,10 +182,11 @@ static void test_shutdown_drains_queue(void)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     fake_t f = {.loop = &loop};
     om_exphelper_cfg_t cfg = cfg_with(1, 10, 10);
-    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    om_exphelper_t *h = new_helper(&host, &cfg, fake_send, &f);
     for (int i = 0; i < 4; i++) {
         ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
     }
@@ -175,8 +199,9 @@ static void test_shutdown_drains_queue(void)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(done, 1);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 4);
+    ASSERT_EQ_UINT(SENT(&host), 4);
     om_exphelper_free(h);
+    om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
@@ -200,10 +225,11 @@ static void test_instant_completions_do_not_recurse(void)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     om_exphelper_cfg_t cfg = cfg_with(1, 2000, 10);
     fake_t f = {.loop = &loop};
-    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, switching_send, &f);
+    om_exphelper_t *h = new_helper(&host, &cfg, switching_send, &f);
     om_log_set_level(OM_LOG_NONE);
     /* The one consumer is held, so 1000 requests queue up behind it... */
     for (int i = 0; i < 1001; i++) {
@@ -217,13 +243,14 @@ static void test_instant_completions_do_not_recurse(void)
     complete(&f, 0, 0);
     ASSERT_EQ_INT(instant_sends, 1000);
     ASSERT_EQ_INT(max_depth, 1);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 1000);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 1);
+    ASSERT_EQ_UINT(SEND_FAILED(&host), 1000);
+    ASSERT_EQ_UINT(SENT(&host), 1);
     int done = 0;
     om_exphelper_shutdown(h, done_cb, &done);
     ASSERT_EQ_INT(done, 1);
     om_exphelper_free(h);
     uv_run(&loop, UV_RUN_DEFAULT);
+    om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     om_log_set_level(OM_LOG_ERROR);
 }
@@ -232,10 +259,11 @@ static void test_shutdown_gives_waiting_retries_one_last_attempt(void)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     fake_t f = {.loop = &loop};
     om_exphelper_cfg_t cfg = cfg_with(2, 10, 60000); /* a retry a minute away */
-    om_exphelper_t *h = om_exphelper_new(&host, "test", &cfg, fake_send, &f);
+    om_exphelper_t *h = new_helper(&host, &cfg, fake_send, &f);
     om_log_set_level(OM_LOG_NONE);
     ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(2)), 0);
     ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(3)), 0);
@@ -251,11 +279,91 @@ static void test_shutdown_gives_waiting_retries_one_last_attempt(void)
     complete(&f, OM_EAGAIN, 0); /* the last attempt fails: dropped, not retried again */
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(done, 1);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->sent[0], 3);
-    ASSERT_EQ_UINT(om_exphelper_counters(h)->send_failed[0], 2);
+    ASSERT_EQ_UINT(SENT(&host), 3);
+    ASSERT_EQ_UINT(SEND_FAILED(&host), 2);
     om_exphelper_free(h);
+    om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     om_log_set_level(OM_LOG_ERROR);
+}
+
+#define QUEUE_SIZE(host, sig)                                                                      \
+    om_test_metric(host, OM_EXP_METRIC_QUEUE_SIZE, "exporter", "test", "data_type", sig, NULL)
+#define QUEUE_CAPACITY(host, sig)                                                                  \
+    om_test_metric(host, OM_EXP_METRIC_QUEUE_CAPACITY, "exporter", "test", "data_type", sig, NULL)
+
+static void test_queue_gauges_per_signal_wired(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(1, 3, 10);
+    om_create_args_t a = {.id = "test",
+                          .log_name = "exporter/test",
+                          .host = &host,
+                          .signals = OM_SIG_TRACES | OM_SIG_LOGS};
+    om_err_t err = {0};
+    om_exphelper_t *h = om_exphelper_new(&a, &cfg, fake_send, &f, &err);
+    ASSERT_TRUE(h != NULL);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(2)), 0);
+    }
+    ASSERT_EQ_INT(QUEUE_SIZE(&host, "traces"), 2); /* one of the three is being sent */
+    ASSERT_EQ_INT(QUEUE_SIZE(&host, "logs"), 0);
+    ASSERT_EQ_INT(QUEUE_CAPACITY(&host, "traces"), 3);
+    ASSERT_EQ_INT(QUEUE_CAPACITY(&host, "logs"), 3);
+    /* Not wired for metrics: no series at all, as otelcol shows none. */
+    ASSERT_EQ_INT(QUEUE_SIZE(&host, "metrics"), -1);
+    ASSERT_EQ_INT(
+        om_test_metric(&host, "otelcol_exporter_sent_metric_points", "exporter", "test", NULL), -1);
+    ASSERT_EQ_INT(
+        om_test_metric(&host, "otelcol_exporter_sent_log_records", "exporter", "test", NULL), 0);
+    while (f.n > 0) {
+        complete(&f, 0, 0);
+    }
+    ASSERT_EQ_INT(QUEUE_SIZE(&host, "traces"), 0);
+    ASSERT_EQ_INT(SENT(&host), 6);
+    int done = 0;
+    om_exphelper_shutdown(h, done_cb, &done);
+    ASSERT_EQ_INT(done, 1);
+    om_exphelper_free(h);
+    /* The gauges read the helper: once it is gone they are not shown; the counters stay. */
+    ASSERT_EQ_INT(QUEUE_SIZE(&host, "traces"), -1);
+    ASSERT_EQ_INT(SENT(&host), 6);
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+/* A host without a registry (made by hand, or by an embedder) must work as before. */
+static void test_works_without_a_registry(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    om_metrics_t *saved = host.metrics;
+    host.metrics = NULL;
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(1, 1, 10);
+    om_exphelper_t *h = new_helper(&host, &cfg, fake_send, &f);
+    ASSERT_TRUE(h != NULL);
+    om_log_set_level(OM_LOG_NONE);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), OM_EREFUSED);
+    complete(&f, 0, 0);
+    complete(&f, OM_EPERM, 0);
+    om_log_set_level(OM_LOG_ERROR);
+    int done = 0;
+    om_exphelper_shutdown(h, done_cb, &done);
+    ASSERT_EQ_INT(done, 1);
+    om_exphelper_free(h);
+    host.metrics = saved;
+    ASSERT_EQ_INT(SENT(&host), -1);
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
 int main(void)
@@ -267,5 +375,7 @@ int main(void)
     OM_RUN(test_shutdown_drains_queue);
     OM_RUN(test_instant_completions_do_not_recurse);
     OM_RUN(test_shutdown_gives_waiting_retries_one_last_attempt);
+    OM_RUN(test_queue_gauges_per_signal_wired);
+    OM_RUN(test_works_without_a_registry);
     return om_test_summary();
 }

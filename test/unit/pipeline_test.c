@@ -222,7 +222,8 @@ static void test_graph_starts_and_stops(void)
 {
     uv_loop_t loop;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    om_host_t host = {.loop = &loop};
+    om_host_t host;
+    om_test_host_init(&host, &loop);
     om_graph_t *g = NULL;
     const char *yaml = "receivers:\n"
                        "  otlp:\n"
@@ -252,6 +253,7 @@ static void test_graph_starts_and_stops(void)
     om_graph_free(g);
     om_config_free(cfg);
     om_diags_free(&d);
+    om_test_host_close(&host);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
