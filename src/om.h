@@ -1101,8 +1101,8 @@ int om_metrics_read(om_metrics_t *m, const char *name, const om_label_t *labels,
  *   om_batch_count_items, om_otlp_json_encode (decode the batch with om_batch_decode on the
  *   loop before submit: decoding fills the batch's cache), and plain reads of its fields, raw
  *   segments and msg structs. The worker never calls om_batch_ref, om_batch_release,
- *   om_batch_decode, om_batch_make_writable, om_batch_append or om_batch_clone, and never edits
- *   the batch: refcounts and the decode cache are not atomic. The loop does not edit it
+ *   om_batch_decode, om_batch_walk, om_batch_edit, om_batch_append or om_batch_clone, and never
+ * edits the batch: refcounts and the decode cache are not atomic. The loop does not edit it
  *   meanwhile either: a shared batch is read-only for every holder, and an exclusive one
  *   becomes shared by the reference the submit took.
  * - A worker may make new objects that it alone holds (om_malloc'd memory, an om_strbuf, a

@@ -10,7 +10,7 @@
  *   - otlphttp_factory.c: the om_factory_t and the lifecycle.
  *
  * Threading: the loop thread, except the codec (any thread: the exporter encodes bodies on
- * libuv's threadpool). */
+ * the host's worker pool). */
 #ifndef EXP_OTLPHTTP_H
 #define EXP_OTLPHTTP_H
 
@@ -62,7 +62,7 @@ char *exp_otlphttp_signal_url(const exp_otlphttp_cfg_t *cfg, om_signal_t sig, om
 /* Encode the batch as the request body and compress it as configured. On success *out is an
  * om_malloc'd buffer of *len bytes that the caller frees. Returns 0, OM_ENOMEM, or OM_EINVAL
  * (with a message in err) when the batch cannot be encoded. Any thread: it only reads the
- * batch (the exporter runs it on libuv's threadpool). Like the rest of this section, it
+ * batch (the exporter runs it on the host's worker pool). Like the rest of this section, it
  * touches no shared state. */
 int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, otlphttp_comp_t comp,
                              uint8_t **out, size_t *len, om_err_t *err);

@@ -1,8 +1,8 @@
 /* otlphttp_send.c: one export attempt as one HTTP POST, and what its result means.
  *
  * The exporter helper calls exp_otlphttp_send() for each attempt; we encode and compress the
- * batch on libuv's threadpool (tens of milliseconds for a batch of 8192 spans, which the loop
- * must not spend), hand it to the core's HTTP client, and when the response comes map it to
+ * batch on the host's worker pool (tens of milliseconds for a batch of 8192 spans, which the
+ * loop must not spend), hand it to the core's HTTP client, and when the response comes map it to
  * the helper's terms, following the OTLP/HTTP specification and otelcol's otlphttp
  * exporter:
  *   - any 2xx: delivered (a partial_success in the response is logged as a warning);
@@ -10,8 +10,12 @@
  *   - any other status: permanent, the batch is dropped and counted;
  *   - no response (connection refused, reset, timeout, TLS failure): retryable.
  *
- * The worker thread only reads the batch, which is safe: the helper holds a reference until
- * the attempt ends, and a batch shared with other consumers is read-only for all of them. */
+ * The worker only reads the batch, as om.h's rules for workers allow: the helper holds a
+ * reference from before the job is submitted until the attempt ends (after the job's done), a
+ * batch shared with other consumers is read-only for every holder, and JSON is encoded from
+ * structs decoded on the loop before submit. When the pool refuses the job (its queue is full,
+ * or the host has none), the body is encoded on the loop instead: slower, but nothing is
+ * refused for it. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,7 +23,7 @@
 #include "otlphttp.h"
 
 typedef struct xfer {
-    uv_work_t work; /* data: the xfer */
+    om_job_t job; /* first member: the job is the xfer */
     exp_otlphttp_t *e;
     om_exp_req_t *req;
     int enc_rc;       /* set by the worker */
@@ -34,10 +38,11 @@ static void xfer_free(xfer_t *x)
     om_free(x);
 }
 
-/* Threadpool: nothing here touches loop state. */
-static void encode_work(uv_work_t *w)
+/* A worker thread (or the loop, see the file comment): only x and a read of the batch. */
+static void encode_work(om_job_t *job, void *thread_data)
 {
-    xfer_t *x = w->data;
+    (void)thread_data;
+    xfer_t *x = (xfer_t *)job;
     const exp_otlphttp_cfg_t *c = x->e->cfg;
     x->enc_rc = exp_otlphttp_encode_body(x->req->batch, (otlphttp_encoding_t)c->encoding,
                                          (otlphttp_comp_t)c->compression, &x->body, &x->body_len,
@@ -80,11 +85,13 @@ static void fail(xfer_t *x, int rc, const om_err_t *err)
     om_exp_req_done(req, rc, 0, msg);
 }
 
-static void encoded(uv_work_t *w, int status)
+static void encoded(om_job_t *job, int status)
 {
-    xfer_t *x = w->data;
+    xfer_t *x = (xfer_t *)job;
     om_err_t err = {0};
-    int rc = status != 0 ? OM_EIO : x->enc_rc;
+    /* OM_ESHUTDOWN: the pool closed first, which the host does only after every component
+     * is gone; retryable for the helper in any case. */
+    int rc = status != 0 ? status : x->enc_rc;
     if (rc == 0) {
         rc = start_request(x, &err);
     } else {
@@ -118,11 +125,9 @@ void exp_otlphttp_send(void *self, om_exp_req_t *req)
     }
     x->e = e;
     x->req = req;
-    x->work.data = x;
-    int rc = uv_queue_work(e->host->loop, &x->work, encode_work, encoded);
-    if (rc != 0) {
-        om_err_set(&err, OM_EIO, "uv_queue_work: %s", uv_strerror(rc));
-        fail(x, OM_EIO, &err);
+    if (om_workers_submit(e->host->workers, &x->job, encode_work, encoded) != 0) {
+        encode_work(&x->job, NULL);
+        encoded(&x->job, 0);
     }
 }
 
