@@ -770,10 +770,10 @@ describe('failures at the backend', () => {
 // ---------------------------------------------------------------------------------------------
 // Backpressure
 
-/** Whether a process runs under AddressSanitizer or valgrind (from its memory map). */
+/** Whether a process runs under AddressSanitizer, ThreadSanitizer or valgrind (from its memory map). */
 function instrumented(pid) {
     try {
-        return /libasan|vgpreload|valgrind/.test(readFileSync(`/proc/${pid}/maps`, 'utf8'));
+        return /libasan|libtsan|vgpreload|valgrind/.test(readFileSync(`/proc/${pid}/maps`, 'utf8'));
     } catch {
         return false;
     }

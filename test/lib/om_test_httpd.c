@@ -97,9 +97,14 @@ static int on_hvalue(http_parser *p, const char *at, size_t n)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     om_test_httpd_rec_t *r = ((conn_t *)p->data)->cur;
-    r->body = realloc(r->body, r->body_len + n + 1);
+    uint8_t *grown = realloc(r->body, r->body_len + n + 1);
+    if (grown == NULL) {
+        return -1;
+    }
+    r->body = grown;
     memcpy(r->body + r->body_len, at, n);
     r->body_len += n;
+    r->body[r->body_len] = '\0'; /* tests read bodies as text */
     return 0;
 }
 

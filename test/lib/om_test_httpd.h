@@ -30,7 +30,7 @@ typedef struct om_test_httpd_rec {
     char url[512];
     char *names[OM_TEST_HTTPD_MAX_HDRS], *values[OM_TEST_HTTPD_MAX_HDRS]; /* malloc'd */
     size_t n_hdrs;
-    uint8_t *body; /* malloc'd */
+    uint8_t *body; /* malloc'd; NUL-terminated after body_len bytes */
     size_t body_len;
     uint64_t at_ms; /* uv_now when the request was complete */
     int conn;       /* 1 for the first connection accepted, 2 for the next... */
