@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "om_test.h"
+#include "om_testcerts.h"
 #include "om_testdata.h"
 #include "otlp.h"
 #include "otlp_grpc.h"
@@ -36,174 +37,11 @@
 extern const om_factory_t rcv_otlp_factory;
 
 #define TRACES_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-#define PATH_CAP 160
 
 /* ------------------------------------------------------------------------------------------ */
 /* Certificates                                                                               */
 
-typedef struct certs {
-    char dir[64];
-    char ca[PATH_CAP], ca_key[PATH_CAP], server_cert[PATH_CAP], server_key[PATH_CAP];
-    char client_cert[PATH_CAP], client_key[PATH_CAP], other_ca[PATH_CAP], other_ca_key[PATH_CAP];
-    char rogue_cert[PATH_CAP], rogue_key[PATH_CAP], garbage[PATH_CAP], missing[PATH_CAP];
-    char empty[PATH_CAP];
-    /* PEM text for the gRPC client, which takes strings; malloc'd. */
-    char *ca_pem, *client_cert_pem, *client_key_pem, *rogue_cert_pem, *rogue_key_pem;
-} certs_t;
-
-static certs_t C;
-
-static bool run_openssl(const char *const *argv)
-{
-    pid_t pid = fork();
-    if (pid < 0) {
-        return false;
-    }
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execvp("openssl", (char *const *)(uintptr_t)argv);
-        _exit(127);
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "openssl %s failed (status %d)\n", argv[1], st);
-        return false;
-    }
-    return true;
-}
-
-static void in_dir(char *out, const char *name)
-{
-    snprintf(out, PATH_CAP, "%s/%.80s", C.dir, name);
-}
-
-static bool write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        return false;
-    }
-    fputs(text, f);
-    return fclose(f) == 0;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    char *buf = calloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static bool make_ca(const char *cert, const char *key, const char *cn)
-{
-    char subj[64];
-    snprintf(subj, sizeof subj, "/CN=%s", cn);
-    const char *argv[] = {
-        "openssl", "req",     "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes",  "-keyout", key,     "-out",    cert, "-days",    "2",
-        "-subj",   subj,      NULL};
-    return run_openssl(argv);
-}
-
-/* A key and a certificate for cn signed by the CA, with the extensions in ext_text. */
-static bool make_leaf(const char *name, const char *cn, const char *ext_text, const char *ca,
-                      const char *ca_key, char *cert, char *key)
-{
-    char csr[PATH_CAP], ext[PATH_CAP], file[64], subj[64];
-    snprintf(file, sizeof file, "%s.pem", name);
-    in_dir(cert, file);
-    snprintf(file, sizeof file, "%s.key", name);
-    in_dir(key, file);
-    snprintf(file, sizeof file, "%s.csr", name);
-    in_dir(csr, file);
-    snprintf(file, sizeof file, "%s.ext", name);
-    in_dir(ext, file);
-    snprintf(subj, sizeof subj, "/CN=%s", cn);
-    if (!write_text(ext, ext_text)) {
-        return false;
-    }
-    const char *req[] = {
-        "openssl", "req",     "-newkey", "ec",   "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes",  "-keyout", key,       "-out", csr,        "-subj",
-        subj,      NULL};
-    const char *sign[] = {"openssl", "x509",   "-req", "-in",         csr, "-CA",
-                          ca,        "-CAkey", ca_key, "-set_serial", "2", "-days",
-                          "2",       "-out",   cert,   "-extfile",    ext, NULL};
-    return run_openssl(req) && run_openssl(sign);
-}
-
-static bool certs_make(void)
-{
-    snprintf(C.dir, sizeof C.dir, "/tmp/otlp-tls-XXXXXX");
-    if (mkdtemp(C.dir) == NULL) {
-        return false;
-    }
-    in_dir(C.ca, "ca.pem");
-    in_dir(C.ca_key, "ca.key");
-    in_dir(C.other_ca, "other-ca.pem");
-    in_dir(C.other_ca_key, "other-ca.key");
-    in_dir(C.garbage, "garbage.pem");
-    in_dir(C.missing, "no-such-file.pem");
-    in_dir(C.empty, "empty.pem");
-    bool ok =
-        make_ca(C.ca, C.ca_key, "otelmon-test-ca") &&
-        make_ca(C.other_ca, C.other_ca_key, "otelmon-other-ca") &&
-        make_leaf("server", "localhost",
-                  "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                  "extendedKeyUsage=serverAuth\n",
-                  C.ca, C.ca_key, C.server_cert, C.server_key) &&
-        make_leaf("client", "client", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-                  C.ca, C.ca_key, C.client_cert, C.client_key) &&
-        make_leaf("rogue", "rogue", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-                  C.other_ca, C.other_ca_key, C.rogue_cert, C.rogue_key) &&
-        write_text(C.garbage, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n"
-                              "-----END CERTIFICATE-----\n") &&
-        write_text(C.empty, "");
-    if (!ok) {
-        return false;
-    }
-    C.ca_pem = slurp(C.ca);
-    C.client_cert_pem = slurp(C.client_cert);
-    C.client_key_pem = slurp(C.client_key);
-    C.rogue_cert_pem = slurp(C.rogue_cert);
-    C.rogue_key_pem = slurp(C.rogue_key);
-    return C.ca_pem != NULL && C.client_cert_pem != NULL && C.client_key_pem != NULL &&
-           C.rogue_cert_pem != NULL && C.rogue_key_pem != NULL;
-}
-
-static void certs_remove(void)
-{
-    DIR *d = opendir(C.dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] != '.') {
-                char p[PATH_CAP];
-                in_dir(p, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(C.dir);
-    free(C.ca_pem);
-    free(C.client_cert_pem);
-    free(C.client_key_pem);
-    free(C.rogue_cert_pem);
-    free(C.rogue_key_pem);
-}
+static om_testcerts_t C;
 
 /* ------------------------------------------------------------------------------------------ */
 /* The receiver, configured from YAML as otelmon would                                        */
@@ -780,7 +618,7 @@ static void test_config_rules(void)
  * with a message naming the file, on either protocol; the receiver still shuts down cleanly. */
 static void test_start_errors(void)
 {
-    char extra[PATH_CAP + 64], yaml[2048];
+    char extra[OM_TESTCERTS_PATH + 64], yaml[2048];
     struct {
         const char *proto;
         const char *key;
@@ -869,7 +707,7 @@ static void test_grpc_tls(void)
 /* client_ca_file: only clients with a certificate from that CA get through. */
 static void test_grpc_mtls(void)
 {
-    char yaml[2048], extra[PATH_CAP + 32];
+    char yaml[2048], extra[OM_TESTCERTS_PATH + 32];
     snprintf(extra, sizeof extra, "      client_ca_file: %s\n", C.ca);
     fx_t f;
     om_err_t err = {0};
@@ -947,7 +785,7 @@ static void test_http_tls(void)
  * before any request is read; one with the right certificate is served. */
 static void test_http_mtls(void)
 {
-    char yaml[2048], extra[PATH_CAP + 32];
+    char yaml[2048], extra[OM_TESTCERTS_PATH + 32];
     snprintf(extra, sizeof extra, "      client_ca_file: %s\n", C.ca);
     fx_t f;
     om_err_t err = {0};
@@ -1029,9 +867,9 @@ int main(void)
 {
     om_log_set_level(OM_LOG_WARN); /* shows the refused handshakes */
     /* Before gRPC starts threads: the certificates come from forked openssl processes. */
-    if (!certs_make()) {
+    if (!om_testcerts_make(&C)) {
         fprintf(stderr, "cannot make test certificates with openssl in %s\n", C.dir);
-        certs_remove();
+        om_testcerts_remove(&C);
         return 1;
     }
     grpc_init(); /* the clients'; each server balances its own */
@@ -1043,6 +881,6 @@ int main(void)
     OM_RUN(test_http_mtls);
     OM_RUN(test_http_versions_and_ciphers);
     grpc_shutdown();
-    certs_remove();
+    om_testcerts_remove(&C);
     return om_test_summary();
 }
