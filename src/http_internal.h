@@ -108,11 +108,12 @@ struct om_http_session {
      * output (om_malloc'd, owned from then on); wake says an answer owed was given later. */
     void (*emit)(om_http_session_t *ss, char *data, size_t len);
     void (*wake)(om_http_session_t *ss);
-    bool close;       /* no more requests: send what is out, then close */
-    bool close_after; /* the next answer says Connection: close (shutting down) */
-    bool dispatching; /* inside a handler callback */
-    bool owed;        /* complete was called and the answer is not given yet */
-    bool orphaned;    /* the connection is gone while owed */
+    bool close;        /* no more requests: send what is out, then close */
+    bool close_after;  /* the next answer says Connection: close (shutting down) */
+    bool dispatching;  /* inside a handler callback */
+    bool owed;         /* complete was called and the answer is not given yet */
+    bool orphaned;     /* the connection is gone while owed */
+    uint32_t requests; /* requests begun on this connection */
     uint64_t msg_begin_ns, headers_done_ns; /* uv_hrtime() of the current request */
     char *pending_in; /* input received after a request whose answer is owed; om_malloc'd */
     size_t pending_len;

@@ -99,10 +99,10 @@ struct om__http_conn {
     size_t write_pending; /* bytes given to uv_write whose callback has not run */
     int handles_open;
     bool reading, lingering, closing, eof;
-    bool held;       /* not read from while the component holds intake (opts.hold) */
-    bool idle_known; /* idle_since_ns is set for the current idle period */
-    bool had_request;
-    uint64_t lru_key; /* when the current state began: the eviction order */
+    bool held;              /* not read from while the component holds intake (opts.hold) */
+    bool idle_known;        /* idle_since_ns is set for the current idle period */
+    uint32_t seen_requests; /* sess.requests when conn_track last looked */
+    uint64_t lru_key;       /* when the current state began: the eviction order */
     uint64_t accepted_ns, idle_since_ns, last_read_ns, held_since_ns;
     uint64_t linger_until_ns, grace_until_ns;
     uint64_t armed_ns; /* the deadline the timer is set for; 0: not set */
@@ -420,7 +420,7 @@ static uint64_t conn_deadline(const conn_t *c)
     }
     switch (ss->req.phase) {
     case OM__REQ_NONE:
-        if (!c->had_request) {
+        if (ss->requests == 0) {
             d = dmin(d, after(c->accepted_ns, hdr));
         } else if (c->write_pending == 0 && !ss->owed) {
             d = dmin(d, after(c->idle_since_ns, idle));
@@ -479,7 +479,7 @@ static const char *timeout_reason(const conn_t *c)
     }
     switch (c->sess.req.phase) {
     case OM__REQ_NONE:
-        return c->had_request ? "idle timeout" : "no request within read_header_timeout";
+        return c->sess.requests > 0 ? "idle timeout" : "no request within read_header_timeout";
     case OM__REQ_HEADERS:
         return "headers not received in time";
     case OM__REQ_BODY:
@@ -639,19 +639,22 @@ static void conn_linger(conn_t *c)
 static void conn_track(conn_t *c)
 {
     const om_http_session_t *ss = &c->sess;
+    if (ss->requests != c->seen_requests) {
+        c->seen_requests = ss->requests; /* requests came and went since: a new idle period */
+        c->idle_known = false;
+    }
     uint64_t key;
     if (ss->req.phase != OM__REQ_NONE || ss->owed) {
-        c->had_request = true;
         c->idle_known = false;
         key = ss->msg_begin_ns;
-    } else if (!c->had_request) {
+    } else if (ss->requests == 0) {
         key = c->accepted_ns;
     } else {
         if (!c->idle_known && c->write_pending == 0) {
             c->idle_known = true;
             c->idle_since_ns = uv_hrtime();
         }
-        key = c->idle_known ? c->idle_since_ns : c->lru_key;
+        key = c->idle_known ? c->idle_since_ns : ss->msg_begin_ns;
     }
     if (key != c->lru_key) {
         c->lru_key = key;
@@ -915,6 +918,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
+        /* The client went away; or it only stopped sending, and may still read our answers
+         * (one owed by a handler included). */
         if (nread != UV_EOF || c->lingering) {
             conn_close(c);
             return;

@@ -432,6 +432,7 @@ static int on_message_begin(http_parser *p)
     req_reset(ss);
     ss->req.phase = OM__REQ_HEADERS;
     ss->msg_begin_ns = uv_hrtime();
+    ss->requests++;
     return 0;
 }
 
