@@ -700,6 +700,9 @@ static bool answer_redirect(om_http_session_t *ss, const char *path, const char 
             om_strbuf_printf(&b, "<a href=\"%s\">Moved Permanently</a>.\n\n", rt->pattern);
             if (!h.failed && !b.failed) {
                 answer(ss, 301, "text/html; charset=utf-8", h.data, b.data, b.len, false);
+            } else {
+                ss->req.keep_alive = false;
+                answer_plain(ss, 500, NULL, NULL); /* out of memory */
             }
             om_strbuf_free(&h);
             om_strbuf_free(&b);
@@ -735,11 +738,9 @@ static const om__http_route_t *route(om_http_session_t *ss)
     if (path_served) {
         char h[128];
         allow_header(allow, h, sizeof h);
-        om_strbuf_t hs;
-        om_strbuf_init(&hs, 0);
-        om_strbuf_printf(&hs, "%s%s", h, NOSNIFF);
-        answer_plain(ss, 405, hs.data, "Method Not Allowed\n");
-        om_strbuf_free(&hs);
+        char hs[192];
+        snprintf(hs, sizeof hs, "%s%s", h, NOSNIFF);
+        answer_plain(ss, 405, hs, "Method Not Allowed\n");
         return NULL;
     }
     if (!answer_redirect(ss, path, q->hbuf + q->query_off)) {
@@ -919,7 +920,10 @@ static int on_message_complete(http_parser *p)
 {
     om_http_session_t *ss = p->data;
     om_http_req_t *q = &ss->req;
-    if (!q->answered) {
+    if (!q->answered && q->route == NULL) {
+        q->keep_alive = false; /* cannot happen: an unrouted request is answered at once */
+        answer_plain(ss, 500, NULL, NULL);
+    } else if (!q->answered) {
         q->phase = OM__REQ_COMPLETE;
         DISPATCH(ss, q->route->h->complete(q, q->route->arg));
     }

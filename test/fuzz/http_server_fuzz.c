@@ -28,9 +28,10 @@ static void h_echo(om_http_req_t *req, void *arg)
     size_t blen = 0;
     (void)om_http_req_body(req, &blen);
     int len = snprintf(body, sizeof body, "%s %s q=%d ct=%s/%u cl=%d body=%zu",
-                       om_http_req_method_name(req), om_http_req_path(req), n, ct ? ct : "-",
-                       count, has_cl, blen);
-    om_http_respond(req, 200, "text/plain", "X-A: b\r\n", body, (size_t)len);
+                       om_http_req_method_name(req), om_http_req_path(req), n, ct ? ct : "-", count,
+                       has_cl, blen);
+    size_t n_out = len < 0 ? 0 : (size_t)len < sizeof body ? (size_t)len : sizeof body - 1;
+    om_http_respond(req, 200, "text/plain", "X-A: b\r\n", body, n_out);
 }
 
 static void h_stream(om_http_req_t *req, void *arg, const char *data, size_t len)
