@@ -134,5 +134,7 @@ void om__http_session_release(om_http_session_t *ss);
 void om__http_session_flush(om_http_session_t *ss);
 /* True when no request is partly received or owed, so closing loses nothing. */
 bool om__http_session_idle(const om_http_session_t *ss);
+/* Tests: the process's connection budget (0: from RLIMIT_NOFILE again, at the next start). */
+void om__http_budget_set(size_t n);
 
 #endif

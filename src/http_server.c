@@ -122,8 +122,9 @@ typedef struct wreq {
 
 /* The process's started servers and the connection budget they share. */
 static om_http_server_t *servers;
-static size_t live_total; /* connections not closing, all servers */
-static size_t budget;
+static size_t live_total;   /* connections not closing, all servers */
+static size_t budget;       /* what the servers may hold together */
+static size_t budget_fixed; /* tests: a budget that start does not re-read */
 
 /* One read buffer for all connections of all servers: a read is consumed entirely by its
  * callback before libuv asks for the next buffer, and everything runs on one thread. */
@@ -301,7 +302,13 @@ static void server_register(om_http_server_t *s)
         s->next_server = servers;
         servers = s;
     }
-    budget = fd_budget(); /* re-read: tests and main may raise the limit */
+    budget = budget_fixed != 0 ? budget_fixed : fd_budget(); /* the limit may have changed */
+}
+
+void om__http_budget_set(size_t n)
+{
+    budget_fixed = n;
+    budget = n != 0 ? n : fd_budget();
 }
 
 static void server_unregister(om_http_server_t *s)

@@ -139,6 +139,8 @@ static void exchange_tls(om_testhttp_t *h, int fd)
     snprintf(h->alpn, sizeof h->alpn, "%.*s", (int)alpn_len,
              alpn != NULL ? (const char *)alpn : "");
     h->group_nid = SSL_get_negotiated_group(ssl);
+    snprintf(h->cipher, sizeof h->cipher, "%s",
+             SSL_CIPHER_standard_name(SSL_get_current_cipher(ssl)));
     if (h->len > 0 && SSL_write(ssl, h->data, (int)h->len) != (int)h->len) {
         ssl_error(h, "write");
     }

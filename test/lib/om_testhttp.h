@@ -43,7 +43,8 @@ typedef struct om_testhttp {
     om_testhttp_resp_t resp[OM_TESTHTTP_MAX_RESP];
     char err[160]; /* why the exchange stopped early, if it did */
     char alpn[16];
-    int group_nid; /* TLS: the key exchange group negotiated */
+    char cipher[64]; /* TLS: the suite negotiated, by IANA name */
+    int group_nid;   /* TLS: the key exchange group negotiated */
     /* Internal. */
     http_parser p;
     char hname[64];

@@ -15,6 +15,7 @@
 #include <openssl/obj_mac.h>
 
 #include "config.h"
+#include "http_internal.h"
 #include "om_test.h"
 #include "om_testcerts.h"
 #include "om_testhttp.h"
@@ -779,6 +780,52 @@ static void test_eviction(void)
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
+/* The budget is the process's: a newcomer on one server may take the place of a stalled
+ * connection on another. */
+static void test_budget_across_servers(void)
+{
+    om__http_budget_set(4);
+    fx_t f, g;
+    fx_init(&f);
+    ASSERT_EQ_INT(fx_start(&f), 0);
+    fx_init(&g);
+    /* g runs on f's loop, so that one loop serves both. */
+    uv_close((uv_handle_t *)&g.later, NULL);
+    uv_run(&g.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&g.loop);
+    g.opts.loop = &f.loop;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(om_http_server_new(&g.opts, &g.srv, &err), 0);
+    g.args[0] = (route_arg_t){.f = &g, .name = "/g"};
+    ASSERT_EQ_INT(om_http_server_route(g.srv, "/g", OM_HTTP_GET, &H_NAME, &g.args[0], 0, &err), 0);
+    ASSERT_EQ_INT(om_http_server_start(g.srv, &err), 0);
+    int fds[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = raw_open(f.port, "GET /exact HTTP/1.1\r\n");
+        uint64_t end = uv_hrtime() + 10 * OM_NS_PER_S;
+        while (om_http_server_busy_count(f.srv) != (size_t)i + 1 && uv_hrtime() < end) {
+            uv_run(&f.loop, UV_RUN_ONCE);
+        }
+    }
+    om_testhttp_t h;
+    om_testhttp_init(&h, om_http_server_port(g.srv), GET("/g"), 1);
+    om_testhttp_run_on(&h, &f.loop);
+    uint64_t evicted = om_http_server_evictions(f.srv);
+    bool first_closed = raw_closed(fds[0]);
+    for (int i = 0; i < 4; i++) {
+        close(fds[i]);
+    }
+    om__http_budget_set(0);
+    om_http_server_shutdown(g.srv, on_done, &g);
+    run_until_flag(&f, &g.done);
+    om_http_server_free(g.srv);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    ASSERT_EQ_INT(h.resp[0].status, 200);
+    ASSERT_EQ_STR(h.resp[0].body, "route=/g path=/g");
+    ASSERT_EQ_UINT(evicted, 1);
+    ASSERT_TRUE(first_closed);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* TLS                                                                                        */
 
@@ -1136,6 +1183,7 @@ int main(void)
     OM_RUN(test_async_answers);
     OM_RUN(test_timeouts);
     OM_RUN(test_eviction);
+    OM_RUN(test_budget_across_servers);
     OM_RUN(test_tls);
     OM_RUN(test_tls_client_cas);
     OM_RUN(test_response_headers_and_date);
