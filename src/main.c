@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -101,9 +102,23 @@ static void tune_malloc(void)
 #endif
 }
 
+/* Every connection a server keeps costs a file descriptor, and the HTTP server's connection
+ * budget is derived from the soft limit (see http_server.c). Go programs, otelcol included,
+ * raise the soft limit to the hard one at start (Go 1.19 and later); so do we, so that a
+ * drop-in replacement holds as many connections as the collector it replaces. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     tune_malloc();
+    raise_fd_limit();
     cli_t c = {0};
     int rc = parse_args(argc, argv, &c);
     if (rc >= 0) {

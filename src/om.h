@@ -1550,4 +1550,360 @@ void om_http_client_close(om_http_client_t *c, om_done_fn done, void *arg);
  * Any thread. */
 int64_t om_http_retry_after_ms(const char *value, int64_t now_s);
 
+/* TLS for servers (tls.c): otelcol's configtls.ServerConfig as one struct and one field       */
+/* table that every server embeds (`tls:` with OM_F_SECTION and OM_FF_PRESENCE, or through     */
+/* OM_HTTP_SERVER_FIELDS), its cross-field rules, the PEM material read at start and the       */
+/* OpenSSL server context built from it. Keys otelcol has that otelmon does not implement and  */
+/* that concern security (reload_interval, client_ca_file_reload, tpm::enabled) are refused.  */
+/* Loop thread only.                                                                          */
+
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX, without including OpenSSL here */
+struct ssl_st;     /* OpenSSL's SSL */
+
+/* A string that is NULL or "" is unset. */
+typedef struct om_tls_server_cfg {
+    char *cert_file, *cert_pem;        /* the server's certificate chain */
+    char *key_file, *key_pem;          /* its private key */
+    char *client_ca_file;              /* set: clients must present a certificate it signed */
+    char *ca_file, *ca_pem;            /* accepted and checked; a server does not use them */
+    bool include_system_ca_certs_pool; /* with client_ca_file: the system's CAs count too */
+    char *min_version, *max_version;   /* "1.0".."1.3"; unset: 1.2 and the newest */
+    om_strlist_t cipher_suites;        /* IANA names; TLS 1.2 suites only */
+    om_strlist_t curve_preferences;    /* Go's names: P256, P384, P521, X25519 */
+} om_tls_server_cfg_t;
+
+extern const om_field_t om_tls_server_fields[];
+
+/* Flags of om_tls_server_validate / om_tls_server_ctx_new. */
+#define OM_TLS_GRPC (1u << 0)        /* the limits of gRPC core's credentials (see validate) */
+#define OM_TLS_ALPN_HTTP11 (1u << 1) /* answer ALPN with http/1.1 */
+
+/* The cross-field rules of one tls section, as otelcol's configtls Validate: a certificate and
+ * a key (each as a file or inline PEM, not both), known versions with min <= max, known cipher
+ * suites and curves. at names the section below the component ("protocols::http::tls"; "tls")
+ * and errors point at the key with om_err_at. OM_TLS_GRPC adds what gRPC core 1.51 cannot do:
+ * its versions are fixed to 1.2..1.3 (a narrower range is refused rather than widened), and
+ * cipher_suites, curve_preferences and include_system_ca_certs_pool are errors there. Returns 0
+ * or OM_ECONFIG. No I/O. */
+int om_tls_server_validate(const om_tls_server_cfg_t *cfg, unsigned flags, const char *at,
+                           om_err_t *err);
+
+/* The version setting as an OpenSSL version (TLS1_2_VERSION...), 0 when unset, -1 when not
+ * one of "1.0", "1.1", "1.2", "1.3". */
+int om_tls_version(const char *s);
+
+/* Largest PEM file accepted: certificate chains and CA bundles are a few KiB to a few hundred
+ * KiB (Debian's whole system bundle is about 200 KiB). */
+#define OM_TLS_PEM_MAX (4 * 1024 * 1024)
+
+/* PEM text read at start: each om_malloc'd and NUL-terminated, NULL when not configured. */
+typedef struct om_tls_pem {
+    char *cert, *key, *client_ca, *ca;
+    const char *cert_src, *key_src, *client_ca_src, *ca_src; /* "cert_file \"/x\"" for messages */
+    char names[4][320];                                      /* storage for the *_src texts */
+} om_tls_pem_t;
+
+/* Read the files the section names (inline PEM is copied). Reads synchronously: this runs
+ * once at start, before the server serves anything, on files of at most OM_TLS_PEM_MAX bytes,
+ * and start must report a missing or unreadable file as its own error. On failure returns
+ * OM_ECONFIG (OM_ENOMEM) with a message that starts with at and names the file; *pem then
+ * holds nothing. */
+int om_tls_server_pem_load(const om_tls_server_cfg_t *cfg, const char *at, om_tls_pem_t *pem,
+                           om_err_t *err);
+/* Free (and wipe: the key is secret) what om_tls_server_pem_load filled in. */
+void om_tls_pem_free(om_tls_pem_t *pem);
+
+/* A server context from the material: certificate chain and key (which must match), the
+ * versions, cipher suites and curves, with client_ca mutual TLS; OM_TLS_ALPN_HTTP11 offers
+ * ALPN "http/1.1". Returns NULL with OM_ECONFIG/OM_ENOMEM in err (the message names the file
+ * that does not parse). The caller frees it with SSL_CTX_free. */
+struct ssl_ctx_st *om_tls_server_ctx_new(const om_tls_server_cfg_t *cfg, const om_tls_pem_t *pem,
+                                         unsigned flags, const char *at, om_err_t *err);
+
+/* The reason for the last OpenSSL error of this thread ("certificate verify failed: ..."),
+ * written to buf, for log lines. ssl may be NULL; with it, a failed peer verification says
+ * why. Clears the thread's error queue. Any thread. */
+void om_tls_err_reason(const struct ssl_st *ssl, char *buf, size_t n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* HTTP server (http_session.c, http_server.c): one HTTP/1.1 server on the loop for every      */
+/* component that serves HTTP (the OTLP receiver, health_check, the pull exporters, query      */
+/* APIs). Routing by path (exact, or a subtree as Go's ServeMux) and method (405 with Allow),  */
+/* keep-alive and pipelining, Expect: 100-continue, HEAD, chunked bodies (streamed to the      */
+/* handler as they arrive, or buffered), limits on the URL, the header bytes, the body and the */
+/* connections, otelcol's confighttp timeouts, TLS through om_tls_server_*, answers given at   */
+/* once or later (after a worker job). How it stays available under abuse (slow or idle        */
+/* clients, more connections than file descriptors) is in http_server.c's opening comment.     */
+/*                                                                                            */
+/*     static void hello(om_http_req_t *req, void *arg) {                                      */
+/*         om_http_respond(req, 200, "text/plain", NULL, "hi\n", 3);                           */
+/*     }                                                                                      */
+/*     static const om_http_handler_t hello_h = {.complete = hello};                          */
+/*     om_http_server_opts_t o = {.loop = host->loop, .log_name = log_name, .cfg = &cfg->http, */
+/*                                .default_endpoint = "localhost:8890"};                       */
+/*     om_http_server_new(&o, &srv, err);                                                     */
+/*     om_http_server_route(srv, "/hello", OM_HTTP_GET, &hello_h, self, 0, err);              */
+/*     om_http_server_start(srv, err);   ...   om_http_server_shutdown(srv, done, arg);        */
+/*                                                                                            */
+/* Threading: the loop thread only; nothing blocks. A handler that answers later does so from */
+/* the loop thread too (a worker hands its result back through the mailbox first).            */
+
+/* otelcol's confighttp keepalive section (the newer form of idle_timeout and
+ * keep_alives_enabled). */
+typedef struct om_http_keepalive_cfg {
+    bool enabled;         /* true */
+    int64_t idle_timeout; /* ns; 1m */
+} om_http_keepalive_cfg_t;
+
+/* otelcol's confighttp.ServerConfig. Embed it in a component's config and put
+ * OM_HTTP_SERVER_FIELDS(cfg_type, member, "localhost:PORT") in its field table: the keys sit
+ * beside the component's own, as otelcol squashes them. Durations are ns; 0 means no limit,
+ * as in Go. */
+typedef struct om_http_server_cfg {
+    char *endpoint;   /* "host:port"; "" host: all interfaces; "localhost": 127.0.0.1 */
+    bool tls_present; /* `tls:` written: serve TLS only */
+    om_tls_server_cfg_t tls;
+    uint64_t max_request_body_size; /* 20 MiB; the handler may apply it after decompression */
+    int64_t read_timeout;           /* 0: the whole request, from its first byte */
+    int64_t read_header_timeout;    /* 1m: the request line and headers */
+    int64_t write_timeout;          /* 30s: from the headers to the end of the answer */
+    int64_t idle_timeout;           /* 1m: silence between requests, and within a body */
+    bool keep_alives_enabled;       /* true */
+    bool keepalive_present;         /* `keepalive:` written (then it wins over the two above) */
+    om_http_keepalive_cfg_t keepalive;
+    om_strmap_t response_headers;        /* added to every routed answer */
+    om_strlist_t compression_algorithms; /* Content-Encodings a handler accepts (empty: all) */
+} om_http_server_cfg_t;
+
+extern const om_field_t om__http_keepalive_fields[];
+
+#define OM__HTTP_FIELD(cfg_type, member, name, ftype, field, dflt, text)                           \
+    {                                                                                              \
+        .key = name, .type = ftype, .offset = offsetof(cfg_type, member.field), .def = dflt,       \
+        .min = 0, .max = 9.2e18, .help = text                                                      \
+    }
+#define OM_HTTP_SERVER_FIELDS(cfg_type, member, endpoint_default)                                  \
+    {.key = "endpoint",                                                                            \
+     .type = OM_F_ENDPOINT,                                                                        \
+     .offset = offsetof(cfg_type, member.endpoint),                                                \
+     .def = (endpoint_default),                                                                    \
+     .help = "host:port to listen on"},                                                            \
+        {.key = "tls",                                                                             \
+         .type = OM_F_SECTION,                                                                     \
+         .offset = offsetof(cfg_type, member.tls),                                                 \
+         .fields = om_tls_server_fields,                                                           \
+         .flags = OM_FF_PRESENCE,                                                                  \
+         .present_offset = offsetof(cfg_type, member.tls_present),                                 \
+         .help = "serve TLS (otelcol's configtls server settings)"},                               \
+        {.key = "max_request_body_size",                                                           \
+         .type = OM_F_SIZE,                                                                        \
+         .offset = offsetof(cfg_type, member.max_request_body_size),                               \
+         .def = "20MiB",                                                                           \
+         .min = 1,                                                                                 \
+         .max = 2147483647.0,                                                                      \
+         .help = "largest request body accepted"},                                                 \
+        OM__HTTP_FIELD(cfg_type, member, "read_timeout", OM_F_DURATION, read_timeout, "0s",        \
+                       "time to read a whole request (0: no limit)"),                              \
+        OM__HTTP_FIELD(cfg_type, member, "read_header_timeout", OM_F_DURATION,                     \
+                       read_header_timeout, "1m", "time to read a request's headers"),             \
+        OM__HTTP_FIELD(cfg_type, member, "write_timeout", OM_F_DURATION, write_timeout, "30s",     \
+                       "time from a request's headers to the end of its answer"),                  \
+        OM__HTTP_FIELD(cfg_type, member, "idle_timeout", OM_F_DURATION, idle_timeout, "1m",        \
+                       "how long a connection may stay silent between requests"),                  \
+        OM__HTTP_FIELD(cfg_type, member, "keep_alives_enabled", OM_F_BOOL, keep_alives_enabled,    \
+                       "true", "serve several requests per connection"),                           \
+        {.key = "keepalive",                                                                       \
+         .type = OM_F_SECTION,                                                                     \
+         .offset = offsetof(cfg_type, member.keepalive),                                           \
+         .fields = om__http_keepalive_fields,                                                      \
+         .flags = OM_FF_PRESENCE,                                                                  \
+         .present_offset = offsetof(cfg_type, member.keepalive_present),                           \
+         .help = "keep-alive settings (newer form of idle_timeout, keep_alives_enabled)"},         \
+        {.key = "response_headers",                                                                \
+         .type = OM_F_STRMAP,                                                                      \
+         .offset = offsetof(cfg_type, member.response_headers),                                    \
+         .help = "headers added to every answer"},                                                 \
+        {.key = "compression_algorithms",                                                          \
+         .type = OM_F_STRLIST,                                                                     \
+         .offset = offsetof(cfg_type, member.compression_algorithms),                              \
+         .help = "Content-Encodings accepted (default: all supported)"},                           \
+        {.key = "cors", .type = OM_F_IGNORED},                                                     \
+        {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},                            \
+        {.key = "middlewares",                                                                     \
+         .type = OM_F_REFUSED,                                                                     \
+         .help = "HTTP middlewares (extensions) are not implemented"},                             \
+        {.key = "include_metadata", .type = OM_F_IGNORED},                                         \
+    {                                                                                              \
+        .key = "include_tls_metadata", .type = OM_F_IGNORED                                        \
+    }
+
+/* The cross-field rules of the shared settings (the tls section, keepalive against the older
+ * keys, known compression algorithms). at is where the settings sit below the component
+ * ("protocols::http"; "" when at its top). Returns 0 or OM_ECONFIG (om_err_at). No I/O. */
+int om_http_server_cfg_validate(const om_http_server_cfg_t *cfg, const char *at, om_err_t *err);
+/* otelcol's NewDefaultServerConfig values, for configs built in code (tests, fuzz targets):
+ * what the field table sets, endpoint NULL (the server's default_endpoint), nothing owned. */
+void om_http_server_cfg_defaults(om_http_server_cfg_t *cfg);
+/* Whether a handler accepts Content-Encoding name ("gzip"...; "" or "identity" for none)
+ * under compression_algorithms (empty: every algorithm otelcol knows). */
+bool om_http_server_cfg_accepts(const om_http_server_cfg_t *cfg, const char *name);
+
+typedef struct om_http_server om_http_server_t;
+/* One request, from its headers until the server no longer needs it (after the handler's
+ * `end`). Only valid inside the handler's callbacks and, for an answer owed, until answered. */
+typedef struct om_http_req om_http_req_t;
+
+/* Methods, as a bit set for routes (GET includes HEAD, as in Go). */
+#define OM_HTTP_GET (1u << 0)
+#define OM_HTTP_HEAD (1u << 1)
+#define OM_HTTP_POST (1u << 2)
+#define OM_HTTP_PUT (1u << 3)
+#define OM_HTTP_DELETE (1u << 4)
+#define OM_HTTP_PATCH (1u << 5)
+#define OM_HTTP_OPTIONS (1u << 6)
+#define OM_HTTP_ANY 0u
+
+/* What a route does with its requests. All callbacks run on the loop thread with the route's
+ * arg; none may block.
+ *   begin     the headers are complete (optional). It may answer at once (a refusal): then
+ *             no body or complete follows, and the body is read and dropped (up to the route's
+ *             body limit, else the connection is closed after the answer).
+ *   body      body bytes as they arrive, decoded from chunked (optional: without it the server
+ *             buffers the body, within the limit, for om_http_req_body). It may answer (a
+ *             refusal): then the connection closes after the answer.
+ *   complete  the whole request has arrived (required, unless begin always answers). Answer
+ *             with om_http_respond now or later; until then the connection reads nothing more
+ *             (pipelined requests wait in the kernel) and, past write_timeout, is closed.
+ *   cancel    the connection went away (or timed out) while an answer is owed (optional):
+ *             stop the work if possible. The handler must still call om_http_respond once,
+ *             which then only frees the request.
+ *   end       the request is over for the server: answered (or the connection closed before
+ *             complete); free what the request state holds (optional). Exactly once per
+ *             request that reached begin. */
+typedef struct om_http_handler {
+    void (*begin)(om_http_req_t *req, void *arg);
+    void (*body)(om_http_req_t *req, void *arg, const char *data, size_t len);
+    void (*complete)(om_http_req_t *req, void *arg);
+    void (*cancel)(om_http_req_t *req, void *arg);
+    void (*end)(om_http_req_t *req, void *arg);
+} om_http_handler_t;
+
+typedef struct om_http_server_opts {
+    uv_loop_t *loop;                 /* NULL only for socket-free use (tests, fuzz targets) */
+    const char *log_name;            /* "receiver/otlp"; outlives the server */
+    const om_http_server_cfg_t *cfg; /* validated; outlives the server */
+    const char *cfg_at;              /* where cfg sits in the component ("protocols::http";
+                                      * NULL: at its top), for messages */
+    const char *default_endpoint;    /* when cfg->endpoint is NULL */
+    size_t req_state_size;           /* bytes of om_http_req_state, zeroed per request */
+    size_t max_url;                  /* longest request target (0: 8 KiB); 431 beyond */
+    size_t max_header_bytes;         /* request line and headers (0: 64 KiB); 431 beyond */
+    bool date_header;                /* add a Date header to every answer, as Go does */
+    bool one_request_per_connection; /* answer with Connection: close (health_check) */
+    uint64_t shutdown_grace_ms;      /* requests in progress may finish (0: close at once) */
+    size_t max_conns;                /* this server's connections (0: the process's budget) */
+    /* The listener is bound (at start, or later for a host name resolved asynchronously):
+     * name is "HOST:PORT" as bound, port the port. For the component's log line. */
+    void (*on_listen)(void *arg, const char *name, int port);
+    /* Asked before the server reads from a connection; true: read nothing more from any
+     * connection until om_http_server_resume() (receivers' intake backpressure). Time spent
+     * held does not count against a connection's timeouts. May be NULL. */
+    bool (*hold)(void *arg);
+    void *arg; /* for on_listen and hold */
+} om_http_server_opts_t;
+
+/* No I/O. Copies opts (the pointers in it must outlive the server). Returns 0, OM_ENOMEM or
+ * OM_ECONFIG (a bad endpoint). */
+int om_http_server_new(const om_http_server_opts_t *opts, om_http_server_t **out, om_err_t *err);
+/* Serve pattern: "/v1/traces" that path only, "/api/" the whole subtree (the longest pattern
+ * wins; "/api" is redirected to "/api/" when not served itself), as Go's ServeMux. methods:
+ * OM_HTTP_* bits (OM_HTTP_ANY: every method); a path served only for other methods is
+ * answered 405 with Allow. max_body: the route's body limit (0: max_request_body_size; the
+ * smaller of the two applies). h must outlive the server. Before start; returns 0, OM_ENOMEM,
+ * or OM_EINVAL for a pattern that does not start with '/' or is served twice. */
+int om_http_server_route(om_http_server_t *s, const char *pattern, unsigned methods,
+                         const om_http_handler_t *h, void *arg, uint64_t max_body, om_err_t *err);
+/* Load the TLS material, bind and listen. A numeric host (and "", "localhost") is bound at
+ * once, so "address already in use" is reported here; any other name is resolved
+ * asynchronously and bound in the callback (failures are then logged). */
+int om_http_server_start(om_http_server_t *s, om_err_t *err);
+/* The hold hook turned false: read from held connections again. */
+void om_http_server_resume(om_http_server_t *s);
+/* Close the listener, end every connection (after the grace period for requests in
+ * progress; idle ones at once), then call done once. Safe without start; a second call does
+ * nothing. Answers owed by handlers are waited for (cancel is called first). */
+void om_http_server_shutdown(om_http_server_t *s, om_done_fn done, void *arg);
+/* Only after done, or when start was never called. */
+void om_http_server_free(om_http_server_t *s);
+/* The bound port (useful with port 0), or -1 before a successful bind. */
+int om_http_server_port(const om_http_server_t *s);
+/* Open connections (closing ones included), and those in the middle of a request. Tests. */
+size_t om_http_server_conn_count(const om_http_server_t *s);
+size_t om_http_server_busy_count(const om_http_server_t *s);
+/* Connections closed by the limit to make room for new ones, since start. Tests. */
+uint64_t om_http_server_evictions(const om_http_server_t *s);
+/* Tests: how long a closing connection drains input after its last answer (default 2 s). */
+void om_http_server_set_linger(om_http_server_t *s, uint64_t ms);
+
+/* The request. Names and values are NUL-terminated and live as long as the request. */
+unsigned om_http_req_method(const om_http_req_t *r);         /* an OM_HTTP_* bit; 0: other */
+const char *om_http_req_method_name(const om_http_req_t *r); /* "POST" */
+const char *om_http_req_path(const om_http_req_t *r);        /* percent-decoded, "/" at least */
+const char *om_http_req_query(const om_http_req_t *r);       /* raw, without '?'; "" if none */
+/* The value of header name (any case), or NULL; *count (may be NULL) gets how many times it
+ * was sent (the value is the first one's). Surrounding blanks are removed. */
+const char *om_http_req_header(const om_http_req_t *r, const char *name, unsigned *count);
+/* True with the declared length when the request has a Content-Length (not chunked). */
+bool om_http_req_content_length(const om_http_req_t *r, uint64_t *len);
+/* The buffered body (routes without a body callback), once complete; "" and 0 if none. */
+const char *om_http_req_body(const om_http_req_t *r, size_t *len);
+const char *om_http_req_peer(const om_http_req_t *r); /* "ip:port" */
+/* The route's body limit (route max_body and max_request_body_size, the smaller). */
+uint64_t om_http_req_max_body(const om_http_req_t *r);
+/* opts.req_state_size bytes for the handler, zeroed when the request begins. */
+void *om_http_req_state(om_http_req_t *r);
+/* Log a warning "request from PEER: ..." at most 10 times a minute per server (a client
+ * sending garbage in a loop must not flood the log). */
+void om_http_req_warn(om_http_req_t *r, const char *fmt, ...) OM_PRINTF(2, 3);
+
+/* The value of query parameter name in query (application/x-www-form-urlencoded: '+' is a
+ * space, %XX escapes decoded), NUL-terminated in out. Returns its length, -1 when absent,
+ * OM_ETOOBIG when it does not fit in cap (a NUL included), OM_EINVAL for a bad escape. */
+int om_http_query_get(const char *query, const char *name, char *out, size_t cap);
+
+/* Answer the request: status, a Content-Type (NULL: none), more header lines (NULL or
+ * "Name: value\r\n"..., written as given: they must come from the program, not from a client),
+ * and the body (copied). The server adds response_headers, Date (opts.date_header),
+ * Content-Length and Connection, and sends no body to HEAD. Exactly once per request, from
+ * begin, body, complete or later; an answer to a request whose connection is gone is dropped.
+ * A request answered before its body has arrived ends its connection (see om_http_handler_t). */
+void om_http_respond(om_http_req_t *r, int status, const char *content_type, const char *headers,
+                     const void *body, size_t len);
+/* The same, taking body (om_malloc'd) instead of copying it: for large answers. */
+void om_http_respond_take(om_http_req_t *r, int status, const char *content_type,
+                          const char *headers, char *body, size_t len);
+/* Go's status text ("Request Entity Too Large"); "Error" for codes it does not know. */
+const char *om_http_status_text(int status);
+/* Now as an HTTP date (RFC 9110 IMF-fixdate), into out (at least 30 bytes). */
+void om_http_date(char *out, size_t n);
+
+/* A connection's HTTP without a socket, for fuzz targets and tests: the bytes a client sent go
+ * in, the bytes the server would send come out, through exactly the code the server runs
+ * (parsing, limits, routing, the handlers, answers). Timeouts, TLS and connection limits are
+ * the transport's and not here. */
+typedef struct om_http_session om_http_session_t;
+/* NULL when out of memory. The server (made with om_http_server_new, never started) must
+ * outlive the session. */
+om_http_session_t *om_http_session_new(om_http_server_t *s, const char *peer);
+/* Feed received bytes; len 0 means the peer closed its side. */
+void om_http_session_feed(om_http_session_t *ss, const char *data, size_t len);
+/* Take what the server would have sent since the last call (om_malloc'd; NULL when nothing;
+ * the caller frees it). */
+char *om_http_session_take_output(om_http_session_t *ss, size_t *len);
+/* True once the server would close the connection (after sending the output). */
+bool om_http_session_done(const om_http_session_t *ss);
+/* An answer owed by a handler was given: go on with the input received meanwhile. */
+void om_http_session_resume(om_http_session_t *ss);
+void om_http_session_free(om_http_session_t *ss);
+
 #endif

@@ -12,9 +12,6 @@ extern const om_factory_t ext_health_check_factory;
 int ext_health_check_bound_port(const void *self);
 /* Connections that are open, closing ones included. */
 size_t ext_health_check_conn_count(const void *self);
-/* How long one connection may take to deliver its request (default 10 s); applies to
- * connections accepted from now on. */
-void ext_health_check_set_timeout(void *self, uint64_t ms);
 
 /* Go's time.Duration.String() of a non-negative duration: "0s", "1.5µs", "2.000001ms",
  * "1m2.5s", "1h0m0s". Writes a NUL-terminated string of at most n-1 bytes to out. */

@@ -13,6 +13,8 @@
 #include "config.h"
 #include "health_check.h"
 #include "om_test.h"
+#include "om_testcerts.h"
+#include "om_testhttp.h"
 
 /* ---- an extension instance ---------------------------------------------------------------- */
 
@@ -107,6 +109,7 @@ static bool teardown(fixture_t *f)
     om_fields_free(F->fields, f->cfg);
     free(f->cfg);
     om_config_free(f->yaml);
+    om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     om_test_host_close(&f->host);
     return uv_loop_close(&f->loop) == 0 && ok;
@@ -312,16 +315,29 @@ static void test_config(void)
     free(cfg);
     om_config_free(f.yaml);
 
-    /* Keys otelcol users write that we accept without implementing. */
+    /* Keys otelcol users write that we accept without implementing, and confighttp's (the
+     * TLS files are read at start, not here). */
     om_log_set_level(OM_LOG_ERROR);
     cfg = load_cfg(&f,
                    "c: {endpoint: '0.0.0.0:13133', check_collector_pipeline: {enabled: false, "
-                   "interval: 5m, exporter_failure_threshold: 5}, tls: {cert_file: x}}",
+                   "interval: 5m, exporter_failure_threshold: 5}, tls: {cert_file: x, key_file: "
+                   "y}, read_header_timeout: 5s, idle_timeout: 10s, cors: {allowed_origins: [x]}, "
+                   "response_headers: {X-Frame-Options: DENY}}",
                    msg, sizeof msg);
     ASSERT_TRUE(cfg != NULL);
     om_fields_free(F->fields, cfg);
     free(cfg);
     om_config_free(f.yaml);
+
+    /* TLS is served now: a section without a key, or asking for what is not implemented, is
+     * an error. */
+    ASSERT_TRUE(load_cfg(&f, "c: {tls: {cert_file: x}}", msg, sizeof msg) == NULL);
+    om_config_free(f.yaml);
+    ASSERT_CONTAINS(msg, "both certificate and key");
+    ASSERT_TRUE(load_cfg(&f, "c: {tls: {cert_file: x, key_file: y, reload_interval: 1h}}", msg,
+                         sizeof msg) == NULL);
+    om_config_free(f.yaml);
+    ASSERT_CONTAINS(msg, "reload_interval: not supported by otelmon");
 
     ASSERT_TRUE(load_cfg(&f, "c: {path: health}", msg, sizeof msg) == NULL);
     om_config_free(f.yaml);
@@ -390,6 +406,11 @@ static void test_default_body_and_states(void)
     ASSERT_EQ_INT(status_of(r), 503);
     ASSERT_EQ_STR(body_of(r), NOT_READY_BODY);
     om_free(r);
+    /* Each connection ends once its client has read the answer and closed (the server
+     * half-closes after answering, as Go's does, and then sees the client's end). */
+    for (int i = 0; i < 1000 && ext_health_check_conn_count(f.self) != 0; i++) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
     ASSERT_EQ_UINT(ext_health_check_conn_count(f.self), 0);
     ASSERT_TRUE(teardown(&f));
 }
@@ -512,11 +533,11 @@ static void test_bad_and_oversized_requests(void)
     ASSERT_TRUE(teardown(&f));
 }
 
+/* confighttp's read_header_timeout bounds how long a request may take to arrive. */
 static void test_timeout(void)
 {
     fixture_t f;
-    ASSERT_TRUE(setup(&f, ""));
-    ext_health_check_set_timeout(f.self, 30);
+    ASSERT_TRUE(setup(&f, "read_header_timeout: 30ms"));
     const char partial[] = "GET / HTTP/1.1\r\nHost: x\r\n";
     uint64_t t0 = uv_hrtime();
     char *r = exchange(&f, partial, sizeof partial - 1);
@@ -553,6 +574,7 @@ static void test_shutdown_closes_connections(void)
     om_fields_free(F->fields, f.cfg);
     free(f.cfg);
     om_config_free(f.yaml);
+    om_test_host_close(&f.host);
     uv_run(&f.loop, UV_RUN_DEFAULT);
     om_test_host_close(&f.host);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
@@ -665,9 +687,77 @@ static void test_generic_lifecycle(void)
     om_test_lifecycle(F, "{endpoint: '127.0.0.1:0'}");
 }
 
+static om_testcerts_t C;
+
+/* `tls` is served (it used to be accepted and ignored): a TLS client that trusts the CA gets
+ * the state, with the same bytes; a plain HTTP client on that port gets a plain 400; with
+ * client_ca_file a client without a certificate is refused. response_headers are added. */
+static void test_tls(void)
+{
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             "tls: {cert_file: '%s', key_file: '%s'}, response_headers: {X-Frame-Options: DENY}",
+             C.server_cert, C.server_key);
+    fixture_t f;
+    ASSERT_TRUE(setup(&f, extra));
+    F->pipelines_ready(f.self);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx, C.ca, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    om_testhttp_t h;
+    om_testhttp_init(&h, f.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    h.ctx = ctx;
+    om_testhttp_run_on(&h, &f.loop);
+    om_testhttp_t plain;
+    om_testhttp_init(&plain, f.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    om_testhttp_run_on(&plain, &f.loop);
+    ASSERT_TRUE(teardown(&f));
+    char hv[64];
+    ASSERT_TRUE(h.handshake_ok);
+    ASSERT_EQ_INT(h.nresp, 1);
+    ASSERT_EQ_INT(h.resp[0].status, 200);
+    ASSERT_CONTAINS(h.resp[0].body, "{\"status\":\"Server available\",\"upSince\":\"");
+    ASSERT_EQ_STR(om_testhttp_header(&h.resp[0], "connection", hv, sizeof hv), "close");
+    ASSERT_EQ_STR(om_testhttp_header(&h.resp[0], "x-frame-options", hv, sizeof hv), "DENY");
+    ASSERT_TRUE(h.clean_close);
+    ASSERT_EQ_INT(plain.nresp, 1);
+    ASSERT_EQ_INT(plain.resp[0].status, 400);
+    ASSERT_CONTAINS(plain.resp[0].body, "Client sent an HTTP request to an HTTPS server.");
+
+    snprintf(extra, sizeof extra, "tls: {cert_file: '%s', key_file: '%s', client_ca_file: '%s'}",
+             C.server_cert, C.server_key, C.ca);
+    ASSERT_TRUE(setup(&f, extra));
+    om_testhttp_init(&h, f.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    h.ctx = ctx;
+    om_testhttp_run_on(&h, &f.loop);
+    ASSERT_TRUE(teardown(&f));
+    SSL_CTX_free(ctx);
+    ASSERT_EQ_INT(h.nresp, 0);
+    ASSERT_CONTAINS(h.err, "certificate required");
+
+    /* A file that does not exist fails start, naming it. */
+    snprintf(extra, sizeof extra, "tls: {cert_file: '%s', key_file: '%s'}", C.missing,
+             C.server_key);
+    ASSERT_TRUE(!setup(&f, extra));
+    F->shutdown(f.self, on_done, &f);
+    run_until(&f.loop, &f.done);
+    F->destroy(f.self);
+    om_fields_free(F->fields, f.cfg);
+    free(f.cfg);
+    om_config_free(f.yaml);
+    om_test_host_close(&f.host);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
+    if (!om_testcerts_make(&C)) {
+        fprintf(stderr, "cannot make test certificates with openssl\n");
+        om_testcerts_remove(&C);
+        return 1;
+    }
     OM_RUN(test_config);
     OM_RUN(test_default_body_and_states);
     OM_RUN(test_custom_path_and_bodies);
@@ -680,5 +770,7 @@ int main(void)
     OM_RUN(test_go_duration);
     OM_RUN(test_rfc3339);
     OM_RUN(test_generic_lifecycle);
+    OM_RUN(test_tls);
+    om_testcerts_remove(&C);
     return om_test_summary();
 }

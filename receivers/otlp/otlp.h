@@ -9,34 +9,22 @@
 
 #include "om.h"
 
-/* protocols::<grpc|http>::tls: otelcol's configtls ServerConfig. A string that is NULL or ""
- * is unset. min_version and max_version are "1.0" to "1.3"; unset means TLS 1.2 for min and
- * the newest for max, as in otelcol. */
-typedef struct otlp_tls_cfg {
-    char *cert_file, *cert_pem; /* the server's certificate chain */
-    char *key_file, *key_pem;   /* its private key */
-    char *client_ca_file;       /* set: clients must present a certificate it signed */
-    char *ca_file, *ca_pem;     /* accepted and checked; a server does not use them */
-    char *min_version, *max_version;
-    om_strlist_t cipher_suites; /* IANA names; TLS 1.2 suites only, HTTP only */
-} otlp_tls_cfg_t;
-
 typedef struct otlp_grpc_cfg {
     char *endpoint;                 /* "localhost:4317" */
     int64_t max_recv_msg_size_mib;  /* 4 */
     int64_t max_concurrent_streams; /* 0: gRPC's default */
     bool tls_present;               /* `tls:` written: serve TLS only */
-    otlp_tls_cfg_t tls;
+    om_tls_server_cfg_t tls;        /* the core's table, with gRPC core's limits */
 } otlp_grpc_cfg_t;
 
 typedef struct otlp_http_cfg {
-    char *endpoint;                 /* "localhost:4318" */
-    char *traces_url_path;          /* "/v1/traces" */
-    char *metrics_url_path;         /* "/v1/metrics" */
-    char *logs_url_path;            /* "/v1/logs" */
-    uint64_t max_request_body_size; /* 20 MiB, measured after decompression */
-    bool tls_present;               /* `tls:` written: serve TLS only */
-    otlp_tls_cfg_t tls;
+    /* The core's HTTP server settings (otelcol's confighttp.ServerConfig): endpoint
+     * ("localhost:4318"), tls, max_request_body_size (20 MiB, measured before and after
+     * decompression), the timeouts... */
+    om_http_server_cfg_t server;
+    char *traces_url_path;  /* "/v1/traces" */
+    char *metrics_url_path; /* "/v1/metrics" */
+    char *logs_url_path;    /* "/v1/logs" */
 } otlp_http_cfg_t;
 
 typedef struct rcv_otlp_cfg {

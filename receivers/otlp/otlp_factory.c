@@ -1,50 +1,10 @@
 /* otlp_factory.c: the otlp receiver's config table, validation and lifecycle.
  * The servers themselves are in otlp_grpc.c and otlp_http.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "otlp.h"
-#include "otlp_tls.h"
-
-/* otelcol's configtls.ServerConfig keys. cipher_suites differs per protocol: OpenSSL applies
- * it for HTTP, gRPC core offers no such setting. */
-#define TLS_FIELD(name, member, text)                                                              \
-    {                                                                                              \
-        .key = name, .type = OM_F_STRING, .offset = offsetof(otlp_tls_cfg_t, member), .help = text \
-    }
-#define TLS_COMMON_FIELDS                                                                          \
-    TLS_FIELD("cert_file", cert_file, "the server's certificate chain (PEM file)"),                \
-        TLS_FIELD("cert_pem", cert_pem, "the same as inline PEM"),                                 \
-        TLS_FIELD("key_file", key_file, "the certificate's private key (PEM file)"),               \
-        TLS_FIELD("key_pem", key_pem, "the same as inline PEM"),                                   \
-        TLS_FIELD("client_ca_file", client_ca_file,                                                \
-                  "mutual TLS: clients must present a certificate signed by this CA"),             \
-        TLS_FIELD("ca_file", ca_file, "accepted and checked; unused by a server"),                 \
-        TLS_FIELD("ca_pem", ca_pem, "accepted and checked; unused by a server"),                   \
-        TLS_FIELD("min_version", min_version, "lowest TLS version: 1.0 to 1.3 (default 1.2)"),     \
-        TLS_FIELD("max_version", max_version, "highest TLS version (default: the newest)"),        \
-        {.key = "include_system_ca_certs_pool", .type = OM_F_IGNORED},                             \
-        {.key = "reload_interval", .type = OM_F_IGNORED},                                          \
-        {.key = "client_ca_file_reload", .type = OM_F_IGNORED},                                    \
-        {.key = "curve_preferences", .type = OM_F_IGNORED},                                        \
-    {                                                                                              \
-        .key = "tpm", .type = OM_F_IGNORED                                                         \
-    }
-
-static const om_field_t grpc_tls_fields[] = {
-    TLS_COMMON_FIELDS,
-    {.key = "cipher_suites", .type = OM_F_IGNORED},
-    {.key = NULL},
-};
-
-static const om_field_t http_tls_fields[] = {
-    TLS_COMMON_FIELDS,
-    {.key = "cipher_suites",
-     .type = OM_F_STRLIST,
-     .offset = offsetof(otlp_tls_cfg_t, cipher_suites),
-     .help = "TLS 1.2 cipher suites by IANA name (as in Go)"},
-    {.key = NULL},
-};
 
 static const om_field_t grpc_fields[] = {
     {.key = "endpoint",
@@ -69,7 +29,7 @@ static const om_field_t grpc_fields[] = {
     {.key = "tls",
      .type = OM_F_SECTION,
      .offset = offsetof(otlp_grpc_cfg_t, tls),
-     .fields = grpc_tls_fields,
+     .fields = om_tls_server_fields,
      .flags = OM_FF_PRESENCE,
      .present_offset = offsetof(otlp_grpc_cfg_t, tls_present),
      .help = "serve TLS (otelcol's configtls server settings)"},
@@ -82,12 +42,9 @@ static const om_field_t grpc_fields[] = {
     {.key = NULL},
 };
 
+/* otelcol's confighttp.ServerConfig (the core's table) and the receiver's paths. */
 static const om_field_t http_fields[] = {
-    {.key = "endpoint",
-     .type = OM_F_ENDPOINT,
-     .offset = offsetof(otlp_http_cfg_t, endpoint),
-     .def = "localhost:4318",
-     .help = "host:port to listen on for OTLP/HTTP"},
+    OM_HTTP_SERVER_FIELDS(otlp_http_cfg_t, server, "localhost:4318"),
     {.key = "traces_url_path",
      .type = OM_F_STRING,
      .offset = offsetof(otlp_http_cfg_t, traces_url_path),
@@ -103,25 +60,6 @@ static const om_field_t http_fields[] = {
      .offset = offsetof(otlp_http_cfg_t, logs_url_path),
      .def = "/v1/logs",
      .help = "path that takes log exports"},
-    {.key = "max_request_body_size",
-     .type = OM_F_SIZE,
-     .offset = offsetof(otlp_http_cfg_t, max_request_body_size),
-     .def = "20MiB",
-     .min = 1,
-     .max = 2147483647.0,
-     .help = "largest body accepted, measured after decompression"},
-    {.key = "tls",
-     .type = OM_F_SECTION,
-     .offset = offsetof(otlp_http_cfg_t, tls),
-     .fields = http_tls_fields,
-     .flags = OM_FF_PRESENCE,
-     .present_offset = offsetof(otlp_http_cfg_t, tls_present),
-     .help = "serve TLS (otelcol's configtls server settings)"},
-    {.key = "include_metadata", .type = OM_F_IGNORED},
-    {.key = "cors", .type = OM_F_IGNORED},
-    {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},
-    {.key = "response_headers", .type = OM_F_IGNORED},
-    {.key = "compression_algorithms", .type = OM_F_IGNORED},
     {.key = NULL},
 };
 
@@ -164,18 +102,23 @@ static int otlp_config_validate(const void *vcfg, om_err_t *err)
     }
     const otlp_grpc_cfg_t *g = &cfg->protocols.grpc;
     if (cfg->protocols.grpc_present && g->tls_present &&
-        otlp_tls_validate(&g->tls, "protocols::grpc::tls", true, err) != 0) {
+        om_tls_server_validate(&g->tls, OM_TLS_GRPC, "protocols::grpc::tls", err) != 0) {
         return OM_ECONFIG;
     }
     const otlp_http_cfg_t *h = &cfg->protocols.http;
-    if (cfg->protocols.http_present && h->tls_present &&
-        otlp_tls_validate(&h->tls, "protocols::http::tls", false, err) != 0) {
+    if (!cfg->protocols.http_present) {
+        return 0;
+    }
+    if (om_http_server_cfg_validate(&h->server, "protocols::http", err) != 0) {
         return OM_ECONFIG;
     }
     const char *paths[] = {h->traces_url_path, h->metrics_url_path, h->logs_url_path};
-    for (size_t i = 0; cfg->protocols.http_present && i < 3; i++) {
+    const char *keys[] = {"traces_url_path", "metrics_url_path", "logs_url_path"};
+    for (size_t i = 0; i < 3; i++) {
         if (paths[i] == NULL || paths[i][0] != '/') {
-            om_err_set(err, OM_ECONFIG, "protocols::http: url paths must start with '/'");
+            char at[64];
+            snprintf(at, sizeof at, "protocols::http::%s", keys[i]);
+            om_err_at(err, at, "url paths must start with '/'");
             return OM_ECONFIG;
         }
     }

@@ -49,7 +49,7 @@
  * TLS
  * ---
  * With protocols::grpc::tls the port gets gRPC's SSL server credentials, built from the PEM
- * text read at start (otlp_tls.c; gRPC copies it) and, with client_ca_file, requiring and
+ * text read at start (the core's src/tls.c; gRPC copies it) and, with client_ca_file, requiring and
  * verifying a client certificate. The material is first parsed with OpenSSL so that a bad
  * file is reported by name: gRPC itself would only fail to listen. Handshakes happen inside
  * gRPC; a refused client never becomes a call. */
@@ -62,10 +62,10 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <openssl/ssl.h>
 
 #include "otlp.h"
 #include "otlp_grpc.h"
-#include "otlp_tls.h"
 
 #define SLOTS_PER_METHOD 16
 #define SLOTS_OTHER 2
@@ -612,7 +612,7 @@ static grpc_server *server_new(const otlp_grpc_cfg_t *cfg, int max_recv)
 
 /* Insecure credentials, or with tls the server's key pair and, for mutual TLS, the client CA.
  * gRPC copies the PEM strings, so the caller frees them afterwards. NULL when gRPC fails. */
-static grpc_server_credentials *server_creds(const otlp_tls_pem_t *pem)
+static grpc_server_credentials *server_creds(const om_tls_pem_t *pem)
 {
     if (pem == NULL) {
         return grpc_insecure_server_credentials_create();
@@ -626,7 +626,7 @@ static grpc_server_credentials *server_creds(const otlp_tls_pem_t *pem)
 
 /* Queue, server, methods, bridge thread; then listen (with TLS when pem is not NULL).
  * Nothing is started yet. */
-static int server_setup(otlp_grpc_server_t *s, const char *addr, const otlp_tls_pem_t *pem,
+static int server_setup(otlp_grpc_server_t *s, const char *addr, const om_tls_pem_t *pem,
                         om_err_t *err)
 {
     s->cq = grpc_completion_queue_create_for_next(NULL);
@@ -698,23 +698,19 @@ static void start_undo(otlp_grpc_server_t *s)
 
 /* Read the TLS material and check it with OpenSSL first: gRPC would only say that it cannot
  * listen, while this names the file that is missing or does not parse. */
-static int tls_load(otlp_grpc_server_t *s, otlp_tls_pem_t *pem, om_err_t *err)
+static int tls_load(otlp_grpc_server_t *s, om_tls_pem_t *pem, om_err_t *err)
 {
     const char *path = "protocols::grpc::tls";
-    int rc = otlp_tls_pem_load(&s->cfg->tls, path, pem, err);
+    int rc = om_tls_server_pem_load(&s->cfg->tls, path, pem, err);
     if (rc != 0) {
         return rc;
     }
-    SSL_CTX *check = otlp_tls_ctx_new(&s->cfg->tls, pem, path, false, err);
+    SSL_CTX *check = om_tls_server_ctx_new(&s->cfg->tls, pem, OM_TLS_GRPC, path, err);
     if (check == NULL) {
-        otlp_tls_pem_free(pem);
+        om_tls_pem_free(pem);
         return err->code != 0 ? err->code : OM_ECONFIG;
     }
     SSL_CTX_free(check);
-    if (s->cfg->tls.cipher_suites.n > 0) {
-        OM_CLOG(s->r->log_name, OM_LOG_WARN,
-                "%s::cipher_suites is not applied over gRPC (gRPC core picks its own)", path);
-    }
     return 0;
 }
 
@@ -731,7 +727,7 @@ int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
         return rc;
     }
     snprintf(addr, sizeof addr, "%s:%d", host, port);
-    otlp_tls_pem_t pem;
+    om_tls_pem_t pem;
     memset(&pem, 0, sizeof pem);
     if (s->cfg->tls_present) {
         rc = tls_load(s, &pem, err);
@@ -750,7 +746,7 @@ int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
     const char *note = !s->cfg->tls_present    ? ""
                        : pem.client_ca != NULL ? " (TLS, client certificates required)"
                                                : " (TLS)";
-    otlp_tls_pem_free(&pem);
+    om_tls_pem_free(&pem);
     if (rc != 0) {
         start_undo(s);
         return rc;

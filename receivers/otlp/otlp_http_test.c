@@ -17,6 +17,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <http_parser.h>
+
 #include "google/rpc/status.pb-c.h"
 #include "om_test.h"
 #include "om_testdata.h"
@@ -96,11 +98,12 @@ static void fx_init(fixture_t *f, uint64_t max_body, unsigned signals, const cha
     om_test_host_init(&f->host, &f->loop);
     f->cfg.protocols.http_present = true;
     otlp_http_cfg_t *h = &f->cfg.protocols.http;
-    h->endpoint = (char *)endpoint;
+    om_http_server_cfg_defaults(&h->server);
+    h->server.endpoint = (char *)endpoint;
+    h->server.max_request_body_size = max_body;
     h->traces_url_path = "/v1/traces";
     h->metrics_url_path = "/v1/metrics";
     h->logs_url_path = "/v1/logs";
-    h->max_request_body_size = max_body;
     f->r.cfg = &f->cfg;
     f->r.log_name = "receiver/otlp";
     f->r.host = &f->host;
@@ -1081,11 +1084,17 @@ static void test_empty_request(void)
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
+/* A connection that sends nothing is closed after read_header_timeout (the core server's
+ * own tests cover every timeout). */
 static void test_idle_timeout(void)
 {
     fixture_t f;
-    ASSERT_EQ_INT(fx_start(&f, MiB, OM_SIG_ALL), 0);
-    otlp_http_set_timeouts(f.srv, 50, 50);
+    fx_init(&f, MiB, OM_SIG_ALL, "127.0.0.1:0");
+    f.cfg.protocols.http.server.read_header_timeout = 50 * OM_NS_PER_MS;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(otlp_http_create(&f.r, &f.srv, &err), 0);
+    ASSERT_EQ_INT(otlp_http_start(f.srv, &err), 0);
+    f.port = otlp_http_bound_port(f.srv);
     client_t c;
     memset(&c, 0, sizeof c);
     c.want_eof = true;

@@ -1,55 +1,165 @@
-/* om_testcerts.c: the test PKI (om_testcerts.h). */
+/* om_testcerts.c: see om_testcerts.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "om_testcerts.h"
 
-const char om_test_ca_pem[] = "-----BEGIN CERTIFICATE-----\n"
-                              "MIIBizCCATGgAwIBAgIUTa1TYK0WThp5m+mvh3/dJdlB7R0wCgYIKoZIzj0EAwIw\n"
-                              "GjEYMBYGA1UEAwwPT3RlbE1vbiB0ZXN0IENBMCAXDTI2MTEyNDA2MzkzMFoYDzIx\n"
-                              "MjYxMDMxMDYzOTMwWjAaMRgwFgYDVQQDDA9PdGVsTW9uIHRlc3QgQ0EwWTATBgcq\n"
-                              "hkjOPQIBBggqhkjOPQMBBwNCAAQxIDXlQy5s6HpIJUg/+ic9wPF/7qJ14QOGikrS\n"
-                              "UnwCK64DQYuMUnv8bqBgAqWfeV3Vdokltqyl6YDmYAlDSzhGo1MwUTAdBgNVHQ4E\n"
-                              "FgQUj5f70zQKBHyTI35sKKMD3Bk+u4kwHwYDVR0jBBgwFoAUj5f70zQKBHyTI35s\n"
-                              "KKMD3Bk+u4kwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAriqN\n"
-                              "2AJ/xmoUj4GA8J1f3nEysf9fm1PxzkiFwq4IyUICIAY0/S55L89C4/O3wsrkUGon\n"
-                              "fIhrfl9Yz+fghxktJQxS\n"
-                              "-----END CERTIFICATE-----\n";
+static bool run_openssl(const char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        return false;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execvp("openssl", (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "openssl %s failed (status %d)\n", argv[1], st);
+        return false;
+    }
+    return true;
+}
 
-const char om_test_server_cert_pem[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBwjCCAWigAwIBAgIUTESP2Ufg8MUv3bNEhuK1gcCBdD0wCgYIKoZIzj0EAwIw\n"
-    "GjEYMBYGA1UEAwwPT3RlbE1vbiB0ZXN0IENBMCAXDTI2MTEyNDA2MzkzMFoYDzIx\n"
-    "MjYxMDMxMDYzOTMwWjAfMR0wGwYDVQQDDBRvdGVsbW9uLXRlc3QuZXhhbXBsZTBZ\n"
-    "MBMGByqGSM49AgEGCCqGSM49AwEHA0IABMJFtKdIO+AGGV8sxufjuqiIZCgznHoV\n"
-    "adxtxauRIWFtHU2g0XaCxAkpVs0dKDJKchKIl8hhv5OGhlT6Hjk+WFujgYQwgYEw\n"
-    "KgYDVR0RBCMwIYIUb3RlbG1vbi10ZXN0LmV4YW1wbGWCCWxvY2FsaG9zdDATBgNV\n"
-    "HSUEDDAKBggrBgEFBQcDATAdBgNVHQ4EFgQUYOsZ3olKdgBNS1uPsmC0nWa1wTUw\n"
-    "HwYDVR0jBBgwFoAUj5f70zQKBHyTI35sKKMD3Bk+u4kwCgYIKoZIzj0EAwIDSAAw\n"
-    "RQIgEqWEfaL0OIv0MmTd1u1Q2E/SVXzThLPsiTq9VzM6FR0CIQC+qDaet+q8+kHY\n"
-    "Jdqe4GwU9nigxKR0hd7k39j6XNEeqg==\n"
-    "-----END CERTIFICATE-----\n";
+static void in_dir(const om_testcerts_t *c, char *out, const char *name)
+{
+    snprintf(out, OM_TESTCERTS_PATH, "%s/%.80s", c->dir, name);
+}
 
-const char om_test_server_key_pem[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUF/skN4RCWSbHRz/\n"
-    "RDCSgQC95FNarGHiZpGeVZe/ZVuhRANCAATCRbSnSDvgBhlfLMbn47qoiGQoM5x6\n"
-    "FWncbcWrkSFhbR1NoNF2gsQJKVbNHSgySnISiJfIYb+ThoZU+h45Plhb\n"
-    "-----END PRIVATE KEY-----\n";
+static bool write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        return false;
+    }
+    fputs(text, f);
+    return fclose(f) == 0;
+}
 
-const char om_test_client_cert_pem[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBlDCCATmgAwIBAgIUTESP2Ufg8MUv3bNEhuK1gcCBdD4wCgYIKoZIzj0EAwIw\n"
-    "GjEYMBYGA1UEAwwPT3RlbE1vbiB0ZXN0IENBMCAXDTI2MTEyNDA2MzkzMFoYDzIx\n"
-    "MjYxMDMxMDYzOTMwWjAeMRwwGgYDVQQDDBNvdGVsbW9uLXRlc3QtY2xpZW50MFkw\n"
-    "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEj/mARCvRAvs12gcny6N+K39IMcodxvLe\n"
-    "ovZEuWOIKcZgGc56TJ1bEjZsxSXxalgUjfm9geyYYuqMiox8HlOHpqNXMFUwEwYD\n"
-    "VR0lBAwwCgYIKwYBBQUHAwIwHQYDVR0OBBYEFG1rvjUtPSNBX1NqvasdTBtndZ3p\n"
-    "MB8GA1UdIwQYMBaAFI+X+9M0CgR8kyN+bCijA9wZPruJMAoGCCqGSM49BAMCA0kA\n"
-    "MEYCIQD3p12OQ2yuDWr3nZmmXK/BSMhE2xKGidGRsSFWqIlyUQIhAJ8aaXWx9VH5\n"
-    "axXpOmJRtgbuD7EZTC6hXpVlCWg8E1+Q\n"
-    "-----END CERTIFICATE-----\n";
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
 
-const char om_test_client_key_pem[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6uIQ+ZIeChkwenhj\n"
-    "U+Az+F9LZhn/qYUagXvGg9WUF3mhRANCAASP+YBEK9EC+zXaByfLo34rf0gxyh3G\n"
-    "8t6i9kS5Y4gpxmAZznpMnVsSNmzFJfFqWBSN+b2B7Jhi6oyKjHweU4em\n"
-    "-----END PRIVATE KEY-----\n";
+static bool make_ca(const char *cert, const char *key, const char *cn)
+{
+    char subj[64];
+    snprintf(subj, sizeof subj, "/CN=%s", cn);
+    const char *argv[] = {
+        "openssl", "req",     "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes",  "-keyout", key,     "-out",    cert, "-days",    "2",
+        "-subj",   subj,      NULL};
+    return run_openssl(argv);
+}
+
+/* A key and a certificate for cn signed by the CA, with the extensions in ext_text. */
+static bool make_leaf(const om_testcerts_t *c, const char *name, const char *cn,
+                      const char *ext_text, const char *ca, const char *ca_key, char *cert,
+                      char *key)
+{
+    char csr[OM_TESTCERTS_PATH], ext[OM_TESTCERTS_PATH], file[64], subj[64];
+    snprintf(file, sizeof file, "%s.pem", name);
+    in_dir(c, cert, file);
+    snprintf(file, sizeof file, "%s.key", name);
+    in_dir(c, key, file);
+    snprintf(file, sizeof file, "%s.csr", name);
+    in_dir(c, csr, file);
+    snprintf(file, sizeof file, "%s.ext", name);
+    in_dir(c, ext, file);
+    snprintf(subj, sizeof subj, "/CN=%s", cn);
+    if (!write_text(ext, ext_text)) {
+        return false;
+    }
+    const char *req[] = {
+        "openssl", "req",     "-newkey", "ec",   "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes",  "-keyout", key,       "-out", csr,        "-subj",
+        subj,      NULL};
+    const char *sign[] = {"openssl", "x509",   "-req", "-in",         csr, "-CA",
+                          ca,        "-CAkey", ca_key, "-set_serial", "2", "-days",
+                          "2",       "-out",   cert,   "-extfile",    ext, NULL};
+    return run_openssl(req) && run_openssl(sign);
+}
+
+bool om_testcerts_make(om_testcerts_t *c)
+{
+    snprintf(c->dir, sizeof c->dir, "/tmp/otelmon-certs-XXXXXX");
+    if (mkdtemp(c->dir) == NULL) {
+        return false;
+    }
+    in_dir(c, c->ca, "ca.pem");
+    in_dir(c, c->ca_key, "ca.key");
+    in_dir(c, c->other_ca, "other-ca.pem");
+    in_dir(c, c->other_ca_key, "other-ca.key");
+    in_dir(c, c->garbage, "garbage.pem");
+    in_dir(c, c->missing, "no-such-file.pem");
+    in_dir(c, c->empty, "empty.pem");
+    bool ok =
+        make_ca(c->ca, c->ca_key, "otelmon-test-ca") &&
+        make_ca(c->other_ca, c->other_ca_key, "otelmon-other-ca") &&
+        make_leaf(c, "server", "localhost",
+                  "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                  "extendedKeyUsage=serverAuth\n",
+                  c->ca, c->ca_key, c->server_cert, c->server_key) &&
+        make_leaf(c, "client", "client", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+                  c->ca, c->ca_key, c->client_cert, c->client_key) &&
+        make_leaf(c, "rogue", "rogue", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+                  c->other_ca, c->other_ca_key, c->rogue_cert, c->rogue_key) &&
+        write_text(c->garbage, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n"
+                               "-----END CERTIFICATE-----\n") &&
+        write_text(c->empty, "");
+    if (!ok) {
+        return false;
+    }
+    c->ca_pem = slurp(c->ca);
+    c->client_cert_pem = slurp(c->client_cert);
+    c->client_key_pem = slurp(c->client_key);
+    c->rogue_cert_pem = slurp(c->rogue_cert);
+    c->rogue_key_pem = slurp(c->rogue_key);
+    return c->ca_pem != NULL && c->client_cert_pem != NULL && c->client_key_pem != NULL &&
+           c->rogue_cert_pem != NULL && c->rogue_key_pem != NULL;
+}
+
+void om_testcerts_remove(om_testcerts_t *c)
+{
+    DIR *d = opendir(c->dir);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] != '.') {
+                char p[OM_TESTCERTS_PATH];
+                in_dir(c, p, e->d_name);
+                unlink(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(c->dir);
+    free(c->ca_pem);
+    free(c->client_cert_pem);
+    free(c->client_key_pem);
+    free(c->rogue_cert_pem);
+    free(c->rogue_key_pem);
+}
