@@ -21,7 +21,7 @@
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "om_test.h"
-#include "om_testcerts.h"
+#include "om_testpem.h"
 #include "om_testdata.h"
 #include "otlp_exporter.h"
 

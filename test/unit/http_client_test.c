@@ -21,7 +21,7 @@
 #include "om.h"
 #include "om_test.h"
 #include "om_test_httpd.h"
-#include "om_testcerts.h"
+#include "om_testpem.h"
 
 #define WAIT_MS 10000
 

@@ -11,7 +11,7 @@
 #include "config.h"
 #include "om.h"
 #include "om_test.h"
-#include "om_testcerts.h"
+#include "om_testpem.h"
 #include "pipeline.h"
 
 /* A component-like config with the table under "tls". */
