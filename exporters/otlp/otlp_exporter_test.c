@@ -409,7 +409,8 @@ static int fx_config(fx_t *fx, const char *yaml)
     om_err_t err = {0};
     if (rc == 0) {
         rc = exp_otlp_factory.config_validate(fx->cfg, &err);
-        snprintf(fx->msg, sizeof fx->msg, "%s", err.msg);
+        /* As the core reports it: the key the rule is about, then the message. */
+        snprintf(fx->msg, sizeof fx->msg, "%s%s%s", err.at, err.at[0] ? ": " : "", err.msg);
     }
     return rc;
 }
