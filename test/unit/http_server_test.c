@@ -846,8 +846,8 @@ static SSL_CTX *client_ctx(const char *cert, const char *key)
 static void tls_cfg(fx_t *f)
 {
     f->cfg.tls_present = true;
-    f->cfg.tls.cert_file = C.server_cert;
-    f->cfg.tls.key_file = C.server_key;
+    f->cfg.tls.common.cert_file = C.server_cert;
+    f->cfg.tls.common.key_file = C.server_key;
 }
 
 static void tls_xchg(fx_t *f, om_testhttp_t *h, SSL_CTX *ctx, const char *raw, int want)
@@ -888,7 +888,7 @@ static void test_tls(void)
     fx_init(&f);
     tls_cfg(&f);
     char *p384[] = {"P384"};
-    f.cfg.tls.curve_preferences = (om_strlist_t){.n = 1, .items = p384};
+    f.cfg.tls.common.curve_preferences = (om_strlist_t){.n = 1, .items = p384};
     f.cfg.read_header_timeout = 150 * MS;
     ASSERT_EQ_INT(fx_start(&f), 0);
     tls_xchg(&f, &h, ctx, GET("/exact"), 1);
@@ -922,7 +922,7 @@ static void test_tls_client_cas(void)
     fx_init(&f);
     tls_cfg(&f);
     f.cfg.tls.client_ca_file = C.other_ca;
-    f.cfg.tls.include_system_ca_certs_pool = true;
+    f.cfg.tls.common.include_system_ca_certs_pool = true;
     ASSERT_EQ_INT(fx_start(&f), 0);
     tls_xchg(&f, &h, good, GET("/exact"), 1);
     ASSERT_EQ_INT(h.nresp, 1);
