@@ -942,7 +942,7 @@ static void test_tls_client_cas(void)
     om_err_t err = {0};
     ASSERT_EQ_INT(om_http_server_new(&f.opts, &f.srv, &err), 0);
     ASSERT_EQ_INT(om_http_server_start(f.srv, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls: no valid certificate in client_ca_file");
+    ASSERT_CONTAINS(err.msg, "tls::client_ca_file: no valid certificate in");
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
@@ -1146,7 +1146,8 @@ static void test_config(void)
         {"x:\n  tls:\n    cert_file: a\n", "tls: TLS configuration must include both"},
         {"x:\n  tls:\n    cert_file: a\n    key_file: b\n    max_version: '1.1'\n"
          "    min_version: '1.3'\n",
-         "tls::min_version: min_version cannot be greater than max_version"},
+         "tls::max_version: invalid TLS configuration: min_version cannot be greater than "
+         "max_version"},
         {"x:\n  keep_alives_enabled: false\n  keepalive: {enabled: true}\n",
          "keepalive: cannot use deprecated keepalive fields"},
         {"x:\n  response_headers: {\"X-A\": \"a\\r\\nSet-Cookie: x\"}\n",

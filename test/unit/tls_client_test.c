@@ -132,7 +132,7 @@ static const rule_t common_rules[] = {
      "not supported by otelmon: insecure cipher suites are not offered by otelmon"},
     {"{include_insecure_cipher_suites: false}", NULL},
     {"{tpm: {enabled: true, path: /dev/tpmrm0}}",
-     "c::tls::tpm::enabled: not supported by otelmon: TLS keys held in a TPM"},
+     "c::tls::tpm::enabled: not supported by otelmon: keys in a TPM are not supported"},
     {"{tpm: {enabled: false}}", NULL},
     {"{reload_interval: -1s}", "reload_interval"},
     {"{verify: true}", "has invalid keys: verify"},
@@ -307,7 +307,8 @@ static void test_load(void)
     /* A key that belongs to another certificate. */
     t.common.key_file = temp_file("server.key", om_test_server_key_pem);
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls::key_file: the private key does not match the certificate");
+    ASSERT_CONTAINS(err.msg, "tls::key_file: the private key in \"");
+    ASSERT_CONTAINS(err.msg, "server.key\" does not match the certificate in tls::cert_pem");
     ASSERT_TRUE(pem.ca == NULL && pem.cert == NULL && pem.key == NULL);
     /* Files that are missing, or not PEM. */
     t.common.key_file = "/nonexistent/client.key";
@@ -315,20 +316,21 @@ static void test_load(void)
     ASSERT_CONTAINS(err.msg, "tls::key_file: cannot read \"/nonexistent/client.key\"");
     t.common.key_file = temp_file("junk.key", "not a key\n");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls::key_file: no unencrypted PEM private key");
+    ASSERT_CONTAINS(err.msg, "tls::key_file: no valid unencrypted private key in \"");
     t.common.key_file = temp_file("client2.key", om_test_client_key_pem);
     t.common.ca_file =
         temp_file("junk.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls::ca_file: no PEM certificate in it");
+    ASSERT_CONTAINS(err.msg, "tls::ca_file: no valid certificate in \"");
     t.common.ca_file = temp_file("empty.crt", "");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls::ca_file: cannot read");
-    ASSERT_CONTAINS(err.msg, "(empty)");
+    ASSERT_CONTAINS(err.msg, "tls::ca_file: no valid certificate in \"");
+    ASSERT_CONTAINS(err.msg, "empty.crt");
     t.common.ca_file = NULL;
     t.common.cert_pem = (char *)(uintptr_t)om_test_ca_pem; /* the key is not the CA's */
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "the private key does not match the certificate (tls::cert_pem)");
+    ASSERT_CONTAINS(err.msg, "tls::key_file: the private key in \"");
+    ASSERT_CONTAINS(err.msg, "\" does not match the certificate in tls::cert_pem");
 }
 
 static void test_system_pool(void)
