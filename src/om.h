@@ -572,6 +572,9 @@ typedef enum {
 /* The reason given for `auth` (otelcol's authenticator settings) until authenticators exist:
  * asking for authentication and getting an open port would be worse than an error. */
 #define OM_AUTH_REFUSED "authenticators (auth::authenticator) are not implemented yet"
+/* The reason given for `middlewares` (otelcol's confighttp and configgrpc, servers and
+ * clients): extensions that wrap each request, which may authenticate or filter it. */
+#define OM_MIDDLEWARES_REFUSED "middlewares (extensions that wrap each request) are not implemented"
 
 #define OM_FF_REQUIRED (1u << 0)
 #define OM_FF_PRESENCE (1u << 1) /* SECTION: set the bool at present_offset when the key exists */
@@ -1459,10 +1462,6 @@ typedef struct om_http_client_cfg {
     bool disable_keep_alives;   /* one connection per request */
 } om_http_client_cfg_t;
 
-/* The reasons of the refused keys (used by OM_HTTP_CLIENT_FIELDS). */
-#define OM_HTTP_MIDDLEWARES_REFUSED                                                                \
-    "middlewares (extensions that wrap each request) are not implemented"
-
 #define OM__HTTP_F(cfg_type, member, k, t, m, d, h)                                                \
     {                                                                                              \
         .key = (k), .type = (t), .offset = offsetof(cfg_type, member.m), .def = (d), .help = (h)   \
@@ -1495,7 +1494,7 @@ typedef struct om_http_client_cfg {
         OM__HTTP_F(cfg_type, member, "disable_keep_alives", OM_F_BOOL, disable_keep_alives,        \
                    "false", "one connection per request"),                                         \
         {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},                            \
-        {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_HTTP_MIDDLEWARES_REFUSED},         \
+        {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_MIDDLEWARES_REFUSED},              \
         {.key = "max_idle_conns_per_host", .type = OM_F_IGNORED},                                  \
         {.key = "http2_read_idle_timeout", .type = OM_F_IGNORED},                                  \
         {.key = "http2_ping_timeout", .type = OM_F_IGNORED},                                       \
@@ -1720,9 +1719,7 @@ extern const om_field_t om__http_keepalive_fields[];
          .help = "Content-Encodings accepted (default: all supported)"},                           \
         {.key = "cors", .type = OM_F_IGNORED},                                                     \
         {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},                            \
-        {.key = "middlewares",                                                                     \
-         .type = OM_F_REFUSED,                                                                     \
-         .help = "HTTP middlewares (extensions) are not implemented"},                             \
+        {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_MIDDLEWARES_REFUSED},              \
         {.key = "include_metadata", .type = OM_F_IGNORED},                                         \
     {                                                                                              \
         .key = "include_tls_metadata", .type = OM_F_IGNORED                                        \

@@ -700,6 +700,13 @@ static void test_config_errors(void)
                   "max_interval: 1s}}",
                   "max_interval");
     check_invalid("c: {endpoint: 'tempo:4317', tls: {verify: true}}", "verify");
+    /* As for the HTTP client: a middleware may authenticate or filter, so it is not ignored. */
+    check_invalid("c: {endpoint: 'tempo:4317', middlewares: [{id: m}]}",
+                  "t.yaml:1:42: exporters::otlp::middlewares: not supported by otelmon: "
+                  "middlewares (extensions that wrap each request) are not implemented");
+    fx_t fx = {0};
+    ASSERT_EQ_INT(fx_config(&fx, "c: {endpoint: 'tempo:4317', middlewares: []}"), 0);
+    fx_free_config(&fx);
 }
 
 static void test_lifecycle_without_start(void)
