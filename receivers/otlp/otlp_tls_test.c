@@ -338,25 +338,6 @@ static int grpc_export(fx_t *f, const char *ca, const char *cert, const char *ke
 /* ------------------------------------------------------------------------------------------ */
 /* HTTP client: om_testhttp, OpenSSL (or plain TCP) over a blocking socket in a thread     */
 
-/* A client context trusting our CA; with a certificate when cert is not NULL; max_version 0
- * means the newest. It offers ALPN h2 and http/1.1, as Go's clients do. */
-static SSL_CTX *client_ctx(const char *cert, const char *key, int max_version)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(ctx, C.ca, NULL);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (cert != NULL) {
-        SSL_CTX_use_certificate_chain_file(ctx, cert);
-        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM);
-    }
-    if (max_version != 0) {
-        SSL_CTX_set_max_proto_version(ctx, max_version);
-    }
-    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
-    return ctx;
-}
-
 /* n_req requests of `spans` spans each, keep-alive but the last (Connection: close). */
 static char *http_requests(int n_req, size_t spans, size_t *len)
 {
@@ -613,12 +594,13 @@ static void test_http_tls(void)
     memset(&again, 0, sizeof again);
     size_t items_big = 0;
     if (rc == 0) {
-        http_exchange(&f, &a, client_ctx(NULL, NULL, 0), 3, 2);
+        http_exchange(&f, &a, om_testcerts_client_ctx(&C, NULL, NULL, 0), 3, 2);
         size_t before = f.items;
-        http_exchange(&f, &big, client_ctx(NULL, NULL, 0), 1, 20000); /* a few MB */
+        http_exchange(&f, &big, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1,
+                      20000); /* a few MB */
         items_big = f.items - before;
         http_exchange(&f, &plain, NULL, 1, 1);
-        http_exchange(&f, &again, client_ctx(NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &again, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
     }
     int batches = f.batches;
     ASSERT_EQ_INT(fx_stop(&f), 0);
@@ -657,11 +639,13 @@ static void test_http_mtls(void)
     memset(&again, 0, sizeof again);
     int batches_refused = -1;
     if (rc == 0) {
-        http_exchange(&f, &good, client_ctx(C.client_cert, C.client_key, 0), 1, 1);
-        http_exchange(&f, &none, client_ctx(NULL, NULL, 0), 1, 1);
-        http_exchange(&f, &rogue, client_ctx(C.rogue_cert, C.rogue_key, 0), 1, 1);
+        http_exchange(&f, &good, om_testcerts_client_ctx(&C, C.client_cert, C.client_key, 0), 1, 1);
+        http_exchange(&f, &none, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &rogue, om_testcerts_client_ctx(&C, C.rogue_cert, C.rogue_key, 0), 1, 1);
         batches_refused = f.batches;
-        http_exchange(&f, &again, client_ctx(C.client_cert, C.client_key, TLS1_2_VERSION), 1, 1);
+        http_exchange(&f, &again,
+                      om_testcerts_client_ctx(&C, C.client_cert, C.client_key, TLS1_2_VERSION), 1,
+                      1);
     }
     int batches = f.batches;
     ASSERT_EQ_INT(fx_stop(&f), 0);
@@ -693,8 +677,8 @@ static void test_http_versions_and_ciphers(void)
     memset(&old, 0, sizeof old);
     memset(&cur, 0, sizeof cur);
     if (rc == 0) {
-        http_exchange(&f, &old, client_ctx(NULL, NULL, TLS1_2_VERSION), 1, 1);
-        http_exchange(&f, &cur, client_ctx(NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &old, om_testcerts_client_ctx(&C, NULL, NULL, TLS1_2_VERSION), 1, 1);
+        http_exchange(&f, &cur, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
     }
     ASSERT_EQ_INT(fx_stop(&f), 0);
     ASSERT_EQ_INT(rc, 0);
@@ -712,7 +696,7 @@ static void test_http_versions_and_ciphers(void)
     om_testhttp_t c12;
     memset(&c12, 0, sizeof c12);
     if (rc == 0) {
-        http_exchange(&f, &c12, client_ctx(NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &c12, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
     }
     ASSERT_EQ_INT(fx_stop(&f), 0);
     if (rc != 0) {

@@ -829,20 +829,6 @@ static void test_budget_across_servers(void)
 /* ------------------------------------------------------------------------------------------ */
 /* TLS                                                                                        */
 
-static SSL_CTX *client_ctx(const char *cert, const char *key)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(ctx, C.ca, NULL);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (cert != NULL) {
-        SSL_CTX_use_certificate_chain_file(ctx, cert);
-        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM);
-    }
-    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
-    return ctx;
-}
-
 static void tls_cfg(fx_t *f)
 {
     f->cfg.tls_present = true;
@@ -863,7 +849,7 @@ static void test_tls(void)
     fx_init(&f);
     tls_cfg(&f);
     ASSERT_EQ_INT(fx_start(&f), 0);
-    SSL_CTX *ctx = client_ctx(NULL, NULL);
+    SSL_CTX *ctx = om_testcerts_client_ctx(&C, NULL, NULL, 0);
     om_testhttp_t h;
     tls_xchg(&f, &h, ctx,
              GET("/exact") GET("/big") "GET /tree/x HTTP/1.1\r\nConnection: close\r\n\r\n", 0);
@@ -905,8 +891,8 @@ static void test_tls(void)
  * (OpenSSL's default paths; here SSL_CERT_FILE names our CA as "the system's"). */
 static void test_tls_client_cas(void)
 {
-    SSL_CTX *good = client_ctx(C.client_cert, C.client_key);
-    SSL_CTX *none = client_ctx(NULL, NULL);
+    SSL_CTX *good = om_testcerts_client_ctx(&C, C.client_cert, C.client_key, 0);
+    SSL_CTX *none = om_testcerts_client_ctx(&C, NULL, NULL, 0);
     setenv("SSL_CERT_FILE", C.ca, 1);
     om_testhttp_t h;
     fx_t f;

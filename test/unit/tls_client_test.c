@@ -3,7 +3,6 @@
  * file:line:column through real exporters, reading and checking the PEM material, and the
  * OpenSSL forms of cipher_suites and curve_preferences checked against OpenSSL itself. */
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -268,18 +267,6 @@ static void test_positions_through_exporters(void)
 /* ------------------------------------------------------------------------------------------ */
 /* Reading the material                                                                       */
 
-static char *temp_file(const char *name, const char *text)
-{
-    static char paths[8][128];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "/tmp/om-tlsclient-%d-%s", (int)getpid(), name);
-    FILE *f = fopen(p, "w");
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
 static int load(om_tls_client_cfg_t *t, om_tls_pem_t *pem, om_err_t *err)
 {
     *err = (om_err_t){0};
@@ -295,9 +282,9 @@ static void test_load(void)
     ASSERT_EQ_INT(load(&t, &pem, &err), 0);
     ASSERT_TRUE(pem.ca == NULL && pem.cert == NULL && pem.key == NULL);
     /* Files and inline PEM give the same text. */
-    t.common.ca_file = temp_file("ca.pem", om_test_ca_pem);
+    t.common.ca_file = om_testpem_file("ca.pem", om_test_ca_pem);
     t.common.cert_pem = (char *)(uintptr_t)om_test_client_cert_pem;
-    t.common.key_file = temp_file("client.key", om_test_client_key_pem);
+    t.common.key_file = om_testpem_file("client.key", om_test_client_key_pem);
     ASSERT_EQ_INT(load(&t, &pem, &err), 0);
     ASSERT_EQ_STR(pem.ca, om_test_ca_pem);
     ASSERT_EQ_STR(pem.cert, om_test_client_cert_pem);
@@ -305,7 +292,7 @@ static void test_load(void)
     om_tls_pem_free(&pem);
     ASSERT_TRUE(pem.key == NULL);
     /* A key that belongs to another certificate. */
-    t.common.key_file = temp_file("server.key", om_test_server_key_pem);
+    t.common.key_file = om_testpem_file("server.key", om_test_server_key_pem);
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
     ASSERT_CONTAINS(err.msg, "tls::key_file: the private key in \"");
     ASSERT_CONTAINS(err.msg, "server.key\" does not match the certificate in tls::cert_pem");
@@ -314,15 +301,15 @@ static void test_load(void)
     t.common.key_file = "/nonexistent/client.key";
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
     ASSERT_CONTAINS(err.msg, "tls::key_file: cannot read \"/nonexistent/client.key\"");
-    t.common.key_file = temp_file("junk.key", "not a key\n");
+    t.common.key_file = om_testpem_file("junk.key", "not a key\n");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
     ASSERT_CONTAINS(err.msg, "tls::key_file: no valid unencrypted private key in \"");
-    t.common.key_file = temp_file("client2.key", om_test_client_key_pem);
-    t.common.ca_file =
-        temp_file("junk.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    t.common.key_file = om_testpem_file("client2.key", om_test_client_key_pem);
+    t.common.ca_file = om_testpem_file(
+        "junk.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
     ASSERT_CONTAINS(err.msg, "tls::ca_file: no valid certificate in \"");
-    t.common.ca_file = temp_file("empty.crt", "");
+    t.common.ca_file = om_testpem_file("empty.crt", "");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
     ASSERT_CONTAINS(err.msg, "tls::ca_file: no valid certificate in \"");
     ASSERT_CONTAINS(err.msg, "empty.crt");
@@ -343,7 +330,7 @@ static void test_system_pool(void)
     /* SSL_CERT_FILE says where the system bundle is, as for Go. */
     const char *old = getenv("SSL_CERT_FILE");
     char *saved = old != NULL ? strdup(old) : NULL;
-    setenv("SSL_CERT_FILE", temp_file("bundle.pem", om_test_server_cert_pem), 1);
+    setenv("SSL_CERT_FILE", om_testpem_file("bundle.pem", om_test_server_cert_pem), 1);
     ASSERT_EQ_INT(load(&t, &pem, &err), 0);
     ASSERT_TRUE(strncmp(pem.ca, om_test_ca_pem, strlen(om_test_ca_pem)) == 0);
     ASSERT_CONTAINS(pem.ca + strlen(om_test_ca_pem), om_test_server_cert_pem);
@@ -436,5 +423,6 @@ int main(void)
     OM_RUN(test_load);
     OM_RUN(test_system_pool);
     OM_RUN(test_cipher_names_match_openssl);
+    om_testpem_files_remove();
     return om_test_summary();
 }
