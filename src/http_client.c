@@ -81,7 +81,7 @@ static long tls_version(const om_tls_client_cfg_t *t)
     static const long max[] = {CURL_SSLVERSION_MAX_DEFAULT, CURL_SSLVERSION_MAX_TLSv1_0,
                                CURL_SSLVERSION_MAX_TLSv1_1, CURL_SSLVERSION_MAX_TLSv1_2,
                                CURL_SSLVERSION_MAX_TLSv1_3};
-    return min[t->min_version] | max[t->max_version];
+    return min[t->common.min_version] | max[t->common.max_version];
 }
 
 static CURLcode set_blob(CURL *h, CURLoption opt, const char *pem)
@@ -104,32 +104,33 @@ static CURLcode set_list(CURL *h, CURLoption opt, char *list)
 /* The CAs: the loaded PEM when it holds the system bundle too, else the file by name (curl
  * then caches the store) or the inline PEM. Debian's curl also trusts /etc/ssl/certs through
  * CAPATH, which a configured CA must replace. */
-static CURLcode set_ca(CURL *h, const om_tls_client_cfg_t *t, const om_tls_client_pem_t *pem)
+static CURLcode set_ca(CURL *h, const om_tls_client_cfg_t *t, const om_tls_pem_t *pem)
 {
     if (pem->ca == NULL) {
         return CURLE_OK;
     }
-    CURLcode c = is_set(t->ca_file) && !t->include_system_ca_certs_pool
-                     ? curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file)
+    CURLcode c = is_set(t->common.ca_file) && !t->common.include_system_ca_certs_pool
+                     ? curl_easy_setopt(h, CURLOPT_CAINFO, t->common.ca_file)
                      : set_blob(h, CURLOPT_CAINFO_BLOB, pem->ca);
     return c ? c : curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 }
 
 /* Files are given to curl by name: it reads them for each new connection, so a rotated
  * certificate is used from the next connection on (what reload_interval asks for). */
-static CURLcode set_identity(CURL *h, const om_tls_client_cfg_t *t, const om_tls_client_pem_t *pem)
+static CURLcode set_identity(CURL *h, const om_tls_client_cfg_t *t, const om_tls_pem_t *pem)
 {
     if (pem->cert == NULL) {
         return CURLE_OK;
     }
-    CURLcode c = is_set(t->cert_file) ? curl_easy_setopt(h, CURLOPT_SSLCERT, t->cert_file)
-                                      : set_blob(h, CURLOPT_SSLCERT_BLOB, pem->cert);
-    return c                     ? c
-           : is_set(t->key_file) ? curl_easy_setopt(h, CURLOPT_SSLKEY, t->key_file)
-                                 : set_blob(h, CURLOPT_SSLKEY_BLOB, pem->key);
+    CURLcode c = is_set(t->common.cert_file)
+                     ? curl_easy_setopt(h, CURLOPT_SSLCERT, t->common.cert_file)
+                     : set_blob(h, CURLOPT_SSLCERT_BLOB, pem->cert);
+    return c                            ? c
+           : is_set(t->common.key_file) ? curl_easy_setopt(h, CURLOPT_SSLKEY, t->common.key_file)
+                                        : set_blob(h, CURLOPT_SSLKEY_BLOB, pem->key);
 }
 
-static CURLcode set_tls(CURL *h, const om_tls_client_cfg_t *t, const om_tls_client_pem_t *pem)
+static CURLcode set_tls(CURL *h, const om_tls_client_cfg_t *t, const om_tls_pem_t *pem)
 {
     CURLcode c = curl_easy_setopt(h, CURLOPT_SSLVERSION, tls_version(t));
     c = c ? c : set_ca(h, t, pem);
@@ -202,14 +203,14 @@ static CURLcode set_conn(CURL *h, const om_http_client_cfg_t *c, const char *use
 
 static int make_template(om_http_client_t *c, const om_http_client_opts_t *opts, om_err_t *err)
 {
-    om_tls_client_pem_t pem;
-    int rc = om_tls_client_load(&c->cfg->tls, "tls", &pem, err);
+    om_tls_pem_t pem;
+    int rc = om_tls_client_pem_load(&c->cfg->tls, "tls", &pem, err);
     if (rc != 0) {
         return rc;
     }
     c->tmpl = curl_easy_init();
     if (c->tmpl == NULL) {
-        om_tls_client_pem_free(&pem);
+        om_tls_pem_free(&pem);
         om_err_set(err, OM_ENOMEM, "out of memory (curl_easy_init)");
         return OM_ENOMEM;
     }
@@ -218,7 +219,7 @@ static int make_template(om_http_client_t *c, const om_http_client_opts_t *opts,
     CURLcode cc = set_conn(c->tmpl, c->cfg, ua);
     /* Blobs are copied by curl (CURL_BLOB_COPY), and again by each duphandle. */
     cc = cc ? cc : set_tls(c->tmpl, &c->cfg->tls, &pem);
-    om_tls_client_pem_free(&pem);
+    om_tls_pem_free(&pem);
     return cc != CURLE_OK ? curl_fail(err, "libcurl refuses a setting", cc) : 0;
 }
 

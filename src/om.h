@@ -572,6 +572,9 @@ typedef enum {
 /* The reason given for `auth` (otelcol's authenticator settings) until authenticators exist:
  * asking for authentication and getting an open port would be worse than an error. */
 #define OM_AUTH_REFUSED "authenticators (auth::authenticator) are not implemented yet"
+/* The reason given for `middlewares` (otelcol's confighttp and configgrpc, servers and
+ * clients): extensions that wrap each request, which may authenticate or filter it. */
+#define OM_MIDDLEWARES_REFUSED "middlewares (extensions that wrap each request) are not implemented"
 
 #define OM_FF_REQUIRED (1u << 0)
 #define OM_FF_PRESENCE (1u << 1) /* SECTION: set the bool at present_offset when the key exists */
@@ -1280,14 +1283,17 @@ void om_exphelper_free(om_exphelper_t *h);
 size_t om_exphelper_queue_size(const om_exphelper_t *h);
 
 /* ------------------------------------------------------------------------------------------ */
-/* TLS client settings (tls_client.c): otelcol's configtls.ClientConfig, one struct and one   */
-/* field table for every component that connects with TLS (the HTTP client below, the gRPC   */
-/* exporter). A component embeds om_tls_client_cfg_t and adds                                 */
+/* TLS (tls.c, tls_server.c, tls_client.c): otelcol's configtls as two field tables, one for   */
+/* servers (ServerConfig) and one for clients (ClientConfig), both built on the settings they */
+/* share (configtls.Config: om_tls_cfg_t, whose keys, rules, names and PEM reading exist once */
+/* in tls.c). A component embeds om_tls_server_cfg_t or om_tls_client_cfg_t and adds          */
 /*   {.key = "tls", .type = OM_F_SECTION, .offset = offsetof(cfg_t, tls),                    */
 /*    .fields = om_tls_client_fields, .help = "..."}                                          */
-/* to its table, calls om_tls_client_validate() from config_validate (no I/O) with the stack */
-/* that will carry the connection, and om_tls_client_load() at start for the PEM material.   */
-/* What each key does on each stack is documented at om_tls_client_fields (tls_client.c).    */
+/* to its table (a server with OM_FF_PRESENCE, or through OM_HTTP_SERVER_FIELDS; a client     */
+/* through OM_HTTP_CLIENT_FIELDS), calls om_tls_*_validate() from config_validate (no I/O)    */
+/* and om_tls_*_pem_load() at start for the PEM material. Keys otelcol has that otelmon does  */
+/* not implement and that concern security are refused. What each key does on each side and  */
+/* stack is documented in tls_server.c and tls_client.c.                                      */
 
 /* Indexes into the version choices: "" (the default: 1.2 for min, the newest for max), "1.0",
  * "1.1", "1.2", "1.3". */
@@ -1299,18 +1305,50 @@ typedef enum {
     OM_TLS_V1_3,
 } om_tls_version_t;
 
-typedef struct om_tls_client_cfg {
-    bool insecure;                     /* gRPC: plaintext (unless a CA is given); HTTP: no effect */
-    bool insecure_skip_verify;         /* TLS without checking the server's chain and name */
-    bool include_system_ca_certs_pool; /* with ca_file/ca_pem: trust the system's CAs too */
-    char *ca_file, *ca_pem;            /* CAs to trust instead of the system's (NULL/"": unset) */
-    char *cert_file, *cert_pem;        /* client certificate (chain) for mutual TLS */
+/* The settings servers and clients share (configtls.Config). A string that is NULL or "" is
+ * unset. */
+typedef struct om_tls_cfg {
+    char *ca_file, *ca_pem;            /* client: the CAs to trust instead of the system's;
+                                        * server: read and checked, otherwise unused */
+    bool include_system_ca_certs_pool; /* the system's CAs count too (with a CA / client CA) */
+    char *cert_file, *cert_pem;        /* certificate chain: a server's, or a client's (mTLS) */
     char *key_file, *key_pem;          /* its private key */
-    char *server_name_override;        /* name for SNI and the certificate check */
     int min_version, max_version;      /* om_tls_version_t */
     om_strlist_t cipher_suites;        /* Go's (IANA) names; TLS 1.2 suites (1.3 ones: no effect) */
-    om_strlist_t curve_preferences;    /* X25519, P256, P384, P521 */
-    int64_t reload_interval;           /* ns; 0: never reload the certificate and key */
+    om_strlist_t curve_preferences;    /* X25519, P256, P384, P521 (X25519MLKEM768) */
+} om_tls_cfg_t;
+
+/* Largest PEM file accepted: certificate chains and CA bundles are a few KiB to a few hundred
+ * KiB (Debian's whole system bundle is about 200 KiB). */
+#define OM_TLS_PEM_MAX (4 * 1024 * 1024)
+
+/* PEM text read at start (om_tls_server_pem_load, om_tls_client_pem_load): each om_malloc'd
+ * and NUL-terminated, NULL when not configured. */
+typedef struct om_tls_pem {
+    char *ca;        /* client: the CAs to trust; with include_system_ca_certs_pool, followed
+                      * by the system's bundle. NULL: the system's defaults */
+    char *cert;      /* certificate chain */
+    char *key;       /* its private key (checked to match cert), NULL: none */
+    char *client_ca; /* server: client_ca_file's CAs */
+} om_tls_pem_t;
+
+/* Free (and wipe: the key is secret) what a *_pem_load filled in, and zero *pem. */
+void om_tls_pem_free(om_tls_pem_t *pem);
+
+/* The reason for the last OpenSSL error of this thread ("certificate verify failed: ..."),
+ * written to buf, for log lines. ssl may be NULL; with it, a failed peer verification says
+ * why. Clears the thread's error queue. Any thread. */
+struct ssl_st; /* OpenSSL's SSL, without including OpenSSL here */
+void om_tls_err_reason(const struct ssl_st *ssl, char *buf, size_t n);
+
+/* TLS clients (tls_client.c): configtls.ClientConfig, for every component that connects with
+ * TLS (the HTTP client below, the gRPC exporter). */
+typedef struct om_tls_client_cfg {
+    om_tls_cfg_t common;
+    bool insecure;              /* gRPC: plaintext (unless a CA is given); HTTP: no effect */
+    bool insecure_skip_verify;  /* TLS without checking the server's chain and name */
+    char *server_name_override; /* name for SNI and the certificate check */
+    int64_t reload_interval;    /* ns; 0: never reload the certificate and key */
 } om_tls_client_cfg_t;
 
 extern const om_field_t om_tls_client_fields[];
@@ -1326,34 +1364,65 @@ typedef enum {
  * No I/O. Returns 0 or OM_ECONFIG. */
 int om_tls_client_validate(const om_tls_client_cfg_t *t, const char *key, om_tls_stack_t stack,
                            om_err_t *err);
-/* Whether the settings ask for a CA / a client certificate. */
+/* Whether the settings ask for a CA / a client certificate (file or inline PEM). */
 bool om_tls_client_has_ca(const om_tls_client_cfg_t *t);
 bool om_tls_client_has_cert(const om_tls_client_cfg_t *t);
 
-/* The PEM material of a validated config, read and checked at start (files are read here, so
- * a bad path fails the start with its name rather than every later connection). All strings
- * om_malloc'd and NUL-terminated, NULL when not configured. */
-typedef struct om_tls_client_pem {
-    char *ca;   /* the CAs to trust; with include_system_ca_certs_pool, followed by the
-                 * system's bundle. NULL: the system's defaults */
-    char *cert; /* client certificate chain, NULL: none */
-    char *key;  /* its private key (checked to match cert), NULL: none */
-} om_tls_client_pem_t;
-
-/* Reads ca_*, cert_*, key_* (and the system bundle when asked), checks that each parses as
- * PEM and that the key belongs to the certificate. key names the tls section in messages
- * ("tls": "tls::ca_file: cannot read ..."). Returns 0, OM_ECONFIG with a message, or
- * OM_ENOMEM. Blocks on file reads: call from start, not from the data path. */
-int om_tls_client_load(const om_tls_client_cfg_t *t, const char *key, om_tls_client_pem_t *out,
-                       om_err_t *err);
-/* Frees the strings (the key is wiped first) and zeroes *p. */
-void om_tls_client_pem_free(om_tls_client_pem_t *p);
+/* Reads ca_*, cert_*, key_* into out->ca, cert, key (files are read here, so a bad path fails
+ * the start with its name rather than every later connection), with the system bundle after
+ * the CAs when include_system_ca_certs_pool asks, and checks that each parses as PEM and that
+ * the key belongs to the certificate. key names the tls section in messages ("tls":
+ * "tls::ca_file: cannot read ..."). Returns 0, OM_ECONFIG with a message, or OM_ENOMEM (then
+ * *out holds nothing). Blocks on file reads: call from start, not from the data path. */
+int om_tls_client_pem_load(const om_tls_client_cfg_t *t, const char *key, om_tls_pem_t *out,
+                           om_err_t *err);
 
 /* The OpenSSL forms of cipher_suites (TLS 1.2 suites, ':'-separated, "" when the list names
  * none) and curve_preferences (groups, ':'-separated, "" when empty), for libraries that take
  * OpenSSL's syntax. Validated configs only. Returns an om_malloc'd string or NULL (ENOMEM). */
 char *om_tls_client_cipher_list(const om_tls_client_cfg_t *t);
 char *om_tls_client_curves_list(const om_tls_client_cfg_t *t);
+
+/* TLS servers (tls_server.c): configtls.ServerConfig, for every component that serves TLS
+ * (the OTLP receiver's HTTP and gRPC servers, health_check, whatever uses om_http_server), the
+ * OpenSSL server context built from it. Loop thread only. */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX, without including OpenSSL here */
+
+typedef struct om_tls_server_cfg {
+    om_tls_cfg_t common;
+    char *client_ca_file; /* set: clients must present a certificate it signed */
+} om_tls_server_cfg_t;
+
+extern const om_field_t om_tls_server_fields[];
+
+/* Flags of om_tls_server_validate / om_tls_server_ctx_new. */
+#define OM_TLS_GRPC (1u << 0)        /* the limits of gRPC core's credentials (see validate) */
+#define OM_TLS_ALPN_HTTP11 (1u << 1) /* answer ALPN with http/1.1 */
+
+/* The cross-field rules of one tls section, as otelcol's configtls Validate: a certificate and
+ * a key (each as a file or inline PEM, not both), min <= max, known cipher suites and curves.
+ * at names the section below the component ("protocols::http::tls"; "tls") and errors point
+ * at the key with om_err_at. OM_TLS_GRPC adds what gRPC core 1.51 cannot do: its versions are
+ * fixed to 1.2..1.3 (a narrower range is refused rather than widened), and cipher_suites,
+ * curve_preferences and include_system_ca_certs_pool are errors there. Returns 0 or
+ * OM_ECONFIG. No I/O. */
+int om_tls_server_validate(const om_tls_server_cfg_t *cfg, unsigned flags, const char *at,
+                           om_err_t *err);
+
+/* Read the files the section names into pem->cert, key, client_ca, ca (inline PEM is copied).
+ * Reads synchronously: this runs once at start, before the server serves anything, on files
+ * of at most OM_TLS_PEM_MAX bytes, and start must report a missing or unreadable file as its
+ * own error. On failure returns OM_ECONFIG (OM_ENOMEM) with a message that starts with the
+ * key's path below the component (at::key) and names the file; *pem then holds nothing. */
+int om_tls_server_pem_load(const om_tls_server_cfg_t *cfg, const char *at, om_tls_pem_t *pem,
+                           om_err_t *err);
+
+/* A server context from the material: certificate chain and key (which must match), the
+ * versions, cipher suites and curves, with client_ca mutual TLS; OM_TLS_ALPN_HTTP11 offers
+ * ALPN "http/1.1". Returns NULL with OM_ECONFIG/OM_ENOMEM in err (the message names the key
+ * and file that does not parse). The caller frees it with SSL_CTX_free. */
+struct ssl_ctx_st *om_tls_server_ctx_new(const om_tls_server_cfg_t *cfg, const om_tls_pem_t *pem,
+                                         unsigned flags, const char *at, om_err_t *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* HTTP client (http_client.c): asynchronous HTTP/1.1 and HTTP/2 requests on the loop, over    */
@@ -1393,10 +1462,6 @@ typedef struct om_http_client_cfg {
     bool disable_keep_alives;   /* one connection per request */
 } om_http_client_cfg_t;
 
-/* The reasons of the refused keys (used by OM_HTTP_CLIENT_FIELDS). */
-#define OM_HTTP_MIDDLEWARES_REFUSED                                                                \
-    "middlewares (extensions that wrap each request) are not implemented"
-
 #define OM__HTTP_F(cfg_type, member, k, t, m, d, h)                                                \
     {                                                                                              \
         .key = (k), .type = (t), .offset = offsetof(cfg_type, member.m), .def = (d), .help = (h)   \
@@ -1429,7 +1494,7 @@ typedef struct om_http_client_cfg {
         OM__HTTP_F(cfg_type, member, "disable_keep_alives", OM_F_BOOL, disable_keep_alives,        \
                    "false", "one connection per request"),                                         \
         {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},                            \
-        {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_HTTP_MIDDLEWARES_REFUSED},         \
+        {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_MIDDLEWARES_REFUSED},              \
         {.key = "max_idle_conns_per_host", .type = OM_F_IGNORED},                                  \
         {.key = "http2_read_idle_timeout", .type = OM_F_IGNORED},                                  \
         {.key = "http2_ping_timeout", .type = OM_F_IGNORED},                                       \
@@ -1457,7 +1522,7 @@ typedef struct om_http_client_opts {
     const char *user_agent;  /* NULL: "OtelMon/<version>" */
 } om_http_client_opts_t;
 
-/* Make a client: loads libcurl on first use, reads the TLS material (om_tls_client_load:
+/* Make a client: loads libcurl on first use, reads the TLS material (om_tls_client_pem_load:
  * blocks on file reads, so call it from start), prepares the options every request shares and
  * the multi handle on host->loop. cfg must be validated and must outlive the client. Returns
  * 0, OM_ENOTSUP (no libcurl), OM_ECONFIG (TLS files, an option libcurl refuses) or OM_ENOMEM,
@@ -1549,81 +1614,6 @@ void om_http_client_close(om_http_client_t *c, om_done_fn done, void *arg);
  * now_s (Unix seconds): >= 0, or -1 when absent or unparseable. A date in the past gives 0.
  * Any thread. */
 int64_t om_http_retry_after_ms(const char *value, int64_t now_s);
-
-/* TLS for servers (tls.c): otelcol's configtls.ServerConfig as one struct and one field       */
-/* table that every server embeds (`tls:` with OM_F_SECTION and OM_FF_PRESENCE, or through     */
-/* OM_HTTP_SERVER_FIELDS), its cross-field rules, the PEM material read at start and the       */
-/* OpenSSL server context built from it. Keys otelcol has that otelmon does not implement and  */
-/* that concern security (reload_interval, client_ca_file_reload, tpm::enabled) are refused.  */
-/* Loop thread only.                                                                          */
-
-struct ssl_ctx_st; /* OpenSSL's SSL_CTX, without including OpenSSL here */
-struct ssl_st;     /* OpenSSL's SSL */
-
-/* A string that is NULL or "" is unset. */
-typedef struct om_tls_server_cfg {
-    char *cert_file, *cert_pem;        /* the server's certificate chain */
-    char *key_file, *key_pem;          /* its private key */
-    char *client_ca_file;              /* set: clients must present a certificate it signed */
-    char *ca_file, *ca_pem;            /* accepted and checked; a server does not use them */
-    bool include_system_ca_certs_pool; /* with client_ca_file: the system's CAs count too */
-    char *min_version, *max_version;   /* "1.0".."1.3"; unset: 1.2 and the newest */
-    om_strlist_t cipher_suites;        /* IANA names; TLS 1.2 suites only */
-    om_strlist_t curve_preferences;    /* Go's names: P256, P384, P521, X25519 */
-} om_tls_server_cfg_t;
-
-extern const om_field_t om_tls_server_fields[];
-
-/* Flags of om_tls_server_validate / om_tls_server_ctx_new. */
-#define OM_TLS_GRPC (1u << 0)        /* the limits of gRPC core's credentials (see validate) */
-#define OM_TLS_ALPN_HTTP11 (1u << 1) /* answer ALPN with http/1.1 */
-
-/* The cross-field rules of one tls section, as otelcol's configtls Validate: a certificate and
- * a key (each as a file or inline PEM, not both), known versions with min <= max, known cipher
- * suites and curves. at names the section below the component ("protocols::http::tls"; "tls")
- * and errors point at the key with om_err_at. OM_TLS_GRPC adds what gRPC core 1.51 cannot do:
- * its versions are fixed to 1.2..1.3 (a narrower range is refused rather than widened), and
- * cipher_suites, curve_preferences and include_system_ca_certs_pool are errors there. Returns 0
- * or OM_ECONFIG. No I/O. */
-int om_tls_server_validate(const om_tls_server_cfg_t *cfg, unsigned flags, const char *at,
-                           om_err_t *err);
-
-/* The version setting as an OpenSSL version (TLS1_2_VERSION...), 0 when unset, -1 when not
- * one of "1.0", "1.1", "1.2", "1.3". */
-int om_tls_version(const char *s);
-
-/* Largest PEM file accepted: certificate chains and CA bundles are a few KiB to a few hundred
- * KiB (Debian's whole system bundle is about 200 KiB). */
-#define OM_TLS_PEM_MAX (4 * 1024 * 1024)
-
-/* PEM text read at start: each om_malloc'd and NUL-terminated, NULL when not configured. */
-typedef struct om_tls_pem {
-    char *cert, *key, *client_ca, *ca;
-    const char *cert_src, *key_src, *client_ca_src, *ca_src; /* "cert_file \"/x\"" for messages */
-    char names[4][320];                                      /* storage for the *_src texts */
-} om_tls_pem_t;
-
-/* Read the files the section names (inline PEM is copied). Reads synchronously: this runs
- * once at start, before the server serves anything, on files of at most OM_TLS_PEM_MAX bytes,
- * and start must report a missing or unreadable file as its own error. On failure returns
- * OM_ECONFIG (OM_ENOMEM) with a message that starts with at and names the file; *pem then
- * holds nothing. */
-int om_tls_server_pem_load(const om_tls_server_cfg_t *cfg, const char *at, om_tls_pem_t *pem,
-                           om_err_t *err);
-/* Free (and wipe: the key is secret) what om_tls_server_pem_load filled in. */
-void om_tls_pem_free(om_tls_pem_t *pem);
-
-/* A server context from the material: certificate chain and key (which must match), the
- * versions, cipher suites and curves, with client_ca mutual TLS; OM_TLS_ALPN_HTTP11 offers
- * ALPN "http/1.1". Returns NULL with OM_ECONFIG/OM_ENOMEM in err (the message names the file
- * that does not parse). The caller frees it with SSL_CTX_free. */
-struct ssl_ctx_st *om_tls_server_ctx_new(const om_tls_server_cfg_t *cfg, const om_tls_pem_t *pem,
-                                         unsigned flags, const char *at, om_err_t *err);
-
-/* The reason for the last OpenSSL error of this thread ("certificate verify failed: ..."),
- * written to buf, for log lines. ssl may be NULL; with it, a failed peer verification says
- * why. Clears the thread's error queue. Any thread. */
-void om_tls_err_reason(const struct ssl_st *ssl, char *buf, size_t n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* HTTP server (http_session.c, http_server.c): one HTTP/1.1 server on the loop for every      */
@@ -1729,9 +1719,7 @@ extern const om_field_t om__http_keepalive_fields[];
          .help = "Content-Encodings accepted (default: all supported)"},                           \
         {.key = "cors", .type = OM_F_IGNORED},                                                     \
         {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},                            \
-        {.key = "middlewares",                                                                     \
-         .type = OM_F_REFUSED,                                                                     \
-         .help = "HTTP middlewares (extensions) are not implemented"},                             \
+        {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_MIDDLEWARES_REFUSED},              \
         {.key = "include_metadata", .type = OM_F_IGNORED},                                         \
     {                                                                                              \
         .key = "include_tls_metadata", .type = OM_F_IGNORED                                        \

@@ -1,59 +1,34 @@
-/* tls.c: TLS for servers, shared by every component that serves TLS (the OTLP receiver's HTTP
- * and gRPC servers, health_check, and whatever uses om_http_server): otelcol's
- * configtls.ServerConfig as one struct (om_tls_server_cfg_t) and one field table, its
- * cross-field rules, reading the PEM material, and the OpenSSL server context.
+/* tls.c: what TLS servers and clients share (otelcol's configtls.Config, which its
+ * ServerConfig and ClientConfig both embed): the shared keys' field entries (the macro in
+ * tls_internal.h, the tpm sub-table and the version choices here), their rules, the names of
+ * versions, cipher suites and curves, and reading and checking the PEM material. The sides
+ * are in their own files on top of this one: tls_server.c (client CAs, ALPN, the OpenSSL
+ * server context, what gRPC's server credentials cannot do) and tls_client.c (the stacks
+ * libcurl and gRPC, the system bundle, the cipher and curve lists for libcurl). Three files
+ * rather than two so that neither side holds the other's code and what is shared has one home.
  *
- * Checking is split as the component model asks: om_tls_server_validate() looks at the values
- * only (config_validate, no I/O); at start the PEM material is read (om_tls_server_pem_load)
- * and parsed into an OpenSSL context (om_tls_server_ctx_new). The HTTP server serves with that
- * context; the gRPC receiver builds one only to check the material before handing the PEM
- * text to gRPC, so both report a bad file the same way, naming it.
+ * The names follow Go's crypto/tls, which configtls uses: cipher suites by their Go (IANA)
+ * names, only those Go offers (its insecure ones are refused: otelmon offers none), TLS 1.3
+ * names accepted and, as in Go, changing nothing; curves by configtls's names.
  *
- * What a server does with each otelcol key:
- *   cert_file/cert_pem, key_file/key_pem  its identity (a chain and its key, which must match);
- *   client_ca_file   mutual TLS: a client must present a certificate this CA signed
- *                    (RequireAndVerifyClientCert in Go's terms);
- *   include_system_ca_certs_pool  with client_ca_file, client certificates signed by a CA of
- *                    the system's bundle are accepted too, as Go's loadCert does (OpenSSL's
- *                    default paths: SSL_CERT_FILE / SSL_CERT_DIR when set); without
- *                    client_ca_file it changes nothing, as in Go;
- *   ca_file/ca_pem   only set RootCAs in Go, which a server never consults: read and parsed (a
- *                    broken file is an error there too), then dropped;
- *   min_version/max_version  the protocol range (default 1.2 to the newest);
- *   cipher_suites    Go's names, which are the IANA names OpenSSL calls "standard"; as in Go
- *                    they apply to TLS 1.2 only (TLS 1.3 suites are not configurable);
- *   curve_preferences  the key exchange groups, in order (P256, P384, P521, X25519);
- *   reload_interval, client_ca_file_reload, tpm::enabled  not implemented, and refused: a
- *                    user who asked for certificates to be re-read (a rotated or revoked one)
- *                    or for a key kept in a TPM must not silently get something else.
- *
- * Threading: the loop thread. om_tls_server_pem_load() blocks on small file reads (see
- * there). */
+ * Threading: any thread, no shared state. Reading the material blocks on small file reads;
+ * callers do it once at start (see om.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
-#include "om.h"
+#include "tls_internal.h"
 
 /* ------------------------------------------------------------------------------------------ */
-/* The field table                                                                            */
+/* The shared field entries' tables                                                           */
 
-#define TLS_STR(name, member, text)                                                                \
-    {                                                                                              \
-        .key = name, .type = OM_F_STRING, .offset = offsetof(om_tls_server_cfg_t, member),         \
-        .help = text                                                                               \
-    }
-
-#define RELOAD_REFUSED                                                                             \
-    "reloading certificates is not implemented: restart otelmon to load new files"
+const char *const om__tls_versions[] = {"", "1.0", "1.1", "1.2", "1.3", NULL};
 
 /* otelcol's TPMConfig: a key kept in a TPM. Only `enabled` matters: the rest configures it. */
-static const om_field_t tpm_fields[] = {
+const om_field_t om__tls_tpm_fields[] = {
     {.key = "enabled",
      .type = OM_F_REFUSED,
      .help = "keys in a TPM are not supported: use key_file or key_pem"},
@@ -63,113 +38,141 @@ static const om_field_t tpm_fields[] = {
     {.key = NULL},
 };
 
-const om_field_t om_tls_server_fields[] = {
-    TLS_STR("cert_file", cert_file, "the server's certificate chain (PEM file)"),
-    TLS_STR("cert_pem", cert_pem, "the same as inline PEM"),
-    TLS_STR("key_file", key_file, "the certificate's private key (PEM file)"),
-    TLS_STR("key_pem", key_pem, "the same as inline PEM"),
-    TLS_STR("client_ca_file", client_ca_file,
-            "mutual TLS: clients must present a certificate signed by this CA"),
-    TLS_STR("ca_file", ca_file, "accepted and checked; unused by a server"),
-    TLS_STR("ca_pem", ca_pem, "accepted and checked; unused by a server"),
-    TLS_STR("min_version", min_version, "lowest TLS version: 1.0 to 1.3 (default 1.2)"),
-    TLS_STR("max_version", max_version, "highest TLS version (default: the newest)"),
-    {.key = "cipher_suites",
-     .type = OM_F_STRLIST,
-     .offset = offsetof(om_tls_server_cfg_t, cipher_suites),
-     .help = "TLS 1.2 cipher suites by IANA name (as in Go)"},
-    {.key = "curve_preferences",
-     .type = OM_F_STRLIST,
-     .offset = offsetof(om_tls_server_cfg_t, curve_preferences),
-     .help = "key exchange groups in order: P256, P384, P521, X25519"},
-    {.key = "include_system_ca_certs_pool",
-     .type = OM_F_BOOL,
-     .offset = offsetof(om_tls_server_cfg_t, include_system_ca_certs_pool),
-     .def = "false",
-     .help = "with client_ca_file: also accept clients certified by the system's CAs"},
-    {.key = "reload_interval", .type = OM_F_REFUSED, .help = RELOAD_REFUSED},
-    {.key = "client_ca_file_reload", .type = OM_F_REFUSED, .help = RELOAD_REFUSED},
-    {.key = "tpm",
-     .type = OM_F_SECTION,
-     .offset = 0, /* nothing is stored: the section only refuses `enabled` */
-     .fields = tpm_fields,
-     .help = "keys kept in a TPM (not supported)"},
-    {.key = NULL},
+/* ------------------------------------------------------------------------------------------ */
+/* Names                                                                                      */
+
+/* Go's cipher suites (crypto/tls CipherSuites() and InsecureCipherSuites()) by the name
+ * configtls takes, with OpenSSL's name for the TLS 1.2 ones (NULL for TLS 1.3 suites). */
+static const struct {
+    const char *go, *openssl;
+    bool insecure;
+} suites[] = {
+    {"TLS_AES_128_GCM_SHA256", NULL, false},
+    {"TLS_AES_256_GCM_SHA384", NULL, false},
+    {"TLS_CHACHA20_POLY1305_SHA256", NULL, false},
+    {"TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA", false},
+    {"TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA", false},
+    {"TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256", false},
+    {"TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384", false},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA", false},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA", false},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA", false},
+    {"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA", false},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256", false},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384", false},
+    {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256", false},
+    {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384", false},
+    {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305", false},
+    {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305", false},
+    {"TLS_RSA_WITH_RC4_128_SHA", NULL, true},
+    {"TLS_RSA_WITH_3DES_EDE_CBC_SHA", NULL, true},
+    {"TLS_RSA_WITH_AES_128_CBC_SHA256", NULL, true},
+    {"TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", NULL, true},
+    {"TLS_ECDHE_RSA_WITH_RC4_128_SHA", NULL, true},
+    {"TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", NULL, true},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", NULL, true},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", NULL, true},
 };
 
-/* ------------------------------------------------------------------------------------------ */
-/* Names and versions                                                                         */
+/* configtls's curve names and OpenSSL's group names (X25519MLKEM768 needs OpenSSL 3.5). */
+static const struct {
+    const char *go, *openssl;
+} curves[] = {
+    {"X25519", "X25519"},
+    {"P256", "P-256"},
+    {"P384", "P-384"},
+    {"P521", "P-521"},
+    {"X25519MLKEM768", "X25519MLKEM768"},
+};
 
-static bool is_set(const char *s)
+static int find_suite(const char *name)
 {
-    return s != NULL && s[0] != '\0';
-}
-
-int om_tls_version(const char *s)
-{
-    static const struct {
-        const char *name;
-        int version;
-    } versions[] = {
-        {"1.0", TLS1_VERSION},
-        {"1.1", TLS1_1_VERSION},
-        {"1.2", TLS1_2_VERSION},
-        {"1.3", TLS1_3_VERSION},
-    };
-    if (!is_set(s)) {
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
-        if (strcmp(s, versions[i].name) == 0) {
-            return versions[i].version;
+    for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
+        if (strcmp(suites[i].go, name) == 0) {
+            return (int)i;
         }
     }
     return -1;
 }
 
-/* Go's curve names (crypto/tls) and OpenSSL's group names for them. X25519MLKEM768 is in
- * Go's list but not in OpenSSL 3.0. */
-static const char *curve_group(const char *go_name)
+static int find_curve(const char *name)
 {
-    static const struct {
-        const char *go, *ossl;
-    } curves[] = {
-        {"P256", "P-256"},
-        {"P384", "P-384"},
-        {"P521", "P-521"},
-        {"X25519", "X25519"},
-    };
     for (size_t i = 0; i < sizeof curves / sizeof curves[0]; i++) {
-        if (strcmp(go_name, curves[i].go) == 0) {
-            return curves[i].ossl;
+        if (strcmp(curves[i].go, name) == 0) {
+            return (int)i;
         }
     }
-    return NULL;
+    return -1;
 }
 
-/* The suite whose IANA ("standard") name is name, among those ctx offers; NULL if none. */
-static const SSL_CIPHER *find_suite(SSL_CTX *ctx, const char *name)
+int om__tls_openssl_version(int v)
 {
-    STACK_OF(SSL_CIPHER) *all = SSL_CTX_get_ciphers(ctx);
-    for (int j = 0; j < sk_SSL_CIPHER_num(all); j++) {
-        const SSL_CIPHER *c = sk_SSL_CIPHER_value(all, j);
-        const char *std = SSL_CIPHER_standard_name(c);
-        if (std != NULL && strcmp(std, name) == 0) {
-            return c;
+    static const int openssl[] = {0, TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION, TLS1_3_VERSION};
+    return v > 0 && (size_t)v < sizeof openssl / sizeof openssl[0] ? openssl[v] : 0;
+}
+
+/* ":"-joined OpenSSL names of the list's entries that have one. */
+static char *join_names(const om_strlist_t *l, bool suites_list)
+{
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    om_strbuf_puts(&sb, ""); /* an empty list still gives "" */
+    for (size_t i = 0; i < l->n; i++) {
+        const char *name = NULL;
+        if (suites_list) {
+            int k = find_suite(l->items[i]);
+            name = k >= 0 ? suites[k].openssl : NULL;
+        } else {
+            int k = find_curve(l->items[i]);
+            name = k >= 0 ? curves[k].openssl : NULL;
+        }
+        if (name != NULL) {
+            om_strbuf_printf(&sb, "%s%s", sb.len > 0 ? ":" : "", name);
         }
     }
-    return NULL;
+    char *s = sb.failed ? NULL : om_strbuf_steal(&sb, NULL);
+    om_strbuf_free(&sb);
+    return s;
+}
+
+char *om__tls_cipher_list(const om_strlist_t *names)
+{
+    return join_names(names, true);
+}
+
+char *om__tls_groups_list(const om_strlist_t *names)
+{
+    return join_names(names, false);
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Validation (no I/O)                                                                        */
+/* Rules (no I/O)                                                                             */
 
-/* key below the section at: "protocols::http::tls" + "min_version". */
-static const char *key_at(char *buf, size_t n, const char *at, const char *key)
+bool om__tls_is_set(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+bool om__tls_has_ca(const om_tls_cfg_t *c)
+{
+    return om__tls_is_set(c->ca_file) || om__tls_is_set(c->ca_pem);
+}
+
+bool om__tls_has_cert(const om_tls_cfg_t *c)
+{
+    return om__tls_is_set(c->cert_file) || om__tls_is_set(c->cert_pem);
+}
+
+bool om__tls_has_key(const om_tls_cfg_t *c)
+{
+    return om__tls_is_set(c->key_file) || om__tls_is_set(c->key_pem);
+}
+
+const char *om__tls_key(char *buf, size_t n, const char *at, const char *key)
 {
     if (key == NULL) {
         snprintf(buf, n, "%s", at != NULL ? at : "");
-    } else if (is_set(at)) {
+    } else if (om__tls_is_set(at)) {
         snprintf(buf, n, "%s::%s", at, key);
     } else {
         snprintf(buf, n, "%s", key);
@@ -177,262 +180,232 @@ static const char *key_at(char *buf, size_t n, const char *at, const char *key)
     return buf;
 }
 
-static int invalid(om_err_t *err, const char *at, const char *key, const char *what)
+int om__tls_invalid(om_err_t *err, const char *at, const char *key, const char *fmt, ...)
 {
-    char k[160];
-    om_err_at(err, key_at(k, sizeof k, at, key), "%s", what);
+    char k[sizeof err->at];
+    char msg[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    om_err_at(err, om__tls_key(k, sizeof k, at, key), "%s", msg);
     return OM_ECONFIG;
 }
 
-/* gRPC core 1.51 has no setting for the versions of its SSL server credentials: it always
- * negotiates 1.2 or 1.3, so a range it cannot honour is refused rather than widened. */
-static int validate_grpc_versions(int min, int max, const char *at, om_err_t *err)
+int om__tls_check_sources(const om_tls_cfg_t *c, const char *at, om_err_t *err)
 {
-    if (min == TLS1_3_VERSION) {
-        return invalid(err, at, "min_version",
-                       "1.3 is not supported over gRPC by otelmon (gRPC core negotiates TLS 1.2 "
-                       "and 1.3); it is under protocols::http");
+    if (om__tls_is_set(c->ca_file) && om__tls_is_set(c->ca_pem)) {
+        return om__tls_invalid(err, at, "ca_pem",
+                               "provide either a CA file or the PEM-encoded string, but not both");
     }
-    if (max != 0 && max < TLS1_3_VERSION) {
-        return invalid(err, at, "max_version",
-                       "below 1.3 is not supported over gRPC by otelmon (gRPC core negotiates "
-                       "TLS 1.2 and 1.3); it is under protocols::http");
+    if (om__tls_is_set(c->cert_file) && om__tls_is_set(c->cert_pem)) {
+        return om__tls_invalid(err, at, "cert_pem",
+                               "provide either certificate file or PEM, but not both");
+    }
+    if (om__tls_is_set(c->key_file) && om__tls_is_set(c->key_pem)) {
+        return om__tls_invalid(err, at, "key_pem", "provide either key file or PEM, but not both");
     }
     return 0;
 }
 
-static int validate_versions(const om_tls_server_cfg_t *cfg, unsigned flags, const char *at,
-                             om_err_t *err)
+/* max_version is where the range error points: it is always written when the error arises
+ * (min_version may be the default). */
+static int check_versions(const om_tls_cfg_t *c, const char *at, bool grpc, om_err_t *err)
 {
-    int min = om_tls_version(cfg->min_version);
-    int max = om_tls_version(cfg->max_version);
-    if (min < 0 || max < 0) {
-        char k[160], msg[96];
-        snprintf(msg, sizeof msg, "unsupported TLS version \"%.32s\" (1.0 to 1.3)",
-                 min < 0 ? cfg->min_version : cfg->max_version);
-        om_err_at(err, key_at(k, sizeof k, at, min < 0 ? "min_version" : "max_version"), "%s", msg);
-        return OM_ECONFIG;
+    int min = c->min_version == OM_TLS_V_DEFAULT ? OM_TLS_V1_2 : c->min_version;
+    if (c->max_version != OM_TLS_V_DEFAULT && c->max_version < min) {
+        return om__tls_invalid(
+            err, at, "max_version",
+            "invalid TLS configuration: min_version cannot be greater than max_version");
     }
-    if (max != 0 && (min == 0 ? TLS1_2_VERSION : min) > max) {
-        return invalid(err, at, "min_version", "min_version cannot be greater than max_version");
-    }
-    return (flags & OM_TLS_GRPC) ? validate_grpc_versions(min, max, at, err) : 0;
-}
-
-/* Unknown names are an error, as in otelcol. TLS 1.3 names are accepted and, as in Go,
- * change nothing. Building a context to list OpenSSL's suites is no I/O. */
-static int validate_suites(const om_strlist_t *names, const char *at, om_err_t *err)
-{
-    if (names->n == 0) {
+    if (!grpc) {
         return 0;
     }
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
-        ERR_clear_error();
-        om_err_set(err, OM_ENOMEM, "out of memory");
-        return OM_ENOMEM;
+    /* gRPC core 1.51 has no setting for the version of its credentials, server or client: it
+     * negotiates 1.2 or 1.3. A lower minimum is honoured by being stricter; the rest is not. */
+    if (c->min_version == OM_TLS_V1_3) {
+        return om__tls_invalid(err, at, "min_version",
+                               "1.3 cannot be enforced over gRPC (gRPC core negotiates TLS 1.2 "
+                               "or 1.3 and has no version setting); use 1.2 or less");
     }
-    int rc = 0;
-    for (size_t i = 0; i < names->n && rc == 0; i++) {
-        if (find_suite(ctx, names->items[i]) == NULL) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "invalid TLS cipher suite: \"%.64s\"", names->items[i]);
-            rc = invalid(err, at, "cipher_suites", msg);
-        }
+    if (c->max_version != OM_TLS_V_DEFAULT && c->max_version < OM_TLS_V1_3) {
+        return om__tls_invalid(err, at, "max_version",
+                               "below 1.3 cannot be enforced over gRPC (gRPC core negotiates TLS "
+                               "1.2 or 1.3 and has no version setting)");
     }
-    SSL_CTX_free(ctx);
-    return rc;
+    return 0;
 }
 
-static int validate_curves(const om_strlist_t *names, const char *at, om_err_t *err)
+/* Whether this process's OpenSSL takes the groups (X25519MLKEM768 needs OpenSSL 3.5).
+ * Building a context is no I/O. */
+static bool openssl_has_groups(const char *list)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    bool ok = ctx != NULL && SSL_CTX_set1_groups_list(ctx, list) == 1;
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+static int check_suites(const om_strlist_t *names, const char *at, om_err_t *err)
 {
     for (size_t i = 0; i < names->n; i++) {
-        if (curve_group(names->items[i]) == NULL) {
-            char msg[160];
-            snprintf(msg, sizeof msg,
-                     "invalid curve type: \"%.32s\" (supported: P256, P384, P521, X25519)",
-                     names->items[i]);
-            return invalid(err, at, "curve_preferences", msg);
+        int k = find_suite(names->items[i]);
+        if (k < 0) {
+            return om__tls_invalid(err, at, "cipher_suites", "invalid TLS cipher suite: \"%.64s\"",
+                                   names->items[i]);
+        }
+        if (suites[k].insecure) {
+            return om__tls_invalid(
+                err, at, "cipher_suites",
+                "\"%.64s\" is an insecure cipher suite, which otelmon does not offer",
+                names->items[i]);
         }
     }
     return 0;
 }
 
-/* What gRPC core's server credentials cannot do, refused rather than ignored. */
-static int validate_grpc(const om_tls_server_cfg_t *cfg, const char *at, om_err_t *err)
+static int check_curves(const om_strlist_t *names, const char *at, om_err_t *err)
 {
-    if (cfg->cipher_suites.n > 0) {
-        return invalid(err, at, "cipher_suites",
-                       "not supported over gRPC by otelmon (gRPC core chooses the cipher "
-                       "suites); it is under protocols::http");
-    }
-    if (cfg->curve_preferences.n > 0) {
-        return invalid(err, at, "curve_preferences",
-                       "not supported over gRPC by otelmon (gRPC core chooses the curves); it is "
-                       "under protocols::http");
-    }
-    if (cfg->include_system_ca_certs_pool) {
-        return invalid(err, at, "include_system_ca_certs_pool",
-                       "not supported over gRPC by otelmon; it is under protocols::http");
+    for (size_t i = 0; i < names->n; i++) {
+        const char *name = names->items[i];
+        int k = find_curve(name);
+        if (k < 0) {
+            return om__tls_invalid(
+                err, at, "curve_preferences",
+                "invalid curve type: %.64s. Expected values are X25519, P256, P384, P521", name);
+        }
+        if (!openssl_has_groups(curves[k].openssl)) {
+            return om__tls_invalid(err, at, "curve_preferences",
+                                   "%s is not available in this OpenSSL (%s)", name,
+                                   OpenSSL_version(OPENSSL_VERSION));
+        }
     }
     return 0;
 }
 
-int om_tls_server_validate(const om_tls_server_cfg_t *cfg, unsigned flags, const char *at,
-                           om_err_t *err)
+int om__tls_check_settings(const om_tls_cfg_t *c, const char *at, bool grpc, om_err_t *err)
 {
-    if (is_set(cfg->ca_file) && is_set(cfg->ca_pem)) {
-        return invalid(err, at, NULL,
-                       "provide either a CA file or the PEM-encoded string, but not both");
+    int rc = check_versions(c, at, grpc, err);
+    if (rc != 0) {
+        return rc;
     }
-    if (is_set(cfg->cert_file) && is_set(cfg->cert_pem)) {
-        return invalid(err, at, NULL, "provide either certificate file or PEM, but not both");
+    if (grpc && c->cipher_suites.n > 0) {
+        return om__tls_invalid(
+            err, at, "cipher_suites",
+            "not supported over gRPC (gRPC core has no cipher suite setting); remove it");
     }
-    if (is_set(cfg->key_file) && is_set(cfg->key_pem)) {
-        return invalid(err, at, NULL, "provide either key file or PEM, but not both");
+    if (grpc && c->curve_preferences.n > 0) {
+        return om__tls_invalid(
+            err, at, "curve_preferences",
+            "not supported over gRPC (gRPC core has no curve setting); remove it");
     }
-    bool cert = is_set(cfg->cert_file) || is_set(cfg->cert_pem);
-    bool key = is_set(cfg->key_file) || is_set(cfg->key_pem);
-    if (!cert || !key) {
-        return invalid(err, at, NULL,
-                       "TLS configuration must include both certificate and key for server "
-                       "connections (cert_file and key_file)");
-    }
-    int rc = validate_versions(cfg, flags, at, err);
-    if (rc == 0 && (flags & OM_TLS_GRPC)) {
-        rc = validate_grpc(cfg, at, err);
-    }
-    if (rc == 0) {
-        rc = validate_suites(&cfg->cipher_suites, at, err);
-    }
-    if (rc == 0) {
-        rc = validate_curves(&cfg->curve_preferences, at, err);
-    }
-    return rc;
+    rc = check_suites(&c->cipher_suites, at, err);
+    return rc != 0 ? rc : check_curves(&c->curve_preferences, at, err);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Reading the material                                                                       */
 
-/* The whole file as a NUL-terminated om_malloc'd string in *out. */
-static int read_file(const char *file, const char *what, const char *at, char **out, om_err_t *err)
+void om__tls_src(om__tls_src_t *s, const char *at, const char *file, const char *file_key,
+                 const char *pem_key)
 {
-    FILE *f = fopen(file, "rb");
+    bool from_file = om__tls_is_set(file);
+    om__tls_key(s->key, sizeof s->key, at, from_file ? file_key : pem_key);
+    s->file = from_file ? file : NULL;
+}
+
+static int cannot_read(om_err_t *err, const char *key, const char *path, int sys_errno)
+{
+    om_err_set(err, OM_ECONFIG, "%s: cannot read \"%.200s\": %s", key, path,
+               uv_strerror(uv_translate_sys_error(sys_errno != 0 ? sys_errno : EIO)));
+    return OM_ECONFIG;
+}
+
+int om__tls_read_file(const char *path, size_t max, const char *key, char **out, om_err_t *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        om_err_set(err, OM_ECONFIG, "%s: cannot read %s \"%.200s\": %s", at, what, file,
-                   uv_strerror(uv_translate_sys_error(errno)));
-        return OM_ECONFIG;
+        return cannot_read(err, key, path, errno);
     }
     om_strbuf_t sb;
     om_strbuf_init(&sb, 0);
-    char buf[16384];
-    size_t total = 0;
+    om_strbuf_append(&sb, "", 0); /* an empty file gives "", which parsing then reports */
+    char buf[4096];
     size_t n;
-    /* Bounded: stops past OM_TLS_PEM_MAX bytes. */
-    while (total <= OM_TLS_PEM_MAX && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-        total += n;
+    /* Bounded: stops once past max bytes. */
+    while (sb.len <= max && !sb.failed && (n = fread(buf, 1, sizeof buf, f)) > 0) {
         om_strbuf_append(&sb, buf, n);
     }
-    int rc = 0;
-    if (ferror(f)) {
-        om_err_set(err, OM_ECONFIG, "%s: cannot read %s \"%.200s\": %s", at, what, file,
-                   uv_strerror(uv_translate_sys_error(errno)));
-        rc = OM_ECONFIG;
-    } else if (total > OM_TLS_PEM_MAX) {
-        om_err_set(err, OM_ECONFIG, "%s: %s \"%.200s\" is larger than %d bytes", at, what, file,
-                   OM_TLS_PEM_MAX);
-        rc = OM_ECONFIG;
-    }
+    int read_errno = ferror(f) ? errno : 0;
+    bool read_failed = ferror(f) != 0;
     fclose(f);
-    bool failed = sb.failed; /* steal clears it */
-    /* An empty file becomes "", which parsing then reports. */
-    char *text = rc == 0 && sb.data == NULL ? om_strdup("") : om_strbuf_steal(&sb, NULL);
-    if (rc == 0 && (failed || text == NULL)) {
-        om_err_set(err, OM_ENOMEM, "%s: out of memory reading %s", at, what);
+    int rc = 0;
+    if (read_failed) {
+        rc = cannot_read(err, key, path, read_errno);
+    } else if (sb.len > max) {
+        om_err_set(err, OM_ECONFIG, "%s: \"%.200s\" is larger than %zu bytes", key, path, max);
+        rc = OM_ECONFIG;
+    } else if (sb.failed) {
+        om_err_set(err, OM_ENOMEM, "%s: out of memory reading \"%.200s\"", key, path);
         rc = OM_ENOMEM;
+    } else {
+        *out = om_strbuf_steal(&sb, NULL);
     }
     om_strbuf_free(&sb);
-    if (rc != 0) {
-        om_free(text);
-        return rc;
-    }
-    *out = text;
-    return 0;
+    return rc;
 }
 
-/* One item: from the file, or a copy of the inline PEM; *dst stays NULL when neither is set.
- * src gets the item's name for messages. */
-static int take(const char *file, const char *inline_pem, const char *file_key, const char *pem_key,
-                const char *at, char **dst, const char **src, char *name, size_t name_cap,
-                om_err_t *err)
+int om__tls_take(const char *file, const char *inline_pem, const char *key, char **out,
+                 om_err_t *err)
 {
-    if (is_set(file)) {
-        snprintf(name, name_cap, "%s \"%.200s\"", file_key, file);
-        *src = name;
-        return read_file(file, file_key, at, dst, err);
+    *out = NULL;
+    if (om__tls_is_set(file)) {
+        return om__tls_read_file(file, OM_TLS_PEM_MAX, key, out, err);
     }
-    if (is_set(inline_pem)) {
-        snprintf(name, name_cap, "%s", pem_key);
-        *src = name;
-        *dst = om_strdup(inline_pem);
-        if (*dst == NULL) {
-            om_err_set(err, OM_ENOMEM, "out of memory");
-            return OM_ENOMEM;
-        }
+    if (!om__tls_is_set(inline_pem)) {
+        return 0;
+    }
+    *out = om_strdup(inline_pem);
+    if (*out == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
     }
     return 0;
 }
 
-int om_tls_server_pem_load(const om_tls_server_cfg_t *cfg, const char *at, om_tls_pem_t *pem,
-                           om_err_t *err)
+int om__tls_pem_read(const om_tls_cfg_t *c, const char *at, om_tls_pem_t *pem, om_err_t *err)
 {
     memset(pem, 0, sizeof *pem);
-    size_t cap = sizeof pem->names[0];
-    int rc = take(cfg->cert_file, cfg->cert_pem, "cert_file", "cert_pem", at, &pem->cert,
-                  &pem->cert_src, pem->names[0], cap, err);
-    if (rc == 0) {
-        rc = take(cfg->key_file, cfg->key_pem, "key_file", "key_pem", at, &pem->key, &pem->key_src,
-                  pem->names[1], cap, err);
-    }
-    if (rc == 0) {
-        rc = take(cfg->client_ca_file, NULL, "client_ca_file", NULL, at, &pem->client_ca,
-                  &pem->client_ca_src, pem->names[2], cap, err);
-    }
-    if (rc == 0) {
-        rc = take(cfg->ca_file, cfg->ca_pem, "ca_file", "ca_pem", at, &pem->ca, &pem->ca_src,
-                  pem->names[3], cap, err);
-    }
-    if (rc == 0 && (pem->cert == NULL || pem->key == NULL)) {
-        /* config_validate refuses this; a caller that skipped it gets an error, not a crash. */
-        om_err_set(err, OM_ECONFIG, "%s: a certificate and a key are required", at);
-        rc = OM_ECONFIG;
-    }
+    om__tls_src_t ca, cert, key;
+    om__tls_src(&ca, at, c->ca_file, "ca_file", "ca_pem");
+    om__tls_src(&cert, at, c->cert_file, "cert_file", "cert_pem");
+    om__tls_src(&key, at, c->key_file, "key_file", "key_pem");
+    int rc = om__tls_take(c->ca_file, c->ca_pem, ca.key, &pem->ca, err);
+    rc = rc ? rc : om__tls_take(c->cert_file, c->cert_pem, cert.key, &pem->cert, err);
+    rc = rc ? rc : om__tls_take(c->key_file, c->key_pem, key.key, &pem->key, err);
     if (rc != 0) {
         om_tls_pem_free(pem);
     }
     return rc;
 }
 
-static void free_secret(char **p)
-{
-    if (*p != NULL) {
-        OPENSSL_cleanse(*p, strlen(*p));
-        om_free(*p);
-        *p = NULL;
-    }
-}
-
 void om_tls_pem_free(om_tls_pem_t *pem)
 {
-    free_secret(&pem->key);
-    om_free(pem->cert);
-    om_free(pem->client_ca);
+    if (pem->key != NULL) {
+        /* A private key should not linger in freed memory. */
+        OPENSSL_cleanse(pem->key, strlen(pem->key));
+    }
     om_free(pem->ca);
-    pem->cert = pem->client_ca = pem->ca = NULL;
+    om_free(pem->cert);
+    om_free(pem->key);
+    om_free(pem->client_ca);
+    memset(pem, 0, sizeof *pem);
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* The OpenSSL context                                                                        */
+/* Parsing and checking the material                                                          */
 
 void om_tls_err_reason(const SSL *ssl, char *buf, size_t n)
 {
@@ -450,35 +423,39 @@ void om_tls_err_reason(const SSL *ssl, char *buf, size_t n)
     ERR_clear_error();
 }
 
+int om__tls_fail(om_err_t *err, const om__tls_src_t *src, const char *what)
+{
+    char reason[160];
+    om_tls_err_reason(NULL, reason, sizeof reason);
+    if (src->file != NULL) {
+        om_err_set(err, OM_ECONFIG, "%s: %s in \"%.200s\" (%s)", src->key, what, src->file, reason);
+    } else {
+        om_err_set(err, OM_ECONFIG, "%s: %s (%s)", src->key, what, reason);
+    }
+    return OM_ECONFIG;
+}
+
 /* Never ask for a passphrase: OpenSSL's default callback would read one from the terminal.
- * otelcol takes unencrypted keys only, and so do we. */
+ * otelcol takes unencrypted keys only (Go's X509KeyPair), and so do we. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {
     (void)buf;
     (void)size;
     (void)rwflag;
     (void)u;
-    return 0;
+    return -1;
 }
 
-static int parse_error(om_err_t *err, const char *at, const char *what, const char *src)
+STACK_OF(X509) * om__tls_certs(const char *text, const om__tls_src_t *src, om_err_t *err)
 {
-    char reason[160];
-    om_tls_err_reason(NULL, reason, sizeof reason);
-    om_err_set(err, OM_ECONFIG, "%s: %s in %s (%s)", at, what, src, reason);
-    return OM_ECONFIG;
-}
-
-/* Every certificate in text (at least one), or NULL with err set. */
-static STACK_OF(X509) * read_certs(const char *text, const char *at, const char *src, om_err_t *err)
-{
+    ERR_clear_error();
     STACK_OF(X509) *sk = sk_X509_new_null();
     BIO *b = BIO_new_mem_buf(text, -1);
     if (sk == NULL || b == NULL) {
         om_err_set(err, OM_ENOMEM, "out of memory");
         goto fail;
     }
-    /* Bounded by the text, which read_file capped. */
+    /* Bounded by the text, which reading capped. */
     for (;;) {
         X509 *x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
         if (x == NULL) {
@@ -494,7 +471,7 @@ static STACK_OF(X509) * read_certs(const char *text, const char *at, const char 
     unsigned long e = ERR_peek_last_error();
     if (sk_X509_num(sk) == 0 ||
         (e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))) {
-        parse_error(err, at, "no valid certificate", src);
+        om__tls_fail(err, src, "no valid certificate");
         goto fail;
     }
     ERR_clear_error();
@@ -506,199 +483,64 @@ fail:
     return NULL;
 }
 
-static int use_chain_and_key(SSL_CTX *ctx, const om_tls_pem_t *pem, const char *at, om_err_t *err)
+int om__tls_check_ca(const om_tls_cfg_t *c, const om_tls_pem_t *pem, const char *at, om_err_t *err)
 {
-    STACK_OF(X509) *chain = read_certs(pem->cert, at, pem->cert_src, err);
-    if (chain == NULL) {
-        return err->code;
+    om__tls_src_t src;
+    om__tls_src(&src, at, c->ca_file, "ca_file", "ca_pem");
+    STACK_OF(X509) *ca = om__tls_certs(pem->ca, &src, err);
+    if (ca == NULL) {
+        return err->code != 0 ? err->code : OM_ECONFIG;
     }
-    int rc = 0;
-    BIO *b = BIO_new_mem_buf(pem->key, -1);
-    EVP_PKEY *key = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
-    X509 *leaf = sk_X509_shift(chain); /* the rest, if any, are intermediates */
-    if (key == NULL) {
-        rc = parse_error(err, at, "no valid private key", pem->key_src);
-    } else if (SSL_CTX_use_certificate(ctx, leaf) != 1 || SSL_CTX_set1_chain(ctx, chain) != 1) {
-        rc = parse_error(err, at, "unusable certificate", pem->cert_src);
-    } else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        ERR_clear_error();
-        om_err_set(err, OM_ECONFIG,
-                   "%s: the private key in %s does not match the certificate in %s", at,
-                   pem->key_src, pem->cert_src);
-        rc = OM_ECONFIG;
-    }
-    EVP_PKEY_free(key);
-    BIO_free(b);
-    X509_free(leaf);
-    sk_X509_pop_free(chain, X509_free);
-    return rc;
-}
-
-/* Mutual TLS: trust exactly these CAs (and with include_system_ca_certs_pool the system's too)
- * for client certificates, name them in the certificate request, and refuse a client that
- * presents none or one they did not sign. */
-static int use_client_ca(SSL_CTX *ctx, const om_tls_server_cfg_t *cfg, const om_tls_pem_t *pem,
-                         const char *at, om_err_t *err)
-{
-    STACK_OF(X509) *cas = read_certs(pem->client_ca, at, pem->client_ca_src, err);
-    if (cas == NULL) {
-        return err->code;
-    }
-    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    int rc = 0;
-    for (int i = 0; i < sk_X509_num(cas) && rc == 0; i++) {
-        X509 *x = sk_X509_value(cas, i);
-        if (X509_STORE_add_cert(store, x) != 1 || SSL_CTX_add_client_CA(ctx, x) != 1) {
-            rc = parse_error(err, at, "unusable certificate", pem->client_ca_src);
-        }
-    }
-    sk_X509_pop_free(cas, X509_free);
-    /* The system bundle is found lazily, at verification; a missing one only means that no
-     * extra CA is trusted. */
-    if (rc == 0 && cfg->include_system_ca_certs_pool && X509_STORE_set_default_paths(store) != 1) {
-        ERR_clear_error();
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    return rc;
-}
-
-static int use_cipher_suites(SSL_CTX *ctx, const om_strlist_t *names, const char *at, om_err_t *err)
-{
-    om_strbuf_t list;
-    om_strbuf_init(&list, 0);
-    int rc = 0;
-    for (size_t i = 0; i < names->n && rc == 0; i++) {
-        const SSL_CIPHER *found = find_suite(ctx, names->items[i]);
-        if (found == NULL) {
-            om_err_set(err, OM_ECONFIG, "%s::cipher_suites: invalid TLS cipher suite: \"%.64s\"",
-                       at, names->items[i]);
-            rc = OM_ECONFIG;
-        } else if (strcmp(SSL_CIPHER_get_version(found), "TLSv1.3") != 0) {
-            om_strbuf_printf(&list, "%s%s", list.len > 0 ? ":" : "", SSL_CIPHER_get_name(found));
-        }
-    }
-    if (rc == 0 && list.failed) {
-        om_err_set(err, OM_ENOMEM, "out of memory");
-        rc = OM_ENOMEM;
-    }
-    if (rc == 0 && list.len > 0 && SSL_CTX_set_cipher_list(ctx, list.data) != 1) {
-        rc = parse_error(err, at, "cipher_suites unusable", "cipher_suites");
-    }
-    om_strbuf_free(&list);
-    return rc;
-}
-
-static int use_curves(SSL_CTX *ctx, const om_strlist_t *names, const char *at, om_err_t *err)
-{
-    if (names->n == 0) {
-        return 0;
-    }
-    om_strbuf_t list;
-    om_strbuf_init(&list, 0);
-    int rc = 0;
-    for (size_t i = 0; i < names->n && rc == 0; i++) {
-        const char *g = curve_group(names->items[i]);
-        if (g == NULL) {
-            om_err_set(err, OM_ECONFIG, "%s::curve_preferences: invalid curve type: \"%.32s\"", at,
-                       names->items[i]);
-            rc = OM_ECONFIG;
-        } else {
-            om_strbuf_printf(&list, "%s%s", list.len > 0 ? ":" : "", g);
-        }
-    }
-    if (rc == 0 && list.failed) {
-        om_err_set(err, OM_ENOMEM, "out of memory");
-        rc = OM_ENOMEM;
-    }
-    if (rc == 0 && SSL_CTX_set1_groups_list(ctx, list.data) != 1) {
-        rc = parse_error(err, at, "curve_preferences unusable", "curve_preferences");
-    }
-    om_strbuf_free(&list);
-    return rc;
-}
-
-/* Our HTTP server speaks HTTP/1.1 only: say so to clients that offer ALPN (they then do not
- * try h2); a client that does not offer http/1.1 gets no ALPN answer and decides for itself. */
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned int inlen, void *arg)
-{
-    (void)ssl;
-    (void)arg;
-    static const unsigned char http11[] = "\x08http/1.1";
-    unsigned char *sel = NULL;
-    unsigned char sel_len = 0;
-    if (SSL_select_next_proto(&sel, &sel_len, http11, sizeof http11 - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED) {
-        return SSL_TLSEXT_ERR_NOACK;
-    }
-    *out = sel;
-    *outlen = sel_len;
-    return SSL_TLSEXT_ERR_OK;
-}
-
-static int set_versions(SSL_CTX *ctx, const om_tls_server_cfg_t *cfg, const char *at, om_err_t *err)
-{
-    int min = om_tls_version(cfg->min_version);
-    int max = om_tls_version(cfg->max_version);
-    if (min < 0 || max < 0 ||
-        SSL_CTX_set_min_proto_version(ctx, min > 0 ? min : TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_max_proto_version(ctx, max) != 1) {
-        ERR_clear_error();
-        om_err_set(err, OM_ECONFIG, "%s: unsupported min_version or max_version", at);
-        return OM_ECONFIG;
-    }
+    sk_X509_pop_free(ca, X509_free);
     return 0;
 }
 
-static int ctx_configure(SSL_CTX *ctx, const om_tls_server_cfg_t *cfg, const om_tls_pem_t *pem,
-                         unsigned flags, const char *at, om_err_t *err)
-{
-    int rc = set_versions(ctx, cfg, at, err);
-    if (rc != 0) {
-        return rc;
-    }
-    /* Renegotiation is a DoS lever and nothing our protocols need; released buffers keep
-     * idle connections small (34 KiB each otherwise). */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    /* Needed for session resumption once client certificates are verified. */
-    static const unsigned char sid[] = "otelmon";
-    SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
-    rc = use_chain_and_key(ctx, pem, at, err);
-    if (rc == 0 && pem->client_ca != NULL) {
-        rc = use_client_ca(ctx, cfg, pem, at, err);
-    }
-    if (rc == 0 && pem->ca != NULL) {
-        STACK_OF(X509) *ca = read_certs(pem->ca, at, pem->ca_src, err);
-        rc = ca != NULL ? 0 : err->code;
-        sk_X509_pop_free(ca, X509_free);
-    }
-    if (rc == 0 && cfg->cipher_suites.n > 0) {
-        rc = use_cipher_suites(ctx, &cfg->cipher_suites, at, err);
-    }
-    if (rc == 0) {
-        rc = use_curves(ctx, &cfg->curve_preferences, at, err);
-    }
-    if (rc == 0 && (flags & OM_TLS_ALPN_HTTP11)) {
-        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-    }
-    return rc;
-}
-
-SSL_CTX *om_tls_server_ctx_new(const om_tls_server_cfg_t *cfg, const om_tls_pem_t *pem,
-                               unsigned flags, const char *at, om_err_t *err)
+static EVP_PKEY *read_key(const char *text, const om__tls_src_t *src, om_err_t *err)
 {
     ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
-        ERR_clear_error();
-        om_err_set(err, OM_ENOMEM, "%s: cannot create a TLS context", at);
-        return NULL;
+    BIO *b = BIO_new_mem_buf(text, -1);
+    EVP_PKEY *key = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
+    BIO_free(b);
+    if (key == NULL) {
+        om__tls_fail(err, src, "no valid unencrypted private key");
     }
-    if (ctx_configure(ctx, cfg, pem, flags, at, err) != 0) {
-        SSL_CTX_free(ctx);
-        ERR_clear_error();
-        return NULL;
+    return key;
+}
+
+int om__tls_identity(const om_tls_cfg_t *c, const om_tls_pem_t *pem, const char *at, X509 **leaf,
+                     STACK_OF(X509) * *chain, EVP_PKEY **key, om_err_t *err)
+{
+    om__tls_src_t cs, ks;
+    om__tls_src(&cs, at, c->cert_file, "cert_file", "cert_pem");
+    om__tls_src(&ks, at, c->key_file, "key_file", "key_pem");
+    *leaf = NULL;
+    *key = NULL;
+    *chain = om__tls_certs(pem->cert, &cs, err);
+    if (*chain == NULL) {
+        return err->code != 0 ? err->code : OM_ECONFIG;
     }
-    return ctx;
+    *leaf = sk_X509_shift(*chain); /* the rest, if any, are intermediates */
+    *key = read_key(pem->key, &ks, err);
+    int rc = *key == NULL ? OM_ECONFIG : 0;
+    if (rc == 0 && X509_check_private_key(*leaf, *key) != 1) {
+        ERR_clear_error();
+        if (ks.file != NULL) {
+            om_err_set(err, OM_ECONFIG,
+                       "%s: the private key in \"%.200s\" does not match the certificate in %s",
+                       ks.key, ks.file, cs.key);
+        } else {
+            om_err_set(err, OM_ECONFIG, "%s: the private key does not match the certificate in %s",
+                       ks.key, cs.key);
+        }
+        rc = OM_ECONFIG;
+    }
+    if (rc != 0) {
+        X509_free(*leaf);
+        sk_X509_pop_free(*chain, X509_free);
+        EVP_PKEY_free(*key);
+        *leaf = NULL;
+        *chain = NULL;
+        *key = NULL;
+    }
+    return rc;
 }

@@ -89,7 +89,7 @@ const om_field_t exp_otlp_fields[] = {
      .help = "let calls wait for a connection instead of failing while it is down"},
     OM_EXPHELPER_FIELDS(exp_otlp_cfg_t, helper, "5s"),
     {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},
-    {.key = "middlewares", .type = OM_F_IGNORED},
+    {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_MIDDLEWARES_REFUSED},
     {.key = "read_buffer_size", .type = OM_F_IGNORED},
     {.key = "write_buffer_size", .type = OM_F_IGNORED},
     {.key = "batcher", .type = OM_F_IGNORED},

@@ -529,14 +529,15 @@ static void exp_send(void *self, om_exp_req_t *req)
  * reload_interval and a client certificate, gRPC's file watcher, which reads the files again
  * with that period (validation made sure they are all files). */
 static grpc_tls_certificate_provider *provider(const om_tls_client_cfg_t *t,
-                                               const om_tls_client_pem_t *pem, bool *roots)
+                                               const om_tls_pem_t *pem, bool *roots)
 {
     *roots = pem->ca != NULL;
     if (t->reload_interval > 0 && pem->cert != NULL) {
         int64_t s = (t->reload_interval + OM_NS_PER_S - 1) / OM_NS_PER_S;
         unsigned secs = s > (int64_t)UINT32_MAX ? UINT32_MAX : (unsigned)s;
         return grpc_tls_certificate_provider_file_watcher_create(
-            t->key_file, t->cert_file, pem->ca != NULL ? t->ca_file : NULL, secs);
+            t->common.key_file, t->common.cert_file, pem->ca != NULL ? t->common.ca_file : NULL,
+            secs);
     }
     grpc_tls_identity_pairs *pairs = NULL;
     if (pem->cert != NULL) {
@@ -547,11 +548,11 @@ static grpc_tls_certificate_provider *provider(const om_tls_client_cfg_t *t,
 }
 
 /* TLS through gRPC's TLS credentials API, the one that can switch verification off. The PEM
- * comes from the core (om_tls_client_load): read and checked at start, with the system's CAs
+ * comes from the core (om_tls_client_pem_load): read and checked at start, with the system's CAs
  * after the given ones when include_system_ca_certs_pool asks. gRPC then negotiates TLS 1.2
  * or 1.3 (what the core's validation accepts of min_version and max_version). */
 static grpc_channel_credentials *tls_credentials(const om_tls_client_cfg_t *t,
-                                                 const om_tls_client_pem_t *pem)
+                                                 const om_tls_pem_t *pem)
 {
     grpc_tls_credentials_options *o = grpc_tls_credentials_options_create();
     if (pem->ca != NULL || pem->cert != NULL) {
@@ -583,11 +584,11 @@ static int make_credentials(exp_otlp_t *e, grpc_channel_credentials **out, om_er
         *out = grpc_insecure_credentials_create();
         return 0;
     }
-    om_tls_client_pem_t pem;
-    int rc = om_tls_client_load(&e->cfg->tls, "tls", &pem, err);
+    om_tls_pem_t pem;
+    int rc = om_tls_client_pem_load(&e->cfg->tls, "tls", &pem, err);
     if (rc == 0) {
         *out = tls_credentials(&e->cfg->tls, &pem);
-        om_tls_client_pem_free(&pem);
+        om_tls_pem_free(&pem);
     }
     return rc;
 }

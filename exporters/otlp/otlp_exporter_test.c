@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -701,6 +700,13 @@ static void test_config_errors(void)
                   "max_interval: 1s}}",
                   "max_interval");
     check_invalid("c: {endpoint: 'tempo:4317', tls: {verify: true}}", "verify");
+    /* As for the HTTP client: a middleware may authenticate or filter, so it is not ignored. */
+    check_invalid("c: {endpoint: 'tempo:4317', middlewares: [{id: m}]}",
+                  "t.yaml:1:42: exporters::otlp::middlewares: not supported by otelmon: "
+                  "middlewares (extensions that wrap each request) are not implemented");
+    fx_t fx = {0};
+    ASSERT_EQ_INT(fx_config(&fx, "c: {endpoint: 'tempo:4317', middlewares: []}"), 0);
+    fx_free_config(&fx);
 }
 
 static void test_lifecycle_without_start(void)
@@ -1028,18 +1034,6 @@ static void test_shutdown_drains_queue(void)
     ts_stop(&ts);
 }
 
-static char *temp_pem(const char *name, const char *pem)
-{
-    static char paths[4][128];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, sizeof paths[0], "/tmp/om-otlpexp-%d-%s.pem", (int)getpid(), name);
-    FILE *f = fopen(p, "w");
-    fputs(pem, f);
-    fclose(f);
-    return p;
-}
-
 /* Sends one batch and returns whether it was delivered (false: dropped). */
 static bool one_delivery(fx_t *fx)
 {
@@ -1061,7 +1055,7 @@ static void test_tls(void)
     fx_t fx;
     /* Our CA, and the name the certificate carries. */
     snprintf(tls, sizeof tls, "ca_file: %s, server_name_override: otelmon-test.example",
-             temp_pem("ca", om_test_ca_pem));
+             om_testpem_file("ca.pem", om_test_ca_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
     ASSERT_TRUE(one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -1075,7 +1069,7 @@ static void test_tls(void)
     ASSERT_TRUE(!one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* Our CA, but 127.0.0.1 is not a name in the certificate. */
-    snprintf(tls, sizeof tls, "ca_file: %s", temp_pem("ca", om_test_ca_pem));
+    snprintf(tls, sizeof tls, "ca_file: %s", om_testpem_file("ca.pem", om_test_ca_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
     ASSERT_TRUE(!one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -1095,14 +1089,15 @@ static void test_mtls(void)
     fx_t fx;
     snprintf(tls, sizeof tls,
              "ca_file: %s, cert_file: %s, key_file: %s, server_name_override: otelmon-test.example",
-             temp_pem("ca", om_test_ca_pem), temp_pem("cert", om_test_client_cert_pem),
-             temp_pem("key", om_test_client_key_pem));
+             om_testpem_file("ca.pem", om_test_ca_pem),
+             om_testpem_file("cert.pem", om_test_client_cert_pem),
+             om_testpem_file("key.pem", om_test_client_key_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
     ASSERT_TRUE(one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
     om_log_set_level(OM_LOG_NONE);
     snprintf(tls, sizeof tls, "ca_file: %s, server_name_override: otelmon-test.example",
-             temp_pem("ca", om_test_ca_pem));
+             om_testpem_file("ca.pem", om_test_ca_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), 0);
     ASSERT_TRUE(!one_delivery(&fx));
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -1119,9 +1114,9 @@ static void test_tls_keys_honoured(void)
     ASSERT_TRUE(ts_start(&ts, tls_server_creds(true)));
     char tls[1024];
     fx_t fx;
-    const char *ca = temp_pem("ca", om_test_ca_pem);
-    const char *cert = temp_pem("cert", om_test_client_cert_pem);
-    const char *key = temp_pem("key", om_test_client_key_pem);
+    const char *ca = om_testpem_file("ca.pem", om_test_ca_pem);
+    const char *cert = om_testpem_file("cert.pem", om_test_client_cert_pem);
+    const char *key = om_testpem_file("key.pem", om_test_client_key_pem);
     snprintf(tls, sizeof tls,
              "ca_file: %s, cert_file: %s, key_file: %s, server_name_override: "
              "otelmon-test.example, min_version: '1.1', max_version: '1.3', "
@@ -1139,9 +1134,10 @@ static void test_tls_keys_honoured(void)
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* A key that is not the certificate's fails the start, naming the key. */
     snprintf(tls, sizeof tls, "ca_file: %s, cert_file: %s, key_file: %s", ca, cert,
-             temp_pem("skey", om_test_server_key_pem));
+             om_testpem_file("skey.pem", om_test_server_key_pem));
     ASSERT_EQ_INT(fx_open(&fx, TLS_CFG, ts.port, tls), OM_ECONFIG);
-    ASSERT_CONTAINS(fx.msg, "tls::key_file: the private key does not match the certificate");
+    ASSERT_CONTAINS(fx.msg, "tls::key_file: the private key in \"");
+    ASSERT_CONTAINS(fx.msg, "skey.pem\" does not match the certificate in tls::cert_file");
     fx_shutdown(&fx);
     ASSERT_EQ_INT(fx_close(&fx), 0);
     ts_stop(&ts);
@@ -1310,12 +1306,7 @@ int main(void)
     OM_RUN(test_start_fails_on_missing_ca_file);
     OM_RUN(test_through_otlp_receiver);
     grpc_shutdown();
-    char path[128];
-    const char *names[] = {"ca", "cert", "key"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "/tmp/om-otlpexp-%d-%s.pem", (int)getpid(), names[i]);
-        unlink(path);
-    }
+    om_testpem_files_remove();
     OM_RUN(test_generic_lifecycle);
     return om_test_summary();
 }

@@ -262,7 +262,7 @@ static void test_config_defaults_and_rules(void)
     ASSERT_EQ_INT(c.compression, OTLPHTTP_COMP_EMPTY);
     ASSERT_TRUE(exp_otlphttp_comp_name(OTLPHTTP_COMP_EMPTY) == NULL);
     ASSERT_EQ_INT(c.encoding, OTLPHTTP_ENC_JSON);
-    ASSERT_EQ_INT(c.http.tls.min_version, OM_TLS_V1_3);
+    ASSERT_EQ_INT(c.http.tls.common.min_version, OM_TLS_V1_3);
     om_fields_free(exp_otlphttp_fields, &c);
     om_config_free(y);
 }

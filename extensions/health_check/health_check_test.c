@@ -701,9 +701,7 @@ static void test_tls(void)
     fixture_t f;
     ASSERT_TRUE(setup(&f, extra));
     F->pipelines_ready(f.self);
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(ctx, C.ca, NULL);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX *ctx = om_testcerts_client_ctx(&C, NULL, NULL, 0);
     om_testhttp_t h;
     om_testhttp_init(&h, f.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0);
     h.ctx = ctx;

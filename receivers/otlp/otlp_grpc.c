@@ -49,10 +49,10 @@
  * TLS
  * ---
  * With protocols::grpc::tls the port gets gRPC's SSL server credentials, built from the PEM
- * text read at start (the core's src/tls.c; gRPC copies it) and, with client_ca_file, requiring and
- * verifying a client certificate. The material is first parsed with OpenSSL so that a bad
- * file is reported by name: gRPC itself would only fail to listen. Handshakes happen inside
- * gRPC; a refused client never becomes a call. */
+ * text read at start (the core's om_tls_server_*, src/tls_server.c; gRPC copies it) and, with
+ * client_ca_file, requiring and verifying a client certificate. The material is first parsed
+ * with OpenSSL so that a bad file is reported by name: gRPC itself would only fail to listen.
+ * Handshakes happen inside gRPC; a refused client never becomes a call. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>

@@ -338,25 +338,6 @@ static int grpc_export(fx_t *f, const char *ca, const char *cert, const char *ke
 /* ------------------------------------------------------------------------------------------ */
 /* HTTP client: om_testhttp, OpenSSL (or plain TCP) over a blocking socket in a thread     */
 
-/* A client context trusting our CA; with a certificate when cert is not NULL; max_version 0
- * means the newest. It offers ALPN h2 and http/1.1, as Go's clients do. */
-static SSL_CTX *client_ctx(const char *cert, const char *key, int max_version)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(ctx, C.ca, NULL);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (cert != NULL) {
-        SSL_CTX_use_certificate_chain_file(ctx, cert);
-        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM);
-    }
-    if (max_version != 0) {
-        SSL_CTX_set_max_proto_version(ctx, max_version);
-    }
-    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
-    return ctx;
-}
-
 /* n_req requests of `spans` spans each, keep-alive but the last (Connection: close). */
 static char *http_requests(int n_req, size_t spans, size_t *len)
 {
@@ -408,13 +389,13 @@ static void test_config_rules(void)
          "either certificate file or PEM"},
         {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      min_version: \"1.4\"\n",
-         "protocols::http::tls::min_version: unsupported TLS version \"1.4\""},
+         "protocols::http::tls::min_version: unknown value \"1.4\""},
         {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      min_version: \"1.3\"\n      max_version: \"1.2\"\n",
          "min_version cannot be greater than max_version"},
         {"protocols:\n  grpc:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      min_version: \"1.3\"\n",
-         "protocols::grpc::tls::min_version: 1.3 is not supported over gRPC"},
+         "protocols::grpc::tls::min_version: 1.3 cannot be enforced over gRPC"},
         {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      min_version: \"1.3\"\n",
          NULL},
@@ -446,7 +427,7 @@ static void test_config_rules(void)
          "protocols::http::tls::cipher_suites: invalid TLS cipher suite: \"TLS_NOT_A_SUITE\""},
         {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      curve_preferences: [P256, X448]\n",
-         "protocols::http::tls::curve_preferences: invalid curve type: \"X448\""},
+         "protocols::http::tls::curve_preferences: invalid curve type: X448. Expected values are"},
         {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      curve_preferences: [X25519, P256]\n      include_system_ca_certs_pool: true\n"
          "      cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n",
@@ -485,12 +466,12 @@ static void test_start_errors(void)
         const char *value;
         const char *want;
     } cases[] = {
-        {"grpc", "client_ca_file", C.missing, "cannot read client_ca_file"},
-        {"http", "client_ca_file", C.missing, "cannot read client_ca_file"},
-        {"grpc", "client_ca_file", C.garbage, "no valid certificate in client_ca_file"},
-        {"http", "ca_file", C.garbage, "no valid certificate in ca_file"},
-        {"grpc", "ca_file", C.empty, "no valid certificate in ca_file"},
-        {"http", "client_ca_file", C.dir, "cannot read client_ca_file"}, /* a directory */
+        {"grpc", "client_ca_file", C.missing, "client_ca_file: cannot read"},
+        {"http", "client_ca_file", C.missing, "client_ca_file: cannot read"},
+        {"grpc", "client_ca_file", C.garbage, "client_ca_file: no valid certificate in"},
+        {"http", "ca_file", C.garbage, "ca_file: no valid certificate in"},
+        {"grpc", "ca_file", C.empty, "ca_file: no valid certificate in"},
+        {"http", "client_ca_file", C.dir, "client_ca_file: cannot read"}, /* a directory */
         {"http", "cipher_suites", "[TLS_NOT_A_SUITE]",
          "invalid TLS cipher suite: \"TLS_NOT_A_SUITE\""},
     };
@@ -528,7 +509,7 @@ static void test_start_errors(void)
         rc = fx_start(&f, yaml, &err2);
         ASSERT_EQ_INT(fx_stop(&f), 0);
         ASSERT_EQ_INT(rc, OM_ECONFIG);
-        ASSERT_CONTAINS(err2.msg, "cannot read cert_file");
+        ASSERT_CONTAINS(err2.msg, "cert_file: cannot read");
         ASSERT_CONTAINS(err2.msg, "no such file or directory");
     }
 }
@@ -613,12 +594,13 @@ static void test_http_tls(void)
     memset(&again, 0, sizeof again);
     size_t items_big = 0;
     if (rc == 0) {
-        http_exchange(&f, &a, client_ctx(NULL, NULL, 0), 3, 2);
+        http_exchange(&f, &a, om_testcerts_client_ctx(&C, NULL, NULL, 0), 3, 2);
         size_t before = f.items;
-        http_exchange(&f, &big, client_ctx(NULL, NULL, 0), 1, 20000); /* a few MB */
+        http_exchange(&f, &big, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1,
+                      20000); /* a few MB */
         items_big = f.items - before;
         http_exchange(&f, &plain, NULL, 1, 1);
-        http_exchange(&f, &again, client_ctx(NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &again, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
     }
     int batches = f.batches;
     ASSERT_EQ_INT(fx_stop(&f), 0);
@@ -657,11 +639,13 @@ static void test_http_mtls(void)
     memset(&again, 0, sizeof again);
     int batches_refused = -1;
     if (rc == 0) {
-        http_exchange(&f, &good, client_ctx(C.client_cert, C.client_key, 0), 1, 1);
-        http_exchange(&f, &none, client_ctx(NULL, NULL, 0), 1, 1);
-        http_exchange(&f, &rogue, client_ctx(C.rogue_cert, C.rogue_key, 0), 1, 1);
+        http_exchange(&f, &good, om_testcerts_client_ctx(&C, C.client_cert, C.client_key, 0), 1, 1);
+        http_exchange(&f, &none, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &rogue, om_testcerts_client_ctx(&C, C.rogue_cert, C.rogue_key, 0), 1, 1);
         batches_refused = f.batches;
-        http_exchange(&f, &again, client_ctx(C.client_cert, C.client_key, TLS1_2_VERSION), 1, 1);
+        http_exchange(&f, &again,
+                      om_testcerts_client_ctx(&C, C.client_cert, C.client_key, TLS1_2_VERSION), 1,
+                      1);
     }
     int batches = f.batches;
     ASSERT_EQ_INT(fx_stop(&f), 0);
@@ -693,8 +677,8 @@ static void test_http_versions_and_ciphers(void)
     memset(&old, 0, sizeof old);
     memset(&cur, 0, sizeof cur);
     if (rc == 0) {
-        http_exchange(&f, &old, client_ctx(NULL, NULL, TLS1_2_VERSION), 1, 1);
-        http_exchange(&f, &cur, client_ctx(NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &old, om_testcerts_client_ctx(&C, NULL, NULL, TLS1_2_VERSION), 1, 1);
+        http_exchange(&f, &cur, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
     }
     ASSERT_EQ_INT(fx_stop(&f), 0);
     ASSERT_EQ_INT(rc, 0);
@@ -712,7 +696,7 @@ static void test_http_versions_and_ciphers(void)
     om_testhttp_t c12;
     memset(&c12, 0, sizeof c12);
     if (rc == 0) {
-        http_exchange(&f, &c12, client_ctx(NULL, NULL, 0), 1, 1);
+        http_exchange(&f, &c12, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
     }
     ASSERT_EQ_INT(fx_stop(&f), 0);
     if (rc != 0) {

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "om_testcerts.h"
 
 static bool run_openssl(const char *const *argv)
@@ -162,4 +164,25 @@ void om_testcerts_remove(om_testcerts_t *c)
     free(c->client_key_pem);
     free(c->rogue_cert_pem);
     free(c->rogue_key_pem);
+}
+
+SSL_CTX *om_testcerts_client_ctx(const om_testcerts_t *c, const char *cert, const char *key,
+                                 int max_version)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        return NULL;
+    }
+    SSL_CTX_load_verify_locations(ctx, c->ca, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (cert != NULL) {
+        SSL_CTX_use_certificate_chain_file(ctx, cert);
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM);
+    }
+    if (max_version != 0) {
+        SSL_CTX_set_max_proto_version(ctx, max_version);
+    }
+    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
+    return ctx;
 }

@@ -31,4 +31,11 @@ bool om_testcerts_make(om_testcerts_t *c);
 /* Remove the directory and free the PEM text. */
 void om_testcerts_remove(om_testcerts_t *c);
 
+/* A TLS client context (SSL_CTX) that trusts c->ca and verifies the server, presents cert and
+ * key when cert is not NULL, caps the version at max_version (OpenSSL's TLS1_x_VERSION; 0: the
+ * newest) and offers ALPN h2 and http/1.1, as Go's clients do. The caller frees it with
+ * SSL_CTX_free. */
+struct ssl_ctx_st *om_testcerts_client_ctx(const om_testcerts_t *c, const char *cert,
+                                           const char *key, int max_version);
+
 #endif

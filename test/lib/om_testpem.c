@@ -1,5 +1,48 @@
 /* om_testpem.c: the fixed test PKI (om_testpem.h). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "om_testpem.h"
+
+/* Every name written, for om_testpem_files_remove (the first 32 distinct ones). */
+static char written[32][128];
+static int n_written;
+
+static void remember(const char *path)
+{
+    for (int i = 0; i < n_written; i++) {
+        if (strcmp(written[i], path) == 0) {
+            return;
+        }
+    }
+    if (n_written < 32) {
+        snprintf(written[n_written++], sizeof written[0], "%s", path);
+    }
+}
+
+char *om_testpem_file(const char *name, const char *text)
+{
+    static char paths[8][128];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "/tmp/om-testpem-%d-%s", (int)getpid(), name);
+    FILE *f = fopen(p, "w");
+    if (f != NULL) {
+        fputs(text, f);
+        fclose(f);
+        remember(p);
+    }
+    return p;
+}
+
+void om_testpem_files_remove(void)
+{
+    for (int i = 0; i < n_written; i++) {
+        unlink(written[i]);
+    }
+    n_written = 0;
+}
 
 const char om_test_ca_pem[] = "-----BEGIN CERTIFICATE-----\n"
                               "MIIBizCCATGgAwIBAgIUTa1TYK0WThp5m+mvh3/dJdlB7R0wCgYIKoZIzj0EAwIw\n"

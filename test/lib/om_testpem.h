@@ -11,4 +11,10 @@ extern const char om_test_server_key_pem[];
 extern const char om_test_client_cert_pem[];
 extern const char om_test_client_key_pem[];
 
+/* Writes text to /tmp/om-testpem-<pid>-<name> and returns that path, which stays valid for
+ * the next 7 calls (a ring of 8). For configs that name files. Tests only; not thread-safe. */
+char *om_testpem_file(const char *name, const char *text);
+/* Removes every file om_testpem_file wrote (call once at the end of a test program). */
+void om_testpem_files_remove(void);
+
 #endif

@@ -12,7 +12,6 @@
  * the settings' rules; Retry-After. No callback ever runs inside an om_http_* call, and every
  * test ends with uv_loop_close() == 0. */
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -248,18 +247,6 @@ static int dead_port(uv_loop_t *loop)
     uv_close((uv_handle_t *)&probe, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
-static char *temp_pem(const char *name, const char *pem)
-{
-    static char paths[6][128];
-    static int next;
-    char *p = paths[next++ % 6];
-    snprintf(p, sizeof paths[0], "/tmp/om-httpclient-%d-%s.pem", (int)getpid(), name);
-    FILE *f = fopen(p, "w");
-    fputs(pem, f);
-    fclose(f);
-    return p;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -751,7 +738,7 @@ static void test_tls_server_checks(void)
     fx_t fx;
     fx_init(&fx);
     tls_server(&fx);
-    const char *ca = temp_pem("ca", om_test_ca_pem);
+    const char *ca = om_testpem_file("ca.pem", om_test_ca_pem);
     int st;
     om_log_set_level(OM_LOG_NONE);
     /* The certificate names localhost, not 127.0.0.1. */
@@ -780,7 +767,7 @@ static void test_tls_server_checks(void)
                           "c: {tls: {ca_file: %s, include_system_ca_certs_pool: true}}", ca),
                   0);
     /* Only the configured CA: a CA that did not sign it fails. */
-    const char *other = temp_pem("other", om_test_client_cert_pem);
+    const char *other = om_testpem_file("other.pem", om_test_client_cert_pem);
     ASSERT_EQ_INT(
         tls_get(&fx, url_of(&fx, "https", "localhost", "/"), &st, "c: {tls: {ca_file: %s}}", other),
         OM_EIO);
@@ -815,9 +802,9 @@ static void test_mutual_tls(void)
     X509_free(ca);
     BIO_free(b);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_any);
-    const char *cafile = temp_pem("ca2", om_test_ca_pem);
-    const char *cert = temp_pem("cert", om_test_client_cert_pem);
-    const char *key = temp_pem("key", om_test_client_key_pem);
+    const char *cafile = om_testpem_file("ca2.pem", om_test_ca_pem);
+    const char *cert = om_testpem_file("cert.pem", om_test_client_cert_pem);
+    const char *key = om_testpem_file("key.pem", om_test_client_key_pem);
     int st;
     om_log_set_level(OM_LOG_NONE);
     ASSERT_EQ_INT(tls_get(&fx, url_of(&fx, "https", "localhost", "/"), &st,
@@ -838,7 +825,7 @@ static void test_tls_versions_ciphers_curves(void)
     fx_init(&fx);
     tls_server(&fx);
     SSL_CTX *ctx = fx.srv.tls;
-    const char *ca = temp_pem("ca3", om_test_ca_pem);
+    const char *ca = om_testpem_file("ca3.pem", om_test_ca_pem);
     const char *url = url_of(&fx, "https", "localhost", "/");
     int st;
     om_log_set_level(OM_LOG_NONE);
@@ -1085,5 +1072,6 @@ int main(void)
     OM_RUN(test_close_from_a_callback);
     OM_RUN(test_settings_rules);
     OM_RUN(test_retry_after);
+    om_testpem_files_remove();
     return om_test_summary();
 }

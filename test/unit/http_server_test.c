@@ -829,25 +829,11 @@ static void test_budget_across_servers(void)
 /* ------------------------------------------------------------------------------------------ */
 /* TLS                                                                                        */
 
-static SSL_CTX *client_ctx(const char *cert, const char *key)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(ctx, C.ca, NULL);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (cert != NULL) {
-        SSL_CTX_use_certificate_chain_file(ctx, cert);
-        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM);
-    }
-    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
-    return ctx;
-}
-
 static void tls_cfg(fx_t *f)
 {
     f->cfg.tls_present = true;
-    f->cfg.tls.cert_file = C.server_cert;
-    f->cfg.tls.key_file = C.server_key;
+    f->cfg.tls.common.cert_file = C.server_cert;
+    f->cfg.tls.common.key_file = C.server_key;
 }
 
 static void tls_xchg(fx_t *f, om_testhttp_t *h, SSL_CTX *ctx, const char *raw, int want)
@@ -863,7 +849,7 @@ static void test_tls(void)
     fx_init(&f);
     tls_cfg(&f);
     ASSERT_EQ_INT(fx_start(&f), 0);
-    SSL_CTX *ctx = client_ctx(NULL, NULL);
+    SSL_CTX *ctx = om_testcerts_client_ctx(&C, NULL, NULL, 0);
     om_testhttp_t h;
     tls_xchg(&f, &h, ctx,
              GET("/exact") GET("/big") "GET /tree/x HTTP/1.1\r\nConnection: close\r\n\r\n", 0);
@@ -888,7 +874,7 @@ static void test_tls(void)
     fx_init(&f);
     tls_cfg(&f);
     char *p384[] = {"P384"};
-    f.cfg.tls.curve_preferences = (om_strlist_t){.n = 1, .items = p384};
+    f.cfg.tls.common.curve_preferences = (om_strlist_t){.n = 1, .items = p384};
     f.cfg.read_header_timeout = 150 * MS;
     ASSERT_EQ_INT(fx_start(&f), 0);
     tls_xchg(&f, &h, ctx, GET("/exact"), 1);
@@ -905,8 +891,8 @@ static void test_tls(void)
  * (OpenSSL's default paths; here SSL_CERT_FILE names our CA as "the system's"). */
 static void test_tls_client_cas(void)
 {
-    SSL_CTX *good = client_ctx(C.client_cert, C.client_key);
-    SSL_CTX *none = client_ctx(NULL, NULL);
+    SSL_CTX *good = om_testcerts_client_ctx(&C, C.client_cert, C.client_key, 0);
+    SSL_CTX *none = om_testcerts_client_ctx(&C, NULL, NULL, 0);
     setenv("SSL_CERT_FILE", C.ca, 1);
     om_testhttp_t h;
     fx_t f;
@@ -922,7 +908,7 @@ static void test_tls_client_cas(void)
     fx_init(&f);
     tls_cfg(&f);
     f.cfg.tls.client_ca_file = C.other_ca;
-    f.cfg.tls.include_system_ca_certs_pool = true;
+    f.cfg.tls.common.include_system_ca_certs_pool = true;
     ASSERT_EQ_INT(fx_start(&f), 0);
     tls_xchg(&f, &h, good, GET("/exact"), 1);
     ASSERT_EQ_INT(h.nresp, 1);
@@ -942,7 +928,7 @@ static void test_tls_client_cas(void)
     om_err_t err = {0};
     ASSERT_EQ_INT(om_http_server_new(&f.opts, &f.srv, &err), 0);
     ASSERT_EQ_INT(om_http_server_start(f.srv, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls: no valid certificate in client_ca_file");
+    ASSERT_CONTAINS(err.msg, "tls::client_ca_file: no valid certificate in");
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
@@ -1146,7 +1132,8 @@ static void test_config(void)
         {"x:\n  tls:\n    cert_file: a\n", "tls: TLS configuration must include both"},
         {"x:\n  tls:\n    cert_file: a\n    key_file: b\n    max_version: '1.1'\n"
          "    min_version: '1.3'\n",
-         "tls::min_version: min_version cannot be greater than max_version"},
+         "tls::max_version: invalid TLS configuration: min_version cannot be greater than "
+         "max_version"},
         {"x:\n  keep_alives_enabled: false\n  keepalive: {enabled: true}\n",
          "keepalive: cannot use deprecated keepalive fields"},
         {"x:\n  response_headers: {\"X-A\": \"a\\r\\nSet-Cookie: x\"}\n",

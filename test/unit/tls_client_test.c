@@ -3,7 +3,6 @@
  * file:line:column through real exporters, reading and checking the PEM material, and the
  * OpenSSL forms of cipher_suites and curve_preferences checked against OpenSSL itself. */
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -66,13 +65,15 @@ static void test_defaults(void)
     om_diags_t d = {0};
     ASSERT_EQ_INT(om_fields_apply(holder_fields, &h, NULL, "c", &d), 0);
     const om_tls_client_cfg_t *t = &h.tls;
-    ASSERT_TRUE(!t->insecure && !t->insecure_skip_verify && !t->include_system_ca_certs_pool);
-    ASSERT_TRUE(t->ca_file == NULL && t->ca_pem == NULL && t->cert_file == NULL);
-    ASSERT_TRUE(t->key_pem == NULL && t->server_name_override == NULL);
-    ASSERT_EQ_INT(t->min_version, OM_TLS_V_DEFAULT);
-    ASSERT_EQ_INT(t->max_version, OM_TLS_V_DEFAULT);
-    ASSERT_EQ_UINT(t->cipher_suites.n, 0);
-    ASSERT_EQ_UINT(t->curve_preferences.n, 0);
+    ASSERT_TRUE(!t->insecure && !t->insecure_skip_verify &&
+                !t->common.include_system_ca_certs_pool);
+    ASSERT_TRUE(t->common.ca_file == NULL && t->common.ca_pem == NULL &&
+                t->common.cert_file == NULL);
+    ASSERT_TRUE(t->common.key_pem == NULL && t->server_name_override == NULL);
+    ASSERT_EQ_INT(t->common.min_version, OM_TLS_V_DEFAULT);
+    ASSERT_EQ_INT(t->common.max_version, OM_TLS_V_DEFAULT);
+    ASSERT_EQ_UINT(t->common.cipher_suites.n, 0);
+    ASSERT_EQ_UINT(t->common.curve_preferences.n, 0);
     ASSERT_EQ_INT(t->reload_interval, 0);
     om_err_t err = {0};
     ASSERT_EQ_INT(om_tls_client_validate(t, "tls", OM_TLS_STACK_LIBCURL, &err), 0);
@@ -130,7 +131,7 @@ static const rule_t common_rules[] = {
      "not supported by otelmon: insecure cipher suites are not offered by otelmon"},
     {"{include_insecure_cipher_suites: false}", NULL},
     {"{tpm: {enabled: true, path: /dev/tpmrm0}}",
-     "c::tls::tpm::enabled: not supported by otelmon: TLS keys held in a TPM"},
+     "c::tls::tpm::enabled: not supported by otelmon: keys in a TPM are not supported"},
     {"{tpm: {enabled: false}}", NULL},
     {"{reload_interval: -1s}", "reload_interval"},
     {"{verify: true}", "has invalid keys: verify"},
@@ -266,84 +267,74 @@ static void test_positions_through_exporters(void)
 /* ------------------------------------------------------------------------------------------ */
 /* Reading the material                                                                       */
 
-static char *temp_file(const char *name, const char *text)
-{
-    static char paths[8][128];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "/tmp/om-tlsclient-%d-%s", (int)getpid(), name);
-    FILE *f = fopen(p, "w");
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
-static int load(om_tls_client_cfg_t *t, om_tls_client_pem_t *pem, om_err_t *err)
+static int load(om_tls_client_cfg_t *t, om_tls_pem_t *pem, om_err_t *err)
 {
     *err = (om_err_t){0};
-    return om_tls_client_load(t, "tls", pem, err);
+    return om_tls_client_pem_load(t, "tls", pem, err);
 }
 
 static void test_load(void)
 {
     om_tls_client_cfg_t t = {0};
-    om_tls_client_pem_t pem;
+    om_tls_pem_t pem;
     om_err_t err;
     /* Nothing configured: nothing read. */
     ASSERT_EQ_INT(load(&t, &pem, &err), 0);
     ASSERT_TRUE(pem.ca == NULL && pem.cert == NULL && pem.key == NULL);
     /* Files and inline PEM give the same text. */
-    t.ca_file = temp_file("ca.pem", om_test_ca_pem);
-    t.cert_pem = (char *)(uintptr_t)om_test_client_cert_pem;
-    t.key_file = temp_file("client.key", om_test_client_key_pem);
+    t.common.ca_file = om_testpem_file("ca.pem", om_test_ca_pem);
+    t.common.cert_pem = (char *)(uintptr_t)om_test_client_cert_pem;
+    t.common.key_file = om_testpem_file("client.key", om_test_client_key_pem);
     ASSERT_EQ_INT(load(&t, &pem, &err), 0);
     ASSERT_EQ_STR(pem.ca, om_test_ca_pem);
     ASSERT_EQ_STR(pem.cert, om_test_client_cert_pem);
     ASSERT_EQ_STR(pem.key, om_test_client_key_pem);
-    om_tls_client_pem_free(&pem);
+    om_tls_pem_free(&pem);
     ASSERT_TRUE(pem.key == NULL);
     /* A key that belongs to another certificate. */
-    t.key_file = temp_file("server.key", om_test_server_key_pem);
+    t.common.key_file = om_testpem_file("server.key", om_test_server_key_pem);
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls::key_file: the private key does not match the certificate");
+    ASSERT_CONTAINS(err.msg, "tls::key_file: the private key in \"");
+    ASSERT_CONTAINS(err.msg, "server.key\" does not match the certificate in tls::cert_pem");
     ASSERT_TRUE(pem.ca == NULL && pem.cert == NULL && pem.key == NULL);
     /* Files that are missing, or not PEM. */
-    t.key_file = "/nonexistent/client.key";
+    t.common.key_file = "/nonexistent/client.key";
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
     ASSERT_CONTAINS(err.msg, "tls::key_file: cannot read \"/nonexistent/client.key\"");
-    t.key_file = temp_file("junk.key", "not a key\n");
+    t.common.key_file = om_testpem_file("junk.key", "not a key\n");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls::key_file: no unencrypted PEM private key");
-    t.key_file = temp_file("client2.key", om_test_client_key_pem);
-    t.ca_file =
-        temp_file("junk.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    ASSERT_CONTAINS(err.msg, "tls::key_file: no valid unencrypted private key in \"");
+    t.common.key_file = om_testpem_file("client2.key", om_test_client_key_pem);
+    t.common.ca_file = om_testpem_file(
+        "junk.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls::ca_file: no PEM certificate in it");
-    t.ca_file = temp_file("empty.crt", "");
+    ASSERT_CONTAINS(err.msg, "tls::ca_file: no valid certificate in \"");
+    t.common.ca_file = om_testpem_file("empty.crt", "");
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "tls::ca_file: cannot read");
-    ASSERT_CONTAINS(err.msg, "(empty)");
-    t.ca_file = NULL;
-    t.cert_pem = (char *)(uintptr_t)om_test_ca_pem; /* the key is not the CA's */
+    ASSERT_CONTAINS(err.msg, "tls::ca_file: no valid certificate in \"");
+    ASSERT_CONTAINS(err.msg, "empty.crt");
+    t.common.ca_file = NULL;
+    t.common.cert_pem = (char *)(uintptr_t)om_test_ca_pem; /* the key is not the CA's */
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "the private key does not match the certificate (tls::cert_pem)");
+    ASSERT_CONTAINS(err.msg, "tls::key_file: the private key in \"");
+    ASSERT_CONTAINS(err.msg, "\" does not match the certificate in tls::cert_pem");
 }
 
 static void test_system_pool(void)
 {
     om_tls_client_cfg_t t = {0};
-    om_tls_client_pem_t pem;
+    om_tls_pem_t pem;
     om_err_t err;
-    t.ca_pem = (char *)(uintptr_t)om_test_ca_pem;
-    t.include_system_ca_certs_pool = true;
+    t.common.ca_pem = (char *)(uintptr_t)om_test_ca_pem;
+    t.common.include_system_ca_certs_pool = true;
     /* SSL_CERT_FILE says where the system bundle is, as for Go. */
     const char *old = getenv("SSL_CERT_FILE");
     char *saved = old != NULL ? strdup(old) : NULL;
-    setenv("SSL_CERT_FILE", temp_file("bundle.pem", om_test_server_cert_pem), 1);
+    setenv("SSL_CERT_FILE", om_testpem_file("bundle.pem", om_test_server_cert_pem), 1);
     ASSERT_EQ_INT(load(&t, &pem, &err), 0);
     ASSERT_TRUE(strncmp(pem.ca, om_test_ca_pem, strlen(om_test_ca_pem)) == 0);
     ASSERT_CONTAINS(pem.ca + strlen(om_test_ca_pem), om_test_server_cert_pem);
-    om_tls_client_pem_free(&pem);
+    om_tls_pem_free(&pem);
     setenv("SSL_CERT_FILE", "/nonexistent/bundle.pem", 1);
     ASSERT_EQ_INT(load(&t, &pem, &err), OM_ECONFIG);
     ASSERT_CONTAINS(err.msg, "tls::include_system_ca_certs_pool: cannot read");
@@ -354,7 +345,7 @@ static void test_system_pool(void)
         unsetenv("SSL_CERT_FILE");
     }
     /* Without a CA the option changes nothing: the system's CAs are the default. */
-    t.ca_pem = NULL;
+    t.common.ca_pem = NULL;
     ASSERT_EQ_INT(load(&t, &pem, &err), 0);
     ASSERT_TRUE(pem.ca == NULL);
 }
@@ -385,7 +376,7 @@ static void test_cipher_names_match_openssl(void)
     ASSERT_TRUE(ctx != NULL);
     for (size_t i = 0; i < sizeof go12 / sizeof go12[0]; i++) {
         char *items[] = {(char *)(uintptr_t)go12[i]};
-        om_tls_client_cfg_t t = {.cipher_suites = {.n = 1, .items = items}};
+        om_tls_client_cfg_t t = {.common.cipher_suites = {.n = 1, .items = items}};
         char *name = om_tls_client_cipher_list(&t);
         ASSERT_TRUE(name != NULL && name[0] != '\0');
         /* OpenSSL takes the name, and calls that suite by Go's name. */
@@ -407,12 +398,12 @@ static void test_cipher_names_match_openssl(void)
     /* TLS 1.3 names add nothing to the 1.2 list; the order is kept. */
     char *items[] = {"TLS_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
                      "TLS_RSA_WITH_AES_128_CBC_SHA"};
-    om_tls_client_cfg_t t = {.cipher_suites = {.n = 3, .items = items}};
+    om_tls_client_cfg_t t = {.common.cipher_suites = {.n = 3, .items = items}};
     char *l = om_tls_client_cipher_list(&t);
     ASSERT_EQ_STR(l, "ECDHE-RSA-AES256-GCM-SHA384:AES128-SHA");
     om_free(l);
     char *curves[] = {"P384", "X25519", "P521", "P256"};
-    om_tls_client_cfg_t c = {.curve_preferences = {.n = 4, .items = curves}};
+    om_tls_client_cfg_t c = {.common.curve_preferences = {.n = 4, .items = curves}};
     l = om_tls_client_curves_list(&c);
     ASSERT_EQ_STR(l, "P-384:X25519:P-521:P-256");
     ctx = SSL_CTX_new(TLS_client_method());
@@ -432,5 +423,6 @@ int main(void)
     OM_RUN(test_load);
     OM_RUN(test_system_pool);
     OM_RUN(test_cipher_names_match_openssl);
+    om_testpem_files_remove();
     return om_test_summary();
 }
