@@ -178,8 +178,7 @@ int om_exphelper_cfg_validate(const om_exphelper_cfg_t *cfg, om_err_t *err)
 {
     const om_retry_cfg_t *r = &cfg->retry_on_failure;
     if (r->enabled && r->max_interval < r->initial_interval) {
-        om_err_at(err, "retry_on_failure::max_interval",
-                  "must not be less than initial_interval");
+        om_err_at(err, "retry_on_failure::max_interval", "must not be less than initial_interval");
         return OM_ECONFIG;
     }
     return 0;
