@@ -1,5 +1,14 @@
-/* service.c: one collector run: config -> graph -> loop, and graceful shutdown on signals. */
+/* service.c: one collector run: config -> graph -> loop, and graceful shutdown on signals.
+ *
+ * Signals: SIGINT and SIGTERM are blocked in every thread (om_service_run blocks them before
+ * any thread exists, and threads inherit the mask), and one thread of ours takes them with
+ * sigwait() and hands them to the loop through an async handle. Left to the kernel, a signal
+ * goes to any thread that does not block it: one of gRPC's, libcurl's resolver's or the worker
+ * pool's, where a runtime that defers signal handlers until the thread wakes (ThreadSanitizer
+ * does) can sit on it indefinitely. */
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +46,22 @@ const char om_default_config[] = "receivers:\n"
                                  "      processors: [batch]\n"
                                  "      exporters: [debug]\n";
 
+/* The signal thread and its hand-off to the loop (see the file comment). */
+typedef struct sigwatch {
+    uv_async_t async; /* data: the service */
+    pthread_t thread;
+    sigset_t set;       /* SIGINT, SIGTERM */
+    _Atomic int taken;  /* the last signal taken and not yet handled; 0: none */
+    _Atomic bool quit;  /* the loop asks the thread to return */
+    bool running, open; /* thread started; async initialised and not closed */
+} sigwatch_t;
+
 typedef struct service {
     uv_loop_t loop;
     om_host_t host;
     om_config_t *cfg;
     om_graph_t *graph;
-    uv_signal_t sigint, sigterm;
+    sigwatch_t sig;
     uv_timer_t deadline;
     bool host_ready; /* om_host_init succeeded: om_host_close must run before uv_loop_close */
     bool stopping;
@@ -90,13 +109,76 @@ static void close_handle(uv_handle_t *h, void *arg)
     }
 }
 
+/* Signal thread: take SIGINT and SIGTERM until the loop says to return. Touches only w. */
+static void *sigwatch_main(void *arg)
+{
+    sigwatch_t *w = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&w->set, &sig) != 0) {
+            continue;
+        }
+        if (atomic_load(&w->quit)) {
+            return NULL;
+        }
+        atomic_store(&w->taken, sig);
+        uv_async_send(&w->async);
+    }
+}
+
+static void begin_shutdown(service_t *s, const char *why);
+
+static void on_signal(uv_async_t *a)
+{
+    service_t *s = a->data;
+    int sig = atomic_exchange(&s->sig.taken, 0);
+    if (sig != 0) {
+        begin_shutdown(s, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+}
+
+static int sigwatch_start(service_t *s, om_err_t *err)
+{
+    sigwatch_t *w = &s->sig;
+    if (uv_async_init(&s->loop, &w->async, on_signal) != 0) {
+        om_err_set(err, OM_EIO, "cannot make the signal handle");
+        return OM_EIO;
+    }
+    w->async.data = s;
+    w->open = true;
+    /* The thread only waits: it must not keep the loop alive, the graph does. */
+    uv_unref((uv_handle_t *)&w->async);
+    if (pthread_create(&w->thread, NULL, sigwatch_main, w) != 0) {
+        om_err_set(err, OM_EIO, "cannot start the signal thread");
+        return OM_EIO;
+    }
+    w->running = true;
+    return 0;
+}
+
+/* Stop the thread (a short wait: sigwait returns at once for the signal sent to it), then
+ * close the handle it wakes. */
+static void sigwatch_stop(service_t *s)
+{
+    sigwatch_t *w = &s->sig;
+    if (w->running) {
+        atomic_store(&w->quit, true);
+        pthread_kill(w->thread, SIGTERM); /* pending for it alone: every thread blocks it */
+        pthread_join(w->thread, NULL);
+        w->running = false;
+    }
+    if (w->open && !uv_is_closing((uv_handle_t *)&w->async)) {
+        uv_close((uv_handle_t *)&w->async, NULL);
+    }
+    w->open = false;
+}
+
 static void graph_stopped(void *arg)
 {
     service_t *s = arg;
     OM_LOG(OM_LOG_INFO, "shutdown complete");
     /* Our own handles are all that is left; closing them lets uv_run return. */
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    sigwatch_stop(s);
     uv_close((uv_handle_t *)&s->deadline, NULL);
 }
 
@@ -107,6 +189,7 @@ static void deadline_passed(uv_timer_t *t)
            SHUTDOWN_DEADLINE_MS);
     s->exit_code = 1;
     s->deadline_passed = true;
+    sigwatch_stop(s); /* before the walk closes the handle the thread wakes */
     uv_walk(&s->loop, close_handle, NULL);
     uv_stop(&s->loop);
 }
@@ -123,11 +206,6 @@ static void begin_shutdown(service_t *s, const char *why)
     om_graph_shutdown(s->graph, graph_stopped, s);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
-{
-    begin_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
-}
-
 static int setup_loop(service_t *s, om_err_t *err)
 {
     if (uv_loop_init(&s->loop) != 0) {
@@ -140,15 +218,11 @@ static int setup_loop(service_t *s, om_err_t *err)
         return rc;
     }
     s->host_ready = true;
-    uv_signal_init(&s->loop, &s->sigint);
-    uv_signal_init(&s->loop, &s->sigterm);
     uv_timer_init(&s->loop, &s->deadline);
-    s->sigint.data = s->sigterm.data = s->deadline.data = s;
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    s->deadline.data = s;
     /* A peer that closes its socket must not kill the process; writes report EPIPE. */
     signal(SIGPIPE, SIG_IGN);
-    return 0;
+    return sigwatch_start(s, err);
 }
 
 static void host_closed(void *arg)
@@ -192,6 +266,11 @@ int om_service_run(const char *const *files, size_t n)
 {
     service_t s = {0};
     om_diags_t d = {0};
+    /* Before any thread exists, so that every thread inherits the mask (see the top). */
+    sigemptyset(&s.sig.set);
+    sigaddset(&s.sig.set, SIGINT);
+    sigaddset(&s.sig.set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &s.sig.set, NULL);
     om_grpc_route_logs();
     int rc = load(files, n, &s.cfg, &d);
     om_err_t err = {0};
@@ -208,8 +287,7 @@ int om_service_run(const char *const *files, size_t n)
         om_config_free(s.cfg);
         if (s.host_ready) {
             om_graph_free(s.graph);
-            uv_close((uv_handle_t *)&s.sigint, NULL);
-            uv_close((uv_handle_t *)&s.sigterm, NULL);
+            sigwatch_stop(&s);
             uv_close((uv_handle_t *)&s.deadline, NULL);
             close_host_and_loop(&s);
         }
