@@ -238,43 +238,36 @@ int om_attrs_set_str(om_attrs_t *a, om_attr_mode_t mode, const char *key, const 
     return om_attrs_set_strn(a, mode, key, s, strlen(s));
 }
 
-int om_attrs_set_int(om_attrs_t *a, om_attr_mode_t mode, const char *key, int64_t i)
+/* Set a scalar value (nothing in it points anywhere, so it is copied as it is). */
+static int set_scalar(om_attrs_t *a, om_attr_mode_t mode, const char *key, const om_anyvalue_t *v)
 {
     plan_t p;
     int rc = plan_set(a, mode, key, &p);
-    if (rc <= 0) {
-        return rc;
-    }
+    return rc <= 0 ? rc : commit(a, &p, key, v);
+}
+
+int om_attrs_set_int(om_attrs_t *a, om_attr_mode_t mode, const char *key, int64_t i)
+{
     om_anyvalue_t v = value_init();
     v.value_case = OM_ANYVALUE_INT;
     v.int_value = i;
-    return commit(a, &p, key, &v);
+    return set_scalar(a, mode, key, &v);
 }
 
 int om_attrs_set_double(om_attrs_t *a, om_attr_mode_t mode, const char *key, double d)
 {
-    plan_t p;
-    int rc = plan_set(a, mode, key, &p);
-    if (rc <= 0) {
-        return rc;
-    }
     om_anyvalue_t v = value_init();
     v.value_case = OM_ANYVALUE_DOUBLE;
     v.double_value = d;
-    return commit(a, &p, key, &v);
+    return set_scalar(a, mode, key, &v);
 }
 
 int om_attrs_set_bool(om_attrs_t *a, om_attr_mode_t mode, const char *key, bool b)
 {
-    plan_t p;
-    int rc = plan_set(a, mode, key, &p);
-    if (rc <= 0) {
-        return rc;
-    }
     om_anyvalue_t v = value_init();
     v.value_case = OM_ANYVALUE_BOOL;
     v.bool_value = b;
-    return commit(a, &p, key, &v);
+    return set_scalar(a, mode, key, &v);
 }
 
 /* A copy of len bytes at p in the arena ({0, NULL} for none). */
