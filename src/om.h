@@ -567,6 +567,11 @@ typedef enum {
      * (authentication, TLS checks): any value but an empty or off one ("", false, 0, 0s) is a
      * config error whose message is `help`. */
     OM_F_REFUSED,
+    /* om_node_t *: the value as written, for shapes a table cannot say (a list of maps, a
+     * value of any YAML type): a deep copy owned by the config struct (NULL when absent or
+     * null), which keeps file:line:column. The component checks it in config_validate and
+     * names what is wrong with om_err_at, whose path may index sequences ("list::2::key"). */
+    OM_F_NODE,
 } om_field_type_t;
 
 /* The reason given for `auth` (otelcol's authenticator settings) until authenticators exist:
