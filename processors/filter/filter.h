@@ -18,6 +18,58 @@
 #include "om.h"
 
 /* ------------------------------------------------------------------------------------------ */
+/* Configuration (filter_config.c)                                                            */
+
+typedef enum {
+    FILTER_PROPAGATE, /* an evaluation error fails the batch (otelcol's default) */
+    FILTER_IGNORE,    /* log it, take the condition as false, go on */
+    FILTER_SILENT,    /* take the condition as false, go on */
+} filter_error_mode_t;
+
+typedef struct filter_traces_cfg {
+    om_strlist_t span, spanevent;
+} filter_traces_cfg_t;
+
+typedef struct filter_metrics_cfg {
+    om_strlist_t metric, datapoint;
+} filter_metrics_cfg_t;
+
+typedef struct filter_logs_cfg {
+    om_strlist_t log_record;
+} filter_logs_cfg_t;
+
+/* otelcol-contrib's filterprocessor.Config. Owned by the core (field table). */
+typedef struct proc_filter_cfg {
+    int error_mode; /* filter_error_mode_t */
+    filter_traces_cfg_t traces;
+    filter_metrics_cfg_t metrics;
+    filter_logs_cfg_t logs;
+} proc_filter_cfg_t;
+
+extern const om_field_t proc_filter_fields[];
+
+typedef struct ottl_expr ottl_expr_t;
+
+/* A list of compiled OTTL conditions of one context (ORed). */
+typedef struct filter_conds {
+    ottl_expr_t **e;         /* owned */
+    const char *const *text; /* the config's strings, for log lines */
+    size_t n;
+} filter_conds_t;
+
+/* Everything a config compiles to: what the processor runs. */
+typedef struct filter_prog {
+    filter_conds_t span, spanevent, metric, datapoint, log_record;
+} filter_prog_t;
+
+/* Compile cfg (which must outlive prog). Returns 0, OM_ECONFIG with err naming the key
+ * (om_err_at: "traces::span::2") and what is wrong, or OM_ENOMEM. On failure prog is empty. */
+int proc_filter_prog_build(const proc_filter_cfg_t *cfg, filter_prog_t *prog, om_err_t *err);
+void proc_filter_prog_free(filter_prog_t *prog);
+/* The factory's config_validate: builds the program and frees it. */
+int proc_filter_config_validate(const void *cfg, om_err_t *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Regexes                                                                                    */
 
 typedef struct filter_re filter_re_t;
@@ -139,8 +191,6 @@ typedef enum {
     OTTL_CTX_DATAPOINT, /* metrics::datapoint */
     OTTL_CTX_LOG,       /* logs::log_record */
 } ottl_ctx_t;
-
-typedef struct ottl_expr ottl_expr_t;
 
 /* The most nested parentheses, calls and operators one condition may have. */
 #define OTTL_MAX_DEPTH 64

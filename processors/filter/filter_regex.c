@@ -28,8 +28,14 @@ struct filter_re {
     pcre2_code *code;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
+    pcre2_jit_stack *jit_stack; /* NULL without JIT */
     char *pattern;
 };
+
+/* The JIT's backtracking stack: it grows on demand up to the maximum; a match that needs more
+ * stops with OM_ETOOBIG like the other limits. */
+#define JIT_STACK_START (32u << 10)
+#define JIT_STACK_MAX (1u << 20)
 
 /* PCRE2 allocates through these, so allocation failures (and their injection in tests) reach
  * it as they reach the rest of the code. */
@@ -258,9 +264,21 @@ static int compile_code(filter_re_t *re, const char *pat, pcre2_general_context 
                    (const char *)msg);
         return OM_EINVAL;
     }
-    /* JIT is an optimisation: without it (no JIT on this CPU, or out of memory) the
-     * interpreter runs the same pattern under the same limits. */
-    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+    /* Without JIT support (PCRE2 built without it, or a CPU it does not know) the
+     * interpreter runs the pattern under the same limits. Out of memory is a failure, not a
+     * fallback: JIT and interpreter do not agree on every subject with invalid UTF-8, and a
+     * pattern must match the same way whatever memory there was when it was compiled. */
+    int jrc = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+    if (jrc == 0) {
+        re->jit_stack = pcre2_jit_stack_create(JIT_STACK_START, JIT_STACK_MAX, gctx);
+        if (re->jit_stack == NULL) {
+            jrc = PCRE2_ERROR_NOMEMORY;
+        }
+    }
+    if (jrc == PCRE2_ERROR_NOMEMORY) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
     return 0;
 }
 
@@ -294,6 +312,9 @@ int proc_filter_re_compile(const char *pattern, size_t len, filter_re_t **out, o
     pcre2_set_depth_limit(re->mctx, FILTER_RE_DEPTH_LIMIT);
     pcre2_set_heap_limit(re->mctx, FILTER_RE_HEAP_LIMIT_KIB);
     rc = compile_code(re, pat, gctx, err);
+    if (rc == 0 && re->jit_stack != NULL) {
+        pcre2_jit_stack_assign(re->mctx, NULL, re->jit_stack);
+    }
     if (rc == 0) {
         re->md = pcre2_match_data_create(1, gctx);
         if (re->md == NULL) {
@@ -336,6 +357,7 @@ void proc_filter_re_free(filter_re_t *re)
         return;
     }
     pcre2_match_data_free(re->md);
+    pcre2_jit_stack_free(re->jit_stack);
     pcre2_match_context_free(re->mctx);
     pcre2_code_free(re->code);
     om_free(re->pattern);

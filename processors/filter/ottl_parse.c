@@ -563,10 +563,8 @@ static bool check_args(parser_t *p, ottl_node_t *n)
         return true;
     }
     case F_HAS_ATTR_ON_DATAPOINT:
-        if (!literal_arg(p, n, 1, OV_STR, "the value must be a string literal")) {
-            return false;
-        }
-        /* fall through */
+        return literal_arg(p, n, 0, OV_STR, "the key must be a string literal") &&
+               literal_arg(p, n, 1, OV_STR, "the value must be a string literal");
     case F_HAS_ATTR_KEY_ON_DATAPOINT:
         return literal_arg(p, n, 0, OV_STR, "the key must be a string literal");
     default:
