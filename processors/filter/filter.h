@@ -30,18 +30,43 @@ typedef struct filter_traces_cfg {
     om_strlist_t span, spanevent;
 } filter_traces_cfg_t;
 
+/* The legacy form's include or exclude (otelcol's filterconfig.MatchProperties and its
+ * metrics and logs variants); each signal's table uses the keys it has. */
+typedef struct filter_match_cfg {
+    char *match_type; /* "strict", "regexp" ("expr" for metrics, refused) */
+    om_strlist_t services, span_names, span_kinds;
+    om_strlist_t metric_names, expressions;
+    om_strlist_t severity_texts, bodies;
+    /* Lists of {key, value} maps ({name, version} for libraries), as written. */
+    om_node_t *attributes, *resources, *libraries;
+    om_node_t *resource_attributes, *record_attributes;
+    struct {
+        char *min;
+        bool match_undefined;
+    } severity_number;
+    bool severity_number_present;
+} filter_match_cfg_t;
+
+typedef struct filter_legacy_cfg {
+    filter_match_cfg_t include, exclude;
+    bool include_present, exclude_present;
+} filter_legacy_cfg_t;
+
 typedef struct filter_metrics_cfg {
     om_strlist_t metric, datapoint;
+    filter_legacy_cfg_t legacy; /* include, exclude */
 } filter_metrics_cfg_t;
 
 typedef struct filter_logs_cfg {
     om_strlist_t log_record;
+    filter_legacy_cfg_t legacy; /* include, exclude */
 } filter_logs_cfg_t;
 
 /* otelcol-contrib's filterprocessor.Config. Owned by the core (field table). */
 typedef struct proc_filter_cfg {
     int error_mode; /* filter_error_mode_t */
     filter_traces_cfg_t traces;
+    filter_legacy_cfg_t spans; /* the legacy form of traces */
     filter_metrics_cfg_t metrics;
     filter_logs_cfg_t logs;
 } proc_filter_cfg_t;
@@ -49,6 +74,7 @@ typedef struct proc_filter_cfg {
 extern const om_field_t proc_filter_fields[];
 
 typedef struct ottl_expr ottl_expr_t;
+typedef struct ottl_scratch ottl_scratch_t;
 
 /* A list of compiled OTTL conditions of one context (ORed). */
 typedef struct filter_conds {
@@ -57,9 +83,37 @@ typedef struct filter_conds {
     size_t n;
 } filter_conds_t;
 
+/* The legacy form compiled (filter_legacy.c). */
+typedef struct filter_legacy filter_legacy_t;
+
+typedef enum {
+    LEGACY_SPANS,
+    LEGACY_METRICS,
+    LEGACY_LOGS,
+} legacy_kind_t;
+
+/* Compile the include and exclude of one signal (cfg must outlive the result); at names the
+ * section in messages ("spans"). *out is NULL when neither is configured. Returns 0,
+ * OM_ECONFIG with err naming the key (om_err_at), or OM_ENOMEM. */
+int proc_filter_legacy_build(legacy_kind_t kind, const filter_legacy_cfg_t *cfg, const char *at,
+                             filter_legacy_t **out, om_err_t *err);
+void proc_filter_legacy_free(filter_legacy_t *l);
+/* Whether the legacy form has rules at the resource level (metrics' resource_attributes) and
+ * at the item level (spans, metric names, log records). */
+bool proc_filter_legacy_has_resource_rule(const filter_legacy_t *l);
+bool proc_filter_legacy_has_item_rule(const filter_legacy_t *l);
+/* Whether the item (a span, a metric, a log record; or a resource entry for
+ * proc_filter_legacy_skip_resource) is to be dropped: it does not match include, or matches
+ * exclude. A regex that reached its limits counts as not matching; *limited is then set. */
+bool proc_filter_legacy_skip(const filter_legacy_t *l, const om_item_t *it, ottl_scratch_t *s,
+                             bool *limited);
+bool proc_filter_legacy_skip_resource(const filter_legacy_t *l, const om_item_t *it,
+                                      ottl_scratch_t *s, bool *limited);
+
 /* Everything a config compiles to: what the processor runs. */
 typedef struct filter_prog {
     filter_conds_t span, spanevent, metric, datapoint, log_record;
+    filter_legacy_t *spans, *metrics, *logs; /* the legacy form, per signal; NULL: none */
 } filter_prog_t;
 
 /* Compile cfg (which must outlive prog). Returns 0, OM_ECONFIG with err naming the key

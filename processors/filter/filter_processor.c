@@ -35,6 +35,7 @@ typedef struct proc_filter {
 
     /* The walk in progress. */
     const filter_conds_t *conds;
+    const filter_legacy_t *legacy;
     char failure[256]; /* propagate: what failed */
 
     uint64_t last_warn_ms; /* rate limit of evaluation warnings */
@@ -94,6 +95,53 @@ static int eval_item(om_item_t *it, void *arg)
     return OM_KEEP;
 }
 
+static void warn_limited(proc_filter_t *p)
+{
+    warn_eval(p, "(include/exclude)",
+              "a regex reached its backtracking limit and was taken as not matching");
+}
+
+/* The legacy form's callbacks. */
+static int legacy_item(om_item_t *it, void *arg)
+{
+    proc_filter_t *p = arg;
+    bool limited = false;
+    bool skip = proc_filter_legacy_skip(p->legacy, it, &p->scratch, &limited);
+    if (limited) {
+        warn_limited(p);
+    }
+    return skip ? OM_DROP : OM_KEEP;
+}
+
+static int legacy_resource(om_item_t *it, void *arg)
+{
+    proc_filter_t *p = arg;
+    bool limited = false;
+    bool skip = proc_filter_legacy_skip_resource(p->legacy, it, &p->scratch, &limited);
+    if (limited) {
+        warn_limited(p);
+    }
+    return skip ? OM_DROP : OM_KEEP;
+}
+
+static int run_legacy(proc_filter_t *p, om_batch_t **b, om_level_t level, filter_legacy_t *l)
+{
+    bool resource = level == OM_LEVEL_RESOURCE;
+    if (l == NULL || (*b)->items == 0 ||
+        !(resource ? proc_filter_legacy_has_resource_rule(l)
+                   : proc_filter_legacy_has_item_rule(l))) {
+        return 0;
+    }
+    p->legacy = l;
+    om_err_t err = {0};
+    int rc = om_batch_walk(b, level, resource ? legacy_resource : legacy_item, p, &err);
+    if (rc < 0) {
+        snprintf(p->failure, sizeof p->failure, "%s",
+                 err.msg[0] != '\0' ? err.msg : om_strerror(rc));
+    }
+    return rc;
+}
+
 /* Walks *b at level with conds when there are any. Returns what om_batch_walk returns. */
 static int run(proc_filter_t *p, om_batch_t **b, om_level_t level, const filter_conds_t *conds)
 {
@@ -142,6 +190,9 @@ static int consume_traces(void *self, om_batch_t *b)
     if (rc >= 0) {
         rc = run(p, &b, OM_LEVEL_SPAN_EVENT, &p->prog.spanevent);
     }
+    if (rc >= 0) {
+        rc = run_legacy(p, &b, OM_LEVEL_SPAN, p->prog.spans);
+    }
     return finish(p, b, rc, before);
 }
 
@@ -154,6 +205,12 @@ static int consume_metrics(void *self, om_batch_t *b)
     if (rc >= 0) {
         rc = run(p, &b, OM_LEVEL_DATAPOINT, &p->prog.datapoint);
     }
+    if (rc >= 0) {
+        rc = run_legacy(p, &b, OM_LEVEL_RESOURCE, p->prog.metrics);
+    }
+    if (rc >= 0) {
+        rc = run_legacy(p, &b, OM_LEVEL_METRIC, p->prog.metrics);
+    }
     return finish(p, b, rc, before);
 }
 
@@ -163,6 +220,9 @@ static int consume_logs(void *self, om_batch_t *b)
     size_t before = b->items;
     p->failure[0] = '\0';
     int rc = run(p, &b, OM_LEVEL_LOG, &p->prog.log_record);
+    if (rc >= 0) {
+        rc = run_legacy(p, &b, OM_LEVEL_LOG, p->prog.logs);
+    }
     return finish(p, b, rc, before);
 }
 

@@ -412,6 +412,251 @@ static void test_readme_example_validates(void)
     free(p);
 }
 
+/* ---- the legacy form ------------------------------------------------------------------------ */
+
+#define SPANS_DATA                                                                                 \
+    "resource service.name=app_1 env=prod; scope lib@1.0;"                                         \
+    "span hello kind:client http.status_code=500; span hello2 kind:server http.status_code='500';" \
+    "resource service.name=app_3 env=dev; scope other@2.0;"                                        \
+    "span hello_world kind:server code=503; span x kind:internal;"                                 \
+    "resource env=prod; scope lib@1.0; span anon"
+
+static void test_legacy_spans(void)
+{
+    static const struct {
+        const char *cfg, *want;
+    } cases[] = {
+        /* include by service: only app_3's spans */
+        {"{include: {match_type: strict, services: [app_3]}}", "(app_3 [other: hello_world x])"},
+        /* exclude: every given property must match (service AND name), a list entry is enough */
+        {"{exclude: {match_type: regexp, services: ['app_[12]'], span_names: ['^hello$']}}",
+         "(app_1 [lib: hello2]) (app_3 [other: hello_world x]) ( [lib: anon])"},
+        /* strict values are typed: 500 is the int, '500' the string */
+        {"{exclude: {match_type: strict, attributes: [{key: http.status_code, value: 500}]}}",
+         "(app_1 [lib: hello2]) (app_3 [other: hello_world x]) ( [lib: anon])"},
+        {"{exclude: {match_type: strict, attributes: [{key: http.status_code, value: '500'}]}}",
+         "(app_1 [lib: hello]) (app_3 [other: hello_world x]) ( [lib: anon])"},
+        /* a key without value: any value */
+        {"{exclude: {match_type: strict, attributes: [{key: http.status_code}]}}",
+         "(app_3 [other: hello_world x]) ( [lib: anon])"},
+        /* regexp matches ints as decimal text, anywhere in it */
+        {"{exclude: {match_type: regexp, attributes: [{Key: code, Value: '0'}]}}",
+         "(app_1 [lib: hello hello2]) (app_3 [other: x]) ( [lib: anon])"},
+        {"{exclude: {match_type: strict, libraries: [{name: lib, version: '1.0'}]}}",
+         "(app_3 [other: hello_world x])"},
+        {"{exclude: {match_type: regexp, libraries: [{name: '^o'}]}}",
+         "(app_1 [lib: hello hello2]) ( [lib: anon])"},
+        {"{exclude: {match_type: strict, span_kinds: [SPAN_KIND_SERVER, SPAN_KIND_CLIENT]}}",
+         "(app_3 [other: x]) ( [lib: anon])"},
+        {"{include: {match_type: strict, resources: [{key: env, value: prod}]}}",
+         "(app_1 [lib: hello hello2]) ( [lib: anon])"},
+        {"{exclude: {match_type: strict, services: ['<nil-service-name>']}}",
+         "(app_1 [lib: hello hello2]) (app_3 [other: hello_world x])"},
+        /* include first, then exclude */
+        {"{include: {match_type: regexp, span_names: [hello]}, "
+         "exclude: {match_type: strict, services: [app_1]}}",
+         "(app_3 [other: hello_world])"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fixture_t f;
+        char cfg[512];
+        snprintf(cfg, sizeof cfg, "{spans: %s}", cases[i].cfg);
+        ASSERT_TRUE(setup(&f, cfg));
+        int rc = -1;
+        const char *got = filtered(&f, om_testdata_otlp(SPANS_DATA), &rc);
+        if (strcmp(got, cases[i].want) != 0) {
+            fprintf(stderr, "    %s\n    got  %s\n    want %s\n", cases[i].cfg, got, cases[i].want);
+        }
+        ASSERT_EQ_INT(rc, 0);
+        ASSERT_EQ_STR(got, cases[i].want);
+        teardown(&f);
+    }
+}
+
+static void test_legacy_metrics(void)
+{
+    fixture_t f;
+    /* The README's example: names by regexp and a resource attribute to include, names to
+     * exclude. Resource entries that fail the resource rule go whole. */
+    ASSERT_TRUE(setup(&f, "{metrics: {include: {match_type: regexp, metric_names: ['prefix/.*', "
+                          "'prefix_.*'], resource_attributes: [{key: container.name, "
+                          "value: app_container_1}]}, exclude: {match_type: strict, "
+                          "metric_names: [prefix_hello_world]}}}"));
+    ASSERT_FILTERS(&f,
+                   om_testdata_otlp("metrics; resource service.name=a container.name="
+                                    "app_container_1; scope s;"
+                                    "metric prefix/a; point 1; metric prefix_hello_world; point 2;"
+                                    "metric other; point 3;"
+                                    "resource service.name=b container.name=app_container_2;"
+                                    "scope s; metric prefix/b; point 4"),
+                   "(a [s: prefix/a<1>])");
+    teardown(&f);
+    /* Without metric_names there is no metric rule: only resources are filtered. */
+    ASSERT_TRUE(setup(&f, "{metrics: {exclude: {match_type: strict, resource_attributes: "
+                          "[{key: env, value: test}]}}}"));
+    ASSERT_FILTERS(&f,
+                   om_testdata_otlp("metrics; resource service.name=a env=test; metric m; point 1;"
+                                    "resource service.name=b env=prod; metric n; point 2"),
+                   "(b [-: n<2>])");
+    teardown(&f);
+}
+
+static void test_legacy_logs(void)
+{
+    fixture_t f;
+    ASSERT_TRUE(setup(&f, "{logs: {include: {match_type: strict, resource_attributes: "
+                          "[{key: host.name, value: just_this_one}], severity_number: "
+                          "{min: info, match_undefined: true}}, exclude: {match_type: regexp, "
+                          "bodies: ['^IGNORE'], severity_texts: ['Info[2-4]?'], "
+                          "record_attributes: [{key: user, value: 'bot.*'}]}}}"));
+    ASSERT_FILTERS(&f,
+                   om_testdata_otlp("logs; resource host.name=just_this_one service.name=h;"
+                                    "scope s; log a severity:debug; log b severity:info;"
+                                    "log c; log 'IGNORE me' severity:error text:Info user=bot1;"
+                                    "log 'IGNORE too' severity:error text:Info user=human;"
+                                    "resource host.name=other service.name=o; log d "
+                                    "severity:error"),
+                   "(h [s: b c IGNORE too])");
+    teardown(&f);
+}
+
+static void test_legacy_config_errors(void)
+{
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"    spans:\n      include:\n        services: [a]\n",
+         "p.yaml:5:9: processors::filter: spans::include::match_type: unrecognized match_type: "
+         "'', valid types are: [regexp strict]\n"},
+        {"    spans:\n      include:\n        match_type: Strict\n        services: [a]\n",
+         "p.yaml:5:21: processors::filter: spans::include::match_type: unrecognized "
+         "match_type: 'Strict', valid types are: [regexp strict]\n"},
+        {"    spans:\n      exclude:\n        match_type: strict\n",
+         "p.yaml:5:9: processors::filter: spans::exclude: at least one of \"attributes\", "
+         "\"libraries\",  or \"resources\" field must be specified\n"},
+        {"    spans:\n      exclude:\n        match_type: regexp\n        attributes:\n"
+         "          - {key: code, value: 500}\n",
+         "p.yaml:7:13: processors::filter: spans::exclude::attributes::0: match_type=regexp for "
+         "\"code\" only supports Str, but found Int\n"},
+        {"    spans:\n      exclude:\n        match_type: regexp\n        span_names: [ok, "
+         "'a(?<=b)']\n",
+         "p.yaml:6:26: processors::filter: spans::exclude::span_names::1: invalid regex at byte "
+         "2: lookbehind is not supported (not RE2 syntax)\n"},
+        {"    spans:\n      exclude:\n        match_type: strict\n        span_kinds: [server]\n",
+         "p.yaml:6:22: processors::filter: spans::exclude::span_kinds::0: span_kinds string must "
+         "match one of the standard span kinds when match_type=strict: [SPAN_KIND_CLIENT "
+         "SPAN_KIND_CONSUMER SPAN_KIND_INTERNAL SPAN_KIND_PRODUCER SPAN_KIND_SERVER]\n"},
+        {"    spans:\n      exclude:\n        match_type: strict\n        attributes: [{value: "
+         "x}]\n",
+         "p.yaml:6:22: processors::filter: spans::exclude::attributes::0: can't have empty key in "
+         "the list of attributes\n"},
+        {"    logs:\n      include:\n        severity_number: {min: LOUD}\n",
+         "p.yaml:5:32: processors::filter: logs::include::severity_number::min: 'LOUD' is not a "
+         "valid severity\n"},
+        {"    metrics:\n      exclude:\n        match_type: expr\n        expressions: [x]\n",
+         "p.yaml:5:21: processors::filter: metrics::exclude::match_type: expr is not supported "
+         "by otelmon: write the expressions as OTTL conditions (metrics::metric, "
+         "metrics::datapoint)\n"},
+        {"    traces:\n      span: ['true']\n    spans:\n      exclude: {match_type: strict, "
+         "services: [a]}\n",
+         "p.yaml:6:7: processors::filter: spans: cannot use ottl conditions and include/exclude "
+         "for spans at the same time\n"},
+    };
+    size_t bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[2048];
+        snprintf(yaml, sizeof yaml, "processors:\n  filter:\n%s%s", cases[i].yaml,
+                 PIPELINE("traces"));
+        char *p = problems_of(yaml);
+        bool same = strcmp(p, cases[i].want) == 0;
+        if (!same) {
+            fprintf(stderr, "    case %zu: got %s", i, p);
+            bad++;
+        }
+        free(p);
+    }
+    ASSERT_EQ_UINT(bad, 0);
+}
+
+/* otelcol-contrib's README examples of the legacy form, as written there. */
+static void test_legacy_readme_examples_validate(void)
+{
+    char *p = problems_of("processors:\n"
+                          "  filter/1:\n"
+                          "    metrics:\n"
+                          "      include:\n"
+                          "        match_type: regexp\n"
+                          "        metric_names:\n"
+                          "          - prefix/.*\n"
+                          "          - prefix_.*\n"
+                          "        resource_attributes:\n"
+                          "          - key: container.name\n"
+                          "            value: app_container_1\n"
+                          "      exclude:\n"
+                          "        match_type: strict\n"
+                          "        metric_names:\n"
+                          "          - hello_world\n"
+                          "          - hello/world\n"
+                          "  filter/2:\n"
+                          "    logs:\n"
+                          "      include:\n"
+                          "        match_type: strict\n"
+                          "        resource_attributes:\n"
+                          "          - key: host.name\n"
+                          "            value: just_this_one_hostname\n"
+                          "  filter/severity_number:\n"
+                          "    logs:\n"
+                          "      include:\n"
+                          "        severity_number:\n"
+                          "          min: \"INFO\"\n"
+                          "          match_undefined: true\n"
+                          "  filter/spans:\n"
+                          "    spans:\n"
+                          "      include:\n"
+                          "        match_type: strict\n"
+                          "        services:\n"
+                          "          - app_3\n"
+                          "      exclude:\n"
+                          "        match_type: regexp\n"
+                          "        services:\n"
+                          "          - app_1\n"
+                          "          - app_2\n"
+                          "        span_names:\n"
+                          "          - hello_world\n"
+                          "          - hello/world\n"
+                          "        attributes:\n"
+                          "          - key: container.name\n"
+                          "            value: (app_container_1|app_container_2)\n"
+                          "        libraries:\n"
+                          "          - name: opentelemetry\n"
+                          "            version: 0.0-beta\n"
+                          "        resources:\n"
+                          "          - key: container.host\n"
+                          "            value: (localhost|127.0.0.1)\n"
+                          "exporters:\n"
+                          "  debug:\n"
+                          "receivers:\n"
+                          "  otlp:\n"
+                          "    protocols:\n"
+                          "      grpc:\n"
+                          "service:\n"
+                          "  pipelines:\n"
+                          "    traces:\n"
+                          "      receivers: [otlp]\n"
+                          "      processors: [filter/spans]\n"
+                          "      exporters: [debug]\n"
+                          "    metrics:\n"
+                          "      receivers: [otlp]\n"
+                          "      processors: [filter/1]\n"
+                          "      exporters: [debug]\n"
+                          "    logs:\n"
+                          "      receivers: [otlp]\n"
+                          "      processors: [filter/2, filter/severity_number]\n"
+                          "      exporters: [debug]\n");
+    ASSERT_EQ_STR(p, "");
+    free(p);
+}
+
 static void test_lifecycle(void)
 {
     om_test_lifecycle(&proc_filter_factory, NULL);
@@ -438,6 +683,11 @@ int main(void)
     OM_RUN(test_config_errors_point_into_the_condition);
     OM_RUN(test_config_key_errors);
     OM_RUN(test_readme_example_validates);
+    OM_RUN(test_legacy_spans);
+    OM_RUN(test_legacy_metrics);
+    OM_RUN(test_legacy_logs);
+    OM_RUN(test_legacy_config_errors);
+    OM_RUN(test_legacy_readme_examples_validate);
     OM_RUN(test_lifecycle);
     return om_test_summary();
 }
