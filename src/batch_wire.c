@@ -42,7 +42,7 @@ int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
     if (f->number == 0) {
         return OM_EINVAL;
     }
-    f->data = NULL;
+    f->data = p;
     f->len = 0;
     switch (f->wire_type) {
     case OM_PB_VARINT:
@@ -57,6 +57,7 @@ int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
             }
         }
         f->value = v;
+        f->len = (size_t)(p - f->data);
         break;
     case OM_PB_FIXED64:
     case OM_PB_FIXED32: {
@@ -69,6 +70,7 @@ int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
             v |= (uint64_t)p[i] << (8 * i);
         }
         f->value = v;
+        f->len = n;
         p += n;
         break;
     }

@@ -1917,10 +1917,12 @@ void om_http_session_free(om_http_session_t *ss);
 /* One field of a protobuf message. */
 typedef struct om_pb_field {
     uint32_t number;
-    unsigned wire_type;  /* OM_PB_* */
-    uint64_t value;      /* VARINT, FIXED64, FIXED32: the value (as read; sign is the caller's
-                          * business); LEN: the length */
-    const uint8_t *data; /* LEN: the payload (len bytes); NULL otherwise */
+    unsigned wire_type; /* OM_PB_* */
+    uint64_t value;     /* VARINT, FIXED64, FIXED32: the value (bits above 64 of a 10-byte varint
+                         * are lost, as protobuf-c loses them; sign is the caller's business);
+                         * LEN: the length */
+    /* LEN: the payload; the others: the value's bytes (a varint's as written). len bytes. */
+    const uint8_t *data;
     size_t len;
 } om_pb_field_t;
 

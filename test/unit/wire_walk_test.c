@@ -168,12 +168,15 @@ static void test_pb_next(void)
     om_pb_field_t f;
     ASSERT_EQ_INT(om_pb_next(&p, end, &f), 1);
     ASSERT_TRUE(f.number == 1 && f.wire_type == OM_PB_VARINT && f.value == 150);
+    ASSERT_TRUE(f.data == msg + 1 && f.len == 2); /* a varint's bytes as written */
     ASSERT_EQ_INT(om_pb_next(&p, end, &f), 1);
     ASSERT_TRUE(f.number == 2 && f.wire_type == OM_PB_LEN && f.len == 2 && f.data[1] == 'b');
     ASSERT_EQ_INT(om_pb_next(&p, end, &f), 1);
     ASSERT_TRUE(f.number == 3 && f.wire_type == OM_PB_FIXED64 && f.value == 1);
+    ASSERT_TRUE(f.data == msg + 8 && f.len == 8);
     ASSERT_EQ_INT(om_pb_next(&p, end, &f), 1);
     ASSERT_TRUE(f.number == 4 && f.wire_type == OM_PB_FIXED32 && f.value == 2);
+    ASSERT_TRUE(f.data == msg + 17 && f.len == 4);
     ASSERT_EQ_INT(om_pb_next(&p, end, &f), 0);
     static const uint8_t bad[][3] = {
         {0x12, 0x05, 'a'},  /* payload past the end */
