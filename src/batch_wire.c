@@ -24,6 +24,11 @@ int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
     if (p >= end) {
         return 0;
     }
+    /* As protobuf-c reads a tag: a one-byte tag must carry a field number; a longer one may
+     * spell number 0 (an unknown field it skips), and so does the wire scan (wire.c). */
+    if ((*p & 0xf8) == 0) {
+        return OM_EINVAL;
+    }
     uint64_t v = 0;
     unsigned shift = 0;
     /* The tag: a varint of at most 5 bytes carrying a field number. */
@@ -39,9 +44,6 @@ int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
     }
     f->number = (uint32_t)(v >> 3);
     f->wire_type = (unsigned)(v & 7);
-    if (f->number == 0) {
-        return OM_EINVAL;
-    }
     f->data = p;
     f->len = 0;
     switch (f->wire_type) {

@@ -1927,8 +1927,10 @@ typedef struct om_pb_field {
 } om_pb_field_t;
 
 /* Read the field at *pos (before end) into *f and move *pos past it. Returns 1, 0 at the end
- * of the message, OM_EINVAL when the bytes are no field (a truncated varint or payload, field
- * number 0, a group). Any thread; no allocation. */
+ * of the message, OM_EINVAL when the bytes are no field as protobuf-c reads them (a truncated
+ * varint or payload, a one-byte tag of field number 0, a group). A longer tag spelling field
+ * number 0 (0x80 0x00...) is field 0, which protobuf-c skips as unknown. Any thread; no
+ * allocation. */
 int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f);
 
 /* An item the wire walk stands on: its message bytes (Span, LogRecord), and those of the

@@ -4,6 +4,7 @@
  * as it was; a shared batch is not changed for its other holders; and om_pb_next reads fields
  * and refuses what is no field. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "om.h"
 #include "om_test.h"
@@ -188,6 +189,31 @@ static void test_pb_next(void)
         p = bad[i];
         ASSERT_EQ_INT(om_pb_next(&p, bad[i] + 3, &f), OM_EINVAL);
     }
+    /* A two-byte tag spelling field 0 is a field to protobuf-c (an unknown one): read it, as
+     * the wire scan accepts the request that holds it (found by the ottl_wire fuzzer). */
+    static const uint8_t zero[] = {0x80, 0x00, 0x05};
+    p = zero;
+    ASSERT_EQ_INT(om_pb_next(&p, zero + sizeof zero, &f), 1);
+    ASSERT_TRUE(f.number == 0 && f.wire_type == OM_PB_VARINT && f.value == 5 && p == zero + 3);
+}
+
+/* A request with such a field at its top level walks as the decoded request does. */
+static void test_field_zero_is_skipped(void)
+{
+    om_batch_t *src = om_testdata_otlp("resource service.name=a; span x; span k");
+    size_t n = om_batch_proto_size(src);
+    uint8_t *req = malloc(n + 3);
+    ASSERT_TRUE(req != NULL);
+    om_batch_proto_pack(src, req);
+    memcpy(req + n, "\x80\x00\x07", 3); /* field 0, varint 7 */
+    om_batch_t *b = NULL;
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, req, n + 3, 0, &b, NULL), 0);
+    ASSERT_TRUE(b->raw_valid && b->msg == NULL);
+    ASSERT_EQ_INT(om_batch_wire_walk(&b, OM_LEVEL_SPAN, wire_cb, NULL, NULL), 1);
+    ASSERT_EQ_STR(om_testdata_describe(b), "(a [-: k])");
+    om_batch_release(b);
+    om_batch_release(src);
+    free(req);
 }
 
 int main(void)
@@ -198,5 +224,6 @@ int main(void)
     OM_RUN(test_refusals_change_nothing);
     OM_RUN(test_allocation_failures);
     OM_RUN(test_pb_next);
+    OM_RUN(test_field_zero_is_skipped);
     return om_test_summary();
 }
