@@ -81,6 +81,7 @@ typedef struct filter_conds {
     ottl_expr_t **e;         /* owned */
     const char *const *text; /* the config's strings, for log lines */
     size_t n;
+    bool wire_ok; /* every one can be evaluated on the wire (proc_filter_ottl_wire_ok) */
 } filter_conds_t;
 
 /* The legacy form compiled (filter_legacy.c). */
@@ -260,6 +261,14 @@ void proc_filter_ottl_free(ottl_expr_t *e);
  * 0 (false), OM_EINVAL when evaluation fails (s->msg says why: a function given a value it
  * cannot take, a regex match stopped by its limits...), or OM_ENOMEM. Resets s first. */
 int proc_filter_ottl_eval(const ottl_expr_t *e, const om_item_t *it, ottl_scratch_t *s);
+/* Whether e can be evaluated on wire items (proc_filter_ottl_eval_wire): span and log record
+ * conditions whose paths the wire reader knows (ottl_wire.c), with at most one key. */
+bool proc_filter_ottl_wire_ok(const ottl_expr_t *e);
+/* The same evaluation on an item's wire bytes (a span of a traces batch, a log record of a
+ * logs batch), without decoding: the same answers as proc_filter_ottl_eval on the decoded
+ * item, or OM_ENOTSUP when the bytes hold what only decoding reads (a map or list value, a
+ * field of an unexpected wire type); the caller then evaluates the decoded batch. */
+int proc_filter_ottl_eval_wire(const ottl_expr_t *e, const om_wire_item_t *w, ottl_scratch_t *s);
 
 /* ---- inside the OTTL compiler (ottl_lex.c, ottl_parse.c, ottl_paths.c, ottl_eval.c) ---- */
 
@@ -425,6 +434,20 @@ struct ottl_node {
 struct ottl_expr {
     ottl_ctx_t ctx;
     ottl_node_t *root;
+    bool wire_ok; /* see proc_filter_ottl_wire_ok */
 };
+
+/* What an expression is evaluated on: a decoded item, or an item's wire bytes. */
+typedef struct ottl_item {
+    const om_item_t *item;
+    const om_wire_item_t *wire;
+} ottl_item_t;
+
+/* The wire reader (ottl_wire.c): whether path p (with n_keys keys) can be read from the wire
+ * in ctx, and its value there (key: its one key, or NULL). Returns 0, OM_ENOTSUP (decode
+ * instead) or OM_ENOMEM. */
+bool proc_filter_ottl_wire_path_ok(ottl_ctx_t ctx, ottl_path_id_t p, size_t n_keys);
+int proc_filter_ottl_wire_path(ottl_path_id_t p, const ottl_key_t *key, const om_wire_item_t *w,
+                               ottl_scratch_t *s, ov_t *out);
 
 #endif

@@ -222,10 +222,12 @@ static int conds_build(filter_conds_t *c, const om_strlist_t *list, ottl_ctx_t c
         return OM_ENOMEM;
     }
     c->text = (const char *const *)list->items;
+    c->wire_ok = true;
     for (size_t i = 0; i < list->n; i++) {
         om_err_t cerr = {0};
         int rc = proc_filter_ottl_compile(ctx, list->items[i], &c->e[i], &cerr);
         c->n = i + 1;
+        c->wire_ok = c->wire_ok && rc == 0 && proc_filter_ottl_wire_ok(c->e[i]);
         if (rc == OM_ENOMEM) {
             om_err_set(err, OM_ENOMEM, "out of memory");
             conds_free(c);

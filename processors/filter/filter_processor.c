@@ -2,6 +2,11 @@
  *
  * - Each signal's conditions are walked at their level with om_batch_walk: spans, then the
  *   events of the spans kept; metrics, then the data points of the metrics kept; log records.
+ *   Span and log record conditions that read only what ottl_wire.c reads run on the wire
+ *   bytes with om_batch_wire_walk when the batch has not been decoded: the same verdicts (the
+ *   differential fuzz target ottl_wire_fuzz.c holds them to the decoded ones) at a fraction
+ *   of the cost; a value only decoding can read (a map, a list) sends that batch to the
+ *   decoded walk.
  *   An item for which any condition is true is dropped (conditions are ORed, in config order,
  *   stopping at the first true one). The core removes the scopes, metrics and resources the
  *   drops emptied; a span whose events were all dropped stays. A batch from which nothing was
@@ -15,7 +20,8 @@
  *   failing condition counts as false, a warning is logged (at most one line a second, with
  *   how many were suppressed) and evaluation goes on; with silent, the same without the log.
  * - Counters in otelcol's names: otelcol_processor_filter_{spans,datapoints,logs}_filtered
- *   {filter="<id>"}: items dropped.
+ *   {filter="<id>"}: items dropped; shutdown logs the totals at info ("dropped N spans, ...",
+ *   which the benchmark reads).
  *
  * Threads: the loop thread only. The compiled program is built at create and read-only after;
  * the scratch is this instance's. */
@@ -31,6 +37,7 @@ typedef struct proc_filter {
     filter_prog_t prog;
     ottl_scratch_t scratch;
     om_metric_counter_t *filtered[OM_SIG_COUNT];
+    uint64_t dropped[OM_SIG_COUNT]; /* items dropped since create, for the shutdown line */
     bool shut_down;
 
     /* The walk in progress. */
@@ -142,6 +149,65 @@ static int run_legacy(proc_filter_t *p, om_batch_t **b, om_level_t level, filter
     return rc;
 }
 
+/* The wire walk's callback: the same verdicts from the item's bytes, or OM_ENOTSUP when only
+ * the decoded item can tell. */
+static int eval_wire_item(const om_wire_item_t *w, void *arg)
+{
+    proc_filter_t *p = arg;
+    const filter_conds_t *c = p->conds;
+    for (size_t i = 0; i < c->n; i++) {
+        int rc = proc_filter_ottl_eval_wire(c->e[i], w, &p->scratch);
+        if (rc == 1) {
+            return OM_DROP;
+        }
+        if (rc == 0) {
+            continue;
+        }
+        if (rc == OM_ENOTSUP || rc == OM_ENOMEM) {
+            return rc;
+        }
+        switch (p->cfg->error_mode) {
+        case FILTER_PROPAGATE:
+            snprintf(p->failure, sizeof p->failure, "condition \"%.100s\": %.120s", c->text[i],
+                     p->scratch.msg);
+            return OM_EREFUSED;
+        case FILTER_IGNORE:
+            warn_eval(p, c->text[i], p->scratch.msg);
+            break;
+        default:
+            break;
+        }
+    }
+    return OM_KEEP;
+}
+
+static int run(proc_filter_t *p, om_batch_t **b, om_level_t level, const filter_conds_t *conds);
+
+/* Walks *b at level with conds when there are any: from its wire bytes when it has them and
+ * has not been decoded (decoding the request costs far more than reading the fields the
+ * conditions need), else decoded. The decoded walk also takes over, from the start and with
+ * nothing dropped yet, when the bytes hold what only decoding reads (OM_ENOTSUP) and when the
+ * wire walk finds the bytes malformed (OM_EINVAL: then decoding is the judge, as it would be
+ * without this processor). Returns what the walk returns. */
+static int run_fast(proc_filter_t *p, om_batch_t **b, om_level_t level, const filter_conds_t *conds)
+{
+    if (conds->n == 0 || (*b)->items == 0) {
+        return 0;
+    }
+    if (conds->wire_ok && (*b)->raw_valid && (*b)->msg == NULL) {
+        p->conds = conds;
+        int rc = om_batch_wire_walk(b, level, eval_wire_item, p, NULL);
+        if (rc != OM_ENOTSUP && rc != OM_EINVAL) {
+            if (rc < 0 && p->failure[0] == '\0') {
+                snprintf(p->failure, sizeof p->failure, "%s", om_strerror(rc));
+            }
+            return rc;
+        }
+        p->failure[0] = '\0';
+    }
+    return run(p, b, level, conds);
+}
+
 /* Walks *b at level with conds when there are any. Returns what om_batch_walk returns. */
 static int run(proc_filter_t *p, om_batch_t **b, om_level_t level, const filter_conds_t *conds)
 {
@@ -172,6 +238,7 @@ static int finish(proc_filter_t *p, om_batch_t *b, int rc, size_t before)
         return OM_EREFUSED;
     }
     om_metric_counter_add(p->filtered[idx], before - b->items);
+    p->dropped[idx] += before - b->items;
     om_batch_counts_t c;
     om_batch_counts(b, &c);
     if (c.resources == 0) {
@@ -186,7 +253,9 @@ static int consume_traces(void *self, om_batch_t *b)
     proc_filter_t *p = self;
     size_t before = b->items;
     p->failure[0] = '\0';
-    int rc = run(p, &b, OM_LEVEL_SPAN, &p->prog.span);
+    /* Span events are read decoded: with conditions on them, the spans are too. */
+    int rc = p->prog.spanevent.n > 0 ? run(p, &b, OM_LEVEL_SPAN, &p->prog.span)
+                                     : run_fast(p, &b, OM_LEVEL_SPAN, &p->prog.span);
     if (rc >= 0) {
         rc = run(p, &b, OM_LEVEL_SPAN_EVENT, &p->prog.spanevent);
     }
@@ -219,7 +288,7 @@ static int consume_logs(void *self, om_batch_t *b)
     proc_filter_t *p = self;
     size_t before = b->items;
     p->failure[0] = '\0';
-    int rc = run(p, &b, OM_LEVEL_LOG, &p->prog.log_record);
+    int rc = run_fast(p, &b, OM_LEVEL_LOG, &p->prog.log_record);
     if (rc >= 0) {
         rc = run_legacy(p, &b, OM_LEVEL_LOG, p->prog.logs);
     }
@@ -301,6 +370,9 @@ static void filter_shutdown(void *self, om_done_fn done, void *arg)
         return;
     }
     p->shut_down = true;
+    OM_CLOG(p->log_name, OM_LOG_INFO, "dropped %llu spans, %llu data points, %llu log records",
+            (unsigned long long)p->dropped[0], (unsigned long long)p->dropped[1],
+            (unsigned long long)p->dropped[2]);
     done(arg);
 }
 

@@ -298,6 +298,144 @@ static void test_error_mode_ignore_and_silent_go_on(void)
     }
 }
 
+/* ---- the wire fast path ------------------------------------------------------------------- */
+
+/* Span and log record conditions run on a batch's wire bytes when it has not been decoded. */
+typedef struct both {
+    char decoded[1024]; /* what was passed on for the decoded batch ("" for nothing) */
+    char wire[1024];    /* ... for the same data as a client sends it */
+    int rc_decoded, rc_wire;
+    bool stayed_wire; /* what was passed on for the wire batch was never decoded */
+} both_t;
+
+static const char *pass_on(fixture_t *f, om_batch_t *b, int *rc, bool *stayed_wire)
+{
+    size_t before = f->cap.n;
+    *rc = consume(f, b);
+    if (f->cap.n == before) {
+        *stayed_wire = false;
+        return "";
+    }
+    om_batch_t *out = f->cap.batches[--f->cap.n];
+    *stayed_wire = out->raw_valid && out->msg == NULL;
+    static char text[1024];
+    snprintf(text, sizeof text, "%s", om_testdata_describe(out)); /* decodes */
+    om_batch_release(out);
+    return text;
+}
+
+/* The data of text through the processor twice: decoded, and as wire bytes. */
+static both_t both_ways(fixture_t *f, om_batch_t *(*make)(const char *), const char *text)
+{
+    both_t r = {0};
+    bool unused;
+    snprintf(r.decoded, sizeof r.decoded, "%s", pass_on(f, make(text), &r.rc_decoded, &unused));
+    snprintf(r.wire, sizeof r.wire, "%s",
+             pass_on(f, om_testdata_wire(make(text)), &r.rc_wire, &r.stayed_wire));
+    return r;
+}
+
+static om_batch_t *from_dsl(const char *text)
+{
+    return om_testdata_otlp("%s", text);
+}
+
+#define ASSERT_BOTH_WAYS(f, text, want, on_wire)                                                   \
+    do {                                                                                           \
+        both_t r_ = both_ways((f), from_dsl, (text));                                              \
+        ASSERT_EQ_INT(r_.rc_decoded, 0);                                                           \
+        ASSERT_EQ_INT(r_.rc_wire, 0);                                                              \
+        ASSERT_EQ_STR(r_.decoded, (want));                                                         \
+        ASSERT_EQ_STR(r_.wire, (want));                                                            \
+        ASSERT_EQ_INT(r_.stayed_wire, (on_wire));                                                  \
+    } while (0)
+
+/* The same drops from the bytes as from the structs, and the batch passed on is bytes still
+ * (the exporter sends them without encoding); the counters count both. */
+static void test_wire_path_drops_what_decoding_drops(void)
+{
+    fixture_t f;
+    ASSERT_TRUE(setup(&f, "{traces: {span: ['name == \"drop-me\"', "
+                          "'attributes[\"http.route\"] == \"/health\"', "
+                          "'resource.attributes[\"service.name\"] == \"b\" and kind == "
+                          "SPAN_KIND_SERVER', 'IsMatch(instrumentation_scope.name, \"^t\")']}, "
+                          "logs: {log_record: ['IsMatch(body, \".*password.*\")', "
+                          "'severity_number < SEVERITY_NUMBER_WARN and severity_number != "
+                          "SEVERITY_NUMBER_UNSPECIFIED']}}"));
+    ASSERT_BOTH_WAYS(&f,
+                     "resource service.name=a; scope s; span keep; span drop-me; "
+                     "span health http.route='/health'; span other http.route='/api'",
+                     "(a [s: keep other])", true);
+    ASSERT_BOTH_WAYS(&f,
+                     "resource service.name=a; scope s; span drop-me;"
+                     "resource service.name=b; scope t2; span x; scope u; span srv kind:server; "
+                     "span cli kind:client; resource service.name=c; scope v; span y",
+                     "(b [u: cli]) (c [v: y])", true);
+    /* Nothing dropped: the very batch, untouched. */
+    ASSERT_BOTH_WAYS(&f, "resource service.name=a; scope s; span keep", "(a [s: keep])", true);
+    ASSERT_BOTH_WAYS(&f,
+                     "logs; resource service.name=l; scope s;"
+                     "log 'user logged in' severity:info; log 'disk full' severity:error;"
+                     "log 'password=x' severity:fatal; log 'no severity'",
+                     "(l [s: disk full no severity])", true);
+    /* Everything dropped: nothing passed on either way. */
+    ASSERT_BOTH_WAYS(&f, "span drop-me; span drop-me", "", false);
+    ASSERT_EQ_INT(om_test_metric(&f.host, "otelcol_processor_filter_spans_filtered", "filter",
+                                 "filter", NULL),
+                  2 * (2 + 3 + 0 + 2));
+    ASSERT_EQ_INT(
+        om_test_metric(&f.host, "otelcol_processor_filter_logs_filtered", "filter", "filter", NULL),
+        2 * 2);
+    teardown(&f);
+}
+
+/* A span whose attribute is a map: only decoding reads it, so the batch is walked decoded,
+ * with the same result; so is every batch when span events have conditions. */
+static const char map_json[] =
+    "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+    "{\"stringValue\":\"r\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"s\"},\"spans\":["
+    "{\"name\":\"a\",\"attributes\":[{\"key\":\"m\",\"value\":{\"kvlistValue\":{\"values\":"
+    "[{\"key\":\"in\",\"value\":{\"intValue\":\"1\"}}]}}}]},"
+    "{\"name\":\"b\",\"attributes\":[{\"key\":\"m\",\"value\":{\"stringValue\":\"x\"}}]}]}]}]}";
+
+static om_batch_t *from_json(const char *text)
+{
+    om_batch_t *b = NULL;
+    return om_batch_decode_json(OM_SIG_TRACES, text, strlen(text), 0, &b, NULL) == 0 ? b : NULL;
+}
+
+static void test_wire_path_steps_aside_for_what_only_decoding_reads(void)
+{
+    fixture_t f;
+    ASSERT_TRUE(setup(&f, "{traces: {span: ['attributes[\"m\"] == \"x\"']}}"));
+    both_t r = both_ways(&f, from_json, map_json);
+    ASSERT_TRUE(r.rc_decoded == 0 && r.rc_wire == 0);
+    ASSERT_EQ_STR(r.decoded, "(r [s: a])");
+    ASSERT_EQ_STR(r.wire, "(r [s: a])");
+    ASSERT_TRUE(!r.stayed_wire);
+    teardown(&f);
+
+    ASSERT_TRUE(setup(&f, "{traces: {span: ['name == \"b\"'], spanevent: ['name == \"e\"']}}"));
+    ASSERT_BOTH_WAYS(&f, "resource service.name=r; scope s; span a; event e; event f; span b",
+                     "(r [s: a{f}])", false);
+    teardown(&f);
+}
+
+/* Error modes on the wire: propagate refuses the batch, ignore goes on, both as decoded. */
+static void test_wire_path_error_modes(void)
+{
+    fixture_t f;
+    ASSERT_TRUE(setup(&f, "{traces: {span: " ERR_CONDS "}}"));
+    both_t r = both_ways(&f, from_dsl, ERR_DATA);
+    ASSERT_EQ_INT(r.rc_decoded, OM_EREFUSED);
+    ASSERT_EQ_INT(r.rc_wire, OM_EREFUSED);
+    ASSERT_TRUE(r.decoded[0] == '\0' && r.wire[0] == '\0');
+    teardown(&f);
+    ASSERT_TRUE(setup(&f, "{error_mode: ignore, traces: {span: " ERR_CONDS "}}"));
+    ASSERT_BOTH_WAYS(&f, ERR_DATA, "(r [s: ok n])", true);
+    teardown(&f);
+}
+
 /* ---- config errors, through the pipeline builder ------------------------------------------ */
 
 static char *problems_of(const char *yaml)
@@ -680,6 +818,9 @@ int main(void)
     OM_RUN(test_no_conditions_passes_everything);
     OM_RUN(test_error_mode_propagate_fails_the_batch);
     OM_RUN(test_error_mode_ignore_and_silent_go_on);
+    OM_RUN(test_wire_path_drops_what_decoding_drops);
+    OM_RUN(test_wire_path_steps_aside_for_what_only_decoding_reads);
+    OM_RUN(test_wire_path_error_modes);
     OM_RUN(test_config_errors_point_into_the_condition);
     OM_RUN(test_config_key_errors);
     OM_RUN(test_readme_example_validates);

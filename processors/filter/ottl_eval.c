@@ -12,8 +12,8 @@
 
 #include "filter.h"
 
-static int eval_value(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *s, ov_t *out);
-static int eval_bool(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *s);
+static int eval_value(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t *s, ov_t *out);
+static int eval_bool(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t *s);
 
 static int fail(ottl_scratch_t *s, const char *fmt, ...) OM_PRINTF(2, 3);
 
@@ -65,7 +65,7 @@ static int apply_keys(const ottl_node_t *n, ov_t *v, ottl_scratch_t *s)
 
 /* ---- arithmetic --------------------------------------------------------------------------- */
 
-static int eval_math(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *s, ov_t *out)
+static int eval_math(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t *s, ov_t *out)
 {
     ov_t a, b;
     int rc = eval_value(n->kids[0], it, s, &a);
@@ -123,7 +123,7 @@ static int eval_math(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *
 
 /* ---- functions ---------------------------------------------------------------------------- */
 
-static int fn_is_match(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *s, ov_t *out)
+static int fn_is_match(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t *s, ov_t *out)
 {
     ov_t v;
     int rc = eval_value(n->kids[0], it, s, &v);
@@ -261,7 +261,7 @@ static int fn_len(const ov_t *v, ottl_scratch_t *s, ov_t *out)
     }
 }
 
-static int fn_concat(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *s, ov_t *out)
+static int fn_concat(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t *s, ov_t *out)
 {
     ov_t dv;
     int rc = eval_value(n->kids[1], it, s, &dv);
@@ -386,7 +386,7 @@ static bool points_have(const om_metric_t *m, const char *key, const char *value
     return false;
 }
 
-static int eval_call(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *s, ov_t *out)
+static int eval_call(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t *s, ov_t *out)
 {
     switch (n->fn) {
     case F_IS_MATCH:
@@ -398,14 +398,27 @@ static int eval_call(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *
         *out = (ov_t){.kind = n->fn == F_TRACE_ID ? OV_TRACE_ID : OV_SPAN_ID};
         memcpy(out->id, n->kids[0]->lit.s.p, n->kids[0]->lit.s.n);
         return 0;
-    case F_IS_ROOT_SPAN:
-        *out = (ov_t){.kind = OV_BOOL, .b = it->span != NULL && id_zero(it->span->parent_span_id)};
+    case F_IS_ROOT_SPAN: {
+        if (it->wire != NULL) {
+            /* The parent id as the path reads it: all zero (or absent) for a root. */
+            ov_t parent;
+            int rc = proc_filter_ottl_wire_path(P_SPAN_PARENT_ID, NULL, it->wire, s, &parent);
+            static const uint8_t zero[8] = {0};
+            *out = (ov_t){.kind = OV_BOOL, .b = rc == 0 && memcmp(parent.id, zero, 8) == 0};
+            return rc;
+        }
+        const om_span_t *sp = it->item->span;
+        *out = (ov_t){.kind = OV_BOOL, .b = sp != NULL && id_zero(sp->parent_span_id)};
         return 0;
+    }
     case F_HAS_ATTR_KEY_ON_DATAPOINT:
     case F_HAS_ATTR_ON_DATAPOINT:
+        if (it->wire != NULL) {
+            return OM_ENOTSUP; /* metrics never walk on the wire */
+        }
         *out = (ov_t){.kind = OV_BOOL,
-                      .b = it->metric != NULL &&
-                           points_have(it->metric, n->kids[0]->lit.s.p,
+                      .b = it->item->metric != NULL &&
+                           points_have(it->item->metric, n->kids[0]->lit.s.p,
                                        n->n_kids > 1 ? n->kids[1]->lit.s.p : NULL)};
         return 0;
     default:
@@ -443,14 +456,20 @@ static int eval_call(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *
 
 /* ---- the tree ----------------------------------------------------------------------------- */
 
-static int eval_value(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *s, ov_t *out)
+static int eval_value(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t *s, ov_t *out)
 {
     switch (n->kind) {
     case N_LIT:
         *out = n->lit;
         return 0;
     case N_PATH: {
-        int rc = proc_filter_ottl_path_get(n->path, it, s, out);
+        if (it->wire != NULL) {
+            /* On the wire: one key at most, applied by the reader. */
+            return n->n_keys > 1 ? OM_ENOTSUP
+                                 : proc_filter_ottl_wire_path(n->path, n->n_keys ? n->keys : NULL,
+                                                              it->wire, s, out);
+        }
+        int rc = proc_filter_ottl_path_get(n->path, it->item, s, out);
         return rc != 0 ? rc : apply_keys(n, out, s);
     }
     case N_CALL:
@@ -467,7 +486,7 @@ static int eval_value(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t 
     }
 }
 
-static int eval_bool(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *s)
+static int eval_bool(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t *s)
 {
     switch (n->kind) {
     case N_OR:
@@ -506,10 +525,13 @@ static int eval_bool(const ottl_node_t *n, const om_item_t *it, ottl_scratch_t *
     }
 }
 
-int proc_filter_ottl_eval(const ottl_expr_t *e, const om_item_t *it, ottl_scratch_t *s)
+static int eval_top(const ottl_expr_t *e, const ottl_item_t *it, ottl_scratch_t *s)
 {
     proc_filter_scratch_reset(s);
     int rc = eval_bool(e->root, it, s);
+    if (rc == OM_ENOTSUP) {
+        return rc; /* the wire cannot tell: the decoded item will */
+    }
     if (rc < 0 && s->msg[0] == '\0') {
         snprintf(s->msg, sizeof s->msg, "%s", om_strerror(rc));
     }
@@ -517,4 +539,16 @@ int proc_filter_ottl_eval(const ottl_expr_t *e, const om_item_t *it, ottl_scratc
         return s->oom || rc == OM_ENOMEM ? OM_ENOMEM : OM_EINVAL;
     }
     return rc;
+}
+
+int proc_filter_ottl_eval(const ottl_expr_t *e, const om_item_t *it, ottl_scratch_t *s)
+{
+    ottl_item_t item = {.item = it};
+    return eval_top(e, &item, s);
+}
+
+int proc_filter_ottl_eval_wire(const ottl_expr_t *e, const om_wire_item_t *w, ottl_scratch_t *s)
+{
+    ottl_item_t item = {.wire = w};
+    return eval_top(e, &item, s);
 }

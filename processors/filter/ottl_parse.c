@@ -868,6 +868,24 @@ static ottl_node_t *parse_or(parser_t *p)
 
 /* ---- entry points ------------------------------------------------------------------------ */
 
+/* Whether every path of the tree can be read from the wire. Bounded by the tree's size. */
+static bool tree_wire_ok(ottl_ctx_t ctx, const ottl_node_t *n)
+{
+    if (n->kind == N_PATH && !proc_filter_ottl_wire_path_ok(ctx, n->path, n->n_keys)) {
+        return false;
+    }
+    if (n->kind == N_CALL &&
+        (n->fn == F_HAS_ATTR_KEY_ON_DATAPOINT || n->fn == F_HAS_ATTR_ON_DATAPOINT)) {
+        return false;
+    }
+    for (size_t i = 0; i < n->n_kids; i++) {
+        if (!tree_wire_ok(ctx, n->kids[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int proc_filter_ottl_compile(ottl_ctx_t ctx, const char *text, ottl_expr_t **out, om_err_t *err)
 {
     *out = NULL;
@@ -906,8 +924,14 @@ int proc_filter_ottl_compile(ottl_ctx_t ctx, const char *text, ottl_expr_t **out
     }
     e->ctx = ctx;
     e->root = root;
+    e->wire_ok = (ctx == OTTL_CTX_SPAN || ctx == OTTL_CTX_LOG) && tree_wire_ok(ctx, root);
     *out = e;
     return 0;
+}
+
+bool proc_filter_ottl_wire_ok(const ottl_expr_t *e)
+{
+    return e->wire_ok;
 }
 
 void proc_filter_ottl_free(ottl_expr_t *e)

@@ -289,7 +289,9 @@ static ov_t v_map(om_keyvalue_t *const *kv, size_t n)
 static ov_t v_id(ProtobufCBinaryData b, size_t width)
 {
     ov_t v = {.kind = width == 16 ? OV_TRACE_ID : OV_SPAN_ID};
-    memcpy(v.id, b.data, b.len < width ? b.len : width);
+    if (b.len > 0) { /* an empty field may have no data */
+        memcpy(v.id, b.data, b.len < width ? b.len : width);
+    }
     return v;
 }
 
@@ -311,10 +313,10 @@ static int span_get(ottl_path_id_t p, const om_span_t *sp, ottl_scratch_t *s, ov
         *out = v_str(sp->name);
         return 0;
     case P_SPAN_KIND:
-        *out = v_int(sp->kind);
+        *out = v_int((int32_t)sp->kind); /* pdata's enums are int32 */
         return 0;
     case P_SPAN_STATUS_CODE:
-        *out = v_int(sp->status != NULL ? sp->status->code : 0);
+        *out = v_int(sp->status != NULL ? (int32_t)sp->status->code : 0);
         return 0;
     case P_SPAN_STATUS_MESSAGE:
         *out = v_str(sp->status != NULL ? sp->status->message : "");
@@ -494,7 +496,7 @@ static int log_get(ottl_path_id_t p, const om_log_record_t *lr, ottl_scratch_t *
         *out = v_map(lr->attributes, lr->n_attributes);
         return 0;
     case P_LOG_SEVERITY_NUMBER:
-        *out = v_int(lr->severity_number);
+        *out = v_int((int32_t)lr->severity_number);
         return 0;
     case P_LOG_SEVERITY_TEXT:
         *out = v_str(lr->severity_text);

@@ -372,6 +372,56 @@ static om_batch_t *fixture(const ottl_case_t *c)
 static const om_level_t levels[] = {OM_LEVEL_SPAN, OM_LEVEL_SPAN_EVENT, OM_LEVEL_METRIC,
                                     OM_LEVEL_DATAPOINT, OM_LEVEL_LOG};
 
+typedef struct wire_run {
+    const ottl_case_t *c;
+    const ottl_expr_t *e;
+    ottl_scratch_t s;
+    int seen;
+    int rc;
+    char msg[192];
+} wire_run_t;
+
+static int on_wire_item(const om_wire_item_t *w, void *arg)
+{
+    wire_run_t *r = arg;
+    if (r->seen++ == r->c->item) {
+        r->rc = proc_filter_ottl_eval_wire(r->e, w, &r->s);
+        snprintf(r->msg, sizeof r->msg, "%s", r->s.msg);
+    }
+    return OM_KEEP;
+}
+
+static int wire_cases; /* cases also evaluated on the wire bytes */
+
+/* The same case on the fixture's wire bytes, when the condition can run there: the same answer
+ * (or OM_ENOTSUP: decode instead). NULL when it holds. */
+static const char *check_wire(const ottl_case_t *c, const ottl_expr_t *e, int want_rc,
+                              const char *want_msg, char *why, size_t n)
+{
+    if (!proc_filter_ottl_wire_ok(e)) {
+        return NULL;
+    }
+    om_batch_t *b = om_testdata_wire(fixture(c));
+    if (b == NULL) {
+        return NULL;
+    }
+    wire_run_t r = {.c = c, .e = e, .rc = -1};
+    int rc = om_batch_wire_walk(&b, levels[c->ctx], on_wire_item, &r, NULL);
+    const char *res = NULL;
+    if (rc < 0 || r.seen <= c->item) {
+        snprintf(why, n, "wire walk: %d, %d items", rc, r.seen);
+        res = why;
+    } else if (r.rc != OM_ENOTSUP &&
+               (r.rc != want_rc || (r.rc < 0 && strcmp(r.msg, want_msg) != 0))) {
+        snprintf(why, n, "wire: got %d (%s), decoded gave %d (%s)", r.rc, r.msg, want_rc, want_msg);
+        res = why;
+    }
+    wire_cases += r.rc != OM_ENOTSUP;
+    om_batch_release(b);
+    proc_filter_scratch_free(&r.s);
+    return res;
+}
+
 /* Returns NULL when the case holds, else what went wrong (static text). */
 static const char *check_case(const ottl_case_t *c, char *why, size_t n)
 {
@@ -400,7 +450,7 @@ static const char *check_case(const ottl_case_t *c, char *why, size_t n)
     } else if (c->want != EVAL_ERR && r.rc != c->want) {
         snprintf(why, n, "eval: got %d (%s), want %d", r.rc, r.s.msg, c->want);
     } else {
-        why = NULL;
+        why = (char *)check_wire(c, e, r.rc, r.s.msg, why, n);
     }
     om_batch_release(b);
     proc_filter_scratch_free(&r.s);
@@ -423,6 +473,8 @@ static void test_condition_table(void)
     }
     ASSERT_EQ_UINT(bad, 0);
     ASSERT_TRUE(n >= 60 && compile_errors >= 20);
+    fprintf(stderr, "    %d cases also ran on the wire bytes\n", wire_cases);
+    ASSERT_TRUE(wire_cases >= 60); /* most span and log cases ran on the wire too */
 }
 
 /* Nesting is bounded: a condition deeper than OTTL_MAX_DEPTH is refused, not recursed into;
