@@ -4,9 +4,9 @@
  *   events of the spans kept; metrics, then the data points of the metrics kept; log records.
  *   Span and log record conditions that read only what ottl_wire.c reads run on the wire
  *   bytes with om_batch_wire_walk when the batch has not been decoded: the same verdicts (the
- *   differential fuzz target ottl_wire_fuzz.c holds them to the decoded ones) at a fraction
- *   of the cost; a value only decoding can read (a map, a list) sends that batch to the
- *   decoded walk.
+ *   differential test ottl_wire_test.c and fuzz target ottl_wire_fuzz.c hold them to the
+ *   decoded ones) at a fraction of the cost; a value only decoding can read (a map, a list)
+ *   or bytes the wire walk finds malformed send that batch to the decoded walk.
  *   An item for which any condition is true is dropped (conditions are ORed, in config order,
  *   stopping at the first true one). The core removes the scopes, metrics and resources the
  *   drops emptied; a span whose events were all dropped stays. A batch from which nothing was

@@ -313,9 +313,12 @@ static int fn_concat(const ottl_node_t *n, const ottl_item_t *it, ottl_scratch_t
     return 0;
 }
 
+/* Whether a span id reads as all zero: its first 8 bytes, as the id paths read it (a longer
+ * one is cut, see ottl_paths.c), so that IsRootSpan() and parent_span_id == SpanID(0x00...)
+ * agree, and so does the wire reader. */
 static bool id_zero(ProtobufCBinaryData b)
 {
-    for (size_t i = 0; i < b.len; i++) {
+    for (size_t i = 0; i < b.len && i < 8; i++) {
         if (b.data[i] != 0) {
             return false;
         }

@@ -240,11 +240,12 @@ static void f_id(buf_t *b, uint32_t num, size_t width)
         return;
     }
     uint8_t id[16] = {0};
-    size_t n = chance(5) ? pick(18) : width;
-    if (!chance(10)) {
-        for (size_t i = 0; i < n && i < sizeof id; i++) {
-            id[i] = (uint8_t)(1 + pick(3));
-        }
+    size_t n = chance(10) ? pick(18) : width;
+    /* All zero sometimes; zero where the path reads (the first width bytes) and not beyond
+     * sometimes. */
+    size_t from = chance(10) ? n : chance(25) ? width : 0;
+    for (size_t i = from; i < n && i < sizeof id; i++) {
+        id[i] = (uint8_t)(1 + pick(3));
     }
     f_bytes(b, num, id, n < sizeof id ? n : sizeof id);
 }
