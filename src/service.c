@@ -76,21 +76,17 @@ static void print_diags(const om_diags_t *d, FILE *out)
     }
 }
 
-static int load(const char *const *files, size_t n, om_config_t **cfg, om_diags_t *d)
+static int load(const char *const *uris, size_t n, bool defaults, om_config_t **cfg, om_diags_t *d)
 {
-    if (n == 0) {
-        return om_config_load_string("<default config>", om_default_config,
-                                     sizeof om_default_config - 1, cfg, d);
-    }
-    return om_config_load(files, n, cfg, d);
+    return om_config_load(defaults ? om_default_config : NULL, uris, n, cfg, d);
 }
 
-int om_service_validate(const char *const *files, size_t n, FILE *err_out)
+int om_service_validate(const char *const *uris, size_t n, bool defaults, FILE *err_out)
 {
     om_diags_t d = {0};
     om_config_t *cfg = NULL;
     om_graph_t *g = NULL;
-    int rc = load(files, n, &cfg, &d);
+    int rc = load(uris, n, defaults, &cfg, &d);
     if (rc == 0) {
         rc = om_graph_build(cfg, NULL, true, &g, &d);
     }
@@ -262,7 +258,7 @@ static int run_and_teardown(service_t *s)
     return s->exit_code;
 }
 
-int om_service_run(const char *const *files, size_t n)
+int om_service_run(const char *const *uris, size_t n, bool defaults)
 {
     service_t s = {0};
     om_diags_t d = {0};
@@ -272,7 +268,7 @@ int om_service_run(const char *const *files, size_t n)
     sigaddset(&s.sig.set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &s.sig.set, NULL);
     om_grpc_route_logs();
-    int rc = load(files, n, &s.cfg, &d);
+    int rc = load(uris, n, defaults, &s.cfg, &d);
     om_err_t err = {0};
     if (rc == 0 && setup_loop(&s, &err) != 0) {
         om_diag_add(&d, NULL, NULL, "%s", err.msg);
