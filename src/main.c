@@ -2,7 +2,8 @@
  *   otelmon [--config URI]... [--set K=V]...   run (later sources merge over earlier ones)
  *   otelmon validate --config URI...           check the config; exit 0 when valid, 1 with
  *                                              problems (also `validate-config`)
- *   otelmon components                         list the components of this build */
+ *   otelmon components                         list the components of this build
+ *   otelmon healthcheck --url URL              probe a health_check endpoint (exit 0: healthy) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ static const char usage[] =
     "  otelmon validate --config URI...          validate a config and exit (0 valid, 1\n"
     "                                            invalid); `validate-config` is the same\n"
     "  otelmon components                        list the components in this build\n"
+    "  otelmon healthcheck --url URL [--timeout D]  GET an http:// URL (e.g. the health_check\n"
+    "                                            extension's) and exit 0 on a 2xx answer, 1\n"
+    "                                            otherwise (default timeout 5s)\n"
     "\n"
     "Flags:\n"
     "  --config URI, --config=URI   a config source (repeatable; later ones merge over earlier\n"
@@ -38,7 +42,9 @@ static const char usage[] =
     "  -v, --version                print the version\n";
 
 typedef struct cli {
-    const char *command; /* NULL (run), "validate", "components" */
+    const char *command; /* NULL (run), "validate", "components", "healthcheck" */
+    const char *url;     /* healthcheck --url */
+    int64_t timeout_ns;  /* healthcheck --timeout */
     const char *configs[MAX_CONFIGS];
     size_t n_configs; /* --config sources, in order */
     char *sets[MAX_CONFIGS];
@@ -149,6 +155,17 @@ static int parse_flag(int argc, char **argv, int *i, cli_t *c)
     if ((v = flag_value("--set", argc, argv, i, &missing)) != NULL || missing) {
         return missing ? flag_error("flag needs an argument: ", "--set") : add_set(c, v);
     }
+    if ((v = flag_value("--url", argc, argv, i, &missing)) != NULL || missing) {
+        c->url = v;
+        return missing ? flag_error("flag needs an argument: ", "--url") : 0;
+    }
+    if ((v = flag_value("--timeout", argc, argv, i, &missing)) != NULL || missing) {
+        om_err_t err = {0};
+        if (missing || om_parse_duration(v, &c->timeout_ns, &err) != 0 || c->timeout_ns <= 0) {
+            return flag_error("--timeout needs a duration such as 5s: ", missing ? "" : v);
+        }
+        return 0;
+    }
     if ((v = flag_value("--feature-gates", argc, argv, i, &missing)) != NULL || missing) {
         if (missing) {
             return flag_error("flag needs an argument: ", "--feature-gates");
@@ -184,8 +201,8 @@ static int parse_args(int argc, char **argv, cli_t *c)
         }
         if (c->command == NULL &&
             (strcmp(a, "validate") == 0 || strcmp(a, "validate-config") == 0 ||
-             strcmp(a, "components") == 0)) {
-            c->command = strcmp(a, "components") == 0 ? "components" : "validate";
+             strcmp(a, "components") == 0 || strcmp(a, "healthcheck") == 0)) {
+            c->command = strncmp(a, "validate", 8) == 0 ? "validate" : a;
         } else {
             return flag_error("unknown command or argument: ", a);
         }
@@ -237,6 +254,16 @@ static int run(const cli_t *c)
     if (c->command != NULL && strcmp(c->command, "components") == 0) {
         om_service_print_components(stdout);
         return 0;
+    }
+    if (c->command != NULL && strcmp(c->command, "healthcheck") == 0) {
+        if (c->url == NULL) {
+            return flag_error("healthcheck needs ", "--url http://HOST:PORT/PATH");
+        }
+        int64_t t = c->timeout_ns > 0 ? c->timeout_ns : 5 * OM_NS_PER_S;
+        return om_healthcheck(c->url, t / OM_NS_PER_MS, stderr);
+    }
+    if (c->url != NULL || c->timeout_ns != 0) {
+        return flag_error("--url and --timeout go with ", "healthcheck");
     }
     const char *uris[MAX_CONFIGS];
     size_t n = sources(c, uris);

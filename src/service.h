@@ -20,6 +20,10 @@ int om_service_run(const char *const *uris, size_t n, bool defaults);
 int om_service_validate(const char *const *uris, size_t n, bool defaults, FILE *err_out);
 /* Send gRPC's log lines through om_log (process-wide; call before gRPC is used). */
 void om_grpc_route_logs(void);
+/* `otelmon healthcheck`: one GET of url (http:// only) within timeout_ms; returns the exit
+ * code (0 for a 2xx answer, else 1 with a line on out saying why). Blocks; for the CLI only,
+ * before any loop runs. */
+int om_healthcheck(const char *url, int64_t timeout_ms, FILE *out);
 /* The components of this build, by kind, with their one-line help. */
 void om_service_print_components(FILE *out);
 
