@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 #include "pipeline.h"
 #include "service.h"
 
@@ -290,8 +291,8 @@ int om_service_run(const char *const *uris, size_t n, bool defaults)
         return 1;
     }
     om_diags_free(&d);
-    om_log_set_level(om_graph_log_level(s.graph));
-    if (om_graph_start(s.graph, &err) != 0) {
+    int lrc = om__log_configure(om_graph_log_cfg(s.graph), &err);
+    if (lrc != 0 || om_graph_start(s.graph, &err) != 0) {
         OM_LOG(OM_LOG_ERROR, "%s", err.msg);
         s.exit_code = 1;
         s.stopping = true;
@@ -301,6 +302,7 @@ int om_service_run(const char *const *uris, size_t n, bool defaults)
     }
     int code = run_and_teardown(&s);
     om_config_free(s.cfg);
+    om__log_reset();
     return code;
 }
 

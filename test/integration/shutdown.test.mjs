@@ -1,7 +1,7 @@
 // shutdown.test.mjs: graceful shutdown flushes what the batch processor holds, and the command
 // line (validate, components, --version, bad flags, bad configs) behaves like otelcol's.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -450,6 +450,44 @@ describe('config URIs and flags, as otelcol takes them', () => {
         const noeq = runOtelmon(['validate', '--config', file, '--set', 'processors.batch.timeout']);
         assert.notEqual(noeq.code, 0, describeRun(noeq));
         assert.match(noeq.stderr, /--set: missing equal sign/, describeRun(noeq));
+    });
+});
+
+describe('the collector\'s own log (service::telemetry::logs)', () => {
+    test('json encoding with initial_fields to a file and stderr, at the configured level', async (t) => {
+        const dir = tempDir();
+        const logFile = path.join(dir, 'otelmon.log');
+        const c = await startCollector({
+            yaml: (o) => collectorConfigYaml(o).replace('service:\n',
+                'service:\n  telemetry:\n    logs:\n      level: info\n      encoding: json\n' +
+                `      initial_fields: {service: otelmon-it, "quote\\"key": "v"}\n` +
+                `      output_paths: [stderr, ${JSON.stringify(logFile)}]\n` +
+                '      sampling: {enabled: true, tick: 10s, initial: 10, thereafter: 100}\n'),
+        });
+        t.after(() => c.kill());
+        await c.check(async () => {
+            await c.stop();
+            const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+            const ready = lines.find((l) => /everything is ready/.test(l.msg));
+            assert.ok(ready, `the ready line in ${logFile}`);
+            assert.equal(ready.level, 'info');
+            assert.match(ready.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+            assert.equal(ready.service, 'otelmon-it');
+            assert.equal(ready['quote"key'], 'v');
+            const listen = lines.find((l) => /OTLP\/HTTP listening on/.test(l.msg));
+            assert.equal(listen['otelcol.component.kind'], 'receiver');
+            assert.equal(listen['otelcol.component.id'], 'otlp');
+            // stderr got the same lines.
+            assert.match(c.stderr, /^\{"level":"info","ts":"[^"]+".*"msg":"everything is ready/m);
+        });
+    });
+
+    test('an output path that cannot be opened stops the start with a message', () => {
+        const file = writeConfig(goodConfig([0, 0]).replace('service:\n',
+            'service:\n  telemetry:\n    logs:\n      output_paths: [/nonexistent/dir/otelmon.log]\n'));
+        const r = runOtelmon(['--config', file], { timeout: 15000 });
+        assert.equal(r.code, 1, describeRun(r));
+        assert.match(r.stderr, /output_paths: cannot open \/nonexistent\/dir\/otelmon\.log/, describeRun(r));
     });
 });
 
