@@ -1271,8 +1271,11 @@ om_exphelper_t *om_exphelper_new(const om_create_args_t *a, const om_exphelper_c
 int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch);
 /* The end of one attempt. rc 0: delivered; a retryable code (om_err_retryable, or OM_EIO for
  * network failures): retried with backoff, waiting at least retry_after_ms when the server
- * said so; anything else: dropped, counted and logged with msg. */
-void om_exp_req_done(om_exp_req_t *req, int rc, uint64_t retry_after_ms, const char *msg);
+ * said so; anything else: dropped, counted and logged with msg. Returns true when the request
+ * will be attempted again (req stays valid and comes back to send with the same pointer, so
+ * an exporter may keep per-request state across attempts, e.g. which parts were delivered),
+ * false when it is finished (req is freed: the exporter frees such state now). */
+bool om_exp_req_done(om_exp_req_t *req, int rc, uint64_t retry_after_ms, const char *msg);
 /* Stop taking data, send what is queued, then call done once. As in otelcol, a send that
  * fails during shutdown is not retried again (requests waiting for a retry get one last
  * attempt at once), so a dead backend cannot hold the shutdown. */
