@@ -272,6 +272,8 @@ static span_t trim_trailing_underscore(span_t s)
     return s;
 }
 
+static void fields_join(const char *s, om_strbuf_t *out);
+
 /* normalizeName with suffixes (metric_namer.go). */
 static int name_with_suffixes(const char *ns, const char *name, const char *unit,
                               const om_prom_class_t *c, om_strbuf_t *out)
@@ -311,8 +313,11 @@ static int name_with_suffixes(const char *ns, const char *name, const char *unit
         tok[n++] = (span_t){"ratio", 5};
     }
     size_t start = out->len;
+    /* otlptranslator puts the namespace in front as it is ("make sure it follows Prometheus
+     * naming"); we clean it as its no-suffix path does, so that a namespace such as "my.ns"
+     * cannot make the whole exposition unparseable. */
     if (ns != NULL && ns[0] != '\0') {
-        om_strbuf_puts(out, ns);
+        fields_join(ns, out);
         if (n > 0) {
             om_strbuf_putc(out, '_');
         }
