@@ -10,7 +10,15 @@
 //     instance from the resource, target_info with the other resource attributes), not from
 //     OtelMon's output. Delta metrics are dropped, and the collector says so at warn level.
 //     Prometheus stopped for a few seconds while metrics flow loses no sample; an
-//     out-of-order batch is answered 400 and dropped while later batches arrive.
+//     out-of-order batch is answered 400 and dropped while later batches arrive;
+//   - `prometheus` (pull), scraped every second by another Prometheus (honor_labels, as for
+//     any federation endpoint): the same queries give the same answers, with what the pull
+//     exporter adds (otel_scope_name / _version labels, as otelcol's; delta sums and
+//     histograms accumulated; the exponential histogram as the text format's +Inf bucket,
+//     sum and count); promtool check metrics finds nothing to complain about in a scrape;
+//     metric_expiration makes a service that stopped sending go stale.
+// And the seed project's collector config (../shared/seed/original-otelcol.yaml) passes
+// `otelmon validate` unchanged.
 //
 // Ports: Prometheus cannot listen on port 0 and report the port it got (its
 // --web.listen-address=127.0.0.1:0 binds, but nothing says where), so the test picks a free
@@ -21,12 +29,13 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import {
-    freePorts, requireJs, sleep, startCollector, tempDir, TIME_SCALE, waitFor,
+    freePorts, requireJs, runOtelmon, sleep, startCollector, tempDir, TIME_SCALE, waitFor,
 } from '../js/harness.mjs';
 
 const api = requireJs('@opentelemetry/api');
@@ -159,15 +168,15 @@ class Service {
         this.exporter = new OTLPMetricExporter({ url, timeoutMillis: 15000 });
         const meter = this.provider.getMeter('etl-meter', '1.2.0');
         this.records = meter.createCounter('etl.records.processed', { unit: '{record}', description: 'Records processed.' });
-        this.queue = meter.createUpDownCounter('etl.queue.depth', { unit: '{item}' });
+        this.queue = meter.createUpDownCounter('etl.queue.depth', { unit: '{item}', description: 'Items queued.' });
         this.memory = 0;
         this.worker = attrs === SERVICE_A ? 'w1' : 'w2';
-        meter.createObservableGauge('etl.worker.memory', { unit: 'By' })
+        meter.createObservableGauge('etl.worker.memory', { unit: 'By', description: 'Worker memory.' })
             .addCallback((obs) => obs.observe(this.memory, { worker: this.worker }));
         this.duration = meter.createHistogram('etl.task.duration', {
-            unit: 's', advice: { explicitBucketBoundaries: [0.1, 1, 10] } });
-        this.batch = meter.createHistogram('etl.batch.size', { unit: 'By' });
-        this.ticks = meter.createCounter('etl.ticks');
+            unit: 's', description: 'Task duration.', advice: { explicitBucketBoundaries: [0.1, 1, 10] } });
+        this.batch = meter.createHistogram('etl.batch.size', { unit: 'By', description: 'Batch size.' });
+        this.ticks = meter.createCounter('etl.ticks', { description: 'Ticks.' });
     }
 
     async send() {
@@ -361,4 +370,119 @@ describe('prometheusremotewrite -> Prometheus', () => {
         const data = await prom.apiGet(`/api/v1/query?query=${encodeURIComponent('ooo_gauge[10m]')}`);
         assert.deepEqual(data.result[0].values.map((v) => Number(v[1])), [1, 3]);
     }));
+});
+
+// ---------------------------------------------------------------------------------------------
+// The pull exporter
+
+const SC = 'otel_scope_name="etl-meter",otel_scope_version="1.2.0"';
+
+/** What Prometheus scrapes from the pull exporter: service A as over remote-write plus the
+ * scope labels (the exponential histogram as a classic one with only the +Inf bucket); service
+ * B's deltas accumulated into the same cumulative values (its up-down counter has no
+ * cumulative form and is dropped). target_info carries no scope labels. */
+function expectPull(who, inst, extraTarget) {
+    const L = `${inst},${SC}`;
+    const le = (b) => `${inst},le="${b}",${SC}`; /* labels in name order, as the API lists them */
+    return {
+        [`etl_records_processed_total{${SHARD},${L},pipeline="orders"}`]: 12,
+        ...(who === 'A' ? { [`etl_queue_depth{${L},queue="q1"}`]: 7 } : {}),
+        [`etl_worker_memory_bytes{${L},worker="${who === 'A' ? 'w1' : 'w2'}"}`]: 2097152,
+        [`etl_task_duration_seconds_bucket{${le('0.1')},task="load"}`]: 1,
+        [`etl_task_duration_seconds_bucket{${le('1')},task="load"}`]: 2,
+        [`etl_task_duration_seconds_bucket{${le('10')},task="load"}`]: 3,
+        [`etl_task_duration_seconds_bucket{${le('+Inf')},task="load"}`]: 4,
+        [`etl_task_duration_seconds_sum{${L},task="load"}`]: 55.55,
+        [`etl_task_duration_seconds_count{${L},task="load"}`]: 4,
+        [`etl_batch_size_bytes_bucket{${le('+Inf')}}`]: 3,
+        [`etl_batch_size_bytes_sum{${L}}`]: 32100,
+        [`etl_batch_size_bytes_count{${L}}`]: 3,
+        [`target_info{${extraTarget}${inst}}`]: 1,
+    };
+}
+
+describe('prometheus (pull) scraped by Prometheus', () => {
+    let prom;
+    let c;
+    let port;
+
+    before(async () => {
+        c = await startCollector({
+            yaml: collectorYaml('  prometheus:\n    endpoint: 127.0.0.1:0\n    metric_expiration: 5s\n',
+                                ['prometheus']),
+        });
+        await waitFor(() => (port = c.listeningPort(/Prometheus metrics endpoint listening on \S*:(\d+)/)),
+                      5000, 'the pull exporter\'s port');
+        prom = new Prometheus('scrape_configs:\n  - job_name: otelmon\n    honor_labels: true\n' +
+                              `    static_configs:\n      - targets: ['127.0.0.1:${port}']\n`);
+        await prom.start();
+        // Prometheus applies new targets a few seconds after it starts: wait for its first
+        // scrape, so that what the tests send is scraped well within metric_expiration.
+        await waitFor(async () => (await prom.query('up{job="otelmon"}'))[0]?.value === 1,
+                      20000 * TIME_SCALE, 'the first scrape');
+    });
+
+    after(async () => {
+        await c?.stop();
+        await prom?.stop();
+    });
+
+    it('the same queries give the same answers; promtool finds nothing to complain about', () => c.check(async () => {
+        const a = new Service(SERVICE_A, AggregationTemporality.CUMULATIVE, `${c.httpUrl}/v1/metrics`);
+        const b = new Service(SERVICE_B, AggregationTemporality.DELTA, `${c.httpUrl}/v1/metrics`);
+        await recordAndSend(a);
+        await recordAndSend(b);
+        const expected = { ...expectPull('A', A, 'deployment_environment="test",host_name="worker-1",'),
+                           ...expectPull('B', B, 'host_name="worker-2",') };
+        const want = Object.keys(expected).sort();
+        let got = [];
+        await waitFor(async () => {
+            got = await prom.series('{job=~"data/etl-airflow|nifi"}');
+            return got.length >= want.length;
+        }, 15000 * TIME_SCALE, 'the scraped series').catch(() => {});
+        const targets = (await prom.apiGet('/api/v1/targets')).activeTargets
+            .map((t) => `${t.scrapeUrl}: ${t.health} ${t.lastError}`).join('\n');
+        assert.deepEqual(got, want, `targets:\n${targets}`);
+        await checkValues(prom, expected);
+        // A scrape of the exporter, as promtool lints it.
+        const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+        assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+        const text = await res.text();
+        const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+        assert.equal(`${lint.stdout}${lint.stderr}`, '', `promtool on:\n${text}`);
+        assert.equal(lint.status, 0);
+        await Promise.all([a.shutdown(), b.shutdown()]);
+    }));
+
+    it('a service that stops sending goes stale after metric_expiration', () => c.check(async () => {
+        // A keeps sending; B (from the previous test) sent nothing since: after 5 s its series
+        // leave the scrape, and Prometheus marks them stale.
+        const a = new Service(SERVICE_A, AggregationTemporality.CUMULATIVE, `${c.httpUrl}/v1/metrics`);
+        let bGone = false;
+        const deadline = Date.now() + 20000 * TIME_SCALE;
+        while (!bGone && Date.now() < deadline) {
+            a.records.add(1, { pipeline: 'orders', 'etl.shard': 3 });
+            await a.send();
+            await sleep(500);
+            bGone = (await prom.query('{job="nifi"}')).length === 0;
+        }
+        assert.ok(bGone, 'nifi\'s series are still there');
+        assert.ok((await prom.query('etl_records_processed_total{job="data/etl-airflow"}')).length === 1,
+                  'the live service is still scraped');
+        await a.shutdown();
+    }));
+});
+
+describe('the seed project\'s collector config', () => {
+    it('passes otelmon validate unchanged', () => {
+        // ../shared relative to the repository root; a git worktree sits one level deeper
+        // (the shared directory is next to the main checkout), so its parent is tried too.
+        const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+        const candidates = [path.join(root, '..', 'shared', 'seed', 'original-otelcol.yaml'),
+                            path.join(root, '..', '..', 'shared', 'seed', 'original-otelcol.yaml')];
+        const seed = candidates.find((p) => existsSync(p));
+        assert.ok(seed, `the seed config is missing: looked for ${candidates.join(' and ')}`);
+        const r = runOtelmon(['validate', '--config', seed]);
+        assert.equal(r.code, 0, `otelmon validate ${seed}:\n${r.stderr}${r.stdout}`);
+    });
 });
