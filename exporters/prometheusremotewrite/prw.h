@@ -80,10 +80,18 @@ typedef struct prw_result {
     char first_invalid[200]; /* why the first invalid metric was dropped */
 } prw_result_t;
 
-/* Translate the batch (decoded, read only) into requests. Returns 0 (result filled, possibly
- * with no body when nothing translated), OM_ENOMEM, or OM_EINVAL when snappy fails. Any
- * thread; touches nothing but b (read) and res. */
-int prw_encode(const om_batch_t *b, const prw_opts_t *o, prw_result_t *res, om_err_t *err);
+/* The buffers of encoding, kept from one batch to the next (so that a steady flow of batches
+ * allocates, grows and faults in no memory). Used by one thread at a time. */
+typedef struct prw_encoder prw_encoder_t;
+prw_encoder_t *prw_encoder_new(void); /* NULL when out of memory */
+void prw_encoder_free(prw_encoder_t *enc);
+
+/* Translate the batch (decoded, read only) into requests, with enc's buffers (NULL: a
+ * temporary encoder). Returns 0 (result filled, possibly with no body when nothing
+ * translated), OM_ENOMEM, or OM_EINVAL when snappy fails. Any thread; touches nothing but b
+ * (read), enc and res. */
+int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
+               om_err_t *err);
 void prw_result_free(prw_result_t *res);
 
 /* Remote-write's staleness marker (Prometheus' value.StaleNaN). */
@@ -105,6 +113,7 @@ typedef struct exp_prw {
     size_t n_external;
     om_http_client_t *client; /* NULL before start and after close */
     prw_attempt_t *attempts;  /* batches being exported (across retries) */
+    prw_encoder_t *spare;     /* an encoder no job is using (NULL: make one) */
     size_t jobs;              /* encode jobs on the worker pool */
     bool shutting_down;
     om_done_fn done;

@@ -57,6 +57,13 @@ typedef struct meta {
     const char *help, *unit; /* the batch's strings */
 } meta_t;
 
+/* Where a label of this name goes among the point's labels (sorted), and whether a point
+ * label of that very name is there (it gives way). */
+typedef struct slot {
+    size_t pos;
+    bool eq;
+} slot_t;
+
 /* The growable arrays of one encoding. */
 #define VEC(T)                                                                                     \
     struct {                                                                                       \
@@ -64,7 +71,7 @@ typedef struct meta {
         size_t n, cap;                                                                             \
     }
 
-typedef struct enc {
+struct prw_encoder {
     const prw_opts_t *o;
     prw_result_t *res;
     bool oom;
@@ -82,6 +89,11 @@ typedef struct enc {
     VEC(uint32_t) base_off;   /* offset of each encoded base label in base_enc, then the end */
     VEC(const char *) base_n; /* each base label's name */
     VEC(om_keyvalue_t *) kvs;
+    /* A label set's hash is the sum of its labels' hashes, so a series' hash is the point's
+     * sum plus its extra labels' (minus those they replace), whatever order built it. */
+    VEC(uint64_t) base_h;
+    uint64_t base_sum;
+    slot_t slot_name, slot_le, slot_quantile; /* where the extra labels go (per point) */
     VEC(uint32_t) bucket_series;
     VEC(uint64_t) dense;
     VEC(int64_t) deltas;
@@ -98,7 +110,8 @@ typedef struct enc {
     om_strbuf_t req;
     size_t req_series, req_samples, req_hist, req_ex;
     VEC(prw_body_t) bodies;
-} enc_t;
+};
+typedef struct prw_encoder enc_t;
 
 static bool vgrow(void **v, size_t *cap, size_t n, size_t size)
 {
@@ -195,6 +208,47 @@ static void put_label(om_strbuf_t *b, const char *name, size_t nlen, const char 
     put_bytes(b, 2, value, vlen);
 }
 
+/* Raw writers for the hot paths: the caller has reserved room (sizes from label_size and
+ * varint_len), so no bounds or growth check per byte. */
+static uint8_t *w_varint(uint8_t *w, uint64_t v)
+{
+    while (v >= 0x80) {
+        *w++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *w++ = (uint8_t)v;
+    return w;
+}
+
+static size_t label_size(size_t nlen, size_t vlen)
+{
+    size_t msg = 1 + varint_len(nlen) + nlen + 1 + varint_len(vlen) + vlen;
+    return 1 + varint_len(msg) + msg;
+}
+
+/* A Label field whose value is v1 followed by v2 (v2 may be empty). */
+static uint8_t *w_label(uint8_t *w, const char *name, size_t nlen, const char *v1, size_t l1,
+                        const char *v2, size_t l2)
+{
+    size_t vlen = l1 + l2;
+    size_t msg = 1 + varint_len(nlen) + nlen + 1 + varint_len(vlen) + vlen;
+    *w++ = 0x0a;
+    w = w_varint(w, msg);
+    *w++ = 0x0a;
+    w = w_varint(w, nlen);
+    memcpy(w, name, nlen);
+    w += nlen;
+    *w++ = 0x12;
+    w = w_varint(w, vlen);
+    memcpy(w, v1, l1);
+    w += l1;
+    if (l2 > 0) {
+        memcpy(w, v2, l2);
+        w += l2;
+    }
+    return w;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Series                                                                                     */
 
@@ -236,40 +290,39 @@ static bool table_grow(enc_t *e)
     return true;
 }
 
-/* The series whose labels are in e->cur: found, or made. NONE when out of memory. */
-static uint32_t series_of(enc_t *e)
+/* The series whose encoded labels were just written after the end of e->labels (len bytes,
+ * not yet part of it; h their label-set hash): found (the bytes are dropped), or made (they
+ * are kept). NONE when out of memory. */
+static uint32_t series_of(enc_t *e, size_t len, uint64_t h)
 {
-    if (e->cur.failed || e->labels.failed) {
-        e->oom = true;
-        return NONE;
-    }
     if ((e->series.n + 1) * 2 > e->table_cap && !table_grow(e)) {
         e->oom = true;
         return NONE;
     }
-    uint64_t h = hash_bytes(e->cur.data, e->cur.len);
+    const char *cand = e->labels.data + e->labels.len;
     size_t j = (size_t)h & (e->table_cap - 1);
     for (; e->table[j] != 0; j = (j + 1) & (e->table_cap - 1)) {
         series_t *s = &e->series.v[e->table[j] - 1];
-        if (s->hash == h && s->lab_len == e->cur.len &&
-            memcmp(e->labels.data + s->lab_off, e->cur.data, e->cur.len) == 0) {
+        if (s->hash == h && s->lab_len == len &&
+            memcmp(e->labels.data + s->lab_off, cand, len) == 0) {
             return e->table[j] - 1;
         }
     }
     series_t s = {.hash = h,
                   .lab_off = (uint32_t)e->labels.len,
-                  .lab_len = (uint32_t)e->cur.len,
+                  .lab_len = (uint32_t)len,
                   .s_first = NONE,
                   .s_last = NONE,
                   .h_first = NONE,
                   .h_last = NONE,
                   .e_first = NONE,
                   .e_last = NONE};
-    om_strbuf_append(&e->labels, e->cur.data, e->cur.len);
-    if (e->labels.failed || e->labels.len > UINT32_MAX / 2 || !PUSH(e, e->series, s)) {
+    if (e->labels.len + len > UINT32_MAX / 2 || !PUSH(e, e->series, s)) {
         e->oom = true;
         return NONE;
     }
+    e->labels.len += len;
+    e->labels.data[e->labels.len] = '\0';
     e->table[j] = (uint32_t)e->series.n;
     return (uint32_t)e->series.n - 1;
 }
@@ -310,6 +363,16 @@ static void add_item(enc_t *e, uint32_t si, size_t off, int64_t ts, bool hist)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Labels                                                                                     */
+
+static slot_t slot_of(const enc_t *e, const char *name)
+{
+    size_t i = 0;
+    int cmp = 1;
+    while (i < e->base_n.n && (cmp = strcmp(e->base_n.v[i], name)) < 0) {
+        i++;
+    }
+    return (slot_t){i, i < e->base_n.n && cmp == 0};
+}
 
 /* The point's labels (without __name__ / le / quantile), encoded once: the series' labels are
  * merged from these. */
@@ -352,64 +415,88 @@ static int point_labels(enc_t *e, const om_resource_t *res, om_keyvalue_t *const
     om_strbuf_reset(&e->base_enc);
     e->base_off.n = 0;
     e->base_n.n = 0;
+    e->base_h.n = 0;
+    e->base_sum = 0;
     for (size_t i = 0; i < l->n; i++) {
         if (l->v[i].value[0] == '\0') {
             continue; /* an empty value is no label in Prometheus */
         }
-        PUSH(e, e->base_off, (uint32_t)e->base_enc.len);
+        size_t off = e->base_enc.len;
+        PUSH(e, e->base_off, (uint32_t)off);
         PUSH(e, e->base_n, l->v[i].key);
         put_label(&e->base_enc, l->v[i].key, strlen(l->v[i].key), l->v[i].value,
                   strlen(l->v[i].value));
+        if (!e->base_enc.failed) {
+            uint64_t h = hash_bytes(e->base_enc.data + off, e->base_enc.len - off);
+            PUSH(e, e->base_h, h);
+            e->base_sum += h;
+        }
     }
     PUSH(e, e->base_off, (uint32_t)e->base_enc.len);
     if (e->base_enc.failed || e->oom) {
         e->oom = true;
         return OM_ENOMEM;
     }
+    e->slot_name = slot_of(e, "__name__");
+    e->slot_le = slot_of(e, "le");
+    e->slot_quantile = slot_of(e, "quantile");
     return 0;
 }
 
+/* The size of point labels [from, to) as encoded. */
+static size_t base_span(const enc_t *e, size_t from, size_t to)
+{
+    return e->base_off.v[to] - e->base_off.v[from];
+}
+
 /* The series of the point's labels plus __name__ = name + suffix and (extra_key) one more,
- * in name order; a point label of the same name as either is replaced. */
+ * in name order; a point label of the same name as either gives way. The series' labels are
+ * written once, straight where they are kept ("__name__" < "le" < "quantile": the extras
+ * come in that order). */
 static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
                            const char *extra_value)
 {
-    om_strbuf_t *c = &e->cur;
-    om_strbuf_reset(c);
-    size_t nlen = e->name.len;
-    om_strbuf_reset(&e->tmp);
-    om_strbuf_append(&e->tmp, e->name.data, nlen);
-    if (suffix != NULL) {
-        om_strbuf_puts(&e->tmp, suffix);
+    size_t slen = suffix != NULL ? strlen(suffix) : 0;
+    size_t nlen = e->name.len + slen;
+    slot_t sn = e->slot_name;
+    slot_t sx = extra_key == NULL     ? (slot_t){e->base_n.n, false}
+                : extra_key[0] == 'l' ? e->slot_le
+                                      : e->slot_quantile;
+    size_t klen = extra_key != NULL ? strlen(extra_key) : 0;
+    size_t xlen = extra_value != NULL ? strlen(extra_value) : 0;
+    size_t n = e->base_n.n;
+    size_t total =
+        base_span(e, 0, n) + label_size(8, nlen) + (extra_key != NULL ? label_size(klen, xlen) : 0);
+    if (!om_strbuf_reserve(&e->labels, total)) {
+        e->oom = true;
+        return NONE;
     }
-    const char *keys[2] = {"__name__", extra_key};
-    const char *vals[2] = {e->tmp.data, extra_value};
-    size_t vlens[2] = {e->tmp.len, extra_value != NULL ? strlen(extra_value) : 0};
-    size_t nk = extra_key != NULL ? 2 : 1, k = 0;
-    /* "__name__" < "le" < "quantile": the extras are in order already. */
-    for (size_t i = 0; i < e->base_n.n; i++) {
-        bool replaced = false;
-        while (k < nk) {
-            int cmp = strcmp(e->base_n.v[i], keys[k]);
-            if (cmp < 0) {
-                break;
-            }
-            put_label(c, keys[k], strlen(keys[k]), vals[k], vlens[k]);
-            k++;
-            if (cmp == 0) {
-                replaced = true; /* the point's label of that name gives way */
-                break;
-            }
+    uint8_t *start = (uint8_t *)e->labels.data + e->labels.len, *w = start;
+    const char *base = e->base_enc.data;
+    memcpy(w, base, base_span(e, 0, sn.pos));
+    w += base_span(e, 0, sn.pos);
+    uint8_t *lab = w;
+    w = w_label(w, "__name__", 8, e->name.data, e->name.len, suffix, slen);
+    uint64_t h = e->base_sum + hash_bytes((const char *)lab, (size_t)(w - lab));
+    size_t next = sn.pos;
+    if (sn.eq) {
+        h -= e->base_h.v[next++];
+    }
+    if (extra_key != NULL) {
+        size_t upto = sx.pos > next ? sx.pos : next;
+        memcpy(w, base + e->base_off.v[next], base_span(e, next, upto));
+        w += base_span(e, next, upto);
+        lab = w;
+        w = w_label(w, extra_key, klen, extra_value, xlen, NULL, 0);
+        h += hash_bytes((const char *)lab, (size_t)(w - lab));
+        next = upto;
+        if (sx.eq && sx.pos >= next) {
+            h -= e->base_h.v[next++];
         }
-        if (!replaced) {
-            om_strbuf_append(c, e->base_enc.data + e->base_off.v[i],
-                             e->base_off.v[i + 1] - e->base_off.v[i]);
-        }
     }
-    for (; k < nk; k++) {
-        put_label(c, keys[k], strlen(keys[k]), vals[k], vlens[k]);
-    }
-    return series_of(e);
+    memcpy(w, base + e->base_off.v[next], base_span(e, next, n));
+    w += base_span(e, next, n);
+    return series_of(e, (size_t)(w - start), h);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -953,20 +1040,39 @@ static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
         body += 1 + varint_len(l) + l;
     }
     body += items_len(e, s->e_first, &nx) + items_len(e, s->h_first, &nh);
-    int rc = room(e, 1 + varint_len(body) + body);
+    size_t entry = 1 + varint_len(body) + body;
+    int rc = room(e, entry);
     if (rc != 0) {
         return rc;
     }
     om_strbuf_t *r = &e->req;
-    put_tag(r, 1, 2);
-    put_varint(r, body);
-    om_strbuf_append(r, e->labels.data + s->lab_off, s->lab_len);
-    for (size_t i = 0; i < ns; i++) {
-        put_tag(r, 2, 2);
-        put_varint(r, sample_len(&tmp[i]));
-        put_double(r, 1, tmp[i].v);
-        put_uint(r, 2, (uint64_t)tmp[i].ts, false);
+    if (!om_strbuf_reserve(r, entry)) {
+        return OM_ENOMEM;
     }
+    /* The series and its samples written straight into the request. */
+    uint8_t *w = (uint8_t *)r->data + r->len;
+    *w++ = 0x0a;
+    w = w_varint(w, body);
+    memcpy(w, e->labels.data + s->lab_off, s->lab_len);
+    w += s->lab_len;
+    for (size_t i = 0; i < ns; i++) {
+        *w++ = 0x12;
+        w = w_varint(w, sample_len(&tmp[i]));
+        uint64_t bits;
+        memcpy(&bits, &tmp[i].v, 8);
+        if (bits != 0) {
+            *w++ = 0x09;
+            for (int k = 0; k < 8; k++) {
+                *w++ = (uint8_t)(bits >> (8 * k));
+            }
+        }
+        if (tmp[i].ts != 0) {
+            *w++ = 0x10;
+            w = w_varint(w, (uint64_t)tmp[i].ts);
+        }
+    }
+    r->len = (size_t)((char *)w - r->data);
+    r->data[r->len] = '\0';
     put_items(e, s->e_first, 3);
     put_items(e, s->h_first, 4); /* histograms were made in point order */
     e->req_series++;
@@ -1023,8 +1129,34 @@ static int build_requests(enc_t *e)
     return rc != 0 ? rc : flush(e);
 }
 
-static void enc_free(enc_t *e)
+prw_encoder_t *prw_encoder_new(void)
 {
+    enc_t *e = om_calloc(1, sizeof *e);
+    if (e == NULL) {
+        return NULL;
+    }
+    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,      &e->base_enc,  &e->name,
+                           &e->tmp,    &e->job,  &e->instance, &e->meta_text, &e->req};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        om_strbuf_init(bufs[i], 0);
+    }
+    om_prom_labels_init(&e->base);
+    return e;
+}
+
+static void free_bodies(enc_t *e)
+{
+    for (size_t i = 0; i < e->bodies.n; i++) {
+        om_free(e->bodies.v[i].data);
+    }
+    e->bodies.n = 0;
+}
+
+void prw_encoder_free(prw_encoder_t *e)
+{
+    if (e == NULL) {
+        return;
+    }
     om_strbuf_free(&e->labels);
     om_strbuf_free(&e->blob);
     om_strbuf_free(&e->cur);
@@ -1037,6 +1169,7 @@ static void enc_free(enc_t *e)
     om_free(e->base_off.v);
     om_free(e->base_n.v);
     om_free(e->kvs.v);
+    om_free(e->base_h.v);
     om_free(e->bucket_series.v);
     om_free(e->dense.v);
     om_free(e->deltas.v);
@@ -1048,45 +1181,64 @@ static void enc_free(enc_t *e)
     om_free(e->metas.v);
     om_strbuf_free(&e->meta_text);
     om_strbuf_free(&e->req);
-    for (size_t i = 0; i < e->bodies.n; i++) {
-        om_free(e->bodies.v[i].data);
-    }
+    free_bodies(e);
     om_free(e->bodies.v);
+    om_free(e);
 }
 
-int prw_encode(const om_batch_t *b, const prw_opts_t *o, prw_result_t *res, om_err_t *err)
+/* Empty, keeping every buffer's memory for the next batch (no page faults, no regrowth). */
+static void reset(enc_t *e, const prw_opts_t *o, prw_result_t *res)
+{
+    e->o = o;
+    e->res = res;
+    e->oom = false;
+    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,      &e->base_enc,  &e->name,
+                           &e->tmp,    &e->job,  &e->instance, &e->meta_text, &e->req};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        om_strbuf_reset(bufs[i]);
+    }
+    e->series.n = e->samples.n = e->items.n = e->metas.n = 0;
+    e->req_series = e->req_samples = e->req_hist = e->req_ex = 0;
+    if (e->table != NULL) {
+        memset(e->table, 0, e->table_cap * sizeof *e->table);
+    }
+    free_bodies(e);
+}
+
+int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
+               om_err_t *err)
 {
     memset(res, 0, sizeof *res);
-    enc_t e = {.o = o, .res = res};
-    om_strbuf_t *bufs[] = {&e.labels, &e.blob, &e.cur,      &e.base_enc,  &e.name,
-                           &e.tmp,    &e.job,  &e.instance, &e.meta_text, &e.req};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        om_strbuf_init(bufs[i], 0);
+    enc_t *e = enc != NULL ? enc : prw_encoder_new();
+    if (e == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
     }
-    om_prom_labels_init(&e.base);
+    reset(e, o, res);
     const om_metrics_req_t *req = b->metrics;
-    for (size_t r = 0; req != NULL && r < req->n_resource_metrics && !e.oom; r++) {
+    for (size_t r = 0; req != NULL && r < req->n_resource_metrics && !e->oom; r++) {
         if (req->resource_metrics[r] != NULL) {
-            resource_entry(&e, req->resource_metrics[r]);
+            resource_entry(e, req->resource_metrics[r]);
         }
     }
-    int rc = e.oom ? OM_ENOMEM : build_requests(&e);
-    if (rc == 0 && e.oom) {
+    int rc = e->oom ? OM_ENOMEM : build_requests(e);
+    if (rc == 0 && e->oom) {
         rc = OM_ENOMEM;
     }
     if (rc != 0) {
         om_err_set(err, rc, rc == OM_ENOMEM ? "out of memory" : "snappy compression failed");
-        enc_free(&e);
+        free_bodies(e);
         memset(res, 0, sizeof *res);
-        return rc;
+    } else {
+        res->series = e->series.n;
+        res->bodies = e->bodies.v; /* the result's from now on */
+        res->n_bodies = e->bodies.n;
+        e->bodies = (__typeof__(e->bodies)){0};
     }
-    res->series = e.series.n;
-    res->bodies = e.bodies.v;
-    res->n_bodies = e.bodies.n;
-    e.bodies.v = NULL;
-    e.bodies.n = 0;
-    enc_free(&e);
-    return 0;
+    if (enc == NULL) {
+        prw_encoder_free(e);
+    }
+    return rc;
 }
 
 void prw_result_free(prw_result_t *res)

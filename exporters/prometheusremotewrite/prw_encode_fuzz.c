@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     .external = ext,
                     .n_external = (opt & 64) ? 2 : 0};
     prw_result_t res;
-    if (prw_encode(b, &o, &res, &err) == 0) {
+    if (prw_encode(NULL, b, &o, &res, &err) == 0) {
         size_t series = 0;
         for (size_t i = 0; i < res.n_bodies; i++) {
             series += check_body(&res.bodies[i], o.max_request_bytes);

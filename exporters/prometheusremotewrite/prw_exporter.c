@@ -46,8 +46,9 @@ struct prw_attempt {
     prw_attempt_t *next;
     exp_prw_t *e;
     om_exp_req_t *req;
-    int enc_rc;       /* set by the worker */
-    om_err_t enc_err; /* set by the worker */
+    prw_encoder_t *enc; /* the job's, from e->spare (given back in encoded) */
+    int enc_rc;         /* set by the worker */
+    om_err_t enc_err;   /* set by the worker */
     prw_result_t res;
     bool encoded;
     bool *finished;   /* per request: written, or dropped for good */
@@ -239,7 +240,7 @@ static void encode_work(om_job_t *job, void *thread_data)
 {
     (void)thread_data;
     prw_attempt_t *a = (prw_attempt_t *)job;
-    a->enc_rc = prw_encode(a->req->batch, &a->e->opts, &a->res, &a->enc_err);
+    a->enc_rc = prw_encode(a->enc, a->req->batch, &a->e->opts, &a->res, &a->enc_err);
 }
 
 /* The counts of what translated and what did not, and the delta warning. */
@@ -276,6 +277,14 @@ static void encoded(om_job_t *job, int status)
     prw_attempt_t *a = (prw_attempt_t *)job;
     exp_prw_t *e = a->e;
     e->jobs--;
+    /* The encoder's buffers go back for the next batch (one is enough: one batch is encoded
+     * at a time, the helper having one consumer). */
+    if (e->spare == NULL) {
+        e->spare = a->enc;
+    } else {
+        prw_encoder_free(a->enc);
+    }
+    a->enc = NULL;
     int rc = status != 0 ? status : a->enc_rc;
     if (rc != 0) {
         char msg[sizeof a->enc_err.msg];
@@ -330,6 +339,8 @@ void exp_prw_send(void *self, om_exp_req_t *req)
         a->next = e->attempts;
         e->attempts = a;
     }
+    a->enc = e->spare; /* NULL: prw_encode uses a temporary one */
+    e->spare = NULL;
     e->jobs++;
     if (om_workers_submit(e->host->workers, &a->job, encode_work, encoded) != 0) {
         encode_work(&a->job, NULL);
@@ -438,7 +449,8 @@ static int prw_create(const om_create_args_t *a, void **self, om_err_t *err)
     e->helper_cfg.sending_queue.enabled = c->queue.enabled;
     e->helper_cfg.sending_queue.queue_size = c->queue.queue_size > 0 ? c->queue.queue_size : 1;
     e->helper_cfg.sending_queue.num_consumers = 1;
-    int rc = external_labels(e, err);
+    e->spare = prw_encoder_new();
+    int rc = e->spare != NULL ? external_labels(e, err) : OM_ENOMEM;
     if (rc == 0) {
         e->opts = (prw_opts_t){.ns = c->namespace_,
                                .suffixes = c->add_metric_suffixes,
@@ -519,6 +531,7 @@ static void prw_destroy(void *self)
         e->attempts = a->next;
         attempt_free(a);
     }
+    prw_encoder_free(e->spare);
     free_external(e);
     om_free(e);
 }

@@ -145,7 +145,7 @@ static char *encode(om_batch_t *b, const prw_opts_t *o, prw_result_t *res, bool 
 {
     om_err_t err = {0};
     int rc = om_batch_decode(b, &err);
-    rc = rc != 0 ? rc : prw_encode(b, o, res, &err);
+    rc = rc != 0 ? rc : prw_encode(NULL, b, o, res, &err);
     if (rc != 0) {
         *ok = false;
         return strdup("");
