@@ -72,6 +72,11 @@ typedef struct lg_pool {
  * OM_ENOMEM or OM_EINVAL (with err) when the core's encoder rejects the message. */
 int lg_pool_build(const lg_opts_t *o, lg_pool_t *pool, om_err_t *err);
 void lg_pool_free(lg_pool_t *pool);
+/* Remote-write samples one metrics request of this shape becomes in OtelMon's
+ * prometheusremotewrite exporter without target_info (a gauge or sum point: 1; a histogram
+ * point: its bounds + le="+Inf" + _sum + _count); 0 for other signals. Every point is a
+ * series of its own (random attribute values), so no two merge. */
+uint64_t lg_rw_samples_per_request(const lg_opts_t *o);
 /* The protobuf encoding of one request (for tests and the probe); caller frees with om_free. */
 int lg_gen_proto(const lg_opts_t *o, uint64_t *rng, uint8_t **out, size_t *len, om_err_t *err);
 
@@ -86,6 +91,10 @@ uint64_t lg_rand(uint64_t *state);
 /* ------------------------------------------------------------------------------------------ */
 /* Counting items on the wire                                                                 */
 
+/* Counts the series, samples and native histograms of a (decompressed) remote-write
+ * WriteRequest without decoding it. Returns 0 or OM_EINVAL for malformed protobuf. */
+int lg_count_rw(const uint8_t *p, size_t n, uint64_t *series, uint64_t *samples,
+                uint64_t *histograms);
 /* Counts spans, metric data points or log records of an encoded Export*ServiceRequest
  * without decoding it. Returns 0 or OM_EINVAL for malformed protobuf. */
 int lg_count_items(om_signal_t sig, const uint8_t *p, size_t n, uint64_t *items);

@@ -129,6 +129,25 @@ int lg_count_items(om_signal_t sig, const uint8_t *p, size_t n, uint64_t *items)
     return rc;
 }
 
+/* WriteRequest.timeseries = 1; TimeSeries.samples = 2, histograms = 4 (prompb). */
+int lg_count_rw(const uint8_t *p, size_t n, uint64_t *series, uint64_t *samples,
+                uint64_t *histograms)
+{
+    static const uint32_t sample_path[] = {1, 2};
+    static const uint32_t hist_path[] = {1, 4};
+    static const uint32_t series_path[] = {1};
+    uint64_t se = 0, sa = 0, hi = 0;
+    if (count_path(p, n, series_path, 0, 1, &se) != 0 ||
+        count_path(p, n, sample_path, 0, 2, &sa) != 0 ||
+        count_path(p, n, hist_path, 0, 2, &hi) != 0) {
+        return OM_EINVAL;
+    }
+    *series = se;
+    *samples = sa;
+    *histograms = hi;
+    return 0;
+}
+
 int64_t lg_partial_rejected(const uint8_t *p, size_t n)
 {
     rd_t r = {p, p + n};
