@@ -95,6 +95,10 @@ uint64_t lg_rand(uint64_t *state);
  * WriteRequest without decoding it. Returns 0 or OM_EINVAL for malformed protobuf. */
 int lg_count_rw(const uint8_t *p, size_t n, uint64_t *series, uint64_t *samples,
                 uint64_t *histograms);
+/* The same for a remote-write request body as sent (snappy block format, at most max bytes
+ * once uncompressed). Returns 0, OM_EINVAL (not snappy, too large, malformed) or OM_ENOMEM. */
+int lg_count_rw_snappy(const uint8_t *body, size_t n, size_t max, uint64_t *series,
+                       uint64_t *samples, uint64_t *histograms);
 /* Counts spans, metric data points or log records of an encoded Export*ServiceRequest
  * without decoding it. Returns 0 or OM_EINVAL for malformed protobuf. */
 int lg_count_items(om_signal_t sig, const uint8_t *p, size_t n, uint64_t *items);

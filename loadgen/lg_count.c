@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <snappy-c.h>
+
 #include "lg.h"
 
 typedef struct rd {
@@ -146,6 +148,25 @@ int lg_count_rw(const uint8_t *p, size_t n, uint64_t *series, uint64_t *samples,
     *samples = sa;
     *histograms = hi;
     return 0;
+}
+
+int lg_count_rw_snappy(const uint8_t *body, size_t n, size_t max, uint64_t *series,
+                       uint64_t *samples, uint64_t *histograms)
+{
+    size_t raw_len = 0;
+    const char *in = body != NULL ? (const char *)body : "";
+    if (snappy_uncompressed_length(in, n, &raw_len) != SNAPPY_OK || raw_len > max) {
+        return OM_EINVAL;
+    }
+    char *raw = om_malloc(raw_len + 1);
+    if (raw == NULL) {
+        return OM_ENOMEM;
+    }
+    int rc = snappy_uncompress(in, n, raw, &raw_len) == SNAPPY_OK
+                 ? lg_count_rw((const uint8_t *)raw, raw_len, series, samples, histograms)
+                 : OM_EINVAL;
+    om_free(raw);
+    return rc;
 }
 
 int64_t lg_partial_rejected(const uint8_t *p, size_t n)

@@ -21,7 +21,6 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 #include <http_parser.h>
-#include <snappy-c.h>
 
 #include "lg.h"
 
@@ -413,31 +412,18 @@ static bool is_rw(const hsess_t *s)
 /* A remote-write request: snappy block format, then a WriteRequest, counted on the wire. */
 static int count_rw(const hsess_t *s)
 {
-    size_t raw_len = 0;
-    const char *in = s->body.data != NULL ? s->body.data : "";
+    uint64_t se = 0, sa = 0, hi = 0;
     if (s->body.failed || s->cenc.data == NULL || strcasecmp(s->cenc.data, "snappy") != 0 ||
-        snappy_uncompressed_length(in, s->body.len, &raw_len) != SNAPPY_OK ||
-        raw_len > MAX_HTTP_BODY) {
+        lg_count_rw_snappy((const uint8_t *)s->body.data, s->body.len, MAX_HTTP_BODY, &se, &sa,
+                           &hi) != 0) {
         return OM_EINVAL;
     }
-    char *raw = om_malloc(raw_len + 1);
-    uint64_t se = 0, sa = 0, hi = 0;
-    int rc = raw == NULL ? OM_ENOMEM : 0;
-    if (rc == 0 && snappy_uncompress(in, s->body.len, raw, &raw_len) != SNAPPY_OK) {
-        rc = OM_EINVAL;
-    }
-    if (rc == 0) {
-        rc = lg_count_rw((const uint8_t *)raw, raw_len, &se, &sa, &hi);
-    }
-    om_free(raw);
-    if (rc == 0) {
-        atomic_fetch_add(&counts.rw_requests, 1);
-        atomic_fetch_add(&counts.rw_series, se);
-        atomic_fetch_add(&counts.rw_samples, sa);
-        atomic_fetch_add(&counts.rw_histograms, hi);
-        atomic_fetch_add(&counts.bytes, s->body.len);
-    }
-    return rc;
+    atomic_fetch_add(&counts.rw_requests, 1);
+    atomic_fetch_add(&counts.rw_series, se);
+    atomic_fetch_add(&counts.rw_samples, sa);
+    atomic_fetch_add(&counts.rw_histograms, hi);
+    atomic_fetch_add(&counts.bytes, s->body.len);
+    return 0;
 }
 
 static int on_msg_complete(http_parser *p)
