@@ -73,9 +73,13 @@ typedef struct lg_pool {
 int lg_pool_build(const lg_opts_t *o, lg_pool_t *pool, om_err_t *err);
 void lg_pool_free(lg_pool_t *pool);
 /* Remote-write samples one metrics request of this shape becomes in OtelMon's
- * prometheusremotewrite exporter without target_info (a gauge or sum point: 1; a histogram
- * point: its bounds + le="+Inf" + _sum + _count); 0 for other signals. Every point is a
- * series of its own (random attribute values), so no two merge. */
+ * prometheusremotewrite exporter with its default settings: a gauge or sum point 1, a
+ * histogram point its bounds + le="+Inf" + _sum + _count, and 1 for the request's target_info
+ * (its resource has attributes besides job and instance); 0 for other signals. Every point
+ * is a series of its own (random attribute values) and every request has its own resource
+ * (service.instance.id), so nothing merges unless one batch holds the same pool entry twice
+ * (the same series at the same time: one sample). The prometheus (pull) exporter serves as
+ * many series lines. */
 uint64_t lg_rw_samples_per_request(const lg_opts_t *o);
 /* The protobuf encoding of one request (for tests and the probe); caller frees with om_free. */
 int lg_gen_proto(const lg_opts_t *o, uint64_t *rng, uint8_t **out, size_t *len, om_err_t *err);

@@ -685,7 +685,7 @@ uint64_t lg_rw_samples_per_request(const lg_opts_t *o)
         /* make_metric: gauges, sums and histograms (with a sum) in turn. */
         n += npts * (k % 3 == 2 ? HIST_BOUNDS + 3 : 1);
     }
-    return n;
+    return n + 1; /* target_info */
 }
 
 int lg_pool_build(const lg_opts_t *o, lg_pool_t *pool, om_err_t *err)

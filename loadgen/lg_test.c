@@ -254,8 +254,9 @@ static void test_count_rw(void)
 
 /* The remote-write samples the client reports per metrics request are what the translation's
  * rules give for the request actually built (counted here from the decoded OTLP: a gauge or
- * sum point is one sample, a histogram point one per bound, le="+Inf", _sum and _count), and
- * every point of the pool is a series of its own (no two share their attributes). */
+ * sum point is one sample, a histogram point one per bound, le="+Inf", _sum and _count, plus
+ * the resource's target_info), and every point of the pool is a series of its own (no two share
+ * their attributes). */
 static void test_rw_samples_per_request(void)
 {
     lg_opts_t o = opts(OM_SIG_METRICS, LG_GRPC);
@@ -264,7 +265,7 @@ static void test_rw_samples_per_request(void)
     lg_pool_t pool;
     om_err_t err = {0};
     ASSERT_EQ_INT(lg_pool_build(&o, &pool, &err), 0);
-    uint64_t want = 0, gauges = 0, sums = 0, hists = 0;
+    uint64_t want = 1 /* target_info */, gauges = 0, sums = 0, hists = 0;
     int distinct = 1;
     const char *firsts[2] = {NULL, NULL};
     om_batch_t *bs[2] = {NULL, NULL};
@@ -305,6 +306,11 @@ static void test_rw_samples_per_request(void)
         }
     }
     distinct &= strcmp(firsts[0], firsts[1]) != 0;
+    /* Each request its own resource: one target_info series each. */
+    om_resource_t *r0 = bs[0]->metrics->resource_metrics[0]->resource;
+    om_resource_t *r1 = bs[1]->metrics->resource_metrics[0]->resource;
+    distinct &= strcmp(attr_str(r0->attributes, r0->n_attributes, "service.instance.id"),
+                       attr_str(r1->attributes, r1->n_attributes, "service.instance.id")) != 0;
     uint64_t got = lg_rw_samples_per_request(&o);
     om_batch_release(bs[0]);
     om_batch_release(bs[1]);
@@ -313,7 +319,7 @@ static void test_rw_samples_per_request(void)
     ASSERT_EQ_UINT(sums, 2 * 12);
     ASSERT_EQ_UINT(hists, 2 * 12);
     ASSERT_EQ_UINT(got, want);
-    ASSERT_EQ_UINT(got, 13 + 12 + 12 * 13);
+    ASSERT_EQ_UINT(got, 13 + 12 + 12 * 13 + 1);
     ASSERT_TRUE(distinct);
     o.signal = OM_SIG_TRACES;
     ASSERT_EQ_UINT(lg_rw_samples_per_request(&o), 0);
