@@ -253,6 +253,16 @@ static size_t hex_id(const ProtobufCBinaryData *id, char *out)
     return 2 * n;
 }
 
+#define EX_STACK_SLOTS 32
+
+static void ex_scratch_free(bool heap, const om_exemplar_t **pick, size_t *offs)
+{
+    if (heap) {
+        om_free(pick);
+        om_free(offs);
+    }
+}
+
 /* x's exemplars from a point's: slots 1 (a counter: the last exemplar) or n_bounds + 1 (a
  * histogram with these sorted bounds). Replaces what x had; none when the point has none. */
 static int ex_take(promexp_state_t *s, series_t *x, om_exemplar_t *const *xs, size_t n,
@@ -264,12 +274,15 @@ static int ex_take(promexp_state_t *s, series_t *x, om_exemplar_t *const *xs, si
         return 0;
     }
     size_t slots = hist ? n_bounds + 1 : 1;
-    /* Scratch on the heap: the bounds come from the wire (no VLA of their size). */
-    const om_exemplar_t **pick = om_calloc(slots, sizeof *pick);
-    size_t *offs = om_calloc(slots + 1, sizeof *offs);
+    /* Scratch on the stack for the usual sizes, else on the heap (the bounds come from the
+     * wire: no VLA of their size). */
+    const om_exemplar_t *pick_s[EX_STACK_SLOTS] = {0};
+    size_t offs_s[EX_STACK_SLOTS + 1] = {0};
+    bool heap = slots > EX_STACK_SLOTS;
+    const om_exemplar_t **pick = heap ? om_calloc(slots, sizeof *pick) : pick_s;
+    size_t *offs = heap ? om_calloc(slots + 1, sizeof *offs) : offs_s;
     if (pick == NULL || offs == NULL) {
-        om_free(pick);
-        om_free(offs);
+        ex_scratch_free(heap, pick, offs);
         return OM_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
@@ -309,8 +322,7 @@ static int ex_take(promexp_state_t *s, series_t *x, om_exemplar_t *const *xs, si
     size_t head = sizeof(exset_t) + slots * sizeof(om_prom_exemplar_t);
     exset_t *set = t->failed ? NULL : om_calloc(1, head + t->len + 1);
     if (set == NULL) {
-        om_free(pick);
-        om_free(offs);
+        ex_scratch_free(heap, pick, offs);
         return OM_ENOMEM;
     }
     char *text = (char *)set + head;
@@ -333,8 +345,7 @@ static int ex_take(promexp_state_t *s, series_t *x, om_exemplar_t *const *xs, si
             .ts_ms = (int64_t)(e->time_unix_nano / 1000000u)};
     }
     x->ex = set;
-    om_free(pick);
-    om_free(offs);
+    ex_scratch_free(heap, pick, offs);
     return 0;
 }
 

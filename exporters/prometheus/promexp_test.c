@@ -208,6 +208,30 @@ static void test_exemplars(void)
     text = render(s, OM_PROM_FMT_OPENMETRICS, 3000);
     ASSERT_CONTAINS(text, "c_total 10\n");
     free(text);
+    /* Many buckets (the scratch on the heap): the exemplar on le="40". */
+    b = om_testdata_otlp(
+        "metric wide type:histogram temporality:cumulative; point time:2000000000 count:1 sum:39");
+    h = b->metrics->resource_metrics[0]->scope_metrics[0]->metrics[0]->histogram->data_points[0];
+    static double wide[40];
+    static uint64_t wcounts[41];
+    for (int i = 0; i < 40; i++) {
+        wide[i] = i + 1;
+    }
+    wcounts[39] = 1;
+    h->explicit_bounds = wide;
+    h->n_explicit_bounds = 40;
+    h->bucket_counts = wcounts;
+    h->n_bucket_counts = 41;
+    om_exemplar_t *wx[] = {exemplar(b, 39.5, 0x05, 1000000000)};
+    h->exemplars = wx;
+    h->n_exemplars = 1;
+    ASSERT_EQ_INT(promexp_state_update(s, b, 3000), 1);
+    om_batch_release(b);
+    text = render(s, OM_PROM_FMT_OPENMETRICS, 3000);
+    ASSERT_CONTAINS(text, "wide_bucket{le=\"39\"} 0\n");
+    ASSERT_CONTAINS(text, "wide_bucket{le=\"40\"} 1 # {span_id=\"" S("05") "\",trace_id=\"" T(
+                              "05") "\"} 39.5 1\n");
+    free(text);
 #undef T
 #undef S
     promexp_state_free(s);
