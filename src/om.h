@@ -867,6 +867,8 @@ void om_intake_poke(om_intake_t *in);
  * released). The end of one may end a pause. */
 void om_intake_export_begin(om_intake_t *in);
 void om_intake_export_end(om_intake_t *in);
+/* Loop thread. How many times intake has paused (held or refused) since it was made. */
+uint64_t om_intake_pauses(const om_intake_t *in);
 /* Requests queued or being sent by all exporters of this intake's host. */
 size_t om_intake_exports_pending(const om_intake_t *in);
 
@@ -963,6 +965,15 @@ typedef enum {
     OM_METRIC_HISTOGRAM, /* counts per explicit bucket, sum and count */
 } om_metric_type_t;
 
+/* service::telemetry::metrics::level, in otelcol's order: a metric is served when its level is
+ * at most the configured one; none serves nothing. */
+typedef enum {
+    OM_METRIC_LEVEL_BASIC = 0,
+    OM_METRIC_LEVEL_NORMAL,
+    OM_METRIC_LEVEL_DETAILED,
+    OM_METRIC_LEVEL_NONE = -1,
+} om_metric_level_t;
+
 typedef struct om_label {
     const char *key; /* [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__" */
     const char *value;
@@ -981,6 +992,9 @@ typedef struct om_metric_def {
      * OM_METRIC_MAX_BOUNDS); one more bucket counts what is above the last. */
     const double *bounds;
     size_t n_bounds;
+    /* The least service::telemetry::metrics::level that serves it (otelcol's levels):
+     * basic (the zero value) for what every dashboard needs, normal or detailed for more. */
+    om_metric_level_t level;
 } om_metric_def_t;
 
 /* A series of a counter or a gauge: the value, updated through the functions below. Only
@@ -1013,7 +1027,8 @@ typedef union om_metric_num {
     double d;
 } om_metric_num_t;
 typedef om_metric_num_t (*om_metric_observe_fn)(void *arg);
-/* Loop thread. As om_metrics_gauge, and the series takes its value from fn(arg) from now on.
+/* Loop thread. As om_metrics_gauge (or om_metrics_counter for a counter def: a total kept
+ * elsewhere), and the series takes its value from fn(arg) from now on.
  * OM_EINVAL when the series is already observed. Call om_metrics_unobserve before arg goes;
  * until the series is observed again, reading skips it. */
 int om_metrics_observe(om_metrics_t *m, const om_metric_def_t *def, const om_label_t *labels,
@@ -1171,6 +1186,24 @@ size_t om_workers_queued(om_workers_t *w);
  * (cgroup v2 cpu.max or v1 cpu.cfs_quota_us, rounded up), at least 1. Reads /sys once, at
  * start-up (om_host_init); later calls return the cached value. */
 unsigned om_cpu_count(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Receiver counters (obsreport.c): otelcol's receiverhelper obsreport. A receiver hands each  */
+/* batch on through om_obsrecv_deliver, which counts its items as accepted or refused under    */
+/* otelcol's names (otelcol_receiver_accepted_spans, ..._refused_metric_points, ...) with the  */
+/* labels receiver (the component id) and transport ("grpc", "http").                          */
+
+typedef struct om_obsrecv {
+    om_metric_counter_t *accepted[OM_SIG_COUNT], *refused[OM_SIG_COUNT]; /* the registry's */
+} om_obsrecv_t;
+
+/* Loop thread, at create. A host without a registry leaves every series NULL (counting does
+ * nothing). Returns 0, or OM_EINVAL / OM_ENOMEM with err set. */
+int om_obsrecv_init(om_obsrecv_t *o, om_host_t *host, const char *receiver_id,
+                    const char *transport, om_err_t *err);
+/* Hand batch to next (om_consumer_consume) and count its items by the answer: 0 accepted,
+ * anything else refused. Returns what next returned. */
+int om_obsrecv_deliver(const om_obsrecv_t *o, const om_consumer_t *next, om_batch_t *batch);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Exporter helper: what otelcol's exporterhelper does, shared by every exporter: a bounded    */
