@@ -469,6 +469,25 @@ void om_strbuf_vprintf(om_strbuf_t *sb, const char *fmt, va_list ap) OM_PRINTF(2
 char *om_strbuf_steal(om_strbuf_t *sb, size_t *len);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Values: comparing and printing AnyValues as otelcol's pcommon.Value does, and freeing those */
+/* a config holds (OM_F_ANYVALUE). Any thread, for values no other thread changes.           */
+
+/* pcommon's Value.Equal: the same kind and the same value (doubles with ==, so NaN is equal
+ * to nothing; maps regardless of key order, as maps; an unset value equals an unset one).
+ * NULL reads as an unset value. Nesting deeper than 64 levels compares unequal. */
+bool om_anyvalue_equal(const om_anyvalue_t *a, const om_anyvalue_t *b);
+/* pcommon's Value.AsString, appended to out: a string as it is; bools "true"/"false"; ints in
+ * decimal; doubles in their shortest round-trip form as Go writes JSON numbers ("1.5",
+ * "1e-07" is "1e-7", "1e+21"; NaN and infinities as Go's "json: unsupported value: NaN");
+ * bytes in standard base64; maps and arrays as JSON (keys sorted, as encoding/json writes a
+ * map; ints and doubles as numbers, bytes as base64 strings, unset values as null; <, > and
+ * & escaped as \u003c... as Go does); an unset value (or NULL) "". Nesting deeper than 64
+ * levels is written as null. out's failure flag tells whether memory ran out. */
+void om_anyvalue_to_string(const om_anyvalue_t *v, om_strbuf_t *out);
+/* Free a value made by the field table (OM_F_ANYVALUE) and everything in it. NULL: nothing. */
+void om_anyvalue_free(om_anyvalue_t *v);
+
+/* ------------------------------------------------------------------------------------------ */
 /* OTLP JSON (the protobuf JSON mapping with OTLP's exceptions: hex ids, integer enums).       */
 
 /* Append the batch's request as one line of OTLP JSON, without a newline. The batch must be
@@ -567,6 +586,18 @@ typedef enum {
      * (authentication, TLS checks): any value but an empty or off one ("", false, 0, 0s) is a
      * config error whose message is `help`. */
     OM_F_REFUSED,
+    /* om_seclist_t: a sequence of maps (otelcol's lists of structs: `actions`, `attributes`),
+     * each filled like a SECTION into an element of elem_size bytes from the nested table
+     * `fields`: defaults, types, bounds, unknown keys and required keys, per element. Messages
+     * name an element "path[i]"; om_err_at paths may too ("actions[2]::pattern"). */
+    OM_F_SECLIST,
+    /* om_anyvalue_t * (owned, om_anyvalue_free; NULL when absent or null): any YAML value,
+     * typed as otelcol reads YAML (yaml.v3, then pcommon's FromRaw): quoted scalars are
+     * strings; true/false (also True, TRUE...) bools; integers (decimal, 0x, 0o, 0b, a leading
+     * 0 for octal, `_` separators) ints (beyond int64 up to uint64: wrapped, as FromRaw does);
+     * YAML floats and .inf/.nan doubles; other plain scalars strings (timestamps too); maps and
+     * sequences kvlists and arrays. */
+    OM_F_ANYVALUE,
 } om_field_type_t;
 
 /* The reason given for `auth` (otelcol's authenticator settings) until authenticators exist:
@@ -591,6 +622,7 @@ struct om_field {
     size_t present_offset;      /* SECTION with OM_FF_PRESENCE */
     unsigned flags;
     const char *help; /* one line, for docs and `otelmon components` */
+    size_t elem_size; /* SECLIST: the size of one element struct */
 };
 
 typedef struct om_strmap {
@@ -602,6 +634,13 @@ typedef struct om_strlist {
     size_t n;
     char **items; /* owned */
 } om_strlist_t;
+
+typedef struct om_seclist {
+    size_t n;
+    void *items; /* n elements of the field's elem_size bytes; owned */
+} om_seclist_t;
+/* The i-th element of a SECLIST as a pointer to its struct type. */
+#define OM_SECLIST_AT(l, type, i) (&((type *)(l)->items)[(i)])
 
 /* Set defaults, then apply the values in node (a MAP, NULL or a NULL node: only defaults).
  * path names node in messages (e.g. "receivers::otlp"). Returns the number of problems added. */
