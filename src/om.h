@@ -50,7 +50,8 @@
     X(ECONFIG, -8, "invalid configuration")                                                        \
     X(ESHUTDOWN, -9, "shutting down")                                                              \
     X(ENOTFOUND, -10, "not found")                                                                 \
-    X(EPERM, -11, "permanent failure")
+    X(EPERM, -11, "permanent failure")                                                             \
+    X(EMEMLIMIT, -12, "data refused due to high memory usage")
 
 typedef enum {
     OM_OK = 0,
@@ -889,11 +890,18 @@ typedef struct om_intake_limit {
     size_t bytes;
     uint64_t hold_ms;
     const char *owner; /* for log lines: "processor/memory_limiter@traces" */
+    /* What receivers answer while this limit refuses (NULL: OM_INTAKE_REFUSED_MSG);
+     * memory_limiter gives otelcol's "data refused due to high memory usage". Static or
+     * outliving the registration. */
+    const char *refused_msg;
     struct om_intake_limit *next;
 } om_intake_limit_t;
 
 void om_intake_limit_add(om_intake_t *in, om_intake_limit_t *l);
 void om_intake_limit_remove(om_intake_t *in, om_intake_limit_t *l);
+/* The message receivers refuse with (OM_EREFUSED) while om_intake_refusing(): the refused_msg
+ * of the limit in force, else OM_INTAKE_REFUSED_MSG. NULL intake: the latter. */
+const char *om_intake_refused_msg(const om_intake_t *in);
 /* The limit used while no om_intake_limit_t is registered (0 bytes: never pause). Resets the
  * state to open. */
 void om_intake_set_default(om_intake_t *in, size_t bytes, uint64_t hold_ms);
