@@ -519,6 +519,50 @@ int om_batch_edit(om_batch_t **bp, om_err_t *err)
     return rc;
 }
 
+bool om_batch_wire_editable(const om_batch_t *b)
+{
+    return b->refs == 1 && !b->borrowed && b->msg == NULL && b->raw_valid;
+}
+
+int om_batch_set_wire(om_batch_t *b, const uint8_t *data, size_t len, om_err_t *err)
+{
+    if (!om_batch_wire_editable(b)) {
+        om_err_set(err, OM_EPERM, "the batch is not editable on the wire");
+        return OM_EPERM;
+    }
+    int i = om_signal_index(b->signal);
+    om__wire_info_t info;
+    if (om__wire_scan(b->signal, data, len, &info) != 0 || info.needs_unpack) {
+        om_err_set(err, OM_EINVAL, "an edited Export %s request does not check", signals[i].name);
+        return OM_EINVAL;
+    }
+    /* What decoding it will take must still fit, as om_batch_decode_proto made sure for the
+     * bytes it replaces (those stay in the arena until the batch goes). */
+    om_arena_t *a = b->arenas[0];
+    size_t cap = om_arena_cap(a), used = om_arena_used(a);
+    size_t overhead = signals[i].desc->sizeof_message + 64 + 16 * info.resources;
+    if (cap != 0 && (used > cap || info.decoded_bytes > cap - used ||
+                     overhead > cap - used - info.decoded_bytes)) {
+        om_err_set(err, OM_ETOOBIG, "an edited %s request exceeds the memory limit of %zu bytes",
+                   signals[i].name, cap);
+        return OM_ETOOBIG;
+    }
+    if (b->cap_raw == 0) {
+        om_raw_seg_t *segs = om_malloc(sizeof *segs);
+        if (segs == NULL) {
+            om_err_set(err, OM_ENOMEM, "out of memory");
+            return OM_ENOMEM;
+        }
+        b->raw = segs;
+        b->cap_raw = 1;
+    }
+    b->raw[0] = (om_raw_seg_t){.data = data, .len = len};
+    b->n_raw = len > 0 ? 1 : 0;
+    b->items = info.items;
+    b->wire_counts = (om_batch_counts_t){info.resources, info.metrics, info.items};
+    return 0;
+}
+
 bool om__batch_editing(const om_batch_t *b)
 {
     return b->refs == 1 && !b->borrowed && b->msg != NULL && !b->raw_valid;

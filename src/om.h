@@ -447,6 +447,24 @@ int om_attrs_set_value(om_attrs_t *a, om_attr_mode_t mode, const char *key, cons
 int om_attrs_delete(om_attrs_t *a, const char *key);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Editing on the wire: a processor that can make its change on the protobuf bytes (attribute */
+/* edits of the attributes and resource processors) rewrites them instead of decoding and     */
+/* encoding the request, which costs several times more than a pass over the bytes.           */
+
+/* Whether b can be edited on the wire: only its wire bytes (msg NULL, raw_valid) and the
+ * caller's alone (refs 1, not borrowed). Any other batch goes through om_batch_edit. */
+bool om_batch_wire_editable(const om_batch_t *b);
+/* Replace the request of a wire-editable batch by data (len bytes, which the caller wrote in
+ * om_arena_alloc(b->arenas[0], len)): each of b->raw's segments encodes a whole request, and
+ * data their edited concatenation. data is checked and counted as om_batch_decode_proto checks
+ * a request, and must still fit the arena's cap once decoded; then it is b's only segment, and
+ * b->items and om_batch_counts follow it. Returns 0; OM_EPERM when b is not wire-editable;
+ * OM_EINVAL (data is not a well-formed request of b's signal, or one only protobuf-c can
+ * judge) or OM_ETOOBIG (it would not fit the cap decoded): then b is unchanged and still the
+ * caller's, so the caller can take the decoding path instead. */
+int om_batch_set_wire(om_batch_t *b, const uint8_t *data, size_t len, om_err_t *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* String buffer: bounded by construction. Appends after a failure (ENOMEM or max reached) are */
 /* ignored and `failed` stays set, so a writer checks once at the end.                        */
 
