@@ -194,6 +194,10 @@ typedef struct om_batch {
     size_t n_raw, cap_raw;
     om_raw_seg_t *raw;             /* om_malloc'd array */
     om_batch_counts_t wire_counts; /* the counts while msg is NULL (see om_batch_counts) */
+    /* Core-internal: an upper bound of what decoding the wire bytes takes from the arena, as
+     * the arrival check found it, while the batch is one request in one arena (else 0:
+     * unknown). om_batch_set_wire's rewritten mode keeps it up to date. */
+    size_t wire_decoded;
     /* Core-internal (om_attrs_*): the attribute array an insert last grew, and how many
      * entries it has room for, so that several inserts into one list do not copy it each
      * time. Arena memory is never reused while the batch lives, so the pointer identifies
@@ -454,15 +458,34 @@ int om_attrs_delete(om_attrs_t *a, const char *key);
 /* Whether b can be edited on the wire: only its wire bytes (msg NULL, raw_valid) and the
  * caller's alone (refs 1, not borrowed). Any other batch goes through om_batch_edit. */
 bool om_batch_wire_editable(const om_batch_t *b);
+/* How om_batch_set_wire takes the new bytes. */
+typedef enum {
+    /* Checked and counted as om_batch_decode_proto checks an arriving request. */
+    OM_WIRE_CHECKED,
+    /* Taken as they are: they are b's own (checked) bytes rewritten by the caller, which
+     * copied every field it did not change as it was, recomputed every enclosing length, made
+     * its new fields from values that were checked, and added or removed no resource entry,
+     * metric or item (attribute edits). Checking them again would cost as much as the
+     * receiver's check did (an eighth of the collector's CPU in the attributes benchmark); the
+     * callers' differential tests and fuzz targets hold them to protobuf-c instead. The bound
+     * of what decoding takes grows by 64 bytes per byte the request grew (a KeyValue and an
+     * AnyValue per few bytes of wire). It is an estimate for a rewrite that both removes and
+     * adds: the arena's hard cap still holds when the batch is decoded (OM_ETOOBIG then).
+     * Falls back to checking when that bound is unknown (a batch of several requests or
+     * arenas). */
+    OM_WIRE_REWRITTEN,
+} om_wire_how_t;
+
 /* Replace the request of a wire-editable batch by data (len bytes, which the caller wrote in
  * om_arena_alloc(b->arenas[0], len)): each of b->raw's segments encodes a whole request, and
- * data their edited concatenation. data is checked and counted as om_batch_decode_proto checks
- * a request, and must still fit the arena's cap once decoded; then it is b's only segment, and
- * b->items and om_batch_counts follow it. Returns 0; OM_EPERM when b is not wire-editable;
- * OM_EINVAL (data is not a well-formed request of b's signal, or one only protobuf-c can
- * judge) or OM_ETOOBIG (it would not fit the cap decoded): then b is unchanged and still the
- * caller's, so the caller can take the decoding path instead. */
-int om_batch_set_wire(om_batch_t *b, const uint8_t *data, size_t len, om_err_t *err);
+ * data their edited concatenation. data is taken as `how` says, and must still fit the
+ * arena's cap once decoded; then it is b's only segment, and b->items and om_batch_counts
+ * follow it. Returns 0; OM_EPERM when b is not wire-editable; OM_EINVAL (data is not a
+ * well-formed request of b's signal, or one only protobuf-c can judge) or OM_ETOOBIG (it would
+ * not fit the cap decoded): then b is unchanged and still the caller's, so the caller can take
+ * the decoding path instead. */
+int om_batch_set_wire(om_batch_t *b, const uint8_t *data, size_t len, om_wire_how_t how,
+                      om_err_t *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* String buffer: bounded by construction. Appends after a failure (ENOMEM or max reached) are */

@@ -944,17 +944,17 @@ static void test_wire_edits_replace_the_bytes(void)
     om_batch_t *other = om_testdata_otlp("resource service.name=x; span c; span d; span e");
     size_t len;
     uint8_t *bytes = packed_into(other, b->arenas[0], &len);
-    ASSERT_EQ_INT(om_batch_set_wire(b, bytes, len, &err), 0);
+    ASSERT_EQ_INT(om_batch_set_wire(b, bytes, len, OM_WIRE_CHECKED, &err), 0);
     ASSERT_EQ_UINT(b->items, 3);
     ASSERT_TRUE(b->raw_valid && b->n_raw == 1 && b->msg == NULL);
     /* Garbage is refused, and the batch stays as it was. */
     uint8_t *junk = om_arena_alloc(b->arenas[0], 4);
     memcpy(junk, "\x0a\x05\x01\x02", 4);
-    ASSERT_EQ_INT(om_batch_set_wire(b, junk, 4, &err), OM_EINVAL);
+    ASSERT_EQ_INT(om_batch_set_wire(b, junk, 4, OM_WIRE_CHECKED, &err), OM_EINVAL);
     ASSERT_EQ_UINT(b->items, 3);
     ASSERT_EQ_STR(om_testdata_describe(b), "(x [-: c d e])");
     /* Decoded now: no longer editable on the wire. */
-    ASSERT_EQ_INT(om_batch_set_wire(b, bytes, len, &err), OM_EPERM);
+    ASSERT_EQ_INT(om_batch_set_wire(b, bytes, len, OM_WIRE_CHECKED, &err), OM_EPERM);
     om_batch_release(b);
     /* Shared: not either. */
     b = om_testdata_wire(om_testdata_otlp("span a"));
@@ -972,8 +972,24 @@ static void test_wire_edits_replace_the_bytes(void)
     size_t blen = om_batch_proto_size(big);
     uint8_t *bb = om_malloc(blen);
     om_batch_proto_pack(big, bb);
-    ASSERT_EQ_INT(om_batch_set_wire(small, bb, blen, &err), OM_ETOOBIG);
+    ASSERT_EQ_INT(om_batch_set_wire(small, bb, blen, OM_WIRE_CHECKED, &err), OM_ETOOBIG);
     ASSERT_EQ_UINT(small->items, 1);
+    /* Rewritten bytes are taken as they are, with the counts they replace; the decoding bound
+     * grows with them, so a rewrite that would not fit the cap decoded is still refused. */
+    om_batch_t *r = NULL;
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, wire, wlen, 0, &r, &err), 0);
+    uint8_t *same = om_arena_alloc(r->arenas[0], wlen);
+    memcpy(same, wire, wlen);
+    ASSERT_EQ_INT(om_batch_set_wire(r, same, wlen, OM_WIRE_REWRITTEN, &err), 0);
+    ASSERT_TRUE(r->raw[0].data == same && r->items == 1);
+    ASSERT_EQ_STR(om_testdata_describe(r), "(- [-: a])");
+    om_batch_release(r);
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, wire, wlen, 4096, &r, &err), 0);
+    uint8_t *grown = om_arena_alloc(r->arenas[0], 1024);
+    memcpy(grown, wire, wlen);
+    memset(grown + wlen, 0, 1024 - wlen);
+    ASSERT_EQ_INT(om_batch_set_wire(r, grown, 1024, OM_WIRE_REWRITTEN, &err), OM_ETOOBIG);
+    om_batch_release(r);
     om_free(bb);
     om_batch_release(big);
     om_batch_release(one);
