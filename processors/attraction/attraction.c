@@ -18,39 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "attraction.h"
-
-typedef enum {
-    A_INSERT = 1,
-    A_UPDATE,
-    A_UPSERT,
-    A_DELETE,
-    A_HASH,
-    A_EXTRACT,
-    A_CONVERT,
-} kind_t;
-
-typedef enum {
-    CONV_INT = 1,
-    CONV_DOUBLE,
-    CONV_STRING,
-} conv_t;
-
-typedef struct action {
-    kind_t kind;
-    const char *key; /* NULL when not set (delete and hash by pattern only) */
-    const om_anyvalue_t *value, *def;
-    const char *from;         /* from_attribute, or NULL */
-    proc_attraction_re_t *re; /* pattern, or NULL */
-    conv_t conv;
-} action_t;
-
-struct proc_attraction {
-    size_t n;
-    action_t *actions;
-    uint64_t limit_hits;
-    om_strbuf_t scratch; /* AsString results of convert */
-};
+#include "attraction_int.h"
 
 const om_field_t proc_attraction_fields[] = {
     {.key = "key",
@@ -145,6 +113,23 @@ static int compile_pattern(const proc_attraction_cfg_t *c, const char *list_key,
     return 0;
 }
 
+/* A config value's AnyValue encoding for the wire path; *out stays NULL for an unset or
+ * empty one. */
+static bool encode(const om_anyvalue_t *v, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = v != NULL ? protobuf_c_message_get_packed_size(&v->base) : 0;
+    if (*len == 0) {
+        return true;
+    }
+    *out = om_malloc(*len);
+    if (*out == NULL) {
+        return false;
+    }
+    protobuf_c_message_pack(&v->base, *out);
+    return true;
+}
+
 /* insert, update, upsert. */
 static int compile_setter(const proc_attraction_cfg_t *c, const char *list_key, size_t i,
                           action_t *a, om_err_t *err)
@@ -169,6 +154,11 @@ static int compile_setter(const proc_attraction_cfg_t *c, const char *list_key, 
     a->value = c->value;
     a->from = set(c->from_attribute) ? c->from_attribute : NULL;
     a->def = c->default_value;
+    if (!encode(a->value, &a->value_enc, &a->value_enc_len) ||
+        !encode(a->def, &a->def_enc, &a->def_enc_len)) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
     return 0;
 }
 
@@ -321,9 +311,12 @@ void proc_attraction_free(proc_attraction_t *p)
     }
     for (size_t i = 0; i < p->n; i++) {
         proc_attraction_re_free(p->actions[i].re);
+        om_free(p->actions[i].value_enc);
+        om_free(p->actions[i].def_enc);
     }
     om_free(p->actions);
     om_strbuf_free(&p->scratch);
+    proc_attraction_wire_free(&p->wire);
     om_free(p);
 }
 
@@ -343,7 +336,7 @@ uint64_t proc_attraction_limit_hits(const proc_attraction_t *p)
 /* ------------------------------------------------------------------------------------------ */
 /* Values                                                                                     */
 
-static bool re_match(proc_attraction_t *p, proc_attraction_re_t *re, const char *s, size_t n)
+bool proc_attraction_match(proc_attraction_t *p, proc_attraction_re_t *re, const char *s, size_t n)
 {
     bool hit = false;
     int m = proc_attraction_re_match(re, s, n, &hit);
@@ -511,7 +504,7 @@ static bool hash_hex(const om_anyvalue_t *v, char hex[65])
 static bool key_matches(proc_attraction_t *p, const action_t *ac, const om_keyvalue_t *kv)
 {
     return ac->re != NULL && kv != NULL && kv->key != NULL &&
-           re_match(p, ac->re, kv->key, strlen(kv->key));
+           proc_attraction_match(p, ac->re, kv->key, strlen(kv->key));
 }
 
 static bool any_key_matches(proc_attraction_t *p, const action_t *ac, const om_attrs_t *a)
@@ -538,7 +531,7 @@ static const char *extract_subject(const action_t *ac, const om_attrs_t *a)
 static bool extract_changes(proc_attraction_t *p, const action_t *ac, const om_attrs_t *a)
 {
     const char *s = extract_subject(ac, a);
-    if (s == NULL || !re_match(p, ac->re, s, strlen(s))) {
+    if (s == NULL || !proc_attraction_match(p, ac->re, s, strlen(s))) {
         return false;
     }
     uint32_t groups = proc_attraction_re_groups(ac->re);
@@ -656,7 +649,7 @@ static int extract(proc_attraction_t *p, const action_t *ac, om_attrs_t *a)
     /* The subject stays readable while groups are set: a set overwrites the value node, not
      * the string's bytes in the arena. */
     const char *s = extract_subject(ac, a);
-    if (s == NULL || !re_match(p, ac->re, s, strlen(s))) {
+    if (s == NULL || !proc_attraction_match(p, ac->re, s, strlen(s))) {
         return 0;
     }
     int changed = 0;

@@ -67,6 +67,18 @@ bool proc_attraction_would_change(proc_attraction_t *p, const om_attrs_t *a);
  * actions before stay applied). */
 int proc_attraction_apply(proc_attraction_t *p, om_attrs_t *a);
 
+/* Whether every action can run on the wire bytes (proc_attraction_wire_apply): insert,
+ * update, upsert (from value, from_attribute or default_value) and delete. */
+bool proc_attraction_wire_ok(const proc_attraction_t *p);
+/* Apply the actions to the attribute lists of `level` (OM_LEVEL_SPAN, _LOG, _DATAPOINT of b's
+ * signal, or OM_LEVEL_RESOURCE) on b's wire bytes, without decoding b (attraction_wire.c): b
+ * must be wire-editable (om_batch_wire_editable). Returns 0 (b edited, or left as it was when
+ * nothing changes); OM_ENOTSUP (not for these actions, this level or this batch) or OM_EINVAL
+ * (bytes it does not follow): b is as it was, take the decoding path; OM_ETOOBIG / OM_ENOMEM
+ * (err says which). */
+int proc_attraction_wire_apply(proc_attraction_t *p, om_batch_t *b, om_level_t level,
+                               om_err_t *err);
+
 /* Matches that gave up at PCRE2's limits (counted as no match), since the list was made. */
 uint64_t proc_attraction_limit_hits(const proc_attraction_t *p);
 

@@ -1,11 +1,16 @@
-/* attraction_fuzz.c: libFuzzer target for the pattern path of attribute actions: any pattern
- * compiled (PCRE2 under the match limits), matched against any subject, and the actions that
- * use patterns (delete, hash, extract) and convert run on a list made from the input.
+/* attraction_fuzz.c: libFuzzer target for what parses input in attribute actions.
  *
- * Input: byte 0 picks the action; the rest is "pattern\nsubject". Checks, beyond the
- * sanitizers: group offsets lie inside the subject; and the read-only check is held to what
- * applying does (would_change false means the list is left exactly as it was). Allocation
- * failures are injected from byte 0's high bits, so the failure paths run too. */
+ * Byte 0 below 0x40: the pattern path. Any pattern compiled (PCRE2 under the match limits),
+ * matched against any subject, and the actions that use patterns (delete, hash, extract) and
+ * convert run on a list made from the input. The rest of the input is "pattern\nsubject".
+ * Checks, beyond the sanitizers: group offsets lie inside the subject, and the read-only
+ * check is held to what applying does (would_change false means the list is left exactly as
+ * it was). Allocation failures are injected when byte 0 has its high bit set.
+ *
+ * Byte 0 from 0x40 on: the wire path, differentially. The rest is an Export request of the
+ * signal (byte 0 & 3) as protobuf; one of a few action lists (byte 0 >> 2 & 7) runs on it on
+ * the wire bytes (attraction_wire.c) and on the decoded structs; both results, encoded from
+ * structs, must be the same bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,14 +124,123 @@ out:
     om_batch_release(b);
 }
 
+/* ---- the wire path against the decoding path ---- */
+
+static const char *const wire_lists[][3] = {
+    {"upsert:env=v", "delete:a", NULL},
+    {"insert:b=a", "update:a=v", "delete:"},
+    {"delete~^a", "upsert:a=v", NULL},
+    {"upsert:c=a", "insert:d=", NULL},
+};
+
+/* An action from "kind:key=from" (from_attribute), "kind:key=v" (value "v"), "kind:key=" (an
+ * empty string value), "delete:key" or "delete~pattern". */
+static om_anyvalue_t fuzz_value = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+static om_anyvalue_t empty_value = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+
+static void parse_spec(const char *spec, proc_attraction_cfg_t *c, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", spec);
+    char *sep = strpbrk(buf, ":~");
+    bool pattern = *sep == '~';
+    *sep = '\0';
+    c->action = buf;
+    if (pattern) {
+        c->pattern = sep + 1;
+        return;
+    }
+    c->key = sep + 1;
+    char *eq = strchr(c->key, '=');
+    if (eq == NULL) {
+        return;
+    }
+    *eq = '\0';
+    if (eq[1] == '\0') {
+        c->value = &empty_value;
+    } else if (strcmp(eq + 1, "v") == 0) {
+        c->value = &fuzz_value;
+    } else {
+        c->from_attribute = eq + 1;
+    }
+}
+
+static int apply_item(om_item_t *it, void *arg)
+{
+    int rc = proc_attraction_apply(arg, &it->attrs);
+    return rc < 0 ? rc : OM_KEEP;
+}
+
+static uint8_t *pack_msg(om_batch_t *b, size_t *len)
+{
+    om_err_t err = {0};
+    if (om_batch_decode(b, &err) != 0) {
+        return NULL;
+    }
+    *len = protobuf_c_message_get_packed_size(b->msg);
+    uint8_t *out = malloc(*len + 1);
+    if (out != NULL) {
+        protobuf_c_message_pack(b->msg, out);
+    }
+    return out;
+}
+
+static void run_wire(uint8_t sel, const uint8_t *data, size_t size)
+{
+    static const om_signal_t sigs[] = {OM_SIG_TRACES, OM_SIG_METRICS, OM_SIG_LOGS, OM_SIG_TRACES};
+    static const om_level_t levels[] = {OM_LEVEL_SPAN, OM_LEVEL_DATAPOINT, OM_LEVEL_LOG,
+                                        OM_LEVEL_RESOURCE};
+    fuzz_value.value_case = OM_ANYVALUE_STRING;
+    fuzz_value.string_value = "v";
+    empty_value.value_case = OM_ANYVALUE_STRING;
+    empty_value.string_value = "";
+    const char *const *specs = wire_lists[(sel >> 2) & 3];
+    proc_attraction_cfg_t cfgs[3] = {{0}};
+    char bufs[3][64];
+    size_t n = 0;
+    for (; n < 3 && specs[n] != NULL; n++) {
+        parse_spec(specs[n], &cfgs[n], bufs[n], sizeof bufs[n]);
+    }
+    om_seclist_t list = {.n = n, .items = cfgs};
+    proc_attraction_t *p = NULL;
+    om_err_t err = {0};
+    om_batch_t *w = NULL, *d = NULL;
+    om_signal_t sig = sigs[sel & 3];
+    om_level_t level = (sel & 0x20) != 0 ? OM_LEVEL_RESOURCE : levels[sel & 3];
+    if (proc_attraction_new(&list, "actions", &p, &err) != 0 ||
+        om_batch_decode_proto(sig, data, size, 0, &w, &err) != 0 ||
+        om_batch_decode_proto(sig, data, size, 0, &d, &err) != 0) {
+        goto out;
+    }
+    int rw = proc_attraction_wire_apply(p, w, level, &err);
+    int rd = om_batch_edit(&d, &err);
+    rd = rd != 0 ? rd : om_batch_walk(&d, level, apply_item, p, &err);
+    if (rw == 0 && rd >= 0) {
+        size_t lw = 0, ld = 0;
+        uint8_t *pw = pack_msg(w, &lw), *pd = pack_msg(d, &ld);
+        if (pw != NULL && pd != NULL && (lw != ld || memcmp(pw, pd, lw) != 0)) {
+            abort(); /* the wire path and the decoding path disagree */
+        }
+        free(pw);
+        free(pd);
+    }
+out:
+    om_batch_release(w);
+    om_batch_release(d);
+    proc_attraction_free(p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1 || size > 4096) {
+    if (size < 1 || size > 65536) {
         return 0;
     }
     uint8_t sel = data[0];
+    if ((sel & 0x40) != 0) {
+        run_wire(sel, data + 1, size - 1);
+        return 0;
+    }
     const uint8_t *nl = memchr(data + 1, '\n', size - 1);
     size_t plen = nl != NULL ? (size_t)(nl - (data + 1)) : size - 1;
     char *pattern = copy(data + 1, plen);

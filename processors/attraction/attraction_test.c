@@ -394,6 +394,134 @@ static void test_edit_room_exhausted(void)
     release(&c);
 }
 
+/* ---- the wire path against the decoding path ---- */
+
+static int apply_decoded(om_item_t *it, void *arg)
+{
+    int rc = proc_attraction_apply(arg, &it->attrs);
+    return rc < 0 ? rc : OM_KEEP;
+}
+
+/* The protobuf encoding of b's structs (decoding it first), for comparing two batches. */
+static uint8_t *packed(om_batch_t *b, size_t *len)
+{
+    om_err_t err = {0};
+    if (om_batch_decode(b, &err) != 0) {
+        return NULL;
+    }
+    *len = protobuf_c_message_get_packed_size(b->msg);
+    uint8_t *out = malloc(*len + 1);
+    protobuf_c_message_pack(b->msg, out);
+    return out;
+}
+
+/* Apply flow at level to text both ways: on the wire bytes and decoded; they must agree
+ * byte for byte once both are encoded from structs. Returns false (and says why) if not. */
+static bool wire_agrees(const char *flow, const char *text, om_level_t level)
+{
+    compiled_t c;
+    compile(&c, flow);
+    if (c.rc != 0 || !proc_attraction_wire_ok(c.p)) {
+        fprintf(stderr, "    %s: not a wire action list\n", flow);
+        release(&c);
+        return false;
+    }
+    om_err_t err = {0};
+    om_batch_t *w = om_testdata_wire(om_testdata_otlp("%s", text));
+    om_batch_t *d = om_testdata_otlp("%s", text);
+    int rw = proc_attraction_wire_apply(c.p, w, level, &err);
+    int rd = om_batch_edit(&d, &err);
+    rd = rd != 0 ? rd : om_batch_walk(&d, level, apply_decoded, c.p, &err);
+    size_t lw = 0, ld = 0;
+    uint8_t *pw = rw == 0 ? packed(w, &lw) : NULL, *pd = rd >= 0 ? packed(d, &ld) : NULL;
+    bool ok =
+        pw != NULL && pd != NULL && lw == ld && memcmp(pw, pd, lw) == 0 && w->items == d->items;
+    if (!ok) {
+        fprintf(stderr, "    %s on %s: wire rc %d (%zu bytes), decoded rc %d (%zu bytes)\n", flow,
+                text, rw, lw, rd, ld);
+        if (rw == 0 && rd >= 0) {
+            fprintf(stderr, "      wire:    %s\n      decoded: %s\n", om_testdata_describe(w),
+                    om_testdata_describe(d));
+        }
+    }
+    free(pw);
+    free(pd);
+    om_batch_release(w);
+    om_batch_release(d);
+    release(&c);
+    return ok;
+}
+
+static void test_wire_path_agrees_with_decoding(void)
+{
+    static const char *const flows[] = {
+        "[{key: env, action: upsert, value: prod}, {key: http.route, action: delete}]",
+        "[{key: a, action: insert, value: 1}, {key: b, action: update, value: [x, {k: 2.5}]}]",
+        "[{key: c, action: upsert, from_attribute: a}, {key: a, action: delete}]",
+        "[{key: d, action: insert, from_attribute: none, default_value: true},"
+        " {key: a, action: update, from_attribute: a}]",
+        "[{pattern: '^(a|secret)', action: delete}, {key: s, action: upsert, value: ''}]",
+        "[{key: a, action: upsert, value: 1}, {key: a, action: delete}, {key: a, action: insert,"
+        " value: z}]",
+        "[{key: a, action: update, value: 1}]", /* the same value: nothing changes */
+        "[{key: zz, action: delete}]",          /* nothing to delete */
+    };
+    static const struct {
+        const char *text;
+        om_level_t level;
+    } batches[] = {
+        {"resource service.name=x a=1; scope s@1 a=9; span one a=1 b=2 secret=3 http.route='/';"
+         " event e a=5; span two; span three a=1 a=2",
+         OM_LEVEL_SPAN},
+        {"span bare a=1", OM_LEVEL_SPAN},
+        {"resource service.name=x a=1; span s; resource b=1; span t a=7", OM_LEVEL_RESOURCE},
+        {"span no-resource a=1", OM_LEVEL_RESOURCE}, /* an absent Resource, made when set */
+        {"logs; resource r=1; scope s; log 'x' a=1 b=2; log 'y'; log 42 secret.k='v'",
+         OM_LEVEL_LOG},
+        {"metrics; resource a=1; scope s; metric g type:gauge; point 1 a=1; point 2.5 b=1;"
+         " metric s type:sum; point 3 a=2; metric h type:histogram; point count:2 sum:3 a=1;"
+         " metric e type:exphistogram; point count:1 sum:1 secret=1;"
+         " metric q type:summary; point count:1 sum:2 a=3",
+         OM_LEVEL_DATAPOINT},
+        {"metrics; metric g type:gauge; point 1 a=1", OM_LEVEL_RESOURCE},
+        {"logs; log 'x' a=1", OM_LEVEL_RESOURCE},
+    };
+    for (size_t f = 0; f < sizeof flows / sizeof flows[0]; f++) {
+        for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+            ASSERT_TRUE(wire_agrees(flows[f], batches[b].text, batches[b].level));
+        }
+    }
+}
+
+/* A batch nothing applies to is left as it was (same bytes); hash, extract and convert are
+ * not for the wire. */
+static void test_wire_path_leaves_unchanged_batches(void)
+{
+    compiled_t c;
+    compile(&c, "[{key: nothing, action: delete}]");
+    om_batch_t *b = om_testdata_wire(om_testdata_otlp("span a k=1"));
+    const uint8_t *before = b->raw[0].data;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(proc_attraction_wire_apply(c.p, b, OM_LEVEL_SPAN, &err), 0);
+    ASSERT_TRUE(b->raw[0].data == before);
+    /* A level the signal does not have, and a decoded batch: not for the wire path. */
+    ASSERT_EQ_INT(proc_attraction_wire_apply(c.p, b, OM_LEVEL_LOG, &err), OM_ENOTSUP);
+    ASSERT_EQ_INT(om_batch_decode(b, &err), 0);
+    ASSERT_EQ_INT(proc_attraction_wire_apply(c.p, b, OM_LEVEL_SPAN, &err), OM_ENOTSUP);
+    om_batch_release(b);
+    release(&c);
+    static const char *const not_wire[] = {
+        "[{key: a, action: hash}]",
+        "[{key: a, action: extract, pattern: '(?<b>x)'}]",
+        "[{key: a, action: convert, converted_type: int}]",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        compile(&c, not_wire[i]);
+        ASSERT_TRUE(!proc_attraction_wire_ok(c.p));
+        release(&c);
+    }
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -409,5 +537,7 @@ int main(void)
     OM_RUN(test_match_limit);
     OM_RUN(test_regex_semantics);
     OM_RUN(test_edit_room_exhausted);
+    OM_RUN(test_wire_path_agrees_with_decoding);
+    OM_RUN(test_wire_path_leaves_unchanged_batches);
     return om_test_summary();
 }

@@ -11,6 +11,11 @@
  * to apply the actions. When every item changes, the read-only walk stops at the first one, so
  * the check costs one item.
  *
+ * The wire path: when every action needs no value parsed (insert, update, upsert, delete) and
+ * there is no include/exclude, a batch that is still its wire bytes is edited on the bytes
+ * (proc_attraction_wire_apply), without decoding and encoding it; anything that path does not
+ * follow goes the decoding way.
+ *
  * Errors: a batch whose edits do not fit its edit room (OM_ETOOBIG) or that runs out of memory
  * is refused with that code, never forwarded half-edited (an action may be the one that
  * deletes a password). Loop thread only. */
@@ -32,6 +37,7 @@ typedef struct proc_attributes {
     uint64_t last_warn_ms;
     uv_loop_t *loop;
     bool shut;
+    bool wire; /* the actions can run on wire bytes, on every item */
 } proc_attributes_t;
 
 static const om_field_t attributes_fields[] = {
@@ -122,6 +128,9 @@ static int attributes_create(const om_create_args_t *a, void **self, om_err_t *e
     rc = rc != 0 ? rc
                  : proc_attributes_props_new(&cfg->exclude, cfg->exclude_present, "exclude", sigs,
                                              &p->exclude, err);
+    if (rc == 0) {
+        p->wire = p->include == NULL && p->exclude == NULL && proc_attraction_wire_ok(p->actions);
+    }
     if (rc != 0) {
         if (err->at[0] != '\0') {
             /* create has no key to point at: put the path in the message. */
@@ -205,9 +214,31 @@ static void warn_refused(proc_attributes_t *p, int rc, const om_batch_t *b, cons
             om_signal_item_name(b->signal), err->msg[0] != '\0' ? err->msg : om_strerror(rc));
 }
 
+/* The wire path: actions that need no value parsed, on every item (no include/exclude), of a
+ * batch that is still its wire bytes. 1: done (b edited or left as it was); 0: take the
+ * decoding path; < 0: an error. */
+static int consume_on_wire(proc_attributes_t *p, om_batch_t *b, om_level_t level, om_err_t *err)
+{
+    if (!p->wire || !om_batch_wire_editable(b)) {
+        return 0;
+    }
+    int rc = proc_attraction_wire_apply(p->actions, b, level, err);
+    if (rc == 0) {
+        return 1;
+    }
+    /* What the wire path does not follow, the decoding path does (and reports). */
+    *err = (om_err_t){0};
+    return rc == OM_ENOMEM ? rc : 0;
+}
+
 static int consume(proc_attributes_t *p, om_batch_t *b, om_level_t level)
 {
     om_err_t err = {0};
+    int wired = consume_on_wire(p, b, level, &err);
+    if (wired != 0) {
+        return wired < 0 ? (warn_refused(p, wired, b, &err), om_batch_release(b), wired)
+                         : om_consumer_consume(&p->next[om_signal_index(b->signal)], b);
+    }
     p->needs_edit = false;
     p->last_metric = NULL;
     int rc = om_batch_walk(&b, level, check_item, p, &err);

@@ -276,11 +276,25 @@ static void test_no_change_keeps_wire_bytes(void)
     ASSERT_EQ_INT(consume(&f, b), 0);
     ASSERT_TRUE(f.out == b);       /* the same batch */
     ASSERT_TRUE(f.out->raw_valid); /* still forwarded as it came */
-    /* One span with a password: edited, the wire bytes go. */
+    /* One span with a password: edited on the wire (delete needs no value parsed): new
+     * bytes, still not decoded. */
     b = om_testdata_wire(om_testdata_otlp("span a k=1; span b password='p'"));
+    const uint8_t *before = b->raw[0].data;
+    ASSERT_EQ_INT(consume(&f, b), 0);
+    ASSERT_TRUE(f.out->raw_valid && f.out->msg == NULL && f.out->raw[0].data != before);
+    ASSERT_EQ_STR(attrs_at(&f.out, OM_LEVEL_SPAN), "{k=1} {}");
+    teardown(&f);
+    /* hash needs the value: the decoding path, and the wire bytes go. */
+    ASSERT_TRUE(setup(&f, "{actions: [{key: password, action: hash}]}", OM_SIG_TRACES, NULL, 0));
+    b = om_testdata_wire(om_testdata_otlp("span a k=1; span b"));
+    ASSERT_EQ_INT(consume(&f, b), 0);
+    ASSERT_TRUE(f.out == b && f.out->raw_valid);
+    b = om_testdata_wire(om_testdata_otlp("span a k=1; span b password='x'"));
     ASSERT_EQ_INT(consume(&f, b), 0);
     ASSERT_TRUE(!f.out->raw_valid);
-    ASSERT_EQ_STR(attrs_at(&f.out, OM_LEVEL_SPAN), "{k=1} {}");
+    ASSERT_EQ_STR(
+        attrs_at(&f.out, OM_LEVEL_SPAN),
+        "{k=1} {password=2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881}");
     teardown(&f);
 }
 

@@ -5,7 +5,9 @@
  *
  * Like `attributes`, it walks the batch read-only first (one call per resource entry) and
  * makes it editable only when an action would change a resource, so a batch it leaves alone is
- * forwarded with its wire bytes. A batch whose edits do not fit its edit room is refused with
+ * forwarded with its wire bytes. When every action needs no value parsed (insert, update,
+ * upsert, delete), a batch that is still its wire bytes is edited on the bytes instead
+ * (proc_attraction_wire_apply). A batch whose edits do not fit its edit room is refused with
  * OM_ETOOBIG, never forwarded half-edited. Loop thread only. */
 #include <string.h>
 
@@ -23,6 +25,7 @@ typedef struct proc_resource {
     uint64_t last_warn_ms;
     uv_loop_t *loop;
     bool shut;
+    bool wire; /* the actions can run on wire bytes */
 } proc_resource_t;
 
 static const om_field_t resource_fields[] = {
@@ -70,6 +73,7 @@ static int resource_create(const om_create_args_t *a, void **self, om_err_t *err
         resource_destroy(p);
         return rc;
     }
+    p->wire = proc_attraction_wire_ok(p->actions);
     *self = p;
     return 0;
 }
@@ -123,6 +127,19 @@ static int resource_consume(void *self, om_batch_t *b)
 {
     proc_resource_t *p = self;
     om_err_t err = {0};
+    if (p->wire && om_batch_wire_editable(b)) {
+        /* On the bytes; what that path does not follow goes the decoding way below. */
+        int rc = proc_attraction_wire_apply(p->actions, b, OM_LEVEL_RESOURCE, &err);
+        if (rc == 0) {
+            return om_consumer_consume(&p->next[om_signal_index(b->signal)], b);
+        }
+        if (rc == OM_ENOMEM) {
+            warn_refused(p, rc, b, &err);
+            om_batch_release(b);
+            return rc;
+        }
+        err = (om_err_t){0};
+    }
     p->needs_edit = false;
     int rc = om_batch_walk(&b, OM_LEVEL_RESOURCE, check_resource, p, &err);
     if (p->needs_edit) {

@@ -170,8 +170,17 @@ static void test_no_change_keeps_wire_bytes(void)
     ASSERT_TRUE(f.out == b && f.out->raw_valid);
     b = om_testdata_wire(om_testdata_otlp("resource service.name=a secret=1; span s"));
     ASSERT_EQ_INT(consume(&f, b), 0);
-    ASSERT_TRUE(!f.out->raw_valid);
+    ASSERT_TRUE(f.out->raw_valid && f.out->msg == NULL); /* edited on the wire */
     ASSERT_EQ_STR(attrs_at(&f.out, OM_LEVEL_RESOURCE), "{service.name=a}");
+    teardown(&f);
+    /* hash: decoded, changed, encoded again when sent. */
+    ASSERT_TRUE(setup(&f, "{attributes: [{key: secret, action: hash}]}", NULL, 0));
+    b = om_testdata_wire(om_testdata_otlp("resource service.name=a secret=1; span s"));
+    ASSERT_EQ_INT(consume(&f, b), 0);
+    ASSERT_TRUE(!f.out->raw_valid);
+    ASSERT_EQ_STR(
+        attrs_at(&f.out, OM_LEVEL_RESOURCE),
+        "{service.name=a secret=7c9fa136d4413fa6173637e883b6998d32e1d675f88cddff9dcbcf331820f4b8}");
     teardown(&f);
 }
 
