@@ -50,13 +50,22 @@ typedef struct proc_attraction_piece {
     size_t len;
 } proc_attraction_piece_t;
 
+/* What the measure pass learnt of one attribute list's message, for the write pass: the
+ * list's new length, and where its KeyValues were when they stood together (then the write
+ * pass copies the other fields around them without parsing the message again). */
+typedef struct proc_attraction_leaf {
+    size_t count;                   /* KeyValues in the new list */
+    const uint8_t *a_start, *a_end; /* the original KeyValues' extent, when together */
+    bool together;                  /* no other field between two KeyValues (or none at all) */
+} proc_attraction_leaf_t;
+
 typedef struct proc_attraction_wire {
     om_arena_t *tmp; /* new KeyValue encodings of one batch */
     size_t *sizes;   /* new sizes of the messages walked, in pre-order */
     size_t n_sizes, cap_sizes, next_size;
     proc_attraction_piece_t *pieces; /* the KeyValues of every list, in order */
     size_t n_pieces, cap_pieces, next_piece;
-    size_t *counts; /* KeyValues per list */
+    proc_attraction_leaf_t *counts; /* one per list, in order */
     size_t n_counts, cap_counts, next_count;
     proc_attraction_vkv_t *list; /* the list being edited */
     size_t n_list, cap_list;

@@ -253,10 +253,11 @@ static long find(const proc_attraction_wire_t *w, const char *key)
  * the last key field (protobuf-c keeps the last), the value the last value field (a value
  * given twice was unpacked on arrival, never seen here). */
 static bool read_list(proc_attraction_wire_t *w, const uint8_t *p, const uint8_t *end,
-                      uint32_t attrs_field, size_t *other)
+                      uint32_t attrs_field, size_t *other, proc_attraction_leaf_t *leaf)
 {
     w->n_list = 0;
     *other = 0;
+    *leaf = (proc_attraction_leaf_t){.together = true};
     field_t f;
     while (p < end) {
         if (!next_field(&p, end, &f)) {
@@ -266,6 +267,12 @@ static bool read_list(proc_attraction_wire_t *w, const uint8_t *p, const uint8_t
             *other += (size_t)(f.end - f.start);
             continue;
         }
+        if (leaf->a_start == NULL) {
+            leaf->a_start = f.start;
+        } else if (leaf->a_end != f.start) {
+            leaf->together = false;
+        }
+        leaf->a_end = f.end;
         proc_attraction_vkv_t e = {.body = f.body, .blen = (size_t)(f.end - f.body)};
         const uint8_t *q = f.body;
         field_t kf;
@@ -343,6 +350,69 @@ static void remove_where(proc_attraction_t *p, proc_attraction_wire_t *w, const 
     w->n_list = kept;
 }
 
+/* Whether an AnyValue's encoding copies to the same bytes as om_attrs_set_value's deep copy
+ * makes of its decoded form: no unknown field at any depth (the copy drops them) and no deeper
+ * than the copy goes (64 levels, as src/batch_attrs.c). depth: this value's level, from 1. */
+static bool plain_value(const uint8_t *p, const uint8_t *end, int depth);
+
+static bool plain_kv(const uint8_t *p, const uint8_t *end, int depth)
+{
+    field_t f;
+    while (p < end) {
+        if (!next_field(&p, end, &f) || f.wt != 2 || (f.num != 1 && f.num != 2) ||
+            (f.num == 2 && !plain_value(f.body, f.end, depth))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool plain_value(const uint8_t *p, const uint8_t *end, int depth)
+{
+    if (depth > 64) {
+        return false;
+    }
+    field_t f;
+    while (p < end) {
+        if (!next_field(&p, end, &f)) {
+            return false;
+        }
+        bool ok;
+        switch (f.num) {
+        case 1: /* string */
+        case 7: /* bytes */
+            ok = f.wt == 2;
+            break;
+        case 2: /* bool */
+        case 3: /* int */
+            ok = f.wt == 0;
+            break;
+        case 4: /* double */
+            ok = f.wt == 1;
+            break;
+        case 5:   /* ArrayValue: values (1) */
+        case 6: { /* KeyValueList: values (1), KeyValues */
+            ok = f.wt == 2;
+            const uint8_t *q = f.body;
+            field_t e;
+            while (ok && q < f.end) {
+                ok = next_field(&q, f.end, &e) && e.num == 1 && e.wt == 2 &&
+                     (f.num == 5 ? plain_value(e.body, e.end, depth + 1)
+                                 : plain_kv(e.body, e.end, depth + 1));
+            }
+            break;
+        }
+        default:
+            ok = false;
+        }
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* false: give up on the wire (the caller takes the decoding path). */
 static bool apply_wire_action(proc_attraction_t *p, proc_attraction_wire_t *w, const action_t *ac)
 {
     if (ac->kind == A_DELETE) {
@@ -362,6 +432,9 @@ static bool apply_wire_action(proc_attraction_t *p, proc_attraction_wire_t *w, c
         val = src->val;
         vlen = src->has_val ? src->vlen : 0;
         found = true;
+        if (vlen > 0 && !plain_value(val, val + vlen, 1)) {
+            return false; /* the decoding path's copy would not be these bytes */
+        }
     } else if (ac->def != NULL) {
         val = ac->def_enc;
         vlen = ac->def_enc_len;
@@ -381,7 +454,7 @@ static bool apply_wire_action(proc_attraction_t *p, proc_attraction_wire_t *w, c
 static bool rebuild(proc_attraction_wire_t *w, proc_attraction_vkv_t *e)
 {
     size_t keep = 0;
-    const uint8_t *p = e->body, *end = e->body + e->blen;
+    const uint8_t *p = e->body, *end = e->body != NULL ? e->body + e->blen : NULL;
     field_t f;
     while (e->body != NULL && p < end) {
         if (!next_field(&p, end, &f)) {
@@ -433,7 +506,8 @@ static bool measure_leaf(pass_t *ps, const wnode_t *n, const uint8_t *p, const u
 {
     proc_attraction_wire_t *w = ps->w;
     size_t size; /* the other fields as they are, then the list */
-    if (!read_list(w, p, end, n->attrs_field, &size)) {
+    proc_attraction_leaf_t leaf;
+    if (!read_list(w, p, end, n->attrs_field, &size, &leaf)) {
         return false;
     }
     w->leaf_changed = false;
@@ -456,27 +530,43 @@ static bool measure_leaf(pass_t *ps, const wnode_t *n, const uint8_t *p, const u
         size += tag + varint_len(e->blen) + e->blen;
     }
     *len = size;
-    return PUSH(w, counts, n_counts, cap_counts, w->n_list);
+    leaf.count = w->n_list;
+    return PUSH(w, counts, n_counts, cap_counts, leaf);
 }
 
 static bool write_leaf(pass_t *ps, const wnode_t *n, const uint8_t *p, const uint8_t *end)
 {
     proc_attraction_wire_t *w = ps->w;
-    field_t f;
-    const uint8_t *run = p; /* the start of the other fields not copied yet */
-    while (p < end) {
-        next_field(&p, end, &f);
-        if (f.num == n->attrs_field && f.wt == 2) {
-            memcpy(ps->out, run, (size_t)(f.start - run));
-            ps->out += f.start - run;
-            run = f.end;
+    const proc_attraction_leaf_t *leaf = &w->counts[w->next_count++];
+    if (leaf->together) {
+        /* The other fields are what stands before and after the KeyValues: no parsing. */
+        const uint8_t *a_start = leaf->a_start != NULL ? leaf->a_start : end;
+        const uint8_t *a_end = leaf->a_start != NULL ? leaf->a_end : end;
+        if (a_start != NULL && a_start > p) {
+            memcpy(ps->out, p, (size_t)(a_start - p));
+            ps->out += a_start - p;
+        }
+        if (a_end != NULL && end > a_end) {
+            memcpy(ps->out, a_end, (size_t)(end - a_end));
+            ps->out += end - a_end;
+        }
+    } else {
+        field_t f;
+        const uint8_t *run = p; /* the start of the other fields not copied yet */
+        while (p < end) {
+            next_field(&p, end, &f);
+            if (f.num == n->attrs_field && f.wt == 2) {
+                memcpy(ps->out, run, (size_t)(f.start - run));
+                ps->out += f.start - run;
+                run = f.end;
+            }
+        }
+        if (run != NULL && end > run) {
+            memcpy(ps->out, run, (size_t)(end - run));
+            ps->out += end - run;
         }
     }
-    if (run != NULL && end > run) {
-        memcpy(ps->out, run, (size_t)(end - run));
-        ps->out += end - run;
-    }
-    size_t count = w->counts[w->next_count++];
+    size_t count = leaf->count;
     for (size_t i = 0; i < count; i++) {
         proc_attraction_piece_t *pc = &w->pieces[w->next_piece++];
         ps->out = wr_varint(ps->out, (uint64_t)n->attrs_field << 3 | 2);
@@ -532,7 +622,7 @@ static bool absent_child(pass_t *ps, const wrule_t *r, size_t *field_len)
         if (!PUSH(w, sizes, n_sizes, cap_sizes, 0) || !walk(ps, r->child, NULL, NULL, &clen)) {
             return false;
         }
-        bool made = w->counts[w->n_counts - 1] > 0;
+        bool made = w->counts[w->n_counts - 1].count > 0;
         w->sizes[slot] = made ? clen : SIZE_MAX;
         *field_len = made ? varint_len((uint64_t)r->field << 3 | 2) + varint_len(clen) + clen : 0;
         return true;
