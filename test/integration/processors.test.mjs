@@ -9,8 +9,11 @@
 //     stays under the limit plus a fixed overhead (FIXED_OVERHEAD_MIB, documented in the
 //     README), every refusal is retryable with otelcol's message, and everything accepted
 //     arrives once.
+//   - the example configs (configs/attributes-resource.yaml, configs/memory-limiter.yaml) run
+//     as written, on free loopback ports: a span gets their actions, or reaches their backend.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 
 import {
@@ -428,6 +431,65 @@ describe('memory_limiter', () => {
             assertOnce(got, accepted, `${accepted.length} accepted spans`);
             const refusedNames = new Set(refused.map((r) => r.name));
             assert.deepEqual(got.filter((n) => refusedNames.has(n)), [], 'no refused span was delivered');
+        });
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The example configs run (the configs suite validates them)
+
+/** configs/NAME with its listeners on free loopback ports and `edit` applied. */
+const exampleYaml = (name, edit) => (o) => edit(readFileSync(new URL(`../../configs/${name}`, import.meta.url), 'utf8')
+    .replaceAll('0.0.0.0:4317', `127.0.0.1:${o.grpcPort}`)
+    .replaceAll('0.0.0.0:4318', `127.0.0.1:${o.httpPort}`), o);
+
+describe('example configs', () => {
+    test('configs/attributes-resource.yaml runs: a span gets the resource and attribute actions', { timeout: S(60000) }, async (t) => {
+        // Its debug exporter becomes the file exporter, so that the output can be read.
+        const c = await startCollector({
+            yaml: exampleYaml('attributes-resource.yaml', (y, o) => y
+                .replace(/exporters:\n {2}debug:\n {4}verbosity: basic\n/, `exporters:\n  file:\n    path: ${JSON.stringify(o.outPath)}\n`)
+                .replaceAll('exporters: [debug]', 'exporters: [file]')),
+        });
+        t.after(() => c.kill());
+        await c.check(async () => {
+            const kvs = (o) => Object.entries(o).map(([key, v]) => ({ key, value: { stringValue: v } }));
+            const body = JSON.stringify({ resourceSpans: [{
+                resource: { attributes: kvs({ 'service.name': 'checkout', 'k8s-cluster': 'c1' }) },
+                scopeSpans: [{ spans: [{
+                    traceId: '0102030405060708090a0b0c0d0e0f10', spanId: '0102030405060708', name: 'GET /orders',
+                    kind: 2, startTimeUnixNano: '1000', endTimeUnixNano: '2000',
+                    attributes: kvs({ 'db.statement': 'SELECT 1', account_email: 'a@b.c', 'http.status_code': '200',
+                                      'credentials.token': 't' }),
+                }] }],
+            }] });
+            assert.equal(await post(c.httpPort, '/v1/traces', body, 'application/json'), 200);
+            await c.stop();
+            const spans = flattenSpans(c.output().resourceSpans);
+            assert.equal(spans.length, 1);
+            const res = attrMap(spans[0].resource.attributes);
+            assert.deepEqual(res, {
+                'service.name': { stringValue: 'checkout' }, 'deployment.environment': { stringValue: process.env.DEPLOYMENT_ENV ?? 'production' },
+                'k8s.cluster.name': { stringValue: 'c1' }, 'cloud.region': { stringValue: 'eu-west-1' },
+            });
+            assert.deepEqual(attrMap(spans[0].item.attributes), {
+                redacted_span: { boolValue: true }, account_id: { intValue: '2245' },
+                account_email: { stringValue: createHash('sha256').update('a@b.c').digest('hex') },
+                'http.status_code': { intValue: '200' },
+            });
+        });
+    });
+
+    test('configs/memory-limiter.yaml runs: data passes to its otlp backend', { timeout: S(60000) }, async (t) => {
+        const b = await startCollector({ yaml: sinkYaml() });
+        t.after(() => b.kill());
+        const a = await startCollector({
+            yaml: exampleYaml('memory-limiter.yaml', (y) => y.replace('${env:OTLP_BACKEND:-tempo:4317}', b.grpcAddress)),
+        });
+        t.after(() => a.kill());
+        await withCollectors({ A: a, B: b }, async () => {
+            assert.equal(await post(a.httpPort, '/v1/traces', tracesProto('through-the-limiter').bytes), 200);
+            await waitDelivered(b, ['through-the-limiter'], S(30000), 'the span in the backend');
         });
     });
 });
