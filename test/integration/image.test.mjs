@@ -105,7 +105,8 @@ test('in the image as uid 10001, the default config takes OTLP over gRPC and HTT
          let exit = null;
          proc.stderr.setEncoding('utf8');
          proc.stderr.on('data', (d) => { stderr += d; });
-         const exited = new Promise((resolve) => proc.once('exit', (code, signal) => { exit = { code, signal }; resolve(exit); }));
+         // 'close', not 'exit': the last lines on stderr may still be in the pipe when the process exits.
+         const exited = new Promise((resolve) => proc.once('close', (code, signal) => { exit = { code, signal }; resolve(exit); }));
          t.after(() => { if (!exit) proc.kill('SIGKILL'); });
          const describe = () => `--- collector stderr:\n${stderr}`;
          await waitFor(() => {
