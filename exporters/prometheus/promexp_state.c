@@ -139,7 +139,9 @@ static uint32_t hash_bytes(const char *p, size_t n, uint64_t seed)
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n > 0) { /* p may be NULL for an empty key */
+        memcpy(&w, p, n);
+    }
     h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
     return (uint32_t)(h ^ (h >> 33));
 }

@@ -473,8 +473,11 @@ static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
     }
     uint8_t *start = (uint8_t *)e->labels.data + e->labels.len, *w = start;
     const char *base = e->base_enc.data;
-    memcpy(w, base, base_span(e, 0, sn.pos));
-    w += base_span(e, 0, sn.pos);
+    size_t head = base_span(e, 0, sn.pos);
+    if (head > 0) { /* base is NULL while nothing was encoded into it */
+        memcpy(w, base, head);
+    }
+    w += head;
     uint8_t *lab = w;
     w = w_label(w, "__name__", 8, e->name.data, e->name.len, suffix, slen);
     uint64_t h = e->base_sum + hash_bytes((const char *)lab, (size_t)(w - lab));
