@@ -26,6 +26,10 @@ void om_graph_shutdown(om_graph_t *g, om_done_fn done, void *arg);
 void om_graph_free(om_graph_t *g);
 /* service::telemetry::logs::level, for the service to apply. */
 om_log_level_t om_graph_log_level(const om_graph_t *g);
+/* Tests: what the receivers of pipeline `id` ("traces/in") hand its data to (its first
+ * processor, or the fan-out over its exporters and connectors), or NULL when there is no such
+ * pipeline or the graph was built for validation only. */
+const om_consumer_t *om__graph_entry(const om_graph_t *g, const char *id);
 
 /* A fan-out: one batch handed to n consumers (a receiver's pipelines, a pipeline's exporters).
  * mutates[i] says that list[i] changes data (OM_CAP_MUTATES_DATA): the read-only consumers
