@@ -562,7 +562,10 @@ typedef enum {
     OM_F_SECTION,  /* a nested struct at offset, filled from its own field table */
     OM_F_STRMAP,   /* om_strmap_t: a map of string to string (e.g. headers) */
     OM_F_STRLIST,  /* om_strlist_t: a sequence of strings */
-    OM_F_IGNORED,  /* an otelcol key we accept but do not implement: a warning is logged */
+    /* om_seclist_t: a sequence of maps, each filled from the nested table `fields` into an
+     * element of `elem_size` bytes (otelcol's lists of structs: spanmetrics' dimensions). */
+    OM_F_SECLIST,
+    OM_F_IGNORED, /* an otelcol key we accept but do not implement: a warning is logged */
     /* An otelcol key for something otelmon does not implement and must not silently ignore
      * (authentication, TLS checks): any value but an empty or off one ("", false, 0, 0s) is a
      * config error whose message is `help`. */
@@ -591,6 +594,7 @@ struct om_field {
     size_t present_offset;      /* SECTION with OM_FF_PRESENCE */
     unsigned flags;
     const char *help; /* one line, for docs and `otelmon components` */
+    size_t elem_size; /* SECLIST: the size of one element */
 };
 
 typedef struct om_strmap {
@@ -602,6 +606,13 @@ typedef struct om_strlist {
     size_t n;
     char **items; /* owned */
 } om_strlist_t;
+
+/* A SECLIST: n elements of the field's elem_size bytes, one after the other, each filled by
+ * the field's nested table (defaults included) from one map of the sequence. */
+typedef struct om_seclist {
+    size_t n;
+    void *items; /* owned, with what the nested table allocated in each element */
+} om_seclist_t;
 
 /* Set defaults, then apply the values in node (a MAP, NULL or a NULL node: only defaults).
  * path names node in messages (e.g. "receivers::otlp"). Returns the number of problems added. */
