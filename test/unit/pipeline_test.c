@@ -603,6 +603,80 @@ static void test_forward_per_signal(void)
     free(l);
 }
 
+/* spanmetrics takes traces and emits metrics only. */
+static void test_spanmetrics_signal_pairs(void)
+{
+    char *p = problems_of(GOOD_COMPONENTS "connectors:\n"
+                                          "  spanmetrics:\n"
+                                          "service:\n"
+                                          "  pipelines:\n"
+                                          "    traces:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [spanmetrics]\n"
+                                          "    metrics:\n"
+                                          "      receivers: [spanmetrics]\n"
+                                          "      exporters: [debug]\n",
+                          true, NULL, NULL);
+    ASSERT_EQ_STR(p, "");
+    free(p);
+    p = problems_of(GOOD_COMPONENTS "connectors:\n"
+                                    "  spanmetrics:\n"
+                                    "service:\n"
+                                    "  pipelines:\n"
+                                    "    metrics/in:\n"
+                                    "      receivers: [otlp]\n"
+                                    "      exporters: [spanmetrics]\n"
+                                    "    traces/out:\n"
+                                    "      receivers: [spanmetrics]\n"
+                                    "      exporters: [debug]\n",
+                    true, NULL, NULL);
+    ASSERT_EQ_STR(p, "p.yaml:15:19: connector \"spanmetrics\" used as exporter in [metrics/in] "
+                     "pipeline but not used in any supported receiver pipeline\n"
+                     "p.yaml:17:19: connector \"spanmetrics\" used as receiver in [traces/out] "
+                     "pipeline but not used in any supported exporter pipeline\n");
+    free(p);
+}
+
+/* traces -> spanmetrics -> metrics -> file, next to traces -> file: the connector's final
+ * flush at shutdown reaches the metrics pipeline, which stops after it. */
+static void test_spanmetrics_in_a_graph(void)
+{
+    running_t r;
+    bool ok = run_graph(&r, "receivers:\n"
+                            "  otlp:\n"
+                            "    protocols: {grpc: {endpoint: '127.0.0.1:0'}}\n"
+                            "processors:\n"
+                            "  batch:\n"
+                            "    timeout: 1h\n"
+                            "exporters:\n"
+                            "  file/m: {path: '@DIR@/m.jsonl'}\n"
+                            "  file/t: {path: '@DIR@/t.jsonl'}\n"
+                            "connectors:\n"
+                            "  spanmetrics:\n"
+                            "service:\n"
+                            "  pipelines:\n"
+                            "    traces:\n"
+                            "      receivers: [otlp]\n"
+                            "      processors: [batch]\n"
+                            "      exporters: [spanmetrics, file/t]\n"
+                            "    metrics:\n"
+                            "      receivers: [spanmetrics]\n"
+                            "      processors: [batch]\n"
+                            "      exporters: [file/m]\n");
+    ASSERT_TRUE(ok);
+    const om_consumer_t *in = om__graph_entry(r.g, "traces");
+    ASSERT_EQ_INT(om_consumer_consume(in, om_testdata_simple(OM_SIG_TRACES, 3, 1)), 0);
+    stop_graph(&r);
+    char *m = output_of(&r, "m.jsonl"), *t = output_of(&r, "t.jsonl");
+    rmdir(r.dir);
+    ASSERT_EQ_UINT(count_of(t, "\"span-"), 3);
+    ASSERT_EQ_UINT(count_of(m, "\"traces.span.metrics.calls\""), 1);
+    ASSERT_EQ_UINT(count_of(m, "\"traces.span.metrics.duration\""), 1);
+    ASSERT_EQ_UINT(count_of(m, "\"asInt\":\"1\""), 3); /* one call for each span name */
+    free(m);
+    free(t);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -622,5 +696,7 @@ int main(void)
     OM_RUN(test_connector_cycles);
     OM_RUN(test_forward_fan_out_and_shutdown_order);
     OM_RUN(test_forward_per_signal);
+    OM_RUN(test_spanmetrics_signal_pairs);
+    OM_RUN(test_spanmetrics_in_a_graph);
     return om_test_summary();
 }

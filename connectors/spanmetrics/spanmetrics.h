@@ -1,0 +1,232 @@
+/* spanmetrics.h: the spanmetrics connector's private declarations (this folder only).
+ *
+ * spanmetrics_config.c   the settings (otelcol-contrib's keys and defaults) and their rules
+ * spanmetrics_agg.c      the aggregate: resources, series tables, key encoding, histograms
+ * spanmetrics_build.c    the metrics batch made from the aggregate at each flush
+ * spanmetrics.c          the factory, the flush timer, consume
+ *
+ * Everything runs on the loop thread. */
+#ifndef OM_SPANMETRICS_H
+#define OM_SPANMETRICS_H
+
+#include "om.h"
+
+/* ---- settings ---------------------------------------------------------------------------- */
+
+typedef struct spm_dim_cfg {
+    char *name;
+    char *def; /* `default`; NULL: a span without the attribute has no such dimension */
+} spm_dim_cfg_t;
+
+enum { SPM_CUMULATIVE = 0, SPM_DELTA = 1 };
+enum { SPM_UNIT_MS = 0, SPM_UNIT_S = 1 };
+
+typedef struct conn_spanmetrics_cfg {
+    om_seclist_t dimensions;       /* spm_dim_cfg_t: on both metrics */
+    om_seclist_t calls_dimensions; /* spm_dim_cfg_t: on calls only */
+    om_strlist_t exclude_dimensions;
+    int64_t resource_metrics_cache_size;
+    om_strlist_t resource_metrics_key_attributes;
+    int aggregation_temporality; /* SPM_CUMULATIVE, SPM_DELTA */
+    struct {
+        bool disable;
+        int unit; /* SPM_UNIT_MS, SPM_UNIT_S */
+        struct {
+            om_strlist_t buckets; /* durations */
+        } explicit_;
+        bool explicit_present;
+        struct {
+            int64_t max_size;
+        } exponential;
+        bool exponential_present;
+        om_seclist_t dimensions; /* spm_dim_cfg_t: on duration only */
+    } histogram;
+    int64_t metrics_flush_interval; /* ns */
+    int64_t metrics_expiration;     /* ns; 0: never */
+    int64_t metric_timestamp_cache_size;
+    char *namespace_;
+    struct {
+        bool enabled;
+        int64_t max_per_data_point;
+    } exemplars;
+    struct {
+        bool enabled;
+        om_seclist_t dimensions;
+    } events;
+    om_strlist_t include_instrumentation_scope;
+    int64_t aggregation_cardinality_limit; /* 0: none (but see SPM_MAX_SERIES) */
+} conn_spanmetrics_cfg_t;
+
+extern const om_field_t conn_spanmetrics_fields[];
+int conn_spanmetrics_cfg_validate(const void *cfg, om_err_t *err);
+/* The explicit bucket bounds in the configured unit (otelcol's defaults when none are set):
+ * om_malloc'd, *n of them. NULL when out of memory. */
+double *conn_spanmetrics_bounds(const conn_spanmetrics_cfg_t *cfg, size_t *n);
+
+/* ---- the aggregate ----------------------------------------------------------------------- */
+
+/* A growing byte buffer; appends after a failed allocation are ignored and `failed` stays. */
+typedef struct spm_buf {
+    uint8_t *p;
+    size_t len, cap;
+    bool failed;
+} spm_buf_t;
+
+/* Series of all resources together, beyond which new series go to their resource's overflow
+ * series: otelmon's bound on memory when aggregation_cardinality_limit is 0 (otelcol's
+ * default, no limit). About 200 bytes per series with the default buckets. */
+#define SPM_MAX_SERIES 100000
+#define SPM_EXPO_MAX_SCALE 20
+#define SPM_EXPO_MIN_SCALE (-10)
+
+/* Attribute ids in a series key: the four defaults, the scope's name and version, the
+ * overflow marker, then dimensions by their index in spm_t.dims. */
+enum {
+    SPM_ATTR_SERVICE = 1,
+    SPM_ATTR_SPAN_NAME,
+    SPM_ATTR_SPAN_KIND,
+    SPM_ATTR_STATUS,
+    SPM_ATTR_SCOPE_NAME,
+    SPM_ATTR_SCOPE_VERSION,
+    SPM_ATTR_OVERFLOW,
+    SPM_ATTR_DIM0 = 16,
+};
+#define SPM_MAX_DIMS 200
+
+typedef struct spm_exemplar {
+    uint8_t trace_id[16], span_id[8];
+    double value;
+} spm_exemplar_t;
+
+/* An exponential histogram of positive values (and zeros), base 2^(2^-scale), at most
+ * max_size buckets: a value that would need more lowers the scale, merging buckets. */
+typedef struct spm_expo {
+    int32_t scale;
+    int32_t offset;   /* index of counts[0] */
+    uint32_t len;     /* buckets in use */
+    uint32_t cap;     /* allocated */
+    uint64_t *counts; /* om_malloc'd */
+    uint64_t zero_count;
+    uint64_t total; /* values recorded, zeros included */
+    double min, max;
+} spm_expo_t;
+
+/* One series: an attribute set (its key) and what was counted for it. A table counts calls
+ * (sum), durations (hist) or both (when both metrics have the same dimensions). */
+typedef struct spm_series {
+    uint64_t hash;
+    uint8_t *key; /* the attribute set, encoded (spm_key_*); om_malloc'd with the series */
+    uint32_t key_len;
+    bool first;   /* cumulative sums: not emitted yet (otelcol emits 0 first) */
+    bool touched; /* something counted since the last flush */
+    uint64_t start_ns, last_seen_ns;
+    uint64_t calls;
+    uint64_t count; /* durations observed */
+    double sum;
+    uint64_t *buckets; /* explicit: n_bounds + 1 (in the same block) */
+    spm_expo_t expo;
+    spm_exemplar_t *ex_calls, *ex_hist; /* max_per_data_point each, lazily */
+    uint32_t n_ex_calls, n_ex_hist;
+    struct spm_table *table;                  /* the table it is in */
+    struct spm_series *idle_prev, *idle_next; /* delta: the idle list; else a scratch link */
+    bool idle;
+} spm_series_t;
+
+/* Open addressing, linear probing, power-of-two capacity, no tombstones (deletion shifts). */
+typedef struct spm_table spm_table_t;
+struct spm_table {
+    spm_series_t **slots;
+    size_t cap, n;
+    size_t active;    /* delta: series touched since the last flush */
+    bool sums, hists; /* what its series count */
+    spm_series_t *overflow;
+};
+
+typedef struct spm_resource {
+    uint64_t hash;
+    uint8_t *key; /* the key attributes, sorted, encoded; om_malloc'd */
+    uint32_t key_len;
+    uint8_t *attrs; /* all attributes of the first resource seen, encoded; om_malloc'd */
+    uint32_t attrs_len;
+    spm_table_t calls, hist; /* hist unused when shared (spm_t.shared) */
+    struct spm_resource *lru_prev, *lru_next;
+    struct spm_resource *next_in_bucket;
+} spm_resource_t;
+
+/* Clock: wall-clock nanoseconds (tests replace it). */
+typedef uint64_t (*spm_clock_fn)(void *arg);
+
+typedef struct spm {
+    const conn_spanmetrics_cfg_t *cfg;
+    const char *log_name;
+    bool shared; /* one table counts both calls and durations */
+    bool delta;
+    /* Dimensions: dimensions, then calls_dimensions, then histogram.dimensions. */
+    const spm_dim_cfg_t **dims;
+    size_t n_dims, n_common, n_calls_only;
+    bool exclude[SPM_ATTR_STATUS + 1];
+    double *bounds; /* explicit buckets, unit of the metric */
+    size_t n_bounds;
+    double unit_div; /* ns per unit */
+    /* resources: hash buckets and the LRU list (head: most recent) */
+    spm_resource_t **buckets;
+    size_t n_buckets, n_resources;
+    spm_resource_t *lru_head, *lru_tail;
+    size_t n_series;                     /* all tables, overflow series included */
+    spm_series_t *idle_head, *idle_tail; /* delta: oldest idle first */
+    size_t n_idle;
+    uint64_t dropped_resources, overflowed; /* counters for tests and logs */
+    /* scratch: keys being built, the resource's value of each dimension, attributes sorted */
+    spm_buf_t key;
+    const om_anyvalue_t **rvals;
+    const om_keyvalue_t **sorted;
+    size_t sorted_cap;
+    spm_clock_fn clock;
+    void *clock_arg;
+} spm_t;
+
+/* Set up / free the aggregate for cfg (bounds, dimensions). 0 or OM_ENOMEM. */
+int spm_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const char *log_name);
+void spm_free(spm_t *a);
+/* Count the spans of a decoded traces request. now: the time series start at. Returns 0, or
+ * OM_ENOMEM (what was counted before stays counted). */
+int spm_add(spm_t *a, const om_traces_req_t *req, uint64_t now);
+/* After a flush at `now` whose batch holds what is there: reset deltas, expire, clear
+ * exemplars, as otelcol does after exporting. */
+void spm_after_flush(spm_t *a, uint64_t now);
+/* Remove a series from its table (and free it). */
+void spm_series_free(spm_t *a, spm_series_t *s);
+
+/* Key encoding of attribute values (used for series keys and resource attributes). */
+void spm_put_value(spm_buf_t *b, const om_anyvalue_t *v, int depth);
+void spm_put_str(spm_buf_t *b, const char *s, size_t n);
+/* A string value (tag and string), as spm_put_value would encode it. */
+void spm_put_str_value(spm_buf_t *b, const char *s, size_t n);
+void spm_put_byte(spm_buf_t *b, uint8_t c);
+/* Decode one encoded value at *p (of end) into v, with strings and nodes in arena ar; advances
+ * *p. false when out of memory (or on a malformed encoding, which is a bug). */
+bool spm_get_value(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v, om_arena_t *ar);
+bool spm_get_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n);
+uint64_t spm_hash(const uint8_t *p, size_t n);
+
+/* Exponential histogram. */
+void spm_expo_init(spm_expo_t *e);
+/* Record v (>= 0); max_size buckets at most. false when out of memory (not recorded). */
+bool spm_expo_add(spm_expo_t *e, double v, uint32_t max_size);
+void spm_expo_reset(spm_expo_t *e);
+int32_t spm_expo_index(double v, int32_t scale);
+
+/* ---- the output -------------------------------------------------------------------------- */
+
+/* The metrics request for everything in the aggregate at `now` (final: the last flush, at
+ * shutdown: cumulative sums are not held back at 0). *out is NULL when there is nothing to
+ * send. Returns 0 or OM_ENOMEM. */
+int spm_build(spm_t *a, uint64_t now, bool final, om_batch_t **out);
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+/* An instance's aggregate (to set its clock or look inside) and a flush now. */
+spm_t *conn_spanmetrics_agg(void *self);
+void conn_spanmetrics_flush(void *self, bool final);
+
+#endif
