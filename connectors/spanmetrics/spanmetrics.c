@@ -3,9 +3,10 @@
  * (`duration`) from spans, sent as metrics every metrics_flush_interval. Traces in, metrics
  * out: it is listed as an exporter of traces pipelines and a receiver of metrics pipelines.
  *
- * consume reads the spans (the batch decoded, read-only: the traces batch, which other
- * exporters of the pipeline may share, is left as it was) and counts them into the aggregate
- * (spanmetrics_agg.c); it never refuses data while running. A repeating timer builds the
+ * consume reads the spans read-only (the traces batch, which other exporters of the pipeline
+ * may share, is left as it was): from the bytes the batch arrived in (spanmetrics_wire.c)
+ * while it has them and is not decoded, else from its structs; and counts them into the
+ * aggregate (spanmetrics_agg.c). It never refuses data while running. A repeating timer builds the
  * metrics batch (spanmetrics_build.c) and hands it to the next consumer, then settles the
  * aggregate (delta resets, expiration, exemplars cleared). Shutdown sends what was counted
  * since the last flush one last time (otelcol drops it), then closes the timer; done runs from
@@ -51,10 +52,20 @@ static int spanmetrics_consume(void *self, om_batch_t *b)
         om_batch_release(b);
         return OM_ESHUTDOWN;
     }
-    om_err_t err = {0};
-    int rc = om_batch_decode(b, &err);
-    if (rc == 0 && b->signal == OM_SIG_TRACES) {
-        rc = spm_add(&c->agg, b->traces, c->agg.clock(c->agg.clock_arg));
+    uint64_t now = c->agg.clock(c->agg.clock_arg);
+    int rc = 0;
+    if (b->signal != OM_SIG_TRACES) {
+        rc = OM_EINVAL;
+    } else if (b->msg == NULL && b->raw_valid) {
+        /* The bytes it arrived in, read in place: decoding a whole batch to read a few fields
+         * of each span would cost more than the rest of the path. */
+        for (size_t i = 0; rc == 0 && i < b->n_raw; i++) {
+            rc = conn_spanmetrics_add_wire(&c->agg, b->raw[i].data, b->raw[i].len, now);
+        }
+    } else {
+        om_err_t err = {0};
+        rc = om_batch_decode(b, &err);
+        rc = rc != 0 ? rc : conn_spanmetrics_add(&c->agg, b->traces, now);
     }
     om_batch_release(b);
     if (rc != 0) {
@@ -70,12 +81,12 @@ static void flush(conn_spanmetrics_t *c, bool final)
 {
     uint64_t now = c->agg.clock(c->agg.clock_arg);
     om_batch_t *out = NULL;
-    int rc = spm_build(&c->agg, now, final, &out);
+    int rc = conn_spanmetrics_build(&c->agg, now, final, &out);
     if (rc != 0) {
         warn(c, "cannot build the metrics (they are sent at the next flush)", rc);
         return;
     }
-    spm_after_flush(&c->agg, now);
+    conn_spanmetrics_after_flush(&c->agg, now);
     if (out != NULL) {
         rc = om_consumer_consume(&c->next, out);
         if (rc != 0) {
@@ -92,7 +103,7 @@ static void on_timer(uv_timer_t *t)
 static int spanmetrics_create(const om_create_args_t *a, void **self, om_err_t *err)
 {
     conn_spanmetrics_t *c = om_calloc(1, sizeof *c);
-    if (c == NULL || spm_init(&c->agg, a->cfg, a->log_name) != 0) {
+    if (c == NULL || conn_spanmetrics_init(&c->agg, a->cfg, a->log_name) != 0) {
         om_free(c);
         om_err_set(err, OM_ENOMEM, "out of memory");
         return OM_ENOMEM;
@@ -147,7 +158,7 @@ static void spanmetrics_shutdown(void *self, om_done_fn done, void *arg)
 static void spanmetrics_destroy(void *self)
 {
     conn_spanmetrics_t *c = self;
-    spm_free(&c->agg);
+    conn_spanmetrics_free(&c->agg);
     om_free(c);
 }
 

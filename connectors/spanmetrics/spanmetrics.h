@@ -153,6 +153,54 @@ typedef struct spm_resource {
     struct spm_resource *next_in_bucket;
 } spm_resource_t;
 
+/* An attribute value, decoded (v) or as its AnyValue message on the wire (wire: w, wn; a
+ * value found by spanmetrics_wire.c, which checked that it decodes plainly). Neither: the
+ * KeyValue has no value. */
+typedef struct spm_val {
+    const om_anyvalue_t *v;
+    const uint8_t *w;
+    size_t wn;
+    bool wire;
+} spm_val_t;
+
+/* An attribute: its key as protobuf-c would give it (up to a NUL), and its value. */
+typedef struct spm_kv {
+    const char *k;
+    size_t kn;
+    spm_val_t val;
+} spm_kv_t;
+
+/* What counting reads of a span, from its struct or its wire bytes. Strings are as protobuf-c
+ * would give them (up to a NUL); ids of any length (only 16 and 8 bytes are used). */
+typedef struct spm_span {
+    const char *name;
+    size_t name_len;
+    int32_t kind, status;
+    uint64_t start, end;
+    const uint8_t *trace_id, *span_id;
+    size_t trace_id_len, span_id_len;
+    const spm_kv_t *attrs; /* filled only when there are dimensions */
+    size_t n_attrs;
+    size_t scope, attrs_at; /* spanmetrics_wire.c's bookkeeping */
+} spm_span_t;
+
+/* A scope entry's scope as spanmetrics_wire.c read it. */
+typedef struct spm_wscope {
+    bool has;
+    const char *name, *version;
+    size_t name_len, version_len;
+} spm_wscope_t;
+
+/* What the spans of one scope entry share. */
+typedef struct spm_ctx {
+    struct spm_resource *r;
+    const char *service;
+    size_t service_len;
+    const char *scope_name, *scope_version; /* NULL: the scope is not included */
+    size_t scope_name_len, scope_version_len;
+    uint64_t now;
+} spm_ctx_t;
+
 /* Clock: wall-clock nanoseconds (tests replace it). */
 typedef uint64_t (*spm_clock_fn)(void *arg);
 
@@ -176,52 +224,93 @@ typedef struct spm {
     spm_series_t *idle_head, *idle_tail; /* delta: oldest idle first */
     size_t n_idle;
     uint64_t dropped_resources, overflowed; /* counters for tests and logs */
-    /* scratch: keys being built, the resource's value of each dimension, attributes sorted */
+    /* scratch: keys being built, the resource's value of each dimension, attributes (sorted
+     * for the resource key), spans and scopes of one resource entry (spanmetrics_wire.c) */
     spm_buf_t key;
-    const om_anyvalue_t **rvals;
-    const om_keyvalue_t **sorted;
-    size_t sorted_cap;
+    spm_val_t *rvals;
+    spm_kv_t *kvs, *sorted;
+    size_t kvs_cap, sorted_cap;
+    spm_span_t *spans;
+    size_t spans_cap;
+    spm_kv_t *span_kvs;
+    size_t span_kvs_cap;
+    spm_wscope_t *scopes;
+    size_t scopes_cap;
+    uint64_t wire_fallbacks; /* resource entries the wire path left to protobuf-c (tests) */
     spm_clock_fn clock;
     void *clock_arg;
 } spm_t;
 
 /* Set up / free the aggregate for cfg (bounds, dimensions). 0 or OM_ENOMEM. */
-int spm_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const char *log_name);
-void spm_free(spm_t *a);
+int conn_spanmetrics_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const char *log_name);
+void conn_spanmetrics_free(spm_t *a);
 /* Count the spans of a decoded traces request. now: the time series start at. Returns 0, or
  * OM_ENOMEM (what was counted before stays counted). */
-int spm_add(spm_t *a, const om_traces_req_t *req, uint64_t now);
+int conn_spanmetrics_add(spm_t *a, const om_traces_req_t *req, uint64_t now);
+/* The same for one decoded resource entry. */
+int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs, uint64_t now);
+/* The same from a request's protobuf bytes (spanmetrics_wire.c), without building structs; a
+ * resource entry encoded in a way protobuf-c merges or replaces (a field given twice, as no
+ * ordinary encoder writes) is unpacked and counted from its structs instead, so the result is
+ * always what conn_spanmetrics_add gives. Returns 0, OM_EINVAL for bytes that are no request
+ * (nothing of the entry at fault is counted), OM_ENOMEM. */
+int conn_spanmetrics_add_wire(spm_t *a, const uint8_t *p, size_t n, uint64_t now);
+
+/* The counting steps both paths share: a resource entry (attrs: its attributes; returns 1
+ * when its spans are counted, 0 when skipped: no service.name, or OM_ENOMEM), a scope entry,
+ * a span. */
+int conn_spanmetrics_begin_resource(spm_t *a, spm_ctx_t *cx, const spm_kv_t *attrs, size_t n,
+                                    uint64_t now);
+void conn_spanmetrics_begin_scope(const spm_t *a, spm_ctx_t *cx, bool has_scope, const char *name,
+                                  size_t nl, const char *version, size_t vl);
+int conn_spanmetrics_count_span(spm_t *a, const spm_ctx_t *cx, const spm_span_t *sp);
+/* Grow a scratch array to hold n elements of size. false when out of memory. */
+bool conn_spanmetrics_reserve(void **arr, size_t *cap, size_t n, size_t size);
+/* Length of a protobuf string up to its first NUL, as protobuf-c's C string reads. */
+size_t conn_spanmetrics_cstr_len(const char *s, size_t n);
 /* After a flush at `now` whose batch holds what is there: reset deltas, expire, clear
  * exemplars, as otelcol does after exporting. */
-void spm_after_flush(spm_t *a, uint64_t now);
+void conn_spanmetrics_after_flush(spm_t *a, uint64_t now);
 /* Remove a series from its table (and free it). */
-void spm_series_free(spm_t *a, spm_series_t *s);
+void conn_spanmetrics_series_free(spm_t *a, spm_series_t *s);
 
 /* Key encoding of attribute values (used for series keys and resource attributes). */
-void spm_put_value(spm_buf_t *b, const om_anyvalue_t *v, int depth);
-void spm_put_str(spm_buf_t *b, const char *s, size_t n);
-/* A string value (tag and string), as spm_put_value would encode it. */
-void spm_put_str_value(spm_buf_t *b, const char *s, size_t n);
-void spm_put_byte(spm_buf_t *b, uint8_t c);
+void conn_spanmetrics_put_value(spm_buf_t *b, const om_anyvalue_t *v, int depth);
+void conn_spanmetrics_put_str(spm_buf_t *b, const char *s, size_t n);
+/* A string value (tag and string), as conn_spanmetrics_put_value would encode it. */
+void conn_spanmetrics_put_str_value(spm_buf_t *b, const char *s, size_t n);
+/* A value of either form (absent: as an empty value). */
+void conn_spanmetrics_put_val(spm_buf_t *b, const spm_val_t *v);
+/* An AnyValue message on the wire, encoded as conn_spanmetrics_put_value encodes its decoded form
+ * (the caller checked it with conn_spanmetrics_wire_value_ok). */
+void conn_spanmetrics_put_wire_value(spm_buf_t *b, const uint8_t *p, size_t n, int depth);
+/* Whether an AnyValue message decodes plainly, nested values included: well formed, at most
+ * one value field (protobuf-c keeps the last of several, or merges them). */
+bool conn_spanmetrics_wire_value_ok(const uint8_t *p, size_t n, int depth);
+/* The string of an AnyValue message ("" when it holds no string), as protobuf-c reads it. */
+void conn_spanmetrics_wire_string(const uint8_t *p, size_t n, const char **s, size_t *len);
+#define SPM_DEPTH 32
+void conn_spanmetrics_put_byte(spm_buf_t *b, uint8_t c);
 /* Decode one encoded value at *p (of end) into v, with strings and nodes in arena ar; advances
  * *p. false when out of memory (or on a malformed encoding, which is a bug). */
-bool spm_get_value(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v, om_arena_t *ar);
-bool spm_get_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n);
-uint64_t spm_hash(const uint8_t *p, size_t n);
+bool conn_spanmetrics_get_value(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v,
+                                om_arena_t *ar);
+bool conn_spanmetrics_get_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n);
+uint64_t conn_spanmetrics_hash(const uint8_t *p, size_t n);
 
 /* Exponential histogram. */
-void spm_expo_init(spm_expo_t *e);
+void conn_spanmetrics_expo_init(spm_expo_t *e);
 /* Record v (>= 0); max_size buckets at most. false when out of memory (not recorded). */
-bool spm_expo_add(spm_expo_t *e, double v, uint32_t max_size);
-void spm_expo_reset(spm_expo_t *e);
-int32_t spm_expo_index(double v, int32_t scale);
+bool conn_spanmetrics_expo_add(spm_expo_t *e, double v, uint32_t max_size);
+void conn_spanmetrics_expo_reset(spm_expo_t *e);
+int32_t conn_spanmetrics_expo_index(double v, int32_t scale);
 
 /* ---- the output -------------------------------------------------------------------------- */
 
 /* The metrics request for everything in the aggregate at `now` (final: the last flush, at
  * shutdown: cumulative sums are not held back at 0). *out is NULL when there is nothing to
  * send. Returns 0 or OM_ENOMEM. */
-int spm_build(spm_t *a, uint64_t now, bool final, om_batch_t **out);
+int conn_spanmetrics_build(spm_t *a, uint64_t now, bool final, om_batch_t **out);
 
 /* ---- tests ------------------------------------------------------------------------------- */
 

@@ -57,7 +57,7 @@ static void init_dims(spm_t *a, const conn_spanmetrics_cfg_t *cfg)
     }
 }
 
-int spm_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const char *log_name)
+int conn_spanmetrics_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const char *log_name)
 {
     memset(a, 0, sizeof *a);
     a->cfg = cfg;
@@ -79,7 +79,7 @@ int spm_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const char *log_name)
     bool bounds_ok =
         a->bounds != NULL || cfg->histogram.disable || cfg->histogram.exponential_present;
     if (a->dims == NULL || a->rvals == NULL || a->buckets == NULL || !bounds_ok) {
-        spm_free(a);
+        conn_spanmetrics_free(a);
         return OM_ENOMEM;
     }
     init_dims(a, cfg);
@@ -194,7 +194,7 @@ static void series_destroy(spm_t *a, spm_series_t *s)
     a->n_series--;
 }
 
-void spm_series_free(spm_t *a, spm_series_t *s)
+void conn_spanmetrics_series_free(spm_t *a, spm_series_t *s)
 {
     if (s->table != NULL && s->table->overflow == s) {
         s->table->overflow = NULL;
@@ -220,7 +220,7 @@ static spm_series_t *series_new(spm_t *a, const spm_table_t *t, const uint8_t *k
     s->hash = h;
     s->first = !a->delta;
     s->start_ns = now;
-    spm_expo_init(&s->expo);
+    conn_spanmetrics_expo_init(&s->expo);
     a->n_series++;
     return s;
 }
@@ -238,7 +238,8 @@ static spm_series_t *overflow_series(spm_t *a, spm_table_t *t, uint64_t now)
 {
     if (t->overflow == NULL) {
         static const uint8_t key[] = {SPM_ATTR_OVERFLOW};
-        t->overflow = series_new(a, t, key, sizeof key, spm_hash(key, sizeof key), now);
+        t->overflow =
+            series_new(a, t, key, sizeof key, conn_spanmetrics_hash(key, sizeof key), now);
         if (t->overflow == NULL) {
             return NULL;
         }
@@ -253,7 +254,7 @@ static spm_series_t *overflow_series(spm_t *a, spm_table_t *t, uint64_t now)
  * of memory. */
 static spm_series_t *lookup(spm_t *a, spm_table_t *t, const uint8_t *key, size_t n, uint64_t now)
 {
-    uint64_t h = spm_hash(key, n);
+    uint64_t h = conn_spanmetrics_hash(key, n);
     spm_series_t *s = table_find(t, h, key, n);
     if (s != NULL && (s->touched || !a->delta)) {
         activate(a, t, s);
@@ -324,36 +325,69 @@ static void resource_free(spm_t *a, spm_resource_t *r)
     a->n_resources--;
 }
 
-static bool key_attr(const spm_t *a, const char *k)
+bool conn_spanmetrics_reserve(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap) {
+        return true;
+    }
+    size_t c = *cap ? *cap : 16;
+    while (c < n) {
+        c *= 2;
+    }
+    void *p = om_realloc(*arr, c * size);
+    if (p == NULL) {
+        return false;
+    }
+    *arr = p;
+    *cap = c;
+    return true;
+}
+
+size_t conn_spanmetrics_cstr_len(const char *s, size_t n)
+{
+    const char *z = n > 0 ? memchr(s, '\0', n) : NULL;
+    return z != NULL ? (size_t)(z - s) : n;
+}
+
+static bool key_is(const spm_kv_t *kv, const char *k)
+{
+    size_t n = strlen(k);
+    return kv->kn == n && memcmp(kv->k, k, n) == 0;
+}
+
+static bool key_attr(const spm_t *a, const spm_kv_t *kv)
 {
     const om_strlist_t *l = &a->cfg->resource_metrics_key_attributes;
     for (size_t i = 0; i < l->n; i++) {
-        if (strcmp(l->items[i], k) == 0) {
+        if (key_is(kv, l->items[i])) {
             return true;
         }
     }
     return l->n == 0;
 }
 
-/* The resource key: the key attributes sorted by name (an insertion sort: few attributes),
- * encoded into a->key. */
-static int resource_key(spm_t *a, om_keyvalue_t *const *attrs, size_t n)
+/* Keys in byte order, as strcmp orders them. */
+static int key_cmp(const spm_kv_t *x, const spm_kv_t *y)
 {
-    if (n > a->sorted_cap) {
-        const om_keyvalue_t **p = om_realloc(a->sorted, n * sizeof *p);
-        if (p == NULL) {
-            return OM_ENOMEM;
-        }
-        a->sorted = p;
-        a->sorted_cap = n;
+    size_t n = x->kn < y->kn ? x->kn : y->kn;
+    int c = memcmp(x->k, y->k, n);
+    return c != 0 ? c : (x->kn > y->kn) - (x->kn < y->kn);
+}
+
+/* The resource key: the key attributes sorted by name (an insertion sort: few attributes;
+ * stable, so of equal keys the first comes first), encoded into a->key. */
+static int resource_key(spm_t *a, const spm_kv_t *attrs, size_t n)
+{
+    if (!conn_spanmetrics_reserve((void **)&a->sorted, &a->sorted_cap, n, sizeof *a->sorted)) {
+        return OM_ENOMEM;
     }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        if (attrs[i]->key == NULL || !key_attr(a, attrs[i]->key)) {
+        if (!key_attr(a, &attrs[i])) {
             continue;
         }
         size_t j = m++;
-        while (j > 0 && strcmp(a->sorted[j - 1]->key, attrs[i]->key) > 0) {
+        while (j > 0 && key_cmp(&a->sorted[j - 1], &attrs[i]) > 0) {
             a->sorted[j] = a->sorted[j - 1];
             j--;
         }
@@ -361,19 +395,18 @@ static int resource_key(spm_t *a, om_keyvalue_t *const *attrs, size_t n)
     }
     a->key.len = 0;
     for (size_t i = 0; i < m; i++) {
-        spm_put_str(&a->key, a->sorted[i]->key, strlen(a->sorted[i]->key));
-        spm_put_value(&a->key, a->sorted[i]->value, 0);
+        conn_spanmetrics_put_str(&a->key, a->sorted[i].k, a->sorted[i].kn);
+        conn_spanmetrics_put_val(&a->key, &a->sorted[i].val);
     }
     return a->key.failed ? OM_ENOMEM : 0;
 }
 
-static uint8_t *encode_attrs(om_keyvalue_t *const *attrs, size_t n, uint32_t *len)
+static uint8_t *encode_attrs(const spm_kv_t *attrs, size_t n, uint32_t *len)
 {
     spm_buf_t b = {0};
     for (size_t i = 0; i < n; i++) {
-        const char *k = attrs[i]->key != NULL ? attrs[i]->key : "";
-        spm_put_str(&b, k, strlen(k));
-        spm_put_value(&b, attrs[i]->value, 0);
+        conn_spanmetrics_put_str(&b, attrs[i].k, attrs[i].kn);
+        conn_spanmetrics_put_val(&b, &attrs[i].val);
     }
     if (b.failed || b.len > UINT32_MAX) {
         om_free(b.p);
@@ -399,7 +432,7 @@ static void grow_buckets(spm_t *a)
     a->n_buckets = n;
 }
 
-static spm_resource_t *resource_new(spm_t *a, uint64_t h, om_keyvalue_t *const *attrs, size_t n)
+static spm_resource_t *resource_new(spm_t *a, uint64_t h, const spm_kv_t *attrs, size_t n)
 {
     if (a->n_resources >= (size_t)a->cfg->resource_metrics_cache_size && a->lru_tail != NULL) {
         a->dropped_resources++;
@@ -433,12 +466,12 @@ static spm_resource_t *resource_new(spm_t *a, uint64_t h, om_keyvalue_t *const *
 }
 
 /* The resource of these attributes, made if new, now the most recently seen. */
-static spm_resource_t *get_resource(spm_t *a, om_keyvalue_t *const *attrs, size_t n)
+static spm_resource_t *get_resource(spm_t *a, const spm_kv_t *attrs, size_t n)
 {
     if (resource_key(a, attrs, n) != 0) {
         return NULL;
     }
-    uint64_t h = spm_hash(a->key.p, a->key.len);
+    uint64_t h = conn_spanmetrics_hash(a->key.p, a->key.len);
     spm_resource_t *r = a->buckets[h & (a->n_buckets - 1)];
     while (r != NULL && !(r->hash == h && r->key_len == a->key.len &&
                           memcmp(r->key, a->key.p, a->key.len) == 0)) {
@@ -456,93 +489,85 @@ static spm_resource_t *get_resource(spm_t *a, om_keyvalue_t *const *attrs, size_
 
 /* ---- spans ------------------------------------------------------------------------------- */
 
-/* What the spans of one scope entry share. */
-typedef struct span_ctx {
-    spm_resource_t *r;
-    const char *service;
-    size_t service_len;
-    const char *scope_name, *scope_version; /* NULL: the scope is not included */
-    uint64_t now;
-} span_ctx_t;
-
-static const om_anyvalue_t *attr_get(om_keyvalue_t *const *attrs, size_t n, const char *k)
+/* The value of the first attribute named k; absent also when that attribute has no value. */
+static const spm_val_t *attr_get(const spm_kv_t *attrs, size_t n, const char *k)
 {
     for (size_t i = 0; i < n; i++) {
-        if (attrs[i]->key != NULL && strcmp(attrs[i]->key, k) == 0) {
-            return attrs[i]->value;
+        if (key_is(&attrs[i], k)) {
+            return attrs[i].val.v != NULL || attrs[i].val.wire ? &attrs[i].val : NULL;
         }
     }
     return NULL;
 }
 
-static void put_defaults(spm_t *a, const span_ctx_t *cx, const om_span_t *sp)
+static void put_defaults(spm_t *a, const spm_ctx_t *cx, const spm_span_t *sp)
 {
     spm_buf_t *b = &a->key;
     if (!a->exclude[SPM_ATTR_SERVICE]) {
-        spm_put_byte(b, SPM_ATTR_SERVICE);
-        spm_put_str(b, cx->service, cx->service_len);
+        conn_spanmetrics_put_byte(b, SPM_ATTR_SERVICE);
+        conn_spanmetrics_put_str(b, cx->service, cx->service_len);
     }
     if (!a->exclude[SPM_ATTR_SPAN_NAME]) {
-        const char *name = sp->name != NULL ? sp->name : "";
-        spm_put_byte(b, SPM_ATTR_SPAN_NAME);
-        spm_put_str(b, name, strlen(name));
+        conn_spanmetrics_put_byte(b, SPM_ATTR_SPAN_NAME);
+        conn_spanmetrics_put_str(b, sp->name, sp->name_len);
     }
     if (!a->exclude[SPM_ATTR_SPAN_KIND]) {
-        spm_put_byte(b, SPM_ATTR_SPAN_KIND);
-        spm_put_byte(b, (unsigned)sp->kind <= 5 ? (uint8_t)sp->kind : 6);
+        conn_spanmetrics_put_byte(b, SPM_ATTR_SPAN_KIND);
+        conn_spanmetrics_put_byte(b, (uint32_t)sp->kind <= 5 ? (uint8_t)sp->kind : 6);
     }
     if (!a->exclude[SPM_ATTR_STATUS]) {
-        unsigned code = sp->status != NULL ? (unsigned)sp->status->code : 0;
-        spm_put_byte(b, SPM_ATTR_STATUS);
-        spm_put_byte(b, code <= 2 ? (uint8_t)code : 3);
+        conn_spanmetrics_put_byte(b, SPM_ATTR_STATUS);
+        conn_spanmetrics_put_byte(b, (uint32_t)sp->status <= 2 ? (uint8_t)sp->status : 3);
     }
 }
 
 /* Dimensions [from, to): the span's attribute, else the resource's, else the default. */
-static void put_dims(spm_t *a, const om_span_t *sp, size_t from, size_t to)
+static void put_dims(spm_t *a, const spm_span_t *sp, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
-        const om_anyvalue_t *v = attr_get(sp->attributes, sp->n_attributes, a->dims[i]->name);
-        v = v != NULL ? v : a->rvals[i];
+        const spm_val_t *v = attr_get(sp->attrs, sp->n_attrs, a->dims[i]->name);
+        if (v == NULL && (a->rvals[i].v != NULL || a->rvals[i].wire)) {
+            v = &a->rvals[i];
+        }
         if (v == NULL && a->dims[i]->def == NULL) {
             continue;
         }
-        spm_put_byte(&a->key, (uint8_t)(SPM_ATTR_DIM0 + i));
+        conn_spanmetrics_put_byte(&a->key, (uint8_t)(SPM_ATTR_DIM0 + i));
         if (v != NULL) {
-            spm_put_value(&a->key, v, 0);
+            conn_spanmetrics_put_val(&a->key, v);
         } else {
-            spm_put_str_value(&a->key, a->dims[i]->def, strlen(a->dims[i]->def));
+            conn_spanmetrics_put_str_value(&a->key, a->dims[i]->def, strlen(a->dims[i]->def));
         }
     }
 }
 
-static void put_scope(spm_t *a, const span_ctx_t *cx)
+static void put_scope(spm_t *a, const spm_ctx_t *cx)
 {
     if (cx->scope_name == NULL) {
         return;
     }
-    spm_put_byte(&a->key, SPM_ATTR_SCOPE_NAME);
-    spm_put_str(&a->key, cx->scope_name, strlen(cx->scope_name));
-    if (cx->scope_version != NULL && cx->scope_version[0] != '\0') {
-        spm_put_byte(&a->key, SPM_ATTR_SCOPE_VERSION);
-        spm_put_str(&a->key, cx->scope_version, strlen(cx->scope_version));
+    conn_spanmetrics_put_byte(&a->key, SPM_ATTR_SCOPE_NAME);
+    conn_spanmetrics_put_str(&a->key, cx->scope_name, cx->scope_name_len);
+    if (cx->scope_version_len > 0) {
+        conn_spanmetrics_put_byte(&a->key, SPM_ATTR_SCOPE_VERSION);
+        conn_spanmetrics_put_str(&a->key, cx->scope_version, cx->scope_version_len);
     }
 }
 
-static bool has_trace_id(const om_span_t *sp)
+static bool has_trace_id(const spm_span_t *sp)
 {
-    if (sp->trace_id.len != 16) {
+    if (sp->trace_id_len != 16) {
         return false;
     }
     for (size_t i = 0; i < 16; i++) {
-        if (sp->trace_id.data[i] != 0) {
+        if (sp->trace_id[i] != 0) {
             return true;
         }
     }
     return false;
 }
 
-static void add_exemplar(spm_t *a, spm_exemplar_t **ex, uint32_t *n, const om_span_t *sp, double v)
+static void add_exemplar(spm_t *a, spm_exemplar_t **ex, uint32_t *n, const spm_span_t *sp, double v)
 {
     uint32_t max = (uint32_t)a->cfg->exemplars.max_per_data_point;
     if (!a->cfg->exemplars.enabled || *n >= max || !has_trace_id(sp)) {
@@ -555,10 +580,10 @@ static void add_exemplar(spm_t *a, spm_exemplar_t **ex, uint32_t *n, const om_sp
         }
     }
     spm_exemplar_t *e = &(*ex)[(*n)++];
-    memcpy(e->trace_id, sp->trace_id.data, 16);
+    memcpy(e->trace_id, sp->trace_id, 16);
     memset(e->span_id, 0, sizeof e->span_id);
-    if (sp->span_id.len == 8) {
-        memcpy(e->span_id, sp->span_id.data, 8);
+    if (sp->span_id_len == 8) {
+        memcpy(e->span_id, sp->span_id, 8);
     }
     e->value = v;
 }
@@ -578,13 +603,13 @@ static size_t bucket_of(const double *bounds, size_t n, double v)
     return lo;
 }
 
-static void observe(spm_t *a, spm_series_t *s, const om_span_t *sp, double d)
+static void observe(spm_t *a, spm_series_t *s, const spm_span_t *sp, double d)
 {
     if (a->bounds != NULL) {
         s->buckets[bucket_of(a->bounds, a->n_bounds, d)]++;
     } else {
         int64_t max = a->cfg->histogram.exponential.max_size;
-        if (!spm_expo_add(&s->expo, d, max > 0 ? (uint32_t)max : 160)) {
+        if (!conn_spanmetrics_expo_add(&s->expo, d, max > 0 ? (uint32_t)max : 160)) {
             return; /* out of memory: this duration is not counted */
         }
     }
@@ -593,7 +618,7 @@ static void observe(spm_t *a, spm_series_t *s, const om_span_t *sp, double d)
     add_exemplar(a, &s->ex_hist, &s->n_ex_hist, sp, d);
 }
 
-static int count_in(spm_t *a, spm_table_t *t, const span_ctx_t *cx, const om_span_t *sp, double d)
+static int count_in(spm_t *a, spm_table_t *t, const spm_ctx_t *cx, const spm_span_t *sp, double d)
 {
     if (a->key.failed) {
         return OM_ENOMEM;
@@ -613,12 +638,10 @@ static int count_in(spm_t *a, spm_table_t *t, const span_ctx_t *cx, const om_spa
     return 0;
 }
 
-static int count_span(spm_t *a, const span_ctx_t *cx, const om_span_t *sp)
+int conn_spanmetrics_count_span(spm_t *a, const spm_ctx_t *cx, const spm_span_t *sp)
 {
     /* An end before the start counts as 0, as in otelcol. */
-    uint64_t ns = sp->end_time_unix_nano > sp->start_time_unix_nano
-                      ? sp->end_time_unix_nano - sp->start_time_unix_nano
-                      : 0;
+    uint64_t ns = sp->end > sp->start ? sp->end - sp->start : 0;
     double d = (double)ns / a->unit_div;
     size_t calls_end = a->n_common + a->n_calls_only;
     a->key.len = 0;
@@ -637,64 +660,112 @@ static int count_span(spm_t *a, const span_ctx_t *cx, const om_span_t *sp)
     return count_in(a, &cx->r->hist, cx, sp, d);
 }
 
-static bool scope_included(const spm_t *a, const om_scope_t *scope)
+void conn_spanmetrics_begin_scope(const spm_t *a, spm_ctx_t *cx, bool has_scope, const char *name,
+                                  size_t nl, const char *version, size_t vl)
 {
     const om_strlist_t *l = &a->cfg->include_instrumentation_scope;
-    for (size_t i = 0; scope != NULL && scope->name != NULL && i < l->n; i++) {
-        if (strcmp(l->items[i], scope->name) == 0) {
-            return true;
+    cx->scope_name = NULL;
+    for (size_t i = 0; has_scope && i < l->n; i++) {
+        if (strlen(l->items[i]) == nl && memcmp(l->items[i], name, nl) == 0) {
+            cx->scope_name = name;
+            cx->scope_name_len = nl;
+            cx->scope_version = version;
+            cx->scope_version_len = vl;
+            return;
         }
     }
-    return false;
 }
 
-static int add_scope(spm_t *a, span_ctx_t *cx, const om_scope_spans_t *ss)
+int conn_spanmetrics_begin_resource(spm_t *a, spm_ctx_t *cx, const spm_kv_t *attrs, size_t n,
+                                    uint64_t now)
 {
-    bool inc = scope_included(a, ss->scope);
-    cx->scope_name = inc ? ss->scope->name : NULL;
-    cx->scope_version = inc ? ss->scope->version : NULL;
-    for (size_t k = 0; k < ss->n_spans; k++) {
-        int rc = count_span(a, cx, ss->spans[k]);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static int add_resource(spm_t *a, const om_resource_spans_t *rs, uint64_t now)
-{
-    om_keyvalue_t *const *attrs = rs->resource != NULL ? rs->resource->attributes : NULL;
-    size_t n = rs->resource != NULL ? rs->resource->n_attributes : 0;
-    const om_anyvalue_t *svc = attr_get(attrs, n, "service.name");
+    const spm_val_t *svc = attr_get(attrs, n, "service.name");
     if (svc == NULL) {
         return 0; /* otelcol skips spans of a resource without service.name */
     }
-    span_ctx_t cx = {.now = now, .service = ""};
-    if (svc->value_case == OM_ANYVALUE_STRING) {
-        cx.service = svc->string_value;
-        cx.service_len = strlen(svc->string_value);
+    *cx = (spm_ctx_t){.now = now, .service = ""};
+    if (!svc->wire && svc->v->value_case == OM_ANYVALUE_STRING) {
+        cx->service = svc->v->string_value;
+        cx->service_len = strlen(svc->v->string_value);
+    } else if (svc->wire) {
+        conn_spanmetrics_wire_string(svc->w, svc->wn, &cx->service, &cx->service_len);
     }
-    cx.r = get_resource(a, attrs, n);
-    if (cx.r == NULL) {
+    cx->r = get_resource(a, attrs, n);
+    if (cx->r == NULL) {
         return OM_ENOMEM;
     }
     for (size_t i = 0; i < a->n_dims; i++) {
-        a->rvals[i] = attr_get(attrs, n, a->dims[i]->name);
+        const spm_val_t *v = attr_get(attrs, n, a->dims[i]->name);
+        a->rvals[i] = v != NULL ? *v : (spm_val_t){0};
     }
-    for (size_t j = 0; j < rs->n_scope_spans; j++) {
-        int rc = add_scope(a, &cx, rs->scope_spans[j]);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
+    return 1;
 }
 
-int spm_add(spm_t *a, const om_traces_req_t *req, uint64_t now)
+/* ---- from structs ------------------------------------------------------------------------ */
+
+static bool struct_kvs(spm_kv_t **arr, size_t *cap, om_keyvalue_t *const *kvs, size_t n)
+{
+    if (!conn_spanmetrics_reserve((void **)arr, cap, n, sizeof **arr)) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *k = kvs[i]->key != NULL ? kvs[i]->key : "";
+        (*arr)[i] = (spm_kv_t){.k = k, .kn = strlen(k), .val = {.v = kvs[i]->value}};
+    }
+    return true;
+}
+
+static int add_struct_span(spm_t *a, const spm_ctx_t *cx, const om_span_t *s)
+{
+    spm_span_t sp = {
+        .name = s->name != NULL ? s->name : "",
+        .kind = (int32_t)s->kind,
+        .status = s->status != NULL ? (int32_t)s->status->code : 0,
+        .start = s->start_time_unix_nano,
+        .end = s->end_time_unix_nano,
+        .trace_id = s->trace_id.data,
+        .trace_id_len = s->trace_id.len,
+        .span_id = s->span_id.data,
+        .span_id_len = s->span_id.len,
+    };
+    sp.name_len = strlen(sp.name);
+    if (a->n_dims > 0) {
+        if (!struct_kvs(&a->span_kvs, &a->span_kvs_cap, s->attributes, s->n_attributes)) {
+            return OM_ENOMEM;
+        }
+        sp.attrs = a->span_kvs;
+        sp.n_attrs = s->n_attributes;
+    }
+    return conn_spanmetrics_count_span(a, cx, &sp);
+}
+
+int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs, uint64_t now)
+{
+    om_keyvalue_t *const *attrs = rs->resource != NULL ? rs->resource->attributes : NULL;
+    size_t n = rs->resource != NULL ? rs->resource->n_attributes : 0;
+    if (!struct_kvs(&a->kvs, &a->kvs_cap, attrs, n)) {
+        return OM_ENOMEM;
+    }
+    spm_ctx_t cx;
+    int rc = conn_spanmetrics_begin_resource(a, &cx, a->kvs, n, now);
+    for (size_t j = 0; rc > 0 && j < rs->n_scope_spans; j++) {
+        const om_scope_spans_t *ss = rs->scope_spans[j];
+        const om_scope_t *sc = ss->scope;
+        const char *name = sc != NULL && sc->name != NULL ? sc->name : "";
+        const char *version = sc != NULL && sc->version != NULL ? sc->version : "";
+        conn_spanmetrics_begin_scope(a, &cx, sc != NULL, name, strlen(name), version,
+                                     strlen(version));
+        for (size_t k = 0; rc > 0 && k < ss->n_spans; k++) {
+            rc = add_struct_span(a, &cx, ss->spans[k]) == 0 ? 1 : OM_ENOMEM;
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int conn_spanmetrics_add(spm_t *a, const om_traces_req_t *req, uint64_t now)
 {
     for (size_t i = 0; req != NULL && i < req->n_resource_spans; i++) {
-        int rc = add_resource(a, req->resource_spans[i], now);
+        int rc = conn_spanmetrics_add_resource(a, req->resource_spans[i], now);
         if (rc != 0) {
             return rc;
         }
@@ -712,7 +783,7 @@ static void series_reset(spm_series_t *s, size_t n_buckets, uint64_t now)
     if (s->buckets != NULL) {
         memset(s->buckets, 0, n_buckets * sizeof *s->buckets);
     }
-    spm_expo_reset(&s->expo);
+    conn_spanmetrics_expo_reset(&s->expo);
     s->start_ns = now;
 }
 
@@ -749,15 +820,15 @@ static void settle_table(spm_t *a, spm_table_t *t, uint64_t now)
         spm_series_t *s = doomed;
         doomed = s->idle_next;
         s->idle_next = NULL;
-        spm_series_free(a, s);
+        conn_spanmetrics_series_free(a, s);
     }
     if (t->overflow != NULL && settle(a, t, t->overflow, now)) {
-        spm_series_free(a, t->overflow);
+        conn_spanmetrics_series_free(a, t->overflow);
     }
     t->active = 0;
 }
 
-void spm_after_flush(spm_t *a, uint64_t now)
+void conn_spanmetrics_after_flush(spm_t *a, uint64_t now)
 {
     spm_resource_t *next = NULL;
     for (spm_resource_t *r = a->lru_head; r != NULL; r = next) {
@@ -772,11 +843,11 @@ void spm_after_flush(spm_t *a, uint64_t now)
     }
     /* Bounded: each turn frees one idle series. */
     while (a->delta && a->n_idle > (size_t)a->cfg->metric_timestamp_cache_size) {
-        spm_series_free(a, a->idle_head);
+        conn_spanmetrics_series_free(a, a->idle_head);
     }
 }
 
-void spm_free(spm_t *a)
+void conn_spanmetrics_free(spm_t *a)
 {
     while (a->lru_head != NULL) {
         resource_free(a, a->lru_head);
@@ -785,6 +856,10 @@ void spm_free(spm_t *a)
     om_free(a->dims);
     om_free(a->rvals);
     om_free(a->sorted);
+    om_free(a->kvs);
+    om_free(a->spans);
+    om_free(a->span_kvs);
+    om_free(a->scopes);
     om_free(a->bounds);
     om_free(a->key.p);
     memset(a, 0, sizeof *a);

@@ -119,9 +119,9 @@ static bool key_value(build_t *bd, uint8_t id, const uint8_t **p, const uint8_t 
     case SPM_ATTR_SPAN_NAME:
     case SPM_ATTR_SCOPE_NAME:
     case SPM_ATTR_SCOPE_VERSION:
-        return spm_get_str(p, end, &s, &n) && str_value(bd, v, (const char *)s, n);
+        return conn_spanmetrics_get_str(p, end, &s, &n) && str_value(bd, v, (const char *)s, n);
     default:
-        return spm_get_value(p, end, v, bd->ar);
+        return conn_spanmetrics_get_value(p, end, v, bd->ar);
     }
 }
 
@@ -168,8 +168,8 @@ static bool resource_attrs(build_t *bd, const spm_resource_t *r, om_resource_t *
         size_t kn;
         om_keyvalue_t *kv = NEW(bd, KV_INIT);
         om_anyvalue_t *v = NEW(bd, ANY_INIT);
-        if (kv == NULL || v == NULL || !spm_get_str(&p, end, &k, &kn) ||
-            !spm_get_value(&p, end, v, bd->ar)) {
+        if (kv == NULL || v == NULL || !conn_spanmetrics_get_str(&p, end, &k, &kn) ||
+            !conn_spanmetrics_get_value(&p, end, v, bd->ar)) {
             return false;
         }
         kv->key = om_arena_strndup(bd->ar, (const char *)k, kn);
@@ -436,7 +436,7 @@ static bool resource_metrics(build_t *bd, const spm_resource_t *r, om_resource_m
     return true;
 }
 
-int spm_build(spm_t *a, uint64_t now, bool final, om_batch_t **out)
+int conn_spanmetrics_build(spm_t *a, uint64_t now, bool final, om_batch_t **out)
 {
     *out = NULL;
     if (a->n_resources == 0) {

@@ -11,9 +11,11 @@
 
 #include "spanmetrics.h"
 
-#define SPM_DEPTH 32
-
 enum { T_NONE, T_STR, T_BOOL, T_INT, T_DOUBLE, T_BYTES, T_ARRAY, T_KVLIST };
+
+/* spanmetrics_wire.c writes the same encoding from wire bytes. */
+void conn_spanmetrics_put_varint(spm_buf_t *b, uint64_t v);
+void conn_spanmetrics_put_raw(spm_buf_t *b, const void *p, size_t n);
 
 static bool buf_reserve(spm_buf_t *b, size_t extra)
 {
@@ -37,14 +39,14 @@ static bool buf_reserve(spm_buf_t *b, size_t extra)
     return true;
 }
 
-void spm_put_byte(spm_buf_t *b, uint8_t c)
+void conn_spanmetrics_put_byte(spm_buf_t *b, uint8_t c)
 {
     if (buf_reserve(b, 1)) {
         b->p[b->len++] = c;
     }
 }
 
-static void put_varint(spm_buf_t *b, uint64_t v)
+void conn_spanmetrics_put_varint(spm_buf_t *b, uint64_t v)
 {
     if (!buf_reserve(b, 10)) {
         return;
@@ -56,7 +58,7 @@ static void put_varint(spm_buf_t *b, uint64_t v)
     b->p[b->len++] = (uint8_t)v;
 }
 
-static void put_raw(spm_buf_t *b, const void *p, size_t n)
+void conn_spanmetrics_put_raw(spm_buf_t *b, const void *p, size_t n)
 {
     if (n > 0 && buf_reserve(b, n)) {
         memcpy(b->p + b->len, p, n);
@@ -64,70 +66,79 @@ static void put_raw(spm_buf_t *b, const void *p, size_t n)
     }
 }
 
-void spm_put_str(spm_buf_t *b, const char *s, size_t n)
+void conn_spanmetrics_put_str(spm_buf_t *b, const char *s, size_t n)
 {
-    put_varint(b, n);
-    put_raw(b, s, n);
+    conn_spanmetrics_put_varint(b, n);
+    conn_spanmetrics_put_raw(b, s, n);
 }
 
-void spm_put_str_value(spm_buf_t *b, const char *s, size_t n)
+void conn_spanmetrics_put_val(spm_buf_t *b, const spm_val_t *v)
 {
-    spm_put_byte(b, T_STR);
-    spm_put_str(b, s, n);
+    if (v->wire) {
+        conn_spanmetrics_put_wire_value(b, v->w, v->wn, 0);
+    } else {
+        conn_spanmetrics_put_value(b, v->v, 0);
+    }
+}
+
+void conn_spanmetrics_put_str_value(spm_buf_t *b, const char *s, size_t n)
+{
+    conn_spanmetrics_put_byte(b, T_STR);
+    conn_spanmetrics_put_str(b, s, n);
 }
 
 static void put_kvlist(spm_buf_t *b, om_keyvalue_t *const *kvs, size_t n, int depth)
 {
-    put_varint(b, n);
+    conn_spanmetrics_put_varint(b, n);
     for (size_t i = 0; i < n; i++) {
         const char *k = kvs[i]->key != NULL ? kvs[i]->key : "";
-        spm_put_str(b, k, strlen(k));
-        spm_put_value(b, kvs[i]->value, depth + 1);
+        conn_spanmetrics_put_str(b, k, strlen(k));
+        conn_spanmetrics_put_value(b, kvs[i]->value, depth + 1);
     }
 }
 
-void spm_put_value(spm_buf_t *b, const om_anyvalue_t *v, int depth)
+void conn_spanmetrics_put_value(spm_buf_t *b, const om_anyvalue_t *v, int depth)
 {
     if (v == NULL || depth > SPM_DEPTH) {
-        spm_put_byte(b, T_NONE);
+        conn_spanmetrics_put_byte(b, T_NONE);
         return;
     }
     switch (v->value_case) {
     case OM_ANYVALUE_STRING:
-        spm_put_byte(b, T_STR);
-        spm_put_str(b, v->string_value, strlen(v->string_value));
+        conn_spanmetrics_put_byte(b, T_STR);
+        conn_spanmetrics_put_str(b, v->string_value, strlen(v->string_value));
         break;
     case OM_ANYVALUE_BOOL:
-        spm_put_byte(b, T_BOOL);
-        spm_put_byte(b, v->bool_value ? 1 : 0);
+        conn_spanmetrics_put_byte(b, T_BOOL);
+        conn_spanmetrics_put_byte(b, v->bool_value ? 1 : 0);
         break;
     case OM_ANYVALUE_INT:
-        spm_put_byte(b, T_INT);
-        put_raw(b, &v->int_value, 8);
+        conn_spanmetrics_put_byte(b, T_INT);
+        conn_spanmetrics_put_raw(b, &v->int_value, 8);
         break;
     case OM_ANYVALUE_DOUBLE:
-        spm_put_byte(b, T_DOUBLE);
-        put_raw(b, &v->double_value, 8);
+        conn_spanmetrics_put_byte(b, T_DOUBLE);
+        conn_spanmetrics_put_raw(b, &v->double_value, 8);
         break;
     case OM_ANYVALUE_BYTES:
-        spm_put_byte(b, T_BYTES);
-        put_varint(b, v->bytes_value.len);
-        put_raw(b, v->bytes_value.data, v->bytes_value.len);
+        conn_spanmetrics_put_byte(b, T_BYTES);
+        conn_spanmetrics_put_varint(b, v->bytes_value.len);
+        conn_spanmetrics_put_raw(b, v->bytes_value.data, v->bytes_value.len);
         break;
     case OM_ANYVALUE_ARRAY:
-        spm_put_byte(b, T_ARRAY);
-        put_varint(b, v->array_value != NULL ? v->array_value->n_values : 0);
+        conn_spanmetrics_put_byte(b, T_ARRAY);
+        conn_spanmetrics_put_varint(b, v->array_value != NULL ? v->array_value->n_values : 0);
         for (size_t i = 0; v->array_value != NULL && i < v->array_value->n_values; i++) {
-            spm_put_value(b, v->array_value->values[i], depth + 1);
+            conn_spanmetrics_put_value(b, v->array_value->values[i], depth + 1);
         }
         break;
     case OM_ANYVALUE_KVLIST:
-        spm_put_byte(b, T_KVLIST);
+        conn_spanmetrics_put_byte(b, T_KVLIST);
         put_kvlist(b, v->kvlist_value != NULL ? v->kvlist_value->values : NULL,
                    v->kvlist_value != NULL ? v->kvlist_value->n_values : 0, depth);
         break;
     default:
-        spm_put_byte(b, T_NONE);
+        conn_spanmetrics_put_byte(b, T_NONE);
         break;
     }
 }
@@ -147,7 +158,7 @@ static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return false;
 }
 
-bool spm_get_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n)
+bool conn_spanmetrics_get_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n)
 {
     uint64_t len;
     if (!get_varint(p, end, &len) || len > (uint64_t)(end - *p)) {
@@ -183,7 +194,7 @@ static bool get_array(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v, o
     }
     for (uint64_t i = 0; i < n; i++) {
         a->values[i] = arena_msg(ar, &vinit, sizeof vinit);
-        if (a->values[i] == NULL || !spm_get_value(p, end, a->values[i], ar)) {
+        if (a->values[i] == NULL || !conn_spanmetrics_get_value(p, end, a->values[i], ar)) {
             return false;
         }
         a->n_values++;
@@ -211,12 +222,13 @@ static bool get_kvlist(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v, 
         const uint8_t *k;
         size_t kn;
         om_keyvalue_t *kv = arena_msg(ar, &kinit, sizeof kinit);
-        if (kv == NULL || !spm_get_str(p, end, &k, &kn)) {
+        if (kv == NULL || !conn_spanmetrics_get_str(p, end, &k, &kn)) {
             return false;
         }
         kv->key = om_arena_strndup(ar, (const char *)k, kn);
         kv->value = arena_msg(ar, &vinit, sizeof vinit);
-        if (kv->key == NULL || kv->value == NULL || !spm_get_value(p, end, kv->value, ar)) {
+        if (kv->key == NULL || kv->value == NULL ||
+            !conn_spanmetrics_get_value(p, end, kv->value, ar)) {
             return false;
         }
         l->values[l->n_values++] = kv;
@@ -226,7 +238,8 @@ static bool get_kvlist(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v, 
     return true;
 }
 
-bool spm_get_value(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v, om_arena_t *ar)
+bool conn_spanmetrics_get_value(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v,
+                                om_arena_t *ar)
 {
     if (*p >= end) {
         return false;
@@ -236,7 +249,7 @@ bool spm_get_value(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v, om_a
     size_t n;
     switch (tag) {
     case T_STR:
-        if (!spm_get_str(p, end, &s, &n)) {
+        if (!conn_spanmetrics_get_str(p, end, &s, &n)) {
             return false;
         }
         v->value_case = OM_ANYVALUE_STRING;
@@ -259,7 +272,7 @@ bool spm_get_value(const uint8_t **p, const uint8_t *end, om_anyvalue_t *v, om_a
         *p += 8;
         return true;
     case T_BYTES: {
-        if (!spm_get_str(p, end, &s, &n)) {
+        if (!conn_spanmetrics_get_str(p, end, &s, &n)) {
             return false;
         }
         uint8_t *d = om_arena_alloc(ar, n ? n : 1);
@@ -295,7 +308,7 @@ static uint64_t mix(uint64_t h)
 
 /* Eight bytes at a time; good enough to spread keys over a table, not meant to resist
  * collisions chosen by an attacker (a collision costs a key comparison, nothing more). */
-uint64_t spm_hash(const uint8_t *p, size_t n)
+uint64_t conn_spanmetrics_hash(const uint8_t *p, size_t n)
 {
     uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ (n * UINT64_C(0x100000001b3));
     size_t i = 0;
@@ -313,24 +326,24 @@ uint64_t spm_hash(const uint8_t *p, size_t n)
 
 /* ---- exponential histogram --------------------------------------------------------------- */
 
-void spm_expo_init(spm_expo_t *e)
+void conn_spanmetrics_expo_init(spm_expo_t *e)
 {
     memset(e, 0, sizeof *e);
     e->scale = SPM_EXPO_MAX_SCALE;
 }
 
-void spm_expo_reset(spm_expo_t *e)
+void conn_spanmetrics_expo_reset(spm_expo_t *e)
 {
     uint64_t *counts = e->counts;
     uint32_t cap = e->cap;
-    spm_expo_init(e);
+    conn_spanmetrics_expo_init(e);
     e->counts = counts;
     e->cap = cap;
 }
 
 /* The bucket of v > 0 at scale: (base^index, base^(index+1)] with base 2^(2^-scale), as the
  * OpenTelemetry data model defines it (exact powers of two computed exactly). */
-int32_t spm_expo_index(double v, int32_t scale)
+int32_t conn_spanmetrics_expo_index(double v, int32_t scale)
 {
     int exp;
     double frac = frexp(v, &exp); /* v = frac * 2^exp, frac in [0.5, 1) */
@@ -428,13 +441,13 @@ static bool expo_fit(spm_expo_t *e, uint32_t max_size, int32_t *idx)
     return true;
 }
 
-bool spm_expo_add(spm_expo_t *e, double v, uint32_t max_size)
+bool conn_spanmetrics_expo_add(spm_expo_t *e, double v, uint32_t max_size)
 {
     if (!(v > 0)) {
         v = 0; /* durations are never negative: this is the zero bucket */
         e->zero_count++;
     } else {
-        int32_t idx = spm_expo_index(v, e->scale);
+        int32_t idx = conn_spanmetrics_expo_index(v, e->scale);
         bool in = e->len > 0 && idx >= e->offset && idx < e->offset + (int32_t)e->len;
         if (!in && !expo_fit(e, max_size < 2 ? 2 : max_size, &idx)) {
             return false;

@@ -603,21 +603,22 @@ static void test_exemplars(void)
 
 static void test_exponential_index(void)
 {
-    ASSERT_EQ_INT(spm_expo_index(1, 0), -1);
-    ASSERT_EQ_INT(spm_expo_index(2, 0), 0);
-    ASSERT_EQ_INT(spm_expo_index(3, 0), 1);
-    ASSERT_EQ_INT(spm_expo_index(4, 0), 1);
-    ASSERT_EQ_INT(spm_expo_index(4.5, 0), 2);
-    ASSERT_EQ_INT(spm_expo_index(2, 1), 1);
-    ASSERT_EQ_INT(spm_expo_index(3, 1), 3);
-    ASSERT_EQ_INT(spm_expo_index(0.5, 1), -3);
-    ASSERT_EQ_INT(spm_expo_index(1000, -2), 2); /* 2^9.97: (256, 65536] at base 16 */
-    ASSERT_EQ_INT(spm_expo_index(16, -2), 0);
-    ASSERT_EQ_INT(spm_expo_index(17, -2), 1);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(1, 0), -1);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(2, 0), 0);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(3, 0), 1);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(4, 0), 1);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(4.5, 0), 2);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(2, 1), 1);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(3, 1), 3);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(0.5, 1), -3);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(1000, -2), 2); /* 2^9.97: (256, 65536] at base 16 */
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(16, -2), 0);
+    ASSERT_EQ_INT(conn_spanmetrics_expo_index(17, -2), 1);
     /* Buckets at a lower scale are unions of those above: index >> by. */
     for (double v = 0.001; v < 1e7; v *= 1.37) {
         for (int s = 1; s <= 20; s++) {
-            ASSERT_EQ_INT(spm_expo_index(v, s - 1), spm_expo_index(v, s) >> 1);
+            ASSERT_EQ_INT(conn_spanmetrics_expo_index(v, s - 1),
+                          conn_spanmetrics_expo_index(v, s) >> 1);
         }
     }
 }
@@ -625,10 +626,10 @@ static void test_exponential_index(void)
 static void test_exponential_histogram(void)
 {
     spm_expo_t e;
-    spm_expo_init(&e);
+    conn_spanmetrics_expo_init(&e);
     double vals[] = {0, 1, 2, 3, 1000, 0.25, 7, 7};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
-        ASSERT_TRUE(spm_expo_add(&e, vals[i], 4));
+        ASSERT_TRUE(conn_spanmetrics_expo_add(&e, vals[i], 4));
     }
     ASSERT_EQ_UINT(e.total, 8);
     ASSERT_EQ_UINT(e.zero_count, 1);
@@ -641,7 +642,7 @@ static void test_exponential_histogram(void)
     ASSERT_EQ_UINT(n, 7);
     /* Every value lies in its bucket at the final scale. */
     for (size_t i = 1; i < sizeof vals / sizeof vals[0]; i++) {
-        int32_t idx = spm_expo_index(vals[i], e.scale);
+        int32_t idx = conn_spanmetrics_expo_index(vals[i], e.scale);
         ASSERT_TRUE(idx >= e.offset && idx < e.offset + (int32_t)e.len);
         ASSERT_TRUE(e.counts[idx - e.offset] > 0);
     }
@@ -780,6 +781,261 @@ static void test_timer(void)
     fx_free(&f);
 }
 
+/* ---- the wire path against the struct path ------------------------------------------------ */
+
+/* A protobuf writer for requests no SDK would send. */
+typedef struct pb {
+    uint8_t b[2048];
+    size_t n;
+} pb_t;
+
+static void pb_varint(pb_t *p, uint64_t v)
+{
+    do {
+        p->b[p->n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        v >>= 7;
+    } while (v != 0);
+}
+
+static void pb_len(pb_t *p, uint32_t f, const void *d, size_t n)
+{
+    pb_varint(p, (uint64_t)f << 3 | 2);
+    pb_varint(p, n);
+    memcpy(p->b + p->n, d, n);
+    p->n += n;
+}
+
+static void pb_str(pb_t *p, uint32_t f, const char *s)
+{
+    pb_len(p, f, s, strlen(s));
+}
+
+static void pb_msg(pb_t *p, uint32_t f, const pb_t *m)
+{
+    pb_len(p, f, m->b, m->n);
+}
+
+static void pb_uint(pb_t *p, uint32_t f, uint64_t v)
+{
+    pb_varint(p, (uint64_t)f << 3);
+    pb_varint(p, v);
+}
+
+/* KeyValue{key, value: AnyValue{string}} (twice: a second value field). */
+static void pb_kv(pb_t *p, uint32_t f, const char *k, const char *v, bool twice)
+{
+    pb_t any = {0}, kv = {0};
+    pb_str(&any, 1, v);
+    pb_str(&kv, 1, k);
+    pb_msg(&kv, 2, &any);
+    if (twice) {
+        pb_msg(&kv, 2, &any);
+    }
+    pb_msg(p, f, &kv);
+}
+
+/* One request of one resource entry whose parts the caller shapes. */
+typedef enum {
+    ODD_NONE,
+    ODD_RESOURCE_TWICE,  /* protobuf-c merges the two resources */
+    ODD_STATUS_TWICE,    /* and the two statuses */
+    ODD_VALUE_TWICE,     /* and the two values of an attribute */
+    ODD_ONEOF_TWICE,     /* keeps the last of two values of an AnyValue */
+    ODD_SCOPE_AFTER,     /* the scope after the spans, the resource after the scopes: plain */
+    ODD_NUL_AND_UNKNOWN, /* a NUL in a name, unknown fields, fields repeated: plain */
+} odd_t;
+
+static void odd_span(pb_t *span, odd_t odd)
+{
+    pb_t st = {0};
+    uint8_t tid[16] = {1, 2, 3}, sid[8] = {9};
+    pb_len(span, 1, tid, 16);
+    pb_len(span, 2, sid, 8);
+    pb_str(span, 5, odd == ODD_NUL_AND_UNKNOWN ? "GET" : "GET /x");
+    if (odd == ODD_NUL_AND_UNKNOWN) {
+        pb_len(span, 5, "GET\0hidden", 10); /* the last name wins, up to the NUL */
+        pb_uint(span, 99, 7);
+        pb_uint(span, 6, 3);
+    }
+    pb_uint(span, 6, 2);
+    pb_uint(&st, 3, 2);
+    pb_msg(span, 15, &st);
+    if (odd == ODD_STATUS_TWICE) {
+        pb_t st2 = {0};
+        pb_str(&st2, 2, "message");
+        pb_msg(span, 15, &st2);
+    }
+    pb_kv(span, 9, "a", "va", odd == ODD_VALUE_TWICE);
+    if (odd == ODD_ONEOF_TWICE) {
+        pb_t any = {0}, kv = {0};
+        pb_str(&any, 1, "first");
+        pb_uint(&any, 3, 42);
+        pb_str(&kv, 1, "http.method");
+        pb_msg(&kv, 2, &any);
+        pb_msg(span, 9, &kv);
+    }
+}
+
+static size_t odd_request(uint8_t *out, odd_t odd)
+{
+    pb_t res = {0}, scope = {0}, span = {0}, ss = {0}, rs = {0}, req = {0};
+    pb_kv(&res, 1, "service.name", "svc", false);
+    pb_kv(&res, 1, "region", "eu", odd == ODD_VALUE_TWICE);
+    pb_str(&scope, 1, "lib");
+    pb_str(&scope, 2, "1.0");
+    odd_span(&span, odd);
+    if (odd != ODD_SCOPE_AFTER) {
+        pb_msg(&ss, 1, &scope);
+    }
+    pb_msg(&ss, 2, &span);
+    pb_msg(&ss, 2, &span);
+    if (odd == ODD_SCOPE_AFTER) {
+        pb_msg(&ss, 1, &scope);
+        pb_str(&ss, 3, "https://schema");
+    }
+    if (odd != ODD_SCOPE_AFTER) {
+        pb_msg(&rs, 1, &res);
+    }
+    pb_msg(&rs, 2, &ss);
+    if (odd == ODD_SCOPE_AFTER) {
+        pb_msg(&rs, 1, &res);
+    }
+    if (odd == ODD_RESOURCE_TWICE) {
+        pb_t res2 = {0};
+        pb_kv(&res2, 1, "region", "us", false);
+        pb_msg(&rs, 1, &res2);
+    }
+    pb_msg(&req, 1, &rs);
+    pb_msg(&req, 1, &rs);
+    memcpy(out, req.b, req.n);
+    return req.n;
+}
+
+static const char *const diff_configs[] = {
+    "",
+    "  dimensions: [{name: http.method, default: GET}, {name: a}, {name: region}]\n"
+    "  exclude_dimensions: [status.code]\n"
+    "  include_instrumentation_scope: [lib, '']\n"
+    "  exemplars: {enabled: true, max_per_data_point: 3}\n"
+    "  resource_metrics_key_attributes: [service.name, region]\n",
+    "  calls_dimensions: [{name: a}]\n"
+    "  histogram: {dimensions: [{name: b, default: x}], exponential: {max_size: 4}}\n"
+    "  aggregation_cardinality_limit: 3\n"
+    "  aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA\n",
+    "  dimensions: [{name: a}]\n"
+    "  histogram: {disable: true}\n"
+    "  resource_metrics_cache_size: 2\n",
+};
+#define N_DIFF (sizeof diff_configs / sizeof diff_configs[0])
+
+static uint8_t *packed(spm_t *a, size_t *len)
+{
+    om_batch_t *b = NULL;
+    *len = 0;
+    if (conn_spanmetrics_build(a, T0 + 1, true, &b) != 0 || b == NULL) {
+        return NULL;
+    }
+    *len = om_batch_proto_size(b);
+    uint8_t *out = malloc(*len);
+    om_batch_proto_pack(b, out);
+    om_batch_release(b);
+    return out;
+}
+
+/* Counts the request both ways under config i; returns the wire path's fallbacks, -1 when
+ * they disagree. Writes it as a seed of the fuzz target when OM_WRITE_CORPUS names a
+ * directory (how test/fuzz/corpus/spanmetrics was made). */
+static int differ(size_t i, const uint8_t *req, size_t n, const char *seed)
+{
+    const char *dir = getenv("OM_WRITE_CORPUS");
+    if (dir != NULL && seed != NULL) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s-%zu.bin", dir, seed, i);
+        FILE *fp = fopen(path, "wb");
+        uint8_t c = (uint8_t)i;
+        if (fp != NULL) {
+            fwrite(&c, 1, 1, fp);
+            fwrite(req, 1, n, fp);
+            fclose(fp);
+        }
+    }
+    conn_spanmetrics_cfg_t cfg;
+    om_config_t *y = NULL;
+    char *problems = load_cfg(&cfg, &y, diff_configs[i]);
+    spm_t w, s;
+    om_batch_t *b = NULL;
+    om_err_t err = {0};
+    int fallbacks = -1;
+    if (problems[0] == '\0' && conn_spanmetrics_init(&w, &cfg, "w") == 0 &&
+        conn_spanmetrics_init(&s, &cfg, "s") == 0) {
+        bool ok = om_batch_decode_proto(OM_SIG_TRACES, req, n, 0, &b, &err) == 0 &&
+                  om_batch_decode(b, &err) == 0 && conn_spanmetrics_add(&s, b->traces, T0) == 0 &&
+                  conn_spanmetrics_add_wire(&w, req, n, T0) == 0;
+        size_t wl = 0, sl = 0;
+        uint8_t *wb = packed(&w, &wl), *sb = packed(&s, &sl);
+        ok = ok && wl == sl && (wl == 0 || memcmp(wb, sb, wl) == 0) && w.n_series == s.n_series;
+        fallbacks = ok ? (int)w.wire_fallbacks : -1;
+        free(wb);
+        free(sb);
+        conn_spanmetrics_free(&w);
+        conn_spanmetrics_free(&s);
+    }
+    om_batch_release(b);
+    om_fields_free(conn_spanmetrics_fields, &cfg);
+    om_config_free(y);
+    free(problems);
+    return fallbacks;
+}
+
+static int differ_batch(size_t i, om_batch_t *b, const char *seed)
+{
+    size_t n = om_batch_proto_size(b);
+    uint8_t *req = malloc(n);
+    om_batch_proto_pack(b, req);
+    int rc = differ(i, req, n, seed);
+    free(req);
+    om_batch_release(b);
+    return rc;
+}
+
+static void test_wire_path_equals_struct_path(void)
+{
+    for (size_t i = 0; i < N_DIFF; i++) {
+        ASSERT_EQ_INT(differ_batch(i, durations_batch(), "durations"), 0);
+        ASSERT_EQ_INT(differ_batch(i,
+                                   om_testdata_otlp(
+                                       "resource service.name=s region=eu pid=1; scope lib@2;"
+                                       "span a kind:server status:error a=1 http.method=PUT "
+                                       "trace:0102030405060708090a0b0c0d0e0f10 id:0102030405060708"
+                                       " end:7000000;"
+                                       "event e x=1;"
+                                       "span b a=true b=2.5 region=0x0a0b end:1;"
+                                       "scope other; span c a='x y' kind:producer;"
+                                       "resource service.name=t region=eu pid=2; span d;"
+                                       "resource pid=3; scope s; span e;"
+                                       "resource service.name=7; scope s; span f kind:consumer"),
+                                   "mixed"),
+                      0);
+        om_testdata_shape_t shape = {.resources = 3, .scopes = 2, .items = 5};
+        ASSERT_EQ_INT(differ_batch(i, om_testdata_batch(OM_SIG_TRACES, &shape), "shape"), 0);
+        uint8_t req[8192];
+        static const char *const names[] = {"plain",       "resource-twice", "status-twice",
+                                            "value-twice", "oneof-twice",    "scope-after",
+                                            "nul-unknown"};
+        for (int odd = ODD_NONE; odd <= ODD_NUL_AND_UNKNOWN; odd++) {
+            size_t n = odd_request(req, (odd_t)odd);
+            int fallbacks = differ(i, req, n, names[odd]);
+            /* protobuf-c decides the entries (both) it would merge or replace something in
+             * that counting reads: an AnyValue is read only when it is a dimension's. */
+            int want = odd == ODD_RESOURCE_TWICE || odd == ODD_STATUS_TWICE ||
+                               odd == ODD_VALUE_TWICE || (odd == ODD_ONEOF_TWICE && i == 1)
+                           ? 2
+                           : 0;
+            ASSERT_EQ_INT(fallbacks, want);
+        }
+    }
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -803,5 +1059,6 @@ int main(void)
     OM_RUN(test_batch_left_unchanged);
     OM_RUN(test_shutdown_flushes);
     OM_RUN(test_timer);
+    OM_RUN(test_wire_path_equals_struct_path);
     return om_test_summary();
 }
