@@ -274,7 +274,20 @@ void conn_spanmetrics_after_flush(spm_t *a, uint64_t now);
 /* Remove a series from its table (and free it). */
 void conn_spanmetrics_series_free(spm_t *a, spm_series_t *s);
 
-/* Key encoding of attribute values (used for series keys and resource attributes). */
+/* Key encoding of attribute values (used for series keys and resource attributes): the tags
+ * of an encoded value (see spanmetrics_key.c), and the writers. */
+enum {
+    SPM_T_NONE,
+    SPM_T_STR,
+    SPM_T_BOOL,
+    SPM_T_INT,
+    SPM_T_DOUBLE,
+    SPM_T_BYTES,
+    SPM_T_ARRAY,
+    SPM_T_KVLIST,
+};
+void conn_spanmetrics_put_varint(spm_buf_t *b, uint64_t v);
+void conn_spanmetrics_put_raw(spm_buf_t *b, const void *p, size_t n);
 void conn_spanmetrics_put_value(spm_buf_t *b, const om_anyvalue_t *v, int depth);
 void conn_spanmetrics_put_str(spm_buf_t *b, const char *s, size_t n);
 /* A string value (tag and string), as conn_spanmetrics_put_value would encode it. */

@@ -83,6 +83,13 @@ int conn_spanmetrics_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const cha
         return OM_ENOMEM;
     }
     init_dims(a, cfg);
+    /* The key buffer always has memory, even for an empty key. */
+    conn_spanmetrics_put_byte(&a->key, 0);
+    a->key.len = 0;
+    if (a->key.failed) {
+        conn_spanmetrics_free(a);
+        return OM_ENOMEM;
+    }
     return 0;
 }
 

@@ -266,7 +266,9 @@ static om_exp_histogram_dp_t *expo_point(build_t *bd, const spm_series_t *s)
         !exemplars(bd, s->ex_hist, s->n_ex_hist, &dp->exemplars, &dp->n_exemplars)) {
         return NULL;
     }
-    memcpy(counts, e->counts, e->len * sizeof *counts);
+    if (e->len > 0) {
+        memcpy(counts, e->counts, e->len * sizeof *counts);
+    }
     pos->offset = e->offset;
     pos->n_bucket_counts = e->len;
     pos->bucket_counts = counts;

@@ -11,12 +11,6 @@
 
 #include "spanmetrics.h"
 
-enum { T_NONE, T_STR, T_BOOL, T_INT, T_DOUBLE, T_BYTES, T_ARRAY, T_KVLIST };
-
-/* spanmetrics_wire.c writes the same encoding from wire bytes. */
-void conn_spanmetrics_put_varint(spm_buf_t *b, uint64_t v);
-void conn_spanmetrics_put_raw(spm_buf_t *b, const void *p, size_t n);
-
 static bool buf_reserve(spm_buf_t *b, size_t extra)
 {
     if (b->failed) {
@@ -83,7 +77,7 @@ void conn_spanmetrics_put_val(spm_buf_t *b, const spm_val_t *v)
 
 void conn_spanmetrics_put_str_value(spm_buf_t *b, const char *s, size_t n)
 {
-    conn_spanmetrics_put_byte(b, T_STR);
+    conn_spanmetrics_put_byte(b, SPM_T_STR);
     conn_spanmetrics_put_str(b, s, n);
 }
 
@@ -100,45 +94,45 @@ static void put_kvlist(spm_buf_t *b, om_keyvalue_t *const *kvs, size_t n, int de
 void conn_spanmetrics_put_value(spm_buf_t *b, const om_anyvalue_t *v, int depth)
 {
     if (v == NULL || depth > SPM_DEPTH) {
-        conn_spanmetrics_put_byte(b, T_NONE);
+        conn_spanmetrics_put_byte(b, SPM_T_NONE);
         return;
     }
     switch (v->value_case) {
     case OM_ANYVALUE_STRING:
-        conn_spanmetrics_put_byte(b, T_STR);
+        conn_spanmetrics_put_byte(b, SPM_T_STR);
         conn_spanmetrics_put_str(b, v->string_value, strlen(v->string_value));
         break;
     case OM_ANYVALUE_BOOL:
-        conn_spanmetrics_put_byte(b, T_BOOL);
+        conn_spanmetrics_put_byte(b, SPM_T_BOOL);
         conn_spanmetrics_put_byte(b, v->bool_value ? 1 : 0);
         break;
     case OM_ANYVALUE_INT:
-        conn_spanmetrics_put_byte(b, T_INT);
+        conn_spanmetrics_put_byte(b, SPM_T_INT);
         conn_spanmetrics_put_raw(b, &v->int_value, 8);
         break;
     case OM_ANYVALUE_DOUBLE:
-        conn_spanmetrics_put_byte(b, T_DOUBLE);
+        conn_spanmetrics_put_byte(b, SPM_T_DOUBLE);
         conn_spanmetrics_put_raw(b, &v->double_value, 8);
         break;
     case OM_ANYVALUE_BYTES:
-        conn_spanmetrics_put_byte(b, T_BYTES);
+        conn_spanmetrics_put_byte(b, SPM_T_BYTES);
         conn_spanmetrics_put_varint(b, v->bytes_value.len);
         conn_spanmetrics_put_raw(b, v->bytes_value.data, v->bytes_value.len);
         break;
     case OM_ANYVALUE_ARRAY:
-        conn_spanmetrics_put_byte(b, T_ARRAY);
+        conn_spanmetrics_put_byte(b, SPM_T_ARRAY);
         conn_spanmetrics_put_varint(b, v->array_value != NULL ? v->array_value->n_values : 0);
         for (size_t i = 0; v->array_value != NULL && i < v->array_value->n_values; i++) {
             conn_spanmetrics_put_value(b, v->array_value->values[i], depth + 1);
         }
         break;
     case OM_ANYVALUE_KVLIST:
-        conn_spanmetrics_put_byte(b, T_KVLIST);
+        conn_spanmetrics_put_byte(b, SPM_T_KVLIST);
         put_kvlist(b, v->kvlist_value != NULL ? v->kvlist_value->values : NULL,
                    v->kvlist_value != NULL ? v->kvlist_value->n_values : 0, depth);
         break;
     default:
-        conn_spanmetrics_put_byte(b, T_NONE);
+        conn_spanmetrics_put_byte(b, SPM_T_NONE);
         break;
     }
 }
@@ -248,30 +242,30 @@ bool conn_spanmetrics_get_value(const uint8_t **p, const uint8_t *end, om_anyval
     const uint8_t *s;
     size_t n;
     switch (tag) {
-    case T_STR:
+    case SPM_T_STR:
         if (!conn_spanmetrics_get_str(p, end, &s, &n)) {
             return false;
         }
         v->value_case = OM_ANYVALUE_STRING;
         v->string_value = om_arena_strndup(ar, (const char *)s, n);
         return v->string_value != NULL;
-    case T_BOOL:
+    case SPM_T_BOOL:
         if (*p >= end) {
             return false;
         }
         v->value_case = OM_ANYVALUE_BOOL;
         v->bool_value = *(*p)++ != 0;
         return true;
-    case T_INT:
-    case T_DOUBLE:
+    case SPM_T_INT:
+    case SPM_T_DOUBLE:
         if (end - *p < 8) {
             return false;
         }
-        v->value_case = tag == T_INT ? OM_ANYVALUE_INT : OM_ANYVALUE_DOUBLE;
-        memcpy(tag == T_INT ? (void *)&v->int_value : (void *)&v->double_value, *p, 8);
+        v->value_case = tag == SPM_T_INT ? OM_ANYVALUE_INT : OM_ANYVALUE_DOUBLE;
+        memcpy(tag == SPM_T_INT ? (void *)&v->int_value : (void *)&v->double_value, *p, 8);
         *p += 8;
         return true;
-    case T_BYTES: {
+    case SPM_T_BYTES: {
         if (!conn_spanmetrics_get_str(p, end, &s, &n)) {
             return false;
         }
@@ -284,9 +278,9 @@ bool conn_spanmetrics_get_value(const uint8_t **p, const uint8_t *end, om_anyval
         v->bytes_value = (ProtobufCBinaryData){.len = n, .data = d};
         return true;
     }
-    case T_ARRAY:
+    case SPM_T_ARRAY:
         return get_array(p, end, v, ar);
-    case T_KVLIST:
+    case SPM_T_KVLIST:
         return get_kvlist(p, end, v, ar);
     default:
         v->value_case = OM_ANYVALUE_NONE;
@@ -319,7 +313,9 @@ uint64_t conn_spanmetrics_hash(const uint8_t *p, size_t n)
         h ^= h >> 29;
     }
     uint64_t t = 0;
-    memcpy(&t, p + i, n - i);
+    if (n > i) {
+        memcpy(&t, p + i, n - i);
+    }
     h = (h ^ t) * UINT64_C(0x9e3779b97f4a7c15);
     return mix(h);
 }
@@ -349,7 +345,9 @@ int32_t conn_spanmetrics_expo_index(double v, int32_t scale)
     double frac = frexp(v, &exp); /* v = frac * 2^exp, frac in [0.5, 1) */
     if (frac == 0.5) {
         /* An exact power of two, 2^(exp-1): the upper bound of its bucket. */
-        int64_t i = scale >= 0 ? ((int64_t)(exp - 1) << scale) - 1 : ((int64_t)(exp - 2) >> -scale);
+        /* A multiplication, not a shift: exp - 1 is negative below 1. */
+        int64_t i = scale >= 0 ? (int64_t)(exp - 1) * ((int64_t)1 << scale) - 1
+                               : ((int64_t)(exp - 2) >> -scale);
         return (int32_t)i;
     }
     if (scale <= 0) {

@@ -44,7 +44,8 @@ static bool rd_varint(rd_t *r, uint64_t *v)
 static bool rd_tag(rd_t *r, uint32_t *field, int *wt)
 {
     uint64_t t;
-    if (!rd_varint(r, &t) || (t >> 3) == 0 || (t >> 3) > 0x1fffffff) {
+    /* protobuf-c takes field number 0 as an unknown field, so this does too. */
+    if (!rd_varint(r, &t) || (t >> 3) > 0x1fffffff) {
         return false;
     }
     *field = (uint32_t)(t >> 3);
@@ -169,10 +170,13 @@ bool conn_spanmetrics_wire_value_ok(const uint8_t *p, size_t n, int depth)
     return true;
 }
 
-/* A KeyValue: key (last wins) and at most one value, which decodes plainly. */
+/* A KeyValue: key (the last one wins) and value; false when it has a value twice (which
+ * protobuf-c merges) or, with check, a value that does not decode plainly. The whole message
+ * is read either way, so that the key is protobuf-c's. */
 static bool kv_parse(const uint8_t *p, size_t n, spm_kv_t *kv, bool check, int depth)
 {
     rd_t r = {p, p + n};
+    bool twice = false;
     *kv = (spm_kv_t){.k = ""};
     while (r.p < r.end) {
         uint32_t f;
@@ -194,13 +198,13 @@ static bool kv_parse(const uint8_t *p, size_t n, spm_kv_t *kv, bool check, int d
         if (f == 1) {
             kv->k = (const char *)s;
             kv->kn = conn_spanmetrics_cstr_len(kv->k, sn);
-        } else if (kv->val.wire) {
-            return false; /* protobuf-c merges a value given twice */
         } else {
+            twice = twice || kv->val.wire;
             kv->val = (spm_val_t){.w = s, .wn = sn, .wire = true};
         }
     }
-    return !check || !kv->val.wire || conn_spanmetrics_wire_value_ok(kv->val.w, kv->val.wn, depth);
+    return !twice && (!check || !kv->val.wire ||
+                      conn_spanmetrics_wire_value_ok(kv->val.w, kv->val.wn, depth));
 }
 
 static bool kv_ok(const uint8_t *p, size_t n, int depth)
@@ -233,10 +237,6 @@ void conn_spanmetrics_wire_string(const uint8_t *p, size_t n, const char **s, si
 
 /* ---- encoding a wire AnyValue (checked) as conn_spanmetrics_put_value encodes the struct
  * ---------------- */
-
-enum { T_NONE, T_STR, T_BOOL, T_INT, T_DOUBLE, T_BYTES, T_ARRAY, T_KVLIST };
-void conn_spanmetrics_put_varint(spm_buf_t *b, uint64_t v);
-void conn_spanmetrics_put_raw(spm_buf_t *b, const void *p, size_t n);
 
 static size_t count_elems(const uint8_t *p, size_t n)
 {
@@ -280,77 +280,74 @@ static void put_list(spm_buf_t *b, const uint8_t *p, size_t n, int depth, bool k
         if (kv.val.wire) {
             conn_spanmetrics_put_wire_value(b, kv.val.w, kv.val.wn, depth + 1);
         } else {
-            conn_spanmetrics_put_byte(b, T_NONE);
+            conn_spanmetrics_put_byte(b, SPM_T_NONE);
         }
     }
 }
 
-void conn_spanmetrics_put_wire_value(spm_buf_t *b, const uint8_t *p, size_t n, int depth)
+/* The last value field of an AnyValue (the only one: checked) and where its value starts. */
+static uint32_t value_field(const uint8_t *p, size_t n, const uint8_t **at)
 {
     rd_t r = {p, p + n};
-    uint32_t f = 0;
-    int wt = 0;
-    const uint8_t *at = NULL;
-    /* The one value field (checked), wherever it is among unknown ones. */
+    uint32_t field = 0;
     while (r.p < r.end) {
-        const uint8_t *here;
-        uint32_t ff;
-        int w;
-        if (!rd_tag(&r, &ff, &w)) {
+        uint32_t f;
+        int wt;
+        if (!rd_tag(&r, &f, &wt)) {
             break;
         }
-        here = r.p;
-        if (!rd_skip(&r, w)) {
+        const uint8_t *here = r.p;
+        if (!rd_skip(&r, wt)) {
             break;
         }
-        if (ff >= 1 && ff <= 7) {
-            f = ff;
-            wt = w;
-            at = here;
+        if (f >= 1 && f <= 7) {
+            field = f;
+            *at = here;
         }
     }
-    if (depth > SPM_DEPTH || at == NULL) {
-        conn_spanmetrics_put_byte(b, T_NONE);
+    return field;
+}
+
+void conn_spanmetrics_put_wire_value(spm_buf_t *b, const uint8_t *p, size_t n, int depth)
+{
+    const uint8_t *at = NULL;
+    uint32_t f = value_field(p, n, &at);
+    if (depth > SPM_DEPTH || f == 0) {
+        conn_spanmetrics_put_byte(b, SPM_T_NONE);
         return;
     }
-    (void)wt;
     rd_t v = {at, p + n};
     uint64_t x = 0;
     const uint8_t *s = NULL;
     size_t sn = 0;
-    switch (f) {
-    case 1:
-        rd_bytes(&v, &s, &sn);
-        conn_spanmetrics_put_byte(b, T_STR);
+    if (f == 2 || f == 3) {
+        rd_varint(&v, &x);
+        conn_spanmetrics_put_byte(b, f == 2 ? SPM_T_BOOL : SPM_T_INT);
+        if (f == 2) {
+            conn_spanmetrics_put_byte(b, x != 0);
+        } else {
+            conn_spanmetrics_put_raw(b, &x, 8);
+        }
+        return;
+    }
+    if (f == 4) {
+        rd_fixed64(&v, &x);
+        conn_spanmetrics_put_byte(b, SPM_T_DOUBLE);
+        conn_spanmetrics_put_raw(b, &x, 8);
+        return;
+    }
+    rd_bytes(&v, &s, &sn);
+    if (f == 1) {
+        conn_spanmetrics_put_byte(b, SPM_T_STR);
         conn_spanmetrics_put_str(b, (const char *)s,
                                  conn_spanmetrics_cstr_len((const char *)s, sn));
-        break;
-    case 2:
-        rd_varint(&v, &x);
-        conn_spanmetrics_put_byte(b, T_BOOL);
-        conn_spanmetrics_put_byte(b, x != 0);
-        break;
-    case 3:
-        rd_varint(&v, &x);
-        conn_spanmetrics_put_byte(b, T_INT);
-        conn_spanmetrics_put_raw(b, &x, 8);
-        break;
-    case 4:
-        rd_fixed64(&v, &x);
-        conn_spanmetrics_put_byte(b, T_DOUBLE);
-        conn_spanmetrics_put_raw(b, &x, 8);
-        break;
-    case 7:
-        rd_bytes(&v, &s, &sn);
-        conn_spanmetrics_put_byte(b, T_BYTES);
+    } else if (f == 7) {
+        conn_spanmetrics_put_byte(b, SPM_T_BYTES);
         conn_spanmetrics_put_varint(b, sn);
         conn_spanmetrics_put_raw(b, s, sn);
-        break;
-    default:
-        rd_bytes(&v, &s, &sn);
-        conn_spanmetrics_put_byte(b, f == 5 ? T_ARRAY : T_KVLIST);
+    } else {
+        conn_spanmetrics_put_byte(b, f == 5 ? SPM_T_ARRAY : SPM_T_KVLIST);
         put_list(b, s, sn, depth, f == 6);
-        break;
     }
 }
 
@@ -636,7 +633,7 @@ static int count_entry(spm_t *a, const entry_t *e, uint64_t now)
             conn_spanmetrics_begin_scope(a, &cx, sc->has, sc->name, sc->name_len, sc->version,
                                          sc->version_len);
         }
-        sp->attrs = a->span_kvs + sp->attrs_at;
+        sp->attrs = sp->n_attrs > 0 ? a->span_kvs + sp->attrs_at : NULL;
         rc = conn_spanmetrics_count_span(a, &cx, sp) == 0 ? 1 : OM_ENOMEM;
     }
     return rc < 0 ? rc : 0;
