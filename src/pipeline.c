@@ -560,6 +560,57 @@ static int load_service(om_graph_t *g, const om_node_t *root, om_diags_t *d)
 /* ---------------------------------------------------------------------------------------- */
 /* Pass 1: connectors                                                                       */
 
+/* The length of the valid UTF-8 sequence at p (1 for ASCII), or 0: as Go decodes runes,
+ * overlong forms, surrogates and code points above U+10FFFF are invalid. */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80) {
+        return 1;
+    }
+    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
+               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                              : 0;
+    /* The second byte's range narrows for E0 (no overlong), ED (no surrogate), F0, F4. */
+    unsigned char lo = p[0] == 0xe0 ? 0xa0 : p[0] == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = p[0] == 0xed ? 0x9f : p[0] == 0xf4 ? 0x8f : 0xbf;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xbf;
+        if (p[i] < l || p[i] > h) {
+            return 0; /* also stops at the terminating NUL */
+        }
+    }
+    return n;
+}
+
+/* A string quoted as Go's %q quotes it (strconv.Quote), for the messages otelcol writes
+ * with %q: the name part of an id may hold any character ("forward/a\"b" is valid). Valid
+ * UTF-8 sequences are kept as they are (Go escapes the few non-printable runes above ASCII,
+ * e.g. U+2028, as \u2028: those are kept here); other bytes are escaped as Go escapes them. */
+static void put_quoted(om_strbuf_t *sb, const char *s)
+{
+    static const char esc[] = "\\a\\b\\t\\n\\v\\f\\r"; /* \a (7) to \r (13), two bytes each */
+    const unsigned char *p = (const unsigned char *)s;
+    om_strbuf_putc(sb, '"');
+    while (*p != '\0') {
+        size_t n = utf8_len(p);
+        if (*p == '"' || *p == '\\') {
+            om_strbuf_putc(sb, '\\');
+            om_strbuf_putc(sb, (char)*p);
+        } else if (*p >= 7 && *p <= 13) {
+            om_strbuf_append(sb, esc + 2 * (*p - 7), 2);
+        } else if (*p < 0x20 || *p == 0x7f || n == 0) {
+            om_strbuf_printf(sb, "\\x%02x", *p);
+        } else {
+            om_strbuf_append(sb, p, n);
+            p += n;
+            continue;
+        }
+        p++;
+    }
+    om_strbuf_putc(sb, '"');
+}
+
 static om_signal_t sig_at(int i)
 {
     return om_signal_from_index(i);
@@ -606,11 +657,15 @@ static void report_one_sided(om_graph_t *g, const comp_t *c, bool as_exporter, o
         om_strbuf_printf(&names, "%s%s", at != NULL ? " " : "", p->id);
         at = at != NULL ? at : (as_exporter ? p->enodes[k] : p->rnodes[k]);
     }
+    om_strbuf_t id;
+    om_strbuf_init(&id, 0);
+    put_quoted(&id, c->id);
     om_diag_add(d, at, NULL,
-                "connector \"%s\" used as %s in [%s] pipeline but not used in any supported %s "
+                "connector %s used as %s in [%s] pipeline but not used in any supported %s "
                 "pipeline",
-                c->id, as_exporter ? "exporter" : "receiver", names.data ? names.data : "",
-                as_exporter ? "receiver" : "exporter");
+                id.data ? id.data : "", as_exporter ? "exporter" : "receiver",
+                names.data ? names.data : "", as_exporter ? "receiver" : "exporter");
+    om_strbuf_free(&id);
     om_strbuf_free(&names);
 }
 
@@ -646,11 +701,24 @@ static void check_ambiguous(om_graph_t *g, const comp_t *c, om_diags_t *d)
         if (!id_written(g->cfg->root, others[k], c->id)) {
             continue;
         }
-        om_diag_add(d, c->key, NULL,
-                    "connectors::%s: ambiguous ID: Found both \"%s\" %s and \"%s\" connector. "
-                    "Change one of the components' IDs to eliminate ambiguity (e.g. rename \"%s\" "
-                    "connector to \"%s/connector\")",
-                    c->id, c->id, om_kind_name(others[k]), c->id, c->id, c->id);
+        om_strbuf_t sb;
+        om_strbuf_init(&sb, 0);
+        om_strbuf_printf(&sb, "connectors::%s: ambiguous ID: Found both ", c->id);
+        put_quoted(&sb, c->id);
+        om_strbuf_printf(&sb, " %s and ", om_kind_name(others[k]));
+        put_quoted(&sb, c->id);
+        om_strbuf_puts(&sb, " connector. Change one of the components' IDs to eliminate "
+                            "ambiguity (e.g. rename ");
+        put_quoted(&sb, c->id);
+        om_strbuf_puts(&sb, " connector to ");
+        om_strbuf_t renamed;
+        om_strbuf_init(&renamed, 0);
+        om_strbuf_printf(&renamed, "%s/connector", c->id);
+        put_quoted(&sb, renamed.data ? renamed.data : "");
+        om_strbuf_putc(&sb, ')');
+        om_diag_add(d, c->key, NULL, "%s", sb.data ? sb.data : "ambiguous ID");
+        om_strbuf_free(&renamed);
+        om_strbuf_free(&sb);
     }
 }
 
@@ -669,15 +737,18 @@ typedef struct dfs {
 static void append_procs(om_strbuf_t *sb, const pipeline_t *p)
 {
     for (size_t k = 0; k < p->np; k++) {
-        om_strbuf_printf(sb, " -> processor \"%s\" in pipeline \"%s\"", p->processors[k]->id,
-                         p->id);
+        om_strbuf_puts(sb, " -> processor ");
+        put_quoted(sb, p->processors[k]->id);
+        om_strbuf_puts(sb, " in pipeline ");
+        put_quoted(sb, p->id);
     }
 }
 
 static void append_conn(om_strbuf_t *sb, const comp_t *c, om_signal_t e, om_signal_t r)
 {
-    om_strbuf_printf(sb, "connector \"%s\" (%s to %s)", c->id, om_signal_name(e),
-                     om_signal_name(r));
+    om_strbuf_puts(sb, "connector ");
+    put_quoted(sb, c->id);
+    om_strbuf_printf(sb, " (%s to %s)", om_signal_name(e), om_signal_name(r));
 }
 
 /* The cycle closes with connector c (listed at node `at` among the exporters of the pipeline

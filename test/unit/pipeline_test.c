@@ -420,6 +420,37 @@ static void test_connector_cycles(void)
     free(p);
 }
 
+/* Ids in these messages are quoted as Go's %q quotes them: the name part of an id may hold
+ * quotes, backslashes and control characters (here through YAML escapes); UTF-8 is kept. */
+static void test_connector_messages_quote_ids(void)
+{
+    char *p = problems_of(GOOD_COMPONENTS "  \"forward/x\\xff\":\n"
+                                          "connectors:\n"
+                                          "  forward/a\"b\\c:\n"
+                                          "  \"forward/t\\té\\u0001\":\n"
+                                          "  \"forward/x\\xff\":\n"
+                                          "service:\n"
+                                          "  pipelines:\n"
+                                          "    \"traces/\\\"1\":\n"
+                                          "      receivers: [forward/a\"b\\c]\n"
+                                          "      processors: [batch]\n"
+                                          "      exporters: [forward/a\"b\\c]\n"
+                                          "    logs:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [\"forward/t\\té\\u0001\"]\n",
+                          true, NULL, NULL);
+    ASSERT_CONTAINS(p, "connectors::forward/xÿ: ambiguous ID: Found both \"forward/xÿ\" "
+                       "exporter and \"forward/xÿ\" connector. Change one of the components' "
+                       "IDs to eliminate ambiguity (e.g. rename \"forward/xÿ\" connector to "
+                       "\"forward/xÿ/connector\")\n");
+    ASSERT_CONTAINS(p, "connector \"forward/t\\té\\x01\" used as exporter in [logs] pipeline "
+                       "but not used in any supported receiver pipeline\n");
+    ASSERT_CONTAINS(p, "cycle detected: connector \"forward/a\\\"b\\\\c\" (traces to traces) -> "
+                       "processor \"batch\" in pipeline \"traces/\\\"1\" -> connector "
+                       "\"forward/a\\\"b\\\\c\" (traces to traces)\n");
+    free(p);
+}
+
 /* Reads a whole file into a string ("" when absent). */
 static char *slurp(const char *path)
 {
@@ -694,6 +725,7 @@ int main(void)
     OM_RUN(test_connector_signal_pairs);
     OM_RUN(test_connector_ids);
     OM_RUN(test_connector_cycles);
+    OM_RUN(test_connector_messages_quote_ids);
     OM_RUN(test_forward_fan_out_and_shutdown_order);
     OM_RUN(test_forward_per_signal);
     OM_RUN(test_spanmetrics_signal_pairs);
