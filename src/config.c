@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
@@ -274,20 +275,51 @@ static bool emit(om_strbuf_t *sb, const char *s, size_t n, om_err_t *err)
     return true;
 }
 
+static int read_file_text(const char *path, size_t max, char **text, size_t *len, om_err_t *err);
+
+/* ${file:PATH}: the file's content, as otelcol's file provider gives it (a value read from a
+ * file keeps no final newline, so that a secret written by `echo` is the secret). */
+static bool expand_file(const char *path, size_t n, om_strbuf_t *sb, om_err_t *err)
+{
+    char name[4096];
+    if (n == 0 || n >= sizeof name) {
+        om_err_set(err, OM_ECONFIG, "invalid file reference \"${file:%.*s}\"",
+                   (int)(n > 64 ? 64 : n), path);
+        return false;
+    }
+    memcpy(name, path, n);
+    name[n] = '\0';
+    char *text = NULL;
+    size_t len = 0;
+    if (read_file_text(name, MAX_SCALAR_BYTES, &text, &len, err) != 0) {
+        return false;
+    }
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) {
+        len--;
+    }
+    bool ok = emit(sb, text, len, err);
+    om_free(text);
+    return ok;
+}
+
 /* Resolve the inside of one ${...} (ref[0..n)) and append the value to sb. */
 static bool expand_ref(const char *ref, size_t n, om_strbuf_t *sb, om_err_t *err)
 {
     const char *r = ref;
     size_t rn = n;
+    if (n >= 5 && memcmp(ref, "file:", 5) == 0) {
+        return expand_file(ref + 5, n - 5, sb, err);
+    }
     if (n >= 4 && memcmp(ref, "env:", 4) == 0) {
         r = ref + 4;
         rn = n - 4;
     } else {
-        /* ${VAR:-default} is env too; any other "scheme:" (file, http, yaml) is not. */
+        /* ${VAR:-default} is env too; any other "scheme:" (http, yaml) is not. */
         const char *colon = memchr(ref, ':', n);
         if (colon != NULL && (size_t)(colon - ref) + 1 < n && colon[1] != '-') {
             om_err_set(err, OM_ECONFIG,
-                       "unsupported scheme \"%.*s\" in \"${%.*s}\": otelmon resolves only env",
+                       "unsupported scheme \"%.*s\" in \"${%.*s}\": otelmon resolves env and "
+                       "file",
                        (int)(colon - ref > 32 ? 32 : colon - ref), ref, (int)(n > 64 ? 64 : n),
                        ref);
             return false;
@@ -931,6 +963,86 @@ static int add_file(cfg_impl_t *c, const char *name, const char **stored)
     return 0;
 }
 
+static int merge_maps(om_node_t *dst, const om_node_t *src);
+
+/* A node that holds the pair key: value as a one-pair map, positioned at key. */
+static om_node_t *pair_map(loader_t *L, const om_node_t *at, const char *key, size_t key_len,
+                           om_node_t *value)
+{
+    om_node_t *k = new_node(L, OM_NODE_SCALAR, at->line, at->col);
+    om_node_t *m = new_node(L, OM_NODE_MAP, at->line, at->col);
+    size_t cap = 0;
+    if (k == NULL || m == NULL) {
+        return NULL;
+    }
+    k->str = om_strndup(key, key_len);
+    if (k->str == NULL || push_item(m, &cap, k, value) != 0) {
+        nomem(L);
+        return NULL;
+    }
+    return m;
+}
+
+/* Keys of one map that came out equal after splitting: maps merge, anything else is replaced
+ * by the later one (the order otelcol's flattened keys apply in). O(n^2), only for maps where
+ * a key was split. */
+static int join_equal_keys(om_node_t *map)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < map->n; i++) {
+        size_t j = 0;
+        while (j < out && strcmp(map->keys[j]->str, map->keys[i]->str) != 0) {
+            j++;
+        }
+        if (j == out) {
+            map->keys[out] = map->keys[i];
+            map->values[out++] = map->values[i];
+        } else if (map->values[j]->kind == OM_NODE_MAP && map->values[i]->kind == OM_NODE_MAP) {
+            if (merge_maps(map->values[j], map->values[i]) != 0) {
+                return OM_ENOMEM;
+            }
+        } else {
+            map->keys[j] = map->keys[i];
+            map->values[j] = map->values[i];
+        }
+    }
+    map->n = out;
+    return 0;
+}
+
+/* otelcol's confmap reads "::" in a key as a level separator in every source (koanf's key
+ * delimiter): `exporters::debug::verbosity: detailed` is exporters: {debug: {verbosity:
+ * detailed}}, which is what --set and yaml: URIs rely on. Split such keys into nested maps. */
+static void unflatten(loader_t *L, om_node_t *map, size_t depth)
+{
+    if (depth > MAX_DEPTH) {
+        return; /* the parser bounds the depth it builds; splitting adds at most one level a
+                 * "::" and each level is visited once */
+    }
+    bool split = false;
+    for (size_t i = 0; i < map->n && L->fatal == 0; i++) {
+        om_node_t *key = map->keys[i];
+        const char *sep = strstr(key->str, "::");
+        if (sep != NULL && sep != key->str) {
+            om_node_t *m = pair_map(L, key, sep + 2, strlen(sep + 2), map->values[i]);
+            om_node_t *k = m != NULL ? new_node(L, OM_NODE_SCALAR, key->line, key->col) : NULL;
+            if (k == NULL || (k->str = om_strndup(key->str, (size_t)(sep - key->str))) == NULL) {
+                nomem(L);
+                return;
+            }
+            map->keys[i] = k;
+            map->values[i] = m;
+            split = true;
+        }
+        if (map->values[i]->kind == OM_NODE_MAP) {
+            unflatten(L, map->values[i], depth + 1);
+        }
+    }
+    if (split && L->fatal == 0 && join_equal_keys(map) != 0) {
+        nomem(L);
+    }
+}
+
 /* Parse one file's text into *root (a MAP in c's pool). Problems go to d. */
 static int load_text(cfg_impl_t *c, const char *name, const char *text, size_t len, om_diags_t *d,
                      om_node_t **root)
@@ -951,6 +1063,9 @@ static int load_text(cfg_impl_t *c, const char *name, const char *text, size_t l
     parse(L);
     if (L->fatal == 0) {
         finish_root(L);
+    }
+    if (L->fatal == 0 && L->errors == 0 && L->root != NULL && L->root->kind == OM_NODE_MAP) {
+        unflatten(L, L->root, 0);
     }
     int rc = L->fatal != 0 ? L->fatal : (L->errors > 0 ? OM_ECONFIG : 0);
     if (rc == 0) {
@@ -1027,13 +1142,15 @@ out:
     return rc;
 }
 
-static int read_file(const char *path, char **text, size_t *len, om_diags_t *d)
+/* The whole file at path (at most max bytes), NUL-terminated, om_malloc'd. Errors name the
+ * file: OM_ECONFIG (cannot read, too large) or OM_ENOMEM. */
+static int read_file_text(const char *path, size_t max, char **text, size_t *len, om_err_t *err)
 {
     *text = NULL;
     *len = 0;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        om_diag_add(d, NULL, NULL, "%s: cannot read: %s", path, strerror(errno));
+        om_err_set(err, OM_ECONFIG, "%s: cannot read: %s", path, strerror(errno));
         return OM_ECONFIG;
     }
     char *buf = NULL;
@@ -1041,16 +1158,16 @@ static int read_file(const char *path, char **text, size_t *len, om_diags_t *d)
     int rc = 0;
     for (;;) {
         if (n == cap) {
-            if (cap >= MAX_FILE_BYTES) {
-                om_diag_add(d, NULL, NULL, "%s: cannot read: larger than %zu bytes", path,
-                            MAX_FILE_BYTES);
+            if (cap >= max) {
+                om_err_set(err, OM_ECONFIG, "%s: cannot read: larger than %zu bytes", path, max);
                 rc = OM_ECONFIG;
                 goto out;
             }
             size_t ncap = cap ? cap * 2 : 4096;
+            ncap = ncap > max ? max : ncap;
             char *nb = om_realloc(buf, ncap + 1);
             if (nb == NULL) {
-                om_diag_add(d, NULL, NULL, "%s: out of memory", path);
+                om_err_set(err, OM_ENOMEM, "%s: out of memory", path);
                 rc = OM_ENOMEM;
                 goto out;
             }
@@ -1064,7 +1181,7 @@ static int read_file(const char *path, char **text, size_t *len, om_diags_t *d)
         }
     }
     if (ferror(f)) {
-        om_diag_add(d, NULL, NULL, "%s: cannot read: %s", path, strerror(errno));
+        om_err_set(err, OM_ECONFIG, "%s: cannot read: %s", path, strerror(errno));
         rc = OM_ECONFIG;
         goto out;
     }
@@ -1087,17 +1204,104 @@ static cfg_impl_t *config_new(om_diags_t *d)
     return c;
 }
 
-/* Every file is read and parsed even after one fails, so that one run reports every problem. */
-static int load_files(cfg_impl_t *c, const char *const *files, size_t n, om_node_t **roots,
-                      om_diags_t *d)
+/* The scheme of a config URI as otelcol's resolver reads it: "file" for a path (no ':' at
+ * all, or a Windows drive letter), else the part before the first ':' when it matches
+ * [A-Za-z][A-Za-z0-9+.-]+; NULL (n 0) when it does not. */
+static const char *uri_scheme(const char *uri, size_t *n)
+{
+    const char *colon = strchr(uri, ':');
+    bool drive =
+        ((uri[0] >= 'A' && uri[0] <= 'Z') || (uri[0] >= 'a' && uri[0] <= 'z')) && uri[1] == ':';
+    if (colon == NULL || drive) {
+        *n = 4;
+        return "file";
+    }
+    *n = (size_t)(colon - uri);
+    bool ok = *n >= 2 && ((uri[0] >= 'A' && uri[0] <= 'Z') || (uri[0] >= 'a' && uri[0] <= 'z'));
+    for (size_t i = 1; ok && i < *n; i++) {
+        char ch = uri[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '+' || ch == '.' || ch == '-';
+    }
+    if (!ok) {
+        *n = 0;
+        return NULL;
+    }
+    return uri;
+}
+
+static bool scheme_is(const char *scheme, size_t n, const char *name)
+{
+    return scheme != NULL && strlen(name) == n && strncasecmp(scheme, name, n) == 0;
+}
+
+/* The YAML text of one --config source (file, env or yaml URI) and the name its messages
+ * carry (the path for a file, the URI otherwise). env: an unset variable gives an empty
+ * config with a warning, as otelcol's env provider does. */
+static int source_text(const char *uri, char **text, size_t *len, const char **name, om_diags_t *d)
+{
+    size_t n;
+    const char *scheme = uri_scheme(uri, &n);
+    om_err_t err = {0};
+    int rc = 0;
+    *text = NULL;
+    *len = 0;
+    *name = uri;
+    if (scheme_is(scheme, n, "file")) {
+        const char *path = scheme == uri ? uri + 5 : uri;
+        *name = path;
+        rc = read_file_text(path, MAX_FILE_BYTES, text, len, &err);
+    } else if (scheme_is(scheme, n, "env")) {
+        const char *var = uri + 4;
+        if (!env_name_ok(var, strlen(var))) {
+            om_err_set(&err, OM_ECONFIG,
+                       "%s: environment variable \"%.64s\" has invalid name: must match regex "
+                       "^[a-zA-Z_][a-zA-Z0-9_]*$",
+                       uri, var);
+            rc = OM_ECONFIG;
+        } else {
+            const char *v = getenv(var);
+            if (v == NULL) {
+                OM_LOG(OM_LOG_WARN, "%s: configuration references unset environment variable", uri);
+            }
+            *text = om_strdup(v != NULL ? v : "");
+            *len = v != NULL ? strlen(v) : 0;
+            rc = *text == NULL ? OM_ENOMEM : 0;
+        }
+    } else if (scheme_is(scheme, n, "yaml")) {
+        *text = om_strdup(uri + 5);
+        *len = strlen(uri + 5);
+        rc = *text == NULL ? OM_ENOMEM : 0;
+    } else if (scheme_is(scheme, n, "http") || scheme_is(scheme, n, "https")) {
+        om_err_set(&err, OM_ECONFIG,
+                   "%s: http and https config URIs are not supported by otelmon: fetch the file "
+                   "and pass its path",
+                   uri);
+        rc = OM_ECONFIG;
+    } else {
+        om_err_set(&err, OM_ECONFIG, "unsupported scheme on URI \"%s\"", uri);
+        rc = OM_ECONFIG;
+    }
+    if (rc != 0) {
+        om_diag_add(d, NULL, NULL, "%s",
+                    rc == OM_ENOMEM && err.code == 0 ? "out of memory" : err.msg);
+    }
+    return rc;
+}
+
+/* Every source is read and parsed even after one fails, so that one run reports every
+ * problem. */
+static int load_sources(cfg_impl_t *c, const char *const *uris, size_t n, om_node_t **roots,
+                        om_diags_t *d)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char *text = NULL;
         size_t len = 0;
-        int r = read_file(files[i], &text, &len, d);
+        const char *name = uris[i];
+        int r = source_text(uris[i], &text, &len, &name, d);
         if (r == 0) {
-            r = load_text(c, files[i], text, len, d, &roots[i]);
+            r = load_text(c, name, text, len, d, &roots[i]);
         }
         om_free(text);
         if (r != 0 && (rc == 0 || r == OM_ENOMEM)) {
@@ -1107,20 +1311,27 @@ static int load_files(cfg_impl_t *c, const char *const *files, size_t n, om_node
     return rc;
 }
 
-int om_config_load(const char *const *files, size_t n, om_config_t **out, om_diags_t *d)
+int om_config_load(const char *defaults, const char *const *uris, size_t n, om_config_t **out,
+                   om_diags_t *d)
 {
     *out = NULL;
     cfg_impl_t *c = config_new(d);
-    om_node_t **roots = om_calloc(n > 0 ? n : 1, sizeof *roots);
+    size_t first = defaults != NULL ? 1 : 0;
+    om_node_t **roots = om_calloc(n + first > 0 ? n + first : 1, sizeof *roots);
     int rc = OM_ENOMEM;
     if (c == NULL || roots == NULL) {
         goto out;
     }
-    rc = load_files(c, files, n, roots, d);
+    rc = 0;
+    if (defaults != NULL) {
+        rc = load_text(c, "<default config>", defaults, strlen(defaults), d, &roots[0]);
+    }
+    int rs = load_sources(c, uris, n, roots + first, d);
+    rc = rc != 0 ? rc : rs;
     if (rc != 0) {
         goto out;
     }
-    if (n == 0) {
+    if (n + first == 0) {
         loader_t L = {.c = c, .file = "", .d = d};
         roots[0] = new_node(&L, OM_NODE_MAP, 0, 0);
         rc = L.fatal;
@@ -1128,10 +1339,10 @@ int om_config_load(const char *const *files, size_t n, om_config_t **out, om_dia
             goto out;
         }
     }
-    for (size_t i = 1; i < n; i++) {
+    for (size_t i = 1; i < n + first; i++) {
         rc = merge_maps(roots[0], roots[i]);
         if (rc != 0) {
-            om_diag_add(d, NULL, NULL, "%s: out of memory", files[i]);
+            om_diag_add(d, NULL, NULL, "%s: out of memory", uris[i - first]);
             goto out;
         }
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "component.h"
+#include "log.h"
 #include "pipeline.h"
 
 #define MAX_TYPE 64
@@ -66,10 +67,15 @@ typedef struct pipeline {
     bool mutates;        /* some processor or exporter declares OM_CAP_MUTATES_DATA */
 } pipeline_t;
 
+/* service::telemetry. */
+typedef struct telemetry_cfg {
+    om_log_cfg_t logs;
+} telemetry_cfg_t;
+
 struct om_graph {
     const om_config_t *cfg;
     om_host_t *host;
-    om_log_level_t log_level;
+    telemetry_cfg_t telemetry; /* service::telemetry; freed with the graph */
     comp_t *comps;
     size_t n_comps;
     pipeline_t *pipes;
@@ -307,38 +313,11 @@ static bool id_written(const om_node_t *root, om_kind_t kind, const char *id)
 /* ---------------------------------------------------------------------------------------- */
 /* Pass 1: service                                                                          */
 
-typedef struct telemetry_cfg {
-    struct {
-        int level;
-    } logs;
-} telemetry_cfg_t;
-
-static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
-
-static const om_field_t telemetry_logs_fields[] = {
-    {.key = "level",
-     .type = OM_F_ENUM,
-     .offset = 0,
-     .def = "info",
-     .choices = log_levels,
-     .help = "the collector's own log level"},
-    {.key = "development", .type = OM_F_IGNORED},
-    {.key = "encoding", .type = OM_F_IGNORED},
-    {.key = "disable_caller", .type = OM_F_IGNORED},
-    {.key = "disable_stacktrace", .type = OM_F_IGNORED},
-    {.key = "sampling", .type = OM_F_IGNORED},
-    {.key = "output_paths", .type = OM_F_IGNORED},
-    {.key = "error_output_paths", .type = OM_F_IGNORED},
-    {.key = "initial_fields", .type = OM_F_IGNORED},
-    {.key = "processors", .type = OM_F_IGNORED},
-    {.key = NULL},
-};
-
 static const om_field_t telemetry_fields[] = {
     {.key = "logs",
      .type = OM_F_SECTION,
      .offset = offsetof(telemetry_cfg_t, logs),
-     .fields = telemetry_logs_fields},
+     .fields = om__log_fields},
     {.key = "metrics", .type = OM_F_IGNORED},
     {.key = "traces", .type = OM_F_IGNORED},
     {.key = "resource", .type = OM_F_IGNORED},
@@ -521,10 +500,8 @@ static int load_service(om_graph_t *g, const om_node_t *root, om_diags_t *d)
     const om_node_t *svc = om_node_get(root, "service");
     static const char *const allowed[] = {"extensions", "pipelines", "telemetry", NULL};
     check_keys(svc, allowed, "service", d);
-    telemetry_cfg_t tel;
-    om_fields_apply(telemetry_fields, &tel, om_node_get(svc, "telemetry"), "service::telemetry", d);
-    g->log_level = (om_log_level_t)tel.logs.level;
-    om_fields_free(telemetry_fields, &tel);
+    om_fields_apply(telemetry_fields, &g->telemetry, om_node_get(svc, "telemetry"),
+                    "service::telemetry", d);
 
     const om_node_t *exts = om_node_get(svc, "extensions");
     if (exts != NULL && exts->kind != OM_NODE_SEQ && exts->kind != OM_NODE_NULL) {
@@ -1166,9 +1143,9 @@ int om_graph_build(const om_config_t *cfg, om_host_t *host, bool validate_only, 
     return 0;
 }
 
-om_log_level_t om_graph_log_level(const om_graph_t *g)
+const om_log_cfg_t *om_graph_log_cfg(const om_graph_t *g)
 {
-    return g->log_level;
+    return &g->telemetry.logs;
 }
 
 const om_consumer_t *om__graph_entry(const om_graph_t *g, const char *id)
@@ -1325,5 +1302,6 @@ void om_graph_free(om_graph_t *g)
         om_free(c->id);
     }
     om_free(g->comps);
+    om_fields_free(telemetry_fields, &g->telemetry);
     om_free(g);
 }

@@ -24,8 +24,9 @@ int om_graph_start(om_graph_t *g, om_err_t *err);
 void om_graph_shutdown(om_graph_t *g, om_done_fn done, void *arg);
 /* Destroy the instances (after shutdown's done) and free the graph. */
 void om_graph_free(om_graph_t *g);
-/* service::telemetry::logs::level, for the service to apply. */
-om_log_level_t om_graph_log_level(const om_graph_t *g);
+/* service::telemetry::logs, for the service to apply (log.h). */
+struct om_log_cfg;
+const struct om_log_cfg *om_graph_log_cfg(const om_graph_t *g);
 /* Tests: what the receivers of pipeline `id` ("traces/in") hand its data to (its first
  * processor, or the fan-out over its exporters and connectors), or NULL when there is no such
  * pipeline or the graph was built for validation only. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 #include "pipeline.h"
 #include "service.h"
 
@@ -76,21 +77,17 @@ static void print_diags(const om_diags_t *d, FILE *out)
     }
 }
 
-static int load(const char *const *files, size_t n, om_config_t **cfg, om_diags_t *d)
+static int load(const char *const *uris, size_t n, bool defaults, om_config_t **cfg, om_diags_t *d)
 {
-    if (n == 0) {
-        return om_config_load_string("<default config>", om_default_config,
-                                     sizeof om_default_config - 1, cfg, d);
-    }
-    return om_config_load(files, n, cfg, d);
+    return om_config_load(defaults ? om_default_config : NULL, uris, n, cfg, d);
 }
 
-int om_service_validate(const char *const *files, size_t n, FILE *err_out)
+int om_service_validate(const char *const *uris, size_t n, bool defaults, FILE *err_out)
 {
     om_diags_t d = {0};
     om_config_t *cfg = NULL;
     om_graph_t *g = NULL;
-    int rc = load(files, n, &cfg, &d);
+    int rc = load(uris, n, defaults, &cfg, &d);
     if (rc == 0) {
         rc = om_graph_build(cfg, NULL, true, &g, &d);
     }
@@ -262,7 +259,7 @@ static int run_and_teardown(service_t *s)
     return s->exit_code;
 }
 
-int om_service_run(const char *const *files, size_t n)
+int om_service_run(const char *const *uris, size_t n, bool defaults)
 {
     service_t s = {0};
     om_diags_t d = {0};
@@ -272,7 +269,7 @@ int om_service_run(const char *const *files, size_t n)
     sigaddset(&s.sig.set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &s.sig.set, NULL);
     om_grpc_route_logs();
-    int rc = load(files, n, &s.cfg, &d);
+    int rc = load(uris, n, defaults, &s.cfg, &d);
     om_err_t err = {0};
     if (rc == 0 && setup_loop(&s, &err) != 0) {
         om_diag_add(&d, NULL, NULL, "%s", err.msg);
@@ -294,8 +291,8 @@ int om_service_run(const char *const *files, size_t n)
         return 1;
     }
     om_diags_free(&d);
-    om_log_set_level(om_graph_log_level(s.graph));
-    if (om_graph_start(s.graph, &err) != 0) {
+    int lrc = om__log_configure(om_graph_log_cfg(s.graph), &err);
+    if (lrc != 0 || om_graph_start(s.graph, &err) != 0) {
         OM_LOG(OM_LOG_ERROR, "%s", err.msg);
         s.exit_code = 1;
         s.stopping = true;
@@ -305,6 +302,7 @@ int om_service_run(const char *const *files, size_t n)
     }
     int code = run_and_teardown(&s);
     om_config_free(s.cfg);
+    om__log_reset();
     return code;
 }
 

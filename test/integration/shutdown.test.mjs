@@ -1,7 +1,7 @@
 // shutdown.test.mjs: graceful shutdown flushes what the batch processor holds, and the command
 // line (validate, components, --version, bad flags, bad configs) behaves like otelcol's.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -395,6 +395,99 @@ describe('config files', () => {
         const r = runOtelmon(['validate', '--config', file]);
         assert.equal(r.code, 1, describeRun(r));
         assert.match(r.stderr, new RegExp(`^${escapeRe(file)}:${line}:5: `, 'm'), describeRun(r));
+    });
+});
+
+describe('config URIs and flags, as otelcol takes them', () => {
+    test('env:VAR, yaml: and --set sources merge in order over the file; the collector runs on them', async (t) => {
+        // The file names a file exporter with a path the later sources replace; the run must use
+        // the last one.
+        const dir = tempDir();
+        const out = path.join(dir, 'out.jsonl');
+        process.env.OTELMON_IT_CFG = 'processors:\n  batch:\n    timeout: 10s\n';
+        t.after(() => { delete process.env.OTELMON_IT_CFG; });
+        const c = await startCollector({
+            yaml: (o) => collectorConfigYaml({ ...o, outPath: path.join(dir, 'first.jsonl') }),
+            args: ['--config', 'env:OTELMON_IT_CFG',
+                   '--config', `yaml:exporters::file::path: ${JSON.stringify(path.join(dir, 'second.jsonl'))}`,
+                   `--set=exporters.file.path=${out}`,
+                   '--set', 'processors.batch.timeout=20ms',
+                   '--feature-gates=+some.gate'],
+        });
+        t.after(() => c.kill());
+        c.outPath = out;
+        await c.check(async () => {
+            assert.match(c.stderr, /--feature-gates: otelmon has no feature gates; ignoring: \+some\.gate/);
+            const sent = await sendSome(c, 'uris');
+            // timeout 20ms from --set (the env source said 10s): the data arrives before shutdown.
+            await waitFor(() => c.output().lines.length >= 3, 10000, 'the three requests in the file');
+            await c.stop();
+            assertDelivered(c.output(), sent);
+        });
+    });
+
+    test('validate and validate-config take URIs and --set; errors name the URI and position', () => {
+        const file = writeConfig(goodConfig([0, 0]));
+        for (const cmd of ['validate', 'validate-config']) {
+            const ok = runOtelmon([cmd, '--config', file, '--set=processors.batch.timeout=2s',
+                                   '--config', 'yaml:exporters::file::append: true']);
+            assert.equal(ok.code, 0, describeRun(ok));
+            assert.equal(ok.stderr, '', describeRun(ok));
+        }
+        const bad = runOtelmon(['validate', '--config', file, '--set=processors.batch.timeout=soon']);
+        assert.equal(bad.code, 1, describeRun(bad));
+        assert.match(bad.stderr, /^yaml:processors::batch::timeout: soon:1:\d+: processors::batch::timeout: /m,
+                     describeRun(bad));
+        process.env.OTELMON_IT_BAD = 'receivers:\n  otlp:\n    nope: 1\n';
+        const env = runOtelmon(['validate', '--config', file, '--config', 'env:OTELMON_IT_BAD']);
+        delete process.env.OTELMON_IT_BAD;
+        assert.equal(env.code, 1, describeRun(env));
+        assert.match(env.stderr, /^env:OTELMON_IT_BAD:3:5: 'receivers::otlp' has invalid keys: nope$/m,
+                     describeRun(env));
+        const http = runOtelmon(['validate', '--config', 'https://example.com/c.yaml']);
+        assert.equal(http.code, 1, describeRun(http));
+        assert.match(http.stderr, /http and https config URIs are not supported/, describeRun(http));
+        const noeq = runOtelmon(['validate', '--config', file, '--set', 'processors.batch.timeout']);
+        assert.notEqual(noeq.code, 0, describeRun(noeq));
+        assert.match(noeq.stderr, /--set: missing equal sign/, describeRun(noeq));
+    });
+});
+
+describe('the collector\'s own log (service::telemetry::logs)', () => {
+    test('json encoding with initial_fields to a file and stderr, at the configured level', async (t) => {
+        const dir = tempDir();
+        const logFile = path.join(dir, 'otelmon.log');
+        const c = await startCollector({
+            yaml: (o) => collectorConfigYaml(o).replace('service:\n',
+                'service:\n  telemetry:\n    logs:\n      level: info\n      encoding: json\n' +
+                `      initial_fields: {service: otelmon-it, "quote\\"key": "v"}\n` +
+                `      output_paths: [stderr, ${JSON.stringify(logFile)}]\n` +
+                '      sampling: {enabled: true, tick: 10s, initial: 10, thereafter: 100}\n'),
+        });
+        t.after(() => c.kill());
+        await c.check(async () => {
+            await c.stop();
+            const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+            const ready = lines.find((l) => /everything is ready/.test(l.msg));
+            assert.ok(ready, `the ready line in ${logFile}`);
+            assert.equal(ready.level, 'info');
+            assert.match(ready.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+            assert.equal(ready.service, 'otelmon-it');
+            assert.equal(ready['quote"key'], 'v');
+            const listen = lines.find((l) => /OTLP\/HTTP listening on/.test(l.msg));
+            assert.equal(listen['otelcol.component.kind'], 'receiver');
+            assert.equal(listen['otelcol.component.id'], 'otlp');
+            // stderr got the same lines.
+            assert.match(c.stderr, /^\{"level":"info","ts":"[^"]+".*"msg":"everything is ready/m);
+        });
+    });
+
+    test('an output path that cannot be opened stops the start with a message', () => {
+        const file = writeConfig(goodConfig([0, 0]).replace('service:\n',
+            'service:\n  telemetry:\n    logs:\n      output_paths: [/nonexistent/dir/otelmon.log]\n'));
+        const r = runOtelmon(['--config', file], { timeout: 15000 });
+        assert.equal(r.code, 1, describeRun(r));
+        assert.match(r.stderr, /output_paths: cannot open \/nonexistent\/dir\/otelmon\.log/, describeRun(r));
     });
 });
 

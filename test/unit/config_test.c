@@ -234,8 +234,9 @@ static void test_expand_env(void)
     } bad[] = {
         {"${env:", "invalid reference \"${env:\": missing closing '}'"},
         {"x ${OM_T_A", "invalid reference \"${OM_T_A\": missing closing '}'"},
-        {"${file:/etc/x}", "unsupported scheme \"file\" in \"${file:/etc/x}\": otelmon resolves "
-                           "only env"},
+        {"${file:/nonexistent/x}", "/nonexistent/x: cannot read: No such file or directory"},
+        {"${yaml:a: 1}", "unsupported scheme \"yaml\" in \"${yaml:a: 1}\": otelmon resolves env "
+                         "and file"},
         {"${env:1BAD}", "environment variable \"1BAD\" has invalid name: must match regex "
                         "^[a-zA-Z_][a-zA-Z0-9_]*$"},
         {"${}", "environment variable \"\" has invalid name: must match regex "
@@ -285,8 +286,9 @@ static void test_env_in_yaml(void)
 
     ASSERT_LOAD_FAILS("a: 1\nb: \"${env:\"\n",
                       "t.yaml:2:4: invalid reference \"${env:\": missing closing '}'");
-    ASSERT_LOAD_FAILS("a:\n  b: ${file:/x}\n", "t.yaml:2:6: unsupported scheme \"file\" in "
-                                               "\"${file:/x}\": otelmon resolves only env");
+    ASSERT_LOAD_FAILS("a:\n  b: ${http://x}\n", "t.yaml:2:6: unsupported scheme \"http\" in "
+                                                "\"${http://x}\": otelmon resolves env and "
+                                                "file");
 }
 
 static void test_anchors(void)
@@ -430,7 +432,7 @@ static void test_merge_files(void)
     const char *files[] = {p1, p2};
     om_config_t *c = NULL;
     om_diags_free(&diags);
-    int rc = om_config_load(files, 2, &c, &diags);
+    int rc = om_config_load(NULL, files, 2, &c, &diags);
     unlink(p1);
     unlink(p2);
     dump_diags(&diags);
@@ -465,7 +467,7 @@ static void test_load_file_errors(void)
     const char *files[] = {"/nonexistent/otelmon.yaml", p1, p2, "/"};
     om_config_t *c = NULL;
     om_diags_free(&diags);
-    int rc = om_config_load(files, 4, &c, &diags);
+    int rc = om_config_load(NULL, files, 4, &c, &diags);
     unlink(p1);
     unlink(p2);
     ASSERT_EQ_INT(rc, OM_ECONFIG);
@@ -477,11 +479,69 @@ static void test_load_file_errors(void)
                  e2, "/: cannot read: Is a directory");
 }
 
+/* ${file:PATH}: the file's content without its final newline; typed as YAML when it is the
+ * whole value. */
+static void test_file_references(void)
+{
+    char p1[512];
+    ASSERT_EQ_INT(write_temp("s3cret\n", p1, sizeof p1), 0);
+    char y[1200];
+    snprintf(y, sizeof y, "a: ${file:%s}\nb: \"Bearer ${file:%s}\"\n", p1, p1);
+    om_config_t *c = NULL;
+    ASSERT_EQ_INT(load(y, &c), 0);
+    unlink(p1);
+    ASSERT_EQ_STR(om_node_get(c->root, "a")->str, "s3cret");
+    ASSERT_EQ_STR(om_node_get(c->root, "b")->str, "Bearer s3cret");
+    om_config_free(c);
+}
+
+/* --config sources other than files: env:VAR and yaml:TEXT, merged in order over defaults,
+ * with "::" in keys as nested keys (otelcol's confmap), and positions named by the URI. */
+static void test_config_uris(void)
+{
+    setenv("OM_T_CFG", "receivers:\n  otlp:\n    protocols: {grpc: {endpoint: 'e:1'}}\n", 1);
+    const char *uris[] = {"env:OM_T_CFG", "yaml:receivers::otlp::protocols::grpc::endpoint: e:2",
+                          "yaml:exporters::debug::verbosity: detailed"};
+    om_config_t *c = NULL;
+    om_diags_free(&diags);
+    ASSERT_EQ_INT(om_config_load("processors: {batch: {timeout: 1s}}\n", uris, 3, &c, &diags), 0);
+    const om_node_t *ep = path_get(c->root, "receivers", "otlp", "protocols");
+    ep = path_get(ep, "grpc", "endpoint", NULL);
+    ASSERT_EQ_STR(ep->str, "e:2");
+    ASSERT_EQ_STR(ep->file, uris[1]);
+    ASSERT_EQ_UINT(ep->line, 1);
+    ASSERT_EQ_STR(path_get(c->root, "exporters", "debug", "verbosity")->str, "detailed");
+    ASSERT_EQ_STR(path_get(c->root, "processors", "batch", "timeout")->str, "1s");
+    om_config_free(c);
+
+    /* "::" keys merge with the written ones, in any source. */
+    ASSERT_EQ_INT(load("a:\n  b: 1\na::c: 2\na::b: 3\nx::y::z: 4\n", &c), 0);
+    ASSERT_EQ_STR(path_get(c->root, "a", "b", NULL)->str, "3");
+    ASSERT_EQ_STR(path_get(c->root, "a", "c", NULL)->str, "2");
+    ASSERT_EQ_STR(path_get(c->root, "x", "y", "z")->str, "4");
+    ASSERT_EQ_UINT(c->root->n, 2);
+    om_config_free(c);
+
+    /* An error in an env: source carries its URI and position. */
+    setenv("OM_T_BAD", "a: 1\na: 2\n", 1);
+    const char *bad[] = {"env:OM_T_BAD", "http://example.com/c.yaml", "s3:bucket/c.yaml", "env:1X"};
+    om_diags_free(&diags);
+    ASSERT_EQ_INT(om_config_load(NULL, bad, 4, &c, &diags), OM_ECONFIG);
+    ASSERT_DIAGS(&diags, "env:OM_T_BAD:2:1: mapping key \"a\" already defined at line 1",
+                 "http://example.com/c.yaml: http and https config URIs are not supported by "
+                 "otelmon: fetch the file and pass its path",
+                 "unsupported scheme on URI \"s3:bucket/c.yaml\"",
+                 "env:1X: environment variable \"1X\" has invalid name: must match regex "
+                 "^[a-zA-Z_][a-zA-Z0-9_]*$");
+    unsetenv("OM_T_CFG");
+    unsetenv("OM_T_BAD");
+}
+
 static void test_load_no_files(void)
 {
     om_config_t *c = NULL;
     om_diags_free(&diags);
-    ASSERT_EQ_INT(om_config_load(NULL, 0, &c, &diags), 0);
+    ASSERT_EQ_INT(om_config_load(NULL, NULL, 0, &c, &diags), 0);
     ASSERT_EQ_INT(c->root->kind, OM_NODE_MAP);
     ASSERT_EQ_UINT(c->root->n, 0);
     om_config_free(c);
@@ -529,6 +589,8 @@ int main(void)
     OM_RUN(test_merge_files);
     OM_RUN(test_load_file_errors);
     OM_RUN(test_load_no_files);
+    OM_RUN(test_file_references);
+    OM_RUN(test_config_uris);
     OM_RUN(test_alloc_failures);
     om_diags_free(&diags);
     return om_test_summary();
