@@ -830,6 +830,14 @@ static void pb_field_zero(pb_t *p, uint64_t v)
     pb_varint(p, v);
 }
 
+/* A varint field numbered 2^32 - 1, above protobuf's limit (2^29 - 1), which protobuf-c
+ * does not check: an unknown field. */
+static void pb_field_huge(pb_t *p, uint64_t v)
+{
+    pb_varint(p, UINT64_C(0xffffffff) << 3);
+    pb_varint(p, v);
+}
+
 /* KeyValue{key, value: AnyValue{string}} (twice: a second value field). */
 static void pb_kv(pb_t *p, uint32_t f, const char *k, const char *v, bool twice)
 {
@@ -852,7 +860,7 @@ typedef enum {
     ODD_ONEOF_TWICE,     /* keeps the last of two values of an AnyValue */
     ODD_SCOPE_AFTER,     /* the scope after the spans, the resource after the scopes: plain */
     ODD_NUL_AND_UNKNOWN, /* a NUL in a name, unknown fields, fields repeated: plain */
-    ODD_FIELD_ZERO,      /* unknown fields numbered 0 (tags in two bytes): plain */
+    ODD_FIELD_NUMBERS,   /* unknown fields numbered 0 and 2^32 - 1 (as protobuf-c): plain */
 } odd_t;
 
 static void odd_span(pb_t *span, odd_t odd)
@@ -876,7 +884,7 @@ static void odd_span(pb_t *span, odd_t odd)
         pb_msg(span, 15, &st2);
     }
     pb_kv(span, 9, "a", "va", odd == ODD_VALUE_TWICE);
-    if (odd == ODD_FIELD_ZERO) {
+    if (odd == ODD_FIELD_NUMBERS) {
         pb_t any = {0}, kv = {0};
         pb_field_zero(&any, 1);
         pb_str(&any, 1, "PUT");
@@ -885,6 +893,7 @@ static void odd_span(pb_t *span, odd_t odd)
         pb_msg(&kv, 2, &any);
         pb_msg(span, 9, &kv);
         pb_field_zero(span, 5);
+        pb_field_huge(span, 6);
     }
     if (odd == ODD_ONEOF_TWICE) {
         pb_t any = {0}, kv = {0};
@@ -925,9 +934,11 @@ static size_t odd_request(uint8_t *out, odd_t odd)
         pb_kv(&res2, 1, "region", "us", false);
         pb_msg(&rs, 1, &res2);
     }
-    if (odd == ODD_FIELD_ZERO) {
+    if (odd == ODD_FIELD_NUMBERS) {
         pb_field_zero(&rs, 3);
         pb_field_zero(&req, 3);
+        pb_field_huge(&rs, 4);
+        pb_field_huge(&req, 4);
     }
     pb_msg(&req, 1, &rs);
     pb_msg(&req, 1, &rs);
@@ -1045,8 +1056,8 @@ static void test_wire_path_equals_struct_path(void)
         uint8_t req[8192];
         static const char *const names[] = {"plain",       "resource-twice", "status-twice",
                                             "value-twice", "oneof-twice",    "scope-after",
-                                            "nul-unknown", "field-zero"};
-        for (int odd = ODD_NONE; odd <= ODD_FIELD_ZERO; odd++) {
+                                            "nul-unknown", "field-numbers"};
+        for (int odd = ODD_NONE; odd <= ODD_FIELD_NUMBERS; odd++) {
             size_t n = odd_request(req, (odd_t)odd);
             int fallbacks = differ(i, req, n, names[odd]);
             /* protobuf-c decides the entries (both) it would merge or replace something in

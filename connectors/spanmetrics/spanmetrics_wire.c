@@ -41,11 +41,13 @@ static bool rd_varint(rd_t *r, uint64_t *v)
     return false;
 }
 
+/* A tag as protobuf-c reads it: at most 5 bytes; a field number of 0 (a tag of two bytes or
+ * more) or above protobuf's 2^29 - 1 is an unknown field like any other. */
 static bool rd_tag(rd_t *r, uint32_t *field, int *wt)
 {
+    const uint8_t *start = r->p;
     uint64_t t;
-    /* protobuf-c takes field number 0 as an unknown field, so this does too. */
-    if (!rd_varint(r, &t) || (t >> 3) > 0x1fffffff) {
+    if (!rd_varint(r, &t) || r->p - start > 5) {
         return false;
     }
     *field = (uint32_t)(t >> 3);
