@@ -8,10 +8,11 @@
 //
 // Needs root (chroot, and mounting /proc in the root filesystem as a container runtime does:
 // sanitizer builds read it at start). The default config listens on 0.0.0.0:4317, :4318 and
-// :13133: those ports must be free on this machine while the test runs.
+// :13133 and the collector's own metrics on :8888: those ports must be free on this machine
+// while the test runs.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +52,13 @@ before(() => {
     const r = spawnSync(path.join(REPO, 'deploy', 'make-rootfs'),
                         [rootfs, path.dirname(otelmonBin())], { cwd: REPO, encoding: 'utf8' });
     assert.equal(r.status, 0, `deploy/make-rootfs failed:\n${r.stderr}`);
+    // A ThreadSanitizer build reads its suppressions file at start, from inside the image:
+    // put it at the same path there (as a container would mount it).
+    const supp = /(?:^|:)suppressions=([^:]+)/.exec(process.env.TSAN_OPTIONS ?? '')?.[1];
+    if (supp) {
+        mkdirSync(path.join(rootfs, path.dirname(supp)), { recursive: true });
+        copyFileSync(supp, path.join(rootfs, supp));
+    }
     const m = spawnSync('mount', ['-t', 'proc', 'proc', path.join(rootfs, 'proc')], { encoding: 'utf8' });
     assert.equal(m.status, 0, `mount proc: ${m.stderr}`);
     procMounted = true;
@@ -127,6 +135,12 @@ test('in the image as uid 10001, the default config takes OTLP over gRPC and HTT
          // The default config's debug exporter logs one line per batch with its span count.
          await waitFor(() => [...stderr.matchAll(/"spans": (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0) >= 6,
                        S(15000), `6 spans in the debug exporter's lines\n${describe()}`);
+
+         // The collector's own metrics on :8888, counting what the SDK sent.
+         const scrape = await (await fetch('http://127.0.0.1:8888/metrics')).text();
+         const accepted = [...scrape.matchAll(/^otelcol_receiver_accepted_spans_total\{[^}]*\} (\d+)$/gm)]
+             .reduce((s, m) => s + Number(m[1]), 0);
+         assert.equal(accepted, 6, scrape);
 
          const hc = spawnSync(...inImage(['/otelmon', 'healthcheck', '--url', 'http://127.0.0.1:13133/'],
                                          { encoding: 'utf8' }));
