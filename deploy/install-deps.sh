@@ -12,6 +12,8 @@ test_pkgs=(clang libclang-rt-14-dev python3 valgrind openssl)
 build_pkgs+=(libsnappy-dev)
 # A real Prometheus (2.42, with promtool) for the Prometheus exporters' tests (issue 10).
 test_pkgs+=(prometheus)
+# Headless Chromium loads the zpages extension's pages in its test (issue 13).
+test_pkgs+=(chromium)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
