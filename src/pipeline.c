@@ -12,6 +12,7 @@
  * created after the pipelines they feed. Shutdown stages follow the same order upstream
  * first: receivers, then each pipeline's processors and the connectors it feeds, stage by
  * stage, then exporters and extensions. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "component.h"
@@ -215,9 +216,22 @@ static void diag_unknown_type(om_diags_t *d, const om_node_t *key, om_kind_t kin
     om_strbuf_free(&valid);
 }
 
-/* The node a config_validate error is about: the value at `at` ("a::b::c") below the
- * component's node, or the deepest part of that path that is written (a rule about a key
- * left at its default points at the section it belongs in), or the component's key. */
+/* The item a part of an `at` path names in a sequence: "2" is its third item; NULL when seq
+ * is no sequence or has no such item. */
+static const om_node_t *seq_item(const om_node_t *seq, const char *part)
+{
+    if (seq == NULL || seq->kind != OM_NODE_SEQ || part[0] < '0' || part[0] > '9') {
+        return NULL;
+    }
+    char *end = NULL;
+    unsigned long long i = strtoull(part, &end, 10);
+    return *end == '\0' && i < seq->n ? seq->values[i] : NULL;
+}
+
+/* The node a config_validate error is about: the value at `at` ("a::b::c", where a number
+ * indexes a sequence: "a::2::c") below the component's node, or the deepest part of that path
+ * that is written (a rule about a key left at its default points at the section it belongs
+ * in), or the component's key. */
 static const om_node_t *node_at(const om_node_t *key, const om_node_t *value, const char *at)
 {
     const om_node_t *found = value != NULL && value->kind == OM_NODE_MAP ? value : key;
@@ -231,6 +245,9 @@ static const om_node_t *node_at(const om_node_t *key, const om_node_t *value, co
         memcpy(part, at, n);
         part[n] = '\0';
         const om_node_t *next = om_node_get(value, part);
+        if (next == NULL) {
+            next = seq_item(value, part);
+        }
         if (next == NULL) {
             break;
         }
