@@ -14,7 +14,7 @@
  *   no otelcol setting gives them a meaning.
  * - Sizes: an integer or decimal with an optional unit B, K/KB (1000), Ki/KiB (1024), M/MB,
  *   Mi/MiB, G/GB, Gi/GiB, T/TB, Ti/TiB, case-insensitive, optionally after one space.
- * - STRMAP and STRLIST defaults are written in YAML flow style: "{a: b}", "[x, y]".
+ * - STRMAP, STRLIST and SECLIST defaults are written in YAML flow style: "{a: b}", "[x, y]".
  * - OM_FF_REQUIRED is checked in every map that is present (a null value counts as present
  *   for the table's root); an absent nested section only gets its defaults. */
 #include "config.h"
@@ -891,6 +891,48 @@ static void apply_strlist(actx_t *a, om_strlist_t *l, const om_node_t *val, cons
 
 static void apply_map(actx_t *a, const om_field_t *fields, void *cfg, const om_node_t *node,
                       const char *path);
+static void set_defaults(actx_t *a, const om_field_t *fields, void *cfg, const char *path);
+
+static void seclist_clear(const om_field_t *f, om_seclist_t *l)
+{
+    for (size_t i = 0; l->items != NULL && i < l->n; i++) {
+        om_fields_free(f->fields, (char *)l->items + i * f->elem_size);
+    }
+    om_free(l->items);
+    *l = (om_seclist_t){0};
+}
+
+/* Each map of the sequence into a new element: the nested table's defaults, then the map.
+ * The list is replaced as a whole, even when an element has problems (they are reported). */
+static void apply_seclist(actx_t *a, const om_field_t *f, om_seclist_t *l, const om_node_t *val,
+                          const char *path)
+{
+    if (val->kind != OM_NODE_SEQ) {
+        problem(a, val, path, "expected a sequence of maps, got a %s", node_kind_name(val->kind));
+        return;
+    }
+    size_t size = f->elem_size > 0 ? f->elem_size : 1;
+    om_seclist_t nl = {.items = om_calloc(val->n + 1, size)};
+    if (nl.items == NULL) {
+        problem(a, val, path, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < val->n; i++) {
+        char sub[PATH_LEN];
+        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        void *elem = (char *)nl.items + nl.n * size;
+        nl.n++;
+        set_defaults(a, f->fields, elem, sub);
+        if (val->values[i]->kind != OM_NODE_MAP) {
+            problem(a, val->values[i], sub, "expected a map, got a %s",
+                    node_kind_name(val->values[i]->kind));
+            continue;
+        }
+        apply_map(a, f->fields, elem, val->values[i], sub);
+    }
+    seclist_clear(f, l);
+    *l = nl;
+}
 
 static void node_free(om_node_t *n)
 {
@@ -1228,48 +1270,6 @@ static void apply_anyvalue(actx_t *a, om_anyvalue_t **slot, const om_node_t *val
     }
 }
 
-/* ---- OM_F_SECLIST ---- */
-
-static void seclist_clear(const om_field_t *f, om_seclist_t *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        om_fields_free(f->fields, (char *)l->items + i * f->elem_size);
-    }
-    om_free(l->items);
-    *l = (om_seclist_t){0};
-}
-
-static void apply_seclist(actx_t *a, const om_field_t *f, om_seclist_t *l, const om_node_t *val,
-                          const char *path)
-{
-    if (val->kind != OM_NODE_SEQ) {
-        problem(a, val, path, "expected a sequence of maps, got a %s", node_kind_name(val->kind));
-        return;
-    }
-    seclist_clear(f, l);
-    if (val->n == 0) {
-        return;
-    }
-    l->items = om_calloc(val->n, f->elem_size);
-    if (l->items == NULL) {
-        problem(a, val, path, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < val->n; i++) {
-        char sub[PATH_LEN];
-        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-        void *elem = (char *)l->items + i * f->elem_size;
-        l->n = i + 1;
-        set_defaults(a, f->fields, elem, sub);
-        if (val->values[i]->kind != OM_NODE_MAP) {
-            problem(a, val->values[i], sub, "expected a map, got a %s",
-                    node_kind_name(val->values[i]->kind));
-            continue;
-        }
-        apply_map(a, f->fields, elem, val->values[i], sub);
-    }
-}
-
 /* A value that asks for nothing: null, an empty map or list, "", false, or a zero number or
  * duration. A refused key with such a value is accepted, since it turns nothing on. */
 static bool asks_nothing(const om_node_t *v)
@@ -1393,7 +1393,8 @@ static void apply_map(actx_t *a, const om_field_t *fields, void *cfg, const om_n
     check_required(a, fields, node, path);
 }
 
-/* STRMAP and STRLIST defaults are YAML flow text: parse them as the value of a one-key map. */
+/* STRMAP, STRLIST and SECLIST defaults are YAML flow text: parse them as the value of a
+ * one-key map. */
 static void default_from_yaml(actx_t *a, const om_field_t *f, void *cfg, const char *path)
 {
     size_t n = strlen(f->def) + 4;
@@ -1454,12 +1455,12 @@ static void zero_field(const om_field_t *f, void *p)
     case OM_F_STRLIST:
         strlist_clear((om_strlist_t *)p);
         break;
+    case OM_F_SECLIST:
+        seclist_clear(f, (om_seclist_t *)p);
+        break;
     case OM_F_NODE:
         node_free(*(om_node_t **)p);
         *(om_node_t **)p = NULL;
-        break;
-    case OM_F_SECLIST:
-        seclist_clear(f, (om_seclist_t *)p);
         break;
     case OM_F_ANYVALUE:
         om_anyvalue_free(*(om_anyvalue_t **)p);
@@ -1487,10 +1488,11 @@ static void set_defaults(actx_t *a, const om_field_t *fields, void *cfg, const c
             continue;
         }
         zero_field(f, p);
-        if (f->def == NULL || f->type == OM_F_SECLIST || f->type == OM_F_ANYVALUE) {
+        if (f->def == NULL || f->type == OM_F_ANYVALUE) {
             continue;
         }
-        if (f->type == OM_F_STRMAP || f->type == OM_F_STRLIST || f->type == OM_F_NODE) {
+        if (f->type == OM_F_STRMAP || f->type == OM_F_STRLIST || f->type == OM_F_SECLIST ||
+            f->type == OM_F_NODE) {
             default_from_yaml(a, f, cfg, sub);
         } else {
             apply_scalar(a, f, cfg, f->def, NULL, sub);

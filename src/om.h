@@ -635,8 +635,10 @@ typedef enum {
     OM_F_NODE,
     /* om_seclist_t: a sequence of maps (otelcol's lists of structs: `actions`, `attributes`),
      * each filled like a SECTION into an element of elem_size bytes from the nested table
-     * `fields`: defaults, types, bounds, unknown keys and required keys, per element. Messages
-     * name an element "path[i]"; om_err_at paths may too ("actions[2]::pattern"). */
+     * `fields`: defaults, types, bounds, unknown keys and required keys, per element (and a
+     * default for the whole list in YAML flow style). Messages name an element "path[i]";
+     * om_err_at paths may too ("actions[2]::pattern"). Used by attributes' actions and
+     * spanmetrics' dimensions. */
     OM_F_SECLIST,
     /* om_anyvalue_t * (owned, om_anyvalue_free; NULL when absent or null): any YAML value,
      * typed as otelcol reads YAML (yaml.v3, then pcommon's FromRaw): quoted scalars are
@@ -844,9 +846,9 @@ typedef struct om_create_args {
     const char *id;       /* "otlp/2" */
     const char *log_name; /* "receiver/otlp/2"; outlives the instance */
     om_host_t *host;
-    om_signal_t signals; /* the signals this instance is wired for */
+    om_signal_t signals; /* the signals this instance is wired for (see connectors below) */
     /* Receivers and processors: the next consumer per signal (index om_signal_index()), with
-     * fan-out already applied. Exporters get none. */
+     * fan-out already applied. Exporters get none. Connectors: see "Connectors" below. */
     om_consumer_t next[OM_SIG_COUNT];
 } om_create_args_t;
 
@@ -878,6 +880,9 @@ typedef struct om_factory {
      * the collector is about to shut its pipelines down. */
     void (*pipelines_ready)(void *self);
     void (*pipelines_not_ready)(void *self);
+    /* Connectors only (see "Connectors" below): for each signal the connector takes in, by
+     * om_signal_index(), the OM_SIG_* bits of the signals it can emit from it. */
+    unsigned connects[OM_SIG_COUNT];
 } om_factory_t;
 
 /* The factory table meson generates from the component list; NULL-terminated. */
@@ -885,6 +890,42 @@ extern const om_factory_t *const om_factories[];
 
 const char *om_kind_name(om_kind_t k);   /* "receiver" ... */
 const char *om_kind_plural(om_kind_t k); /* "receivers" ... as the top-level config keys */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connectors: components that are the exporter of one pipeline and the receiver of another,  */
+/* as otelcol's.                                                                              */
+
+/* A connector id is configured under `connectors:` and listed in one pipeline's `exporters`
+ * and another's `receivers`; the two pipelines may carry different signals (traces ->
+ * spanmetrics -> metrics).
+ *
+ * The factory (kind OM_CONNECTOR) declares what it can do in `connects`: connects[i] holds the
+ * signals it can emit from signal om_signal_from_index(i); `signals` is the set of signals it
+ * takes in (each i with connects[i] != 0), and it has the consume function of each.
+ *   forward:     connects = {[0] = OM_SIG_TRACES, [1] = OM_SIG_METRICS, [2] = OM_SIG_LOGS}
+ *   spanmetrics: connects = {[0] = OM_SIG_METRICS}
+ *
+ * The core makes one instance per pair of signals the config uses, as otelcol does: for a
+ * connector listed as an exporter in pipelines of signal E and as a receiver in pipelines of
+ * signal R, with R in connects[E], one instance whose create arguments have
+ *   signals = E       what it consumes (from every pipeline of signal E that lists it);
+ *   next[index(R)]    its one next consumer: a fan-out over the pipelines of signal R that
+ *                     list it as a receiver (each one's first processor, or its exporters),
+ *                     ordered by OM_CAP_MUTATES_DATA like any fan-out;
+ *   the other next[]  unset.
+ * A connector that passes batches on (E == R) counts as mutating, for the fan-out that feeds
+ * it, when a pipeline it feeds mutates. Start order: the pipelines a connector feeds before
+ * the connector, the connector before the pipelines that feed it. Shutdown runs the other
+ * way, so that a connector's shutdown may still hand what it holds downstream: its next
+ * consumers stop after it.
+ *
+ * Rules the core checks, in otelcol's words: a connector is used on both sides with a signal
+ * pair it supports (`connector "x" used as exporter in [traces] pipeline but not used in any
+ * supported receiver pipeline`), an id does not name both a connector and an exporter or
+ * receiver (`ambiguous ID`), and the pipelines joined by connectors form no cycle (`cycle
+ * detected: connector "x" (traces to traces) -> processor "batch" in pipeline "traces/2" ->
+ * ...`). A connector configured but used by no pipeline is not created (otelcol accepts it;
+ * otelmon logs a warning). */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Intake backpressure. What the collector has accepted and not yet delivered lives in arenas */

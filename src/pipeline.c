@@ -3,7 +3,15 @@
  * Building is two passes: first every component config and every pipeline is checked and all
  * problems are collected (validate-everything-before-start); only when there are none are the
  * instances created, exporters first, so that each upstream component is created with its
- * downstream consumers already known. */
+ * downstream consumers already known.
+ *
+ * Connectors join pipelines: a connector listed as an exporter of pipeline P and a receiver
+ * of pipeline Q is an edge P -> Q (one instance per pair of signals, as otelcol). The
+ * pipelines and these edges must form a DAG; pipelines are created downstream first (a
+ * post-order of that DAG), each after the connector instances it exports to, which are
+ * created after the pipelines they feed. Shutdown stages follow the same order upstream
+ * first: receivers, then each pipeline's processors and the connectors it feeds, stage by
+ * stage, then exporters and extensions. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +32,10 @@ typedef struct comp {
     unsigned used_signals; /* signals of the pipelines that use it */
     bool enabled;          /* extensions: listed in service::extensions */
     struct instance *inst; /* receivers and exporters: the one instance */
+    /* Connectors: the signals of the pipelines that list it as an exporter / as a receiver,
+     * and its instances by (exporter signal, receiver signal) index. */
+    unsigned exp_sigs, rcv_sigs;
+    struct instance *pairs[OM_SIG_COUNT][OM_SIG_COUNT];
 } comp_t;
 
 /* One created component. */
@@ -32,6 +44,8 @@ typedef struct instance {
     char *log_name; /* owned */
     void *self;
     bool created;
+    bool mutates; /* connectors: what the fan-out feeding it orders it by */
+    int stage;    /* processors and connectors: the shutdown stage */
 } instance_t;
 
 /* Hands one batch to several consumers; retryable refusals win over permanent errors, so a
@@ -48,6 +62,7 @@ typedef struct pipeline {
     om_signal_t sig;
     const om_node_t *key;
     comp_t **receivers, **processors, **exporters; /* owned arrays of borrowed pointers */
+    const om_node_t **rnodes, **pnodes, **enodes;  /* where each is listed (owned arrays) */
     size_t nr, np, ne;
     instance_t **procs;  /* owned array; the instances are in the graph's list */
     om_consumer_t entry; /* what receivers hand this pipeline's data to */
@@ -68,6 +83,7 @@ struct om_graph {
     size_t n_comps;
     pipeline_t *pipes;
     size_t n_pipes;
+    size_t *order;     /* pipeline indexes, downstream first (owned); n_pipes of them */
     instance_t **inst; /* owned; in creation order: exporters, processors, receivers */
     size_t n_inst;
     om__fanout_t **fanouts;
@@ -78,7 +94,7 @@ struct om_graph {
     const char *const *ext_ids;
     size_t n_ext;
     /* shutdown */
-    int stage; /* 0 receivers, 1..max_procs processors by position, then exporters */
+    int stage; /* 0 receivers, then processors and connectors (instance_t.stage), exporters */
     int n_stages;
     size_t pending;
     bool shutting_down;
@@ -399,8 +415,26 @@ static void check_keys(const om_node_t *map, const char *const *allowed, const c
     om_strbuf_free(&bad);
 }
 
+/* The component an id in a pipeline's list names: of the list's kind, or a connector in the
+ * receivers and exporters lists. */
+static comp_t *find_listed(om_graph_t *g, om_kind_t kind, const char *id)
+{
+    comp_t *c = find_comp(g, kind, id);
+    if (c == NULL && kind != OM_PROCESSOR) {
+        c = find_comp(g, OM_CONNECTOR, id);
+    }
+    return c;
+}
+
+static bool listed_id_written(const om_node_t *root, om_kind_t kind, const char *id)
+{
+    return id_written(root, kind, id) ||
+           (kind != OM_PROCESSOR && id_written(root, OM_CONNECTOR, id));
+}
+
 static int resolve_list(om_graph_t *g, const om_node_t *pipe_node, const char *pipe_path,
-                        om_kind_t kind, comp_t ***out, size_t *n, om_diags_t *d)
+                        om_kind_t kind, comp_t ***out, const om_node_t ***nodes, size_t *n,
+                        om_diags_t *d)
 {
     const char *field = om_kind_plural(kind);
     const om_node_t *list = om_node_get(pipe_node, field);
@@ -417,9 +451,9 @@ static int resolve_list(om_graph_t *g, const om_node_t *pipe_node, const char *p
             om_diag_add(d, item, pipe_path, "'%s' must be a list of component ids", field);
             continue;
         }
-        comp_t *c = find_comp(g, kind, item->str);
+        comp_t *c = find_listed(g, kind, item->str);
         if (c == NULL) {
-            if (!id_written(g->cfg->root, kind, item->str)) {
+            if (!listed_id_written(g->cfg->root, kind, item->str)) {
                 om_diag_add(d, item, pipe_path, "references %s \"%s\" which is not configured",
                             om_kind_name(kind), item->str);
             }
@@ -436,10 +470,12 @@ static int resolve_list(om_graph_t *g, const om_node_t *pipe_node, const char *p
         if (c == NULL) {
             continue;
         }
-        if (GROW(*out, *n) != 0) {
+        size_t nn = *n;
+        if (GROW(*out, *n) != 0 || GROW(*nodes, nn) != 0) {
             return OM_ENOMEM;
         }
         (*out)[*n - 1] = c;
+        (*nodes)[*n - 1] = item;
     }
     return 0;
 }
@@ -462,6 +498,12 @@ static void check_support(pipeline_t *p, const char *path, om_diags_t *d)
     for (int l = 0; l < 3; l++) {
         for (size_t i = 0; i < counts[l]; i++) {
             comp_t *c = lists[l][i];
+            if (c->kind == OM_CONNECTOR) {
+                /* Which signal pairs it supports is checked once every pipeline is known. */
+                c->exp_sigs |= l == 2 ? (unsigned)p->sig : 0;
+                c->rcv_sigs |= l == 0 ? (unsigned)p->sig : 0;
+                continue;
+            }
             if (!(c->f->signals & p->sig)) {
                 om_diag_add(d, p->key, path, "%s \"%s\" does not support %s", om_kind_name(c->kind),
                             c->id, om_signal_name(p->sig));
@@ -501,9 +543,10 @@ static int load_pipeline(om_graph_t *g, const om_node_t *key, const om_node_t *v
     if (value != NULL && value->kind != OM_NODE_MAP && value->kind != OM_NODE_NULL) {
         om_diag_add(d, value, path, "must be a map with receivers, processors and exporters");
     }
-    rc = resolve_list(g, value, path, OM_RECEIVER, &p->receivers, &p->nr, d);
-    rc = rc ? rc : resolve_list(g, value, path, OM_PROCESSOR, &p->processors, &p->np, d);
-    rc = rc ? rc : resolve_list(g, value, path, OM_EXPORTER, &p->exporters, &p->ne, d);
+    rc = resolve_list(g, value, path, OM_RECEIVER, &p->receivers, &p->rnodes, &p->nr, d);
+    rc =
+        rc ? rc : resolve_list(g, value, path, OM_PROCESSOR, &p->processors, &p->pnodes, &p->np, d);
+    rc = rc ? rc : resolve_list(g, value, path, OM_EXPORTER, &p->exporters, &p->enodes, &p->ne, d);
     if (rc == 0 && p->id == NULL) {
         rc = OM_ENOMEM;
     }
@@ -557,6 +600,295 @@ static int load_service(om_graph_t *g, const om_node_t *root, om_diags_t *d)
         }
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Pass 1: connectors                                                                       */
+
+/* The length of the valid UTF-8 sequence at p (1 for ASCII), or 0: as Go decodes runes,
+ * overlong forms, surrogates and code points above U+10FFFF are invalid. */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80) {
+        return 1;
+    }
+    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
+               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                              : 0;
+    /* The second byte's range narrows for E0 (no overlong), ED (no surrogate), F0, F4. */
+    unsigned char lo = p[0] == 0xe0 ? 0xa0 : p[0] == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = p[0] == 0xed ? 0x9f : p[0] == 0xf4 ? 0x8f : 0xbf;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xbf;
+        if (p[i] < l || p[i] > h) {
+            return 0; /* also stops at the terminating NUL */
+        }
+    }
+    return n;
+}
+
+/* A string quoted as Go's %q quotes it (strconv.Quote), for the messages otelcol writes
+ * with %q: the name part of an id may hold any character ("forward/a\"b" is valid). Valid
+ * UTF-8 sequences are kept as they are (Go escapes the few non-printable runes above ASCII,
+ * e.g. U+2028, as \u2028: those are kept here); other bytes are escaped as Go escapes them. */
+static void put_quoted(om_strbuf_t *sb, const char *s)
+{
+    static const char esc[] = "\\a\\b\\t\\n\\v\\f\\r"; /* \a (7) to \r (13), two bytes each */
+    const unsigned char *p = (const unsigned char *)s;
+    om_strbuf_putc(sb, '"');
+    while (*p != '\0') {
+        size_t n = utf8_len(p);
+        if (*p == '"' || *p == '\\') {
+            om_strbuf_putc(sb, '\\');
+            om_strbuf_putc(sb, (char)*p);
+        } else if (*p >= 7 && *p <= 13) {
+            om_strbuf_append(sb, esc + 2 * (*p - 7), 2);
+        } else if (*p < 0x20 || *p == 0x7f || n == 0) {
+            om_strbuf_printf(sb, "\\x%02x", *p);
+        } else {
+            om_strbuf_append(sb, p, n);
+            p += n;
+            continue;
+        }
+        p++;
+    }
+    om_strbuf_putc(sb, '"');
+}
+
+static om_signal_t sig_at(int i)
+{
+    return om_signal_from_index(i);
+}
+
+/* The connector is created for the pair (exporter signal e, receiver signal r): used on both
+ * sides with these signals, and the factory supports the pair. */
+static bool conn_pair(const comp_t *c, int e, int r)
+{
+    return c->kind == OM_CONNECTOR && (c->exp_sigs & sig_at(e)) && (c->rcv_sigs & sig_at(r)) &&
+           (c->f->connects[e] & sig_at(r));
+}
+
+static bool lists_comp(comp_t *const *list, size_t n, const comp_t *c, size_t *at)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (list[i] == c) {
+            if (at != NULL) {
+                *at = i;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+/* otelcol's message for a connector used with signal s on one side (as an exporter when
+ * as_exporter) and with no supported signal on the other, pointing at the first place the
+ * connector is listed so. The pipelines are listed as Go prints a []string. */
+static void report_one_sided(om_graph_t *g, const comp_t *c, bool as_exporter, om_signal_t s,
+                             om_diags_t *d)
+{
+    om_strbuf_t names;
+    om_strbuf_init(&names, 0);
+    const om_node_t *at = NULL;
+    for (size_t i = 0; i < g->n_pipes; i++) {
+        pipeline_t *p = &g->pipes[i];
+        size_t k;
+        bool listed = as_exporter ? lists_comp(p->exporters, p->ne, c, &k)
+                                  : lists_comp(p->receivers, p->nr, c, &k);
+        if (p->sig != s || !listed) {
+            continue;
+        }
+        om_strbuf_printf(&names, "%s%s", at != NULL ? " " : "", p->id);
+        at = at != NULL ? at : (as_exporter ? p->enodes[k] : p->rnodes[k]);
+    }
+    om_strbuf_t id;
+    om_strbuf_init(&id, 0);
+    put_quoted(&id, c->id);
+    om_diag_add(d, at, NULL,
+                "connector %s used as %s in [%s] pipeline but not used in any supported %s "
+                "pipeline",
+                id.data ? id.data : "", as_exporter ? "exporter" : "receiver",
+                names.data ? names.data : "", as_exporter ? "receiver" : "exporter");
+    om_strbuf_free(&id);
+    om_strbuf_free(&names);
+}
+
+static void check_connector(om_graph_t *g, const comp_t *c, om_diags_t *d)
+{
+    if (c->exp_sigs == 0 && c->rcv_sigs == 0) {
+        /* otelcol builds only what pipelines use and says nothing; a word helps. */
+        OM_LOG(OM_LOG_WARN, "connectors::%s is not used in any pipeline", c->id);
+        return;
+    }
+    for (int e = 0; e < OM_SIG_COUNT; e++) {
+        if ((c->exp_sigs & sig_at(e)) && !(c->f->connects[e] & c->rcv_sigs)) {
+            report_one_sided(g, c, true, sig_at(e), d);
+        }
+    }
+    for (int r = 0; r < OM_SIG_COUNT; r++) {
+        bool fed = false;
+        for (int e = 0; e < OM_SIG_COUNT; e++) {
+            fed = fed || conn_pair(c, e, r);
+        }
+        if ((c->rcv_sigs & sig_at(r)) && !fed) {
+            report_one_sided(g, c, false, sig_at(r), d);
+        }
+    }
+}
+
+/* otelcol's rule: an id may not name a connector and an exporter or receiver, since
+ * pipelines list connectors among those. */
+static void check_ambiguous(om_graph_t *g, const comp_t *c, om_diags_t *d)
+{
+    static const om_kind_t others[] = {OM_EXPORTER, OM_RECEIVER};
+    for (size_t k = 0; k < 2; k++) {
+        if (!id_written(g->cfg->root, others[k], c->id)) {
+            continue;
+        }
+        om_strbuf_t sb;
+        om_strbuf_init(&sb, 0);
+        om_strbuf_printf(&sb, "connectors::%s: ambiguous ID: Found both ", c->id);
+        put_quoted(&sb, c->id);
+        om_strbuf_printf(&sb, " %s and ", om_kind_name(others[k]));
+        put_quoted(&sb, c->id);
+        om_strbuf_puts(&sb, " connector. Change one of the components' IDs to eliminate "
+                            "ambiguity (e.g. rename ");
+        put_quoted(&sb, c->id);
+        om_strbuf_puts(&sb, " connector to ");
+        om_strbuf_t renamed;
+        om_strbuf_init(&renamed, 0);
+        om_strbuf_printf(&renamed, "%s/connector", c->id);
+        put_quoted(&sb, renamed.data ? renamed.data : "");
+        om_strbuf_putc(&sb, ')');
+        om_diag_add(d, c->key, NULL, "%s", sb.data ? sb.data : "ambiguous ID");
+        om_strbuf_free(&renamed);
+        om_strbuf_free(&sb);
+    }
+}
+
+/* Depth-first search over pipelines joined by connectors: finds a cycle, or orders the
+ * pipelines downstream first (post-order). Depth at most the number of pipelines. */
+typedef struct dfs {
+    om_graph_t *g;
+    om_diags_t *d;
+    unsigned char *color; /* 0 unseen, 1 on the stack, 2 done */
+    size_t *stack;        /* pipelines on the path */
+    const comp_t **via;   /* via[k]: the connector that led to stack[k] (NULL for the root) */
+    size_t depth, n_order;
+    bool cycle;
+} dfs_t;
+
+static void append_procs(om_strbuf_t *sb, const pipeline_t *p)
+{
+    for (size_t k = 0; k < p->np; k++) {
+        om_strbuf_puts(sb, " -> processor ");
+        put_quoted(sb, p->processors[k]->id);
+        om_strbuf_puts(sb, " in pipeline ");
+        put_quoted(sb, p->id);
+    }
+}
+
+static void append_conn(om_strbuf_t *sb, const comp_t *c, om_signal_t e, om_signal_t r)
+{
+    om_strbuf_puts(sb, "connector ");
+    put_quoted(sb, c->id);
+    om_strbuf_printf(sb, " (%s to %s)", om_signal_name(e), om_signal_name(r));
+}
+
+/* The cycle closes with connector c (listed at node `at` among the exporters of the pipeline
+ * on top of the stack) going back to stack[k]. Reported as otelcol does, from a connector:
+ * connector, the processors of the pipeline it feeds, the next connector..., the first one. */
+static void report_cycle(dfs_t *w, size_t k, const comp_t *c, const om_node_t *at)
+{
+    pipeline_t *pipes = w->g->pipes;
+    const pipeline_t *top = &pipes[w->stack[w->depth - 1]];
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    om_strbuf_puts(&sb, "cycle detected: ");
+    append_conn(&sb, c, top->sig, pipes[w->stack[k]].sig);
+    for (size_t i = k; i < w->depth; i++) {
+        const pipeline_t *p = &pipes[w->stack[i]];
+        append_procs(&sb, p);
+        om_strbuf_puts(&sb, " -> ");
+        if (i + 1 < w->depth) {
+            append_conn(&sb, w->via[i + 1], p->sig, pipes[w->stack[i + 1]].sig);
+        } else {
+            append_conn(&sb, c, top->sig, pipes[w->stack[k]].sig);
+        }
+    }
+    om_diag_add(w->d, at, NULL, "%s", sb.data ? sb.data : "cycle detected");
+    om_strbuf_free(&sb);
+    w->cycle = true;
+}
+
+static void dfs_visit(dfs_t *w, size_t pi, const comp_t *via);
+
+/* The pipelines connector c (an exporter of p, listed at `at`) feeds. */
+static void dfs_edges(dfs_t *w, const pipeline_t *p, const comp_t *c, const om_node_t *at)
+{
+    int e = om_signal_index(p->sig);
+    for (size_t qi = 0; qi < w->g->n_pipes && !w->cycle; qi++) {
+        const pipeline_t *q = &w->g->pipes[qi];
+        if (!conn_pair(c, e, om_signal_index(q->sig)) ||
+            !lists_comp(q->receivers, q->nr, c, NULL)) {
+            continue;
+        }
+        if (w->color[qi] == 1) {
+            size_t k = 0;
+            while (w->stack[k] != qi) {
+                k++;
+            }
+            report_cycle(w, k, c, at);
+        } else if (w->color[qi] == 0) {
+            dfs_visit(w, qi, c);
+        }
+    }
+}
+
+static void dfs_visit(dfs_t *w, size_t pi, const comp_t *via)
+{
+    const pipeline_t *p = &w->g->pipes[pi];
+    w->color[pi] = 1;
+    w->via[w->depth] = via;
+    w->stack[w->depth++] = pi;
+    for (size_t j = 0; j < p->ne && !w->cycle; j++) {
+        if (p->exporters[j]->kind == OM_CONNECTOR) {
+            dfs_edges(w, p, p->exporters[j], p->enodes[j]);
+        }
+    }
+    if (w->cycle) {
+        return;
+    }
+    w->depth--;
+    w->color[pi] = 2;
+    w->g->order[w->n_order++] = pi;
+}
+
+static int check_connectors(om_graph_t *g, om_diags_t *d)
+{
+    for (size_t i = 0; i < g->n_comps; i++) {
+        if (g->comps[i].kind == OM_CONNECTOR) {
+            check_ambiguous(g, &g->comps[i], d);
+            check_connector(g, &g->comps[i], d);
+        }
+    }
+    size_t n = g->n_pipes ? g->n_pipes : 1;
+    dfs_t w = {.g = g, .d = d};
+    w.color = om_calloc(n, 1);
+    w.stack = om_calloc(n, sizeof *w.stack);
+    w.via = om_calloc(n, sizeof *w.via);
+    g->order = om_calloc(n, sizeof *g->order);
+    int rc = w.color && w.stack && w.via && g->order ? 0 : OM_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < g->n_pipes && !w.cycle; i++) {
+        if (w.color[i] == 0) {
+            dfs_visit(&w, i, NULL);
+        }
+    }
+    om_free(w.color);
+    om_free(w.stack);
+    om_free(w.via);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -621,9 +953,86 @@ static int create_exporters(om_graph_t *g, om_diags_t *d)
     return 0;
 }
 
+/* The instance of connector c for signals (e, r), whose next consumer is a fan-out over the
+ * pipelines of signal r that list c as a receiver (downstream: created already). */
+static int create_connector(om_graph_t *g, comp_t *c, int e, int r, om_diags_t *d)
+{
+    size_t room = g->n_pipes ? g->n_pipes : 1;
+    om_consumer_t *list = om_malloc(room * sizeof *list);
+    bool *mutates = om_malloc(room * sizeof *mutates);
+    om_consumer_t next[OM_SIG_COUNT] = {{0}};
+    size_t n = 0;
+    bool any_mutates = false;
+    int rc = list != NULL && mutates != NULL ? 0 : OM_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < g->n_pipes; i++) {
+        pipeline_t *q = &g->pipes[i];
+        if (q->sig == sig_at(r) && lists_comp(q->receivers, q->nr, c, NULL)) {
+            mutates[n] = q->mutates;
+            any_mutates = any_mutates || q->mutates;
+            list[n++] = q->entry;
+        }
+    }
+    rc = rc == 0 && n > 0 ? make_fanout(g, list, mutates, n, &next[r]) : rc;
+    om_free(list);
+    om_free(mutates);
+    if (rc != 0) {
+        return rc;
+    }
+    char pair[32];
+    snprintf(pair, sizeof pair, "%s-to-%s", om_signal_name(sig_at(e)), om_signal_name(sig_at(r)));
+    rc = create_instance(g, c, pair, sig_at(e), next, &c->pairs[e][r], d);
+    if (rc == 0) {
+        /* One that passes batches on hands them to pipelines that may change them. */
+        c->pairs[e][r]->mutates =
+            (c->f->caps & OM_CAP_MUTATES_DATA) != 0 || (e == r && any_mutates);
+    }
+    return rc;
+}
+
+/* The connector instances pipeline p exports to. */
+static int create_connectors_of(om_graph_t *g, pipeline_t *p, om_diags_t *d)
+{
+    int e = om_signal_index(p->sig);
+    for (size_t i = 0; i < p->ne; i++) {
+        comp_t *c = p->exporters[i];
+        for (int r = 0; c->kind == OM_CONNECTOR && r < OM_SIG_COUNT; r++) {
+            if (conn_pair(c, e, r) && c->pairs[e][r] == NULL) {
+                int rc = create_connector(g, c, e, r, d);
+                if (rc != 0) {
+                    return rc;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* What p's exporters list stands for: each exporter, and each instance of each connector. */
+static size_t exporter_consumers(pipeline_t *p, om_consumer_t *list, bool *mutates)
+{
+    int e = om_signal_index(p->sig);
+    size_t n = 0;
+    for (size_t i = 0; i < p->ne; i++) {
+        comp_t *c = p->exporters[i];
+        if (c->kind != OM_CONNECTOR) {
+            list[n] = (om_consumer_t){.self = c->inst->self, .consume = consume_fn(c->f, p->sig)};
+            mutates[n++] = (c->f->caps & OM_CAP_MUTATES_DATA) != 0;
+            continue;
+        }
+        for (int r = 0; r < OM_SIG_COUNT; r++) {
+            if (c->pairs[e][r] != NULL) {
+                list[n] = (om_consumer_t){.self = c->pairs[e][r]->self,
+                                          .consume = consume_fn(c->f, p->sig)};
+                mutates[n++] = c->pairs[e][r]->mutates;
+            }
+        }
+    }
+    return n;
+}
+
 static int create_pipeline_procs(om_graph_t *g, pipeline_t *p, om_diags_t *d)
 {
-    size_t room = p->ne ? p->ne : 1;
+    size_t room = p->ne ? p->ne * OM_SIG_COUNT : 1;
     om_consumer_t *list = om_malloc(room * sizeof *list);
     bool *mutates = om_malloc(room * sizeof *mutates);
     if (list == NULL || mutates == NULL) {
@@ -631,17 +1040,15 @@ static int create_pipeline_procs(om_graph_t *g, pipeline_t *p, om_diags_t *d)
         om_free(mutates);
         return OM_ENOMEM;
     }
-    for (size_t i = 0; i < p->ne; i++) {
-        comp_t *e = p->exporters[i];
-        list[i] = (om_consumer_t){.self = e->inst->self, .consume = consume_fn(e->f, p->sig)};
-        mutates[i] = (e->f->caps & OM_CAP_MUTATES_DATA) != 0;
+    size_t n = exporter_consumers(p, list, mutates);
+    for (size_t i = 0; i < n; i++) {
         p->mutates = p->mutates || mutates[i];
     }
     for (size_t k = 0; k < p->np; k++) {
         p->mutates = p->mutates || (p->processors[k]->f->caps & OM_CAP_MUTATES_DATA) != 0;
     }
     om_consumer_t next = {0};
-    int rc = p->ne > 0 ? make_fanout(g, list, mutates, p->ne, &next) : 0;
+    int rc = n > 0 ? make_fanout(g, list, mutates, n, &next) : 0;
     om_free(list);
     om_free(mutates);
     p->procs = om_calloc(p->np ? p->np : 1, sizeof *p->procs);
@@ -711,18 +1118,57 @@ static int create_extensions(om_graph_t *g, om_diags_t *d)
     return 0;
 }
 
+/* The shutdown stage of each processor and connector instance: a pipeline's processors
+ * follow the connectors that feed it, the connectors it feeds follow its last processor.
+ * Pipelines are visited upstream first, so every connector's feeders are placed before it. */
+static void compute_stages(om_graph_t *g)
+{
+    int max = 0;
+    for (size_t k = g->n_pipes; k-- > 0;) {
+        pipeline_t *p = &g->pipes[g->order[k]];
+        int r = om_signal_index(p->sig), base = 1;
+        for (size_t i = 0; i < p->nr; i++) {
+            for (int e = 0; p->receivers[i]->kind == OM_CONNECTOR && e < OM_SIG_COUNT; e++) {
+                instance_t *in = p->receivers[i]->pairs[e][r];
+                base = in != NULL && in->stage + 1 > base ? in->stage + 1 : base;
+            }
+        }
+        for (size_t j = 0; j < p->np; j++) {
+            p->procs[j]->stage = base + (int)j;
+            max = p->procs[j]->stage > max ? p->procs[j]->stage : max;
+        }
+        int end = base + (int)p->np;
+        for (size_t i = 0; i < p->ne; i++) {
+            for (int t = 0; p->exporters[i]->kind == OM_CONNECTOR && t < OM_SIG_COUNT; t++) {
+                instance_t *in = p->exporters[i]->pairs[r][t];
+                if (in != NULL && in->stage < end) {
+                    in->stage = end;
+                    max = end > max ? end : max;
+                }
+            }
+        }
+    }
+    g->n_stages = max + 3; /* then exporters, then extensions */
+}
+
 static int create_all(om_graph_t *g, om_diags_t *d)
 {
-    /* Creation order is start order: extensions, exporters, processors, receivers. */
+    /* Creation order is start order: extensions, exporters, then the pipelines downstream
+     * first (each after the connectors it exports to), receivers last. */
     int rc = create_extensions(g, d);
     rc = rc ? rc : create_exporters(g, d);
     for (size_t i = 0; rc == 0 && i < g->n_pipes; i++) {
-        rc = create_pipeline_procs(g, &g->pipes[i], d);
+        pipeline_t *p = &g->pipes[g->order[i]];
+        rc = create_connectors_of(g, p, d);
+        rc = rc ? rc : create_pipeline_procs(g, p, d);
     }
     for (size_t i = 0; rc == 0 && i < g->n_comps; i++) {
         if (g->comps[i].kind == OM_RECEIVER && g->comps[i].used_signals != 0) {
             rc = create_receiver(g, &g->comps[i], d);
         }
+    }
+    if (rc == 0) {
+        compute_stages(g);
     }
     return rc;
 }
@@ -832,6 +1278,7 @@ int om_graph_build(const om_config_t *cfg, om_host_t *host, bool validate_only, 
         rc = load_section(g, cfg->root, kinds[k], d);
     }
     rc = rc ? rc : load_service(g, cfg->root, d);
+    rc = rc ? rc : check_connectors(g, d);
     if (rc == 0 && d->n == before && !validate_only) {
         rc = create_all(g, d);
     }
@@ -849,6 +1296,16 @@ int om_graph_build(const om_config_t *cfg, om_host_t *host, bool validate_only, 
 const om_log_cfg_t *om_graph_log_cfg(const om_graph_t *g)
 {
     return &g->telemetry.logs;
+}
+
+const om_consumer_t *om__graph_entry(const om_graph_t *g, const char *id)
+{
+    for (size_t i = 0; i < g->n_pipes; i++) {
+        if (strcmp(g->pipes[i].id, id) == 0) {
+            return g->pipes[i].entry.consume != NULL ? &g->pipes[i].entry : NULL;
+        }
+    }
+    return NULL;
 }
 
 const om_telemetry_cfg_t *om_graph_telemetry_cfg(const om_graph_t *g)
@@ -884,7 +1341,8 @@ int om_graph_start(om_graph_t *g, om_err_t *err)
     return 0;
 }
 
-/* The stage of an instance: receivers 0, a processor at position k is k+1, then exporters,
+/* The stage of an instance: receivers 0, processors and connectors as compute_stages placed
+ * them (a processor at position k of a pipeline no connector feeds is k+1), then exporters,
  * then extensions (a health check stays up until the data has drained). */
 static int instance_stage(const om_graph_t *g, const instance_t *in)
 {
@@ -896,16 +1354,8 @@ static int instance_stage(const om_graph_t *g, const instance_t *in)
     case OM_EXPORTER:
         return g->n_stages - 2;
     default:
-        break;
+        return in->stage;
     }
-    for (size_t i = 0; i < g->n_pipes; i++) {
-        for (size_t k = 0; k < g->pipes[i].np; k++) {
-            if (g->pipes[i].procs != NULL && g->pipes[i].procs[k] == in) {
-                return (int)k + 1;
-            }
-        }
-    }
-    return 1;
 }
 
 static void run_stage(om_graph_t *g);
@@ -951,11 +1401,9 @@ void om_graph_shutdown(om_graph_t *g, om_done_fn done, void *arg)
     g->done = done;
     g->done_arg = arg;
     notify_extensions(g, false);
-    size_t max_procs = 0;
-    for (size_t i = 0; i < g->n_pipes; i++) {
-        max_procs = g->pipes[i].np > max_procs ? g->pipes[i].np : max_procs;
+    if (g->n_stages < 3) {
+        g->n_stages = 3; /* nothing was created (compute_stages did not run) */
     }
-    g->n_stages = (int)max_procs + 3;
     g->stage = 0;
     run_stage(g);
 }
@@ -995,9 +1443,13 @@ void om_graph_free(om_graph_t *g)
         om_free(p->receivers);
         om_free(p->processors);
         om_free(p->exporters);
+        om_free(p->rnodes);
+        om_free(p->pnodes);
+        om_free(p->enodes);
         om_free(p->procs);
     }
     om_free(g->pipes);
+    om_free(g->order);
     for (size_t i = 0; i < g->n_comps; i++) {
         comp_t *c = &g->comps[i];
         if (c->cfg != NULL) {

@@ -30,6 +30,10 @@ struct om_log_cfg;
 /* service::telemetry::metrics and resource, for the service's endpoint (telemetry.h). */
 const om_telemetry_cfg_t *om_graph_telemetry_cfg(const om_graph_t *g);
 const struct om_log_cfg *om_graph_log_cfg(const om_graph_t *g);
+/* Tests: what the receivers of pipeline `id` ("traces/in") hand its data to (its first
+ * processor, or the fan-out over its exporters and connectors), or NULL when there is no such
+ * pipeline or the graph was built for validation only. */
+const om_consumer_t *om__graph_entry(const om_graph_t *g, const char *id);
 
 /* A fan-out: one batch handed to n consumers (a receiver's pipelines, a pipeline's exporters).
  * mutates[i] says that list[i] changes data (OM_CAP_MUTATES_DATA): the read-only consumers

@@ -335,6 +335,21 @@ static void print_kind(FILE *out, om_kind_t kind)
             }
         }
         fprintf(out, "]\n");
+        if (kind == OM_CONNECTOR) {
+            /* The pairs it joins: exporter pipeline's signal to receiver pipeline's signal. */
+            fprintf(out, "    connects: [");
+            sep = "";
+            for (int i = 0; i < OM_SIG_COUNT; i++) {
+                for (int j = 0; j < OM_SIG_COUNT; j++) {
+                    if ((*f)->connects[i] & om_signal_from_index(j)) {
+                        fprintf(out, "%s%s to %s", sep, om_signal_name(om_signal_from_index(i)),
+                                om_signal_name(om_signal_from_index(j)));
+                        sep = ", ";
+                    }
+                }
+            }
+            fprintf(out, "]\n");
+        }
         if ((*f)->help != NULL) {
             fprintf(out, "    description: %s\n", (*f)->help);
         }

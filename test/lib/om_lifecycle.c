@@ -2,7 +2,9 @@
  * component's own test file with the config it needs on this machine:
  * the config validates; create then shutdown works without start; create, start, one batch
  * per supported signal, shutdown (twice: the second call does nothing), destroy; afterwards
- * uv_loop_close() returns 0. */
+ * uv_loop_close() returns 0. A connector is created as one instance for every signal it takes
+ * in, with a next consumer for every signal (the core makes one instance per signal pair and
+ * wires only the pair's output; an instance wired for more must work as well). */
 #include <stdlib.h>
 
 #include "config.h"
@@ -90,7 +92,8 @@ static void lifecycle(const om_factory_t *f, const char *cfg_yaml, bool start)
     om_err_t err = {0};
     ASSERT_EQ_INT(f->create(&a, &self, &err), 0);
     if (start) {
-        ASSERT_EQ_INT(f->start(self, &err), 0);
+        /* start is optional: a component with no handles to open (forward) has none. */
+        ASSERT_EQ_INT(f->start != NULL ? f->start(self, &err) : 0, 0);
         for (int i = 0; i < OM_SIG_COUNT; i++) {
             om_signal_t s = om_signal_from_index(i);
             if ((f->signals & s) && consume_of(f, s) != NULL) {

@@ -954,6 +954,99 @@ static void test_seclist_alloc_failures(void)
     }
 }
 
+/* ---- lists of sections (SECLIST) ---------------------------------------------------------- */
+
+typedef struct dim {
+    char *name;
+    char *def; /* NULL: no default */
+    int64_t weight;
+} dim_t;
+
+typedef struct dims_cfg {
+    om_seclist_t dims;
+    om_seclist_t preset;
+} dims_cfg_t;
+
+static const om_field_t dim_fields[] = {
+    {.key = "name", .type = OM_F_STRING, .offset = offsetof(dim_t, name), .flags = OM_FF_REQUIRED},
+    {.key = "default", .type = OM_F_STRING, .offset = offsetof(dim_t, def)},
+    {.key = "weight",
+     .type = OM_F_INT,
+     .offset = offsetof(dim_t, weight),
+     .def = "1",
+     .min = 0,
+     .max = 10},
+    {.key = NULL},
+};
+
+static const om_field_t dims_fields[] = {
+    {.key = "dimensions",
+     .type = OM_F_SECLIST,
+     .offset = offsetof(dims_cfg_t, dims),
+     .fields = dim_fields,
+     .elem_size = sizeof(dim_t)},
+    {.key = "preset",
+     .type = OM_F_SECLIST,
+     .offset = offsetof(dims_cfg_t, preset),
+     .fields = dim_fields,
+     .elem_size = sizeof(dim_t),
+     .def = "[{name: a}, {name: b, weight: 3}]"},
+    {.key = NULL},
+};
+
+static void test_seclist_dims(void)
+{
+    dims_cfg_t c = {0};
+    ASSERT_EQ_INT(apply_yaml(dims_fields, &c,
+                             "dimensions:\n"
+                             "  - name: http.method\n"
+                             "    default: GET\n"
+                             "  - name: http.status_code\n"
+                             "    weight: 7\n"),
+                  0);
+    ASSERT_EQ_UINT(c.dims.n, 2);
+    const dim_t *d = c.dims.items;
+    ASSERT_EQ_STR(d[0].name, "http.method");
+    ASSERT_EQ_STR(d[0].def, "GET");
+    ASSERT_EQ_INT(d[0].weight, 1); /* the nested table's default, per element */
+    ASSERT_EQ_STR(d[1].name, "http.status_code");
+    ASSERT_TRUE(d[1].def == NULL);
+    ASSERT_EQ_INT(d[1].weight, 7);
+    /* The default, from YAML flow text. */
+    ASSERT_EQ_UINT(c.preset.n, 2);
+    d = c.preset.items;
+    ASSERT_EQ_STR(d[0].name, "a");
+    ASSERT_EQ_INT(d[1].weight, 3);
+    om_fields_free(dims_fields, &c);
+    ASSERT_TRUE(c.dims.items == NULL && c.dims.n == 0 && c.preset.items == NULL);
+
+    /* An empty sequence replaces the default. */
+    ASSERT_EQ_INT(apply_yaml(dims_fields, &c, "preset: []\n"), 0);
+    ASSERT_EQ_UINT(c.preset.n, 0);
+    om_fields_free(dims_fields, &c);
+}
+
+static void test_seclist_errors(void)
+{
+    dims_cfg_t c = {0};
+    ASSERT_EQ_INT(apply_yaml(dims_fields, &c,
+                             "dimensions:\n"
+                             "  - name: a\n"
+                             "    colour: red\n"
+                             "  - default: x\n"
+                             "  - name: c\n"
+                             "    weight: 11\n"
+                             "  - just-a-string\n"
+                             "preset: {name: a}\n"),
+                  5);
+    ASSERT_DIAGS(&diags, "t.yaml:3:5: 'receivers::t::dimensions[0]' has invalid keys: colour",
+                 "t.yaml:4:5: receivers::t::dimensions[1]: missing required key \"name\"",
+                 "t.yaml:6:13: receivers::t::dimensions[2]::weight: \"11\" is out of range [0, 10]",
+                 "t.yaml:7:5: receivers::t::dimensions[3]: expected a map, got a scalar",
+                 "t.yaml:8:9: receivers::t::preset: expected a sequence of maps, got a map");
+    om_fields_free(dims_fields, &c);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -978,6 +1071,8 @@ int main(void)
     OM_RUN(test_seclist);
     OM_RUN(test_anyvalue_typing);
     OM_RUN(test_seclist_alloc_failures);
+    OM_RUN(test_seclist_dims);
+    OM_RUN(test_seclist_errors);
     om_config_free(conf);
     om_diags_free(&diags);
     return om_test_summary();

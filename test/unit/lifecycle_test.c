@@ -68,6 +68,21 @@ static void check_factory(const om_factory_t *f)
     if (f->kind == OM_EXTENSION) {
         ASSERT_EQ_UINT(f->signals, 0);
     }
+    /* A connector takes in exactly the signals it can emit something from. */
+    unsigned takes = 0;
+    for (int i = 0; i < OM_SIG_COUNT; i++) {
+        ASSERT_TRUE((f->connects[i] & ~(unsigned)OM_SIG_ALL) == 0);
+        takes |= f->connects[i] != 0 ? (unsigned)om_signal_from_index(i) : 0;
+    }
+    if (f->kind == OM_CONNECTOR) {
+        ASSERT_TRUE(f->signals != 0);
+        ASSERT_EQ_UINT(takes, f->signals);
+        ASSERT_TRUE(!(f->signals & OM_SIG_TRACES) || f->consume_traces != NULL);
+        ASSERT_TRUE(!(f->signals & OM_SIG_METRICS) || f->consume_metrics != NULL);
+        ASSERT_TRUE(!(f->signals & OM_SIG_LOGS) || f->consume_logs != NULL);
+    } else {
+        ASSERT_EQ_UINT(takes, 0);
+    }
 }
 
 static void test_every_factory(void)

@@ -1,9 +1,11 @@
 /* pipeline_test.c: the graph built from service.pipelines: every config error otelcol users
  * know, with file:line:column, and a real graph that starts and shuts down cleanly. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "om_test.h"
+#include "om_testdata.h"
 #include "pipeline.h"
 
 /* Builds the graph for yaml (validate only); returns all messages joined by '\n'. */
@@ -258,6 +260,454 @@ static void test_graph_starts_and_stops(void)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
+/* ---- connectors ------------------------------------------------------------------------ */
+
+#define CONN_COMPONENTS                                                                            \
+    GOOD_COMPONENTS "connectors:\n"                                                                \
+                    "  forward:\n"                                                                 \
+                    "  forward/2:\n"
+
+static void test_connector_pipelines_are_valid(void)
+{
+    /* A common traces/in fanning out to two pipelines, one of which chains to a third; a
+     * connector configured and used by no pipeline is accepted, as otelcol does. */
+    char *p = problems_of(CONN_COMPONENTS "  forward/unused:\n"
+                                          "service:\n"
+                                          "  pipelines:\n"
+                                          "    traces/in:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [forward]\n"
+                                          "    traces/tempo:\n"
+                                          "      receivers: [forward]\n"
+                                          "      processors: [batch]\n"
+                                          "      exporters: [debug, forward/2]\n"
+                                          "    traces/alarms:\n"
+                                          "      receivers: [forward, otlp]\n"
+                                          "      exporters: [debug]\n"
+                                          "    traces/last:\n"
+                                          "      receivers: [forward/2]\n"
+                                          "      exporters: [debug]\n"
+                                          "    logs:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [forward]\n"
+                                          "    logs/2:\n"
+                                          "      receivers: [forward]\n"
+                                          "      exporters: [debug]\n",
+                          true, NULL, NULL);
+    ASSERT_EQ_STR(p, "");
+    free(p);
+}
+
+static void test_connector_used_on_one_side(void)
+{
+    char *p = problems_of(CONN_COMPONENTS "service:\n"
+                                          "  pipelines:\n"
+                                          "    traces/in:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [forward]\n"
+                                          "    traces/2:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [debug, forward]\n"
+                                          "    metrics/out:\n"
+                                          "      receivers: [forward/2]\n"
+                                          "      exporters: [debug]\n",
+                          true, NULL, NULL);
+    ASSERT_EQ_STR(p, "p.yaml:16:19: connector \"forward\" used as exporter in [traces/in traces/2] "
+                     "pipeline but not used in any supported receiver pipeline\n"
+                     "p.yaml:21:19: connector \"forward/2\" used as receiver in [metrics/out] "
+                     "pipeline but not used in any supported exporter pipeline\n");
+    free(p);
+}
+
+/* forward connects a signal only to itself: traces in, metrics out is no supported pair, so
+ * both sides are reported; a pair used elsewhere leaves only the unsupported side. */
+static void test_connector_signal_pairs(void)
+{
+    char *p = problems_of(CONN_COMPONENTS "service:\n"
+                                          "  pipelines:\n"
+                                          "    traces/in:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [forward]\n"
+                                          "    metrics/out:\n"
+                                          "      receivers: [forward]\n"
+                                          "      exporters: [debug]\n"
+                                          "    metrics/in:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [forward/2]\n"
+                                          "    metrics/out2:\n"
+                                          "      receivers: [forward/2]\n"
+                                          "      exporters: [debug]\n"
+                                          "    logs/out:\n"
+                                          "      receivers: [forward/2]\n"
+                                          "      exporters: [debug]\n",
+                          true, NULL, NULL);
+    ASSERT_EQ_STR(p, "p.yaml:16:19: connector \"forward\" used as exporter in [traces/in] pipeline "
+                     "but not used in any supported receiver pipeline\n"
+                     "p.yaml:18:19: connector \"forward\" used as receiver in [metrics/out] "
+                     "pipeline but not used in any supported exporter pipeline\n"
+                     "p.yaml:27:19: connector \"forward/2\" used as receiver in [logs/out] "
+                     "pipeline but not used in any supported exporter pipeline\n");
+    free(p);
+}
+
+static void test_connector_ids(void)
+{
+    /* An id naming a connector and an exporter (or receiver) is ambiguous; a connector is no
+     * processor; a connector that is not configured is reported as the list's kind. */
+    char *p = problems_of(GOOD_COMPONENTS "  forward:\n"
+                                          "connectors:\n"
+                                          "  forward:\n"
+                                          "  otlp:\n"
+                                          "  spanmetric:\n"
+                                          "service:\n"
+                                          "  pipelines:\n"
+                                          "    traces:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      processors: [forward]\n"
+                                          "      exporters: [debug, forward/x]\n",
+                          true, NULL, NULL);
+    ASSERT_CONTAINS(p, "p.yaml:13:3: connectors: unknown type: \"spanmetric\" for id: "
+                       "\"spanmetric\" (valid values: [\"forward\"");
+    ASSERT_CONTAINS(p, "p.yaml:12:3: connectors: unknown type: \"otlp\"");
+    ASSERT_CONTAINS(p, "p.yaml:11:3: connectors::forward: ambiguous ID: Found both \"forward\" "
+                       "exporter and \"forward\" connector. Change one of the components' IDs to "
+                       "eliminate ambiguity (e.g. rename \"forward\" connector to "
+                       "\"forward/connector\")\n");
+    ASSERT_CONTAINS(p, "p.yaml:18:20: service::pipelines::traces: references processor "
+                       "\"forward\" which is not configured\n");
+    ASSERT_CONTAINS(p, "p.yaml:19:26: service::pipelines::traces: references exporter "
+                       "\"forward/x\" which is not configured\n");
+    free(p);
+}
+
+static void test_connector_cycles(void)
+{
+    char *p = problems_of(CONN_COMPONENTS "service:\n"
+                                          "  pipelines:\n"
+                                          "    traces:\n"
+                                          "      receivers: [forward]\n"
+                                          "      processors: [batch]\n"
+                                          "      exporters: [forward]\n",
+                          true, NULL, NULL);
+    ASSERT_EQ_STR(p, "p.yaml:17:19: cycle detected: connector \"forward\" (traces to traces) -> "
+                     "processor \"batch\" in pipeline \"traces\" -> connector \"forward\" "
+                     "(traces to traces)\n");
+    free(p);
+    /* Deeper, through a pipeline without processors; the pipeline that feeds the cycle and
+     * the one it feeds are not part of it. */
+    p = problems_of(CONN_COMPONENTS "  forward/3:\n"
+                                    "service:\n"
+                                    "  pipelines:\n"
+                                    "    logs/in:\n"
+                                    "      receivers: [otlp]\n"
+                                    "      exporters: [forward]\n"
+                                    "    logs/1:\n"
+                                    "      receivers: [forward]\n"
+                                    "      processors: [batch]\n"
+                                    "      exporters: [forward/2]\n"
+                                    "    logs/2:\n"
+                                    "      receivers: [forward/2]\n"
+                                    "      exporters: [forward/3, debug]\n"
+                                    "    logs/3:\n"
+                                    "      receivers: [forward/3]\n"
+                                    "      processors: [batch]\n"
+                                    "      exporters: [forward]\n",
+                    true, NULL, NULL);
+    ASSERT_EQ_STR(p, "p.yaml:28:19: cycle detected: connector \"forward\" (logs to logs) -> "
+                     "processor \"batch\" in pipeline \"logs/1\" -> connector \"forward/2\" (logs "
+                     "to logs) -> connector \"forward/3\" (logs to logs) -> processor \"batch\" in "
+                     "pipeline \"logs/3\" -> connector \"forward\" (logs to logs)\n");
+    free(p);
+}
+
+/* Ids in these messages are quoted as Go's %q quotes them: the name part of an id may hold
+ * quotes, backslashes and control characters (here through YAML escapes); UTF-8 is kept. */
+static void test_connector_messages_quote_ids(void)
+{
+    char *p = problems_of(GOOD_COMPONENTS "  \"forward/x\\xff\":\n"
+                                          "connectors:\n"
+                                          "  forward/a\"b\\c:\n"
+                                          "  \"forward/t\\té\\u0001\":\n"
+                                          "  \"forward/x\\xff\":\n"
+                                          "service:\n"
+                                          "  pipelines:\n"
+                                          "    \"traces/\\\"1\":\n"
+                                          "      receivers: [forward/a\"b\\c]\n"
+                                          "      processors: [batch]\n"
+                                          "      exporters: [forward/a\"b\\c]\n"
+                                          "    logs:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [\"forward/t\\té\\u0001\"]\n",
+                          true, NULL, NULL);
+    ASSERT_CONTAINS(p, "connectors::forward/xÿ: ambiguous ID: Found both \"forward/xÿ\" "
+                       "exporter and \"forward/xÿ\" connector. Change one of the components' "
+                       "IDs to eliminate ambiguity (e.g. rename \"forward/xÿ\" connector to "
+                       "\"forward/xÿ/connector\")\n");
+    ASSERT_CONTAINS(p, "connector \"forward/t\\té\\x01\" used as exporter in [logs] pipeline "
+                       "but not used in any supported receiver pipeline\n");
+    ASSERT_CONTAINS(p, "cycle detected: connector \"forward/a\\\"b\\\\c\" (traces to traces) -> "
+                       "processor \"batch\" in pipeline \"traces/\\\"1\" -> connector "
+                       "\"forward/a\\\"b\\\\c\" (traces to traces)\n");
+    free(p);
+}
+
+/* Reads a whole file into a string ("" when absent). */
+static char *slurp(const char *path)
+{
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    om_strbuf_puts(&sb, "");
+    FILE *fp = fopen(path, "rb");
+    char buf[4096];
+    size_t n;
+    while (fp != NULL && (n = fread(buf, 1, sizeof buf, fp)) > 0) {
+        om_strbuf_append(&sb, buf, n);
+    }
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    return om_strbuf_steal(&sb, NULL);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+/* Builds and starts the graph of yaml, where @DIR@ stands for a new temporary directory. */
+typedef struct running {
+    uv_loop_t loop;
+    om_host_t host;
+    om_config_t *cfg;
+    om_graph_t *g;
+    char dir[64];
+} running_t;
+
+static bool run_graph(running_t *r, const char *yaml)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "/tmp/om_pipeline_test_XXXXXX");
+    if (mkdtemp(r->dir) == NULL || uv_loop_init(&r->loop) != 0) {
+        return false;
+    }
+    om_test_host_init(&r->host, &r->loop);
+    om_strbuf_t y;
+    om_strbuf_init(&y, 0);
+    for (const char *p = yaml; *p != '\0'; p++) {
+        if (strncmp(p, "@DIR@", 5) == 0) {
+            om_strbuf_puts(&y, r->dir);
+            p += 4;
+        } else {
+            om_strbuf_putc(&y, *p);
+        }
+    }
+    om_diags_t d = {0};
+    bool ok = om_config_load_string("c.yaml", y.data, y.len, &r->cfg, &d) == 0 &&
+              om_graph_build(r->cfg, &r->host, false, &r->g, &d) == 0;
+    for (size_t i = 0; i < d.n; i++) {
+        fprintf(stderr, "%s\n", d.msgs[i]);
+    }
+    om_diags_free(&d);
+    om_strbuf_free(&y);
+    om_err_t err = {0};
+    return ok && om_graph_start(r->g, &err) == 0;
+}
+
+static void stop_graph(running_t *r)
+{
+    int done = 0;
+    om_graph_shutdown(r->g, stopped, &done);
+    for (int i = 0; i < 100000 && done == 0; i++) {
+        uv_run(&r->loop, UV_RUN_ONCE);
+    }
+    om_graph_free(r->g);
+    om_config_free(r->cfg);
+    om_test_host_close(&r->host);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+}
+
+static char *output_of(running_t *r, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    char *text = slurp(path);
+    unlink(path);
+    return text;
+}
+
+/* forward fans out to two pipelines, one of which chains on through a second forward. The
+ * batch processors hold what they get (long timeout) until shutdown, which must stop each
+ * pipeline before the connectors and pipelines downstream of it, or their data is lost. */
+static void test_forward_fan_out_and_shutdown_order(void)
+{
+    running_t r;
+    bool ok = run_graph(&r, "receivers:\n"
+                            "  otlp:\n"
+                            "    protocols: {grpc: {endpoint: '127.0.0.1:0'}}\n"
+                            "processors:\n"
+                            "  batch:\n"
+                            "    timeout: 1h\n"
+                            "exporters:\n"
+                            "  file/a: {path: '@DIR@/a.jsonl'}\n"
+                            "  file/b: {path: '@DIR@/b.jsonl'}\n"
+                            "  file/c: {path: '@DIR@/c.jsonl'}\n"
+                            "connectors:\n"
+                            "  forward:\n"
+                            "  forward/2:\n"
+                            "service:\n"
+                            "  pipelines:\n"
+                            "    traces/last:\n"
+                            "      receivers: [forward/2]\n"
+                            "      processors: [batch]\n"
+                            "      exporters: [file/c]\n"
+                            "    traces/in:\n"
+                            "      receivers: [otlp]\n"
+                            "      processors: [batch]\n"
+                            "      exporters: [forward]\n"
+                            "    traces/tempo:\n"
+                            "      receivers: [forward]\n"
+                            "      processors: [batch]\n"
+                            "      exporters: [file/a, forward/2]\n"
+                            "    traces/alarms:\n"
+                            "      receivers: [forward]\n"
+                            "      exporters: [file/b]\n");
+    ASSERT_TRUE(ok);
+    const om_consumer_t *in = om__graph_entry(r.g, "traces/in");
+    ASSERT_TRUE(in != NULL);
+    ASSERT_EQ_INT(om_consumer_consume(in, om_testdata_simple(OM_SIG_TRACES, 3, 1)), 0);
+    ASSERT_EQ_INT(om_consumer_consume(in, om_testdata_simple(OM_SIG_TRACES, 2, 4)), 0);
+    stop_graph(&r);
+    char *a = output_of(&r, "a.jsonl"), *b = output_of(&r, "b.jsonl"),
+         *c = output_of(&r, "c.jsonl");
+    rmdir(r.dir);
+    for (int seq = 1; seq <= 5; seq++) {
+        char name[32];
+        snprintf(name, sizeof name, "\"span-%d\"", seq);
+        ASSERT_EQ_UINT(count_of(a, name), 1);
+        ASSERT_EQ_UINT(count_of(b, name), 1);
+        ASSERT_EQ_UINT(count_of(c, name), 1);
+    }
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* Each signal pair of one connector is its own instance; forward wires each signal to the
+ * pipelines of the same signal only. */
+static void test_forward_per_signal(void)
+{
+    running_t r;
+    bool ok = run_graph(&r, "receivers:\n"
+                            "  otlp:\n"
+                            "    protocols: {grpc: {endpoint: '127.0.0.1:0'}}\n"
+                            "exporters:\n"
+                            "  file/t: {path: '@DIR@/t.jsonl'}\n"
+                            "  file/l: {path: '@DIR@/l.jsonl'}\n"
+                            "connectors:\n"
+                            "  forward:\n"
+                            "service:\n"
+                            "  pipelines:\n"
+                            "    traces/in: {receivers: [otlp], exporters: [forward]}\n"
+                            "    logs/in: {receivers: [otlp], exporters: [forward]}\n"
+                            "    traces/out: {receivers: [forward], exporters: [file/t]}\n"
+                            "    logs/out: {receivers: [forward], exporters: [file/l]}\n");
+    ASSERT_TRUE(ok);
+    ASSERT_EQ_INT(om_consumer_consume(om__graph_entry(r.g, "traces/in"),
+                                      om_testdata_simple(OM_SIG_TRACES, 2, 1)),
+                  0);
+    ASSERT_EQ_INT(
+        om_consumer_consume(om__graph_entry(r.g, "logs/in"), om_testdata_simple(OM_SIG_LOGS, 3, 1)),
+        0);
+    stop_graph(&r);
+    char *t = output_of(&r, "t.jsonl"), *l = output_of(&r, "l.jsonl");
+    rmdir(r.dir);
+    ASSERT_EQ_UINT(count_of(t, "\"span-"), 2);
+    ASSERT_EQ_UINT(count_of(t, "\"log-"), 0);
+    ASSERT_EQ_UINT(count_of(l, "\"log-"), 3);
+    ASSERT_EQ_UINT(count_of(l, "\"span-"), 0);
+    free(t);
+    free(l);
+}
+
+/* spanmetrics takes traces and emits metrics only. */
+static void test_spanmetrics_signal_pairs(void)
+{
+    char *p = problems_of(GOOD_COMPONENTS "connectors:\n"
+                                          "  spanmetrics:\n"
+                                          "service:\n"
+                                          "  pipelines:\n"
+                                          "    traces:\n"
+                                          "      receivers: [otlp]\n"
+                                          "      exporters: [spanmetrics]\n"
+                                          "    metrics:\n"
+                                          "      receivers: [spanmetrics]\n"
+                                          "      exporters: [debug]\n",
+                          true, NULL, NULL);
+    ASSERT_EQ_STR(p, "");
+    free(p);
+    p = problems_of(GOOD_COMPONENTS "connectors:\n"
+                                    "  spanmetrics:\n"
+                                    "service:\n"
+                                    "  pipelines:\n"
+                                    "    metrics/in:\n"
+                                    "      receivers: [otlp]\n"
+                                    "      exporters: [spanmetrics]\n"
+                                    "    traces/out:\n"
+                                    "      receivers: [spanmetrics]\n"
+                                    "      exporters: [debug]\n",
+                    true, NULL, NULL);
+    ASSERT_EQ_STR(p, "p.yaml:15:19: connector \"spanmetrics\" used as exporter in [metrics/in] "
+                     "pipeline but not used in any supported receiver pipeline\n"
+                     "p.yaml:17:19: connector \"spanmetrics\" used as receiver in [traces/out] "
+                     "pipeline but not used in any supported exporter pipeline\n");
+    free(p);
+}
+
+/* traces -> spanmetrics -> metrics -> file, next to traces -> file: the connector's final
+ * flush at shutdown reaches the metrics pipeline, which stops after it. */
+static void test_spanmetrics_in_a_graph(void)
+{
+    running_t r;
+    bool ok = run_graph(&r, "receivers:\n"
+                            "  otlp:\n"
+                            "    protocols: {grpc: {endpoint: '127.0.0.1:0'}}\n"
+                            "processors:\n"
+                            "  batch:\n"
+                            "    timeout: 1h\n"
+                            "exporters:\n"
+                            "  file/m: {path: '@DIR@/m.jsonl'}\n"
+                            "  file/t: {path: '@DIR@/t.jsonl'}\n"
+                            "connectors:\n"
+                            "  spanmetrics:\n"
+                            "service:\n"
+                            "  pipelines:\n"
+                            "    traces:\n"
+                            "      receivers: [otlp]\n"
+                            "      processors: [batch]\n"
+                            "      exporters: [spanmetrics, file/t]\n"
+                            "    metrics:\n"
+                            "      receivers: [spanmetrics]\n"
+                            "      processors: [batch]\n"
+                            "      exporters: [file/m]\n");
+    ASSERT_TRUE(ok);
+    const om_consumer_t *in = om__graph_entry(r.g, "traces");
+    ASSERT_EQ_INT(om_consumer_consume(in, om_testdata_simple(OM_SIG_TRACES, 3, 1)), 0);
+    stop_graph(&r);
+    char *m = output_of(&r, "m.jsonl"), *t = output_of(&r, "t.jsonl");
+    rmdir(r.dir);
+    ASSERT_EQ_UINT(count_of(t, "\"span-"), 3);
+    ASSERT_EQ_UINT(count_of(m, "\"traces.span.metrics.calls\""), 1);
+    ASSERT_EQ_UINT(count_of(m, "\"traces.span.metrics.duration\""), 1);
+    ASSERT_EQ_UINT(count_of(m, "\"asInt\":\"1\""), 3); /* one call for each span name */
+    free(m);
+    free(t);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -270,5 +720,15 @@ int main(void)
     OM_RUN(test_no_pipelines_and_bad_top_level);
     OM_RUN(test_signal_unsupported_by_component);
     OM_RUN(test_graph_starts_and_stops);
+    OM_RUN(test_connector_pipelines_are_valid);
+    OM_RUN(test_connector_used_on_one_side);
+    OM_RUN(test_connector_signal_pairs);
+    OM_RUN(test_connector_ids);
+    OM_RUN(test_connector_cycles);
+    OM_RUN(test_connector_messages_quote_ids);
+    OM_RUN(test_forward_fan_out_and_shutdown_order);
+    OM_RUN(test_forward_per_signal);
+    OM_RUN(test_spanmetrics_signal_pairs);
+    OM_RUN(test_spanmetrics_in_a_graph);
     return om_test_summary();
 }
