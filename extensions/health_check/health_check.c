@@ -264,6 +264,7 @@ static int hc_create(const om_create_args_t *a, void **self, om_err_t *err)
     h->log_name = a->log_name;
     om_http_server_opts_t o = {
         .loop = a->host->loop,
+        .host = a->host,
         .log_name = a->log_name,
         .cfg = &h->cfg->http,
         .default_endpoint = DEFAULT_ENDPOINT,
