@@ -1571,6 +1571,38 @@ void om_auth_client_free(om_auth_client_t *a);
 #define OM_AUTH_FAILURES_METRIC "otelmon_auth_failures"
 
 /* ------------------------------------------------------------------------------------------ */
+/* Watched files (filewatch.c): small files that change while the collector runs (a token or  */
+/* a password an agent rotates), read at start and again whenever they change.                */
+
+/* Blocking (call from start): the whole file at path, at most max bytes, om_malloc'd in one
+ * buffer of max + 1 bytes and NUL-terminated (*len bytes before the NUL). Returns 0, OM_EIO
+ * (cannot open or read: the message names the file and why), OM_ETOOBIG (larger than max) or
+ * OM_ENOMEM, with a message in err. Free secrets with om_free_secret(data, max + 1). Any
+ * thread. */
+int om_file_read(const char *path, size_t max, char **data, size_t *len, om_err_t *err);
+/* Wipe n bytes at p, then om_free it. NULL does nothing. Any thread. */
+void om_free_secret(void *p, size_t n);
+
+typedef struct om_filewatch om_filewatch_t;
+
+/* Loop thread: the file was read again after a change. rc 0: data holds its len bytes (NUL-
+ * terminated; valid during the call only: copy what you keep, the buffer is wiped after);
+ * otherwise rc is om_file_read's code and msg says why (the file is gone for now, say): keep
+ * the last value. Called after every change noticed, even when the bytes are the same. */
+typedef void (*om_filewatch_fn)(void *arg, int rc, const char *data, size_t len, const char *msg);
+
+/* Loop thread, at start: watch path (its directory and itself, so that writes, renames over
+ * it and Kubernetes' symlink swaps are all seen) and read it again on host's worker pool after
+ * each change. Does not read it now: read it first with om_file_read. Returns 0, OM_EIO (its
+ * directory cannot be watched) or OM_ENOMEM, with a message in err. */
+int om_filewatch_start(om_host_t *host, const char *path, size_t max, om_filewatch_fn fn, void *arg,
+                       om_filewatch_t **out, om_err_t *err);
+/* Loop thread: stop watching; done(arg) is called once the handles are closed and a read in
+ * flight has come back (fn is not called any more), from a later loop turn. NULL w does
+ * nothing (and done is not called). done may be NULL. */
+void om_filewatch_close(om_filewatch_t *w, om_done_fn done, void *arg);
+
+/* ------------------------------------------------------------------------------------------ */
 /* HTTP client (http_client.c): asynchronous HTTP/1.1 and HTTP/2 requests on the loop, over    */
 /* libcurl's multi interface (libcurl is loaded on first use: a collector that makes no HTTP  */
 /* requests never loads it). A component makes one client at start from the shared settings   */
