@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include "auth.h"
 #include "http_internal.h" /* om__warn_limited: the rate-limited warnings the HTTP server uses */
 
@@ -42,6 +45,35 @@ const om_field_t om_auth_client_fields[] = {
     AUTHENTICATOR_FIELD,
     {.key = NULL},
 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* Comparing secrets                                                                          */
+
+_Atomic unsigned long om__auth_compares;
+
+void om_auth_digest(const void *data, size_t len, uint8_t out[OM_AUTH_DIGEST_LEN])
+{
+    SHA256(data, len, out);
+}
+
+/* Digests make the comparison's time independent of the lengths too: CRYPTO_memcmp alone
+ * needs equal lengths, and stopping at a length difference would tell it. */
+bool om_auth_digest_equal(const uint8_t a[OM_AUTH_DIGEST_LEN], const uint8_t b[OM_AUTH_DIGEST_LEN])
+{
+    atomic_fetch_add_explicit(&om__auth_compares, 1, memory_order_relaxed);
+    return CRYPTO_memcmp(a, b, OM_AUTH_DIGEST_LEN) == 0;
+}
+
+bool om_auth_equal(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    uint8_t da[OM_AUTH_DIGEST_LEN], db[OM_AUTH_DIGEST_LEN];
+    om_auth_digest(a, a_len, da);
+    om_auth_digest(b, b_len, db);
+    bool eq = om_auth_digest_equal(da, db);
+    OPENSSL_cleanse(da, sizeof da);
+    OPENSSL_cleanse(db, sizeof db);
+    return eq;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* The host's registry                                                                        */

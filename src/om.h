@@ -1570,6 +1570,17 @@ void om_auth_client_free(om_auth_client_t *a);
 /* The metric the server check counts refusals in. */
 #define OM_AUTH_FAILURES_METRIC "otelmon_auth_failures"
 
+/* Whether two secrets are equal, in time that depends on neither their contents nor their
+ * lengths: their SHA-256 digests are compared with CRYPTO_memcmp. Authenticators compare
+ * every credential through it (or through om_auth_digest and om_auth_digest_equal, when the
+ * expected side is hashed once ahead). Any thread. */
+#define OM_AUTH_DIGEST_LEN 32
+bool om_auth_equal(const void *a, size_t a_len, const void *b, size_t b_len);
+void om_auth_digest(const void *data, size_t len, uint8_t out[OM_AUTH_DIGEST_LEN]);
+bool om_auth_digest_equal(const uint8_t a[OM_AUTH_DIGEST_LEN], const uint8_t b[OM_AUTH_DIGEST_LEN]);
+/* Tests: how many comparisons om_auth_equal and om_auth_digest_equal have made. */
+extern _Atomic unsigned long om__auth_compares;
+
 /* ------------------------------------------------------------------------------------------ */
 /* Watched files (filewatch.c): small files that change while the collector runs (a token or  */
 /* a password an agent rotates), read at start and again whenever they change.                */

@@ -270,6 +270,21 @@ static void test_walk(void)
     ASSERT_EQ_UINT(s.sides[1], OM_AUTH_CLIENT);
 }
 
+/* Equal secrets, and the unequal ones an early exit would tell apart by time: another
+ * length, a common prefix. */
+static void test_equal(void)
+{
+    unsigned long before = om__auth_compares;
+    ASSERT_TRUE(om_auth_equal("s3cret", 6, "s3cret", 6));
+    ASSERT_TRUE(!om_auth_equal("s3cret", 6, "s3cre", 5));
+    ASSERT_TRUE(!om_auth_equal("s3cret", 6, "s3cret!", 7));
+    ASSERT_TRUE(!om_auth_equal("s3cret", 6, "S3cret", 6));
+    ASSERT_TRUE(om_auth_equal("", 0, "", 0));
+    ASSERT_TRUE(om_auth_equal("a\0b", 3, "a\0b", 3));
+    ASSERT_TRUE(!om_auth_equal("a\0b", 3, "a\0c", 3));
+    ASSERT_EQ_UINT(om__auth_compares - before, 7);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_WARN);
@@ -280,5 +295,6 @@ int main(void)
     OM_RUN(test_graph_registers_extensions);
     OM_RUN(test_handles);
     OM_RUN(test_walk);
+    OM_RUN(test_equal);
     return om_test_summary();
 }
