@@ -2,8 +2,8 @@
 // and HTTP/protobuf) send to a collector whose otlp receiver requires basicauth (an htpasswd
 // file made by Apache's htpasswd, bcrypt and $apr1$) or bearertokenauth (a token file): the
 // right credentials are accepted and the data arrives; a wrong password and a missing header
-// are refused (HTTP 401, gRPC UNAUTHENTICATED) with no detail for the client; a token file
-// rewritten while the collector runs takes effect without a restart. Then otelmon -> otelmon:
+// are refused (HTTP 401, gRPC UNAUTHENTICATED) with no detail for the client; an htpasswd file
+// and a token file rewritten while the collector runs take effect without a restart. Then otelmon -> otelmon:
 // collector A's otlphttp and otlp exporters authenticate to B with basicauth's client side
 // (`auth: {authenticator: basicauth/client}`; gRPC over TLS, as per-RPC credentials need).
 import assert from 'node:assert/strict';
@@ -184,6 +184,31 @@ describe('basicauth on the otlp receiver, JS SDK exporters', () => {
              });
          });
 });
+
+test('basicauth: the htpasswd file rewritten under a running collector takes effect', { timeout: S(60000) },
+     async (t) => {
+         const file = path.join(tempDir('otelmon-htpasswd-'), 'htpasswd');
+         writeFileSync(file, run('htpasswd', ['-nbB', '-C', '5', 'dora', 'first pw']));
+         const c = await startCollector({
+             yaml: authSinkYaml(`  basicauth:\n    htpasswd:\n      file: ${JSON.stringify(file)}\n`, 'basicauth'),
+         });
+         t.after(() => c.kill());
+         await c.check(async () => {
+             const send = (pw, name) => sdkExport('http', c, basic('dora', pw), name);
+             assert.equal((await send('first pw', 'first')).code, ExportResultCode.SUCCESS);
+             // htpasswd -b edits the file in place (a new file renamed over it).
+             run('htpasswd', ['-bB', '-C', '5', file, 'dora', 'second pw']);
+             let ok = false;
+             await eventually(async () => {
+                 ok ||= (await send('second pw', 'second')).code === ExportResultCode.SUCCESS;
+                 return ok;
+             }, S(10000), 'the new password accepted');
+             assert.equal(refusalCode('http', await send('first pw', 'late')), 401);
+             await c.stop();
+             assert.deepEqual(spanNamesIn(c).sort(), ['first', 'second']);
+             assert.match(c.stderr, /htpasswd file .* read again: 1 user/);
+         });
+     });
 
 describe('bearertokenauth: token file rotation seen end to end', () => {
     for (const transport of ['grpc', 'http']) {
