@@ -42,7 +42,7 @@ typedef enum {
     EXT_BASIC_SHA,    /* {SHA}base64(sha1(pw)) */
     EXT_BASIC_BCRYPT, /* $2a$ $2b$ $2x$ $2y$: libcrypt */
     EXT_BASIC_SSHA,   /* {SSHA}base64(sha1(pw salt) salt) */
-    EXT_BASIC_CRYPT,  /* $5$ $6$: SHA-crypt, libcrypt */
+    EXT_BASIC_CRYPT,  /* $5$ $6$: SHA-crypt; $y$ $gy$ $7$: yescrypt, scrypt; libcrypt */
     EXT_BASIC_PLAIN,  /* anything else: the password itself ({PLAIN}pw too), as go-htpasswd */
 } ext_basic_form_t;
 

@@ -201,6 +201,10 @@ static void test_forms(void)
         "printf 'md5:'; openssl passwd -1 pw-md5",
         "printf 'sha256:'; openssl passwd -5 pw-sha256",
         "printf 'sha512:'; openssl passwd -6 pw-sha512",
+        /* Debian's default hash; Python's crypt module calls libcrypt (nothing else here
+         * writes yescrypt), so this checks that the form is routed to it, not plain text. */
+        "printf 'yes:'; python3 -W ignore -c \"import crypt; print(crypt.crypt('pw-yes', "
+        "'\\$y\\$j9T\\$abcdefghijklmnop'))\"",
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         run_line(cmds[i], l, sizeof l);
@@ -229,9 +233,10 @@ static void test_forms(void)
         {"bcrypt", "pw-bcrypt", EXT_BASIC_BCRYPT}, {"apr1", "pw-apr1", EXT_BASIC_APR1},
         {"sha", "pw-sha", EXT_BASIC_SHA},          {"plain", "pw-plain", EXT_BASIC_PLAIN},
         {"md5", "pw-md5", EXT_BASIC_MD5},          {"sha256", "pw-sha256", EXT_BASIC_CRYPT},
-        {"sha512", "pw-sha512", EXT_BASIC_CRYPT},  {"ssha", "pw5", EXT_BASIC_SSHA},
-        {"bcryptx", "pw", EXT_BASIC_BCRYPT},       {"tagged", "pw-tagged", EXT_BASIC_PLAIN},
-        {"spaced", "pw-spaced", EXT_BASIC_PLAIN},  {"later", "second", EXT_BASIC_PLAIN},
+        {"sha512", "pw-sha512", EXT_BASIC_CRYPT},  {"yes", "pw-yes", EXT_BASIC_CRYPT},
+        {"ssha", "pw5", EXT_BASIC_SSHA},           {"bcryptx", "pw", EXT_BASIC_BCRYPT},
+        {"tagged", "pw-tagged", EXT_BASIC_PLAIN},  {"spaced", "pw-spaced", EXT_BASIC_PLAIN},
+        {"later", "second", EXT_BASIC_PLAIN},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         ASSERT_EQ_INT(ext_basic_htpasswd_form(h, ok[i].user), ok[i].form);

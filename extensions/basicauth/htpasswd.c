@@ -19,7 +19,9 @@
  * neither does a bcrypt password longer than 72 bytes (libcrypt would use its first 72, Go's
  * bcrypt refuses it); hashes that libcrypt's crypt_checksalt calls invalid are skipped with a
  * note (Go keeps them, and they never match); $5$/$6$ hashes with rounds= work (go-htpasswd
- * cuts them wrongly).
+ * cuts them wrongly); yescrypt ($y$, $gy$) and scrypt ($7$), which Debian writes (mkpasswd,
+ * chpasswd), are checked by libcrypt where Go would take the hash string as a plain-text
+ * password.
  *
  * Cost: bcrypt and SHA-crypt are made to be slow, and they run on the caller's thread (the
  * loop). So each user remembers the last password that matched and the last that did not, as
@@ -281,6 +283,12 @@ static const char *classify(entry_t *e)
         {"$2x$", EXT_BASIC_BCRYPT, "malformed bcrypt password"},
         {"$5$", EXT_BASIC_CRYPT, "malformed crypt-SHA password"},
         {"$6$", EXT_BASIC_CRYPT, "malformed crypt-SHA password"},
+        /* Debian's own password hashes (yescrypt is its default, scrypt): go-htpasswd would
+         * take such a line as a plain-text password, so the hash string itself would log in;
+         * here it is checked as the hash it is. */
+        {"$y$", EXT_BASIC_CRYPT, "malformed yescrypt password"},
+        {"$gy$", EXT_BASIC_CRYPT, "malformed yescrypt password"},
+        {"$7$", EXT_BASIC_CRYPT, "malformed scrypt password"},
     };
     if (has_prefix(s, n, "{SHA}")) {
         e->form = EXT_BASIC_SHA;
