@@ -5,11 +5,13 @@ set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config protobuf-c-compiler libprotobuf-c-dev libgrpc-dev
             libuv1-dev libyaml-dev zlib1g-dev libzstd-dev libhttp-parser-dev libjansson-dev
-            libcurl4-openssl-dev libssl-dev
-            libcrypt-dev)
+            libcurl4-openssl-dev libssl-dev)
 # clang + its runtime for libFuzzer and the sanitizers; node/npm for the OTel JS SDK tests.
-test_pkgs=(clang libclang-rt-14-dev python3 valgrind openssl
-           apache2-utils)
+test_pkgs=(clang libclang-rt-14-dev python3 valgrind openssl)
+# libcrypt (libxcrypt): bcrypt, SHA-crypt and yescrypt for basicauth's htpasswd (issue 13);
+# Apache's htpasswd makes the hashes its tests check.
+build_pkgs+=(libcrypt-dev)
+test_pkgs+=(apache2-utils)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
