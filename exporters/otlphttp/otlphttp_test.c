@@ -575,22 +575,24 @@ static void test_connection_refused_is_retried(void)
     uv_run(&fx.loop, UV_RUN_NOWAIT);
     ASSERT_EQ_INT(fx_exporter(&fx,
                               "c: {endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
-                              "{initial_interval: 100ms, randomization_factor: 0}}",
+                              "{initial_interval: 1s, randomization_factor: 0}}",
                               port),
                   0);
     uint64_t t0 = uv_now(&fx.loop);
     ASSERT_EQ_INT(consume(&fx, om_testdata_simple(OM_SIG_METRICS, 2, 0)), 0);
-    /* The server appears 30 ms later; the first attempt has failed by then. */
+    /* The server appears 300 ms later: the first attempt (encoded on a worker, then refused)
+     * has failed long before that, even under ThreadSanitizer, and the retry comes 1 s after
+     * it. */
     fx.srv.port = port;
     uv_timer_t later;
     uv_timer_init(&fx.loop, &later);
     later.data = &fx;
-    uv_timer_start(&later, start_server_cb, 30, 0);
+    uv_timer_start(&later, start_server_cb, 300, 0);
     RUN_UNTIL(&fx, sent(&fx, OM_SIG_METRICS) > 0, 5000);
     ASSERT_TRUE(fx.srv.listening);
     ASSERT_EQ_UINT(sent(&fx, OM_SIG_METRICS), 2);
     ASSERT_EQ_UINT(fx.srv.n_reqs, 1);
-    ASSERT_TRUE(fx.srv.reqs[0].at_ms - t0 >= 100);
+    ASSERT_TRUE(fx.srv.reqs[0].at_ms - t0 >= 1000);
     ASSERT_EQ_INT(fx_finish(&fx), 0);
 }
 

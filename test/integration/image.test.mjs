@@ -11,7 +11,7 @@
 // :13133: those ports must be free on this machine while the test runs.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +51,13 @@ before(() => {
     const r = spawnSync(path.join(REPO, 'deploy', 'make-rootfs'),
                         [rootfs, path.dirname(otelmonBin())], { cwd: REPO, encoding: 'utf8' });
     assert.equal(r.status, 0, `deploy/make-rootfs failed:\n${r.stderr}`);
+    // A ThreadSanitizer build reads its suppressions file at start, from inside the image:
+    // put it at the same path there (as a container would mount it).
+    const supp = /(?:^|:)suppressions=([^:]+)/.exec(process.env.TSAN_OPTIONS ?? '')?.[1];
+    if (supp) {
+        mkdirSync(path.join(rootfs, path.dirname(supp)), { recursive: true });
+        copyFileSync(supp, path.join(rootfs, supp));
+    }
     const m = spawnSync('mount', ['-t', 'proc', 'proc', path.join(rootfs, 'proc')], { encoding: 'utf8' });
     assert.equal(m.status, 0, `mount proc: ${m.stderr}`);
     procMounted = true;
