@@ -8,6 +8,10 @@ build_pkgs=(gcc meson ninja-build pkg-config protobuf-c-compiler libprotobuf-c-d
             libcurl4-openssl-dev libssl-dev)
 # clang + its runtime for libFuzzer and the sanitizers; node/npm for the OTel JS SDK tests.
 test_pkgs=(clang libclang-rt-14-dev python3 valgrind openssl)
+# Prometheus remote-write bodies are snappy-compressed (issue 10).
+build_pkgs+=(libsnappy-dev)
+# A real Prometheus (2.42, with promtool) for the Prometheus exporters' tests (issue 10).
+test_pkgs+=(prometheus)
 # libcrypt (libxcrypt): bcrypt, SHA-crypt and yescrypt for basicauth's htpasswd (issue 13);
 # Apache's htpasswd makes the hashes its tests check.
 build_pkgs+=(libcrypt-dev)

@@ -72,6 +72,15 @@ typedef struct lg_pool {
  * OM_ENOMEM or OM_EINVAL (with err) when the core's encoder rejects the message. */
 int lg_pool_build(const lg_opts_t *o, lg_pool_t *pool, om_err_t *err);
 void lg_pool_free(lg_pool_t *pool);
+/* Remote-write samples one metrics request of this shape becomes in OtelMon's
+ * prometheusremotewrite exporter with its default settings: a gauge or sum point 1, a
+ * histogram point its bounds + le="+Inf" + _sum + _count, and 1 for the request's target_info
+ * (its resource has attributes besides job and instance); 0 for other signals. Every point
+ * is a series of its own (random attribute values) and every request has its own resource
+ * (service.instance.id), so nothing merges unless one batch holds the same pool entry twice
+ * (the same series at the same time: one sample). The prometheus (pull) exporter serves as
+ * many series lines. */
+uint64_t lg_rw_samples_per_request(const lg_opts_t *o);
 /* The protobuf encoding of one request (for tests and the probe); caller frees with om_free. */
 int lg_gen_proto(const lg_opts_t *o, uint64_t *rng, uint8_t **out, size_t *len, om_err_t *err);
 
@@ -86,6 +95,14 @@ uint64_t lg_rand(uint64_t *state);
 /* ------------------------------------------------------------------------------------------ */
 /* Counting items on the wire                                                                 */
 
+/* Counts the series, samples and native histograms of a (decompressed) remote-write
+ * WriteRequest without decoding it. Returns 0 or OM_EINVAL for malformed protobuf. */
+int lg_count_rw(const uint8_t *p, size_t n, uint64_t *series, uint64_t *samples,
+                uint64_t *histograms);
+/* The same for a remote-write request body as sent (snappy block format, at most max bytes
+ * once uncompressed). Returns 0, OM_EINVAL (not snappy, too large, malformed) or OM_ENOMEM. */
+int lg_count_rw_snappy(const uint8_t *body, size_t n, size_t max, uint64_t *series,
+                       uint64_t *samples, uint64_t *histograms);
 /* Counts spans, metric data points or log records of an encoded Export*ServiceRequest
  * without decoding it. Returns 0 or OM_EINVAL for malformed protobuf. */
 int lg_count_items(om_signal_t sig, const uint8_t *p, size_t n, uint64_t *items);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <snappy-c.h>
+
 #include "lg.h"
 
 typedef struct rd {
@@ -126,6 +128,44 @@ int lg_count_items(om_signal_t sig, const uint8_t *p, size_t n, uint64_t *items)
     if (rc == 0) {
         *items = count;
     }
+    return rc;
+}
+
+/* WriteRequest.timeseries = 1; TimeSeries.samples = 2, histograms = 4 (prompb). */
+int lg_count_rw(const uint8_t *p, size_t n, uint64_t *series, uint64_t *samples,
+                uint64_t *histograms)
+{
+    static const uint32_t sample_path[] = {1, 2};
+    static const uint32_t hist_path[] = {1, 4};
+    static const uint32_t series_path[] = {1};
+    uint64_t se = 0, sa = 0, hi = 0;
+    if (count_path(p, n, series_path, 0, 1, &se) != 0 ||
+        count_path(p, n, sample_path, 0, 2, &sa) != 0 ||
+        count_path(p, n, hist_path, 0, 2, &hi) != 0) {
+        return OM_EINVAL;
+    }
+    *series = se;
+    *samples = sa;
+    *histograms = hi;
+    return 0;
+}
+
+int lg_count_rw_snappy(const uint8_t *body, size_t n, size_t max, uint64_t *series,
+                       uint64_t *samples, uint64_t *histograms)
+{
+    size_t raw_len = 0;
+    const char *in = body != NULL ? (const char *)body : "";
+    if (snappy_uncompressed_length(in, n, &raw_len) != SNAPPY_OK || raw_len > max) {
+        return OM_EINVAL;
+    }
+    char *raw = om_malloc(raw_len + 1);
+    if (raw == NULL) {
+        return OM_ENOMEM;
+    }
+    int rc = snappy_uncompress(in, n, raw, &raw_len) == SNAPPY_OK
+                 ? lg_count_rw((const uint8_t *)raw, raw_len, series, samples, histograms)
+                 : OM_EINVAL;
+    om_free(raw);
     return rc;
 }
 

@@ -672,6 +672,22 @@ static int build_one(const lg_opts_t *o, uint64_t *rng, lg_req_t *r, size_t *raw
     return rc;
 }
 
+uint64_t lg_rw_samples_per_request(const lg_opts_t *o)
+{
+    if (o->signal != OM_SIG_METRICS) {
+        return 0;
+    }
+    uint64_t n = 0;
+    size_t nm = (o->items + POINTS_PER_METRIC - 1) / POINTS_PER_METRIC;
+    for (size_t k = 0; k < nm; k++) {
+        size_t left = o->items - k * POINTS_PER_METRIC;
+        size_t npts = left < POINTS_PER_METRIC ? left : POINTS_PER_METRIC;
+        /* make_metric: gauges, sums and histograms (with a sum) in turn. */
+        n += npts * (k % 3 == 2 ? HIST_BOUNDS + 3 : 1);
+    }
+    return n + 1; /* target_info */
+}
+
 int lg_pool_build(const lg_opts_t *o, lg_pool_t *pool, om_err_t *err)
 {
     memset(pool, 0, sizeof *pool);

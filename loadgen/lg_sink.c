@@ -33,6 +33,8 @@ typedef struct counters {
     _Atomic uint64_t items[OM_SIG_COUNT];
     _Atomic uint64_t bytes;
     _Atomic uint64_t bad;
+    /* Prometheus remote-write (POST .../api/v1/write). */
+    _Atomic uint64_t rw_requests, rw_series, rw_samples, rw_histograms;
 } counters_t;
 
 static counters_t counts;
@@ -74,11 +76,16 @@ static void print_counts(const char *event, double secs)
         items += it[i];
     }
     printf("{\"event\":\"%s\",\"seconds\":%.3f,\"requests\":%llu,\"items\":%llu,\"spans\":%llu,"
-           "\"data_points\":%llu,\"log_records\":%llu,\"bytes\":%llu,\"bad\":%llu}\n",
+           "\"data_points\":%llu,\"log_records\":%llu,\"bytes\":%llu,\"bad\":%llu,"
+           "\"rw_requests\":%llu,\"rw_series\":%llu,\"rw_samples\":%llu,\"rw_histograms\":%llu}\n",
            event, secs, (unsigned long long)req, (unsigned long long)items,
            (unsigned long long)it[0], (unsigned long long)it[1], (unsigned long long)it[2],
            (unsigned long long)atomic_load(&counts.bytes),
-           (unsigned long long)atomic_load(&counts.bad));
+           (unsigned long long)atomic_load(&counts.bad),
+           (unsigned long long)atomic_load(&counts.rw_requests),
+           (unsigned long long)atomic_load(&counts.rw_series),
+           (unsigned long long)atomic_load(&counts.rw_samples),
+           (unsigned long long)atomic_load(&counts.rw_histograms));
     fflush(stdout);
 }
 
@@ -286,6 +293,8 @@ static const char resp_proto[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x
 static const char resp_json[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                 "Content-Length: 2\r\n\r\n{}";
 static const char resp_bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+/* What Prometheus answers a remote-write request it took. */
+static const char resp_rw[] = "HTTP/1.1 204 No Content\r\n\r\n";
 
 static void sess_closed(uv_handle_t *h)
 {
@@ -393,9 +402,42 @@ static om_signal_t signal_of_url(const char *url)
     return 0;
 }
 
+static bool is_rw(const hsess_t *s)
+{
+    static const char path[] = "/api/v1/write";
+    size_t ul = s->url.len, pl = sizeof path - 1;
+    return s->url.data != NULL && ul >= pl && strcmp(s->url.data + ul - pl, path) == 0;
+}
+
+/* A remote-write request: snappy block format, then a WriteRequest, counted on the wire. */
+static int count_rw(const hsess_t *s)
+{
+    uint64_t se = 0, sa = 0, hi = 0;
+    if (s->body.failed || s->cenc.data == NULL || strcasecmp(s->cenc.data, "snappy") != 0 ||
+        lg_count_rw_snappy((const uint8_t *)s->body.data, s->body.len, MAX_HTTP_BODY, &se, &sa,
+                           &hi) != 0) {
+        return OM_EINVAL;
+    }
+    atomic_fetch_add(&counts.rw_requests, 1);
+    atomic_fetch_add(&counts.rw_series, se);
+    atomic_fetch_add(&counts.rw_samples, sa);
+    atomic_fetch_add(&counts.rw_histograms, hi);
+    atomic_fetch_add(&counts.bytes, s->body.len);
+    return 0;
+}
+
 static int on_msg_complete(http_parser *p)
 {
     hsess_t *s = p->data;
+    if (is_rw(s)) {
+        if (count_rw(s) != 0) {
+            atomic_fetch_add(&counts.bad, 1);
+            send_static(s, resp_bad, sizeof resp_bad - 1);
+        } else {
+            send_static(s, resp_rw, sizeof resp_rw - 1);
+        }
+        return 0;
+    }
     bool json = s->ctype.data != NULL && strncasecmp(s->ctype.data, "application/json", 16) == 0;
     om_signal_t sig = s->url.data != NULL ? signal_of_url(s->url.data) : 0;
     const uint8_t *data = (const uint8_t *)s->body.data;

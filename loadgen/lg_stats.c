@@ -172,7 +172,7 @@ static void report_json(const lg_stats_t *st, const lg_opts_t *o, const lg_pool_
            "\"seconds\":%.3f,\"sent\":%llu,\"ok\":%llu,\"failed\":%llu,\"items_ok\":%llu,"
            "\"requests_per_s\":%.1f,\"items_per_s\":%.1f,\"mb_per_s\":%.2f,"
            "\"p50_us\":%llu,\"p90_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,\"cpu_s\":%.3f,"
-           "\"errors\":{",
+           "\"rw_samples_ok\":%llu,\"errors\":{",
            proto_name(o->protocol), om_signal_name(o->signal), o->items, avg, o->connections,
            o->inflight, o->rate, secs, (unsigned long long)st->sent, (unsigned long long)st->ok,
            (unsigned long long)st->failed, (unsigned long long)st->items_ok, (double)st->ok / secs,
@@ -180,7 +180,7 @@ static void report_json(const lg_stats_t *st, const lg_opts_t *o, const lg_pool_
            (unsigned long long)lg_hist_quantile(&st->lat, 0.50),
            (unsigned long long)lg_hist_quantile(&st->lat, 0.90),
            (unsigned long long)lg_hist_quantile(&st->lat, 0.99), (unsigned long long)st->lat.max,
-           st->cpu_s);
+           st->cpu_s, (unsigned long long)(st->ok * lg_rw_samples_per_request(o)));
     for (size_t i = 0; i < st->n_err; i++) {
         printf("%s\"%s\":%llu", i > 0 ? "," : "", st->err_names[i],
                (unsigned long long)st->err_counts[i]);

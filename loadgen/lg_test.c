@@ -1,11 +1,16 @@
 /* lg_test.c: unit tests of the load generator's pieces: the request pool's shape, the wire
- * item counter against the core's decoder, response parsing, the histogram and pacing. The
- * clients and the sink run end to end in `bench/run --smoke` (meson test --suite bench). */
+ * item counter against the core's decoder, the remote-write counter against protobuf-c and
+ * snappy, the remote-write samples a metrics request becomes, response parsing, the histogram and
+ * pacing. The clients and the sink run end to end in `bench/run --smoke` (meson test --suite
+ * bench). */
 #include <stdlib.h>
 #include <string.h>
 
+#include <snappy-c.h>
+
 #include "lg.h"
 #include "om_test.h"
+#include "prompb/remote.pb-c.h"
 
 static lg_opts_t opts(om_signal_t sig, lg_proto_t proto)
 {
@@ -174,6 +179,152 @@ static void test_json_gzip_wire(void)
     om_free(wire);
 }
 
+/* A WriteRequest packed by protobuf-c (series with 2, 1 and 0 samples, one native histogram,
+ * labels and metadata that must not count), raw and snappy-compressed as on the wire. */
+static void test_count_rw(void)
+{
+    Prometheus__Label l1 = PROMETHEUS__LABEL__INIT, l2 = PROMETHEUS__LABEL__INIT;
+    l1.name = "__name__";
+    l1.value = "up";
+    l2.name = "job";
+    l2.value = "x";
+    Prometheus__Label *labels[] = {&l1, &l2};
+    Prometheus__Sample sa[3];
+    Prometheus__Sample *sp[3];
+    for (int i = 0; i < 3; i++) {
+        prometheus__sample__init(&sa[i]);
+        sa[i].value = i + 0.5;
+        sa[i].timestamp = 1000 + i;
+        sp[i] = &sa[i];
+    }
+    Prometheus__Histogram h = PROMETHEUS__HISTOGRAM__INIT;
+    h.timestamp = 5;
+    Prometheus__Histogram *hp[] = {&h};
+    Prometheus__TimeSeries ts[3];
+    Prometheus__TimeSeries *tsp[3];
+    for (int i = 0; i < 3; i++) {
+        prometheus__time_series__init(&ts[i]);
+        ts[i].n_labels = 2;
+        ts[i].labels = labels;
+        tsp[i] = &ts[i];
+    }
+    ts[0].n_samples = 2;
+    ts[0].samples = sp;
+    ts[1].n_samples = 1;
+    ts[1].samples = sp + 2;
+    ts[2].n_histograms = 1;
+    ts[2].histograms = hp;
+    Prometheus__MetricMetadata md = PROMETHEUS__METRIC_METADATA__INIT;
+    md.metric_family_name = "up";
+    Prometheus__MetricMetadata *mdp[] = {&md};
+    Prometheus__WriteRequest w = PROMETHEUS__WRITE_REQUEST__INIT;
+    w.n_timeseries = 3;
+    w.timeseries = tsp;
+    w.n_metadata = 1;
+    w.metadata = mdp;
+    size_t len = prometheus__write_request__get_packed_size(&w);
+    uint8_t *raw = malloc(len);
+    size_t zcap = snappy_max_compressed_length(len), zlen = zcap;
+    char *z = malloc(zcap);
+    ASSERT_TRUE(raw != NULL && z != NULL);
+    prometheus__write_request__pack(&w, raw);
+    ASSERT_EQ_INT(snappy_compress((const char *)raw, len, z, &zlen), SNAPPY_OK);
+    uint64_t se = 0, sm = 0, hi = 0;
+    int rc_raw = lg_count_rw(raw, len, &se, &sm, &hi);
+    uint64_t se2 = 0, sm2 = 0, hi2 = 0;
+    int rc_z = lg_count_rw_snappy((const uint8_t *)z, zlen, 1 << 20, &se2, &sm2, &hi2);
+    uint64_t x = 0;
+    int rc_trunc = lg_count_rw(raw, len - 1, &x, &x, &x);
+    int rc_notsnappy = lg_count_rw_snappy(raw, len, 1 << 20, &x, &x, &x);
+    int rc_toolarge = lg_count_rw_snappy((const uint8_t *)z, zlen, len - 1, &x, &x, &x);
+    free(raw);
+    free(z);
+    ASSERT_EQ_INT(rc_raw, 0);
+    ASSERT_EQ_UINT(se, 3);
+    ASSERT_EQ_UINT(sm, 3);
+    ASSERT_EQ_UINT(hi, 1);
+    ASSERT_EQ_INT(rc_z, 0);
+    ASSERT_EQ_UINT(se2, 3);
+    ASSERT_EQ_UINT(sm2, 3);
+    ASSERT_EQ_UINT(hi2, 1);
+    ASSERT_EQ_INT(rc_trunc, OM_EINVAL);
+    ASSERT_EQ_INT(rc_notsnappy, OM_EINVAL);
+    ASSERT_EQ_INT(rc_toolarge, OM_EINVAL);
+}
+
+/* The remote-write samples the client reports per metrics request are what the translation's
+ * rules give for the request actually built (counted here from the decoded OTLP: a gauge or
+ * sum point is one sample, a histogram point one per bound, le="+Inf", _sum and _count, plus
+ * the resource's target_info), and every point of the pool is a series of its own (no two share
+ * their attributes). */
+static void test_rw_samples_per_request(void)
+{
+    lg_opts_t o = opts(OM_SIG_METRICS, LG_GRPC);
+    o.items = 37; /* 10 metrics: the last one (a gauge) with one point */
+    o.pool = 2;
+    lg_pool_t pool;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(lg_pool_build(&o, &pool, &err), 0);
+    uint64_t want = 1 /* target_info */, gauges = 0, sums = 0, hists = 0;
+    int distinct = 1;
+    const char *firsts[2] = {NULL, NULL};
+    om_batch_t *bs[2] = {NULL, NULL};
+    for (int r = 0; r < 2; r++) {
+        ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_METRICS, pool.reqs[r].body,
+                                            pool.reqs[r].body_len, 0, &bs[r], &err),
+                      0);
+        ASSERT_EQ_INT(om_batch_decode(bs[r], &err), 0);
+        om_scope_metrics_t *sm = bs[r]->metrics->resource_metrics[0]->scope_metrics[0];
+        for (size_t k = 0; k < sm->n_metrics; k++) {
+            om_metric_t *m = sm->metrics[k];
+            if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE) {
+                gauges += m->gauge->n_data_points;
+                want += r == 0 ? m->gauge->n_data_points : 0;
+            } else if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM) {
+                ASSERT_TRUE(m->sum->is_monotonic);
+                sums += m->sum->n_data_points;
+                want += r == 0 ? m->sum->n_data_points : 0;
+            } else {
+                ASSERT_EQ_INT(m->data_case,
+                              OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM);
+                for (size_t i = 0; i < m->histogram->n_data_points; i++) {
+                    om_histogram_dp_t *dp = m->histogram->data_points[i];
+                    ASSERT_TRUE(dp->_sum_case ==
+                                OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM);
+                    want += r == 0 ? dp->n_explicit_bounds + 3 : 0;
+                    hists++;
+                }
+            }
+        }
+        /* The first string attribute of the first point: random per point. */
+        om_number_dp_t *dp = sm->metrics[0]->gauge->data_points[0];
+        firsts[r] = dp->attributes[0]->value->string_value;
+        for (size_t i = 1; i < sm->metrics[0]->gauge->n_data_points; i++) {
+            distinct &=
+                strcmp(sm->metrics[0]->gauge->data_points[i]->attributes[0]->value->string_value,
+                       firsts[r]) != 0;
+        }
+    }
+    distinct &= strcmp(firsts[0], firsts[1]) != 0;
+    /* Each request its own resource: one target_info series each. */
+    om_resource_t *r0 = bs[0]->metrics->resource_metrics[0]->resource;
+    om_resource_t *r1 = bs[1]->metrics->resource_metrics[0]->resource;
+    distinct &= strcmp(attr_str(r0->attributes, r0->n_attributes, "service.instance.id"),
+                       attr_str(r1->attributes, r1->n_attributes, "service.instance.id")) != 0;
+    uint64_t got = lg_rw_samples_per_request(&o);
+    om_batch_release(bs[0]);
+    om_batch_release(bs[1]);
+    lg_pool_free(&pool);
+    ASSERT_EQ_UINT(gauges, 2 * 13);
+    ASSERT_EQ_UINT(sums, 2 * 12);
+    ASSERT_EQ_UINT(hists, 2 * 12);
+    ASSERT_EQ_UINT(got, want);
+    ASSERT_EQ_UINT(got, 13 + 12 + 12 * 13 + 1);
+    ASSERT_TRUE(distinct);
+    o.signal = OM_SIG_TRACES;
+    ASSERT_EQ_UINT(lg_rw_samples_per_request(&o), 0);
+}
+
 static void test_partial_success(void)
 {
     /* ExportTraceServiceResponse{partial_success{rejected_spans: 5, error_message: "x"}} */
@@ -258,6 +409,8 @@ int main(void)
     OM_RUN(test_count_matches_decoder);
     OM_RUN(test_count_rejects_malformed);
     OM_RUN(test_json_gzip_wire);
+    OM_RUN(test_count_rw);
+    OM_RUN(test_rw_samples_per_request);
     OM_RUN(test_partial_success);
     OM_RUN(test_histogram);
     OM_RUN(test_sched);

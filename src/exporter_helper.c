@@ -419,7 +419,7 @@ static bool schedule_retry(req_t *r, uint64_t retry_after_ms, const char *why)
     return true;
 }
 
-void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const char *msg)
+bool om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const char *msg)
 {
     req_t *r = (req_t *)pub;
     om_exphelper_t *h = r->h;
@@ -428,11 +428,11 @@ void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const c
     if (rc == 0) {
         om_metric_counter_add(h->sent[idx], b->items);
         finish(r);
-        return;
+        return false;
     }
     bool retryable = om_err_retryable(rc) || rc == OM_EIO;
     if (retryable && schedule_retry(r, retry_after_ms, msg ? msg : om_strerror(rc))) {
-        return;
+        return true;
     }
     om_metric_counter_add(h->send_failed[idx], b->items);
     OM_CLOG(h->log_name, OM_LOG_ERROR, "exporting failed, dropping %zu %s (%s): %s", b->items,
@@ -443,6 +443,7 @@ void om_exp_req_done(om_exp_req_t *pub, int rc, uint64_t retry_after_ms, const c
                                                : "retry_on_failure disabled",
             msg ? msg : om_strerror(rc));
     finish(r);
+    return false;
 }
 
 /* Requests waiting for a retry timer get their last attempt now. */

@@ -20,6 +20,7 @@ struct om_intake {
     bool over;      /* over the limit with exports pending (the hysteresis state) */
     uint64_t since; /* clock when `over` last turned true */
     om_intake_state_t last;
+    uint64_t pauses; /* times intake went from open to holding or refusing */
     om_intake_wait_t *waiters;
     uint64_t (*now_ns)(void *arg);
     void *now_arg;
@@ -150,6 +151,7 @@ static om_intake_state_t evaluate_left(om_intake_t *in, uint64_t *left_ms)
     if (now == OM_INTAKE_REFUSE || in->last == OM_INTAKE_REFUSE) {
         log_change(in, now, limit, hold_ms);
     }
+    in->pauses += in->last == OM_INTAKE_OPEN;
     in->last = now;
     uv_timer_start(&in->timer, on_timer, *left_ms, 0);
     return now;
@@ -259,6 +261,11 @@ void om_intake_export_end(om_intake_t *in)
     if (in->last != OM_INTAKE_OPEN) {
         evaluate(in);
     }
+}
+
+uint64_t om_intake_pauses(const om_intake_t *in)
+{
+    return in != NULL ? in->pauses : 0;
 }
 
 size_t om_intake_exports_pending(const om_intake_t *in)

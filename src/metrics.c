@@ -229,7 +229,7 @@ static family_t *family_new(const om_metric_def_t *def)
     if (f == NULL) {
         return NULL;
     }
-    f->def = (om_metric_def_t){.type = def->type, .real = def->real};
+    f->def = (om_metric_def_t){.type = def->type, .real = def->real, .level = def->level};
     f->def.name = om_strdup(def->name);
     f->def.help = om_strdup(def->help != NULL ? def->help : "");
     f->def.unit = om_strdup(def->unit != NULL ? def->unit : "");
@@ -420,7 +420,9 @@ int om_metrics_observe(om_metrics_t *m, const om_metric_def_t *def, const om_lab
                        om_err_t *err)
 {
     series_t *s;
-    int rc = series_get(m, def, OM_METRIC_GAUGE, labels, n_labels, &s, err);
+    /* A counter may be observed too: a total kept elsewhere (the process's CPU time). */
+    om_metric_type_t type = def->type == OM_METRIC_COUNTER ? OM_METRIC_COUNTER : OM_METRIC_GAUGE;
+    int rc = series_get(m, def, type, labels, n_labels, &s, err);
     if (rc != 0) {
         return rc;
     }
@@ -458,8 +460,12 @@ static bool sample(const family_t *f, const series_t *s, om_metric_sample_t *out
     out->n_labels = s->n_labels;
     switch (f->def.type) {
     case OM_METRIC_COUNTER:
+        if (s->observe != NULL) {
+            out->value = s->observe(s->observe_arg);
+            return true;
+        }
         out->value.u = atomic_load_explicit(&s->v.counter.v, memory_order_relaxed);
-        return true;
+        return !s->observed;
     case OM_METRIC_GAUGE:
         if (s->observe != NULL) {
             out->value = s->observe(s->observe_arg);

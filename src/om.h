@@ -883,6 +883,8 @@ void om_intake_poke(om_intake_t *in);
  * released). The end of one may end a pause. */
 void om_intake_export_begin(om_intake_t *in);
 void om_intake_export_end(om_intake_t *in);
+/* Loop thread. How many times intake has paused (held or refused) since it was made. */
+uint64_t om_intake_pauses(const om_intake_t *in);
 /* Requests queued or being sent by all exporters of this intake's host. */
 size_t om_intake_exports_pending(const om_intake_t *in);
 
@@ -979,6 +981,15 @@ typedef enum {
     OM_METRIC_HISTOGRAM, /* counts per explicit bucket, sum and count */
 } om_metric_type_t;
 
+/* service::telemetry::metrics::level, in otelcol's order: a metric is served when its level is
+ * at most the configured one; none serves nothing. */
+typedef enum {
+    OM_METRIC_LEVEL_BASIC = 0,
+    OM_METRIC_LEVEL_NORMAL,
+    OM_METRIC_LEVEL_DETAILED,
+    OM_METRIC_LEVEL_NONE = -1,
+} om_metric_level_t;
+
 typedef struct om_label {
     const char *key; /* [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__" */
     const char *value;
@@ -997,6 +1008,9 @@ typedef struct om_metric_def {
      * OM_METRIC_MAX_BOUNDS); one more bucket counts what is above the last. */
     const double *bounds;
     size_t n_bounds;
+    /* The least service::telemetry::metrics::level that serves it (otelcol's levels):
+     * basic (the zero value) for what every dashboard needs, normal or detailed for more. */
+    om_metric_level_t level;
 } om_metric_def_t;
 
 /* A series of a counter or a gauge: the value, updated through the functions below. Only
@@ -1029,7 +1043,8 @@ typedef union om_metric_num {
     double d;
 } om_metric_num_t;
 typedef om_metric_num_t (*om_metric_observe_fn)(void *arg);
-/* Loop thread. As om_metrics_gauge, and the series takes its value from fn(arg) from now on.
+/* Loop thread. As om_metrics_gauge (or om_metrics_counter for a counter def: a total kept
+ * elsewhere), and the series takes its value from fn(arg) from now on.
  * OM_EINVAL when the series is already observed. Call om_metrics_unobserve before arg goes;
  * until the series is observed again, reading skips it. */
 int om_metrics_observe(om_metrics_t *m, const om_metric_def_t *def, const om_label_t *labels,
@@ -1189,6 +1204,24 @@ size_t om_workers_queued(om_workers_t *w);
 unsigned om_cpu_count(void);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Receiver counters (obsreport.c): otelcol's receiverhelper obsreport. A receiver hands each  */
+/* batch on through om_obsrecv_deliver, which counts its items as accepted or refused under    */
+/* otelcol's names (otelcol_receiver_accepted_spans, ..._refused_metric_points, ...) with the  */
+/* labels receiver (the component id) and transport ("grpc", "http").                          */
+
+typedef struct om_obsrecv {
+    om_metric_counter_t *accepted[OM_SIG_COUNT], *refused[OM_SIG_COUNT]; /* the registry's */
+} om_obsrecv_t;
+
+/* Loop thread, at create. A host without a registry leaves every series NULL (counting does
+ * nothing). Returns 0, or OM_EINVAL / OM_ENOMEM with err set. */
+int om_obsrecv_init(om_obsrecv_t *o, om_host_t *host, const char *receiver_id,
+                    const char *transport, om_err_t *err);
+/* Hand batch to next (om_consumer_consume) and count its items by the answer: 0 accepted,
+ * anything else refused. Returns what next returned. */
+int om_obsrecv_deliver(const om_obsrecv_t *o, const om_consumer_t *next, om_batch_t *batch);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Exporter helper: what otelcol's exporterhelper does, shared by every exporter: a bounded    */
 /* sending queue, consumers that send concurrently, a timeout per send, retries with           */
 /* exponential backoff for retryable failures, and counters of what was sent, failed and      */
@@ -1287,8 +1320,11 @@ om_exphelper_t *om_exphelper_new(const om_create_args_t *a, const om_exphelper_c
 int om_exphelper_consume(om_exphelper_t *h, om_batch_t *batch);
 /* The end of one attempt. rc 0: delivered; a retryable code (om_err_retryable, or OM_EIO for
  * network failures): retried with backoff, waiting at least retry_after_ms when the server
- * said so; anything else: dropped, counted and logged with msg. */
-void om_exp_req_done(om_exp_req_t *req, int rc, uint64_t retry_after_ms, const char *msg);
+ * said so; anything else: dropped, counted and logged with msg. Returns true when the request
+ * will be attempted again (req stays valid and comes back to send with the same pointer, so
+ * an exporter may keep per-request state across attempts, e.g. which parts were delivered),
+ * false when it is finished (req is freed: the exporter frees such state now). */
+bool om_exp_req_done(om_exp_req_t *req, int rc, uint64_t retry_after_ms, const char *msg);
 /* Stop taking data, send what is queued, then call done once. As in otelcol, a send that
  * fails during shutdown is not retried again (requests waiting for a retry get one last
  * attempt at once), so a dead backend cannot hold the shutdown. */
@@ -2086,5 +2122,151 @@ bool om_http_session_done(const om_http_session_t *ss);
 /* An answer owed by a handler was given: go on with the input received meanwhile. */
 void om_http_session_resume(om_http_session_t *ss);
 void om_http_session_free(om_http_session_t *ss);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Prometheus (prom.c, prom_text.c): the one OTLP -> Prometheus translation that the          */
+/* `prometheusremotewrite` and `prometheus` exporters share (metric names with unit and type   */
+/* suffixes, label names, attribute values as label values, resource -> job / instance /       */
+/* target_info, types and temporalities), and the exposition writer (text format 0.0.4 and     */
+/* OpenMetrics 1.0) that the pull exporter and the internal telemetry endpoint use. The rules  */
+/* and where each comes from (OpenTelemetry's "Prometheus and OpenMetrics compatibility",      */
+/* otelcol-contrib's translators, prometheus/otlptranslator) are in prom.c's opening comment.  */
+/* Everything here is pure: any thread, no I/O, no global state.                               */
+
+/* The Prometheus type of a metric family. */
+typedef enum {
+    OM_PROM_UNTYPED = 0,
+    OM_PROM_COUNTER,
+    OM_PROM_GAUGE,
+    OM_PROM_HISTOGRAM, /* explicit buckets, or an exponential histogram */
+    OM_PROM_SUMMARY,
+} om_prom_type_t;
+
+/* How an OTLP metric translates. */
+typedef struct om_prom_class {
+    om_prom_type_t type;
+    bool delta;       /* delta temporality: accumulated (pull) or dropped (remote-write) */
+    bool exponential; /* an exponential histogram (a native histogram in remote-write) */
+    bool monotonic;   /* a monotonic sum: the name gets _total */
+    bool otlp_gauge;  /* an OTLP Gauge: unit "1" gives _ratio */
+} om_prom_class_t;
+
+/* Classify m. Returns 0, or OM_ENOTSUP for what no Prometheus exporter of otelcol translates:
+ * no data, a sum or histogram with unspecified temporality, a non-monotonic delta sum (the
+ * spec and otelcol's accumulator drop these). */
+int om_prom_classify(const om_metric_t *m, om_prom_class_t *c);
+
+/* The family name of a metric (without _bucket / _sum / _count), into out (appended).
+ * With suffixes: the name split at characters other than [a-zA-Z0-9:], the unit's words
+ * appended unless already among the name's words ("By" -> bytes, "s" -> seconds, "By/s" ->
+ * bytes_per_second, "{...}" units dropped), _total for monotonic sums, _ratio for gauges of
+ * unit "1", ns_ in front. Without: invalid characters to '_' only. A leading digit gets '_'.
+ * Returns 0, or OM_EINVAL when nothing valid is left (the metric is dropped, as otelcol
+ * does). ns may be NULL or "". */
+int om_prom_metric_name(const char *ns, bool suffixes, const char *name, const char *unit,
+                        const om_prom_class_t *c, om_strbuf_t *out);
+
+/* A label name from an attribute key: characters other than [a-zA-Z0-9] to '_', runs of
+ * them to one '_' ("__x__" keeps its underscores), "key_" in front of a leading digit.
+ * Writes at most cap - 1 bytes and a NUL; returns the length, or 0 when nothing valid is
+ * left (empty, only underscores: the attribute is dropped) or cap is too small (len + 5). */
+size_t om_prom_label_name(const char *key, size_t len, char *out, size_t cap);
+
+/* An attribute value as a label value, as otelcol's pcommon Value.AsString: strings as they
+ * are, ints in decimal, doubles as JavaScript prints them, bools, bytes in base64, arrays and
+ * maps as JSON; appended to out. */
+void om_prom_value_string(const om_anyvalue_t *v, om_strbuf_t *out);
+
+/* A label set under construction: a reusable buffer, so that building the labels of each
+ * point allocates nothing once it has grown. */
+typedef struct om_prom_labels {
+    om_label_t *v; /* after om_prom_labels_finish: n labels sorted by name, into text */
+    size_t n, cap;
+    struct om__prom_lref *refs; /* internal: offsets into text while building */
+    size_t cap_refs;
+    om_strbuf_t text;
+    om_strbuf_t scratch;
+} om_prom_labels_t;
+
+void om_prom_labels_init(om_prom_labels_t *l);
+void om_prom_labels_free(om_prom_labels_t *l);
+void om_prom_labels_reset(om_prom_labels_t *l);
+/* Add attributes as labels (names through om_prom_label_name, prefix such as "otel_scope_"
+ * or NULL in front of the key first). Attributes whose names clash after sanitising are one
+ * label whose value joins theirs with ';', in the order of their original keys (a value equal
+ * to the previous one is not repeated, as otelcol's remote-write translator). extra / n_extra:
+ * more attributes (the resource's, for resource_to_telemetry_conversion) taken only where kv
+ * has no attribute of the same key. Names that clash with labels added before are joined too.
+ * Returns 0 or OM_ENOMEM. */
+int om_prom_labels_add_attrs(om_prom_labels_t *l, const char *prefix, om_keyvalue_t *const *kv,
+                             size_t n, om_keyvalue_t *const *extra, size_t n_extra);
+/* Set one label; replace: an existing label of that name takes the new value, else the old
+ * value stays. An empty value removes the label (replace) or does nothing. 0 or OM_ENOMEM. */
+int om_prom_labels_set(om_prom_labels_t *l, const char *name, const char *value, bool replace);
+/* Sort by name and fill v (valid until the next change). */
+void om_prom_labels_finish(om_prom_labels_t *l);
+
+/* The resource's job (service.namespace/service.name, or service.name) and instance
+ * (service.instance.id) label values, appended to job / instance; each returns whether the
+ * resource has it. */
+bool om_prom_job(const om_resource_t *r, om_strbuf_t *job);
+bool om_prom_instance(const om_resource_t *r, om_strbuf_t *instance);
+/* Whether a resource attribute is one job and instance come from (not on target_info). */
+bool om_prom_identifying_attr(const char *key);
+
+/* Numbers as Go's strconv.FormatFloat(v, 'g', -1, 64) (what Prometheus' text format writes:
+ * "0.25", "1e+06", "+Inf", "NaN") and (v, 'f', -1, 64) (remote-write's "le" values:
+ * "1000000"); buf of at least OM_PROM_NUM_MAX bytes, NUL-terminated; returns the length. */
+#define OM_PROM_NUM_MAX 352
+size_t om_prom_format_g(double v, char *buf);
+size_t om_prom_format_f(double v, char *buf);
+
+/* The exposition formats. */
+typedef enum {
+    OM_PROM_FMT_TEXT = 0,    /* text/plain; version=0.0.4 */
+    OM_PROM_FMT_OPENMETRICS, /* application/openmetrics-text; version=1.0.0 */
+} om_prom_format_t;
+#define OM_PROM_TEXT_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define OM_PROM_OPENMETRICS_CONTENT_TYPE                                                           \
+    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+/* The format to answer a scrape with, from its Accept header (NULL: text): OpenMetrics when
+ * allowed and the scraper lists application/openmetrics-text with a higher quality than
+ * text/plain, as client_golang's negotiation. */
+om_prom_format_t om_prom_negotiate(const char *accept, bool allow_openmetrics);
+
+/* Label text "k1=\"v1\",k2=\"v2\"" (escaped; no braces) for om_prom_sample_t.labels, appended
+ * to out: a pull exporter renders a series' labels once and reuses the text each scrape. */
+void om_prom_render_labels(const om_label_t *l, size_t n, om_strbuf_t *out);
+
+/* A family's header: # HELP and # TYPE (OpenMetrics: the name without _total for counters).
+ * help may be NULL. */
+void om_prom_write_family(om_strbuf_t *out, om_prom_format_t f, const char *name,
+                          om_prom_type_t type, const char *help);
+
+/* An exemplar (OpenMetrics only): its labels rendered as for om_prom_render_labels. */
+typedef struct om_prom_exemplar {
+    const char *labels;
+    size_t labels_len;
+    double value;
+    bool has_ts;
+    int64_t ts_ms;
+} om_prom_exemplar_t;
+
+/* One sample line: name suffix{labels,extra_key="extra_value"} value [timestamp]. */
+typedef struct om_prom_sample {
+    const char *name;
+    size_t name_len;
+    const char *suffix; /* "_bucket", "_sum", "_count", "_total" (OpenMetrics), or NULL */
+    const char *labels; /* rendered label text, or NULL */
+    size_t labels_len;
+    const char *extra_key, *extra_value; /* "le" / "quantile", or NULL */
+    double value;
+    bool has_ts; /* send_timestamps */
+    int64_t ts_ms;
+    const om_prom_exemplar_t *exemplar; /* written in OpenMetrics only; may be NULL */
+} om_prom_sample_t;
+void om_prom_write_sample(om_strbuf_t *out, om_prom_format_t f, const om_prom_sample_t *s);
+/* The end of an exposition ("# EOF" in OpenMetrics; nothing in text). */
+void om_prom_write_eof(om_strbuf_t *out, om_prom_format_t f);
 
 #endif

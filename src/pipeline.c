@@ -10,6 +10,7 @@
 #include "component.h"
 #include "log.h"
 #include "pipeline.h"
+#include "telemetry.h"
 
 #define MAX_TYPE 64
 
@@ -56,6 +57,7 @@ typedef struct pipeline {
 /* service::telemetry. */
 typedef struct telemetry_cfg {
     om_log_cfg_t logs;
+    om_telemetry_cfg_t metrics; /* metrics and resource: telemetry.c reads those keys */
 } telemetry_cfg_t;
 
 struct om_graph {
@@ -304,11 +306,33 @@ static const om_field_t telemetry_fields[] = {
      .type = OM_F_SECTION,
      .offset = offsetof(telemetry_cfg_t, logs),
      .fields = om__log_fields},
-    {.key = "metrics", .type = OM_F_IGNORED},
     {.key = "traces", .type = OM_F_IGNORED},
-    {.key = "resource", .type = OM_F_IGNORED},
     {.key = NULL},
 };
+
+/* service::telemetry: logs and traces from the field table, metrics and resource (shapes a
+ * field table cannot say) by telemetry.c; the table sees a copy of the map without those. */
+static void apply_telemetry(telemetry_cfg_t *tel, const om_node_t *node, om_diags_t *d)
+{
+    om__telemetry_cfg_apply(&tel->metrics, node, d);
+    om_node_t view = {.kind = OM_NODE_NULL};
+    om_node_t *keys[64], *values[64];
+    if (node != NULL && node->kind == OM_NODE_MAP && node->n <= 64) {
+        view = *node;
+        view.n = 0;
+        view.keys = keys;
+        view.values = values;
+        for (size_t i = 0; i < node->n; i++) {
+            const char *k = node->keys[i]->str;
+            if (strcmp(k, "metrics") != 0 && strcmp(k, "resource") != 0) {
+                keys[view.n] = node->keys[i];
+                values[view.n++] = node->values[i];
+            }
+        }
+        node = &view;
+    }
+    om_fields_apply(telemetry_fields, tel, node, "service::telemetry", d);
+}
 
 static void check_keys(const om_node_t *map, const char *const *allowed, const char *path,
                        om_diags_t *d)
@@ -459,8 +483,7 @@ static int load_service(om_graph_t *g, const om_node_t *root, om_diags_t *d)
     const om_node_t *svc = om_node_get(root, "service");
     static const char *const allowed[] = {"extensions", "pipelines", "telemetry", NULL};
     check_keys(svc, allowed, "service", d);
-    om_fields_apply(telemetry_fields, &g->telemetry, om_node_get(svc, "telemetry"),
-                    "service::telemetry", d);
+    apply_telemetry(&g->telemetry, om_node_get(svc, "telemetry"), d);
 
     const om_node_t *exts = om_node_get(svc, "extensions");
     if (exts != NULL && exts->kind != OM_NODE_SEQ && exts->kind != OM_NODE_NULL) {
@@ -790,6 +813,11 @@ const om_log_cfg_t *om_graph_log_cfg(const om_graph_t *g)
     return &g->telemetry.logs;
 }
 
+const om_telemetry_cfg_t *om_graph_telemetry_cfg(const om_graph_t *g)
+{
+    return &g->telemetry.metrics;
+}
+
 static void notify_extensions(om_graph_t *g, bool ready)
 {
     for (size_t i = 0; i < g->n_inst; i++) {
@@ -943,5 +971,6 @@ void om_graph_free(om_graph_t *g)
     }
     om_free(g->comps);
     om_fields_free(telemetry_fields, &g->telemetry);
+    om__telemetry_cfg_free(&g->telemetry.metrics);
     om_free(g);
 }

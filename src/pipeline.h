@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "om.h"
+#include "telemetry.h"
 
 typedef struct om_graph om_graph_t;
 
@@ -26,6 +27,8 @@ void om_graph_shutdown(om_graph_t *g, om_done_fn done, void *arg);
 void om_graph_free(om_graph_t *g);
 /* service::telemetry::logs, for the service to apply (log.h). */
 struct om_log_cfg;
+/* service::telemetry::metrics and resource, for the service's endpoint (telemetry.h). */
+const om_telemetry_cfg_t *om_graph_telemetry_cfg(const om_graph_t *g);
 const struct om_log_cfg *om_graph_log_cfg(const om_graph_t *g);
 
 /* A fan-out: one batch handed to n consumers (a receiver's pipelines, a pipeline's exporters).

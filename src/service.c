@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "service.h"
+#include "telemetry.h"
 
 /* How long a graceful shutdown may take before we give up on what is still in flight. */
 #define SHUTDOWN_DEADLINE_MS 20000
@@ -62,6 +63,7 @@ typedef struct service {
     om_host_t host;
     om_config_t *cfg;
     om_graph_t *graph;
+    om_telemetry_t *telemetry; /* the collector's own metrics endpoint; NULL at level none */
     sigwatch_t sig;
     uv_timer_t deadline;
     bool host_ready; /* om_host_init succeeded: om_host_close must run before uv_loop_close */
@@ -170,13 +172,20 @@ static void sigwatch_stop(service_t *s)
     w->open = false;
 }
 
-static void graph_stopped(void *arg)
+static void telemetry_stopped(void *arg)
 {
     service_t *s = arg;
     OM_LOG(OM_LOG_INFO, "shutdown complete");
     /* Our own handles are all that is left; closing them lets uv_run return. */
     sigwatch_stop(s);
     uv_close((uv_handle_t *)&s->deadline, NULL);
+}
+
+/* The collector's own metrics are served until the pipelines are down, as otelcol does. */
+static void graph_stopped(void *arg)
+{
+    service_t *s = arg;
+    om__telemetry_shutdown(s->telemetry, telemetry_stopped, s);
 }
 
 static void deadline_passed(uv_timer_t *t)
@@ -253,6 +262,8 @@ static int run_and_teardown(service_t *s)
          * process exits next; the kernel takes the memory back. */
         return s->exit_code;
     }
+    om__telemetry_free(s->telemetry);
+    s->telemetry = NULL;
     om_graph_free(s->graph);
     s->graph = NULL;
     close_host_and_loop(s);
@@ -292,7 +303,8 @@ int om_service_run(const char *const *uris, size_t n, bool defaults)
     }
     om_diags_free(&d);
     int lrc = om__log_configure(om_graph_log_cfg(s.graph), &err);
-    if (lrc != 0 || om_graph_start(s.graph, &err) != 0) {
+    if (lrc != 0 || om_graph_start(s.graph, &err) != 0 ||
+        om__telemetry_start(&s.host, om_graph_telemetry_cfg(s.graph), &s.telemetry, &err) != 0) {
         OM_LOG(OM_LOG_ERROR, "%s", err.msg);
         s.exit_code = 1;
         s.stopping = true;

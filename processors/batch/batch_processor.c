@@ -44,7 +44,38 @@ typedef struct proc_batch {
 
     uint64_t last_warn_ms; /* rate limit for "sender failed" */
     size_t warns_suppressed;
+
+    /* otelcol's batch processor telemetry (NULL without a registry). */
+    om_metric_histogram_t *m_send_size;
+    om_metric_counter_t *m_timeout_trigger, *m_size_trigger;
 } proc_batch_t;
+
+/* Why a flush sends: the counters otelcol keeps per trigger. */
+typedef enum { SEND_OTHER, SEND_SIZE, SEND_TIMEOUT } send_why_t;
+
+static const double send_size_bounds[] = {10,   25,    50,    75,    100,   250,   500,  750,
+                                          1000, 2000,  3000,  4000,  5000,  6000,  7000, 8000,
+                                          9000, 10000, 20000, 30000, 50000, 100000};
+static const om_metric_def_t send_size_def = {.name = "otelcol_processor_batch_batch_send_size",
+                                              .help = "Number of units in the batch",
+                                              .unit = "{units}",
+                                              .type = OM_METRIC_HISTOGRAM,
+                                              .bounds = send_size_bounds,
+                                              .n_bounds = sizeof send_size_bounds /
+                                                          sizeof send_size_bounds[0],
+                                              .level = OM_METRIC_LEVEL_NORMAL};
+static const om_metric_def_t timeout_trigger_def = {
+    .name = "otelcol_processor_batch_timeout_trigger_send",
+    .help = "Number of times the batch was sent due to a timeout trigger",
+    .unit = "{times}",
+    .type = OM_METRIC_COUNTER,
+    .level = OM_METRIC_LEVEL_NORMAL};
+static const om_metric_def_t size_trigger_def = {
+    .name = "otelcol_processor_batch_batch_size_trigger_send",
+    .help = "Number of times the batch was sent due to a size trigger",
+    .unit = "{times}",
+    .type = OM_METRIC_COUNTER,
+    .level = OM_METRIC_LEVEL_NORMAL};
 
 static const om_field_t batch_fields[] = {
     {.key = "timeout",
@@ -153,6 +184,7 @@ static void warn_dropped(lane_t *l, int rc, size_t items)
 static void send_batch(lane_t *l, om_batch_t *b)
 {
     size_t items = b->items;
+    om_metric_histogram_observe(l->p->m_send_size, (double)items);
     int rc = om_consumer_consume(&l->p->next[om_signal_index(l->signal)], b);
     if (rc != 0) {
         warn_dropped(l, rc, items);
@@ -224,8 +256,12 @@ static int take_from_queue(lane_t *l, size_t *roomp, om_batch_t **first, om_batc
 }
 
 /* Sends one batch of at most send_batch_max_size items from the front of the queue. */
-static void send_one(lane_t *l)
+static void send_one(lane_t *l, send_why_t why)
 {
+    om_metric_counter_add(why == SEND_SIZE      ? l->p->m_size_trigger
+                          : why == SEND_TIMEOUT ? l->p->m_timeout_trigger
+                                                : NULL,
+                          1);
     size_t max = (size_t)l->p->cfg->send_batch_max_size;
     size_t room = max > 0 && max < l->pending ? max : l->pending;
     size_t left = room;
@@ -245,7 +281,7 @@ static void send_one(lane_t *l)
 }
 
 /* Sends while the size trigger holds, or everything when all is set. */
-static void flush(lane_t *l, bool all)
+static void flush(lane_t *l, bool all, send_why_t why)
 {
     size_t trigger = (size_t)l->p->cfg->send_batch_size;
     /* A consumer that calls back into this processor must not start a second flush. */
@@ -255,7 +291,7 @@ static void flush(lane_t *l, bool all)
     l->flushing = true;
     /* Bounded: every turn sends at least one item or drops the queue. */
     while (l->pending > 0 && (all || l->pending >= trigger)) {
-        send_one(l);
+        send_one(l, all ? why : SEND_SIZE);
     }
     /* Nothing is left to send but empty structure: let it go. */
     if (l->pending == 0) {
@@ -276,7 +312,7 @@ static uint64_t timeout_ms(const proc_batch_t *p)
 
 static void on_timer(uv_timer_t *t)
 {
-    flush(t->data, true);
+    flush(t->data, true, SEND_TIMEOUT);
 }
 
 /* ---- consume ----------------------------------------------------------------------------- */
@@ -301,12 +337,12 @@ static int batch_consume(void *self, om_batch_t *b)
     }
     l->pending += items;
     if (!has_timer(l)) {
-        flush(l, true);
+        flush(l, true, SEND_OTHER);
         return 0;
     }
     bool was_idle = l->pending == items;
     bool sent = l->pending >= (size_t)p->cfg->send_batch_size;
-    flush(l, false);
+    flush(l, false, SEND_SIZE);
     if (l->pending == 0) {
         uv_timer_stop(&l->timer);
     } else if (was_idle || sent) {
@@ -334,6 +370,18 @@ static int batch_create(const om_create_args_t *a, void **self, om_err_t *err)
         l->p = p;
         l->signal = om_signal_from_index(i);
         proc_batch_cutter_init(&l->cutter, l->signal);
+    }
+    if (a->host != NULL && a->host->metrics != NULL) {
+        om_label_t lab[] = {{"processor", a->id}};
+        om_metrics_t *m = a->host->metrics;
+        int rc = om_metrics_histogram(m, &send_size_def, lab, 1, &p->m_send_size, err);
+        rc = rc ? rc
+                : om_metrics_counter(m, &timeout_trigger_def, lab, 1, &p->m_timeout_trigger, err);
+        rc = rc ? rc : om_metrics_counter(m, &size_trigger_def, lab, 1, &p->m_size_trigger, err);
+        if (rc != 0) {
+            om_free(p);
+            return rc;
+        }
     }
     *self = p;
     return 0;
@@ -371,7 +419,7 @@ static void batch_shutdown(void *self, om_done_fn done, void *arg)
         return;
     }
     for (int i = 0; i < OM_SIG_COUNT; i++) {
-        flush(&p->lanes[i], true);
+        flush(&p->lanes[i], true, SEND_OTHER);
     }
     p->shutting_down = true;
     p->done = done;

@@ -44,9 +44,10 @@ typedef struct rcv_otlp {
     const char *log_name;
     om_host_t *host;
     om_consumer_t next[OM_SIG_COUNT];
-    otlp_grpc_server_t *grpc; /* NULL unless protocols.grpc is configured */
-    otlp_http_server_t *http; /* NULL unless protocols.http is configured */
-    int pending_shutdowns;    /* servers still shutting down */
+    om_obsrecv_t obs_grpc, obs_http; /* accepted / refused items per transport */
+    otlp_grpc_server_t *grpc;        /* NULL unless protocols.grpc is configured */
+    otlp_http_server_t *http;        /* NULL unless protocols.http is configured */
+    int pending_shutdowns;           /* servers still shutting down */
     bool shutting_down;
     om_done_fn done;
     void *done_arg;
@@ -54,7 +55,7 @@ typedef struct rcv_otlp {
 
 /* Hand a decoded batch to the consumer of its signal (takes ownership). Returns what the
  * pipeline returned, or OM_ENOTSUP when this receiver is in no pipeline of that signal. */
-int otlp_deliver(rcv_otlp_t *r, om_batch_t *batch);
+int otlp_deliver(rcv_otlp_t *r, const om_obsrecv_t *obs, om_batch_t *batch);
 
 /* Each server: create (no I/O), start (bind, listen), shutdown (stop accepting, finish or
  * cancel in-flight requests, close every handle, then call done once), destroy after done. */

@@ -125,14 +125,14 @@ static int otlp_config_validate(const void *vcfg, om_err_t *err)
     return 0;
 }
 
-int otlp_deliver(rcv_otlp_t *r, om_batch_t *batch)
+int otlp_deliver(rcv_otlp_t *r, const om_obsrecv_t *obs, om_batch_t *batch)
 {
     int idx = om_signal_index(batch->signal);
     if (idx < 0 || r->next[idx].consume == NULL) {
         om_batch_release(batch);
         return OM_ENOTSUP;
     }
-    return om_consumer_consume(&r->next[idx], batch);
+    return om_obsrecv_deliver(obs, &r->next[idx], batch);
 }
 
 static int otlp_create(const om_create_args_t *a, void **self, om_err_t *err)
@@ -148,6 +148,12 @@ static int otlp_create(const om_create_args_t *a, void **self, om_err_t *err)
     memcpy(r->next, a->next, sizeof r->next);
     int rc = 0;
     if (r->cfg->protocols.grpc_present) {
+        rc = om_obsrecv_init(&r->obs_grpc, a->host, a->id, "grpc", err);
+    }
+    if (rc == 0 && r->cfg->protocols.http_present) {
+        rc = om_obsrecv_init(&r->obs_http, a->host, a->id, "http", err);
+    }
+    if (rc == 0 && r->cfg->protocols.grpc_present) {
         rc = otlp_grpc_create(r, &r->grpc, err);
     }
     if (rc == 0 && r->cfg->protocols.http_present) {

@@ -300,7 +300,7 @@ static int export_request(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
     if (rc != 0) {
         return rc;
     }
-    rc = otlp_deliver(s->r, batch);
+    rc = otlp_deliver(s->r, &s->r->obs_grpc, batch);
     if (rc == OM_ENOTSUP) {
         om_err_set(err, rc, "unknown service %s", service_names[sl->method]);
     }

@@ -289,7 +289,7 @@ static void deliver(om_http_req_t *req, rcv_otlp_t *r, om_signal_t sig, om_batch
         respond_ok(req, sig);
         return;
     }
-    int rc = otlp_deliver(r, b);
+    int rc = otlp_deliver(r, &r->obs_http, b);
     if (rc == 0) {
         respond_ok(req, sig);
     } else if (rc == OM_ENOTSUP) {

@@ -8,7 +8,8 @@
 //
 // Needs root (chroot, and mounting /proc in the root filesystem as a container runtime does:
 // sanitizer builds read it at start). The default config listens on 0.0.0.0:4317, :4318 and
-// :13133: those ports must be free on this machine while the test runs.
+// :13133 and the collector's own metrics on :8888: those ports must be free on this machine
+// while the test runs.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -134,6 +135,12 @@ test('in the image as uid 10001, the default config takes OTLP over gRPC and HTT
          // The default config's debug exporter logs one line per batch with its span count.
          await waitFor(() => [...stderr.matchAll(/"spans": (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0) >= 6,
                        S(15000), `6 spans in the debug exporter's lines\n${describe()}`);
+
+         // The collector's own metrics on :8888, counting what the SDK sent.
+         const scrape = await (await fetch('http://127.0.0.1:8888/metrics')).text();
+         const accepted = [...scrape.matchAll(/^otelcol_receiver_accepted_spans_total\{[^}]*\} (\d+)$/gm)]
+             .reduce((s, m) => s + Number(m[1]), 0);
+         assert.equal(accepted, 6, scrape);
 
          const hc = spawnSync(...inImage(['/otelmon', 'healthcheck', '--url', 'http://127.0.0.1:13133/'],
                                          { encoding: 'utf8' }));

@@ -201,6 +201,7 @@ export class Collector {
     scanPorts() {
         this.grpcPort ||= this.listeningPort(/OTLP\/gRPC listening on \S*:(\d+)/);
         this.httpPort ||= this.listeningPort(/OTLP\/HTTP listening on \S*:(\d+)/);
+        this.telemetryPort ||= this.listeningPort(/Serving the collector's own metrics on \S*:(\d+)/);
     }
 
     /** Wait (bounded) until the collector says it is running and where its OTLP ports are;
@@ -315,7 +316,12 @@ export async function startCollector(opts = {}) {
     const configArgs = opts.configEquals ? [`--config=${configPath}`] : ['--config', configPath];
     // OTELMON_WRAPPER runs the collector under a tool, e.g. "valgrind --error-exitcode=99".
     const wrapper = (process.env.OTELMON_WRAPPER ?? '').split(' ').filter(Boolean);
-    const argv = [...wrapper, otelmonBin(), ...configArgs, ...(opts.args ?? [])];
+    // The collector's own metrics endpoint (localhost:8888 by default, as otelcol) would clash
+    // between collectors running side by side: each takes a free port, read from its log
+    // (Collector.telemetryPort), unless the test's config says where telemetry goes.
+    const telemetryArgs = /telemetry:\s*\n\s+metrics:/.test(yaml) || opts.telemetry === false
+        ? [] : ['--set=service.telemetry.metrics.address=127.0.0.1:0'];
+    const argv = [...wrapper, otelmonBin(), ...configArgs, ...telemetryArgs, ...(opts.args ?? [])];
     const proc = spawn(argv[0], argv.slice(1), {
         stdio: ['ignore', 'pipe', 'pipe'],
     });

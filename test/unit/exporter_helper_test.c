@@ -366,6 +366,53 @@ static void test_works_without_a_registry(void)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
+/* om_exp_req_done says whether the request comes back: true for a retry scheduled (the same
+ * pointer is sent again), false once it is finished (delivered, dropped, out of retries). */
+static void test_done_says_whether_the_request_comes_back(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(1, 4, 5);
+    cfg.retry_on_failure.max_elapsed_time = 40 * OM_NS_PER_MS;
+    om_exphelper_t *h = new_helper(&host, &cfg, fake_send, &f);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(3)), 0);
+    om_exp_req_t *first = f.inflight[0];
+    f.n = 0;
+    ASSERT_TRUE(om_exp_req_done(first, OM_EAGAIN, 0, "again"));
+    run_until_sends(&loop, &f, 2);
+    ASSERT_TRUE(f.inflight[0] == first);
+    ASSERT_EQ_INT(first->attempt, 2);
+    f.n = 0;
+    ASSERT_TRUE(!om_exp_req_done(first, 0, 0, NULL)); /* delivered */
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
+    f.n = 0;
+    ASSERT_TRUE(!om_exp_req_done(f.inflight[0], OM_EPERM, 0, "no")); /* permanent */
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
+    /* Retried until max_elapsed_time passes: then finished. */
+    bool again = true;
+    for (int i = 0; i < 100 && again; i++) {
+        int before = f.sends;
+        f.n = 0;
+        again = om_exp_req_done(f.inflight[0], OM_EAGAIN, 0, "again");
+        if (again) {
+            run_until_sends(&loop, &f, before + 1);
+        }
+    }
+    ASSERT_TRUE(!again);
+    ASSERT_EQ_UINT(SENT(&host), 3);
+    ASSERT_EQ_UINT(SEND_FAILED(&host), 2);
+    int done = 0;
+    om_exphelper_shutdown(h, done_cb, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(done, 1);
+    om_exphelper_free(h);
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -377,5 +424,6 @@ int main(void)
     OM_RUN(test_shutdown_gives_waiting_retries_one_last_attempt);
     OM_RUN(test_queue_gauges_per_signal_wired);
     OM_RUN(test_works_without_a_registry);
+    OM_RUN(test_done_says_whether_the_request_comes_back);
     return om_test_summary();
 }

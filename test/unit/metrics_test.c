@@ -3,9 +3,12 @@
  * /metrics endpoint and zpages will read it through. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "om.h"
 #include "om_test.h"
+#include "om_testdata.h"
+#include "telemetry.h"
 
 static const om_metric_def_t sent_def = {.name = "otelcol_exporter_sent_spans",
                                          .help = "Number of spans successfully sent.",
@@ -368,6 +371,145 @@ static void test_host_has_a_registry(void)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Observed counters, receiver counters, the telemetry endpoint's exposition                   */
+
+static om_metric_num_t observe_total(void *arg)
+{
+    return (om_metric_num_t){.d = *(double *)arg};
+}
+
+static void test_observed_counters(void)
+{
+    om_metrics_t *m = om_metrics_new();
+    om_err_t err = {0};
+    static const om_metric_def_t cpu = {
+        .name = "t_cpu_seconds", .unit = "s", .type = OM_METRIC_COUNTER, .real = true};
+    double total = 1.5;
+    om_metric_gauge_t *g;
+    ASSERT_EQ_INT(om_metrics_observe(m, &cpu, NULL, 0, observe_total, &total, &g, &err), 0);
+    om_metric_sample_t s;
+    ASSERT_EQ_INT(om_metrics_read(m, cpu.name, NULL, 0, NULL, &s), 0);
+    ASSERT_TRUE(s.value.d == 1.5);
+    total = 2.25;
+    ASSERT_EQ_INT(om_metrics_read(m, cpu.name, NULL, 0, NULL, &s), 0);
+    ASSERT_TRUE(s.value.d == 2.25);
+    om_metrics_unobserve(m, g);
+    ASSERT_EQ_INT(om_metrics_read(m, cpu.name, NULL, 0, NULL, &s), OM_ENOTFOUND);
+    om_metrics_free(m);
+}
+
+static int refuse_consume(void *self, om_batch_t *b)
+{
+    (void)self;
+    om_batch_release(b);
+    return OM_EREFUSED;
+}
+
+static int accept_consume(void *self, om_batch_t *b)
+{
+    (void)self;
+    om_batch_release(b);
+    return 0;
+}
+
+static uint64_t counter_value(om_metrics_t *m, const char *name, const om_label_t *l, size_t n)
+{
+    om_metric_sample_t s;
+    return om_metrics_read(m, name, l, n, NULL, &s) == 0 ? s.value.u : UINT64_MAX;
+}
+
+static void test_receiver_counts_accepted_and_refused_items(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    om_err_t err = {0};
+    om_obsrecv_t obs;
+    ASSERT_EQ_INT(om_obsrecv_init(&obs, &host, "otlp/2", "grpc", &err), 0);
+    om_consumer_t yes = {.consume = accept_consume}, no = {.consume = refuse_consume};
+    om_batch_t *b = om_testdata_otlp("span x; span y; span z");
+    ASSERT_EQ_INT(om_obsrecv_deliver(&obs, &yes, b), 0);
+    b = om_testdata_otlp("span x; span y");
+    ASSERT_EQ_INT(om_obsrecv_deliver(&obs, &no, b), OM_EREFUSED);
+    b = om_testdata_otlp("log one");
+    ASSERT_EQ_INT(om_obsrecv_deliver(&obs, &yes, b), 0);
+    om_label_t l[] = {{"receiver", "otlp/2"}, {"transport", "grpc"}};
+    ASSERT_EQ_UINT(counter_value(host.metrics, "otelcol_receiver_accepted_spans", l, 2), 3);
+    ASSERT_EQ_UINT(counter_value(host.metrics, "otelcol_receiver_refused_spans", l, 2), 2);
+    ASSERT_EQ_UINT(counter_value(host.metrics, "otelcol_receiver_accepted_log_records", l, 2), 1);
+    ASSERT_EQ_UINT(counter_value(host.metrics, "otelcol_receiver_refused_log_records", l, 2), 0);
+    /* A host without a registry: nothing is counted and nothing breaks. */
+    om_host_t bare = {.loop = &loop};
+    ASSERT_EQ_INT(om_obsrecv_init(&obs, &bare, "otlp", "http", &err), 0);
+    ASSERT_EQ_INT(om_obsrecv_deliver(&obs, &yes, om_testdata_otlp("span x")), 0);
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+/* The exposition: otelcol's Prometheus names (unit word, _total), histograms cumulative, the
+ * resource labels on every series, and only what the level serves. */
+static void test_exposition_follows_names_and_levels(void)
+{
+    om_metrics_t *m = om_metrics_new();
+    om_err_t err = {0};
+    static const om_metric_def_t sent = {.name = "otelcol_exporter_sent_spans",
+                                         .help = "Sent.",
+                                         .unit = "{spans}",
+                                         .type = OM_METRIC_COUNTER};
+    static const double bounds[] = {10, 100};
+    static const om_metric_def_t size = {.name = "otelcol_processor_batch_batch_send_size",
+                                         .unit = "{units}",
+                                         .type = OM_METRIC_HISTOGRAM,
+                                         .bounds = bounds,
+                                         .n_bounds = 2,
+                                         .level = OM_METRIC_LEVEL_NORMAL};
+    static const om_metric_def_t up = {
+        .name = "otelcol_process_uptime", .unit = "s", .type = OM_METRIC_COUNTER, .real = true};
+    om_metric_counter_t *c;
+    om_metric_histogram_t *h;
+    om_label_t l[] = {{"exporter", "otlp"}};
+    ASSERT_EQ_INT(om_metrics_counter(m, &sent, l, 1, &c, &err), 0);
+    ASSERT_EQ_INT(om_metrics_histogram(m, &size, NULL, 0, &h, &err), 0);
+    om_metric_counter_t *u;
+    ASSERT_EQ_INT(om_metrics_counter(m, &up, NULL, 0, &u, &err), 0);
+    om_metric_counter_add(c, 12);
+    om_metric_histogram_observe(h, 5);
+    om_metric_histogram_observe(h, 50);
+    om_metric_histogram_observe(h, 500);
+    om_metric_counter_add_real(u, 2.5);
+    om_telemetry_label_t res[] = {{"service_name", "otelmon"}};
+    om_telemetry_cfg_t cfg = {.level = OM_METRIC_LEVEL_NORMAL, .resource = res, .n_resource = 1};
+    om_strbuf_t out;
+    om_strbuf_init(&out, 0);
+    ASSERT_EQ_INT(om__telemetry_render(m, &cfg, &out), 0);
+    ASSERT_CONTAINS(out.data, "# TYPE otelcol_exporter_sent_spans_total counter\n"
+                              "otelcol_exporter_sent_spans_total{exporter=\"otlp\","
+                              "service_name=\"otelmon\"} 12\n");
+    ASSERT_CONTAINS(out.data, "otelcol_processor_batch_batch_send_size_bucket{service_name="
+                              "\"otelmon\",le=\"100\"} 2\n");
+    ASSERT_CONTAINS(out.data, "otelcol_processor_batch_batch_send_size_bucket{service_name="
+                              "\"otelmon\",le=\"+Inf\"} 3\n");
+    ASSERT_CONTAINS(out.data, "otelcol_processor_batch_batch_send_size_sum{service_name="
+                              "\"otelmon\"} 555\n");
+    ASSERT_CONTAINS(out.data,
+                    "otelcol_process_uptime_seconds_total{service_name=\"otelmon\"} 2.5\n");
+    /* basic leaves the normal-level histogram out; without_units drops the unit's word. */
+    cfg.level = OM_METRIC_LEVEL_BASIC;
+    cfg.without_units = true;
+    om_strbuf_reset(&out);
+    ASSERT_EQ_INT(om__telemetry_render(m, &cfg, &out), 0);
+    ASSERT_TRUE(strstr(out.data, "batch_send_size") == NULL);
+    ASSERT_CONTAINS(out.data, "otelcol_process_uptime_total{");
+    cfg.level = OM_METRIC_LEVEL_NONE;
+    om_strbuf_reset(&out);
+    ASSERT_EQ_INT(om__telemetry_render(m, &cfg, &out), 0);
+    ASSERT_EQ_UINT(out.len, 0);
+    om_strbuf_free(&out);
+    om_metrics_free(m);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -379,5 +521,8 @@ int main(void)
     OM_RUN(test_observed_gauges);
     OM_RUN(test_visit_sees_everything);
     OM_RUN(test_host_has_a_registry);
+    OM_RUN(test_observed_counters);
+    OM_RUN(test_receiver_counts_accepted_and_refused_items);
+    OM_RUN(test_exposition_follows_names_and_levels);
     return om_test_summary();
 }

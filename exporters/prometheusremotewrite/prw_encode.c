@@ -1,0 +1,1251 @@
+/* prw_encode.c: a decoded OTLP metrics batch -> remote-write 1.0 requests.
+ *
+ * The translation rules are the core's (src/prom.c, shared with the pull exporter); what is
+ * remote-write's is here, after otelcol-contrib's pkg/translator/prometheusremotewrite
+ * (metrics_to_prw.go FromMetrics, helper.go, number_data_points.go, histograms.go):
+ *   - a gauge or sum point is one sample; a histogram point is _sum (when it has a sum),
+ *     _count and one cumulative _bucket{le} per explicit bound plus le="+Inf" (= count); a
+ *     summary point is _sum, _count and {quantile}; an exponential histogram point is one
+ *     native histogram (scale above 8 downscaled to 8, below -4 dropped; zero_threshold or
+ *     1e-128; buckets as spans and deltas, gaps of up to two buckets filled);
+ *   - delta sums and histograms are dropped (remote-write has no delta), counted by the
+ *     caller; NoRecordedValue points carry the staleness marker;
+ *   - labels: the point's attributes (and with resource_to_telemetry the resource's), job and
+ *     instance from the resource, external labels where the data has none of that name, then
+ *     __name__ and le / quantile; sorted; empty values left out;
+ *   - one target_info series per resource entry with attributes besides service.name,
+ *     service.namespace and service.instance.id, at the entry's latest point time;
+ *   - exemplars on monotonic sums, explicit buckets (each on the first bucket that holds its
+ *     value) and native histograms;
+ *   - samples of one series are grouped into one TimeSeries and sorted by time (equal times:
+ *     the last one), so that a series is in exactly one request and in order.
+ * The protobuf is written directly (series labels encoded once per series, merged from the
+ * point's encoded labels by memcpy); the generated prompb code is only used to check it (tests,
+ * the fuzz target). Memory: growable arrays per batch, nothing per point. Any thread. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <snappy-c.h>
+
+#include "prw.h"
+
+#define NONE UINT32_MAX
+
+typedef struct sample {
+    double v;
+    int64_t ts;
+    uint32_t next;
+} sample_t;
+
+/* A pre-encoded histogram or exemplar message in blob. */
+typedef struct item {
+    uint32_t off, len;
+    int64_t ts;
+    uint32_t next;
+} item_t;
+
+typedef struct series {
+    uint64_t hash;
+    uint32_t lab_off, lab_len; /* encoded Label fields in labels */
+    uint32_t s_first, s_last, h_first, h_last, e_first, e_last;
+} series_t;
+
+typedef struct meta {
+    uint32_t name_off, name_len; /* in metas text */
+    int type;
+    const char *help, *unit; /* the batch's strings */
+} meta_t;
+
+/* Where a label of this name goes among the point's labels (sorted), and whether a point
+ * label of that very name is there (it gives way). */
+typedef struct slot {
+    size_t pos;
+    bool eq;
+} slot_t;
+
+/* The growable arrays of one encoding. */
+#define VEC(T)                                                                                     \
+    struct {                                                                                       \
+        T *v;                                                                                      \
+        size_t n, cap;                                                                             \
+    }
+
+struct prw_encoder {
+    const prw_opts_t *o;
+    prw_result_t *res;
+    bool oom;
+    om_strbuf_t labels; /* every series' encoded labels */
+    om_strbuf_t blob;   /* encoded histograms and exemplars */
+    om_strbuf_t cur;    /* the series being looked up */
+    VEC(series_t) series;
+    VEC(sample_t) samples;
+    VEC(item_t) items;
+    uint32_t *table; /* open addressing: series index + 1; 0 empty */
+    size_t table_cap;
+    /* The point being translated. */
+    om_prom_labels_t base;
+    om_strbuf_t base_enc;
+    VEC(uint32_t) base_off;   /* offset of each encoded base label in base_enc, then the end */
+    VEC(const char *) base_n; /* each base label's name */
+    VEC(om_keyvalue_t *) kvs;
+    /* A label set's hash is the sum of its labels' hashes, so a series' hash is the point's
+     * sum plus its extra labels' (minus those they replace), whatever order built it. */
+    VEC(uint64_t) base_h;
+    uint64_t base_sum;
+    slot_t slot_name, slot_le, slot_quantile; /* where the extra labels go (per point) */
+    VEC(uint32_t) bucket_series;
+    VEC(uint64_t) dense;
+    VEC(int64_t) deltas;
+    VEC(uint32_t) spans; /* offset, length pairs */
+    om_strbuf_t name, tmp;
+    /* The resource entry being translated. */
+    om_strbuf_t job, instance;
+    bool has_job, has_instance;
+    int64_t latest_ms;
+    /* send_metadata */
+    VEC(meta_t) metas;
+    om_strbuf_t meta_text;
+    /* Output */
+    om_strbuf_t req;
+    size_t req_series, req_samples, req_hist, req_ex;
+    VEC(prw_body_t) bodies;
+};
+typedef struct prw_encoder enc_t;
+
+static bool vgrow(void **v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) {
+        return true;
+    }
+    size_t c = *cap != 0 ? *cap * 2 : 64;
+    void *p = om_realloc(*v, c * size);
+    if (p == NULL) {
+        return false;
+    }
+    *v = p;
+    *cap = c;
+    return true;
+}
+
+#define PUSH(e, vec, val)                                                                          \
+    (vgrow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof *(vec).v)                                \
+         ? ((vec).v[(vec).n++] = (val), true)                                                      \
+         : ((e)->oom = true, false))
+
+/* ------------------------------------------------------------------------------------------ */
+/* Protobuf                                                                                   */
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static void put_varint(om_strbuf_t *b, uint64_t v)
+{
+    uint8_t buf[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        buf[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    buf[n++] = (uint8_t)v;
+    om_strbuf_append(b, buf, n);
+}
+
+static void put_tag(om_strbuf_t *b, unsigned field, unsigned wire)
+{
+    put_varint(b, (uint64_t)(field << 3 | wire));
+}
+
+static void put_double(om_strbuf_t *b, unsigned field, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    if (bits == 0) {
+        return; /* proto3: +0 is the default */
+    }
+    put_tag(b, field, 1);
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++) {
+        le[i] = (uint8_t)(bits >> (8 * i));
+    }
+    om_strbuf_append(b, le, 8);
+}
+
+static void put_uint(om_strbuf_t *b, unsigned field, uint64_t v, bool always)
+{
+    if (v != 0 || always) {
+        put_tag(b, field, 0);
+        put_varint(b, v);
+    }
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static void put_bytes(om_strbuf_t *b, unsigned field, const void *p, size_t n)
+{
+    put_tag(b, field, 2);
+    put_varint(b, n);
+    om_strbuf_append(b, p, n);
+}
+
+/* A Label as a repeated field of its parent (TimeSeries.labels, Exemplar.labels). */
+static void put_label(om_strbuf_t *b, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    size_t msg = 1 + varint_len(nlen) + nlen + 1 + varint_len(vlen) + vlen;
+    put_tag(b, 1, 2);
+    put_varint(b, msg);
+    put_bytes(b, 1, name, nlen);
+    put_bytes(b, 2, value, vlen);
+}
+
+/* Raw writers for the hot paths: the caller has reserved room (sizes from label_size and
+ * varint_len), so no bounds or growth check per byte. */
+static uint8_t *w_varint(uint8_t *w, uint64_t v)
+{
+    while (v >= 0x80) {
+        *w++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *w++ = (uint8_t)v;
+    return w;
+}
+
+static size_t label_size(size_t nlen, size_t vlen)
+{
+    size_t msg = 1 + varint_len(nlen) + nlen + 1 + varint_len(vlen) + vlen;
+    return 1 + varint_len(msg) + msg;
+}
+
+/* A Label field whose value is v1 followed by v2 (v2 may be empty). */
+static uint8_t *w_label(uint8_t *w, const char *name, size_t nlen, const char *v1, size_t l1,
+                        const char *v2, size_t l2)
+{
+    size_t vlen = l1 + l2;
+    size_t msg = 1 + varint_len(nlen) + nlen + 1 + varint_len(vlen) + vlen;
+    *w++ = 0x0a;
+    w = w_varint(w, msg);
+    *w++ = 0x0a;
+    w = w_varint(w, nlen);
+    memcpy(w, name, nlen);
+    w += nlen;
+    *w++ = 0x12;
+    w = w_varint(w, vlen);
+    memcpy(w, v1, l1);
+    w += l1;
+    if (l2 > 0) {
+        memcpy(w, v2, l2);
+        w += l2;
+    }
+    return w;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Series                                                                                     */
+
+/* A 64-bit hash of the label bytes (multiply-xorshift over 8-byte words). */
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 29);
+}
+
+static bool table_grow(enc_t *e)
+{
+    size_t cap = e->table_cap != 0 ? e->table_cap * 2 : 1024;
+    uint32_t *t = om_calloc(cap, sizeof *t);
+    if (t == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < e->series.n; i++) {
+        size_t j = (size_t)e->series.v[i].hash & (cap - 1);
+        while (t[j] != 0) {
+            j = (j + 1) & (cap - 1);
+        }
+        t[j] = (uint32_t)i + 1;
+    }
+    om_free(e->table);
+    e->table = t;
+    e->table_cap = cap;
+    return true;
+}
+
+/* The series whose encoded labels were just written after the end of e->labels (len bytes,
+ * not yet part of it; h their label-set hash): found (the bytes are dropped), or made (they
+ * are kept). NONE when out of memory. */
+static uint32_t series_of(enc_t *e, size_t len, uint64_t h)
+{
+    if ((e->series.n + 1) * 2 > e->table_cap && !table_grow(e)) {
+        e->oom = true;
+        return NONE;
+    }
+    const char *cand = e->labels.data + e->labels.len;
+    size_t j = (size_t)h & (e->table_cap - 1);
+    for (; e->table[j] != 0; j = (j + 1) & (e->table_cap - 1)) {
+        series_t *s = &e->series.v[e->table[j] - 1];
+        if (s->hash == h && s->lab_len == len &&
+            memcmp(e->labels.data + s->lab_off, cand, len) == 0) {
+            return e->table[j] - 1;
+        }
+    }
+    series_t s = {.hash = h,
+                  .lab_off = (uint32_t)e->labels.len,
+                  .lab_len = (uint32_t)len,
+                  .s_first = NONE,
+                  .s_last = NONE,
+                  .h_first = NONE,
+                  .h_last = NONE,
+                  .e_first = NONE,
+                  .e_last = NONE};
+    if (e->labels.len + len > UINT32_MAX / 2 || !PUSH(e, e->series, s)) {
+        e->oom = true;
+        return NONE;
+    }
+    e->labels.len += len;
+    e->labels.data[e->labels.len] = '\0';
+    e->table[j] = (uint32_t)e->series.n;
+    return (uint32_t)e->series.n - 1;
+}
+
+static void add_sample(enc_t *e, uint32_t si, double v, int64_t ts)
+{
+    if (si == NONE || !PUSH(e, e->samples, ((sample_t){v, ts, NONE}))) {
+        return;
+    }
+    series_t *s = &e->series.v[si];
+    uint32_t k = (uint32_t)e->samples.n - 1;
+    if (s->s_last == NONE) {
+        s->s_first = k;
+    } else {
+        e->samples.v[s->s_last].next = k;
+    }
+    s->s_last = k;
+}
+
+/* Link the blob bytes written since off as an item of series si (histogram or exemplar). */
+static void add_item(enc_t *e, uint32_t si, size_t off, int64_t ts, bool hist)
+{
+    item_t it = {(uint32_t)off, (uint32_t)(e->blob.len - off), ts, NONE};
+    if (si == NONE || e->blob.failed || !PUSH(e, e->items, it)) {
+        e->oom = true;
+        return;
+    }
+    series_t *s = &e->series.v[si];
+    uint32_t k = (uint32_t)e->items.n - 1;
+    uint32_t *first = hist ? &s->h_first : &s->e_first, *last = hist ? &s->h_last : &s->e_last;
+    if (*last == NONE) {
+        *first = k;
+    } else {
+        e->items.v[*last].next = k;
+    }
+    *last = k;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Labels                                                                                     */
+
+static slot_t slot_of(const enc_t *e, const char *name)
+{
+    size_t i = 0;
+    int cmp = 1;
+    while (i < e->base_n.n && (cmp = strcmp(e->base_n.v[i], name)) < 0) {
+        i++;
+    }
+    return (slot_t){i, i < e->base_n.n && cmp == 0};
+}
+
+/* The point's labels (without __name__ / le / quantile), encoded once: the series' labels are
+ * merged from these. */
+static int point_labels(enc_t *e, const om_resource_t *res, om_keyvalue_t *const *attrs,
+                        size_t n_attrs, bool use_attrs, bool skip_identifying)
+{
+    om_prom_labels_t *l = &e->base;
+    om_prom_labels_reset(l);
+    int rc = 0;
+    if (use_attrs) {
+        bool r2t = e->o->r2t && res != NULL;
+        rc = om_prom_labels_add_attrs(l, NULL, attrs, n_attrs, r2t ? res->attributes : NULL,
+                                      r2t ? res->n_attributes : 0);
+    } else if (res != NULL) {
+        /* target_info: the resource's attributes but those job and instance come from. */
+        e->kvs.n = 0;
+        for (size_t i = 0; i < res->n_attributes; i++) {
+            om_keyvalue_t *kv = res->attributes[i];
+            if (kv != NULL && kv->key != NULL &&
+                !(skip_identifying && om_prom_identifying_attr(kv->key))) {
+                PUSH(e, e->kvs, kv);
+            }
+        }
+        rc = e->oom ? OM_ENOMEM : om_prom_labels_add_attrs(l, NULL, e->kvs.v, e->kvs.n, NULL, 0);
+    }
+    if (rc == 0 && e->has_job) {
+        rc = om_prom_labels_set(l, "job", e->job.data, true);
+    }
+    if (rc == 0 && e->has_instance) {
+        rc = om_prom_labels_set(l, "instance", e->instance.data, true);
+    }
+    for (size_t i = 0; i < e->o->n_external && rc == 0; i++) {
+        rc = om_prom_labels_set(l, e->o->external[i].key, e->o->external[i].value, false);
+    }
+    if (rc != 0 || l->text.failed) {
+        e->oom = true;
+        return OM_ENOMEM;
+    }
+    om_prom_labels_finish(l);
+    om_strbuf_reset(&e->base_enc);
+    e->base_off.n = 0;
+    e->base_n.n = 0;
+    e->base_h.n = 0;
+    e->base_sum = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].value[0] == '\0') {
+            continue; /* an empty value is no label in Prometheus */
+        }
+        size_t off = e->base_enc.len;
+        PUSH(e, e->base_off, (uint32_t)off);
+        PUSH(e, e->base_n, l->v[i].key);
+        put_label(&e->base_enc, l->v[i].key, strlen(l->v[i].key), l->v[i].value,
+                  strlen(l->v[i].value));
+        if (!e->base_enc.failed) {
+            uint64_t h = hash_bytes(e->base_enc.data + off, e->base_enc.len - off);
+            PUSH(e, e->base_h, h);
+            e->base_sum += h;
+        }
+    }
+    PUSH(e, e->base_off, (uint32_t)e->base_enc.len);
+    if (e->base_enc.failed || e->oom) {
+        e->oom = true;
+        return OM_ENOMEM;
+    }
+    e->slot_name = slot_of(e, "__name__");
+    e->slot_le = slot_of(e, "le");
+    e->slot_quantile = slot_of(e, "quantile");
+    return 0;
+}
+
+/* The size of point labels [from, to) as encoded. */
+static size_t base_span(const enc_t *e, size_t from, size_t to)
+{
+    return e->base_off.v[to] - e->base_off.v[from];
+}
+
+/* The series of the point's labels plus __name__ = name + suffix and (extra_key) one more,
+ * in name order; a point label of the same name as either gives way. The series' labels are
+ * written once, straight where they are kept ("__name__" < "le" < "quantile": the extras
+ * come in that order). */
+static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
+                           const char *extra_value)
+{
+    size_t slen = suffix != NULL ? strlen(suffix) : 0;
+    size_t nlen = e->name.len + slen;
+    slot_t sn = e->slot_name;
+    slot_t sx = extra_key == NULL     ? (slot_t){e->base_n.n, false}
+                : extra_key[0] == 'l' ? e->slot_le
+                                      : e->slot_quantile;
+    size_t klen = extra_key != NULL ? strlen(extra_key) : 0;
+    size_t xlen = extra_value != NULL ? strlen(extra_value) : 0;
+    size_t n = e->base_n.n;
+    size_t total =
+        base_span(e, 0, n) + label_size(8, nlen) + (extra_key != NULL ? label_size(klen, xlen) : 0);
+    if (!om_strbuf_reserve(&e->labels, total)) {
+        e->oom = true;
+        return NONE;
+    }
+    uint8_t *start = (uint8_t *)e->labels.data + e->labels.len, *w = start;
+    const char *base = e->base_enc.data;
+    memcpy(w, base, base_span(e, 0, sn.pos));
+    w += base_span(e, 0, sn.pos);
+    uint8_t *lab = w;
+    w = w_label(w, "__name__", 8, e->name.data, e->name.len, suffix, slen);
+    uint64_t h = e->base_sum + hash_bytes((const char *)lab, (size_t)(w - lab));
+    size_t next = sn.pos;
+    if (sn.eq) {
+        h -= e->base_h.v[next++];
+    }
+    if (extra_key != NULL) {
+        size_t upto = sx.pos > next ? sx.pos : next;
+        memcpy(w, base + e->base_off.v[next], base_span(e, next, upto));
+        w += base_span(e, next, upto);
+        lab = w;
+        w = w_label(w, extra_key, klen, extra_value, xlen, NULL, 0);
+        h += hash_bytes((const char *)lab, (size_t)(w - lab));
+        next = upto;
+        if (sx.eq && sx.pos >= next) {
+            h -= e->base_h.v[next++];
+        }
+    }
+    memcpy(w, base + e->base_off.v[next], base_span(e, next, n));
+    w += base_span(e, next, n);
+    return series_of(e, (size_t)(w - start), h);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Points                                                                                     */
+
+static int64_t ms_of(uint64_t ns)
+{
+    return (int64_t)(ns / 1000000u);
+}
+
+static double stale_nan(void)
+{
+    uint64_t bits = PRW_STALE_NAN_BITS;
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}
+
+static bool no_value(uint32_t flags)
+{
+    return (flags & 1u) != 0; /* DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK */
+}
+
+static const uint8_t zero_id[16];
+
+/* An Exemplar message into blob (helper.go getPromExemplars): trace_id, span_id, then the
+ * filtered attributes when all labels stay within OpenMetrics' 128 characters. */
+static void put_exemplar(enc_t *e, uint32_t si, const om_exemplar_t *x)
+{
+    om_strbuf_t *b = &e->tmp;
+    om_strbuf_reset(b);
+    static const char hex[] = "0123456789abcdef";
+    size_t runes = 0;
+    char id[33];
+    const ProtobufCBinaryData *ids[2] = {&x->trace_id, &x->span_id};
+    const char *names[2] = {"trace_id", "span_id"};
+    for (int k = 0; k < 2; k++) {
+        size_t len = ids[k]->len;
+        if (len == 0 || len > 16 || memcmp(ids[k]->data, zero_id, len) == 0) {
+            continue;
+        }
+        for (size_t i = 0; i < len; i++) {
+            id[2 * i] = hex[ids[k]->data[i] >> 4];
+            id[2 * i + 1] = hex[ids[k]->data[i] & 15];
+        }
+        put_label(b, names[k], strlen(names[k]), id, 2 * len);
+        runes += strlen(names[k]) + 2 * len;
+    }
+    size_t mark = b->len;
+    for (size_t i = 0; i < x->n_filtered_attributes; i++) {
+        const om_keyvalue_t *kv = x->filtered_attributes[i];
+        if (kv == NULL || kv->key == NULL) {
+            continue;
+        }
+        om_strbuf_reset(&e->cur);
+        om_prom_value_string(kv->value, &e->cur);
+        const char *v = e->cur.data != NULL ? e->cur.data : "";
+        put_label(b, kv->key, strlen(kv->key), v, e->cur.len);
+        runes += strlen(kv->key) + e->cur.len; /* bytes: at least the runes */
+    }
+    if (runes > 128) {
+        b->len = mark;
+    }
+    double v = x->value_case == OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT
+                   ? (double)x->as_int
+                   : x->as_double;
+    put_double(b, 2, v);
+    int64_t ts = ms_of(x->time_unix_nano);
+    put_uint(b, 3, (uint64_t)ts, false);
+    size_t off = e->blob.len;
+    om_strbuf_append(&e->blob, b->data, b->len);
+    add_item(e, si, off, ts, false);
+    e->res->exemplars++;
+}
+
+static double number_value(const om_number_dp_t *p)
+{
+    return p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT
+               ? (double)p->as_int
+               : p->as_double;
+}
+
+static void number_point(enc_t *e, const om_prom_class_t *c, const om_number_dp_t *p)
+{
+    uint32_t si = series_for(e, NULL, NULL, NULL);
+    int64_t ts = ms_of(p->time_unix_nano);
+    add_sample(e, si, no_value(p->flags) ? stale_nan() : number_value(p), ts);
+    for (size_t i = 0; c->monotonic && i < p->n_exemplars && si != NONE; i++) {
+        put_exemplar(e, si, p->exemplars[i]);
+    }
+}
+
+static void histogram_point(enc_t *e, const om_histogram_dp_t *p)
+{
+    int64_t ts = ms_of(p->time_unix_nano);
+    bool stale = no_value(p->flags);
+    if (p->_sum_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM) {
+        add_sample(e, series_for(e, "_sum", NULL, NULL), stale ? stale_nan() : p->sum, ts);
+    }
+    add_sample(e, series_for(e, "_count", NULL, NULL), stale ? stale_nan() : (double)p->count, ts);
+    e->bucket_series.n = 0;
+    uint64_t cum = 0;
+    size_t nb =
+        p->n_explicit_bounds < p->n_bucket_counts ? p->n_explicit_bounds : p->n_bucket_counts;
+    char le[OM_PROM_NUM_MAX];
+    for (size_t i = 0; i < nb; i++) {
+        cum += p->bucket_counts[i];
+        om_prom_format_f(p->explicit_bounds[i], le);
+        uint32_t si = series_for(e, "_bucket", "le", le);
+        add_sample(e, si, stale ? stale_nan() : (double)cum, ts);
+        PUSH(e, e->bucket_series, si);
+    }
+    uint32_t inf = series_for(e, "_bucket", "le", "+Inf");
+    add_sample(e, inf, stale ? stale_nan() : (double)p->count, ts);
+    PUSH(e, e->bucket_series, inf);
+    /* Each exemplar goes on the first bucket that holds its value (helper.go addExemplar;
+     * OTLP bounds are sorted). */
+    for (size_t x = 0; x < p->n_exemplars && !e->oom; x++) {
+        const om_exemplar_t *ex = p->exemplars[x];
+        double v = ex->value_case == OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT
+                       ? (double)ex->as_int
+                       : ex->as_double;
+        size_t b = 0;
+        while (b < nb && !(v <= p->explicit_bounds[b])) {
+            b++;
+        }
+        put_exemplar(e, e->bucket_series.v[b < nb ? b : nb], ex);
+    }
+}
+
+static void summary_point(enc_t *e, const om_summary_dp_t *p)
+{
+    int64_t ts = ms_of(p->time_unix_nano);
+    bool stale = no_value(p->flags);
+    add_sample(e, series_for(e, "_sum", NULL, NULL), stale ? stale_nan() : p->sum, ts);
+    add_sample(e, series_for(e, "_count", NULL, NULL), stale ? stale_nan() : (double)p->count, ts);
+    char q[OM_PROM_NUM_MAX];
+    for (size_t i = 0; i < p->n_quantile_values; i++) {
+        const om_quantile_t *qv = p->quantile_values[i];
+        om_prom_format_f(qv->quantile, q);
+        add_sample(e, series_for(e, NULL, "quantile", q), stale ? stale_nan() : qv->value, ts);
+    }
+}
+
+/* One side's dense buckets at scale - down (down > 0 merges 2^down buckets into one), as
+ * Prometheus' bucket indexes (OTLP's + 1), into spans and deltas (client_golang's
+ * makeBuckets: a new span after a gap of more than two empty buckets, smaller gaps filled). */
+static void put_buckets(enc_t *e, om_strbuf_t *b, const om_exp_buckets_t *bk, int down,
+                        unsigned span_field, unsigned delta_field)
+{
+    if (bk == NULL || bk->n_bucket_counts == 0) {
+        return;
+    }
+    int64_t first = ((int64_t)bk->offset) >> down;
+    int64_t last = ((int64_t)bk->offset + (int64_t)bk->n_bucket_counts - 1) >> down;
+    e->dense.n = 0;
+    for (int64_t k = first; k <= last; k++) {
+        PUSH(e, e->dense, 0);
+    }
+    if (e->oom) {
+        return;
+    }
+    for (size_t i = 0; i < bk->n_bucket_counts; i++) {
+        e->dense.v[(((int64_t)bk->offset + (int64_t)i) >> down) - first] += bk->bucket_counts[i];
+    }
+    e->spans.n = 0;
+    e->deltas.n = 0;
+    int64_t prev = 0, next_idx = 0;
+    for (size_t i = 0; i < e->dense.n; i++) {
+        int64_t count = (int64_t)e->dense.v[i];
+        if (count == 0) {
+            continue;
+        }
+        int64_t idx = first + (int64_t)i + 1;
+        int64_t gap = idx - next_idx;
+        if (e->spans.n == 0 || gap > 2) {
+            PUSH(e, e->spans, (uint32_t)(int32_t)gap);
+            PUSH(e, e->spans, 0);
+        } else {
+            for (int64_t g = 0; g < gap; g++) {
+                PUSH(e, e->deltas, -prev);
+                prev = 0;
+                e->spans.v[e->spans.n - 1]++;
+            }
+        }
+        PUSH(e, e->deltas, count - prev);
+        prev = count;
+        e->spans.v[e->spans.n - 1]++;
+        next_idx = idx + 1;
+    }
+    if (e->oom) {
+        return;
+    }
+    for (size_t i = 0; i < e->spans.n; i += 2) {
+        int32_t off = (int32_t)e->spans.v[i];
+        uint32_t len = e->spans.v[i + 1];
+        uint64_t zz = (uint64_t)(((uint32_t)off << 1) ^ (uint32_t)(off >> 31));
+        size_t msg = (zz != 0 ? 1 + varint_len(zz) : 0) + (len != 0 ? 1 + varint_len(len) : 0);
+        put_tag(b, span_field, 2);
+        put_varint(b, msg);
+        put_uint(b, 1, zz, false);
+        put_uint(b, 2, len, false);
+    }
+    size_t packed = 0;
+    for (size_t i = 0; i < e->deltas.n; i++) {
+        packed += varint_len(zigzag(e->deltas.v[i]));
+    }
+    put_tag(b, delta_field, 2);
+    put_varint(b, packed);
+    for (size_t i = 0; i < e->deltas.n; i++) {
+        put_varint(b, zigzag(e->deltas.v[i]));
+    }
+}
+
+/* Returns false when the point cannot be a native histogram (scale below -4). */
+static bool exp_histogram_point(enc_t *e, const om_exp_histogram_dp_t *p)
+{
+    int32_t scale = p->scale;
+    if (scale < -4) {
+        return false;
+    }
+    int down = scale > 8 ? scale - 8 : 0;
+    scale -= down;
+    uint32_t si = series_for(e, NULL, NULL, NULL);
+    if (si == NONE) {
+        return true;
+    }
+    int64_t ts = ms_of(p->time_unix_nano);
+    om_strbuf_t *b = &e->tmp;
+    om_strbuf_reset(b);
+    bool stale = no_value(p->flags);
+    /* count_int is in a oneof: written even when 0. */
+    put_uint(b, 1, stale ? PRW_STALE_NAN_BITS : p->count, true);
+    bool has_sum = p->_sum_case ==
+                   OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___SUM_SUM;
+    put_double(b, 3, stale ? stale_nan() : has_sum ? p->sum : 0);
+    put_uint(b, 4, zigzag(scale), false);
+    put_double(b, 5, p->zero_threshold != 0 ? p->zero_threshold : 1e-128);
+    put_uint(b, 6, p->zero_count, true);
+    put_buckets(e, b, p->negative, down, 8, 9);
+    put_buckets(e, b, p->positive, down, 11, 12);
+    put_uint(b, 15, (uint64_t)ts, false);
+    size_t off = e->blob.len;
+    om_strbuf_append(&e->blob, b->data, b->len);
+    add_item(e, si, off, ts, true);
+    e->res->histograms++;
+    for (size_t i = 0; i < p->n_exemplars; i++) {
+        put_exemplar(e, si, p->exemplars[i]);
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Metrics                                                                                    */
+
+static size_t point_count(const om_metric_t *m)
+{
+    switch (m->data_case) {
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        return m->gauge != NULL ? m->gauge->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        return m->sum != NULL ? m->sum->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        return m->histogram != NULL ? m->histogram->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+        return m->exponential_histogram != NULL ? m->exponential_histogram->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
+        return m->summary != NULL ? m->summary->n_data_points : 0;
+    default:
+        return 0;
+    }
+}
+
+/* The point's time and attributes, whatever its type. */
+static void point_at(const om_metric_t *m, size_t i, uint64_t *t, om_keyvalue_t ***attrs, size_t *n)
+{
+    switch (m->data_case) {
+#define PT(field)                                                                                  \
+    do {                                                                                           \
+        *t = m->field->data_points[i]->time_unix_nano;                                             \
+        *attrs = m->field->data_points[i]->attributes;                                             \
+        *n = m->field->data_points[i]->n_attributes;                                               \
+    } while (0)
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        PT(gauge);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        PT(sum);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        PT(histogram);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+        PT(exponential_histogram);
+        break;
+    default:
+        PT(summary);
+        break;
+#undef PT
+    }
+}
+
+static void drop_invalid(enc_t *e, const om_metric_t *m, size_t points, const char *why)
+{
+    e->res->dropped_invalid += points;
+    if (e->res->failed_metrics++ == 0) {
+        snprintf(e->res->first_invalid, sizeof e->res->first_invalid, "%.100s: %s",
+                 m->name != NULL ? m->name : "", why);
+    }
+}
+
+static void add_meta(enc_t *e, const om_metric_t *m, const om_prom_class_t *c)
+{
+    for (size_t i = 0; i < e->metas.n; i++) {
+        const meta_t *x = &e->metas.v[i];
+        if (x->name_len == e->name.len &&
+            memcmp(e->meta_text.data + x->name_off, e->name.data, x->name_len) == 0) {
+            return;
+        }
+    }
+    /* otlp_to_openmetrics_metadata.go: MetricMetadata_MetricType values. */
+    int type = c->type == OM_PROM_COUNTER     ? 1
+               : c->type == OM_PROM_GAUGE     ? 2
+               : c->type == OM_PROM_HISTOGRAM ? 3
+               : c->type == OM_PROM_SUMMARY   ? 5
+                                              : 0;
+    meta_t x = {(uint32_t)e->meta_text.len, (uint32_t)e->name.len, type, m->description, m->unit};
+    om_strbuf_append(&e->meta_text, e->name.data, e->name.len);
+    PUSH(e, e->metas, x);
+}
+
+static void metric(enc_t *e, const om_resource_t *res, const om_metric_t *m)
+{
+    size_t np = point_count(m);
+    for (size_t i = 0; i < np; i++) {
+        uint64_t t;
+        om_keyvalue_t **attrs;
+        size_t n;
+        point_at(m, i, &t, &attrs, &n);
+        if (ms_of(t) > e->latest_ms) {
+            e->latest_ms = ms_of(t);
+        }
+    }
+    om_prom_class_t c;
+    if (om_prom_classify(m, &c) != 0) {
+        drop_invalid(e, m, np, "unsupported type or temporality");
+        return;
+    }
+    if (c.delta) {
+        if (e->res->dropped_delta == 0 && np > 0) {
+            snprintf(e->res->first_delta, sizeof e->res->first_delta, "%.120s",
+                     m->name != NULL ? m->name : "");
+        }
+        e->res->dropped_delta += np;
+        return;
+    }
+    om_strbuf_reset(&e->name);
+    if (om_prom_metric_name(e->o->ns, e->o->suffixes, m->name, m->unit, &c, &e->name) != 0) {
+        drop_invalid(e, m, np, "no valid Prometheus name");
+        return;
+    }
+    if (e->o->send_metadata) {
+        add_meta(e, m, &c);
+    }
+    size_t bad = 0;
+    for (size_t i = 0; i < np && !e->oom; i++) {
+        uint64_t t;
+        om_keyvalue_t **attrs;
+        size_t n;
+        point_at(m, i, &t, &attrs, &n);
+        if (point_labels(e, res, attrs, n, true, false) != 0) {
+            return;
+        }
+        switch (m->data_case) {
+        case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+            number_point(e, &c, m->gauge->data_points[i]);
+            break;
+        case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+            number_point(e, &c, m->sum->data_points[i]);
+            break;
+        case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+            histogram_point(e, m->histogram->data_points[i]);
+            break;
+        case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+            bad += exp_histogram_point(e, m->exponential_histogram->data_points[i]) ? 0 : 1;
+            break;
+        default:
+            summary_point(e, m->summary->data_points[i]);
+            break;
+        }
+    }
+    if (bad > 0) {
+        drop_invalid(e, m, bad, "exponential histogram scale below -4");
+    }
+}
+
+/* helper.go addResourceTargetInfo. */
+static void target_info(enc_t *e, const om_resource_t *res)
+{
+    if (!e->o->target_info || e->latest_ms == 0 || res == NULL ||
+        (!e->has_job && !e->has_instance)) {
+        return;
+    }
+    bool other = false;
+    for (size_t i = 0; i < res->n_attributes && !other; i++) {
+        other = res->attributes[i] != NULL && res->attributes[i]->key != NULL &&
+                !om_prom_identifying_attr(res->attributes[i]->key);
+    }
+    if (!other || point_labels(e, res, NULL, 0, false, true) != 0) {
+        return;
+    }
+    om_strbuf_reset(&e->name);
+    if (e->o->ns != NULL && e->o->ns[0] != '\0') {
+        om_strbuf_puts(&e->name, e->o->ns);
+        om_strbuf_putc(&e->name, '_');
+    }
+    om_strbuf_puts(&e->name, "target_info");
+    add_sample(e, series_for(e, NULL, NULL, NULL), 1, e->latest_ms);
+}
+
+static void resource_entry(enc_t *e, const om_resource_metrics_t *rm)
+{
+    const om_resource_t *res = rm->resource;
+    om_strbuf_reset(&e->job);
+    om_strbuf_reset(&e->instance);
+    e->has_job = om_prom_job(res, &e->job);
+    e->has_instance = om_prom_instance(res, &e->instance);
+    e->latest_ms = 0;
+    for (size_t s = 0; s < rm->n_scope_metrics && !e->oom; s++) {
+        const om_scope_metrics_t *sm = rm->scope_metrics[s];
+        for (size_t k = 0; sm != NULL && k < sm->n_metrics && !e->oom; k++) {
+            metric(e, res, sm->metrics[k]);
+        }
+    }
+    target_info(e, res);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Requests                                                                                   */
+
+/* The series' samples in time order, one per timestamp (the last given). */
+static size_t sorted_samples(enc_t *e, const series_t *s, sample_t *out)
+{
+    size_t n = 0;
+    bool in_order = true;
+    for (uint32_t k = s->s_first; k != NONE; k = e->samples.v[k].next) {
+        if (n > 0 && e->samples.v[k].ts < out[n - 1].ts) {
+            in_order = false;
+        }
+        out[n++] = e->samples.v[k];
+    }
+    if (!in_order) {
+        /* Insertion sort: stable (equal times keep their order) and samples of a series in
+         * one batch are few. */
+        for (size_t i = 1; i < n; i++) {
+            sample_t x = out[i];
+            size_t j = i;
+            while (j > 0 && out[j - 1].ts > x.ts) {
+                out[j] = out[j - 1];
+                j--;
+            }
+            out[j] = x;
+        }
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w > 0 && out[w - 1].ts == out[i].ts) {
+            out[w - 1] = out[i];
+        } else {
+            out[w++] = out[i];
+        }
+    }
+    return w;
+}
+
+static size_t sample_len(const sample_t *x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x->v, 8);
+    return (bits != 0 ? 9 : 0) + (x->ts != 0 ? 1 + varint_len((uint64_t)x->ts) : 0);
+}
+
+static int flush(enc_t *e)
+{
+    if (e->req.len == 0) {
+        return 0;
+    }
+    size_t max = snappy_max_compressed_length(e->req.len);
+    uint8_t *out = om_malloc(max);
+    if (out == NULL) {
+        return OM_ENOMEM;
+    }
+    size_t n = max;
+    if (snappy_compress(e->req.data, e->req.len, (char *)out, &n) != SNAPPY_OK) {
+        om_free(out);
+        return OM_EINVAL;
+    }
+    prw_body_t body = {out, n, e->req.len, e->req_series, e->req_samples, e->req_hist, e->req_ex};
+    if (!PUSH(e, e->bodies, body)) {
+        om_free(out);
+        return OM_ENOMEM;
+    }
+    om_strbuf_reset(&e->req);
+    e->req_series = e->req_samples = e->req_hist = e->req_ex = 0;
+    return 0;
+}
+
+/* Room for entry bytes in the current request: a new request when it would pass the limit. */
+static int room(enc_t *e, size_t entry)
+{
+    if (e->req.len > 0 && e->req.len + entry > e->o->max_request_bytes) {
+        return flush(e);
+    }
+    return 0;
+}
+
+static size_t items_len(enc_t *e, uint32_t first, size_t *count)
+{
+    size_t len = 0;
+    *count = 0;
+    for (uint32_t k = first; k != NONE; k = e->items.v[k].next) {
+        len += 1 + varint_len(e->items.v[k].len) + e->items.v[k].len;
+        (*count)++;
+    }
+    return len;
+}
+
+static void put_items(enc_t *e, uint32_t first, unsigned field)
+{
+    for (uint32_t k = first; k != NONE; k = e->items.v[k].next) {
+        put_bytes(&e->req, field, e->blob.data + e->items.v[k].off, e->items.v[k].len);
+    }
+}
+
+static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
+{
+    size_t ns = sorted_samples(e, s, tmp);
+    size_t body = s->lab_len, nh, nx;
+    for (size_t i = 0; i < ns; i++) {
+        size_t l = sample_len(&tmp[i]);
+        body += 1 + varint_len(l) + l;
+    }
+    body += items_len(e, s->e_first, &nx) + items_len(e, s->h_first, &nh);
+    size_t entry = 1 + varint_len(body) + body;
+    int rc = room(e, entry);
+    if (rc != 0) {
+        return rc;
+    }
+    om_strbuf_t *r = &e->req;
+    if (!om_strbuf_reserve(r, entry)) {
+        return OM_ENOMEM;
+    }
+    /* The series and its samples written straight into the request. */
+    uint8_t *w = (uint8_t *)r->data + r->len;
+    *w++ = 0x0a;
+    w = w_varint(w, body);
+    memcpy(w, e->labels.data + s->lab_off, s->lab_len);
+    w += s->lab_len;
+    for (size_t i = 0; i < ns; i++) {
+        *w++ = 0x12;
+        w = w_varint(w, sample_len(&tmp[i]));
+        uint64_t bits;
+        memcpy(&bits, &tmp[i].v, 8);
+        if (bits != 0) {
+            *w++ = 0x09;
+            for (int k = 0; k < 8; k++) {
+                *w++ = (uint8_t)(bits >> (8 * k));
+            }
+        }
+        if (tmp[i].ts != 0) {
+            *w++ = 0x10;
+            w = w_varint(w, (uint64_t)tmp[i].ts);
+        }
+    }
+    r->len = (size_t)((char *)w - r->data);
+    r->data[r->len] = '\0';
+    put_items(e, s->e_first, 3);
+    put_items(e, s->h_first, 4); /* histograms were made in point order */
+    e->req_series++;
+    e->req_samples += ns;
+    e->req_hist += nh;
+    e->req_ex += nx;
+    e->res->samples += ns;
+    return r->failed ? OM_ENOMEM : 0;
+}
+
+static int put_metadata(enc_t *e)
+{
+    for (size_t i = 0; i < e->metas.n; i++) {
+        const meta_t *x = &e->metas.v[i];
+        om_strbuf_reset(&e->tmp);
+        put_uint(&e->tmp, 1, (uint64_t)x->type, false);
+        put_bytes(&e->tmp, 2, e->meta_text.data + x->name_off, x->name_len);
+        if (x->help != NULL && x->help[0] != '\0') {
+            put_bytes(&e->tmp, 4, x->help, strlen(x->help));
+        }
+        if (x->unit != NULL && x->unit[0] != '\0') {
+            put_bytes(&e->tmp, 5, x->unit, strlen(x->unit));
+        }
+        int rc = room(e, 1 + varint_len(e->tmp.len) + e->tmp.len);
+        if (rc != 0) {
+            return rc;
+        }
+        put_bytes(&e->req, 3, e->tmp.data, e->tmp.len);
+    }
+    return e->req.failed || e->tmp.failed ? OM_ENOMEM : 0;
+}
+
+static int build_requests(enc_t *e)
+{
+    /* The most samples any series has: one scratch array for sorting them. */
+    size_t most = 0;
+    for (size_t i = 0; i < e->series.n; i++) {
+        size_t n = 0;
+        for (uint32_t k = e->series.v[i].s_first; k != NONE; k = e->samples.v[k].next) {
+            n++;
+        }
+        most = n > most ? n : most;
+    }
+    sample_t *tmp = om_malloc((most + 1) * sizeof *tmp);
+    if (tmp == NULL) {
+        return OM_ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < e->series.n && rc == 0; i++) {
+        rc = put_series(e, &e->series.v[i], tmp);
+    }
+    om_free(tmp);
+    rc = rc != 0 ? rc : put_metadata(e);
+    return rc != 0 ? rc : flush(e);
+}
+
+prw_encoder_t *prw_encoder_new(void)
+{
+    enc_t *e = om_calloc(1, sizeof *e);
+    if (e == NULL) {
+        return NULL;
+    }
+    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,      &e->base_enc,  &e->name,
+                           &e->tmp,    &e->job,  &e->instance, &e->meta_text, &e->req};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        om_strbuf_init(bufs[i], 0);
+    }
+    om_prom_labels_init(&e->base);
+    return e;
+}
+
+static void free_bodies(enc_t *e)
+{
+    for (size_t i = 0; i < e->bodies.n; i++) {
+        om_free(e->bodies.v[i].data);
+    }
+    e->bodies.n = 0;
+}
+
+void prw_encoder_free(prw_encoder_t *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    om_strbuf_free(&e->labels);
+    om_strbuf_free(&e->blob);
+    om_strbuf_free(&e->cur);
+    om_free(e->series.v);
+    om_free(e->samples.v);
+    om_free(e->items.v);
+    om_free(e->table);
+    om_prom_labels_free(&e->base);
+    om_strbuf_free(&e->base_enc);
+    om_free(e->base_off.v);
+    om_free(e->base_n.v);
+    om_free(e->kvs.v);
+    om_free(e->base_h.v);
+    om_free(e->bucket_series.v);
+    om_free(e->dense.v);
+    om_free(e->deltas.v);
+    om_free(e->spans.v);
+    om_strbuf_free(&e->name);
+    om_strbuf_free(&e->tmp);
+    om_strbuf_free(&e->job);
+    om_strbuf_free(&e->instance);
+    om_free(e->metas.v);
+    om_strbuf_free(&e->meta_text);
+    om_strbuf_free(&e->req);
+    free_bodies(e);
+    om_free(e->bodies.v);
+    om_free(e);
+}
+
+/* Empty, keeping every buffer's memory for the next batch (no page faults, no regrowth). */
+static void reset(enc_t *e, const prw_opts_t *o, prw_result_t *res)
+{
+    e->o = o;
+    e->res = res;
+    e->oom = false;
+    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,      &e->base_enc,  &e->name,
+                           &e->tmp,    &e->job,  &e->instance, &e->meta_text, &e->req};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        om_strbuf_reset(bufs[i]);
+    }
+    e->series.n = e->samples.n = e->items.n = e->metas.n = 0;
+    e->req_series = e->req_samples = e->req_hist = e->req_ex = 0;
+    if (e->table != NULL) {
+        memset(e->table, 0, e->table_cap * sizeof *e->table);
+    }
+    free_bodies(e);
+}
+
+int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
+               om_err_t *err)
+{
+    memset(res, 0, sizeof *res);
+    enc_t *e = enc != NULL ? enc : prw_encoder_new();
+    if (e == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    reset(e, o, res);
+    const om_metrics_req_t *req = b->metrics;
+    for (size_t r = 0; req != NULL && r < req->n_resource_metrics && !e->oom; r++) {
+        if (req->resource_metrics[r] != NULL) {
+            resource_entry(e, req->resource_metrics[r]);
+        }
+    }
+    int rc = e->oom ? OM_ENOMEM : build_requests(e);
+    if (rc == 0 && e->oom) {
+        rc = OM_ENOMEM;
+    }
+    if (rc != 0) {
+        om_err_set(err, rc, rc == OM_ENOMEM ? "out of memory" : "snappy compression failed");
+        free_bodies(e);
+        memset(res, 0, sizeof *res);
+    } else {
+        res->series = e->series.n;
+        res->bodies = e->bodies.v; /* the result's from now on */
+        res->n_bodies = e->bodies.n;
+        e->bodies = (__typeof__(e->bodies)){0};
+    }
+    if (enc == NULL) {
+        prw_encoder_free(e);
+    }
+    return rc;
+}
+
+void prw_result_free(prw_result_t *res)
+{
+    for (size_t i = 0; i < res->n_bodies; i++) {
+        om_free(res->bodies[i].data);
+    }
+    om_free(res->bodies);
+    memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,788 @@
+/* prw_test.c: the prometheusremotewrite exporter.
+ *
+ * The encoder: OTLP batches (built from a line of text) are encoded, each request is
+ * snappy-decompressed and unpacked with protobuf-c from our prompb .proto (independent of the
+ * encoder's hand-written protobuf), and every series is compared with what the translation
+ * rules say (written out here: names, labels in order, values, timestamps); splitting under
+ * max_batch_size_bytes; samples of a series grouped and in time order; native histograms.
+ * The exporter, against the scripted HTTP server of the test library: the remote-write
+ * headers; 5xx and 429 retried; 400 dropped, not retried, later data flowing; a retry sends
+ * only the requests that failed; delta metrics counted. Config errors with file:line:column,
+ * and the generic lifecycle. Every test ends with uv_loop_close() == 0. */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include <snappy-c.h>
+
+#include "config.h"
+#include "om_test.h"
+#include "om_test_httpd.h"
+#include "om_testdata.h"
+#include "pipeline.h"
+#include "prompb/remote.pb-c.h"
+#include "prw.h"
+
+extern const om_factory_t exp_prw_factory;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decoding what the encoder wrote                                                            */
+
+static Prometheus__WriteRequest *unpack_body(const uint8_t *data, size_t len)
+{
+    size_t raw_len;
+    if (snappy_uncompressed_length((const char *)data, len, &raw_len) != SNAPPY_OK) {
+        return NULL;
+    }
+    char *raw = malloc(raw_len + 1);
+    if (snappy_uncompress((const char *)data, len, raw, &raw_len) != SNAPPY_OK) {
+        free(raw);
+        return NULL;
+    }
+    Prometheus__WriteRequest *w =
+        prometheus__write_request__unpack(NULL, raw_len, (const uint8_t *)raw);
+    free(raw);
+    return w;
+}
+
+/* Each series as one line: {labels in their order} v@ts v@ts ... [hist] [ex]. Checks that
+ * labels are sorted with unique non-empty names and values, and samples in time order. */
+static void describe_series(const Prometheus__TimeSeries *ts, om_strbuf_t *out, bool *ok)
+{
+    om_strbuf_putc(out, '{');
+    for (size_t i = 0; i < ts->n_labels; i++) {
+        const Prometheus__Label *l = ts->labels[i];
+        if (l->name[0] == '\0' || l->value[0] == '\0' ||
+            (i > 0 && strcmp(ts->labels[i - 1]->name, l->name) >= 0)) {
+            *ok = false;
+        }
+        om_strbuf_printf(out, "%s%s=\"%s\"", i > 0 ? "," : "", l->name, l->value);
+    }
+    om_strbuf_putc(out, '}');
+    for (size_t i = 0; i < ts->n_samples; i++) {
+        char v[OM_PROM_NUM_MAX];
+        om_prom_format_g(ts->samples[i]->value, v);
+        om_strbuf_printf(out, " %s@%lld", v, (long long)ts->samples[i]->timestamp);
+        if (i > 0 && ts->samples[i - 1]->timestamp >= ts->samples[i]->timestamp) {
+            *ok = false;
+        }
+    }
+    for (size_t i = 0; i < ts->n_histograms; i++) {
+        const Prometheus__Histogram *h = ts->histograms[i];
+        om_strbuf_printf(out, " hist(count=%llu sum=%g schema=%d zt=%g zc=%llu ts=%lld",
+                         (unsigned long long)h->count_int, h->sum, h->schema, h->zero_threshold,
+                         (unsigned long long)h->zero_count_int, (long long)h->timestamp);
+        const char *side[2] = {"neg", "pos"};
+        for (int s = 0; s < 2; s++) {
+            size_t ns = s == 0 ? h->n_negative_spans : h->n_positive_spans;
+            Prometheus__BucketSpan **sp = s == 0 ? h->negative_spans : h->positive_spans;
+            size_t nd = s == 0 ? h->n_negative_deltas : h->n_positive_deltas;
+            int64_t *d = s == 0 ? h->negative_deltas : h->positive_deltas;
+            om_strbuf_printf(out, " %s=", side[s]);
+            for (size_t k = 0; k < ns; k++) {
+                om_strbuf_printf(out, "[%d:%u]", sp[k]->offset, sp[k]->length);
+            }
+            for (size_t k = 0; k < nd; k++) {
+                om_strbuf_printf(out, "%s%lld", k == 0 ? "" : ",", (long long)d[k]);
+            }
+        }
+        om_strbuf_putc(out, ')');
+    }
+    for (size_t i = 0; i < ts->n_exemplars; i++) {
+        const Prometheus__Exemplar *x = ts->exemplars[i];
+        om_strbuf_puts(out, " ex{");
+        for (size_t k = 0; k < x->n_labels; k++) {
+            om_strbuf_printf(out, "%s%s=%s", k > 0 ? "," : "", x->labels[k]->name,
+                             x->labels[k]->value);
+        }
+        om_strbuf_printf(out, "}%g@%lld", x->value, (long long)x->timestamp);
+    }
+    om_strbuf_putc(out, '\n');
+}
+
+/* Every series of every request of res, one line each (in request order); checks that each
+ * body stays under max (unless it is one series) and that no series appears twice. */
+static char *describe(const prw_result_t *res, size_t max, bool *ok)
+{
+    om_strbuf_t out;
+    om_strbuf_init(&out, 0);
+    *ok = true;
+    for (size_t b = 0; b < res->n_bodies; b++) {
+        Prometheus__WriteRequest *w = unpack_body(res->bodies[b].data, res->bodies[b].len);
+        if (w == NULL) {
+            *ok = false;
+            continue;
+        }
+        if (res->bodies[b].raw_len > max && w->n_timeseries > 1) {
+            *ok = false;
+        }
+        for (size_t i = 0; i < w->n_timeseries; i++) {
+            size_t before = out.len;
+            describe_series(w->timeseries[i], &out, ok);
+            char *line = strndup(out.data + before, out.len - before);
+            out.data[before] = '\0';
+            if (strstr(out.data, line) != NULL) {
+                *ok = false; /* the same series twice */
+            }
+            out.data[before] = line[0];
+            free(line);
+        }
+        for (size_t i = 0; i < w->n_metadata; i++) {
+            const Prometheus__MetricMetadata *m = w->metadata[i];
+            om_strbuf_printf(&out, "meta %s type=%d help=%s unit=%s\n", m->metric_family_name,
+                             m->type, m->help, m->unit);
+        }
+        prometheus__write_request__free_unpacked(w, NULL);
+    }
+    return om_strbuf_steal(&out, NULL);
+}
+
+static prw_opts_t default_opts(void)
+{
+    return (prw_opts_t){.suffixes = true, .target_info = true, .max_request_bytes = 3000000};
+}
+
+static char *encode(om_batch_t *b, const prw_opts_t *o, prw_result_t *res, bool *ok)
+{
+    om_err_t err = {0};
+    int rc = om_batch_decode(b, &err);
+    rc = rc != 0 ? rc : prw_encode(NULL, b, o, res, &err);
+    if (rc != 0) {
+        *ok = false;
+        return strdup("");
+    }
+    return describe(res, o->max_request_bytes, ok);
+}
+
+#define HAS_LINE(text, line) ASSERT_CONTAINS(text, line "\n")
+
+static om_metric_t *metric_at(om_batch_t *b, size_t r, size_t k)
+{
+    return b->metrics->resource_metrics[r]->scope_metrics[0]->metrics[k];
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++) {
+        n += *s == '\n';
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Encoding                                                                                   */
+
+static void test_encode_types_names_labels(void)
+{
+    om_batch_t *b = om_testdata_otlp(
+        "resource service.name=etl service.namespace=data service.instance.id=i-1 host.name=h1;"
+        "scope s@1.0;"
+        "metric etl.bytes.read type:sum monotonic:true temporality:cumulative unit:By;"
+        "  point 1024 time:2000000000 start:1000000000 stage=extract;"
+        "metric queue.depth type:sum temporality:cumulative unit:{item}; point 7 time:2000000000;"
+        "metric cpu.util unit:1; point 0.5 time:2000000000 cpu=0;"
+        "metric req.latency type:histogram temporality:cumulative unit:s;"
+        "  point time:2000000000 count:6 sum:4.5 route=/a;"
+        "metric rpc type:summary unit:ms; point time:2000000000 count:3 sum:30;"
+        "metric deltas type:sum monotonic:true temporality:delta; point 5 time:2000000000;"
+        "resource service.name=api; scope t; metric up; point 1 time:3000000000");
+    om_arena_t *a = b->arenas[0];
+    om_histogram_dp_t *h = metric_at(b, 0, 3)->histogram->data_points[0];
+    static double bounds[] = {0.5, 1, 2.5};
+    static uint64_t counts[] = {1, 2, 0, 3};
+    h->explicit_bounds = bounds;
+    h->n_explicit_bounds = 3;
+    h->bucket_counts = counts;
+    h->n_bucket_counts = 4;
+    om_summary_dp_t *s = metric_at(b, 0, 4)->summary->data_points[0];
+    om_quantile_t *q[2];
+    for (int i = 0; i < 2; i++) {
+        q[i] = om_testdata_msg(
+            a,
+            &opentelemetry__proto__metrics__v1__summary_data_point__value_at_quantile__descriptor);
+        q[i]->quantile = i == 0 ? 0.5 : 0.99;
+        q[i]->value = i == 0 ? 10 : 25;
+    }
+    s->quantile_values = q;
+    s->n_quantile_values = 2;
+    prw_result_t res;
+    bool ok;
+    prw_opts_t o = default_opts();
+    char *text = encode(b, &o, &res, &ok);
+    ASSERT_TRUE(ok);
+#define IJ "instance=\"i-1\",job=\"data/etl\""
+    HAS_LINE(text, "{__name__=\"etl_bytes_read_total\"," IJ ",stage=\"extract\"} 1024@2000");
+    HAS_LINE(text, "{__name__=\"queue_depth\"," IJ "} 7@2000");
+    HAS_LINE(text, "{__name__=\"cpu_util_ratio\",cpu=\"0\"," IJ "} 0.5@2000");
+    HAS_LINE(text, "{__name__=\"req_latency_seconds_sum\"," IJ ",route=\"/a\"} 4.5@2000");
+    HAS_LINE(text, "{__name__=\"req_latency_seconds_count\"," IJ ",route=\"/a\"} 6@2000");
+    HAS_LINE(text,
+             "{__name__=\"req_latency_seconds_bucket\"," IJ ",le=\"0.5\",route=\"/a\"} 1@2000");
+    HAS_LINE(text, "{__name__=\"req_latency_seconds_bucket\"," IJ ",le=\"1\",route=\"/a\"} 3@2000");
+    HAS_LINE(text,
+             "{__name__=\"req_latency_seconds_bucket\"," IJ ",le=\"2.5\",route=\"/a\"} 3@2000");
+    HAS_LINE(text,
+             "{__name__=\"req_latency_seconds_bucket\"," IJ ",le=\"+Inf\",route=\"/a\"} 6@2000");
+    HAS_LINE(text, "{__name__=\"rpc_milliseconds_sum\"," IJ "} 30@2000");
+    HAS_LINE(text, "{__name__=\"rpc_milliseconds_count\"," IJ "} 3@2000");
+    HAS_LINE(text, "{__name__=\"rpc_milliseconds\"," IJ ",quantile=\"0.5\"} 10@2000");
+    HAS_LINE(text, "{__name__=\"rpc_milliseconds\"," IJ ",quantile=\"0.99\"} 25@2000");
+    /* target_info: the resource's other attributes, at its latest point. */
+    HAS_LINE(text, "{__name__=\"target_info\",host_name=\"h1\"," IJ "} 1@2000");
+    /* The second resource has nothing but service.name: no target_info, no instance. */
+    HAS_LINE(text, "{__name__=\"up\",job=\"api\"} 1@3000");
+    ASSERT_EQ_UINT(count_lines(text), 15);
+    ASSERT_EQ_UINT(res.series, 15);
+    ASSERT_EQ_UINT(res.samples, 15);
+    ASSERT_EQ_UINT(res.dropped_delta, 1);
+    ASSERT_EQ_STR(res.first_delta, "deltas");
+    ASSERT_EQ_UINT(res.n_bodies, 1);
+    free(text);
+    prw_result_free(&res);
+    om_batch_release(b);
+}
+
+static void test_encode_options(void)
+{
+    om_batch_t *b = om_testdata_otlp("resource service.name=etl region=eu; scope s;"
+                                     "metric done.jobs type:sum monotonic:true "
+                                     "temporality:cumulative desc:'Jobs done.' unit:{job};"
+                                     "  point 3 time:5000000 env=dev region=us");
+    om_label_t ext[] = {{"env", "prod"}, {"cluster", "c1"}};
+    prw_opts_t o = default_opts();
+    o.ns = "otelmon";
+    o.r2t = true;
+    o.target_info = false;
+    o.send_metadata = true;
+    o.external = ext;
+    o.n_external = 2;
+    prw_result_t res;
+    bool ok;
+    char *text = encode(b, &o, &res, &ok);
+    ASSERT_TRUE(ok);
+    /* External labels do not override the data's (env); the point's attribute wins over the
+     * resource's (region); resource attributes become labels. */
+    HAS_LINE(text, "{__name__=\"otelmon_done_jobs_total\",cluster=\"c1\",env=\"dev\","
+                   "job=\"etl\",region=\"us\",service_name=\"etl\"} 3@5");
+    HAS_LINE(text, "meta otelmon_done_jobs_total type=1 help=Jobs done. unit={job}");
+    ASSERT_EQ_UINT(count_lines(text), 2);
+    free(text);
+    prw_result_free(&res);
+    /* Without suffixes. */
+    o = default_opts();
+    text = encode(b, &(prw_opts_t){.suffixes = false, .max_request_bytes = 1000}, &res, &ok);
+    ASSERT_TRUE(ok);
+    HAS_LINE(text, "{__name__=\"done_jobs\",env=\"dev\",job=\"etl\",region=\"us\"} 3@5");
+    free(text);
+    prw_result_free(&res);
+    om_batch_release(b);
+}
+
+static void test_encode_stale_exemplars_and_order(void)
+{
+    om_batch_t *b = om_testdata_otlp(
+        "resource service.name=s; scope s;"
+        "metric c type:sum monotonic:true temporality:cumulative;"
+        "  point 5 time:3000000000 k=v; point 4 time:2000000000 k=v; point 6 time:3000000000 k=v;"
+        "metric g; point 1 time:1000000000");
+    om_number_dp_t *g = metric_at(b, 0, 1)->gauge->data_points[0];
+    g->flags = 1; /* no recorded value: the staleness marker */
+    om_number_dp_t *c0 = metric_at(b, 0, 0)->sum->data_points[0];
+    om_exemplar_t *x =
+        om_testdata_msg(b->arenas[0], &opentelemetry__proto__metrics__v1__exemplar__descriptor);
+    static uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    static uint8_t sid[8] = {0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0, 1};
+    x->trace_id = (ProtobufCBinaryData){16, tid};
+    x->span_id = (ProtobufCBinaryData){8, sid};
+    x->value_case = OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT;
+    x->as_int = 9;
+    x->time_unix_nano = 2500000000u;
+    om_exemplar_t *xs[] = {x};
+    c0->exemplars = xs;
+    c0->n_exemplars = 1;
+    prw_result_t res;
+    bool ok;
+    prw_opts_t o = default_opts();
+    char *text = encode(b, &o, &res, &ok);
+    ASSERT_TRUE(ok);
+    /* One series, samples in time order, one per timestamp (the last given). */
+    HAS_LINE(text, "{__name__=\"c_total\",job=\"s\",k=\"v\"} 4@2000 6@3000 ex{trace_id="
+                   "0102030405060708090a0b0c0d0e0f10,span_id=aabbccddeeff0001}9@2500");
+    ASSERT_CONTAINS(text, "{__name__=\"g\",job=\"s\"} NaN@1000");
+    free(text);
+    /* The marker is Prometheus' StaleNaN, bit for bit. */
+    Prometheus__WriteRequest *w = unpack_body(res.bodies[0].data, res.bodies[0].len);
+    uint64_t bits = 0;
+    for (size_t i = 0; w != NULL && i < w->n_timeseries; i++) {
+        if (strcmp(w->timeseries[i]->labels[0]->value, "g") == 0) {
+            memcpy(&bits, &w->timeseries[i]->samples[0]->value, 8);
+        }
+    }
+    ASSERT_EQ_UINT(bits, PRW_STALE_NAN_BITS);
+    prometheus__write_request__free_unpacked(w, NULL);
+    prw_result_free(&res);
+    om_batch_release(b);
+}
+
+static void test_encode_native_histograms(void)
+{
+    om_batch_t *b = om_testdata_otlp(
+        "resource service.name=s; scope s;"
+        "metric lat type:exphistogram temporality:cumulative unit:s;"
+        "  point time:1000000000 count:10 sum:12; point time:1000000000 count:5 a=down;"
+        "  point time:1000000000 count:1 a=coarse");
+    om_arena_t *a = b->arenas[0];
+    om_exp_histogram_t *eh = metric_at(b, 0, 0)->exponential_histogram;
+    /* scale 0: positive buckets at OTLP 0, 1 and 5 (a gap of three: a new span), negative at
+     * -2 and 0 (a gap of one: filled). Prometheus' indexes are OTLP's + 1. */
+    om_exp_histogram_dp_t *p = eh->data_points[0];
+    static uint64_t pos[] = {1, 2, 0, 0, 0, 3}, neg[] = {1, 0, 1}, five[] = {1, 1, 1, 1, 1};
+    p->zero_count = 2;
+    p->positive = om_testdata_msg(
+        a,
+        &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__descriptor);
+    p->positive->bucket_counts = pos;
+    p->positive->n_bucket_counts = 6;
+    p->negative = om_testdata_msg(
+        a,
+        &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__descriptor);
+    p->negative->offset = -2;
+    p->negative->bucket_counts = neg;
+    p->negative->n_bucket_counts = 3;
+    /* scale 10: downscaled to 8, four buckets into one. */
+    om_exp_histogram_dp_t *d = eh->data_points[1];
+    d->scale = 10;
+    d->zero_threshold = 0.001;
+    d->positive = om_testdata_msg(
+        a,
+        &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__descriptor);
+    d->positive->bucket_counts = five;
+    d->positive->n_bucket_counts = 5;
+    eh->data_points[2]->scale = -5; /* below -4: dropped */
+    prw_result_t res;
+    bool ok;
+    prw_opts_t o = default_opts();
+    char *text = encode(b, &o, &res, &ok);
+    ASSERT_TRUE(ok);
+    HAS_LINE(text, "{__name__=\"lat_seconds\",job=\"s\"} hist(count=10 sum=12 schema=0 zt=1e-128 "
+                   "zc=2 ts=1000 neg=[-1:3]1,-1,1 pos=[1:2][3:1]1,1,1)");
+    HAS_LINE(text, "{__name__=\"lat_seconds\",a=\"down\",job=\"s\"} hist(count=5 sum=0 schema=8 "
+                   "zt=0.001 zc=0 ts=1000 neg= pos=[1:2]4,-3)");
+    ASSERT_EQ_UINT(count_lines(text), 2);
+    ASSERT_EQ_UINT(res.histograms, 2);
+    ASSERT_EQ_UINT(res.dropped_invalid, 1);
+    free(text);
+    prw_result_free(&res);
+    om_batch_release(b);
+}
+
+static void test_encode_splits_by_size(void)
+{
+    om_strbuf_t dsl;
+    om_strbuf_init(&dsl, 0);
+    om_strbuf_puts(&dsl, "resource service.name=s; scope s; metric g;");
+    for (int i = 0; i < 300; i++) {
+        om_strbuf_printf(&dsl, "point %d time:%d000000 id=%d;", i, 1000 + i, i);
+    }
+    om_batch_t *b = om_testdata_otlp("%s", dsl.data);
+    om_strbuf_free(&dsl);
+    prw_opts_t o = default_opts();
+    o.max_request_bytes = 2000;
+    prw_result_t res;
+    bool ok;
+    char *text = encode(b, &o, &res, &ok);
+    ASSERT_TRUE(ok); /* every body under the limit, no series twice */
+    ASSERT_TRUE(res.n_bodies > 5);
+    ASSERT_EQ_UINT(count_lines(text), 300);
+    ASSERT_EQ_UINT(res.series, 300);
+    HAS_LINE(text, "{__name__=\"g\",id=\"299\",job=\"s\"} 299@1299");
+    size_t total = 0;
+    for (size_t i = 0; i < res.n_bodies; i++) {
+        ASSERT_TRUE(res.bodies[i].raw_len <= 2000);
+        total += res.bodies[i].series;
+    }
+    ASSERT_EQ_UINT(total, 300);
+    free(text);
+    prw_result_free(&res);
+    om_batch_release(b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The exporter against a scripted server                                                     */
+
+typedef struct fx {
+    uv_loop_t loop;
+    om_host_t host;
+    uv_timer_t tick;
+    om_test_httpd_t srv;
+    om_config_t *yaml;
+    exp_prw_cfg_t cfg;
+    void *e;
+    int done;
+} fx_t;
+
+#define RUN_UNTIL(fx, cond, max_ms)                                                                \
+    do {                                                                                           \
+        uint64_t t0_ = uv_now(&(fx)->loop);                                                        \
+        while (!(cond) && uv_now(&(fx)->loop) - t0_ < (max_ms)) {                                  \
+            uv_run(&(fx)->loop, UV_RUN_ONCE);                                                      \
+        }                                                                                          \
+    } while (0)
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void done_cb(void *arg)
+{
+    *(int *)arg += 1;
+}
+
+static void fx_init(fx_t *fx)
+{
+    memset(fx, 0, sizeof *fx);
+    uv_loop_init(&fx->loop);
+    om_test_host_init(&fx->host, &fx->loop);
+    uv_timer_init(&fx->loop, &fx->tick);
+    uv_timer_start(&fx->tick, tick_cb, 5, 5);
+}
+
+static int fx_exporter(fx_t *fx, const char *fmt, ...) OM_PRINTF(2, 3);
+
+static int fx_exporter(fx_t *fx, const char *fmt, ...)
+{
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    om_diags_t d = {0};
+    int rc = om_config_load_string("t.yaml", text, strlen(text), &fx->yaml, &d);
+    if (rc == 0 && om_fields_apply(exp_prw_fields, &fx->cfg, om_node_get(fx->yaml->root, "c"),
+                                   "exporters::prometheusremotewrite", &d) != 0) {
+        rc = OM_ECONFIG;
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        fprintf(stderr, "%s\n", d.msgs[i]);
+    }
+    om_diags_free(&d);
+    om_err_t err = {0};
+    rc = rc ? rc : exp_prw_config_validate(&fx->cfg, &err);
+    om_create_args_t a = {.cfg = &fx->cfg,
+                          .id = "prometheusremotewrite",
+                          .log_name = "exporter/prometheusremotewrite",
+                          .host = &fx->host,
+                          .signals = OM_SIG_METRICS};
+    rc = rc ? rc : exp_prw_factory.create(&a, &fx->e, &err);
+    rc = rc ? rc : exp_prw_factory.start(fx->e, &err);
+    if (rc != 0) {
+        fprintf(stderr, "exporter: %s\n", err.msg);
+    }
+    return rc;
+}
+
+static int fx_finish(fx_t *fx)
+{
+    if (fx->e != NULL) {
+        exp_prw_factory.shutdown(fx->e, done_cb, &fx->done);
+        RUN_UNTIL(fx, fx->done > 0, 10000);
+        if (fx->done != 1) {
+            return -1;
+        }
+        exp_prw_factory.destroy(fx->e);
+    }
+    om_fields_free(exp_prw_fields, &fx->cfg);
+    om_config_free(fx->yaml);
+    om_test_httpd_stop(&fx->srv);
+    uv_close((uv_handle_t *)&fx->tick, NULL);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    om_test_host_close(&fx->host);
+    return uv_loop_close(&fx->loop);
+}
+
+static int64_t metric(const fx_t *fx, const char *name)
+{
+    return om_test_metric(&fx->host, name, "exporter", "prometheusremotewrite", NULL);
+}
+
+#define SENT(fx) metric(fx, "otelcol_exporter_sent_metric_points")
+#define FAILED(fx) metric(fx, "otelcol_exporter_send_failed_metric_points")
+
+/* The series names of a recorded request, joined with ','. */
+static void names_of(const om_test_httpd_rec_t *r, char *out, size_t cap)
+{
+    out[0] = '\0';
+    Prometheus__WriteRequest *w = unpack_body(r->body, r->body_len);
+    for (size_t i = 0; w != NULL && i < w->n_timeseries; i++) {
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%s%s", len > 0 ? "," : "",
+                 w->timeseries[i]->labels[0]->value);
+    }
+    if (w != NULL) {
+        prometheus__write_request__free_unpacked(w, NULL);
+    }
+}
+
+static void test_headers_and_body(void)
+{
+    fx_t fx;
+    fx_init(&fx);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.n_script = 1;
+    ASSERT_EQ_INT(fx_exporter(&fx,
+                              "c: {endpoint: 'http://127.0.0.1:%d/api/v1/write', headers: "
+                              "{X-Scope-OrgID: t1}, external_labels: {cluster.name: c1}}",
+                              fx.srv.port),
+                  0);
+    om_batch_t *b = om_testdata_otlp("resource service.name=s; metric m; point 2 time:1000000000");
+    ASSERT_EQ_INT(exp_prw_factory.consume_metrics(fx.e, om_testdata_wire(b)), 0);
+    RUN_UNTIL(&fx, SENT(&fx) == 1, 5000);
+    ASSERT_EQ_INT(SENT(&fx), 1);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 1);
+    const om_test_httpd_rec_t *r = &fx.srv.reqs[0];
+    ASSERT_EQ_STR(r->method, "POST");
+    ASSERT_EQ_STR(r->url, "/api/v1/write");
+    ASSERT_EQ_STR(om_test_httpd_header(r, "Content-Encoding"), "snappy");
+    ASSERT_EQ_STR(om_test_httpd_header(r, "Content-Type"), "application/x-protobuf");
+    ASSERT_EQ_STR(om_test_httpd_header(r, "X-Prometheus-Remote-Write-Version"), "0.1.0");
+    ASSERT_EQ_STR(om_test_httpd_header(r, "X-Scope-OrgID"), "t1");
+    Prometheus__WriteRequest *w = unpack_body(r->body, r->body_len);
+    ASSERT_TRUE(w != NULL && w->n_timeseries == 1);
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    bool ok = true;
+    describe_series(w->timeseries[0], &sb, &ok);
+    ASSERT_TRUE(ok);
+    ASSERT_EQ_STR(sb.data, "{__name__=\"m\",cluster_name=\"c1\",job=\"s\"} 2@1000\n");
+    om_strbuf_free(&sb);
+    prometheus__write_request__free_unpacked(w, NULL);
+    ASSERT_EQ_INT(metric(&fx, "otelcol_exporter_prometheusremotewrite_translated_time_series"), 1);
+    ASSERT_EQ_INT(metric(&fx, "otelcol_exporter_prometheusremotewrite_sent_batches"), 1);
+    ASSERT_EQ_INT(fx_finish(&fx), 0);
+}
+
+static void test_5xx_and_429_retried_400_dropped(void)
+{
+    fx_t fx;
+    fx_init(&fx);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    static const char oo[] = "out of order sample";
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 503};
+    fx.srv.script[1] = (om_test_httpd_reply_t){.status = 429, .headers = "Retry-After: 1\r\n"};
+    fx.srv.script[2] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.script[3] =
+        (om_test_httpd_reply_t){.status = 400, .ctype = "text/plain", .body = oo, .body_len = 19};
+    fx.srv.script[4] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.n_script = 5;
+    ASSERT_EQ_INT(fx_exporter(&fx,
+                              "c: {endpoint: 'http://127.0.0.1:%d/api/v1/write', "
+                              "retry_on_failure: {initial_interval: 10ms}}",
+                              fx.srv.port),
+                  0);
+    om_log_set_level(OM_LOG_NONE);
+    ASSERT_EQ_INT(exp_prw_factory.consume_metrics(
+                      fx.e, om_testdata_otlp("metric a; point 1 time:1000000000")),
+                  0);
+    RUN_UNTIL(&fx, SENT(&fx) == 1, 5000);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 3); /* 503, 429 (after Retry-After), 204 */
+    ASSERT_TRUE(fx.srv.reqs[2].at_ms - fx.srv.reqs[1].at_ms >= 900);
+    ASSERT_EQ_INT(exp_prw_factory.consume_metrics(
+                      fx.e, om_testdata_otlp("metric b; point 1 time:1000000000")),
+                  0);
+    ASSERT_EQ_INT(exp_prw_factory.consume_metrics(
+                      fx.e, om_testdata_otlp("metric c; point 1 time:1000000000")),
+                  0);
+    RUN_UNTIL(&fx, SENT(&fx) == 2 && FAILED(&fx) == 1, 5000);
+    om_log_set_level(OM_LOG_ERROR);
+    ASSERT_EQ_INT(FAILED(&fx), 1); /* the 400: dropped, not retried */
+    ASSERT_EQ_INT(SENT(&fx), 2);   /* and the next batch went on */
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 5);
+    ASSERT_EQ_INT(fx_finish(&fx), 0);
+}
+
+static void test_retry_sends_only_failed_requests(void)
+{
+    fx_t fx;
+    fx_init(&fx);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.script[1] = (om_test_httpd_reply_t){.status = 500};
+    fx.srv.script[2] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.n_script = 3;
+    ASSERT_EQ_INT(fx_exporter(&fx,
+                              "c: {endpoint: 'http://127.0.0.1:%d/w', max_batch_size_bytes: 40, "
+                              "remote_write_queue: {num_consumers: 1}, "
+                              "retry_on_failure: {initial_interval: 10ms}}",
+                              fx.srv.port),
+                  0);
+    om_log_set_level(OM_LOG_NONE);
+    ASSERT_EQ_INT(exp_prw_factory.consume_metrics(
+                      fx.e, om_testdata_otlp("metric m1; point 1 time:1000000000;"
+                                             "metric m2; point 1 time:1000000000;"
+                                             "metric m3; point 1 time:1000000000")),
+                  0);
+    RUN_UNTIL(&fx, SENT(&fx) == 3, 5000);
+    om_log_set_level(OM_LOG_ERROR);
+    ASSERT_EQ_INT(SENT(&fx), 3);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 4); /* three requests, then m2's again */
+    char names[4][64];
+    for (int i = 0; i < 4; i++) {
+        names_of(&fx.srv.reqs[i], names[i], sizeof names[i]);
+    }
+    ASSERT_EQ_STR(names[0], "m1");
+    ASSERT_EQ_STR(names[1], "m2");
+    ASSERT_EQ_STR(names[2], "m3");
+    ASSERT_EQ_STR(names[3], "m2");
+    ASSERT_EQ_INT(fx_finish(&fx), 0);
+}
+
+static void test_delta_counted_not_sent(void)
+{
+    fx_t fx;
+    fx_init(&fx);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    ASSERT_EQ_INT(fx_exporter(&fx, "c: {endpoint: 'http://127.0.0.1:%d/w'}", fx.srv.port), 0);
+    om_log_set_level(OM_LOG_NONE);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ_INT(exp_prw_factory.consume_metrics(
+                          fx.e, om_testdata_otlp("metric d type:sum monotonic:true "
+                                                 "temporality:delta; point 1; point 2 x=1")),
+                      0);
+    }
+    RUN_UNTIL(&fx, SENT(&fx) == 4, 5000);
+    om_log_set_level(OM_LOG_ERROR);
+    ASSERT_EQ_INT(metric(&fx, "otelcol_exporter_prometheusremotewrite_dropped_delta_points"), 4);
+    ASSERT_EQ_INT(metric(&fx, "otelcol_exporter_prometheusremotewrite_failed_translations"), 2);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 0); /* nothing to send */
+    ASSERT_EQ_INT(fx_finish(&fx), 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Config                                                                                     */
+
+/* A whole collector config through the core's graph builder, as `otelmon validate` runs it:
+ * the messages with file:line:column. */
+static char *validate(const char *exporter_yaml)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "receivers: {otlp: {protocols: {grpc: }}}\n"
+             "exporters:\n"
+             "  prometheusremotewrite:\n"
+             "%s"
+             "service: {pipelines: {metrics: {receivers: [otlp], "
+             "exporters: [prometheusremotewrite]}}}\n",
+             exporter_yaml);
+    om_config_t *cfg = NULL;
+    om_diags_t d = {0};
+    om_strbuf_t all;
+    om_strbuf_init(&all, 0);
+    if (om_config_load_string("t.yaml", text, strlen(text), &cfg, &d) == 0) {
+        om_graph_t *g = NULL;
+        om_graph_build(cfg, NULL, true, &g, &d);
+        om_graph_free(g);
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        om_strbuf_printf(&all, "%s\n", d.msgs[i]);
+    }
+    om_diags_free(&d);
+    om_config_free(cfg);
+    return all.data != NULL ? om_strbuf_steal(&all, NULL) : strdup("");
+}
+
+static void test_config_errors(void)
+{
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"    endpoint: http://p:9090/api/v1/write\n", ""},
+        {"    namespace: x\n",
+         "t.yaml:4:5: exporters::prometheusremotewrite: missing required key \"endpoint\""},
+        {"    endpoint: 'p:9090'\n",
+         "t.yaml:4:15: exporters::prometheusremotewrite: endpoint: must be a valid URL"},
+        {"    endpoint: http://p/w\n    remote_write_queue:\n      queue_size: 0\n",
+         "t.yaml:6:19: exporters::prometheusremotewrite: remote_write_queue::queue_size: a 0 "
+         "size queue will drop all the data"},
+        {"    endpoint: http://p/w\n    remote_write_queue: {num_consumers: -1}\n",
+         "t.yaml:5:41: exporters::prometheusremotewrite::remote_write_queue::num_consumers:"},
+        {"    endpoint: http://p/w\n    headers:\n      content-type: text/plain\n",
+         "t.yaml:6:21: exporters::prometheusremotewrite: headers::content-type: Content-Type is "
+         "set by remote-write itself and cannot be configured"},
+        {"    endpoint: http://p/w\n    external_labels: {k: ''}\n",
+         "t.yaml:5:26: exporters::prometheusremotewrite: external_labels::k: external labels "
+         "configuration contains an empty key or value"},
+        {"    endpoint: http://p/w\n    wal: {directory: /tmp/w}\n",
+         "t.yaml:5:10: exporters::prometheusremotewrite::wal: not supported by otelmon: the "
+         "write-ahead log (wal) is not "
+         "implemented"},
+        {"    endpoint: http://p/w\n    sending_queue: {enabled: true}\n",
+         "t.yaml:5:5: 'exporters::prometheusremotewrite' has invalid keys: sending_queue"},
+        {"    endpoint: http://p/w\n    max_batch_size_bytes: 3MB\n    timeout: 2s\n"
+         "    retry_on_failure: {max_elapsed_time: 1m}\n    target_info: {enabled: false}\n"
+         "    resource_to_telemetry_conversion: {enabled: true}\n    send_metadata: true\n"
+         "    add_metric_suffixes: false\n    tls: {insecure: true}\n",
+         ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *msgs = validate(cases[i].yaml);
+        if (getenv("PRW_TEST_VERBOSE") != NULL) {
+            fprintf(stderr, "case %zu: %s", i, msgs);
+        }
+        if (cases[i].want[0] == '\0') {
+            ASSERT_EQ_STR(msgs, "");
+        } else {
+            ASSERT_CONTAINS(msgs, cases[i].want);
+        }
+        free(msgs);
+    }
+}
+
+static void test_defaults(void)
+{
+    exp_prw_cfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    om_diags_t d = {0};
+    om_fields_apply(exp_prw_fields, &cfg, NULL, "x", &d);
+    ASSERT_EQ_INT(cfg.helper.timeout, 5 * OM_NS_PER_S);
+    ASSERT_EQ_INT(cfg.helper.retry_on_failure.initial_interval, 50 * OM_NS_PER_MS);
+    ASSERT_EQ_INT(cfg.helper.retry_on_failure.max_interval, 30 * OM_NS_PER_S);
+    ASSERT_EQ_INT(cfg.helper.retry_on_failure.max_elapsed_time, 300 * OM_NS_PER_S);
+    ASSERT_EQ_INT(cfg.queue.enabled, 1);
+    ASSERT_EQ_INT(cfg.queue.queue_size, 10000);
+    ASSERT_EQ_INT(cfg.queue.num_consumers, 5);
+    ASSERT_EQ_UINT(cfg.max_batch_size_bytes, 3000000);
+    ASSERT_EQ_INT(cfg.add_metric_suffixes, 1);
+    ASSERT_EQ_INT(cfg.target_info.enabled, 1);
+    ASSERT_EQ_INT(cfg.r2t.enabled, 0);
+    ASSERT_EQ_INT(cfg.send_metadata, 0);
+    om_fields_free(exp_prw_fields, &cfg);
+    om_diags_free(&d);
+}
+
+static void test_generic_lifecycle(void)
+{
+    om_log_set_level(OM_LOG_NONE); /* nothing listens on port 1: the batch is dropped */
+    om_test_lifecycle(&exp_prw_factory, "{endpoint: 'http://127.0.0.1:1/api/v1/write', "
+                                        "retry_on_failure: {enabled: false}}");
+    om_log_set_level(OM_LOG_ERROR);
+}
+
+int main(void)
+{
+    om_log_set_level(OM_LOG_ERROR);
+    OM_RUN(test_encode_types_names_labels);
+    OM_RUN(test_encode_options);
+    OM_RUN(test_encode_stale_exemplars_and_order);
+    OM_RUN(test_encode_native_histograms);
+    OM_RUN(test_encode_splits_by_size);
+    OM_RUN(test_headers_and_body);
+    OM_RUN(test_5xx_and_429_retried_400_dropped);
+    OM_RUN(test_retry_sends_only_failed_requests);
+    OM_RUN(test_delta_counted_not_sent);
+    OM_RUN(test_config_errors);
+    OM_RUN(test_defaults);
+    OM_RUN(test_generic_lifecycle);
+    return om_test_summary();
+}
