@@ -16,6 +16,8 @@ test_pkgs+=(prometheus)
 # Apache's htpasswd makes the hashes its tests check.
 build_pkgs+=(libcrypt-dev)
 test_pkgs+=(apache2-utils)
+# Headless Chromium loads the zpages extension's pages in its test (issue 13).
+test_pkgs+=(chromium)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

@@ -743,6 +743,9 @@ typedef struct om_host {
      * graph registers them as it creates them, see "Authenticators"). */
     om_extension_ref_t *extensions;
     size_t n_extensions;
+    /* The running collector's graph, for introspection (om_host_pipelines); set when the
+     * graph is built, NULL in a host made by hand. */
+    const struct om_graph *graph;
     /* Core-private: om_host_close's state. */
     om_done_fn close_done;
     void *close_arg;
@@ -1202,6 +1205,23 @@ size_t om_workers_queued(om_workers_t *w);
  * (cgroup v2 cpu.max or v1 cpu.cfs_quota_us, rounded up), at least 1. Reads /sys once, at
  * start-up (om_host_init); later calls return the cached value. */
 unsigned om_cpu_count(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Introspection (pipeline.c): what the running collector is made of, for pages that show it   */
+/* (the zpages extension). Loop thread; the data lives as long as the graph.                  */
+
+typedef struct om_pipeline_info {
+    const char *id; /* "traces", "traces/2" */
+    om_signal_t signal;
+    const char *const *receivers, *const *processors, *const *exporters; /* component ids */
+    size_t n_receivers, n_processors, n_exporters;
+} om_pipeline_info_t;
+
+/* The pipelines in config order (*out: an array of the return value's length; NULL and 0 for
+ * a host without a graph). */
+size_t om_host_pipelines(const om_host_t *h, const om_pipeline_info_t **out);
+/* The ids of the extensions listed in service::extensions, in that order. */
+size_t om_host_extensions(const om_host_t *h, const char *const **out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Receiver counters (obsreport.c): otelcol's receiverhelper obsreport. A receiver hands each  */

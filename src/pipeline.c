@@ -73,6 +73,11 @@ struct om_graph {
     om__fanout_t **fanouts;
     size_t n_fanouts;
     bool registered; /* the enabled extensions are registered with the host */
+    /* Introspection (om_host_pipelines), made on first use. */
+    om_pipeline_info_t *info;
+    const char **info_ids; /* owned: every id array of info, then the extensions' */
+    const char *const *ext_ids;
+    size_t n_ext;
     /* shutdown */
     int stage; /* 0 receivers, 1..max_procs processors by position, then exporters */
     int n_stages;
@@ -769,6 +774,85 @@ static int create_all(om_graph_t *g, om_diags_t *d)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Introspection                                                                            */
+
+/* Fill g->info and g->ext_ids: one allocation of ids for all of them. */
+static bool describe(om_graph_t *g)
+{
+    size_t n_ids = 0;
+    for (size_t i = 0; i < g->n_pipes; i++) {
+        n_ids += g->pipes[i].nr + g->pipes[i].np + g->pipes[i].ne;
+    }
+    for (size_t i = 0; i < g->n_comps; i++) {
+        n_ids += g->comps[i].kind == OM_EXTENSION && g->comps[i].enabled;
+    }
+    g->info = om_calloc(g->n_pipes ? g->n_pipes : 1, sizeof *g->info);
+    g->info_ids = om_calloc(n_ids ? n_ids : 1, sizeof *g->info_ids);
+    if (g->info == NULL || g->info_ids == NULL) {
+        om_free(g->info);
+        om_free(g->info_ids);
+        g->info = NULL;
+        g->info_ids = NULL;
+        return false;
+    }
+    const char **next = g->info_ids;
+    for (size_t i = 0; i < g->n_pipes; i++) {
+        const pipeline_t *p = &g->pipes[i];
+        om_pipeline_info_t *info = &g->info[i];
+        *info = (om_pipeline_info_t){.id = p->id, .signal = p->sig};
+        const struct {
+            comp_t **c;
+            size_t n;
+            const char *const **ids;
+            size_t *count;
+        } lists[] = {{p->receivers, p->nr, &info->receivers, &info->n_receivers},
+                     {p->processors, p->np, &info->processors, &info->n_processors},
+                     {p->exporters, p->ne, &info->exporters, &info->n_exporters}};
+        for (size_t l = 0; l < 3; l++) {
+            *lists[l].ids = next;
+            *lists[l].count = lists[l].n;
+            for (size_t k = 0; k < lists[l].n; k++) {
+                *next++ = lists[l].c[k]->id;
+            }
+        }
+    }
+    g->ext_ids = next;
+    for (size_t i = 0; i < g->n_comps; i++) {
+        if (g->comps[i].kind == OM_EXTENSION && g->comps[i].enabled) {
+            *next++ = g->comps[i].id;
+            g->n_ext++;
+        }
+    }
+    return true;
+}
+
+size_t om_host_pipelines(const om_host_t *h, const om_pipeline_info_t **out)
+{
+    om_graph_t *g = h != NULL ? (om_graph_t *)h->graph : NULL;
+    *out = NULL;
+    if (g == NULL || (g->info == NULL && !describe(g))) {
+        return 0;
+    }
+    *out = g->info;
+    return g->n_pipes;
+}
+
+size_t om_host_extensions(const om_host_t *h, const char *const **out)
+{
+    const om_pipeline_info_t *unused;
+    *out = NULL;
+    if (om_host_pipelines(h, &unused) == 0 && (h == NULL || h->graph == NULL)) {
+        return 0;
+    }
+    const om_graph_t *g = (const om_graph_t *)h->graph;
+    if (g->info == NULL) {
+        return 0;
+    }
+    *out = g->ext_ids;
+    return g->n_ext;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Build, start, shutdown, free                                                             */
 
 int om_graph_build(const om_config_t *cfg, om_host_t *host, bool validate_only, om_graph_t **out,
@@ -782,6 +866,9 @@ int om_graph_build(const om_config_t *cfg, om_host_t *host, bool validate_only, 
     }
     g->cfg = cfg;
     g->host = host;
+    if (host != NULL) {
+        host->graph = g;
+    }
     size_t before = d->n;
     static const char *const top[] = {"receivers",  "processors", "exporters", "extensions",
                                       "connectors", "service",    NULL};
@@ -945,6 +1032,11 @@ void om_graph_free(om_graph_t *g)
         om__host_clear_extensions(g->host);
     }
     free_instances(g);
+    if (g->host != NULL && g->host->graph == g) {
+        g->host->graph = NULL;
+    }
+    om_free(g->info);
+    om_free(g->info_ids);
     for (size_t i = 0; i < g->n_fanouts; i++) {
         om__fanout_free(g->fanouts[i]);
     }

@@ -17,6 +17,10 @@
  *   - exponential histograms the same (count and sum: the text formats carry no more of them;
  *     upstream's accumulator never stores a second point of one, which we take as a bug);
  *   - a point flagged NoRecordedValue removes its series.
+ * Exemplars (collector.go getPromExemplars, client_golang's NewMetricWithExemplars): the
+ * latest point's, written in OpenMetrics scrapes only: on a counter its last one; on a
+ * histogram each goes to the first bucket whose bound holds its value (+Inf above them all),
+ * the last one of a bucket winning; labels span_id and trace_id (hex), its value and time.
  * Expiry: a series not updated for metric_expiration goes (at each scrape and on the
  * exporter's timer), and a family with no series left goes with it, so memory follows the
  * live series. target_info: one series per resource (job + instance) seen within the
@@ -54,6 +58,13 @@ typedef struct summ {
     double *q, *v; /* n each */
 } summ_t;
 
+/* A series' exemplars: one slot for a counter, n_bounds + 1 for a histogram (labels NULL in
+ * a slot with none). One allocation: this, the slots, then their label text. */
+typedef struct exset {
+    uint32_t n;
+    om_prom_exemplar_t v[];
+} exset_t;
+
 typedef struct family family_t;
 
 typedef struct series {
@@ -68,6 +79,7 @@ typedef struct series {
         exph_t *e;
         summ_t *s;
     };
+    exset_t *ex; /* NULL: none */
     uint32_t hash;
     uint32_t labels_len;
     uint8_t kind;
@@ -216,6 +228,131 @@ static void series_free_data(series_t *x)
     if (x->kind != K_NUMBER) {
         om_free(x->h); /* the union's pointer, whatever its kind */
     }
+    om_free(x->ex);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Exemplars                                                                                  */
+
+static size_t hex_id(const ProtobufCBinaryData *id, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t any = 0;
+    for (size_t i = 0; i < id->len && i < 16; i++) {
+        any |= id->data[i];
+    }
+    if (any == 0) {
+        return 0; /* empty or all zero: no id */
+    }
+    size_t n = id->len < 16 ? id->len : 16;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[id->data[i] >> 4];
+        out[2 * i + 1] = hex[id->data[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return 2 * n;
+}
+
+#define EX_STACK_SLOTS 32
+
+static void ex_scratch_free(bool heap, const om_exemplar_t **pick, size_t *offs)
+{
+    if (heap) {
+        om_free(pick);
+        om_free(offs);
+    }
+}
+
+/* x's exemplars from a point's: slots 1 (a counter: the last exemplar) or n_bounds + 1 (a
+ * histogram with these sorted bounds). Replaces what x had; none when the point has none. */
+static int ex_take(promexp_state_t *s, series_t *x, om_exemplar_t *const *xs, size_t n,
+                   const double *bounds, size_t n_bounds, bool hist)
+{
+    om_free(x->ex);
+    x->ex = NULL;
+    if (n == 0) {
+        return 0;
+    }
+    size_t slots = hist ? n_bounds + 1 : 1;
+    /* Scratch on the stack for the usual sizes, else on the heap (the bounds come from the
+     * wire: no VLA of their size). */
+    const om_exemplar_t *pick_s[EX_STACK_SLOTS] = {0};
+    size_t offs_s[EX_STACK_SLOTS + 1] = {0};
+    bool heap = slots > EX_STACK_SLOTS;
+    const om_exemplar_t **pick = heap ? om_calloc(slots, sizeof *pick) : pick_s;
+    size_t *offs = heap ? om_calloc(slots + 1, sizeof *offs) : offs_s;
+    if (pick == NULL || offs == NULL) {
+        ex_scratch_free(heap, pick, offs);
+        return OM_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const om_exemplar_t *e = xs[i];
+        if (e == NULL) {
+            continue;
+        }
+        double v = e->value_case == OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT
+                       ? (double)e->as_int
+                       : e->as_double;
+        size_t k = 0;
+        while (hist && k < n_bounds && !(v <= bounds[k])) {
+            k++;
+        }
+        pick[k] = e;
+    }
+    /* The label text of every slot, one after the other, then one allocation. */
+    om_strbuf_t *t = &s->tmp;
+    om_strbuf_reset(t);
+    for (size_t k = 0; k < slots; k++) {
+        offs[k] = t->len;
+        if (pick[k] == NULL) {
+            continue;
+        }
+        char span[33], trace[33];
+        om_label_t l[2];
+        size_t nl = 0;
+        if (hex_id(&pick[k]->span_id, span) > 0) {
+            l[nl++] = (om_label_t){"span_id", span};
+        }
+        if (hex_id(&pick[k]->trace_id, trace) > 0) {
+            l[nl++] = (om_label_t){"trace_id", trace};
+        }
+        om_prom_render_labels(l, nl, t);
+    }
+    offs[slots] = t->len;
+    size_t head = sizeof(exset_t) + slots * sizeof(om_prom_exemplar_t);
+    exset_t *set = t->failed ? NULL : om_calloc(1, head + t->len + 1);
+    if (set == NULL) {
+        ex_scratch_free(heap, pick, offs);
+        return OM_ENOMEM;
+    }
+    char *text = (char *)set + head;
+    if (t->len > 0) {
+        memcpy(text, t->data, t->len);
+    }
+    set->n = (uint32_t)slots;
+    for (size_t k = 0; k < slots; k++) {
+        const om_exemplar_t *e = pick[k];
+        if (e == NULL) {
+            continue;
+        }
+        set->v[k] = (om_prom_exemplar_t){
+            .labels = text + offs[k],
+            .labels_len = offs[k + 1] - offs[k],
+            .value = e->value_case == OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT
+                         ? (double)e->as_int
+                         : e->as_double,
+            .has_ts = e->time_unix_nano != 0,
+            .ts_ms = (int64_t)(e->time_unix_nano / 1000000u)};
+    }
+    x->ex = set;
+    ex_scratch_free(heap, pick, offs);
+    return 0;
+}
+
+/* The exemplar of slot k, or NULL. */
+static const om_prom_exemplar_t *ex_at(const series_t *x, size_t k)
+{
+    return x->ex != NULL && k < x->ex->n && x->ex->v[k].labels != NULL ? &x->ex->v[k] : NULL;
 }
 
 static series_t *series_find(promexp_state_t *s, family_t *f, const char *labels, size_t len,
@@ -305,10 +442,11 @@ static double number_value(const om_number_dp_t *p)
                : p->as_double;
 }
 
-static void take_number(series_t *x, bool fresh, const om_prom_class_t *c, const om_number_dp_t *p)
+/* Returns whether p was taken. */
+static bool take_number(series_t *x, bool fresh, const om_prom_class_t *c, const om_number_dp_t *p)
 {
     if (!fresh && p->time_unix_nano < x->ts_ns) {
-        return; /* only the latest point */
+        return false; /* only the latest point */
     }
     double v = number_value(p);
     uint64_t start = p->start_time_unix_nano;
@@ -319,6 +457,7 @@ static void take_number(series_t *x, bool fresh, const om_prom_class_t *c, const
     x->value = v;
     x->start_ns = start;
     x->ts_ns = p->time_unix_nano;
+    return true;
 }
 
 static hist_t *hist_alloc(size_t n_bounds)
@@ -392,8 +531,9 @@ static int delta_alignment(const series_t *x, uint64_t start)
     return start > x->ts_ns ? 0 : -1;
 }
 
+/* Sets *taken when p was taken (not older than the stored point, nor misaligned). */
 static int take_histogram(series_t *x, bool fresh, const om_prom_class_t *c,
-                          const om_histogram_dp_t *p)
+                          const om_histogram_dp_t *p, bool *taken)
 {
     if (fresh || !c->delta) {
         if (!fresh && p->time_unix_nano < x->ts_ns) {
@@ -401,18 +541,36 @@ static int take_histogram(series_t *x, bool fresh, const om_prom_class_t *c,
         }
         x->start_ns = p->start_time_unix_nano;
         x->ts_ns = p->time_unix_nano;
+        *taken = true;
         return hist_set(x, p);
     }
     int a = delta_alignment(x, p->start_time_unix_nano);
     if (a < 0) {
         return 0;
     }
+    *taken = true;
     if (a == 0) {
         x->start_ns = p->start_time_unix_nano;
         x->ts_ns = p->time_unix_nano;
         return hist_set(x, p);
     }
     return hist_add(x, p);
+}
+
+/* The histogram's bounds in order (then exemplars go by bucket as rendered), or none. */
+static int take_hist_exemplars(promexp_state_t *s, series_t *x, const om_histogram_dp_t *p)
+{
+    const hist_t *h = x->h;
+    bool sorted = h != NULL;
+    for (uint32_t i = 1; sorted && i < h->n_bounds; i++) {
+        sorted = h->bounds[i - 1] < h->bounds[i];
+    }
+    if (!sorted) {
+        om_free(x->ex);
+        x->ex = NULL;
+        return 0; /* rare (see render_hist): no exemplars rather than misplaced ones */
+    }
+    return ex_take(s, x, p->exemplars, p->n_exemplars, h->bounds, h->n_bounds, true);
 }
 
 static int take_exp_histogram(series_t *x, bool fresh, const om_prom_class_t *c,
@@ -654,8 +812,8 @@ static void point_meta(const om_metric_t *m, size_t i, om_keyvalue_t ***attrs, s
 #undef PM
 }
 
-static int take_point(series_t *x, bool fresh, const om_prom_class_t *c, const om_metric_t *m,
-                      size_t i)
+static int take_point(promexp_state_t *s, series_t *x, bool fresh, const om_prom_class_t *c,
+                      const om_metric_t *m, size_t i)
 {
     switch (x->kind) {
     case K_NUMBER: {
@@ -663,11 +821,18 @@ static int take_point(series_t *x, bool fresh, const om_prom_class_t *c, const o
             m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE
                 ? m->gauge->data_points[i]
                 : m->sum->data_points[i];
-        take_number(x, fresh, c, p);
-        return 0;
+        bool taken = take_number(x, fresh, c, p);
+        /* Exemplars on counters only (OpenMetrics has none on gauges). */
+        return taken && c->type == OM_PROM_COUNTER
+                   ? ex_take(s, x, p->exemplars, p->n_exemplars, NULL, 0, false)
+                   : 0;
     }
-    case K_HIST:
-        return take_histogram(x, fresh, c, m->histogram->data_points[i]);
+    case K_HIST: {
+        bool taken = false;
+        const om_histogram_dp_t *p = m->histogram->data_points[i];
+        int rc = take_histogram(x, fresh, c, p, &taken);
+        return rc == 0 && taken ? take_hist_exemplars(s, x, p) : rc;
+    }
     case K_EXPHIST:
         return take_exp_histogram(x, fresh, c, m->exponential_histogram->data_points[i]);
     default:
@@ -724,7 +889,7 @@ static int take_metric(promexp_state_t *s, const ctx_t *cx, const om_metric_t *m
                 return OM_ENOMEM;
             }
         }
-        if (take_point(x, fresh, &c, m, i) != 0) {
+        if (take_point(s, x, fresh, &c, m, i) != 0) {
             return OM_ENOMEM;
         }
         x->updated_ms = now_ms;
@@ -856,8 +1021,8 @@ typedef struct render {
     bool ts;
 } render_t;
 
-static void line(render_t *r, const family_t *f, const series_t *x, const char *suffix,
-                 const char *key, const char *val, double v)
+static void line_ex(render_t *r, const family_t *f, const series_t *x, const char *suffix,
+                    const char *key, const char *val, double v, const om_prom_exemplar_t *ex)
 {
     om_prom_sample_t smp = {.name = f->name,
                             .name_len = f->name_len,
@@ -868,8 +1033,15 @@ static void line(render_t *r, const family_t *f, const series_t *x, const char *
                             .extra_value = val,
                             .value = v,
                             .has_ts = r->ts,
-                            .ts_ms = (int64_t)(x->ts_ns / 1000000u)};
+                            .ts_ms = (int64_t)(x->ts_ns / 1000000u),
+                            .exemplar = ex};
     om_prom_write_sample(r->out, r->f, &smp);
+}
+
+static void line(render_t *r, const family_t *f, const series_t *x, const char *suffix,
+                 const char *key, const char *val, double v)
+{
+    line_ex(r, f, x, suffix, key, val, v, NULL);
 }
 
 static int dbl_cmp(const void *a, const void *b)
@@ -896,7 +1068,7 @@ static void render_hist(render_t *r, const family_t *f, const series_t *x)
                 continue; /* +Inf is written below */
             }
             om_prom_format_g(h->bounds[i], le);
-            line(r, f, x, "_bucket", "le", le, (double)cum);
+            line_ex(r, f, x, "_bucket", "le", le, (double)cum, ex_at(x, i));
         }
     } else {
         /* Rare: bounds out of order or repeated. Pair each distinct bound with its first
@@ -922,7 +1094,7 @@ static void render_hist(render_t *r, const family_t *f, const series_t *x)
             om_free(b);
         }
     }
-    line(r, f, x, "_bucket", "le", "+Inf", (double)h->count);
+    line_ex(r, f, x, "_bucket", "le", "+Inf", (double)h->count, ex_at(x, h->n_bounds));
     line(r, f, x, "_sum", NULL, NULL, h->sum);
     line(r, f, x, "_count", NULL, NULL, (double)h->count);
 }
@@ -961,7 +1133,8 @@ static void render_family(render_t *r, const family_t *f)
     for (const series_t *x = f->head; x != NULL; x = x->fnext) {
         switch (x->kind) {
         case K_NUMBER:
-            line(r, f, x, om_counter && !has_total ? "_total" : NULL, NULL, NULL, x->value);
+            line_ex(r, f, x, om_counter && !has_total ? "_total" : NULL, NULL, NULL, x->value,
+                    ex_at(x, 0));
             break;
         case K_HIST:
             render_hist(r, f, x);

@@ -4,8 +4,8 @@
  * otelcol-contrib's accumulator and collector, client_golang's text format), delta sums and
  * histograms accumulated into cumulative ones (aligned, reset, misaligned), older points
  * ignored, NoRecordedValue removing a series, expiry freeing series, families and target_info,
- * type conflicts, OpenMetrics, and promtool's lint on a scrape. The exporter over HTTP: the
- * content types, gzip, negotiation, the generic lifecycle, config errors with
+ * type conflicts, OpenMetrics (with exemplars), and promtool's lint on a scrape. The exporter over
+ * HTTP: the content types, gzip, negotiation, the generic lifecycle, config errors with
  * file:line:column. Every test ends with uv_loop_close() == 0. */
 #include <stdlib.h>
 #include <unistd.h>
@@ -123,6 +123,118 @@ static void test_render_each_type(void)
     ASSERT_TRUE(strlen(text) > 6 && strcmp(text + strlen(text) - 6, "# EOF\n") == 0);
     free(text);
     ASSERT_EQ_UINT(promexp_state_series(s), 7);
+    promexp_state_free(s);
+}
+
+static om_exemplar_t *exemplar(om_batch_t *b, double v, uint8_t id_byte, uint64_t t_ns)
+{
+    om_exemplar_t *x =
+        om_testdata_msg(b->arenas[0], &opentelemetry__proto__metrics__v1__exemplar__descriptor);
+    static uint8_t ids[8][24];
+    static int next;
+    uint8_t *id = ids[next++ % 8];
+    memset(id, id_byte, 24);
+    x->trace_id = (ProtobufCBinaryData){16, id};
+    x->span_id = (ProtobufCBinaryData){8, id + 16};
+    x->value_case = OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_DOUBLE;
+    x->as_double = v;
+    x->time_unix_nano = t_ns;
+    return x;
+}
+
+/* Exemplars (collector.go getPromExemplars, client_golang): in OpenMetrics only; a counter
+ * shows its point's last one; a histogram's go to the first bucket whose bound holds the
+ * value (+Inf above all), the last of a bucket winning; a gauge shows none; a newer point
+ * without exemplars takes them away, an older point changes nothing. */
+static void test_exemplars(void)
+{
+    promexp_opts_t o = opts();
+    promexp_state_t *s = promexp_state_new(&o);
+    om_batch_t *b = om_testdata_otlp(
+        "metric c type:sum monotonic:true temporality:cumulative; point 9 time:2000000000;"
+        "metric g; point 1 time:2000000000;"
+        "metric h type:histogram temporality:cumulative; point time:2000000000 count:6 sum:4");
+    om_metric_t **ms = b->metrics->resource_metrics[0]->scope_metrics[0]->metrics;
+    om_number_dp_t *c = ms[0]->sum->data_points[0], *g = ms[1]->gauge->data_points[0];
+    om_histogram_dp_t *h = ms[2]->histogram->data_points[0];
+    static double bounds[] = {0.5, 1, 2.5};
+    static uint64_t counts[] = {1, 2, 0, 3};
+    h->explicit_bounds = bounds;
+    h->n_explicit_bounds = 3;
+    h->bucket_counts = counts;
+    h->n_bucket_counts = 4;
+    om_exemplar_t *cx[] = {exemplar(b, 1, 0x11, 1500000000), exemplar(b, 2, 0xab, 1600000000)};
+    c->exemplars = cx;
+    c->n_exemplars = 2;
+    om_exemplar_t *gx[] = {exemplar(b, 1, 0x22, 1500000000)};
+    g->exemplars = gx;
+    g->n_exemplars = 1;
+    om_exemplar_t *hx[] = {exemplar(b, 0.7, 0x01, 1000000000), exemplar(b, 3, 0x02, 1000000000),
+                           exemplar(b, 0.2, 0x03, 1000000000), exemplar(b, 0.9, 0x04, 1250000000)};
+    h->exemplars = hx;
+    h->n_exemplars = 4;
+    ASSERT_EQ_INT(promexp_state_update(s, b, 1000), 3);
+    om_batch_release(b);
+    char *text = render(s, OM_PROM_FMT_OPENMETRICS, 2000);
+#define T(x) x x x x x x x x x x x x x x x x
+#define S(x) x x x x x x x x
+    ASSERT_CONTAINS(text,
+                    "c_total 9 # {span_id=\"" S("ab") "\",trace_id=\"" T("ab") "\"} 2 1.600\n");
+    ASSERT_CONTAINS(text, "g 1\n");
+    ASSERT_CONTAINS(text, "h_bucket{le=\"0.5\"} 1 # {span_id=\"" S("03") "\",trace_id=\"" T(
+                              "03") "\"} 0.2 1\n");
+    ASSERT_CONTAINS(text, "h_bucket{le=\"1\"} 3 # {span_id=\"" S("04") "\",trace_id=\"" T(
+                              "04") "\"} 0.9 1.250\n");
+    ASSERT_CONTAINS(text, "h_bucket{le=\"2.5\"} 3\n");
+    ASSERT_CONTAINS(
+        text, "h_bucket{le=\"+Inf\"} 6 # {span_id=\"" S("02") "\",trace_id=\"" T("02") "\"} 3 1\n");
+    free(text);
+    text = render(s, OM_PROM_FMT_TEXT, 2000);
+    ASSERT_TRUE(strstr(text, " # {") == NULL); /* the text format has no exemplars */
+    free(text);
+    /* An older point keeps them; a newer one without exemplars takes them away. */
+    ASSERT_EQ_INT(take(s,
+                       "metric c type:sum monotonic:true temporality:cumulative; point 8 "
+                       "time:1000000000",
+                       3000),
+                  1);
+    text = render(s, OM_PROM_FMT_OPENMETRICS, 3000);
+    ASSERT_CONTAINS(text, "c_total 9 # {");
+    free(text);
+    ASSERT_EQ_INT(take(s,
+                       "metric c type:sum monotonic:true temporality:cumulative; point 10 "
+                       "time:3000000000",
+                       3000),
+                  1);
+    text = render(s, OM_PROM_FMT_OPENMETRICS, 3000);
+    ASSERT_CONTAINS(text, "c_total 10\n");
+    free(text);
+    /* Many buckets (the scratch on the heap): the exemplar on le="40". */
+    b = om_testdata_otlp(
+        "metric wide type:histogram temporality:cumulative; point time:2000000000 count:1 sum:39");
+    h = b->metrics->resource_metrics[0]->scope_metrics[0]->metrics[0]->histogram->data_points[0];
+    static double wide[40];
+    static uint64_t wcounts[41];
+    for (int i = 0; i < 40; i++) {
+        wide[i] = i + 1;
+    }
+    wcounts[39] = 1;
+    h->explicit_bounds = wide;
+    h->n_explicit_bounds = 40;
+    h->bucket_counts = wcounts;
+    h->n_bucket_counts = 41;
+    om_exemplar_t *wx[] = {exemplar(b, 39.5, 0x05, 1000000000)};
+    h->exemplars = wx;
+    h->n_exemplars = 1;
+    ASSERT_EQ_INT(promexp_state_update(s, b, 3000), 1);
+    om_batch_release(b);
+    text = render(s, OM_PROM_FMT_OPENMETRICS, 3000);
+    ASSERT_CONTAINS(text, "wide_bucket{le=\"39\"} 0\n");
+    ASSERT_CONTAINS(text, "wide_bucket{le=\"40\"} 1 # {span_id=\"" S("05") "\",trace_id=\"" T(
+                              "05") "\"} 39.5 1\n");
+    free(text);
+#undef T
+#undef S
     promexp_state_free(s);
 }
 
@@ -536,6 +648,7 @@ int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
     OM_RUN(test_render_each_type);
+    OM_RUN(test_exemplars);
     OM_RUN(test_delta_accumulation);
     OM_RUN(test_latest_point_and_no_recorded_value);
     OM_RUN(test_expiry_frees_series);
