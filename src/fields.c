@@ -892,6 +892,70 @@ static void apply_strlist(actx_t *a, om_strlist_t *l, const om_node_t *val, cons
 static void apply_map(actx_t *a, const om_field_t *fields, void *cfg, const om_node_t *node,
                       const char *path);
 
+static void node_free(om_node_t *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == OM_NODE_MAP) {
+            node_free(n->keys[i]);
+        }
+        node_free(n->values[i]);
+    }
+    om_free(n->keys);
+    om_free(n->values);
+    om_free(n->str);
+    om_free((char *)n->file);
+    om_free(n);
+}
+
+/* A deep copy of n with its own strings (file names included: the config the copy came from
+ * may be freed first). NULL when out of memory. Recursion is bounded by the YAML parser's
+ * nesting limit. */
+static om_node_t *node_copy(const om_node_t *n)
+{
+    om_node_t *c = om_calloc(1, sizeof *c);
+    if (c == NULL) {
+        return NULL;
+    }
+    *c = (om_node_t){.kind = n->kind, .line = n->line, .col = n->col, .quoted = n->quoted};
+    bool ok = (n->file == NULL || (c->file = om_strdup(n->file)) != NULL) &&
+              (n->str == NULL || (c->str = om_strdup(n->str)) != NULL);
+    if (ok && n->n > 0) {
+        c->values = om_calloc(n->n, sizeof *c->values);
+        c->keys = n->kind == OM_NODE_MAP ? om_calloc(n->n, sizeof *c->keys) : NULL;
+        ok = c->values != NULL && (n->kind != OM_NODE_MAP || c->keys != NULL);
+    }
+    for (size_t i = 0; ok && i < n->n; i++) {
+        c->n = i + 1;
+        c->values[i] = node_copy(n->values[i]);
+        if (n->kind == OM_NODE_MAP) {
+            c->keys[i] = node_copy(n->keys[i]);
+            ok = c->keys[i] != NULL;
+        }
+        ok = ok && c->values[i] != NULL;
+    }
+    if (!ok) {
+        node_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void apply_node(actx_t *a, om_node_t **slot, const om_node_t *val, const char *path)
+{
+    node_free(*slot);
+    *slot = NULL;
+    if (val->kind == OM_NODE_NULL) {
+        return;
+    }
+    *slot = node_copy(val);
+    if (*slot == NULL) {
+        problem(a, val, path, "out of memory");
+    }
+}
+
 /* A value that asks for nothing: null, an empty map or list, "", false, or a zero number or
  * duration. A refused key with such a value is accepted, since it turns nothing on. */
 static bool asks_nothing(const om_node_t *v)
@@ -963,6 +1027,10 @@ static void apply_value(actx_t *a, const om_field_t *f, void *cfg, const om_node
         } else {
             problem(a, val, path, "expected a map, got a %s", node_kind_name(val->kind));
         }
+        return;
+    }
+    if (f->type == OM_F_NODE) {
+        apply_node(a, (om_node_t **)p, val, path);
         return;
     }
     if (val->kind == OM_NODE_NULL) {
@@ -1095,6 +1163,10 @@ static void zero_field(const om_field_t *f, void *p)
     case OM_F_STRLIST:
         strlist_clear((om_strlist_t *)p);
         break;
+    case OM_F_NODE:
+        node_free(*(om_node_t **)p);
+        *(om_node_t **)p = NULL;
+        break;
     default:
         break;
     }
@@ -1123,7 +1195,7 @@ static void set_defaults(actx_t *a, const om_field_t *fields, void *cfg, const c
         if (f->def == NULL) {
             continue;
         }
-        if (f->type == OM_F_STRMAP || f->type == OM_F_STRLIST) {
+        if (f->type == OM_F_STRMAP || f->type == OM_F_STRLIST || f->type == OM_F_NODE) {
             default_from_yaml(a, f, cfg, sub);
         } else {
             apply_scalar(a, f, cfg, f->def, NULL, sub);
@@ -1153,7 +1225,7 @@ void om_fields_free(const om_field_t *fields, void *cfg)
         if (nested(f)) {
             om_fields_free(f->fields, p);
         } else if (f->type == OM_F_STRING || f->type == OM_F_ENDPOINT || f->type == OM_F_STRMAP ||
-                   f->type == OM_F_STRLIST) {
+                   f->type == OM_F_STRLIST || f->type == OM_F_NODE) {
             zero_field(f, p);
         }
     }

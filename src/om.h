@@ -574,6 +574,11 @@ typedef enum {
      * enabled extension that authenticates servers (resp. clients). See "Authenticators". */
     OM_F_AUTH_SERVER,
     OM_F_AUTH_CLIENT,
+    /* om_node_t *: the value as written, for shapes a table cannot say (a list of maps, a
+     * value of any YAML type): a deep copy owned by the config struct (NULL when absent or
+     * null), which keeps file:line:column. The component checks it in config_validate and
+     * names what is wrong with om_err_at, whose path may index sequences ("list::2::key"). */
+    OM_F_NODE,
 } om_field_type_t;
 
 /* The reason a component gives for `auth` when it does not apply its authenticator (see
@@ -2144,6 +2149,70 @@ void om_http_session_resume(om_http_session_t *ss);
 void om_http_session_free(om_http_session_t *ss);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Wire walk: keeping or dropping spans or log records of a batch that is still its wire      */
+/* bytes, without decoding it (batch_wire.c). For processors whose decision reads a few       */
+/* fields (a name, one attribute): decoding the whole request costs far more than reading     */
+/* them from the bytes. A processor tries the wire walk when the batch has its wire bytes     */
+/* (b->raw_valid) and falls back to om_batch_walk when its callback cannot decide from the    */
+/* bytes (it returns OM_ENOTSUP). Both must give the same verdicts: hold them to each other    */
+/* with a differential test.                                                                  */
+
+/* Protobuf wire types. */
+#define OM_PB_VARINT 0
+#define OM_PB_FIXED64 1
+#define OM_PB_LEN 2
+#define OM_PB_FIXED32 5
+
+/* One field of a protobuf message. */
+typedef struct om_pb_field {
+    uint32_t number;
+    unsigned wire_type; /* OM_PB_* */
+    uint64_t value;     /* VARINT, FIXED64, FIXED32: the value (bits above 64 of a 10-byte varint
+                         * are lost, as protobuf-c loses them; sign is the caller's business);
+                         * LEN: the length */
+    /* LEN: the payload; the others: the value's bytes (a varint's as written). len bytes. */
+    const uint8_t *data;
+    size_t len;
+} om_pb_field_t;
+
+/* Read the field at *pos (before end) into *f and move *pos past it. Returns 1, 0 at the end
+ * of the message, OM_EINVAL when the bytes are no field as protobuf-c reads them (a truncated
+ * varint or payload, a one-byte tag of field number 0, a group). A longer tag spelling field
+ * number 0 (0x80 0x00...) is field 0, which protobuf-c skips as unknown. Any thread; no
+ * allocation. */
+int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f);
+
+/* An item the wire walk stands on: its message bytes (Span, LogRecord), and those of the
+ * Resource and InstrumentationScope of its entries (NULL, 0 when the entry has none). The
+ * pointers are valid during the callback only. Duplicates of a singular message field (which
+ * protobuf-c would merge) never reach a wire walk: the receiver decodes such requests at once
+ * (see om_batch_decode_proto), so a batch with wire bytes and no msg has none. */
+typedef struct om_wire_item {
+    const uint8_t *item;
+    size_t item_len;
+    const uint8_t *resource;
+    size_t resource_len;
+    const uint8_t *scope;
+    size_t scope_len;
+} om_wire_item_t;
+
+/* Called for each item: OM_KEEP, OM_DROP, or a negative code that stops the walk (nothing is
+ * dropped then); OM_ENOTSUP by convention means "decide on the decoded batch instead". */
+typedef int (*om_wire_walk_fn)(const om_wire_item_t *it, void *arg);
+
+/* Walk the spans (level OM_LEVEL_SPAN of a traces batch) or log records (OM_LEVEL_LOG of a
+ * logs batch) of *b from its wire bytes, in request order. If nothing is dropped, *b is left
+ * exactly as it was. Else *b is replaced by a new batch of wire bytes only (the old reference
+ * released) holding every kept byte as it came, without the dropped items and without the
+ * scope and resource entries the drops emptied (as om_batch_walk removes them), with its
+ * counts set; its arena has the cap the old batch's first arena had. Works on shared batches
+ * too (the others keep the old one). Returns how many items were dropped (at most INT_MAX),
+ * the callback's negative code, OM_ENOTSUP when the batch has no wire bytes or the level is
+ * not one of those two (err says which), OM_EINVAL for bytes that are no request, or
+ * OM_ENOMEM / OM_ETOOBIG. Loop thread; cost: reading the containers' fields and each item's
+ * tag, one callback per item, and copying the kept bytes once. */
+int om_batch_wire_walk(om_batch_t **b, om_level_t level, om_wire_walk_fn fn, void *arg,
+                       om_err_t *err);
 /* Prometheus (prom.c, prom_text.c): the one OTLP -> Prometheus translation that the          */
 /* `prometheusremotewrite` and `prometheus` exporters share (metric names with unit and type   */
 /* suffixes, label names, attribute values as label values, resource -> job / instance /       */

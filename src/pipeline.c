@@ -4,6 +4,7 @@
  * problems are collected (validate-everything-before-start); only when there are none are the
  * instances created, exporters first, so that each upstream component is created with its
  * downstream consumers already known. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -201,9 +202,22 @@ static void diag_unknown_type(om_diags_t *d, const om_node_t *key, om_kind_t kin
     om_strbuf_free(&valid);
 }
 
-/* The node a config_validate error is about: the value at `at` ("a::b::c") below the
- * component's node, or the deepest part of that path that is written (a rule about a key
- * left at its default points at the section it belongs in), or the component's key. */
+/* The item a part of an `at` path names in a sequence: "2" is its third item; NULL when seq
+ * is no sequence or has no such item. */
+static const om_node_t *seq_item(const om_node_t *seq, const char *part)
+{
+    if (seq == NULL || seq->kind != OM_NODE_SEQ || part[0] < '0' || part[0] > '9') {
+        return NULL;
+    }
+    char *end = NULL;
+    unsigned long long i = strtoull(part, &end, 10);
+    return *end == '\0' && i < seq->n ? seq->values[i] : NULL;
+}
+
+/* The node a config_validate error is about: the value at `at` ("a::b::c", where a number
+ * indexes a sequence: "a::2::c") below the component's node, or the deepest part of that path
+ * that is written (a rule about a key left at its default points at the section it belongs
+ * in), or the component's key. */
 static const om_node_t *node_at(const om_node_t *key, const om_node_t *value, const char *at)
 {
     const om_node_t *found = value != NULL && value->kind == OM_NODE_MAP ? value : key;
@@ -217,6 +231,9 @@ static const om_node_t *node_at(const om_node_t *key, const om_node_t *value, co
         memcpy(part, at, n);
         part[n] = '\0';
         const om_node_t *next = om_node_get(value, part);
+        if (next == NULL) {
+            next = seq_item(value, part);
+        }
         if (next == NULL) {
             break;
         }

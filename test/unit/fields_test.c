@@ -468,6 +468,62 @@ static void test_free_zeroed_and_partial(void)
     ASSERT_TRUE(c.name == NULL && c.include.items == NULL && c.include.n == 0);
 }
 
+/* A NODE field keeps the value as written: a deep copy with positions, which outlives the
+ * config it came from; null or absent is NULL; the copy survives allocation failures whole or
+ * not at all. */
+typedef struct node_cfg {
+    om_node_t *list;
+    om_node_t *other;
+} node_cfg_t;
+
+static const om_field_t node_fields[] = {
+    {.key = "list", .type = OM_F_NODE, .offset = offsetof(node_cfg_t, list)},
+    {.key = "other", .type = OM_F_NODE, .offset = offsetof(node_cfg_t, other)},
+    {.key = NULL},
+};
+
+static void test_node_fields(void)
+{
+    node_cfg_t c = {0};
+    ASSERT_EQ_INT(apply_yaml(node_fields, &c,
+                             "list:\n  - key: a\n    value: 5\n"
+                             "  - {key: b, value: 'x'}\nother:\n"),
+                  0);
+    om_config_free(conf); /* the copy must not point into the config */
+    conf = NULL;
+    ASSERT_TRUE(c.other == NULL);
+    ASSERT_TRUE(c.list != NULL && c.list->kind == OM_NODE_SEQ && c.list->n == 2);
+    const om_node_t *v = om_node_get(c.list->values[0], "value");
+    ASSERT_TRUE(v != NULL && v->kind == OM_NODE_SCALAR && !v->quoted);
+    ASSERT_EQ_STR(v->str, "5");
+    ASSERT_EQ_STR(v->file, "t.yaml");
+    ASSERT_EQ_UINT(v->line, 3);
+    ASSERT_EQ_UINT(v->col, 12);
+    v = om_node_get(c.list->values[1], "value");
+    ASSERT_TRUE(v != NULL && v->quoted);
+    ASSERT_EQ_STR(v->str, "x");
+    om_fields_free(node_fields, &c);
+    ASSERT_TRUE(c.list == NULL);
+
+    const char *y = "list: [{a: [1, 2]}, b]\n";
+    bool saw_success = false;
+    for (unsigned long n = 1; n < 100 && !saw_success; n++) {
+        ASSERT_EQ_INT(apply_yaml(node_fields, &c, "other: 1\n"), 0);
+        om_fields_free(node_fields, &c);
+        om_config_free(conf);
+        conf = NULL;
+        om_diags_free(&diags);
+        ASSERT_EQ_INT(om_config_load_string("t.yaml", y, strlen(y), &conf, &diags), 0);
+        om_alloc_fail_after(n);
+        int problems = om_fields_apply(node_fields, &c, conf->root, "r", &diags);
+        om_alloc_fail_after(0);
+        ASSERT_TRUE(problems == 0 ? c.list != NULL : c.list == NULL);
+        saw_success = problems == 0;
+        om_fields_free(node_fields, &c);
+    }
+    ASSERT_TRUE(saw_success);
+}
+
 static void test_alloc_failures(void)
 {
     const char *y = "name: n\nendpoint: h:1\nheaders: {a: b, c: d}\ninclude: [x, y]\n"
@@ -716,6 +772,7 @@ int main(void)
     OM_RUN(test_required);
     OM_RUN(test_bad_defaults);
     OM_RUN(test_free_zeroed_and_partial);
+    OM_RUN(test_node_fields);
     OM_RUN(test_alloc_failures);
     OM_RUN(test_parse_duration);
     OM_RUN(test_parse_size);
