@@ -14,6 +14,10 @@ test_pkgs=(clang libclang-rt-14-dev python3 valgrind openssl)
 build_pkgs+=(libsnappy-dev)
 # A real Prometheus (2.42, with promtool) for the Prometheus exporters' tests (issue 10).
 test_pkgs+=(prometheus)
+# libcrypt (libxcrypt): bcrypt, SHA-crypt and yescrypt for basicauth's htpasswd (issue 13);
+# Apache's htpasswd makes the hashes its tests check.
+build_pkgs+=(libcrypt-dev)
+test_pkgs+=(apache2-utils)
 # Headless Chromium loads the zpages extension's pages in its test (issue 13).
 test_pkgs+=(chromium)
 

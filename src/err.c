@@ -74,6 +74,7 @@ enum {
     GRPC_UNIMPLEMENTED = 12,
     GRPC_INTERNAL = 13,
     GRPC_UNAVAILABLE = 14,
+    GRPC_UNAUTHENTICATED = 16,
 };
 
 int om_err_grpc_status(int code)
@@ -89,6 +90,8 @@ int om_err_grpc_status(int code)
         return GRPC_UNIMPLEMENTED;
     case OM_ENOTFOUND:
         return GRPC_NOT_FOUND;
+    case OM_EUNAUTH:
+        return GRPC_UNAUTHENTICATED;
     case OM_EREFUSED:
     case OM_EAGAIN:
     case OM_ENOMEM:
@@ -116,6 +119,8 @@ int om_err_http_status(int code)
         return 404;
     case OM_EAGAIN:
         return 429;
+    case OM_EUNAUTH:
+        return 401;
     case OM_EREFUSED:
     case OM_ENOMEM:
     case OM_ESHUTDOWN:

@@ -1289,6 +1289,29 @@ static bool asks_nothing(const om_node_t *v)
     return om_parse_duration(v->str, &ns, &err) == 0 && ns == 0;
 }
 
+/* Fields filled from a nested table: sections and `auth` (om_auth_cfg_t). */
+static bool nested(const om_field_t *f)
+{
+    return f->type == OM_F_SECTION || f->type == OM_F_AUTH_SERVER || f->type == OM_F_AUTH_CLIENT;
+}
+
+/* `auth:` (configauth): null asks for nothing, as otelcol's optional section; a map is
+ * applied with the nested table, and where its authenticator was written is kept for the
+ * messages of the graph's reference check. */
+static void apply_auth(actx_t *a, const om_field_t *f, om_auth_cfg_t *p, const om_node_t *val,
+                       const char *path)
+{
+    if (val->kind == OM_NODE_NULL) {
+        return;
+    }
+    if (val->kind != OM_NODE_MAP) {
+        problem(a, val, path, "expected a map, got a %s", node_kind_name(val->kind));
+        return;
+    }
+    apply_map(a, f->fields, p, val, path);
+    p->node = om_node_get(val, "authenticator");
+}
+
 /* A key that is present: val is its value node (never NULL). */
 static void apply_value(actx_t *a, const om_field_t *f, void *cfg, const om_node_t *val,
                         const char *path)
@@ -1303,6 +1326,10 @@ static void apply_value(actx_t *a, const om_field_t *f, void *cfg, const om_node
             problem(a, val, path, "not supported by otelmon: %s",
                     f->help != NULL ? f->help : "remove this setting");
         }
+        return;
+    }
+    if (f->type == OM_F_AUTH_SERVER || f->type == OM_F_AUTH_CLIENT) {
+        apply_auth(a, f, (om_auth_cfg_t *)p, val, path);
         return;
     }
     if (f->type == OM_F_SECTION) {
@@ -1357,7 +1384,7 @@ static void check_required(actx_t *a, const om_field_t *fields, const om_node_t 
             continue;
         }
         const om_node_t *v = om_node_get(node, f->key);
-        bool present = v != NULL && (v->kind != OM_NODE_NULL || f->type == OM_F_SECTION ||
+        bool present = v != NULL && (v->kind != OM_NODE_NULL || nested(f) ||
                                      f->type == OM_F_IGNORED || f->type == OM_F_REFUSED);
         if (!present) {
             problem(a, node, path, "missing required key \"%s\"", f->key);
@@ -1480,11 +1507,14 @@ static void set_defaults(actx_t *a, const om_field_t *fields, void *cfg, const c
         if (f->type == OM_F_IGNORED || f->type == OM_F_REFUSED) {
             continue;
         }
-        if (f->type == OM_F_SECTION) {
+        if (nested(f)) {
             if (f->flags & OM_FF_PRESENCE) {
                 *(bool *)field_at(cfg, f->present_offset) = false;
             }
             set_defaults(a, f->fields, p, sub);
+            if (f->type != OM_F_SECTION) {
+                ((om_auth_cfg_t *)p)->node = NULL;
+            }
             continue;
         }
         zero_field(f, p);
@@ -1519,7 +1549,7 @@ void om_fields_free(const om_field_t *fields, void *cfg)
     }
     for (const om_field_t *f = fields; f->key != NULL; f++) {
         void *p = field_at(cfg, f->offset);
-        if (f->type == OM_F_SECTION) {
+        if (nested(f)) {
             om_fields_free(f->fields, p);
         } else if (f->type == OM_F_STRING || f->type == OM_F_ENDPOINT || f->type == OM_F_STRMAP ||
                    f->type == OM_F_STRLIST || f->type == OM_F_NODE || f->type == OM_F_SECLIST ||

@@ -35,6 +35,7 @@ int om_host_init(om_host_t *h, uv_loop_t *loop, om_err_t *err)
 
 static void finish_close(om_host_t *h)
 {
+    om__host_clear_extensions(h);
     om_metrics_free(h->metrics);
     h->metrics = NULL;
     om_done_fn done = h->close_done;

@@ -47,6 +47,7 @@ struct om_http_client {
     om__curl_multi_t *multi;
     uv_timer_t soon; /* data: the client; delivers cancelled calls */
     om_http_call_t *running, *cancelled;
+    om_auth_client_t *auth; /* cfg->auth's authenticator; NULL: none */
     size_t pending;
     bool curl_global, closing, multi_closing;
     om_done_fn closed;
@@ -247,6 +248,7 @@ static void client_free(om_http_client_t *c)
     if (c->curl_global) {
         curl_global_cleanup();
     }
+    om_auth_client_free(c->auth);
     om_free(c->log_name);
     om_free(c);
 }
@@ -273,7 +275,8 @@ int om_http_client_new(om_host_t *host, const om_http_client_cfg_t *cfg,
         return OM_EIO;
     }
     c->curl_global = true;
-    rc = make_template(c, opts, err);
+    rc = om_auth_client_new(host, &cfg->auth, &c->auth, err);
+    rc = rc ? rc : make_template(c, opts, err);
     long per_host = cfg->max_conns_per_host > 0 ? (long)cfg->max_conns_per_host
                     : opts != NULL              ? opts->max_conns_per_host
                                                 : 0;
@@ -538,6 +541,16 @@ static bool cfg_sets(const om_http_client_cfg_t *cfg, const char *name)
     return false;
 }
 
+static bool auth_sets(const om_http_header_t *auth, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(auth[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool req_sets(const om_http_request_t *rq, const char *name)
 {
     for (size_t i = 0; i < rq->n_headers; i++) {
@@ -570,14 +583,17 @@ static bool add_header(struct curl_slist **list, const char *name, const char *v
 
 /* The request's headers unless configured ones replace them, what curl would add wrongly
  * (Expect: 100-continue, a form Content-Type), the Host of a server_name_override, then the
- * configured headers. */
+ * configured headers, then the authenticator's, which replace any of the same name (as
+ * otelcol's auth round tripper is the innermost). */
 static int build_headers(om_http_call_t *x, const om_http_request_t *rq, bool has_body,
                          const char *host, om_err_t *err)
 {
     const om_http_client_cfg_t *cfg = x->c->cfg;
+    om_http_header_t auth[OM_AUTH_MAX_HEADERS];
+    size_t n_auth = om_auth_client_headers(x->c->auth, auth, OM_AUTH_MAX_HEADERS);
     bool ok = true;
     for (size_t i = 0; ok && i < rq->n_headers; i++) {
-        if (!cfg_sets(cfg, rq->headers[i].name)) {
+        if (!cfg_sets(cfg, rq->headers[i].name) && !auth_sets(auth, n_auth, rq->headers[i].name)) {
             ok = add_header(&x->headers, rq->headers[i].name, rq->headers[i].value);
         }
     }
@@ -596,7 +612,12 @@ static int build_headers(om_http_call_t *x, const om_http_request_t *rq, bool ha
     }
     for (size_t i = 0; ok && i < cfg->headers.n; i++) {
         const char *v = cfg->headers.values[i];
-        ok = add_header(&x->headers, cfg->headers.keys[i], v != NULL ? v : "");
+        if (!auth_sets(auth, n_auth, cfg->headers.keys[i])) {
+            ok = add_header(&x->headers, cfg->headers.keys[i], v != NULL ? v : "");
+        }
+    }
+    for (size_t i = 0; ok && i < n_auth; i++) {
+        ok = add_header(&x->headers, auth[i].name, auth[i].value);
     }
     if (!ok) {
         om_err_set(err, OM_ENOMEM, "out of memory");

@@ -49,6 +49,8 @@ struct om_http_server {
     uint64_t read_ns, header_ns, write_ns, idle_ns;
     om__warnlimit_t warn;
     bool shutting_down;
+    /* cfg->auth's authenticator, resolved at start; NULL: no authentication. Owned. */
+    om_auth_server_t *auth;
 
     /* Transport (http_server.c). */
     char *host; /* from the endpoint; owned */

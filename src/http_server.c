@@ -1300,6 +1300,12 @@ int om_http_server_start(om_http_server_t *s, om_err_t *err)
         om_err_set(err, OM_EINVAL, "HTTP server started twice or without a loop");
         return OM_EINVAL;
     }
+    if (s->cfg->auth.authenticator != NULL && s->auth == NULL) {
+        int rc = om_auth_server_new(s->o.host, &s->cfg->auth, s->o.log_name, "http", &s->auth, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     s->started = true;
     if (s->cfg->tls_present) {
         int rc = tls_setup(s, err);
@@ -1357,6 +1363,7 @@ void om_http_server_free(om_http_server_t *s)
         return;
     }
     server_unregister(s);
+    om_auth_server_free(s->auth);
     SSL_CTX_free(s->ssl_ctx);
     for (size_t i = 0; i < s->n_routes; i++) {
         om_free(s->routes[i].pattern);

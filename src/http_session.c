@@ -818,12 +818,48 @@ static int after_early_answer(om_http_session_t *ss)
     return -1;
 }
 
+/* The value of a request header for the server's authenticator: a query parameter the
+ * config names in auth::request_params wins over the header of that name, as in otelcol. The
+ * query value is decoded into a buffer that lives until the check returns (one check at a
+ * time: the loop thread only). */
+static const char *auth_header(void *arg, const char *name)
+{
+    static char qbuf[8192];
+    om_http_session_t *ss = arg;
+    const om_strlist_t *params = &ss->srv->cfg->auth.request_params;
+    for (size_t i = 0; i < params->n; i++) {
+        if (strcasecmp(params->items[i], name) == 0 &&
+            om_http_query_get(om_http_req_query(&ss->req), params->items[i], qbuf, sizeof qbuf) >=
+                0) {
+            return qbuf;
+        }
+    }
+    return om_http_req_header(&ss->req, name, NULL);
+}
+
+/* Before routing, so that a refused client learns nothing about what is served. The answer
+ * carries no detail, and the connection closes after it: an unauthenticated peer gets no
+ * further service on it. */
+static bool authenticated(om_http_session_t *ss)
+{
+    om_auth_server_t *auth = ss->srv->auth;
+    if (auth == NULL || om_auth_server_check(auth, auth_header, ss, ss->peer) == 0) {
+        return true;
+    }
+    ss->req.keep_alive = false;
+    answer_plain(ss, 401, NOSNIFF, "Unauthorized\n");
+    return false;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     om_http_session_t *ss = p->data;
     om_http_req_t *q = &ss->req;
     if (!headers_ready(ss, p)) {
         return q->answered ? after_early_answer(ss) : -1;
+    }
+    if (!authenticated(ss)) {
+        return after_early_answer(ss);
     }
     const om__http_route_t *rt = route(ss);
     if (rt == NULL) {

@@ -51,7 +51,8 @@
     X(ESHUTDOWN, -9, "shutting down")                                                              \
     X(ENOTFOUND, -10, "not found")                                                                 \
     X(EPERM, -11, "permanent failure")                                                             \
-    X(EMEMLIMIT, -12, "data refused due to high memory usage")
+    X(EMEMLIMIT, -12, "data refused due to high memory usage")                                     \
+    X(EUNAUTH, -13, "unauthenticated")
 
 typedef enum {
     OM_OK = 0,
@@ -628,6 +629,12 @@ typedef enum {
      * (authentication, TLS checks): any value but an empty or off one ("", false, 0, 0s) is a
      * config error whose message is `help`. */
     OM_F_REFUSED,
+    /* otelcol's `auth: {authenticator: ID}` (configauth): an om_auth_cfg_t at offset, filled
+     * from the nested table in `fields` (om_auth_server_fields, om_auth_http_server_fields or
+     * om_auth_client_fields). The ID is checked when the graph is built: it must name an
+     * enabled extension that authenticates servers (resp. clients). See "Authenticators". */
+    OM_F_AUTH_SERVER,
+    OM_F_AUTH_CLIENT,
     /* om_node_t *: the value as written, for shapes a table cannot say (a list of maps, a
      * value of any YAML type): a deep copy owned by the config struct (NULL when absent or
      * null), which keeps file:line:column. The component checks it in config_validate and
@@ -649,9 +656,10 @@ typedef enum {
     OM_F_ANYVALUE,
 } om_field_type_t;
 
-/* The reason given for `auth` (otelcol's authenticator settings) until authenticators exist:
- * asking for authentication and getting an open port would be worse than an error. */
-#define OM_AUTH_REFUSED "authenticators (auth::authenticator) are not implemented yet"
+/* The reason a component gives for `auth` when it does not apply its authenticator (see
+ * "Authenticators" for the field type that does): asking for authentication and getting an
+ * open port would be worse than an error. */
+#define OM_AUTH_REFUSED "authenticators (auth::authenticator) are not implemented by this component"
 /* The reason given for `middlewares` (otelcol's confighttp and configgrpc, servers and
  * clients): extensions that wrap each request, which may authenticate or filter it. */
 #define OM_MIDDLEWARES_REFUSED "middlewares (extensions that wrap each request) are not implemented"
@@ -813,11 +821,16 @@ int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch);
 typedef struct om_metrics om_metrics_t;
 typedef struct om_workers om_workers_t;
 typedef struct om_intake om_intake_t;
+typedef struct om_extension_ref om_extension_ref_t; /* see "Authenticators" */
 typedef struct om_host {
     uv_loop_t *loop;
     om_metrics_t *metrics; /* owned by the host; outlives every component */
     om_workers_t *workers; /* the shared pool; owned by the host; outlives every component */
     om_intake_t *intake;   /* receivers' backpressure; owned by the host */
+    /* Core-private: the enabled extensions om_host_extension() finds (om_malloc'd array; the
+     * graph registers them as it creates them, see "Authenticators"). */
+    om_extension_ref_t *extensions;
+    size_t n_extensions;
     /* The running collector's graph, for introspection (om_host_pipelines); set when the
      * graph is built, NULL in a host made by hand. */
     const struct om_graph *graph;
@@ -883,6 +896,9 @@ typedef struct om_factory {
     /* Connectors only (see "Connectors" below): for each signal the connector takes in, by
      * om_signal_index(), the OM_SIG_* bits of the signals it can emit from it. */
     unsigned connects[OM_SIG_COUNT];
+    /* Extensions only, may be NULL: what the extension offers as an authenticator (see
+     * "Authenticators"). */
+    const struct om_auth_ops *auth;
 } om_factory_t;
 
 /* The factory table meson generates from the component list; NULL-terminated. */
@@ -1615,6 +1631,179 @@ struct ssl_ctx_st *om_tls_server_ctx_new(const om_tls_server_cfg_t *cfg, const o
                                          unsigned flags, const char *at, om_err_t *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Authenticators (auth.c): otelcol's configauth and extensionauth.                          */
+
+/* A server or client that asks for `auth: {authenticator: ID}` gets the extension ID's checks
+ * on every request, or a config error: never an open port.
+ *
+ * Config: the field types OM_F_AUTH_SERVER / OM_F_AUTH_CLIENT fill an om_auth_cfg_t (the
+ * shared HTTP server and client tables and the gRPC receiver and exporter use them). When the
+ * graph is built (`otelmon validate` too), every reference of a component that will run must
+ * name a configured extension that is enabled in service::extensions and whose factory offers
+ * that side; otherwise a config error at the `authenticator` value's file:line:column.
+ *
+ * Extensions: a factory declares what it offers with om_auth_ops_t. Extensions are created and
+ * started before every other component (authenticators first), and the graph registers each
+ * enabled one with the host, where a component finds it by ID at start (om_auth_server_new,
+ * om_auth_client_new).
+ *
+ * Servers ask om_auth_server_check() before routing a request: the core HTTP server does it
+ * for every server whose settings have auth (401), the OTLP gRPC receiver per call
+ * (UNAUTHENTICATED); the answer says nothing more. The check counts refusals in
+ * otelmon_auth_failures{authenticator, component, transport} and logs them (rate-limited, with
+ * the peer and the authenticator's reason, never a credential). Clients add
+ * om_auth_client_headers() to each request (the core HTTP client; the otlp exporter as call
+ * metadata). Loop thread only; nothing here blocks, beyond what an authenticator's own check
+ * costs (a bcrypt hash: see the basicauth extension). */
+
+typedef struct om_auth_cfg {
+    char *authenticator; /* the extension's ID ("basicauth/server"); NULL: no auth */
+    /* HTTP servers (om_auth_http_server_fields): query parameters the authenticator also sees
+     * as headers (the query's value wins), as otelcol's confighttp request_params. */
+    om_strlist_t request_params;
+    /* Where the authenticator's ID was written, for messages (the config outlives the
+     * struct); NULL for configs built in code. */
+    const om_node_t *node;
+} om_auth_cfg_t;
+
+/* The nested tables: `authenticator` (required), and request_params for HTTP servers. */
+extern const om_field_t om_auth_server_fields[];
+extern const om_field_t om_auth_http_server_fields[];
+extern const om_field_t om_auth_client_fields[];
+
+/* A field-table entry for `auth`: OM_AUTH_FIELD(cfg_type, member, OM_F_AUTH_SERVER,
+ * om_auth_server_fields), member being an om_auth_cfg_t. */
+#define OM_AUTH_FIELD(cfg_type, member, ftype, table)                                              \
+    {                                                                                              \
+        .key = "auth", .type = (ftype), .offset = offsetof(cfg_type, member), .fields = (table),   \
+        .help = "authenticate with the extension named by authenticator"                           \
+    }
+
+/* Which side an authenticator offers. */
+#define OM_AUTH_SERVER (1u << 0)
+#define OM_AUTH_CLIENT (1u << 1)
+
+/* How a server authenticator reads a request's headers (HTTP headers or gRPC metadata): the
+ * first value of name, matched case-insensitively, NUL-terminated and valid until the check
+ * returns; NULL when absent. */
+typedef const char *(*om_auth_header_fn)(void *arg, const char *name);
+
+/* The most headers a client authenticator adds to one request. */
+#define OM_AUTH_MAX_HEADERS 4
+
+struct om_http_header;
+
+/* What an extension offers as an authenticator; its factory points at one (om_factory_t.auth).
+ * self is the extension's instance; every function runs on the loop thread, after the
+ * extension's start, and must not block. */
+typedef struct om_auth_ops {
+    /* The sides an instance with this validated config offers (OM_AUTH_SERVER |
+     * OM_AUTH_CLIENT): basicauth is a server with htpasswd and a client with client_auth. */
+    unsigned (*sides)(const void *cfg);
+    /* Server side: 0 when the request's credentials are good, OM_EUNAUTH when not, with
+     * *why set to a short static reason for the log ("no Authorization header", "invalid
+     * credentials"): never a credential, nor anything a client sent. */
+    int (*authenticate)(void *self, om_auth_header_fn header, void *arg, const char **why);
+    /* Client side: the headers to add to a request now (at most cap, OM_AUTH_MAX_HEADERS),
+     * returning how many. The strings are the extension's and stay valid until control
+     * returns to the loop (a token file's change replaces them from a later loop turn), so
+     * the caller copies them at once. Names are HTTP field names; gRPC lowercases them. */
+    size_t (*headers)(void *self, struct om_http_header *out, size_t cap);
+} om_auth_ops_t;
+
+/* An enabled extension as the host knows it. */
+struct om_extension_ref {
+    const char *id; /* "basicauth/server"; owned by the graph */
+    const struct om_factory *factory;
+    const void *cfg; /* its validated config */
+    void *self;      /* its instance */
+};
+
+/* Loop thread. The enabled extension id registered with the host, or NULL. Components ask at
+ * start (extensions are created and started before them). */
+const om_extension_ref_t *om_host_extension(const om_host_t *host, const char *id);
+/* Core and tests: register an extension instance (ref is copied; its strings and pointers
+ * must outlive the registration) / forget them all. 0 or OM_ENOMEM. */
+int om__host_add_extension(om_host_t *host, const om_extension_ref_t *ref);
+void om__host_clear_extensions(om_host_t *host);
+
+/* A component's handle on the server authenticator its config names. */
+typedef struct om_auth_server om_auth_server_t;
+
+/* Loop thread, at start. With cfg->authenticator NULL, *out is NULL and 0 is returned (no
+ * authentication). Otherwise the extension must be registered with host and offer the
+ * server side, else OM_ECONFIG with otelcol's message in err ("failed to resolve
+ * authenticator ..."); OM_ENOMEM. component ("receiver/otlp") and transport ("http",
+ * "grpc") label the refusal counter and prefix the log lines; both are copied. */
+int om_auth_server_new(om_host_t *host, const om_auth_cfg_t *cfg, const char *component,
+                       const char *transport, om_auth_server_t **out, om_err_t *err);
+/* Loop thread. 0 when a is NULL or the request's headers authenticate; OM_EUNAUTH when not
+ * (counted and logged, see the section comment). peer ("ip:port") is for the log only; may be
+ * NULL. */
+int om_auth_server_check(om_auth_server_t *a, om_auth_header_fn header, void *arg,
+                         const char *peer);
+/* NULL does nothing. */
+void om_auth_server_free(om_auth_server_t *a);
+
+/* A component's handle on the client authenticator its config names. */
+typedef struct om_auth_client om_auth_client_t;
+
+/* Loop thread, at start: as om_auth_server_new, for the client side. */
+int om_auth_client_new(om_host_t *host, const om_auth_cfg_t *cfg, om_auth_client_t **out,
+                       om_err_t *err);
+/* Loop thread: the headers to add to a request now (see om_auth_ops_t.headers); 0 when a is
+ * NULL. */
+size_t om_auth_client_headers(om_auth_client_t *a, struct om_http_header *out, size_t cap);
+/* NULL does nothing. */
+void om_auth_client_free(om_auth_client_t *a);
+
+/* The metric the server check counts refusals in. */
+#define OM_AUTH_FAILURES_METRIC "otelmon_auth_failures"
+
+/* Whether two secrets are equal, in time that depends on neither their contents nor their
+ * lengths: their SHA-256 digests are compared with CRYPTO_memcmp. Authenticators compare
+ * every credential through it (or through om_auth_digest and om_auth_digest_equal, when the
+ * expected side is hashed once ahead). Any thread. */
+#define OM_AUTH_DIGEST_LEN 32
+bool om_auth_equal(const void *a, size_t a_len, const void *b, size_t b_len);
+void om_auth_digest(const void *data, size_t len, uint8_t out[OM_AUTH_DIGEST_LEN]);
+bool om_auth_digest_equal(const uint8_t a[OM_AUTH_DIGEST_LEN], const uint8_t b[OM_AUTH_DIGEST_LEN]);
+/* Tests: how many comparisons om_auth_equal and om_auth_digest_equal have made. */
+extern _Atomic unsigned long om__auth_compares;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Watched files (filewatch.c): small files that change while the collector runs (a token or  */
+/* a password an agent rotates), read at start and again whenever they change.                */
+
+/* Blocking (call from start): the whole file at path, at most max bytes, om_malloc'd in one
+ * buffer of max + 1 bytes and NUL-terminated (*len bytes before the NUL). Returns 0, OM_EIO
+ * (cannot open or read: the message names the file and why), OM_ETOOBIG (larger than max) or
+ * OM_ENOMEM, with a message in err. Free secrets with om_free_secret(data, max + 1). Any
+ * thread. */
+int om_file_read(const char *path, size_t max, char **data, size_t *len, om_err_t *err);
+/* Wipe n bytes at p, then om_free it. NULL does nothing. Any thread. */
+void om_free_secret(void *p, size_t n);
+
+typedef struct om_filewatch om_filewatch_t;
+
+/* Loop thread: the file was read again after a change. rc 0: data holds its len bytes (NUL-
+ * terminated; valid during the call only: copy what you keep, the buffer is wiped after);
+ * otherwise rc is om_file_read's code and msg says why (the file is gone for now, say): keep
+ * the last value. Called after every change noticed, even when the bytes are the same. */
+typedef void (*om_filewatch_fn)(void *arg, int rc, const char *data, size_t len, const char *msg);
+
+/* Loop thread, at start: watch path (its directory and itself, so that writes, renames over
+ * it and Kubernetes' symlink swaps are all seen) and read it again on host's worker pool after
+ * each change. Does not read it now: read it first with om_file_read. Returns 0, OM_EIO (its
+ * directory cannot be watched) or OM_ENOMEM, with a message in err. */
+int om_filewatch_start(om_host_t *host, const char *path, size_t max, om_filewatch_fn fn, void *arg,
+                       om_filewatch_t **out, om_err_t *err);
+/* Loop thread: stop watching; done(arg) is called once the handles are closed and a read in
+ * flight has come back (fn is not called any more), from a later loop turn. NULL w does
+ * nothing (and done is not called). done may be NULL. */
+void om_filewatch_close(om_filewatch_t *w, om_done_fn done, void *arg);
+
+/* ------------------------------------------------------------------------------------------ */
 /* HTTP client (http_client.c): asynchronous HTTP/1.1 and HTTP/2 requests on the loop, over    */
 /* libcurl's multi interface (libcurl is loaded on first use: a collector that makes no HTTP  */
 /* requests never loads it). A component makes one client at start from the shared settings   */
@@ -1650,6 +1839,7 @@ typedef struct om_http_client_cfg {
     int64_t max_conns_per_host; /* 0: the component's default (om_http_client_opts_t) */
     int64_t idle_conn_timeout;  /* ns; an idle connection older is not reused (0: no limit) */
     bool disable_keep_alives;   /* one connection per request */
+    om_auth_cfg_t auth;         /* a client authenticator's headers on every request */
 } om_http_client_cfg_t;
 
 #define OM__HTTP_F(cfg_type, member, k, t, m, d, h)                                                \
@@ -1683,7 +1873,7 @@ typedef struct om_http_client_cfg {
                    0, 9.2e18, "idle connections older are not reused (0: no limit)"),              \
         OM__HTTP_F(cfg_type, member, "disable_keep_alives", OM_F_BOOL, disable_keep_alives,        \
                    "false", "one connection per request"),                                         \
-        {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},                            \
+        OM_AUTH_FIELD(cfg_type, member.auth, OM_F_AUTH_CLIENT, om_auth_client_fields),             \
         {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_MIDDLEWARES_REFUSED},              \
         {.key = "max_idle_conns_per_host", .type = OM_F_IGNORED},                                  \
         {.key = "http2_read_idle_timeout", .type = OM_F_IGNORED},                                  \
@@ -1853,6 +2043,7 @@ typedef struct om_http_server_cfg {
     om_http_keepalive_cfg_t keepalive;
     om_strmap_t response_headers;        /* added to every routed answer */
     om_strlist_t compression_algorithms; /* Content-Encodings a handler accepts (empty: all) */
+    om_auth_cfg_t auth; /* every request is authenticated before routing (401 when refused) */
 } om_http_server_cfg_t;
 
 extern const om_field_t om__http_keepalive_fields[];
@@ -1908,7 +2099,7 @@ extern const om_field_t om__http_keepalive_fields[];
          .offset = offsetof(cfg_type, member.compression_algorithms),                              \
          .help = "Content-Encodings accepted (default: all supported)"},                           \
         {.key = "cors", .type = OM_F_IGNORED},                                                     \
-        {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},                            \
+        OM_AUTH_FIELD(cfg_type, member.auth, OM_F_AUTH_SERVER, om_auth_http_server_fields),        \
         {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_MIDDLEWARES_REFUSED},              \
         {.key = "include_metadata", .type = OM_F_IGNORED},                                         \
     {                                                                                              \
@@ -1968,6 +2159,8 @@ typedef struct om_http_handler {
 
 typedef struct om_http_server_opts {
     uv_loop_t *loop;                 /* NULL only for socket-free use (tests, fuzz targets) */
+    om_host_t *host;                 /* where start finds cfg->auth's authenticator; may be
+                                      * NULL when cfg has no auth (start fails otherwise) */
     const char *log_name;            /* "receiver/otlp"; outlives the server */
     const om_http_server_cfg_t *cfg; /* validated; outlives the server */
     const char *cfg_at;              /* where cfg sits in the component ("protocols::http";

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "component.h"
 #include "log.h"
 #include "pipeline.h"
@@ -88,6 +89,7 @@ struct om_graph {
     size_t n_inst;
     om__fanout_t **fanouts;
     size_t n_fanouts;
+    bool registered; /* the enabled extensions are registered with the host */
     /* Introspection (om_host_pipelines), made on first use. */
     om_pipeline_info_t *info;
     const char **info_ids; /* owned: every id array of info, then the extensions' */
@@ -892,6 +894,79 @@ static int check_connectors(om_graph_t *g, om_diags_t *d)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Pass 1: authenticator references                                                         */
+
+typedef struct refctx {
+    om_graph_t *g;
+    const comp_t *c;
+    om_diags_t *d;
+} refctx_t;
+
+static const char *offers(unsigned sides)
+{
+    switch (sides) {
+    case OM_AUTH_SERVER:
+        return "authenticates servers only";
+    case OM_AUTH_CLIENT:
+        return "authenticates clients only";
+    default:
+        return "is not an authenticator";
+    }
+}
+
+/* One `auth::authenticator`: it must name a configured extension, enabled in
+ * service::extensions, that offers the side asked for. otelcol finds this out at start; the
+ * messages begin with its words. */
+static void check_ref(void *arg, const om_auth_cfg_t *a, unsigned side, const char *path)
+{
+    refctx_t *x = arg;
+    const char *id = a->authenticator;
+    if (id == NULL) {
+        return;
+    }
+    const om_node_t *at = a->node != NULL ? a->node : x->c->key;
+    comp_t *e = find_comp(x->g, OM_EXTENSION, id);
+    if (e == NULL) {
+        if (!id_written(x->g->cfg->root, OM_EXTENSION, id)) {
+            om_diag_add(x->d, at, path,
+                        "failed to resolve authenticator \"%s\": authenticator not found (no "
+                        "extension \"%s\" is configured)",
+                        id, id);
+        }
+        return;
+    }
+    if (!e->enabled) {
+        om_diag_add(x->d, at, path,
+                    "failed to resolve authenticator \"%s\": authenticator not found (extension "
+                    "\"%s\" is not enabled in service::extensions)",
+                    id, id);
+        return;
+    }
+    unsigned sides = om__auth_sides(e->f, e->cfg);
+    if (!(sides & side)) {
+        om_diag_add(x->d, at, path,
+                    "requested authenticator is not a %s authenticator (extension \"%s\" %s)",
+                    side == OM_AUTH_SERVER ? "server" : "client", id, offers(sides));
+    }
+}
+
+/* Every component that will run (receivers and exporters in a pipeline, processors, enabled
+ * extensions), walked with its field table. */
+static void check_auth_refs(om_graph_t *g, om_diags_t *d)
+{
+    for (size_t i = 0; i < g->n_comps; i++) {
+        comp_t *c = &g->comps[i];
+        bool runs = c->kind == OM_EXTENSION ? c->enabled : c->used_signals != 0;
+        char *path = join_path(om_kind_plural(c->kind), c->id);
+        if (runs && path != NULL) {
+            refctx_t x = {.g = g, .c = c, .d = d};
+            om__auth_refs_walk(c->f->fields, c->cfg, path, check_ref, &x);
+        }
+        om_free(path);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Pass 2: instances                                                                        */
 
 static om_consume_fn consume_fn(const om_factory_t *f, om_signal_t sig)
@@ -1104,12 +1179,23 @@ static int create_receiver(om_graph_t *g, comp_t *c, om_diags_t *d)
     return create_instance(g, c, NULL, c->used_signals, next, &c->inst, d);
 }
 
+/* Authenticators first, so that they also start before the extensions that use them (a
+ * health_check with auth); each is registered with the host, where components find them. */
 static int create_extensions(om_graph_t *g, om_diags_t *d)
 {
-    for (size_t i = 0; i < g->n_comps; i++) {
-        comp_t *c = &g->comps[i];
-        if (c->kind == OM_EXTENSION && c->enabled) {
+    g->registered = g->host != NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < g->n_comps; i++) {
+            comp_t *c = &g->comps[i];
+            if (c->kind != OM_EXTENSION || !c->enabled || (c->f->auth != NULL) != (pass == 0)) {
+                continue;
+            }
             int rc = create_instance(g, c, NULL, 0, NULL, &c->inst, d);
+            om_extension_ref_t ref = {.id = c->id, .factory = c->f, .cfg = c->cfg};
+            if (rc == 0 && g->host != NULL) {
+                ref.self = c->inst->self;
+                rc = om__host_add_extension(g->host, &ref);
+            }
             if (rc != 0) {
                 return rc;
             }
@@ -1279,6 +1365,9 @@ int om_graph_build(const om_config_t *cfg, om_host_t *host, bool validate_only, 
     }
     rc = rc ? rc : load_service(g, cfg->root, d);
     rc = rc ? rc : check_connectors(g, d);
+    if (rc == 0) {
+        check_auth_refs(g, d);
+    }
     if (rc == 0 && d->n == before && !validate_only) {
         rc = create_all(g, d);
     }
@@ -1426,6 +1515,9 @@ void om_graph_free(om_graph_t *g)
 {
     if (g == NULL) {
         return;
+    }
+    if (g->registered) {
+        om__host_clear_extensions(g->host);
     }
     free_instances(g);
     if (g->host != NULL && g->host->graph == g) {

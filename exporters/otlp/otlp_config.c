@@ -88,7 +88,7 @@ const om_field_t exp_otlp_fields[] = {
      .def = "false",
      .help = "let calls wait for a connection instead of failing while it is down"},
     OM_EXPHELPER_FIELDS(exp_otlp_cfg_t, helper, "5s"),
-    {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},
+    OM_AUTH_FIELD(exp_otlp_cfg_t, auth, OM_F_AUTH_CLIENT, om_auth_client_fields),
     {.key = "middlewares", .type = OM_F_REFUSED, .help = OM_MIDDLEWARES_REFUSED},
     {.key = "read_buffer_size", .type = OM_F_IGNORED},
     {.key = "write_buffer_size", .type = OM_F_IGNORED},
@@ -269,6 +269,15 @@ int exp_otlp_config_validate(const void *vcfg, om_err_t *err)
     bool tls;
     int rc = exp_otlp_target(cfg, &target, &tls, err);
     om_free(target);
+    if (rc == 0 && cfg->auth.authenticator != NULL && !tls) {
+        /* otelcol's authenticators mark their gRPC credentials as needing transport security,
+         * and grpc-go then refuses to make the channel: credentials never go out in clear. */
+        om_err_at(err, "auth::authenticator",
+                  "grpc: the credentials require transport level security (use "
+                  "grpc.WithTransportCredentials() to set): the exporter is in plaintext "
+                  "(tls::insecure), so credentials would be sent in clear");
+        rc = OM_ECONFIG;
+    }
     if (rc == 0) {
         rc = check_compression_and_balancer(cfg, err);
     }

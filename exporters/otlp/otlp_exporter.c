@@ -40,6 +40,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -77,6 +78,7 @@ typedef struct exp_otlp {
     bool grpc_inited;  /* grpc_init() was called; destroy balances it */
     grpc_metadata *md; /* owned array of n_md; the slices are owned too */
     size_t n_md;
+    om_auth_client_t *auth; /* cfg->auth's authenticator, from start; NULL: none */
     grpc_channel *channel;
     grpc_completion_queue *cq;
     uv_thread_t thread;
@@ -105,6 +107,11 @@ typedef struct call {
     grpc_slice details;
     const char *error_string; /* gpr_malloc'd by gRPC, or NULL */
     int ok;                   /* written by the queue thread before posting */
+    /* With an authenticator: the configured metadata and the authenticator's of this call
+     * (they change when a token file does); the array and the slices it owns are freed
+     * with the call. NULL: e->md is sent. */
+    grpc_metadata *md;
+    size_t n_md, n_own; /* entries, and how many at the end hold slices of their own */
 } call_t;
 
 /* What an attempt came to, for om_exp_req_done. */
@@ -352,7 +359,54 @@ static void call_free(call_t *c)
     grpc_metadata_array_destroy(&c->trailing_md);
     grpc_slice_unref(c->details);
     gpr_free((void *)c->error_string);
+    for (size_t i = c->n_md - c->n_own; i < c->n_md; i++) {
+        grpc_slice_unref(c->md[i].key);
+        grpc_slice_unref(c->md[i].value);
+    }
+    om_free(c->md);
     om_free(c);
+}
+
+/* A metadata key as gRPC wants it: lowercase. */
+static grpc_slice lower_key(const char *name)
+{
+    grpc_slice key = grpc_slice_from_copied_string(name);
+    uint8_t *k = GRPC_SLICE_START_PTR(key);
+    for (size_t j = 0; j < GRPC_SLICE_LENGTH(key); j++) {
+        k[j] = (uint8_t)((k[j] >= 'A' && k[j] <= 'Z') ? k[j] - 'A' + 'a' : k[j]);
+    }
+    return key;
+}
+
+/* The call's metadata: the configured entries except those the authenticator sets (its win,
+ * as otelcol's per-RPC credentials do), then the authenticator's. Borrowed configured slices
+ * come first; the call owns the rest. */
+static int call_metadata(exp_otlp_t *e, call_t *c)
+{
+    om_http_header_t h[OM_AUTH_MAX_HEADERS];
+    size_t n = om_auth_client_headers(e->auth, h, OM_AUTH_MAX_HEADERS);
+    c->md = om_calloc(e->n_md + n + 1, sizeof *c->md);
+    if (c->md == NULL) {
+        return OM_ENOMEM;
+    }
+    for (size_t i = 0; i < e->n_md; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < n && !replaced; j++) {
+            size_t kl = strlen(h[j].name);
+            replaced =
+                GRPC_SLICE_LENGTH(e->md[i].key) == kl &&
+                strncasecmp((const char *)GRPC_SLICE_START_PTR(e->md[i].key), h[j].name, kl) == 0;
+        }
+        if (!replaced) {
+            c->md[c->n_md++] = e->md[i];
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        c->md[c->n_md].key = lower_key(h[j].name);
+        c->md[c->n_md++].value = grpc_slice_from_copied_string(h[j].value);
+        c->n_own++;
+    }
+    return 0;
 }
 
 /* The attempt is over: free everything first, because om_exp_req_done may start the next
@@ -462,8 +516,8 @@ static grpc_call_error start_ops(exp_otlp_t *e, call_t *c)
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = e->n_md;
-    ops[0].data.send_initial_metadata.metadata = e->md;
+    ops[0].data.send_initial_metadata.count = c->md != NULL ? c->n_md : e->n_md;
+    ops[0].data.send_initial_metadata.metadata = c->md != NULL ? c->md : e->md;
     ops[0].flags = e->cfg->wait_for_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY : 0;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = c->request;
@@ -508,6 +562,11 @@ static void exp_send(void *self, om_exp_req_t *req)
     c->details = grpc_empty_slice();
     grpc_metadata_array_init(&c->initial_md);
     grpc_metadata_array_init(&c->trailing_md);
+    if (e->auth != NULL && call_metadata(e, c) != 0) {
+        call_free(c);
+        om_exp_req_done(req, OM_ENOMEM, 0, "out of memory");
+        return;
+    }
     c->request = request_buffer(e, req->batch);
     grpc_slice method =
         grpc_slice_from_static_string(method_paths[om_signal_index(req->batch->signal)]);
@@ -661,12 +720,7 @@ static int build_metadata(exp_otlp_t *e, om_err_t *err)
         return OM_ENOMEM;
     }
     for (size_t i = 0; i < h->n; i++) {
-        grpc_slice key = grpc_slice_from_copied_string(h->keys[i]);
-        uint8_t *k = GRPC_SLICE_START_PTR(key);
-        for (size_t j = 0; j < GRPC_SLICE_LENGTH(key); j++) {
-            k[j] = (uint8_t)((k[j] >= 'A' && k[j] <= 'Z') ? k[j] - 'A' + 'a' : k[j]);
-        }
-        e->md[i].key = key;
+        e->md[i].key = lower_key(h->keys[i]);
         e->md[i].value = grpc_slice_from_copied_string(h->values[i] ? h->values[i] : "");
         e->n_md = i + 1;
     }
@@ -750,7 +804,8 @@ static int exp_start(void *self, om_err_t *err)
         e->grpc_inited = true;
     }
     grpc_channel_credentials *creds = NULL;
-    int rc = make_credentials(e, &creds, err);
+    int rc = e->auth == NULL ? om_auth_client_new(e->host, &e->cfg->auth, &e->auth, err) : 0;
+    rc = rc ? rc : make_credentials(e, &creds, err);
     if (rc == 0) {
         rc = build_metadata(e, err);
     }
@@ -851,6 +906,7 @@ static void exp_destroy(void *self)
     }
     om_exphelper_free(e->helper);
     free_metadata(e);
+    om_auth_client_free(e->auth);
     om_free(e->target);
     /* Balances the grpc_init() of start; the last one stops gRPC's own threads. */
     if (e->grpc_inited) {

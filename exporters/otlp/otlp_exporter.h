@@ -37,6 +37,7 @@ typedef struct exp_otlp_cfg {
     char *authority;           /* overrides :authority; NULL: from the endpoint */
     char *user_agent;          /* NULL: "OtelMon/<version>" */
     bool wait_for_ready;       /* false: fail calls at once while the channel is down */
+    om_auth_cfg_t auth;        /* a client authenticator's headers as metadata on every call */
     om_exphelper_cfg_t helper; /* timeout 5s, retry_on_failure, sending_queue */
 } exp_otlp_cfg_t;
 

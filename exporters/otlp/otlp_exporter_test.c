@@ -20,6 +20,7 @@
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "om_test.h"
+#include "om_testauth.h"
 #include "om_testpem.h"
 #include "om_testdata.h"
 #include "otlp_exporter.h"
@@ -433,11 +434,17 @@ static void on_deadline(uv_timer_t *t)
 /* Loop, config, create and start. Returns 0 or the failing step's code (msg says why). */
 static int fx_open(fx_t *fx, const char *fmt, ...) OM_PRINTF(2, 3);
 
+/* When set, fx_open registers it with the host as "testauth" (om_testauth.h). */
+static om_testauth_t *open_with_auth;
+
 static int fx_open(fx_t *fx, const char *fmt, ...)
 {
     memset(fx, 0, sizeof *fx);
     uv_loop_init(&fx->loop);
     om_test_host_init(&fx->host, &fx->loop);
+    if (open_with_auth != NULL) {
+        om_testauth_register(&fx->host, "testauth", open_with_auth);
+    }
     uv_timer_init(&fx->loop, &fx->deadline);
     fx->deadline.data = fx;
     char yaml[2048];
@@ -1081,6 +1088,50 @@ static void test_tls(void)
     ts_stop(&ts);
 }
 
+/* With auth, each call carries the authenticator's headers as metadata at that moment (keys
+ * lowercased), replacing configured headers of the same name. Credentials need TLS, as
+ * otelcol's grpc-go channel insists: plaintext with auth is a config error. */
+static void test_auth_metadata(void)
+{
+    check_invalid("c: {endpoint: 'tempo:4317', tls: {insecure: true}, auth: {authenticator: a}}",
+                  "auth::authenticator: grpc: the credentials require transport level security");
+    tserver_t ts;
+    ASSERT_TRUE(ts_start(&ts, tls_server_creds(false)));
+    om_testauth_t ta = {.secret = "one", .extra_name = "X-Tenant", .extra_value = "t1"};
+    open_with_auth = &ta;
+    char tls[512];
+    snprintf(tls, sizeof tls,
+             "ca_file: %s, server_name_override: otelmon-test.example}, headers: "
+             "{Authorization: cfg, X-Scope-OrgID: org}, auth: {authenticator: testauth",
+             om_testpem_file("ca.pem", om_test_ca_pem));
+    fx_t fx;
+    int rc = fx_open(&fx, TLS_CFG, ts.port, tls);
+    open_with_auth = NULL;
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(one_delivery(&fx));
+    snprintf(ta.secret, sizeof ta.secret, "two");
+    ASSERT_TRUE(one_delivery(&fx));
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+    ASSERT_EQ_UINT(ts_seen(&ts), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const seen_t *v = &ts.seen[i];
+        ASSERT_EQ_STR(seen_md(v, "authorization"), i == 0 ? "Test one" : "Test two");
+        ASSERT_EQ_STR(seen_md(v, "x-tenant"), "t1");
+        ASSERT_EQ_STR(seen_md(v, "x-scope-orgid"), "org");
+        size_t n_auth = 0;
+        for (size_t k = 0; k < v->n_md; k++) {
+            n_auth += strcmp(v->keys[k], "authorization") == 0;
+        }
+        ASSERT_EQ_UINT(n_auth, 1);
+    }
+    ts_stop(&ts);
+    /* Not registered: start fails. */
+    ASSERT_TRUE(fx_open(&fx, TLS_CFG, 1, "insecure_skip_verify: true}, auth: {authenticator: x") !=
+                0);
+    ASSERT_CONTAINS(fx.msg, "failed to resolve authenticator \"x\"");
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+}
+
 static void test_mtls(void)
 {
     tserver_t ts;
@@ -1302,6 +1353,7 @@ int main(void)
     OM_RUN(test_wait_for_ready);
     OM_RUN(test_tls);
     OM_RUN(test_mtls);
+    OM_RUN(test_auth_metadata);
     OM_RUN(test_tls_keys_honoured);
     OM_RUN(test_start_fails_on_missing_ca_file);
     OM_RUN(test_through_otlp_receiver);

@@ -250,8 +250,8 @@ static void test_config_defaults_and_rules(void)
     }
     y = NULL;
     err = (om_err_t){0};
-    ASSERT_TRUE(load_cfg("c: {endpoint: 'http://h', auth: {authenticator: x}}", &c, &y, &err) != 0);
-    ASSERT_CONTAINS(err.msg, "auth: not supported by otelmon: authenticators");
+    ASSERT_TRUE(load_cfg("c: {endpoint: 'http://h', auth: {authenticatr: x}}", &c, &y, &err) != 0);
+    ASSERT_CONTAINS(err.msg, "has invalid keys: authenticatr");
     om_fields_free(exp_otlphttp_fields, &c);
     om_config_free(y);
     y = NULL;

@@ -378,6 +378,7 @@ static int promexp_create(const om_create_args_t *a, void **self, om_err_t *err)
         }
     }
     om_http_server_opts_t o = {.loop = a->host->loop,
+                               .host = a->host, /* where `auth`'s authenticator is found */
                                .log_name = a->log_name,
                                .cfg = &c->http,
                                .req_state_size = sizeof(req_state_t),

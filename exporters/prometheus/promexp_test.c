@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "om_test.h"
+#include "om_testauth.h"
 #include "om_testdata.h"
 #include "om_testhttp.h"
 #include "pipeline.h"
@@ -508,6 +509,62 @@ static void test_scrapes_over_http(void)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
+/* `auth: {authenticator: ID}` (confighttp's, as otelcol's exporter takes it): a scrape
+ * without the authenticator's credentials gets 401, one with them the metrics. */
+static void test_scrape_auth(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    om_testauth_t ta = {.secret = "scr4pe"};
+    om_testauth_register(&host, "testauth", &ta);
+    exp_promexp_cfg_t *cfg = load("c: {endpoint: '127.0.0.1:0', auth: {authenticator: testauth}}");
+    om_create_args_t a = {.cfg = cfg,
+                          .id = "prometheus",
+                          .log_name = "exporter/prometheus",
+                          .host = &host,
+                          .signals = OM_SIG_METRICS};
+    void *e = NULL;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(exp_prometheus_factory.create(&a, &e, &err), 0);
+    ASSERT_EQ_INT(exp_prometheus_factory.start(e, &err), 0);
+    ASSERT_EQ_INT(exp_prometheus_factory.consume_metrics(
+                      e, om_testdata_wire(om_testdata_otlp("resource service.name=s; metric g; "
+                                                           "point 7;"))),
+                  0);
+    om_log_set_level(OM_LOG_ERROR);
+    for (int good = 0; good < 2; good++) {
+        om_testhttp_t h;
+        om_testhttp_init(&h, exp_prometheus_port(e),
+                         good ? "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Test "
+                                "scr4pe\r\n\r\n"
+                              : "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                         1);
+        om_testhttp_run_on(&h, &loop);
+        ASSERT_EQ_INT(h.nresp, 1);
+        ASSERT_EQ_INT(h.resp[0].status, good ? 200 : 401);
+        if (good) {
+            ASSERT_CONTAINS(h.resp[0].body, "g{job=\"s\"} 7");
+        } else {
+            ASSERT_TRUE(strstr(h.resp[0].body, "g{") == NULL);
+        }
+    }
+    om_log_set_level(OM_LOG_WARN);
+    ASSERT_EQ_INT(ta.refusals, 1);
+    int done = 0;
+    exp_prometheus_factory.shutdown(e, done_cb, &done);
+    while (done == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    exp_prometheus_factory.destroy(e);
+    om_fields_free(exp_promexp_fields, cfg);
+    free(cfg);
+    om_config_free(yaml);
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Config                                                                                     */
 
@@ -598,6 +655,7 @@ int main(void)
     OM_RUN(test_options_and_conflicts);
     OM_RUN(test_promtool_lint);
     OM_RUN(test_scrapes_over_http);
+    OM_RUN(test_scrape_auth);
     OM_RUN(test_config_errors);
     OM_RUN(test_generic_lifecycle);
     return om_test_summary();

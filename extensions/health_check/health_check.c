@@ -83,8 +83,14 @@ static const om_field_t hc_fields[] = {
      .help = "static bodies replacing the JSON status"},
     /* Deprecated upstream and ignored there too. */
     {.key = "check_collector_pipeline", .type = OM_F_IGNORED},
-    /* The v2 settings the upstream config also accepts (behind a feature gate there). */
-    {.key = "use_v2", .type = OM_F_IGNORED},
+    /* The v2 settings the upstream config also accepts (behind a feature gate there). Its
+     * `http` and `grpc` servers carry their own auth and tls, which must not be dropped
+     * silently: use_v2 (which alone makes upstream read them) is refused, and without it
+     * upstream ignores them too. */
+    {.key = "use_v2",
+     .type = OM_F_REFUSED,
+     .help = "health check v2 (use_v2 with its http and grpc servers, their auth and tls) is "
+             "not implemented: use endpoint, tls and auth at the top level"},
     {.key = "http", .type = OM_F_IGNORED},
     {.key = "grpc", .type = OM_F_IGNORED},
     {.key = "component_health", .type = OM_F_IGNORED},
@@ -264,6 +270,7 @@ static int hc_create(const om_create_args_t *a, void **self, om_err_t *err)
     h->log_name = a->log_name;
     om_http_server_opts_t o = {
         .loop = a->host->loop,
+        .host = a->host,
         .log_name = a->log_name,
         .cfg = &h->cfg->http,
         .default_endpoint = DEFAULT_ENDPOINT,

@@ -339,6 +339,20 @@ static void test_config(void)
     om_config_free(f.yaml);
     ASSERT_CONTAINS(msg, "reload_interval: not supported by otelmon");
 
+    /* v2 would serve http and grpc with their own auth: refused rather than an open legacy
+     * endpoint; use_v2: false (upstream's default) is fine, and so is v1's own auth. */
+    ASSERT_TRUE(load_cfg(&f,
+                         "c: {use_v2: true, http: {endpoint: 'localhost:13133', auth: "
+                         "{authenticator: basicauth}}}",
+                         msg, sizeof msg) == NULL);
+    om_config_free(f.yaml);
+    ASSERT_CONTAINS(msg, "use_v2: not supported by otelmon: health check v2");
+    cfg = load_cfg(&f, "c: {use_v2: false, auth: {authenticator: basicauth}}", msg, sizeof msg);
+    ASSERT_TRUE(cfg != NULL);
+    om_fields_free(F->fields, cfg);
+    free(cfg);
+    om_config_free(f.yaml);
+
     ASSERT_TRUE(load_cfg(&f, "c: {path: health}", msg, sizeof msg) == NULL);
     om_config_free(f.yaml);
     ASSERT_EQ_STR(msg, "path must start with /");

@@ -283,6 +283,7 @@ static int zp_create(const om_create_args_t *a, void **self, om_err_t *err)
     z->started = time(NULL);
     z->started_ns = uv_hrtime();
     om_http_server_opts_t o = {.loop = a->host->loop,
+                               .host = a->host, /* where `auth`'s authenticator is found */
                                .log_name = a->log_name,
                                .cfg = &z->cfg->http,
                                .default_endpoint = DEFAULT_ENDPOINT,

@@ -1,12 +1,19 @@
 /* zpages_test.c: the zpages extension: the generic lifecycle, the core's introspection of a
  * built graph (om_host_pipelines, om_host_extensions) and the pipelinez page rendered from it,
  * with ids HTML-escaped and live counters. The pages in a browser: test/integration/zpages. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "om_test.h"
+#include "om_testauth.h"
 #include "pipeline.h"
 #include "zpages.h"
+
+static void done_cb(void *arg)
+{
+    (*(int *)arg)++;
+}
 
 static void test_generic_lifecycle(void)
 {
@@ -74,9 +81,60 @@ static void test_introspection_and_pipelinez(void)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
+/* `auth: {authenticator: ID}`: the server finds the authenticator on the host at start (it
+ * failed before the host was passed); a name the host does not know fails start rather than
+ * serving the pages open. */
+static void test_auth(void)
+{
+    for (int known = 0; known < 2; known++) {
+        uv_loop_t loop;
+        ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+        om_host_t host;
+        om_test_host_init(&host, &loop);
+        om_testauth_t ta = {.secret = "z"};
+        if (known) {
+            om_testauth_register(&host, "testauth", &ta);
+        }
+        const char *yaml = "c: {endpoint: '127.0.0.1:0', auth: {authenticator: testauth}}";
+        om_diags_t d = {0};
+        om_config_t *cfg = NULL;
+        ASSERT_EQ_INT(om_config_load_string("z.yaml", yaml, strlen(yaml), &cfg, &d), 0);
+        void *c = calloc(1, ext_zpages_factory.config_size);
+        ASSERT_EQ_INT(om_fields_apply(ext_zpages_factory.fields, c, om_node_get(cfg->root, "c"),
+                                      "extensions::zpages", &d),
+                      0);
+        om_create_args_t a = {
+            .cfg = c, .id = "zpages", .log_name = "extension/zpages", .host = &host};
+        void *z = NULL;
+        om_err_t err = {0};
+        ASSERT_EQ_INT(ext_zpages_factory.create(&a, &z, &err), 0);
+        int rc = ext_zpages_factory.start(z, &err);
+        if (known) {
+            ASSERT_EQ_INT(rc, 0);
+        } else {
+            ASSERT_TRUE(rc != 0);
+            ASSERT_CONTAINS(err.msg, "testauth");
+        }
+        int done = 0;
+        ext_zpages_factory.shutdown(z, done_cb, &done);
+        while (done == 0) {
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        ext_zpages_factory.destroy(z);
+        om_fields_free(ext_zpages_factory.fields, c);
+        free(c);
+        om_config_free(cfg);
+        om_diags_free(&d);
+        om_test_host_close(&host);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    }
+}
+
 int main(void)
 {
     OM_RUN(test_generic_lifecycle);
     OM_RUN(test_introspection_and_pipelinez);
+    OM_RUN(test_auth);
     return om_test_summary();
 }

@@ -38,7 +38,7 @@ static const om_field_t grpc_fields[] = {
     {.key = "write_buffer_size", .type = OM_F_IGNORED},
     {.key = "include_metadata", .type = OM_F_IGNORED},
     {.key = "keepalive", .type = OM_F_IGNORED},
-    {.key = "auth", .type = OM_F_REFUSED, .help = OM_AUTH_REFUSED},
+    OM_AUTH_FIELD(otlp_grpc_cfg_t, auth, OM_F_AUTH_SERVER, om_auth_server_fields),
     {.key = NULL},
 };
 

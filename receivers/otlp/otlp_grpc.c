@@ -56,12 +56,14 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
 #include <openssl/ssl.h>
 
 #include "otlp.h"
@@ -148,6 +150,7 @@ struct otlp_grpc_server {
     tag_t shutdown_tag, exit_tag;
     uv_timer_t grace;
     om_intake_wait_t intake; /* parked slots wait on it for intake to resume */
+    om_auth_server_t *auth;  /* cfg->auth's authenticator, from start; NULL: none */
     int closing;             /* handles whose close callback is still to come */
     om_done_fn done;
     void *done_arg;
@@ -345,6 +348,50 @@ static void slot_reply(otlp_grpc_server_t *s, slot_t *sl, int rc, const om_err_t
     s->ops_out++;
 }
 
+/* The call's metadata as the authenticator reads it: the first value of a key (any case),
+ * copied so that it ends in a NUL. The copy lives until the check returns. */
+typedef struct md_reader {
+    const grpc_metadata_array *md;
+    char *copy; /* om_malloc'd; the last value handed out */
+} md_reader_t;
+
+static const char *md_header(void *arg, const char *name)
+{
+    md_reader_t *r = arg;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < r->md->count; i++) {
+        const grpc_metadata *m = &r->md->metadata[i];
+        if (GRPC_SLICE_LENGTH(m->key) != n ||
+            strncasecmp((const char *)GRPC_SLICE_START_PTR(m->key), name, n) != 0) {
+            continue;
+        }
+        size_t len = GRPC_SLICE_LENGTH(m->value);
+        const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
+        if (memchr(v, '\0', len) != NULL) {
+            return NULL; /* binary: no credential we read has one */
+        }
+        om_free(r->copy);
+        r->copy = om_strndup(v, len);
+        return r->copy;
+    }
+    return NULL;
+}
+
+/* Refused calls are answered UNAUTHENTICATED without detail, before their method is looked
+ * at, so an unauthenticated client learns nothing about what is served. */
+static int authenticate_call(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
+{
+    md_reader_t r = {.md = &sl->md};
+    char *peer = grpc_call_get_peer(sl->call);
+    int rc = om_auth_server_check(s->auth, md_header, &r, peer);
+    gpr_free(peer);
+    om_free(r.copy);
+    if (rc != 0) {
+        om_err_set(err, OM_EUNAUTH, "unauthenticated");
+    }
+    return rc;
+}
+
 static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
 {
     if (!ok) {
@@ -356,12 +403,12 @@ static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
         return;
     }
     om_err_t err = {0};
-    int rc;
-    if (sl->method == METHOD_OTHER) {
+    int rc = s->auth != NULL ? authenticate_call(s, sl, &err) : 0;
+    if (rc == 0 && sl->method == METHOD_OTHER) {
         rc = OM_ENOTSUP;
         om_err_set(&err, rc, "unknown method %.*s", (int)GRPC_SLICE_LENGTH(sl->details.method),
                    (const char *)GRPC_SLICE_START_PTR(sl->details.method));
-    } else {
+    } else if (rc == 0) {
         rc = export_request(s, sl, &err);
     }
     if (rc != 0) {
@@ -723,6 +770,9 @@ int otlp_grpc_start(otlp_grpc_server_t *s, om_err_t *err)
     char host[300], addr[320];
     int port = 0;
     int rc = bind_host(s->cfg->endpoint, host, sizeof host, &port, err);
+    if (rc == 0 && s->auth == NULL) {
+        rc = om_auth_server_new(s->r->host, &s->cfg->auth, s->r->log_name, "grpc", &s->auth, err);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -769,6 +819,7 @@ void otlp_grpc_destroy(otlp_grpc_server_t *s)
     if (s->grpc_inited) {
         grpc_shutdown();
     }
+    om_auth_server_free(s->auth);
     om_free(s);
 }
 

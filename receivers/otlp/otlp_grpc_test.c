@@ -16,6 +16,7 @@
 #include <grpc/slice.h>
 
 #include "om_test.h"
+#include "om_testauth.h"
 #include "om_testdata.h"
 #include "otlp.h"
 #include "otlp_grpc.h"
@@ -147,8 +148,10 @@ static payload_t big_traces_payload(size_t n, char c)
 typedef struct rpc {
     const char *method;
     payload_t body;
-    bool no_message; /* send headers only, never half-close: a call that stays open */
-    int deadline_s;  /* 0: 10 s */
+    bool no_message;               /* send headers only, never half-close: a call that stays open */
+    int deadline_s;                /* 0: 10 s */
+    const char *md_key, *md_value; /* one metadata entry to send, or NULL */
+    grpc_metadata md;
     /* results */
     int status; /* -1 until the call ended */
     char details[256];
@@ -193,6 +196,12 @@ static void rpc_start(rpc_t *c, grpc_channel *ch, grpc_completion_queue *cq)
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     size_t n = 0;
+    if (c->md_key != NULL) {
+        c->md.key = grpc_slice_from_static_string(c->md_key);
+        c->md.value = grpc_slice_from_static_string(c->md_value);
+        ops[n].data.send_initial_metadata.count = 1;
+        ops[n].data.send_initial_metadata.metadata = &c->md;
+    }
     ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     if (!c->no_message) {
         grpc_slice s = grpc_slice_from_copied_buffer((const char *)c->body.data, c->body.len);
@@ -815,6 +824,72 @@ static void test_refused_and_not_wired(void)
     ASSERT_EQ_INT(closed, 0);
 }
 
+/* With auth, each call is checked from its metadata (any case) before anything else: a
+ * refused one is UNAUTHENTICATED without detail, whatever its method, and is counted. */
+static void test_auth(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_testauth_t ta = {.secret = "s3cret"};
+    om_testauth_register(&f.host, "testauth", &ta);
+    f.cfg.protocols.grpc.auth.authenticator = "testauth";
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[5] = {
+        {.method = TRACES_METHOD, .body = traces_payload("none")},
+        {.method = TRACES_METHOD,
+         .body = traces_payload("wrong"),
+         .md_key = "authorization",
+         .md_value = "Test wrong"},
+        {.method = "/no.Such/Method",
+         .body = traces_payload("probe"),
+         .md_key = "x-other",
+         .md_value = "Test s3cret"},
+        {.method = TRACES_METHOD,
+         .body = traces_payload("good"),
+         .md_key = "authorization",
+         .md_value = "Test s3cret"},
+        {.method = "/no.Such/Method",
+         .body = traces_payload("probe"),
+         .md_key = "authorization",
+         .md_value = "Test s3cret"},
+    };
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 5);
+        run_client(&f.loop, &job);
+    }
+    size_t delivered = f.cap.n;
+    int64_t failures = om_test_metric(&f.host, OM_AUTH_FAILURES_METRIC, "authenticator", "testauth",
+                                      "component", "receiver/otlp", "transport", "grpc", NULL);
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 5);
+    ASSERT_EQ_INT(rc, 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(rpcs[i].status, GRPC_STATUS_UNAUTHENTICATED);
+        ASSERT_EQ_STR(rpcs[i].details, "unauthenticated");
+    }
+    ASSERT_EQ_INT(rpcs[3].status, GRPC_STATUS_OK);
+    ASSERT_EQ_INT(rpcs[4].status, GRPC_STATUS_UNIMPLEMENTED);
+    ASSERT_EQ_UINT(delivered, 1);
+    ASSERT_EQ_INT(failures, 3);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* An authenticator that is not registered fails start: no open port. */
+static void test_auth_unresolved(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    f.cfg.protocols.grpc.auth.authenticator = "nobody";
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    int closed = fx_finish(&f);
+    ASSERT_EQ_INT(rc, OM_ECONFIG);
+    ASSERT_EQ_STR(err.msg, "failed to resolve authenticator \"nobody\": authenticator not found");
+    ASSERT_EQ_INT(closed, 0);
+}
+
 /* An empty Export request is a success (nothing to deliver, but nothing wrong). */
 static void test_empty_request(void)
 {
@@ -1078,6 +1153,8 @@ int main(void)
     OM_RUN(test_decoded_size_limit);
     OM_RUN(test_refused_and_not_wired);
     OM_RUN(test_empty_request);
+    OM_RUN(test_auth);
+    OM_RUN(test_auth_unresolved);
     OM_RUN(test_many_concurrent_calls);
     OM_RUN(test_shutdown_without_start);
     OM_RUN(test_shutdown_with_open_call);

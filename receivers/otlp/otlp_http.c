@@ -98,6 +98,7 @@ int otlp_http_create(rcv_otlp_t *r, otlp_http_server_t **out, om_err_t *err)
     om_intake_wait_init(&s->intake, intake_resumed, s);
     om_http_server_opts_t o = {
         .loop = r->host != NULL ? r->host->loop : NULL,
+        .host = r->host,
         .log_name = r->log_name,
         .cfg = &r->cfg->protocols.http.server,
         .cfg_at = "protocols::http",

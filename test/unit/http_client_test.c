@@ -20,6 +20,7 @@
 #include "om.h"
 #include "om_test.h"
 #include "om_test_httpd.h"
+#include "om_testauth.h"
 #include "om_testpem.h"
 
 #define WAIT_MS 10000
@@ -306,6 +307,54 @@ static void test_get_and_post(void)
     }
     ASSERT_EQ_INT(fx.srv.accepted, 1); /* one connection, reused */
     got_free(&g);
+    ASSERT_EQ_INT(fx_finish(&fx), 0);
+}
+
+/* With auth, every request carries the authenticator's headers as they are at that moment
+ * (a token that changes shows in the next request), replacing configured and request headers
+ * of the same name; the authenticator must offer the client side. */
+static void test_auth_headers(void)
+{
+    fx_t fx;
+    fx_init(&fx);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    om_testauth_t ta = {.secret = "one", .extra_name = "X-Tenant", .extra_value = "t1"};
+    om_testauth_register(&fx.host, "testauth", &ta);
+    ASSERT_EQ_INT(fx_client(&fx, NULL,
+                            "c: {auth: {authenticator: testauth}, headers: {Authorization: cfg, "
+                            "X-Other: o}}"),
+                  0);
+    got_t g = {0};
+    om_http_header_t h[] = {{"authorization", "request"}, {"X-Req", "r"}};
+    om_http_request_t rq = {
+        .url = url_of(&fx, "http", "127.0.0.1", "/a"), .headers = h, .n_headers = 2};
+    ASSERT_EQ_INT(send_rq(&fx, &rq, &g, NULL), 0);
+    RUN_UNTIL(&fx, g.calls == 1, WAIT_MS);
+    snprintf(ta.secret, sizeof ta.secret, "two");
+    ASSERT_EQ_INT(send_rq(&fx, &rq, &g, NULL), 0);
+    RUN_UNTIL(&fx, g.calls == 2, WAIT_MS);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const om_test_httpd_rec_t *r = &fx.srv.reqs[i];
+        ASSERT_EQ_STR(om_test_httpd_header(r, "Authorization"), i == 0 ? "Test one" : "Test two");
+        ASSERT_EQ_STR(om_test_httpd_header(r, "X-Tenant"), "t1");
+        ASSERT_EQ_STR(om_test_httpd_header(r, "X-Other"), "o");
+        ASSERT_EQ_STR(om_test_httpd_header(r, "X-Req"), "r");
+        size_t n_auth = 0;
+        for (size_t k = 0; k < r->n_hdrs; k++) {
+            n_auth += strcasecmp(r->names[k], "authorization") == 0;
+        }
+        ASSERT_EQ_UINT(n_auth, 1);
+    }
+    ASSERT_EQ_INT(ta.header_calls, 2);
+    got_free(&g);
+    fx_close_client(&fx);
+    /* A server-only authenticator, or none registered: the client is not made. */
+    om_testauth_t server_only = {.secret = "x", .sides = OM_AUTH_SERVER};
+    om_testauth_register(&fx.host, "server", &server_only);
+    ASSERT_TRUE(fx_client(&fx, NULL, "c: {auth: {authenticator: server}}") != 0);
+    ASSERT_TRUE(fx_client(&fx, NULL, "c: {auth: {authenticator: nobody}}") != 0);
+    ASSERT_TRUE(fx.client == NULL);
     ASSERT_EQ_INT(fx_finish(&fx), 0);
 }
 
@@ -996,7 +1045,8 @@ static void test_settings_rules(void)
         {"c: {headers: {'a b': x}}", "headers: invalid header name \"a b\""},
         {"c: {headers: {a: \"x\\r\\ny: z\"}}", "headers::a: the value must not contain a line"},
         {"c: {tls: {cert_file: /c}}", "tls::cert_file: for auth via TLS"},
-        {"c: {auth: {authenticator: basicauth}}", "c::auth: not supported by otelmon"},
+        {"c: {auth: {}}", "c::auth: missing required key \"authenticator\""},
+        {"c: {auth: {authenticator: a, request_params: [x]}}", "has invalid keys: request_params"},
         {"c: {middlewares: [{id: m}]}", "c::middlewares: not supported by otelmon: middlewares"},
         {"c: {max_conns_per_host: -1}", "max_conns_per_host"},
         {"c: {nonsense: 1}", "has invalid keys: nonsense"},
@@ -1055,6 +1105,7 @@ int main(void)
     om_log_set_level(OM_LOG_ERROR);
     OM_RUN(test_get_and_post);
     OM_RUN(test_methods);
+    OM_RUN(test_auth_headers);
     OM_RUN(test_headers_both_ways);
     OM_RUN(test_status_codes);
     OM_RUN(test_body_cap_and_cut);

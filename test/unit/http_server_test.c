@@ -17,6 +17,7 @@
 #include "config.h"
 #include "http_internal.h"
 #include "om_test.h"
+#include "om_testauth.h"
 #include "om_testcerts.h"
 #include "om_testhttp.h"
 
@@ -390,6 +391,95 @@ static bool raw_closed(int fd)
         k = recv(fd, b, sizeof b, MSG_DONTWAIT);
     }
     return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Authentication                                                                             */
+
+/* A server whose settings have auth asks the authenticator before routing: a refusal is 401
+ * with nothing more (not even whether the path exists), the connection closes, and the
+ * refusal is counted. request_params lets a query parameter stand for a header. */
+static void test_auth(void)
+{
+    fx_t f;
+    fx_init(&f);
+    om_host_t host;
+    om_test_host_init(&host, &f.loop);
+    om_testauth_t ta = {.secret = "s3cret"};
+    om_testauth_register(&host, "testauth", &ta);
+    char *params[] = {"authorization"};
+    f.cfg.auth.authenticator = "testauth";
+    f.cfg.auth.request_params = (om_strlist_t){.n = 1, .items = params};
+    f.opts.host = &host;
+    ASSERT_EQ_INT(fx_start(&f), 0);
+    om_testhttp_t h;
+    xchg(&f, &h, GET("/exact"), 0);
+    ASSERT_EQ_INT(h.resp[0].status, 401);
+    ASSERT_EQ_STR(h.resp[0].body, "Unauthorized\n");
+    ASSERT_TRUE(h.eof);
+    xchg(&f, &h, "GET /nowhere HTTP/1.1\r\nHost: x\r\nAuthorization: Test wrong\r\n\r\n", 0);
+    ASSERT_EQ_INT(h.resp[0].status, 401);
+    xchg(&f, &h,
+         "POST /post HTTP/1.1\r\nHost: x\r\nauthorization: Basic eDp5\r\n"
+         "Content-Length: 5\r\n\r\nhello",
+         0);
+    ASSERT_EQ_INT(h.resp[0].status, 401);
+    ASSERT_EQ_INT(f.completes, 0);
+    /* Good credentials, as a header (any case) or as the query parameter named. */
+    xchg(&f, &h, "GET /exact HTTP/1.1\r\nHost: x\r\nAUTHORIZATION: Test s3cret\r\n\r\n", 1);
+    ASSERT_EQ_INT(h.resp[0].status, 200);
+    ASSERT_EQ_STR(h.resp[0].body, "route=/exact path=/exact");
+    xchg(&f, &h, GET("/hdr?authorization=Test%20s3cret"), 1);
+    ASSERT_EQ_INT(h.resp[0].status, 200);
+    xchg(&f, &h, GET("/nowhere?authorization=Test%20s3cret"), 1);
+    ASSERT_EQ_INT(h.resp[0].status, 404);
+    ASSERT_EQ_INT(ta.refusals, 3);
+    ASSERT_EQ_INT(om_test_metric(&host, OM_AUTH_FAILURES_METRIC, "authenticator", "testauth",
+                                 "component", "test/http", "transport", "http", NULL),
+                  3);
+    om_http_server_shutdown(f.srv, on_done, &f);
+    run_until_flag(&f, &f.done);
+    om_http_server_free(f.srv);
+    f.srv = NULL;
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+}
+
+/* An authenticator that is not there, or does not serve, fails start with otelcol's words:
+ * asking for authentication never gives an open port. */
+static void test_auth_unresolved(void)
+{
+    fx_t f;
+    fx_init(&f);
+    om_host_t host;
+    om_test_host_init(&host, &f.loop);
+    om_testauth_t client_only = {.secret = "x", .sides = OM_AUTH_CLIENT};
+    om_testauth_register(&host, "client", &client_only);
+    const struct {
+        const char *id;
+        om_host_t *host;
+        const char *want;
+    } cases[] = {
+        {"missing", &host, "failed to resolve authenticator \"missing\": authenticator not found"},
+        {"client", &host, "requested authenticator is not a server authenticator (\"client\")"},
+        {"client", NULL, "failed to resolve authenticator \"client\": authenticator not found"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        f.cfg.auth.authenticator = (char *)(uintptr_t)cases[i].id;
+        f.opts.host = cases[i].host;
+        om_err_t err = {0};
+        ASSERT_EQ_INT(om_http_server_new(&f.opts, &f.srv, &err), 0);
+        ASSERT_EQ_INT(om_http_server_start(f.srv, &err), OM_ECONFIG);
+        ASSERT_EQ_STR(err.msg, cases[i].want);
+        ASSERT_EQ_INT(om_http_server_port(f.srv), -1);
+        f.done = 0;
+        om_http_server_shutdown(f.srv, on_done, &f);
+        ASSERT_EQ_INT(f.done, 1);
+        om_http_server_free(f.srv);
+        f.srv = NULL;
+    }
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1125,7 +1215,8 @@ static void test_config(void)
     } bad[] = {
         {"x:\n  read_timeout: 5q\n", "t.yaml:2:17: x::read_timeout: unknown unit"},
         {"x:\n  idle_timeout: -1s\n", "t.yaml:2:17: x::idle_timeout:"},
-        {"x:\n  auth:\n    authenticator: basicauth\n", "t.yaml:3:5: x::auth: not supported"},
+        {"x:\n  auth:\n    request_params: [a]\n",
+         "t.yaml:3:5: x::auth: missing required key \"authenticator\""},
         {"x:\n  middlewares: [{id: m}]\n", "t.yaml:2:16: x::middlewares: not supported"},
         {"x:\n  tls:\n    cert_file: a\n    key_file: b\n    reload_interval: 1m\n",
          "t.yaml:5:22: x::tls::reload_interval: not supported by otelmon"},
@@ -1178,6 +1269,8 @@ int main(void)
     OM_RUN(test_session_without_socket);
     OM_RUN(test_query_get);
     OM_RUN(test_config);
+    OM_RUN(test_auth);
+    OM_RUN(test_auth_unresolved);
     om_testcerts_remove(&C);
     return om_test_summary();
 }
