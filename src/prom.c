@@ -919,8 +919,12 @@ static struct om__prom_lref *find(om_prom_labels_t *l, const char *name, size_t 
 static uint32_t put_text(om_prom_labels_t *l, const char *s, size_t n)
 {
     uint32_t off = (uint32_t)l->text.len;
-    om_strbuf_append(&l->text, s, n);
-    om_strbuf_putc(&l->text, '\0');
+    if (om_strbuf_reserve(&l->text, n + 1)) {
+        memcpy(l->text.data + l->text.len, s, n);
+        l->text.len += n + 1; /* with its NUL */
+        l->text.data[l->text.len - 1] = '\0';
+        l->text.data[l->text.len] = '\0';
+    }
     return off;
 }
 
@@ -1048,7 +1052,19 @@ int om_prom_labels_add_attrs(om_prom_labels_t *l, const char *prefix, om_keyvalu
     for (size_t i = 1; i < m && sorted; i++) {
         sorted = strcmp(order[i - 1].kv->key, order[i].kv->key) <= 0;
     }
-    if (!sorted) {
+    if (!sorted && m <= 32) {
+        /* Insertion sort: the same order as kv_at_cmp (stable by key), without qsort's
+         * merge-sort setup and indirect calls for a handful of keys. */
+        for (size_t i = 1; i < m; i++) {
+            kv_at_t x = order[i];
+            size_t j = i;
+            while (j > 0 && strcmp(order[j - 1].kv->key, x.kv->key) > 0) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = x;
+        }
+    } else if (!sorted) {
         qsort(order, m, sizeof *order, kv_at_cmp);
     }
     int rc = 0;
