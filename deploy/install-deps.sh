@@ -6,6 +6,8 @@ set -euo pipefail
 build_pkgs=(gcc meson ninja-build pkg-config protobuf-c-compiler libprotobuf-c-dev libgrpc-dev
             libuv1-dev libyaml-dev zlib1g-dev libzstd-dev libhttp-parser-dev libjansson-dev
             libcurl4-openssl-dev libssl-dev)
+# PCRE2: the regexes of processors (attributes, resource, filter)
+build_pkgs+=(libpcre2-dev)
 # clang + its runtime for libFuzzer and the sanitizers; node/npm for the OTel JS SDK tests.
 test_pkgs=(clang libclang-rt-14-dev python3 valgrind openssl)
 # Prometheus remote-write bodies are snappy-compressed (issue 10).

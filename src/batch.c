@@ -248,6 +248,7 @@ static int decode_proto(om_signal_t sig, om_arena_t *arena, const uint8_t *data,
         /* Nothing needs the structs yet: om_batch_decode() builds them if something does. */
         b->items = info.items;
         b->wire_counts = (om_batch_counts_t){info.resources, info.metrics, info.items};
+        b->wire_decoded = info.decoded_bytes;
         if (!keep_raw(b, data, len, in_arena)) {
             om_batch_release(b);
             om_err_set(err, OM_ENOMEM, "out of memory");
@@ -517,6 +518,79 @@ int om_batch_edit(om_batch_t **bp, om_err_t *err)
         om__batch_drop_raw(b); /* the caller is about to change msg */
     }
     return rc;
+}
+
+bool om_batch_wire_editable(const om_batch_t *b)
+{
+    return b->refs == 1 && !b->borrowed && b->msg == NULL && b->raw_valid;
+}
+
+/* The bytes' counts and decoding bound: from a check, or (a rewrite whose bound is known)
+ * from the bytes they replace. 64 bytes decoded per byte of wire grown covers the densest
+ * encodings (an empty KeyValue: 6 bytes of wire, about 170 decoded with its slab entry). */
+static int wire_info_of(const om_batch_t *b, const uint8_t *data, size_t len, om_wire_how_t how,
+                        om__wire_info_t *info)
+{
+    size_t old_len = b->n_raw == 1 ? b->raw[0].len : 0;
+    if (how == OM_WIRE_REWRITTEN && b->wire_decoded != 0 && b->n_raw == 1 && b->n_arenas == 1) {
+        size_t grown = len > old_len ? len - old_len : 0;
+        if (grown > (SIZE_MAX - b->wire_decoded) / 64) {
+            return OM_ETOOBIG;
+        }
+        *info = (om__wire_info_t){.resources = b->wire_counts.resources,
+                                  .metrics = b->wire_counts.metrics,
+                                  .items = b->wire_counts.items,
+                                  .decoded_bytes = b->wire_decoded + 64 * grown};
+        return 0;
+    }
+    if (om__wire_scan(b->signal, data, len, info) != 0 || info->needs_unpack) {
+        return OM_EINVAL;
+    }
+    return 0;
+}
+
+int om_batch_set_wire(om_batch_t *b, const uint8_t *data, size_t len, om_wire_how_t how,
+                      om_err_t *err)
+{
+    if (!om_batch_wire_editable(b)) {
+        om_err_set(err, OM_EPERM, "the batch is not editable on the wire");
+        return OM_EPERM;
+    }
+    int i = om_signal_index(b->signal);
+    om__wire_info_t info;
+    int rc = wire_info_of(b, data, len, how, &info);
+    if (rc != 0) {
+        om_err_set(err, rc, "an edited Export %s request %s", signals[i].name,
+                   rc == OM_EINVAL ? "does not check" : "is too large");
+        return rc;
+    }
+    /* What decoding it will take must still fit, as om_batch_decode_proto made sure for the
+     * bytes it replaces (those stay in the arena until the batch goes). */
+    om_arena_t *a = b->arenas[0];
+    size_t cap = om_arena_cap(a), used = om_arena_used(a);
+    size_t overhead = signals[i].desc->sizeof_message + 64 + 16 * info.resources;
+    if (cap != 0 && (used > cap || info.decoded_bytes > cap - used ||
+                     overhead > cap - used - info.decoded_bytes)) {
+        om_err_set(err, OM_ETOOBIG, "an edited %s request exceeds the memory limit of %zu bytes",
+                   signals[i].name, cap);
+        return OM_ETOOBIG;
+    }
+    if (b->cap_raw == 0) {
+        om_raw_seg_t *segs = om_malloc(sizeof *segs);
+        if (segs == NULL) {
+            om_err_set(err, OM_ENOMEM, "out of memory");
+            return OM_ENOMEM;
+        }
+        b->raw = segs;
+        b->cap_raw = 1;
+    }
+    bool one_request = b->n_raw <= 1 && b->n_arenas == 1;
+    b->raw[0] = (om_raw_seg_t){.data = data, .len = len};
+    b->n_raw = len > 0 ? 1 : 0;
+    b->items = info.items;
+    b->wire_counts = (om_batch_counts_t){info.resources, info.metrics, info.items};
+    b->wire_decoded = one_request ? info.decoded_bytes : 0;
+    return 0;
 }
 
 bool om__batch_editing(const om_batch_t *b)

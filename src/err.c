@@ -61,7 +61,8 @@ const char *om_errname(int code)
 
 bool om_err_retryable(int code)
 {
-    return code == OM_EREFUSED || code == OM_EAGAIN || code == OM_ENOMEM || code == OM_ESHUTDOWN;
+    return code == OM_EREFUSED || code == OM_EAGAIN || code == OM_ENOMEM || code == OM_ESHUTDOWN ||
+           code == OM_EMEMLIMIT;
 }
 
 /* gRPC status codes (grpc/status.h), repeated here so the core does not depend on gRPC. */
@@ -92,6 +93,7 @@ int om_err_grpc_status(int code)
     case OM_EAGAIN:
     case OM_ENOMEM:
     case OM_ESHUTDOWN:
+    case OM_EMEMLIMIT:
         /* otelcol answers a refusing pipeline (e.g. memory_limiter) with UNAVAILABLE, which
          * every OTLP exporter retries. */
         return GRPC_UNAVAILABLE;
@@ -117,6 +119,7 @@ int om_err_http_status(int code)
     case OM_EREFUSED:
     case OM_ENOMEM:
     case OM_ESHUTDOWN:
+    case OM_EMEMLIMIT:
         return 503;
     default:
         return 500;

@@ -892,6 +892,384 @@ static void apply_strlist(actx_t *a, om_strlist_t *l, const om_node_t *val, cons
 static void apply_map(actx_t *a, const om_field_t *fields, void *cfg, const om_node_t *node,
                       const char *path);
 
+static void node_free(om_node_t *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == OM_NODE_MAP) {
+            node_free(n->keys[i]);
+        }
+        node_free(n->values[i]);
+    }
+    om_free(n->keys);
+    om_free(n->values);
+    om_free(n->str);
+    om_free((char *)n->file);
+    om_free(n);
+}
+
+/* A deep copy of n with its own strings (file names included: the config the copy came from
+ * may be freed first). NULL when out of memory. Recursion is bounded by the YAML parser's
+ * nesting limit. */
+static om_node_t *node_copy(const om_node_t *n)
+{
+    om_node_t *c = om_calloc(1, sizeof *c);
+    if (c == NULL) {
+        return NULL;
+    }
+    *c = (om_node_t){.kind = n->kind, .line = n->line, .col = n->col, .quoted = n->quoted};
+    bool ok = (n->file == NULL || (c->file = om_strdup(n->file)) != NULL) &&
+              (n->str == NULL || (c->str = om_strdup(n->str)) != NULL);
+    if (ok && n->n > 0) {
+        c->values = om_calloc(n->n, sizeof *c->values);
+        c->keys = n->kind == OM_NODE_MAP ? om_calloc(n->n, sizeof *c->keys) : NULL;
+        ok = c->values != NULL && (n->kind != OM_NODE_MAP || c->keys != NULL);
+    }
+    for (size_t i = 0; ok && i < n->n; i++) {
+        c->n = i + 1;
+        c->values[i] = node_copy(n->values[i]);
+        if (n->kind == OM_NODE_MAP) {
+            c->keys[i] = node_copy(n->keys[i]);
+            ok = c->keys[i] != NULL;
+        }
+        ok = ok && c->values[i] != NULL;
+    }
+    if (!ok) {
+        node_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void apply_node(actx_t *a, om_node_t **slot, const om_node_t *val, const char *path)
+{
+    node_free(*slot);
+    *slot = NULL;
+    if (val->kind == OM_NODE_NULL) {
+        return;
+    }
+    *slot = node_copy(val);
+    if (*slot == NULL) {
+        problem(a, val, path, "out of memory");
+    }
+}
+
+static void set_defaults(actx_t *a, const om_field_t *fields, void *cfg, const char *path);
+
+/* ---- OM_F_ANYVALUE: YAML typed as yaml.v3 types a plain scalar, then pcommon's FromRaw ---- */
+
+static bool yaml_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE"};
+    static const char *const no[] = {"false", "False", "FALSE"};
+    for (size_t i = 0; i < 3; i++) {
+        if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
+            *out = strcmp(s, yes[i]) == 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Go's strconv.ParseUint(s, base 0) on s without sign and without '_': 0x, 0o, 0b and a
+ * leading 0 (octal) choose the base. */
+static bool go_parse_uint(const char *s, uint64_t *out)
+{
+    int base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+    } else if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) {
+        base = 8;
+        s += 2;
+    } else if (s[0] == '0' && (s[1] == 'b' || s[1] == 'B')) {
+        base = 2;
+        s += 2;
+    } else if (s[0] == '0' && s[1] != '\0') {
+        base = 8;
+        s += 1;
+    }
+    if (s[0] == '\0') {
+        return false;
+    }
+    uint64_t v = 0;
+    for (; *s != '\0'; s++) {
+        int d = is_digit(*s)               ? *s - '0'
+                : (*s >= 'a' && *s <= 'f') ? *s - 'a' + 10
+                : (*s >= 'A' && *s <= 'F') ? *s - 'A' + 10
+                                           : 99;
+        if (d >= base || v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) {
+            return false;
+        }
+        v = v * (uint64_t)base + (uint64_t)d;
+    }
+    *out = v;
+    return true;
+}
+
+/* yaml.v3's int resolution: ParseInt(s without '_', 0, 64), else ParseUint (what pcommon's
+ * FromRaw then wraps into an int64). */
+static bool yaml_int(const char *s, int64_t *out)
+{
+    char plain[72];
+    size_t n = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p != '_') {
+            if (n + 1 >= sizeof plain) {
+                return false;
+            }
+            plain[n++] = *p;
+        }
+    }
+    plain[n] = '\0';
+    bool neg = plain[0] == '-', signed_ = plain[0] == '-' || plain[0] == '+';
+    uint64_t v;
+    if (!go_parse_uint(plain + (signed_ ? 1 : 0), &v)) {
+        return false;
+    }
+    if (signed_ && v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) {
+        return false; /* ParseInt fails, and ParseUint takes no sign */
+    }
+    *out = neg ? (int64_t)((uint64_t)0 - v) : (int64_t)v;
+    return true;
+}
+
+/* yaml.v3's floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? (after removing '_'
+ * for that check, as yaml.v3 does), the .inf and .nan words, and ParseFloat's forms of a
+ * plain word starting with '.' (".5"). A value beyond a double's range stays a string. */
+static bool yaml_float(const char *s, double *out)
+{
+    static const char *const words[] = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
+                                        "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strcmp(s, words[i]) == 0) {
+            *out = i >= 9 ? NAN : i >= 6 ? -INFINITY : INFINITY;
+            return true;
+        }
+    }
+    char plain[128];
+    size_t n = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p != '_') {
+            if (n + 1 >= sizeof plain) {
+                return false;
+            }
+            plain[n++] = *p;
+        }
+    }
+    plain[n] = '\0';
+    const char *p = plain + (plain[0] == '-' || plain[0] == '+');
+    size_t int_digits = 0, frac_digits = 0;
+    for (; is_digit(*p); p++) {
+        int_digits++;
+    }
+    if (*p == '.') {
+        for (p++; is_digit(*p); p++) {
+            frac_digits++;
+        }
+    }
+    if (int_digits == 0 && frac_digits == 0) {
+        return false;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p += (p[1] == '-' || p[1] == '+') ? 2 : 1;
+        if (!is_digit(*p)) {
+            return false;
+        }
+        while (is_digit(*p)) {
+            p++;
+        }
+    }
+    if (*p != '\0') {
+        return false;
+    }
+    double v = strtod(plain, NULL);
+    if (isinf(v)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static om_anyvalue_t *new_anyvalue(void)
+{
+    om_anyvalue_t *v = om_malloc(sizeof *v);
+    if (v != NULL) {
+        om_anyvalue_t init = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+        *v = init;
+    }
+    return v;
+}
+
+/* A scalar's value. NULL only when out of memory. */
+static om_anyvalue_t *scalar_value(const om_node_t *n)
+{
+    om_anyvalue_t *v = new_anyvalue();
+    if (v == NULL) {
+        return NULL;
+    }
+    const char *s = n->str != NULL ? n->str : "";
+    bool b;
+    int64_t i;
+    double d;
+    if (!n->quoted && yaml_bool(s, &b)) {
+        v->value_case = OM_ANYVALUE_BOOL;
+        v->bool_value = b;
+    } else if (!n->quoted && yaml_int(s, &i)) {
+        v->value_case = OM_ANYVALUE_INT;
+        v->int_value = i;
+    } else if (!n->quoted && yaml_float(s, &d)) {
+        v->value_case = OM_ANYVALUE_DOUBLE;
+        v->double_value = d;
+    } else {
+        v->value_case = OM_ANYVALUE_STRING;
+        v->string_value = om_strdup(s);
+        if (v->string_value == NULL) {
+            om_free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+static om_anyvalue_t *node_value(const om_node_t *n);
+
+static om_anyvalue_t *seq_value(const om_node_t *n)
+{
+    om_anyvalue_t *v = new_anyvalue();
+    om_arrayvalue_t *arr = om_malloc(sizeof *arr);
+    om_anyvalue_t **vals = om_calloc(n->n + 1, sizeof *vals);
+    if (v == NULL || arr == NULL || vals == NULL) {
+        om_free(v);
+        om_free(arr);
+        om_free(vals);
+        return NULL;
+    }
+    om_arrayvalue_t ainit = OPENTELEMETRY__PROTO__COMMON__V1__ARRAY_VALUE__INIT;
+    *arr = ainit;
+    arr->values = vals;
+    v->value_case = OM_ANYVALUE_ARRAY;
+    v->array_value = arr;
+    for (size_t i = 0; i < n->n; i++) {
+        vals[i] = node_value(n->values[i]);
+        if (vals[i] == NULL) {
+            om_anyvalue_free(v);
+            return NULL;
+        }
+        arr->n_values = i + 1;
+    }
+    return v;
+}
+
+static om_anyvalue_t *map_value(const om_node_t *n)
+{
+    om_anyvalue_t *v = new_anyvalue();
+    om_kvlist_t *l = om_malloc(sizeof *l);
+    om_keyvalue_t **kvs = om_calloc(n->n + 1, sizeof *kvs);
+    if (v == NULL || l == NULL || kvs == NULL) {
+        om_free(v);
+        om_free(l);
+        om_free(kvs);
+        return NULL;
+    }
+    om_kvlist_t linit = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE_LIST__INIT;
+    *l = linit;
+    l->values = kvs;
+    v->value_case = OM_ANYVALUE_KVLIST;
+    v->kvlist_value = l;
+    for (size_t i = 0; i < n->n; i++) {
+        om_keyvalue_t *kv = om_malloc(sizeof *kv);
+        if (kv == NULL) {
+            om_anyvalue_free(v);
+            return NULL;
+        }
+        om_keyvalue_t kinit = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+        *kv = kinit;
+        kvs[i] = kv;
+        l->n_values = i + 1;
+        kv->key = om_strdup(n->keys[i]->str != NULL ? n->keys[i]->str : "");
+        kv->value = node_value(n->values[i]);
+        if (kv->key == NULL || kv->value == NULL) {
+            om_anyvalue_free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* Any node as a value; a null inside a map or sequence is an unset value. NULL only when out
+ * of memory. Recursion is bounded by the config loader's nesting limit. */
+static om_anyvalue_t *node_value(const om_node_t *n)
+{
+    switch (n->kind) {
+    case OM_NODE_SCALAR:
+        return scalar_value(n);
+    case OM_NODE_SEQ:
+        return seq_value(n);
+    case OM_NODE_MAP:
+        return map_value(n);
+    default:
+        return new_anyvalue();
+    }
+}
+
+static void apply_anyvalue(actx_t *a, om_anyvalue_t **slot, const om_node_t *val, const char *path)
+{
+    om_anyvalue_free(*slot);
+    *slot = NULL;
+    if (val->kind == OM_NODE_NULL) {
+        return; /* as nil: no value */
+    }
+    *slot = node_value(val);
+    if (*slot == NULL) {
+        problem(a, val, path, "out of memory");
+    }
+}
+
+/* ---- OM_F_SECLIST ---- */
+
+static void seclist_clear(const om_field_t *f, om_seclist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        om_fields_free(f->fields, (char *)l->items + i * f->elem_size);
+    }
+    om_free(l->items);
+    *l = (om_seclist_t){0};
+}
+
+static void apply_seclist(actx_t *a, const om_field_t *f, om_seclist_t *l, const om_node_t *val,
+                          const char *path)
+{
+    if (val->kind != OM_NODE_SEQ) {
+        problem(a, val, path, "expected a sequence of maps, got a %s", node_kind_name(val->kind));
+        return;
+    }
+    seclist_clear(f, l);
+    if (val->n == 0) {
+        return;
+    }
+    l->items = om_calloc(val->n, f->elem_size);
+    if (l->items == NULL) {
+        problem(a, val, path, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < val->n; i++) {
+        char sub[PATH_LEN];
+        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        void *elem = (char *)l->items + i * f->elem_size;
+        l->n = i + 1;
+        set_defaults(a, f->fields, elem, sub);
+        if (val->values[i]->kind != OM_NODE_MAP) {
+            problem(a, val->values[i], sub, "expected a map, got a %s",
+                    node_kind_name(val->values[i]->kind));
+            continue;
+        }
+        apply_map(a, f->fields, elem, val->values[i], sub);
+    }
+}
+
 /* A value that asks for nothing: null, an empty map or list, "", false, or a zero number or
  * duration. A refused key with such a value is accepted, since it turns nothing on. */
 static bool asks_nothing(const om_node_t *v)
@@ -938,10 +1316,18 @@ static void apply_value(actx_t *a, const om_field_t *f, void *cfg, const om_node
         }
         return;
     }
+    if (f->type == OM_F_NODE) {
+        apply_node(a, (om_node_t **)p, val, path);
+        return;
+    }
     if (val->kind == OM_NODE_NULL) {
         return; /* `key:` with no value keeps the default, as mapstructure skips nil */
     }
-    if (f->type == OM_F_STRMAP) {
+    if (f->type == OM_F_ANYVALUE) {
+        apply_anyvalue(a, (om_anyvalue_t **)p, val, path);
+    } else if (f->type == OM_F_SECLIST) {
+        apply_seclist(a, f, (om_seclist_t *)p, val, path);
+    } else if (f->type == OM_F_STRMAP) {
         apply_strmap(a, (om_strmap_t *)p, val, path);
     } else if (f->type == OM_F_STRLIST) {
         apply_strlist(a, (om_strlist_t *)p, val, path);
@@ -1068,6 +1454,17 @@ static void zero_field(const om_field_t *f, void *p)
     case OM_F_STRLIST:
         strlist_clear((om_strlist_t *)p);
         break;
+    case OM_F_NODE:
+        node_free(*(om_node_t **)p);
+        *(om_node_t **)p = NULL;
+        break;
+    case OM_F_SECLIST:
+        seclist_clear(f, (om_seclist_t *)p);
+        break;
+    case OM_F_ANYVALUE:
+        om_anyvalue_free(*(om_anyvalue_t **)p);
+        *(om_anyvalue_t **)p = NULL;
+        break;
     default:
         break;
     }
@@ -1090,10 +1487,10 @@ static void set_defaults(actx_t *a, const om_field_t *fields, void *cfg, const c
             continue;
         }
         zero_field(f, p);
-        if (f->def == NULL) {
+        if (f->def == NULL || f->type == OM_F_SECLIST || f->type == OM_F_ANYVALUE) {
             continue;
         }
-        if (f->type == OM_F_STRMAP || f->type == OM_F_STRLIST) {
+        if (f->type == OM_F_STRMAP || f->type == OM_F_STRLIST || f->type == OM_F_NODE) {
             default_from_yaml(a, f, cfg, sub);
         } else {
             apply_scalar(a, f, cfg, f->def, NULL, sub);
@@ -1123,7 +1520,8 @@ void om_fields_free(const om_field_t *fields, void *cfg)
         if (f->type == OM_F_SECTION) {
             om_fields_free(f->fields, p);
         } else if (f->type == OM_F_STRING || f->type == OM_F_ENDPOINT || f->type == OM_F_STRMAP ||
-                   f->type == OM_F_STRLIST) {
+                   f->type == OM_F_STRLIST || f->type == OM_F_NODE || f->type == OM_F_SECLIST ||
+                   f->type == OM_F_ANYVALUE) {
             zero_field(f, p);
         }
     }

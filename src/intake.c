@@ -78,19 +78,31 @@ void om_intake_close(om_intake_t *in, om_done_fn done, void *arg)
     uv_close((uv_handle_t *)&in->timer, closed);
 }
 
+/* The registered limit in force: the lowest one, or NULL when none is (then the default
+ * applies). */
+static const om_intake_limit_t *lowest_limit(const om_intake_t *in)
+{
+    const om_intake_limit_t *lowest = NULL;
+    for (const om_intake_limit_t *l = in->limits; l != NULL; l = l->next) {
+        if (l->bytes != 0 && (lowest == NULL || l->bytes < lowest->bytes)) {
+            lowest = l;
+        }
+    }
+    return lowest;
+}
+
 /* The limit in force: the lowest registered one, else the default. */
 static void limit_of(const om_intake_t *in, size_t *bytes, uint64_t *hold_ms)
 {
-    *bytes = in->default_bytes;
-    *hold_ms = in->default_hold_ms;
-    bool any = false;
-    for (const om_intake_limit_t *l = in->limits; l != NULL; l = l->next) {
-        if (l->bytes != 0 && (!any || l->bytes < *bytes)) {
-            *bytes = l->bytes;
-            *hold_ms = l->hold_ms;
-            any = true;
-        }
-    }
+    const om_intake_limit_t *l = lowest_limit(in);
+    *bytes = l != NULL ? l->bytes : in->default_bytes;
+    *hold_ms = l != NULL ? l->hold_ms : in->default_hold_ms;
+}
+
+const char *om_intake_refused_msg(const om_intake_t *in)
+{
+    const om_intake_limit_t *l = in != NULL ? lowest_limit(in) : NULL;
+    return l != NULL && l->refused_msg != NULL ? l->refused_msg : OM_INTAKE_REFUSED_MSG;
 }
 
 /* Over the limit from above it until under three quarters of it, and only while some export

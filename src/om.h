@@ -50,7 +50,8 @@
     X(ECONFIG, -8, "invalid configuration")                                                        \
     X(ESHUTDOWN, -9, "shutting down")                                                              \
     X(ENOTFOUND, -10, "not found")                                                                 \
-    X(EPERM, -11, "permanent failure")
+    X(EPERM, -11, "permanent failure")                                                             \
+    X(EMEMLIMIT, -12, "data refused due to high memory usage")
 
 typedef enum {
     OM_OK = 0,
@@ -193,6 +194,10 @@ typedef struct om_batch {
     size_t n_raw, cap_raw;
     om_raw_seg_t *raw;             /* om_malloc'd array */
     om_batch_counts_t wire_counts; /* the counts while msg is NULL (see om_batch_counts) */
+    /* Core-internal: an upper bound of what decoding the wire bytes takes from the arena, as
+     * the arrival check found it, while the batch is one request in one arena (else 0:
+     * unknown). om_batch_set_wire's rewritten mode keeps it up to date. */
+    size_t wire_decoded;
     /* Core-internal (om_attrs_*): the attribute array an insert last grew, and how many
      * entries it has room for, so that several inserts into one list do not copy it each
      * time. Arena memory is never reused while the batch lives, so the pointer identifies
@@ -446,6 +451,43 @@ int om_attrs_set_value(om_attrs_t *a, om_attr_mode_t mode, const char *key, cons
 int om_attrs_delete(om_attrs_t *a, const char *key);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Editing on the wire: a processor that can make its change on the protobuf bytes (attribute */
+/* edits of the attributes and resource processors) rewrites them instead of decoding and     */
+/* encoding the request, which costs several times more than a pass over the bytes.           */
+
+/* Whether b can be edited on the wire: only its wire bytes (msg NULL, raw_valid) and the
+ * caller's alone (refs 1, not borrowed). Any other batch goes through om_batch_edit. */
+bool om_batch_wire_editable(const om_batch_t *b);
+/* How om_batch_set_wire takes the new bytes. */
+typedef enum {
+    /* Checked and counted as om_batch_decode_proto checks an arriving request. */
+    OM_WIRE_CHECKED,
+    /* Taken as they are: they are b's own (checked) bytes rewritten by the caller, which
+     * copied every field it did not change as it was, recomputed every enclosing length, made
+     * its new fields from values that were checked, and added or removed no resource entry,
+     * metric or item (attribute edits). Checking them again would cost as much as the
+     * receiver's check did (an eighth of the collector's CPU in the attributes benchmark); the
+     * callers' differential tests and fuzz targets hold them to protobuf-c instead. The bound
+     * of what decoding takes grows by 64 bytes per byte the request grew (a KeyValue and an
+     * AnyValue per few bytes of wire). It is an estimate for a rewrite that both removes and
+     * adds: the arena's hard cap still holds when the batch is decoded (OM_ETOOBIG then).
+     * Falls back to checking when that bound is unknown (a batch of several requests or
+     * arenas). */
+    OM_WIRE_REWRITTEN,
+} om_wire_how_t;
+
+/* Replace the request of a wire-editable batch by data (len bytes, which the caller wrote in
+ * om_arena_alloc(b->arenas[0], len)): each of b->raw's segments encodes a whole request, and
+ * data their edited concatenation. data is taken as `how` says, and must still fit the
+ * arena's cap once decoded; then it is b's only segment, and b->items and om_batch_counts
+ * follow it. Returns 0; OM_EPERM when b is not wire-editable; OM_EINVAL (data is not a
+ * well-formed request of b's signal, or one only protobuf-c can judge) or OM_ETOOBIG (it would
+ * not fit the cap decoded): then b is unchanged and still the caller's, so the caller can take
+ * the decoding path instead. */
+int om_batch_set_wire(om_batch_t *b, const uint8_t *data, size_t len, om_wire_how_t how,
+                      om_err_t *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* String buffer: bounded by construction. Appends after a failure (ENOMEM or max reached) are */
 /* ignored and `failed` stays set, so a writer checks once at the end.                        */
 
@@ -467,6 +509,25 @@ void om_strbuf_printf(om_strbuf_t *sb, const char *fmt, ...) OM_PRINTF(2, 3);
 void om_strbuf_vprintf(om_strbuf_t *sb, const char *fmt, va_list ap) OM_PRINTF(2, 0);
 /* Take the data out; the buffer is left empty. The caller frees with om_free. */
 char *om_strbuf_steal(om_strbuf_t *sb, size_t *len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Values: comparing and printing AnyValues as otelcol's pcommon.Value does, and freeing those */
+/* a config holds (OM_F_ANYVALUE). Any thread, for values no other thread changes.           */
+
+/* pcommon's Value.Equal: the same kind and the same value (doubles with ==, so NaN is equal
+ * to nothing; maps regardless of key order, as maps; an unset value equals an unset one).
+ * NULL reads as an unset value. Nesting deeper than 64 levels compares unequal. */
+bool om_anyvalue_equal(const om_anyvalue_t *a, const om_anyvalue_t *b);
+/* pcommon's Value.AsString, appended to out: a string as it is; bools "true"/"false"; ints in
+ * decimal; doubles in their shortest round-trip form as Go writes JSON numbers ("1.5",
+ * "1e-07" is "1e-7", "1e+21"; NaN and infinities as Go's "json: unsupported value: NaN");
+ * bytes in standard base64; maps and arrays as JSON (keys sorted, as encoding/json writes a
+ * map; ints and doubles as numbers, bytes as base64 strings, unset values as null; <, > and
+ * & escaped as \u003c... as Go does); an unset value (or NULL) "". Nesting deeper than 64
+ * levels is written as null. out's failure flag tells whether memory ran out. */
+void om_anyvalue_to_string(const om_anyvalue_t *v, om_strbuf_t *out);
+/* Free a value made by the field table (OM_F_ANYVALUE) and everything in it. NULL: nothing. */
+void om_anyvalue_free(om_anyvalue_t *v);
 
 /* ------------------------------------------------------------------------------------------ */
 /* OTLP JSON (the protobuf JSON mapping with OTLP's exceptions: hex ids, integer enums).       */
@@ -567,6 +628,23 @@ typedef enum {
      * (authentication, TLS checks): any value but an empty or off one ("", false, 0, 0s) is a
      * config error whose message is `help`. */
     OM_F_REFUSED,
+    /* om_node_t *: the value as written, for shapes a table cannot say (a list of maps, a
+     * value of any YAML type): a deep copy owned by the config struct (NULL when absent or
+     * null), which keeps file:line:column. The component checks it in config_validate and
+     * names what is wrong with om_err_at, whose path may index sequences ("list::2::key"). */
+    OM_F_NODE,
+    /* om_seclist_t: a sequence of maps (otelcol's lists of structs: `actions`, `attributes`),
+     * each filled like a SECTION into an element of elem_size bytes from the nested table
+     * `fields`: defaults, types, bounds, unknown keys and required keys, per element. Messages
+     * name an element "path[i]"; om_err_at paths may too ("actions[2]::pattern"). */
+    OM_F_SECLIST,
+    /* om_anyvalue_t * (owned, om_anyvalue_free; NULL when absent or null): any YAML value,
+     * typed as otelcol reads YAML (yaml.v3, then pcommon's FromRaw): quoted scalars are
+     * strings; true/false (also True, TRUE...) bools; integers (decimal, 0x, 0o, 0b, a leading
+     * 0 for octal, `_` separators) ints (beyond int64 up to uint64: wrapped, as FromRaw does);
+     * YAML floats and .inf/.nan doubles; other plain scalars strings (timestamps too); maps and
+     * sequences kvlists and arrays. */
+    OM_F_ANYVALUE,
 } om_field_type_t;
 
 /* The reason given for `auth` (otelcol's authenticator settings) until authenticators exist:
@@ -591,6 +669,7 @@ struct om_field {
     size_t present_offset;      /* SECTION with OM_FF_PRESENCE */
     unsigned flags;
     const char *help; /* one line, for docs and `otelmon components` */
+    size_t elem_size; /* SECLIST: the size of one element struct */
 };
 
 typedef struct om_strmap {
@@ -602,6 +681,13 @@ typedef struct om_strlist {
     size_t n;
     char **items; /* owned */
 } om_strlist_t;
+
+typedef struct om_seclist {
+    size_t n;
+    void *items; /* n elements of the field's elem_size bytes; owned */
+} om_seclist_t;
+/* The i-th element of a SECLIST as a pointer to its struct type. */
+#define OM_SECLIST_AT(l, type, i) (&((type *)(l)->items)[(i)])
 
 /* Set defaults, then apply the values in node (a MAP, NULL or a NULL node: only defaults).
  * path names node in messages (e.g. "receivers::otlp"). Returns the number of problems added. */
@@ -853,11 +939,18 @@ typedef struct om_intake_limit {
     size_t bytes;
     uint64_t hold_ms;
     const char *owner; /* for log lines: "processor/memory_limiter@traces" */
+    /* What receivers answer while this limit refuses (NULL: OM_INTAKE_REFUSED_MSG);
+     * memory_limiter gives otelcol's "data refused due to high memory usage". Static or
+     * outliving the registration. */
+    const char *refused_msg;
     struct om_intake_limit *next;
 } om_intake_limit_t;
 
 void om_intake_limit_add(om_intake_t *in, om_intake_limit_t *l);
 void om_intake_limit_remove(om_intake_t *in, om_intake_limit_t *l);
+/* The message receivers refuse with (OM_EREFUSED) while om_intake_refusing(): the refused_msg
+ * of the limit in force, else OM_INTAKE_REFUSED_MSG. NULL intake: the latter. */
+const char *om_intake_refused_msg(const om_intake_t *in);
 /* The limit used while no om_intake_limit_t is registered (0 bytes: never pause). Resets the
  * state to open. */
 void om_intake_set_default(om_intake_t *in, size_t bytes, uint64_t hold_ms);
@@ -1951,6 +2044,70 @@ void om_http_session_resume(om_http_session_t *ss);
 void om_http_session_free(om_http_session_t *ss);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Wire walk: keeping or dropping spans or log records of a batch that is still its wire      */
+/* bytes, without decoding it (batch_wire.c). For processors whose decision reads a few       */
+/* fields (a name, one attribute): decoding the whole request costs far more than reading     */
+/* them from the bytes. A processor tries the wire walk when the batch has its wire bytes     */
+/* (b->raw_valid) and falls back to om_batch_walk when its callback cannot decide from the    */
+/* bytes (it returns OM_ENOTSUP). Both must give the same verdicts: hold them to each other    */
+/* with a differential test.                                                                  */
+
+/* Protobuf wire types. */
+#define OM_PB_VARINT 0
+#define OM_PB_FIXED64 1
+#define OM_PB_LEN 2
+#define OM_PB_FIXED32 5
+
+/* One field of a protobuf message. */
+typedef struct om_pb_field {
+    uint32_t number;
+    unsigned wire_type; /* OM_PB_* */
+    uint64_t value;     /* VARINT, FIXED64, FIXED32: the value (bits above 64 of a 10-byte varint
+                         * are lost, as protobuf-c loses them; sign is the caller's business);
+                         * LEN: the length */
+    /* LEN: the payload; the others: the value's bytes (a varint's as written). len bytes. */
+    const uint8_t *data;
+    size_t len;
+} om_pb_field_t;
+
+/* Read the field at *pos (before end) into *f and move *pos past it. Returns 1, 0 at the end
+ * of the message, OM_EINVAL when the bytes are no field as protobuf-c reads them (a truncated
+ * varint or payload, a one-byte tag of field number 0, a group). A longer tag spelling field
+ * number 0 (0x80 0x00...) is field 0, which protobuf-c skips as unknown. Any thread; no
+ * allocation. */
+int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f);
+
+/* An item the wire walk stands on: its message bytes (Span, LogRecord), and those of the
+ * Resource and InstrumentationScope of its entries (NULL, 0 when the entry has none). The
+ * pointers are valid during the callback only. Duplicates of a singular message field (which
+ * protobuf-c would merge) never reach a wire walk: the receiver decodes such requests at once
+ * (see om_batch_decode_proto), so a batch with wire bytes and no msg has none. */
+typedef struct om_wire_item {
+    const uint8_t *item;
+    size_t item_len;
+    const uint8_t *resource;
+    size_t resource_len;
+    const uint8_t *scope;
+    size_t scope_len;
+} om_wire_item_t;
+
+/* Called for each item: OM_KEEP, OM_DROP, or a negative code that stops the walk (nothing is
+ * dropped then); OM_ENOTSUP by convention means "decide on the decoded batch instead". */
+typedef int (*om_wire_walk_fn)(const om_wire_item_t *it, void *arg);
+
+/* Walk the spans (level OM_LEVEL_SPAN of a traces batch) or log records (OM_LEVEL_LOG of a
+ * logs batch) of *b from its wire bytes, in request order. If nothing is dropped, *b is left
+ * exactly as it was. Else *b is replaced by a new batch of wire bytes only (the old reference
+ * released) holding every kept byte as it came, without the dropped items and without the
+ * scope and resource entries the drops emptied (as om_batch_walk removes them), with its
+ * counts set; its arena has the cap the old batch's first arena had. Works on shared batches
+ * too (the others keep the old one). Returns how many items were dropped (at most INT_MAX),
+ * the callback's negative code, OM_ENOTSUP when the batch has no wire bytes or the level is
+ * not one of those two (err says which), OM_EINVAL for bytes that are no request, or
+ * OM_ENOMEM / OM_ETOOBIG. Loop thread; cost: reading the containers' fields and each item's
+ * tag, one callback per item, and copying the kept bytes once. */
+int om_batch_wire_walk(om_batch_t **b, om_level_t level, om_wire_walk_fn fn, void *arg,
+                       om_err_t *err);
 /* Prometheus (prom.c, prom_text.c): the one OTLP -> Prometheus translation that the          */
 /* `prometheusremotewrite` and `prometheus` exporters share (metric names with unit and type   */
 /* suffixes, label names, attribute values as label values, resource -> job / instance /       */

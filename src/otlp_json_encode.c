@@ -1187,3 +1187,210 @@ void om_otlp_json_encode_status(int grpc_code, const char *message, om_strbuf_t 
     STR(out, &first, "message", message);
     om_strbuf_putc(out, '}');
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* pcommon's Value.AsString (om_anyvalue_to_string): not OTLP/JSON but what Go's encoding/json */
+/* writes for the value's raw form, which shares the number and base64 forms above.          */
+
+#define ASSTRING_MAX_DEPTH 64
+
+/* A JSON string as encoding/json writes it: ", \ and control characters escaped (\n \r \t,
+ * others \u00xx), <, > and & as \u003c \u003e \u0026, U+2028 and U+2029 escaped, and each
+ * byte that is not valid UTF-8 as \ufffd. */
+static void put_go_json_str(om_strbuf_t *sb, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    size_t n = strlen((const char *)p), run = 0, i = 0;
+    om_strbuf_putc(sb, '"');
+    while (i < n) {
+        unsigned char c = p[i];
+        bool html = c == '<' || c == '>' || c == '&';
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80 && !html) {
+            i++;
+            continue;
+        }
+        size_t seq = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
+        bool line_sep = seq == 3 && c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] & 0xFE) == 0xA8;
+        if (seq > 0 && !line_sep) {
+            i += seq;
+            continue;
+        }
+        om_strbuf_append(sb, p + run, i - run);
+        if (line_sep) {
+            om_strbuf_printf(sb, "\\u202%c", p[i + 2] == 0xA8 ? '8' : '9');
+            i += 3;
+        } else if (c >= 0x80) {
+            PUTLIT(sb, "\\ufffd");
+            i++;
+        } else if (html) {
+            om_strbuf_printf(sb, "\\u00%02x", c);
+            i++;
+        } else {
+            put_escape(sb, c);
+            i++;
+        }
+        run = i;
+    }
+    om_strbuf_append(sb, p + run, n - run);
+    om_strbuf_putc(sb, '"');
+}
+
+/* Go's float64AsString: the JSON number form; NaN and infinities as the error text Go puts
+ * in their place. */
+static void put_go_double(om_strbuf_t *sb, double v)
+{
+    if (isnan(v)) {
+        PUTLIT(sb, "json: unsupported value: NaN");
+        return;
+    }
+    if (isinf(v)) {
+        om_strbuf_puts(sb,
+                       v > 0 ? "json: unsupported value: +Inf" : "json: unsupported value: -Inf");
+        return;
+    }
+    if (v == 0) {
+        om_strbuf_puts(sb, signbit(v) ? "-0" : "0");
+        return;
+    }
+    if (signbit(v)) {
+        om_strbuf_putc(sb, '-');
+        v = -v;
+    }
+    put_double_digits(sb, v);
+}
+
+static void put_raw_json(om_strbuf_t *sb, const om_anyvalue_t *v, int depth);
+
+static const char *kv_key(const om_kvlist_t *l, size_t i)
+{
+    const om_keyvalue_t *kv = l->values[i];
+    return kv != NULL && kv->key != NULL ? kv->key : "";
+}
+
+/* A kvlist as a JSON object with its keys sorted bytewise, as encoding/json writes a Go map.
+ * The order is made by insertion sort of member indexes (lists are short; one allocation). A
+ * key given twice keeps its last value, as the Go map AsRaw builds would. */
+static void put_raw_kvlist(om_strbuf_t *sb, const om_kvlist_t *l, int depth)
+{
+    size_t n = l != NULL ? l->n_values : 0;
+    size_t *idx = n > 0 ? om_malloc(n * sizeof *idx) : NULL;
+    if (n > 0 && idx == NULL) {
+        sb->failed = true;
+        return;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = kv_key(l, i);
+        size_t j = m;
+        while (j > 0 && strcmp(kv_key(l, idx[j - 1]), k) > 0) {
+            j--;
+        }
+        if (j > 0 && strcmp(kv_key(l, idx[j - 1]), k) == 0) {
+            idx[j - 1] = i;
+            continue;
+        }
+        memmove(idx + j + 1, idx + j, (m - j) * sizeof *idx);
+        idx[j] = i;
+        m++;
+    }
+    om_strbuf_putc(sb, '{');
+    for (size_t i = 0; i < m; i++) {
+        const om_keyvalue_t *kv = l->values[idx[i]];
+        if (i > 0) {
+            om_strbuf_putc(sb, ',');
+        }
+        put_go_json_str(sb, kv_key(l, idx[i]));
+        om_strbuf_putc(sb, ':');
+        put_raw_json(sb, kv != NULL ? kv->value : NULL, depth + 1);
+    }
+    om_strbuf_putc(sb, '}');
+    om_free(idx);
+}
+
+/* A value's raw form (AsRaw) as encoding/json writes it. */
+static void put_raw_json(om_strbuf_t *sb, const om_anyvalue_t *v, int depth)
+{
+    if (v == NULL || depth > ASSTRING_MAX_DEPTH) {
+        PUTLIT(sb, "null");
+        return;
+    }
+    switch (v->value_case) {
+    case OM_ANYVALUE_STRING:
+        put_go_json_str(sb, v->string_value);
+        break;
+    case OM_ANYVALUE_BOOL:
+        om_strbuf_puts(sb, v->bool_value ? "true" : "false");
+        break;
+    case OM_ANYVALUE_INT:
+        put_i64_raw(sb, v->int_value);
+        break;
+    case OM_ANYVALUE_DOUBLE:
+        if (isfinite(v->double_value)) {
+            put_go_double(sb, v->double_value);
+        } else {
+            PUTLIT(sb, "null"); /* Go fails the whole encoding; we keep the rest */
+        }
+        break;
+    case OM_ANYVALUE_BYTES:
+        put_base64(sb, v->bytes_value.data, v->bytes_value.len);
+        break;
+    case OM_ANYVALUE_ARRAY: {
+        const om_arrayvalue_t *a = v->array_value;
+        om_strbuf_putc(sb, '[');
+        for (size_t i = 0; a != NULL && i < a->n_values; i++) {
+            if (i > 0) {
+                om_strbuf_putc(sb, ',');
+            }
+            put_raw_json(sb, a->values[i], depth + 1);
+        }
+        om_strbuf_putc(sb, ']');
+        break;
+    }
+    case OM_ANYVALUE_KVLIST:
+        put_raw_kvlist(sb, v->kvlist_value, depth);
+        break;
+    default:
+        PUTLIT(sb, "null");
+        break;
+    }
+}
+
+void om_anyvalue_to_string(const om_anyvalue_t *v, om_strbuf_t *out)
+{
+    if (v == NULL) {
+        return;
+    }
+    switch (v->value_case) {
+    case OM_ANYVALUE_STRING:
+        om_strbuf_puts(out, v->string_value != NULL ? v->string_value : "");
+        break;
+    case OM_ANYVALUE_BOOL:
+        om_strbuf_puts(out, v->bool_value ? "true" : "false");
+        break;
+    case OM_ANYVALUE_INT:
+        put_i64_raw(out, v->int_value);
+        break;
+    case OM_ANYVALUE_DOUBLE:
+        put_go_double(out, v->double_value);
+        break;
+    case OM_ANYVALUE_BYTES: {
+        /* put_base64 writes quotes around the text: write into a scratch buffer and strip. */
+        om_strbuf_t tmp;
+        om_strbuf_init(&tmp, 0);
+        put_base64(&tmp, v->bytes_value.data, v->bytes_value.len);
+        if (tmp.failed || tmp.len < 2) {
+            out->failed = true;
+        } else {
+            om_strbuf_append(out, tmp.data + 1, tmp.len - 2);
+        }
+        om_strbuf_free(&tmp);
+        break;
+    }
+    case OM_ANYVALUE_ARRAY:
+    case OM_ANYVALUE_KVLIST:
+        put_raw_json(out, v, 0);
+        break;
+    default:
+        break;
+    }
+}

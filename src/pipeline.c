@@ -4,6 +4,7 @@
  * problems are collected (validate-everything-before-start); only when there are none are the
  * instances created, exporters first, so that each upstream component is created with its
  * downstream consumers already known. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "component.h"
@@ -199,9 +200,45 @@ static void diag_unknown_type(om_diags_t *d, const om_node_t *key, om_kind_t kin
     om_strbuf_free(&valid);
 }
 
-/* The node a config_validate error is about: the value at `at` ("a::b::c") below the
- * component's node, or the deepest part of that path that is written (a rule about a key
- * left at its default points at the section it belongs in), or the component's key. */
+/* The item a part of an `at` path names in a sequence: "2" is its third item; NULL when seq
+ * is no sequence or has no such item. */
+static const om_node_t *seq_index(const om_node_t *seq, const char *part)
+{
+    if (seq == NULL || seq->kind != OM_NODE_SEQ || part[0] < '0' || part[0] > '9') {
+        return NULL;
+    }
+    char *end = NULL;
+    unsigned long long i = strtoull(part, &end, 10);
+    return *end == '\0' && i < seq->n ? seq->values[i] : NULL;
+}
+
+/* The i-th item of a SEQ node, or NULL. */
+static const om_node_t *seq_item(const om_node_t *seq, unsigned long i)
+{
+    return seq != NULL && seq->kind == OM_NODE_SEQ && i < seq->n ? seq->values[i] : NULL;
+}
+
+/* One part of an `at` path: "key" or "key[i]" (a SECLIST element, see OM_F_SECLIST), looked
+ * up below value. NULL when it is not written. */
+static const om_node_t *part_at(const om_node_t *value, char *part)
+{
+    char *bracket = strchr(part, '[');
+    if (bracket == NULL) {
+        return om_node_get(value, part);
+    }
+    *bracket = '\0';
+    char *end = NULL;
+    unsigned long i = strtoul(bracket + 1, &end, 10);
+    if (end == bracket + 1 || *end != ']') {
+        return NULL;
+    }
+    return seq_item(om_node_get(value, part), i);
+}
+
+/* The node a config_validate error is about: the value at `at` ("a::b[2]::c", or "a::2::c"
+ * where a number indexes a sequence) below the component's node, or the deepest part of that
+ * path that is written (a rule about a key left at its default points at the section it
+ * belongs in), or the component's key. */
 static const om_node_t *node_at(const om_node_t *key, const om_node_t *value, const char *at)
 {
     const om_node_t *found = value != NULL && value->kind == OM_NODE_MAP ? value : key;
@@ -214,7 +251,10 @@ static const om_node_t *node_at(const om_node_t *key, const om_node_t *value, co
         }
         memcpy(part, at, n);
         part[n] = '\0';
-        const om_node_t *next = om_node_get(value, part);
+        const om_node_t *next = part_at(value, part);
+        if (next == NULL) {
+            next = seq_index(value, part);
+        }
         if (next == NULL) {
             break;
         }

@@ -287,7 +287,7 @@ static int export_request(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
     }
     if (om_intake_refusing(s->r->host->intake)) {
         /* Refused before it is read: the slot's clear destroys the payload. */
-        om_err_set(err, OM_EREFUSED, "%s", OM_INTAKE_REFUSED_MSG);
+        om_err_set(err, OM_EREFUSED, "%s", om_intake_refused_msg(s->r->host->intake));
         return OM_EREFUSED;
     }
     om_batch_t *batch = NULL;

@@ -312,7 +312,7 @@ static void on_complete(om_http_req_t *req, void *arg)
         return;
     }
     if (om_intake_refusing(rt->r->host->intake)) {
-        respond_error(req, OM_EREFUSED, OM_INTAKE_REFUSED_MSG);
+        respond_error(req, OM_EREFUSED, om_intake_refused_msg(rt->r->host->intake));
         return;
     }
     om_batch_t *b = NULL;

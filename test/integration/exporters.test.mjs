@@ -22,8 +22,9 @@ import {
 import { fBytes, fMsg, fString, fVarint, logsProto, metricsProto, tracesProto } from '../js/otlp_build.mjs';
 import { attrKey, canonical, parseJsonBytes } from '../js/otlp_json.mjs';
 import {
-    EXPORT_PATH, eventually, gate, outputNow, relayYaml, rssKb, sinkYaml, spanNamesOfHttpBody,
-    spanNamesOfRequest, startGrpcBackend, startHttpBackend, startRawH2Backend,
+    assertOnce, driveLoad, EXPORT_PATH, eventually, gate, grpcCall, instrumented, outputNow, post, relayYaml,
+    rssKb, sinkYaml, spanNamesIn, spanNamesOfHttpBody, spanNamesOfRequest, startGrpcBackend, startHttpBackend,
+    startRawH2Backend, waitDelivered, withCollectors,
 } from '../js/relay.mjs';
 
 const grpc = requireJs('@grpc/grpc-js');
@@ -55,82 +56,10 @@ const FAST_RETRY = {
 // ---------------------------------------------------------------------------------------------
 // Small clients
 
-/** POST an OTLP/HTTP body; resolves to the status (or the error code of a failed connection). */
-function post(port, urlPath, body, contentType = 'application/x-protobuf') {
-    return new Promise((resolve) => {
-        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: urlPath, agent: false,
-                                   headers: { 'content-type': contentType } }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode));
-        });
-        req.on('error', (e) => resolve(e.code ?? e.message));
-        req.setTimeout(S(30000), () => req.destroy(new Error('client timeout')));
-        req.end(body);
-    });
-}
-
-/** One unary gRPC Export call; resolves to 0 (OK) or the status code. */
-function grpcCall(client, path, bytes) {
-    return new Promise((resolve) => {
-        client.makeUnaryRequest(path, (b) => b, (b) => b, bytes, new grpc.Metadata(),
-                                { deadline: Date.now() + S(30000) }, (err) => resolve(err ? err.code : 0));
-    });
-}
-
 /** Send one span named `name` to collector c over OTLP/HTTP protobuf and require 200. */
 async function sendSpan(c, name, opts) {
     const st = await post(c.httpPort, '/v1/traces', tracesProto(name, opts).bytes);
     assert.equal(st, 200, `collector A answered ${st} to the span ${name}`);
-}
-
-/** Names of the spans in a collector's file output (null while a line is half written). */
-function spanNamesIn(c) {
-    const out = outputNow(c);
-    return out ? flattenSpans(out.resourceSpans).map((s) => s.item.name) : null;
-}
-
-/** Wait until every name is in B's file; returns the names found (all occurrences). */
-async function waitDelivered(b, names, timeoutMs, what) {
-    const want = new Set(names);
-    return eventually(() => {
-        const got = spanNamesIn(b);
-        if (!got) {
-            return null;
-        }
-        const have = new Set(got.filter((n) => want.has(n)));
-        return have.size === want.size ? got : null;
-    }, timeoutMs, what).catch((e) => {
-        const got = new Set(spanNamesIn(b) ?? []);
-        const missing = names.filter((n) => !got.has(n));
-        e.message += `: ${missing.length} of ${names.length} missing, e.g. ${missing.slice(0, 5).join(', ')}`;
-        throw e;
-    });
-}
-
-/** Every name exactly once in the list. */
-function assertOnce(got, names, what) {
-    const count = new Map();
-    for (const n of got) {
-        count.set(n, (count.get(n) ?? 0) + 1);
-    }
-    const missing = names.filter((n) => !count.has(n));
-    const twice = names.filter((n) => (count.get(n) ?? 0) > 1).map((n) => `${n} x${count.get(n)}`);
-    assert.deepEqual({ missing, twice }, { missing: [], twice: [] }, `${what}: every span exactly once`);
-}
-
-/** Run fn with every collector's output added to a failure. */
-async function withCollectors(list, fn) {
-    try {
-        return await fn();
-    } catch (e) {
-        await sleep(200);
-        for (const [name, c] of Object.entries(list)) {
-            if (c) {
-                e.message += `\n=== collector ${name}\n${c.describe()}`;
-            }
-        }
-        throw e;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,63 +698,6 @@ describe('failures at the backend', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Backpressure
-
-/** Whether a process runs under AddressSanitizer, ThreadSanitizer or valgrind (from its memory map). */
-function instrumented(pid) {
-    try {
-        return /libasan|libtsan|vgpreload|valgrind/.test(readFileSync(`/proc/${pid}/maps`, 'utf8'));
-    } catch {
-        return false;
-    }
-}
-
-const RETRYABLE_HTTP = new Set([429, 503]);
-const RETRYABLE_GRPC = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED]);
-
-/**
- * Send trace requests (padded by padBytes) to collector a from `workers` loops for `ms` (HTTP, and gRPC
- * from the workers viaGrpc(w) picks), sampling a's RSS. Returns the names accepted, the
- * requests refused with a retryable code, any other failures, and the peak RSS in KiB.
- */
-async function driveLoad(t, a, { workers, ms, padBytes, viaGrpc, prefix }) {
-    const accepted = [];
-    const refused = [];
-    const otherFailures = [];
-    let maxRss = 0;
-    let stop = false;
-    let seq = 0;
-    const client = new grpc.Client(a.grpcAddress, grpc.credentials.createInsecure());
-    t.after(() => client.close());
-    const worker = async (w) => {
-        while (!stop) {
-            const name = `${prefix}.${w}.${seq++}`;
-            const bytes = tracesProto(name, { padBytes }).bytes;
-            const grpcCallee = viaGrpc(w);
-            const code = grpcCallee ? await grpcCall(client, EXPORT_PATH.traces, bytes)
-                                    : await post(a.httpPort, '/v1/traces', bytes);
-            if (code === (grpcCallee ? 0 : 200)) {
-                accepted.push(name);
-            } else if ((grpcCallee ? RETRYABLE_GRPC : RETRYABLE_HTTP).has(code)) {
-                refused.push({ name, via: grpcCallee ? 'grpc' : 'http', code });
-            } else {
-                otherFailures.push(`${name}: ${grpcCallee ? 'gRPC status' : 'HTTP'} ${code}`);
-            }
-        }
-    };
-    const sampler = setInterval(() => {
-        maxRss = Math.max(maxRss, rssKb(a.proc.pid) ?? 0);
-    }, 50);
-    t.after(() => clearInterval(sampler));
-    const running = Array.from({ length: workers }, (_, w) => worker(w));
-    await sleep(ms);
-    stop = true;
-    await Promise.all(running);
-    clearInterval(sampler);
-    t.diagnostic(`under load: ${accepted.length} accepted, ${refused.length} refused ` +
-                 `(${[...new Set(refused.map((r) => `${r.via} ${r.code}`))].join(', ')}), ` +
-                 `peak RSS ${maxRss} KiB`);
-    return { accepted, refused, otherFailures, maxRss };
-}
 
 describe('backpressure', () => {
     for (const kind of ['otlp', 'otlphttp']) {

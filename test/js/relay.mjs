@@ -15,12 +15,14 @@
 // The OTLP request bytes are read with a small protobuf walker (spanIdsOfRequest & co), so that
 // a backend can tell which spans, points and records each request holds.
 
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { gunzipSync, inflateSync } from 'node:zlib';
 
-import { readFileOutput, requireJs, sleep } from './harness.mjs';
+import { flattenSpans, readFileOutput, requireJs, sleep, TIME_SCALE } from './harness.mjs';
+import { tracesProto } from './otlp_build.mjs';
 
 const grpc = requireJs('@grpc/grpc-js');
 
@@ -403,4 +405,138 @@ export async function eventually(fn, timeoutMs, what) {
         }
         await sleep(50);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients and load (shared by the exporter and processor tests)
+
+const S = (ms) => ms * TIME_SCALE;
+
+/** POST an OTLP/HTTP body; resolves to the status (or the error code of a failed connection). */
+export function post(port, urlPath, body, contentType = 'application/x-protobuf') {
+    return new Promise((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: urlPath, agent: false,
+                                   headers: { 'content-type': contentType } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode));
+        });
+        req.on('error', (e) => resolve(e.code ?? e.message));
+        req.setTimeout(S(30000), () => req.destroy(new Error('client timeout')));
+        req.end(body);
+    });
+}
+
+/** One unary gRPC Export call; resolves to 0 (OK) or the status code. */
+export function grpcCall(client, path, bytes) {
+    return new Promise((resolve) => {
+        client.makeUnaryRequest(path, (b) => b, (b) => b, bytes, new grpc.Metadata(),
+                                { deadline: Date.now() + S(30000) }, (err) => resolve(err ? err.code : 0));
+    });
+}
+
+/** Names of the spans in a collector's file output (null while a line is half written). */
+export function spanNamesIn(c) {
+    const out = outputNow(c);
+    return out ? flattenSpans(out.resourceSpans).map((s) => s.item.name) : null;
+}
+
+/** Wait until every name is in B's file; returns the names found (all occurrences). */
+export async function waitDelivered(b, names, timeoutMs, what) {
+    const want = new Set(names);
+    return eventually(() => {
+        const got = spanNamesIn(b);
+        if (!got) {
+            return null;
+        }
+        const have = new Set(got.filter((n) => want.has(n)));
+        return have.size === want.size ? got : null;
+    }, timeoutMs, what).catch((e) => {
+        const got = new Set(spanNamesIn(b) ?? []);
+        const missing = names.filter((n) => !got.has(n));
+        e.message += `: ${missing.length} of ${names.length} missing, e.g. ${missing.slice(0, 5).join(', ')}`;
+        throw e;
+    });
+}
+
+/** Every name exactly once in the list. */
+export function assertOnce(got, names, what) {
+    const count = new Map();
+    for (const n of got) {
+        count.set(n, (count.get(n) ?? 0) + 1);
+    }
+    const missing = names.filter((n) => !count.has(n));
+    const twice = names.filter((n) => (count.get(n) ?? 0) > 1).map((n) => `${n} x${count.get(n)}`);
+    assert.deepEqual({ missing, twice }, { missing: [], twice: [] }, `${what}: every span exactly once`);
+}
+
+/** Run fn with every collector's output added to a failure. */
+export async function withCollectors(list, fn) {
+    try {
+        return await fn();
+    } catch (e) {
+        await sleep(200);
+        for (const [name, c] of Object.entries(list)) {
+            if (c) {
+                e.message += `\n=== collector ${name}\n${c.describe()}`;
+            }
+        }
+        throw e;
+    }
+}
+
+/** Whether a process runs under AddressSanitizer, ThreadSanitizer or valgrind (from its memory map). */
+export function instrumented(pid) {
+    try {
+        return /libasan|libtsan|vgpreload|valgrind/.test(readFileSync(`/proc/${pid}/maps`, 'utf8'));
+    } catch {
+        return false;
+    }
+}
+
+export const RETRYABLE_HTTP = new Set([429, 503]);
+export const RETRYABLE_GRPC = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED]);
+
+/**
+ * Send trace requests (padded by padBytes) to collector a from `workers` loops for `ms` (HTTP, and gRPC
+ * from the workers viaGrpc(w) picks), sampling a's RSS. Returns the names accepted, the
+ * requests refused with a retryable code, any other failures, and the peak RSS in KiB.
+ */
+export async function driveLoad(t, a, { workers, ms, padBytes, viaGrpc, prefix }) {
+    const accepted = [];
+    const refused = [];
+    const otherFailures = [];
+    let maxRss = 0;
+    let stop = false;
+    let seq = 0;
+    const client = new grpc.Client(a.grpcAddress, grpc.credentials.createInsecure());
+    t.after(() => client.close());
+    const worker = async (w) => {
+        while (!stop) {
+            const name = `${prefix}.${w}.${seq++}`;
+            const bytes = tracesProto(name, { padBytes }).bytes;
+            const grpcCallee = viaGrpc(w);
+            const code = grpcCallee ? await grpcCall(client, EXPORT_PATH.traces, bytes)
+                                    : await post(a.httpPort, '/v1/traces', bytes);
+            if (code === (grpcCallee ? 0 : 200)) {
+                accepted.push(name);
+            } else if ((grpcCallee ? RETRYABLE_GRPC : RETRYABLE_HTTP).has(code)) {
+                refused.push({ name, via: grpcCallee ? 'grpc' : 'http', code });
+            } else {
+                otherFailures.push(`${name}: ${grpcCallee ? 'gRPC status' : 'HTTP'} ${code}`);
+            }
+        }
+    };
+    const sampler = setInterval(() => {
+        maxRss = Math.max(maxRss, rssKb(a.proc.pid) ?? 0);
+    }, 50);
+    t.after(() => clearInterval(sampler));
+    const running = Array.from({ length: workers }, (_, w) => worker(w));
+    await sleep(ms);
+    stop = true;
+    await Promise.all(running);
+    clearInterval(sampler);
+    t.diagnostic(`under load: ${accepted.length} accepted, ${refused.length} refused ` +
+                 `(${[...new Set(refused.map((r) => `${r.via} ${r.code}`))].join(', ')}), ` +
+                 `peak RSS ${maxRss} KiB`);
+    return { accepted, refused, otherFailures, maxRss };
 }

@@ -925,6 +925,79 @@ static void test_fanout_hands_mutating_consumers_the_batch_last(void)
     om_strbuf_free(&log);
 }
 
+/* The wire bytes of b packed into an arena copy (for om_batch_set_wire). */
+static uint8_t *packed_into(om_batch_t *from, om_arena_t *a, size_t *len)
+{
+    *len = om_batch_proto_size(from);
+    uint8_t *p = om_arena_alloc(a, *len + 1);
+    om_batch_proto_pack(from, p);
+    return p;
+}
+
+/* A processor that rewrites the bytes swaps them in with om_batch_set_wire: only on a batch
+ * that is its wire bytes alone; the new bytes are checked and counted. */
+static void test_wire_edits_replace_the_bytes(void)
+{
+    om_err_t err = {0};
+    om_batch_t *b = om_testdata_wire(om_testdata_otlp("span a; span b"));
+    ASSERT_TRUE(om_batch_wire_editable(b));
+    om_batch_t *other = om_testdata_otlp("resource service.name=x; span c; span d; span e");
+    size_t len;
+    uint8_t *bytes = packed_into(other, b->arenas[0], &len);
+    ASSERT_EQ_INT(om_batch_set_wire(b, bytes, len, OM_WIRE_CHECKED, &err), 0);
+    ASSERT_EQ_UINT(b->items, 3);
+    ASSERT_TRUE(b->raw_valid && b->n_raw == 1 && b->msg == NULL);
+    /* Garbage is refused, and the batch stays as it was. */
+    uint8_t *junk = om_arena_alloc(b->arenas[0], 4);
+    memcpy(junk, "\x0a\x05\x01\x02", 4);
+    ASSERT_EQ_INT(om_batch_set_wire(b, junk, 4, OM_WIRE_CHECKED, &err), OM_EINVAL);
+    ASSERT_EQ_UINT(b->items, 3);
+    ASSERT_EQ_STR(om_testdata_describe(b), "(x [-: c d e])");
+    /* Decoded now: no longer editable on the wire. */
+    ASSERT_EQ_INT(om_batch_set_wire(b, bytes, len, OM_WIRE_CHECKED, &err), OM_EPERM);
+    om_batch_release(b);
+    /* Shared: not either. */
+    b = om_testdata_wire(om_testdata_otlp("span a"));
+    om_batch_ref(b);
+    ASSERT_TRUE(!om_batch_wire_editable(b));
+    om_batch_release(b);
+    /* What would not fit the arena's cap once decoded is refused. */
+    om_batch_t *small = NULL;
+    uint8_t wire[512];
+    om_batch_t *one = om_testdata_otlp("span a");
+    size_t wlen = om_batch_proto_size(one);
+    om_batch_proto_pack(one, wire);
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, wire, wlen, 4096, &small, &err), 0);
+    om_batch_t *big = om_testdata_simple(OM_SIG_TRACES, 200, 1);
+    size_t blen = om_batch_proto_size(big);
+    uint8_t *bb = om_malloc(blen);
+    om_batch_proto_pack(big, bb);
+    ASSERT_EQ_INT(om_batch_set_wire(small, bb, blen, OM_WIRE_CHECKED, &err), OM_ETOOBIG);
+    ASSERT_EQ_UINT(small->items, 1);
+    /* Rewritten bytes are taken as they are, with the counts they replace; the decoding bound
+     * grows with them, so a rewrite that would not fit the cap decoded is still refused. */
+    om_batch_t *r = NULL;
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, wire, wlen, 0, &r, &err), 0);
+    uint8_t *same = om_arena_alloc(r->arenas[0], wlen);
+    memcpy(same, wire, wlen);
+    ASSERT_EQ_INT(om_batch_set_wire(r, same, wlen, OM_WIRE_REWRITTEN, &err), 0);
+    ASSERT_TRUE(r->raw[0].data == same && r->items == 1);
+    ASSERT_EQ_STR(om_testdata_describe(r), "(- [-: a])");
+    om_batch_release(r);
+    ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, wire, wlen, 4096, &r, &err), 0);
+    uint8_t *grown = om_arena_alloc(r->arenas[0], 1024);
+    memcpy(grown, wire, wlen);
+    memset(grown + wlen, 0, 1024 - wlen);
+    ASSERT_EQ_INT(om_batch_set_wire(r, grown, 1024, OM_WIRE_REWRITTEN, &err), OM_ETOOBIG);
+    om_batch_release(r);
+    om_free(bb);
+    om_batch_release(big);
+    om_batch_release(one);
+    om_batch_release(small);
+    om_batch_release(b);
+    om_batch_release(other);
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -944,5 +1017,6 @@ int main(void)
     OM_RUN(test_inserts_grow_a_list_geometrically);
     OM_RUN(test_the_example_of_om_h);
     OM_RUN(test_fanout_hands_mutating_consumers_the_batch_last);
+    OM_RUN(test_wire_edits_replace_the_bytes);
     return om_test_summary();
 }

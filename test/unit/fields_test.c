@@ -468,6 +468,62 @@ static void test_free_zeroed_and_partial(void)
     ASSERT_TRUE(c.name == NULL && c.include.items == NULL && c.include.n == 0);
 }
 
+/* A NODE field keeps the value as written: a deep copy with positions, which outlives the
+ * config it came from; null or absent is NULL; the copy survives allocation failures whole or
+ * not at all. */
+typedef struct node_cfg {
+    om_node_t *list;
+    om_node_t *other;
+} node_cfg_t;
+
+static const om_field_t node_fields[] = {
+    {.key = "list", .type = OM_F_NODE, .offset = offsetof(node_cfg_t, list)},
+    {.key = "other", .type = OM_F_NODE, .offset = offsetof(node_cfg_t, other)},
+    {.key = NULL},
+};
+
+static void test_node_fields(void)
+{
+    node_cfg_t c = {0};
+    ASSERT_EQ_INT(apply_yaml(node_fields, &c,
+                             "list:\n  - key: a\n    value: 5\n"
+                             "  - {key: b, value: 'x'}\nother:\n"),
+                  0);
+    om_config_free(conf); /* the copy must not point into the config */
+    conf = NULL;
+    ASSERT_TRUE(c.other == NULL);
+    ASSERT_TRUE(c.list != NULL && c.list->kind == OM_NODE_SEQ && c.list->n == 2);
+    const om_node_t *v = om_node_get(c.list->values[0], "value");
+    ASSERT_TRUE(v != NULL && v->kind == OM_NODE_SCALAR && !v->quoted);
+    ASSERT_EQ_STR(v->str, "5");
+    ASSERT_EQ_STR(v->file, "t.yaml");
+    ASSERT_EQ_UINT(v->line, 3);
+    ASSERT_EQ_UINT(v->col, 12);
+    v = om_node_get(c.list->values[1], "value");
+    ASSERT_TRUE(v != NULL && v->quoted);
+    ASSERT_EQ_STR(v->str, "x");
+    om_fields_free(node_fields, &c);
+    ASSERT_TRUE(c.list == NULL);
+
+    const char *y = "list: [{a: [1, 2]}, b]\n";
+    bool saw_success = false;
+    for (unsigned long n = 1; n < 100 && !saw_success; n++) {
+        ASSERT_EQ_INT(apply_yaml(node_fields, &c, "other: 1\n"), 0);
+        om_fields_free(node_fields, &c);
+        om_config_free(conf);
+        conf = NULL;
+        om_diags_free(&diags);
+        ASSERT_EQ_INT(om_config_load_string("t.yaml", y, strlen(y), &conf, &diags), 0);
+        om_alloc_fail_after(n);
+        int problems = om_fields_apply(node_fields, &c, conf->root, "r", &diags);
+        om_alloc_fail_after(0);
+        ASSERT_TRUE(problems == 0 ? c.list != NULL : c.list == NULL);
+        saw_success = problems == 0;
+        om_fields_free(node_fields, &c);
+    }
+    ASSERT_TRUE(saw_success);
+}
+
 static void test_alloc_failures(void)
 {
     const char *y = "name: n\nendpoint: h:1\nheaders: {a: b, c: d}\ninclude: [x, y]\n"
@@ -702,6 +758,202 @@ static void test_diag_format(void)
     om_diags_free(&d);
 }
 
+/* ---- sequences of sections and YAML values ---- */
+
+typedef struct action_cfg {
+    char *key;
+    om_anyvalue_t *value;
+    int64_t weight;
+} action_cfg_t;
+
+typedef struct list_cfg {
+    om_seclist_t actions;
+    om_anyvalue_t *any;
+} list_cfg_t;
+
+static const om_field_t action_fields[] = {
+    {.key = "key",
+     .type = OM_F_STRING,
+     .offset = offsetof(action_cfg_t, key),
+     .flags = OM_FF_REQUIRED},
+    {.key = "value", .type = OM_F_ANYVALUE, .offset = offsetof(action_cfg_t, value)},
+    {.key = "weight",
+     .type = OM_F_INT,
+     .offset = offsetof(action_cfg_t, weight),
+     .def = "1",
+     .min = 0,
+     .max = 10},
+    {.key = NULL},
+};
+
+static const om_field_t list_fields[] = {
+    {.key = "actions",
+     .type = OM_F_SECLIST,
+     .offset = offsetof(list_cfg_t, actions),
+     .fields = action_fields,
+     .elem_size = sizeof(action_cfg_t)},
+    {.key = "any", .type = OM_F_ANYVALUE, .offset = offsetof(list_cfg_t, any)},
+    {.key = NULL},
+};
+
+static void test_seclist(void)
+{
+    list_cfg_t c = {0};
+    ASSERT_EQ_INT(apply_yaml(list_fields, &c,
+                             "actions:\n"
+                             "  - key: a\n"
+                             "    value: 1\n"
+                             "  - key: b\n"
+                             "    weight: 7\n"),
+                  0);
+    ASSERT_EQ_UINT(c.actions.n, 2);
+    action_cfg_t *a0 = OM_SECLIST_AT(&c.actions, action_cfg_t, 0);
+    action_cfg_t *a1 = OM_SECLIST_AT(&c.actions, action_cfg_t, 1);
+    ASSERT_EQ_STR(a0->key, "a");
+    ASSERT_EQ_INT(a0->weight, 1); /* each element gets the defaults */
+    ASSERT_TRUE(a0->value != NULL && a0->value->value_case == OM_ANYVALUE_INT);
+    ASSERT_EQ_STR(a1->key, "b");
+    ASSERT_EQ_INT(a1->weight, 7);
+    ASSERT_TRUE(a1->value == NULL);
+    om_fields_free(list_fields, &c);
+    ASSERT_EQ_UINT(c.actions.n, 0);
+    ASSERT_TRUE(c.actions.items == NULL);
+
+    /* Every problem of every element, each at its place and named path[i]. */
+    list_cfg_t d = {0};
+    ASSERT_EQ_INT(apply_yaml(list_fields, &d,
+                             "actions:\n"
+                             "  - key: a\n"
+                             "    colour: red\n"
+                             "  - weight: 70\n"
+                             "  - just a string\n"),
+                  4);
+    ASSERT_DIAGS(&diags, "t.yaml:3:5: 'receivers::t::actions[0]' has invalid keys: colour",
+                 "t.yaml:4:13: receivers::t::actions[1]::weight: \"70\" is out of range [0, 10]",
+                 "t.yaml:4:5: receivers::t::actions[1]: missing required key \"key\"",
+                 "t.yaml:5:5: receivers::t::actions[2]: expected a map, got a scalar");
+    om_fields_free(list_fields, &d);
+
+    list_cfg_t e = {0};
+    ASSERT_EQ_INT(apply_yaml(list_fields, &e, "actions: {key: a}\n"), 1);
+    ASSERT_DIAGS(&diags,
+                 "t.yaml:1:10: receivers::t::actions: expected a sequence of maps, got a map");
+    om_fields_free(list_fields, &e);
+}
+
+/* The value of `any: <text>` as a string (AsString), with its kind. */
+static const char *any_of(const char *text, int *kind)
+{
+    static char out[256];
+    list_cfg_t c = {0};
+    char yaml[256];
+    snprintf(yaml, sizeof yaml, "any: %s\n", text);
+    *kind = -1;
+    out[0] = '\0';
+    if (apply_yaml(list_fields, &c, yaml) != 0) {
+        return "(error)";
+    }
+    if (c.any == NULL) {
+        om_fields_free(list_fields, &c);
+        return "(null)";
+    }
+    *kind = (int)c.any->value_case;
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    om_anyvalue_to_string(c.any, &sb);
+    snprintf(out, sizeof out, "%s", sb.data != NULL ? sb.data : "");
+    om_strbuf_free(&sb);
+    om_fields_free(list_fields, &c);
+    return out;
+}
+
+/* Scalars typed as otelcol types them (yaml.v3 resolution, then pcommon FromRaw). */
+static void test_anyvalue_typing(void)
+{
+    static const struct {
+        const char *yaml;
+        int kind;
+        const char *as_string;
+    } cases[] = {
+        {"abc", OM_ANYVALUE_STRING, "abc"},
+        {"'1'", OM_ANYVALUE_STRING, "1"},
+        {"\"true\"", OM_ANYVALUE_STRING, "true"},
+        {"!!str 12", OM_ANYVALUE_STRING, "12"},
+        {"true", OM_ANYVALUE_BOOL, "true"},
+        {"False", OM_ANYVALUE_BOOL, "false"},
+        {"TRUE", OM_ANYVALUE_BOOL, "true"},
+        {"yes", OM_ANYVALUE_STRING, "yes"}, /* YAML 1.1 words are strings in yaml.v3 */
+        {"on", OM_ANYVALUE_STRING, "on"},
+        {"2245", OM_ANYVALUE_INT, "2245"},
+        {"-17", OM_ANYVALUE_INT, "-17"},
+        {"+5", OM_ANYVALUE_INT, "5"},
+        {"1_000", OM_ANYVALUE_INT, "1000"},
+        {"0x1F", OM_ANYVALUE_INT, "31"},
+        {"0o17", OM_ANYVALUE_INT, "15"},
+        {"017", OM_ANYVALUE_INT, "15"},
+        {"0b101", OM_ANYVALUE_INT, "5"},
+        {"-9223372036854775808", OM_ANYVALUE_INT, "-9223372036854775808"},
+        {"18446744073709551615", OM_ANYVALUE_INT, "-1"}, /* uint64, wrapped by FromRaw */
+        {"99999999999999999999", OM_ANYVALUE_DOUBLE, "100000000000000000000"},
+        {"1.5", OM_ANYVALUE_DOUBLE, "1.5"},
+        {"08", OM_ANYVALUE_DOUBLE, "8"}, /* not octal: a float */
+        {"1.", OM_ANYVALUE_DOUBLE, "1"},
+        {".5", OM_ANYVALUE_DOUBLE, "0.5"},
+        {"1e3", OM_ANYVALUE_DOUBLE, "1000"},
+        {"1e-7", OM_ANYVALUE_DOUBLE, "1e-7"},
+        {"1e21", OM_ANYVALUE_DOUBLE, "1e+21"},
+        {"1e400", OM_ANYVALUE_STRING, "1e400"},
+        {".inf", OM_ANYVALUE_DOUBLE, "json: unsupported value: +Inf"},
+        {"-.Inf", OM_ANYVALUE_DOUBLE, "json: unsupported value: -Inf"},
+        {".NaN", OM_ANYVALUE_DOUBLE, "json: unsupported value: NaN"},
+        {"2001-12-14", OM_ANYVALUE_STRING, "2001-12-14"},
+        {"1.2.3", OM_ANYVALUE_STRING, "1.2.3"},
+        {"0x", OM_ANYVALUE_STRING, "0x"},
+        {"[1, a, true, ~]", OM_ANYVALUE_ARRAY, "[1,\"a\",true,null]"},
+        {"{b: 2, a: '<x>'}", OM_ANYVALUE_KVLIST, "{\"a\":\"\\u003cx\\u003e\",\"b\":2}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int kind;
+        const char *got = any_of(cases[i].yaml, &kind);
+        if (kind != cases[i].kind || strcmp(got, cases[i].as_string) != 0) {
+            fprintf(stderr, "    case %s: kind %d \"%s\"\n", cases[i].yaml, kind, got);
+        }
+        ASSERT_EQ_INT(kind, cases[i].kind);
+        ASSERT_EQ_STR(got, cases[i].as_string);
+    }
+    int kind;
+    ASSERT_EQ_STR(any_of("~", &kind), "(null)");
+    ASSERT_EQ_STR(any_of("", &kind), "(null)");
+    ASSERT_EQ_STR(any_of("''", &kind), "");
+    ASSERT_EQ_INT(kind, OM_ANYVALUE_STRING);
+}
+
+static void test_seclist_alloc_failures(void)
+{
+    const char *yaml = "actions:\n"
+                       "  - {key: a, value: [1, {x: y}]}\n"
+                       "  - {key: b, value: z}\n"
+                       "any: {p: [q]}\n";
+    /* Every allocation that can fail, failed in turn: a problem or success, never a leak or a
+     * crash (ASan checks the leaks). */
+    for (unsigned long n = 1; n < 200; n++) {
+        list_cfg_t c = {0};
+        om_config_free(conf);
+        conf = NULL;
+        om_diags_free(&diags);
+        if (om_config_load_string("t.yaml", yaml, strlen(yaml), &conf, &diags) != 0) {
+            break;
+        }
+        om_alloc_fail_after(n);
+        int problems = om_fields_apply(list_fields, &c, conf->root, "receivers::t", &diags);
+        om_alloc_fail_after(0);
+        om_fields_free(list_fields, &c);
+        if (problems == 0) {
+            break;
+        }
+    }
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -716,12 +968,16 @@ int main(void)
     OM_RUN(test_required);
     OM_RUN(test_bad_defaults);
     OM_RUN(test_free_zeroed_and_partial);
+    OM_RUN(test_node_fields);
     OM_RUN(test_alloc_failures);
     OM_RUN(test_parse_duration);
     OM_RUN(test_parse_size);
     OM_RUN(test_parse_bool);
     OM_RUN(test_parse_endpoint);
     OM_RUN(test_diag_format);
+    OM_RUN(test_seclist);
+    OM_RUN(test_anyvalue_typing);
+    OM_RUN(test_seclist_alloc_failures);
     om_config_free(conf);
     om_diags_free(&diags);
     return om_test_summary();

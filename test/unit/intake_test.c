@@ -231,6 +231,22 @@ static void test_limits_from_memory_limiters(void)
     om_intake_limit_remove(in, &b);
     ASSERT_EQ_INT(om_intake_state(in), OM_INTAKE_OPEN);
     om_intake_limit_remove(in, &a);
+    /* The refusal's message is the limit in force's, else the default one. */
+    ASSERT_EQ_STR(om_intake_refused_msg(in), OM_INTAKE_REFUSED_MSG);
+    om_intake_limit_t c = {.bytes = 2 * unit, .owner = "c", .refused_msg = "too much"};
+    om_intake_limit_add(in, &c);
+    ASSERT_EQ_STR(om_intake_refused_msg(in), "too much");
+    om_intake_limit_add(in, &a); /* higher: c stays in force */
+    ASSERT_EQ_STR(om_intake_refused_msg(in), "too much");
+    om_intake_limit_remove(in, &c);
+    ASSERT_EQ_STR(om_intake_refused_msg(in), OM_INTAKE_REFUSED_MSG); /* a has none */
+    om_intake_limit_remove(in, &a);
+    ASSERT_EQ_STR(om_intake_refused_msg(NULL), OM_INTAKE_REFUSED_MSG);
+    /* memory_limiter's refusal in consume: otelcol's text, retryable, UNAVAILABLE / 503. */
+    ASSERT_EQ_STR(om_strerror(OM_EMEMLIMIT), "data refused due to high memory usage");
+    ASSERT_TRUE(om_err_retryable(OM_EMEMLIMIT));
+    ASSERT_EQ_INT(om_err_grpc_status(OM_EMEMLIMIT), 14);
+    ASSERT_EQ_INT(om_err_http_status(OM_EMEMLIMIT), 503);
     om_arena_unref(big);
     om_testdata_hold_release(&hold);
     om_testdata_hold_stop(&hold);

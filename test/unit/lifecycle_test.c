@@ -37,6 +37,11 @@ static bool fields_fit(const om_field_t *fields, size_t size)
         if (f->type == OM_F_SECTION && !fields_fit(f->fields, size - f->offset)) {
             return false;
         }
+        /* A list's element table lies inside one element. */
+        if (f->type == OM_F_SECLIST &&
+            (f->elem_size == 0 || !fields_fit(f->fields, f->elem_size))) {
+            return false;
+        }
     }
     return true;
 }
