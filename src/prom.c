@@ -464,9 +464,54 @@ size_t om_prom_label_name(const char *key, size_t len, char *out, size_t cap)
  * Correctly rounded output of 15, then 16, then 17 digits: if v has a representation of at
  * most 15 digits, rounding its exact value to 15 digits gives that one padded with zeros
  * (15 digits resolve more finely than a double's half ulp), so stripping zeros finds it. */
+/* The fast path of shortest: v = r / 10^k exactly as a double for an integer r of at most 15
+ * digits and the smallest such k <= 15 (values like 123.45 written by programs). r / 10^k
+ * with both exact is the correctly rounded quotient, which is what reading the decimal
+ * r x 10^-k gives, so those digits read back as v; no other decimal of at most 15 digits
+ * reads back as v (DBL_DIG), so they are what the slow path finds too. */
+static bool shortest_scaled(double v, char *digits, int *exp, size_t *nd)
+{
+    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    if (!(v >= 1e-5 && v < 1e15)) {
+        return false;
+    }
+    for (int k = 0; k < 16; k++) {
+        double m = v * p10[k];
+        if (m >= 1e15) {
+            return false;
+        }
+        double r = floor(m + 0.5);
+        if (r / p10[k] != v) {
+            continue;
+        }
+        char tmp[24];
+        size_t n = 0;
+        for (uint64_t u = (uint64_t)r; u != 0; u /= 10) {
+            tmp[n++] = (char)('0' + u % 10);
+        }
+        /* n >= 1: r >= 1 since v >= 1e-5 needs k >= 5 digits of fraction at most 15. */
+        *exp = (int)n - 1 - k;
+        while (n > 1 && tmp[0] == '0') {
+            memmove(tmp, tmp + 1, --n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            digits[i] = tmp[n - 1 - i];
+        }
+        digits[n] = '\0';
+        *nd = n;
+        return true;
+    }
+    return false;
+}
+
 static size_t shortest(double v, char *digits, int *exp)
 {
     char buf[40];
+    size_t fast;
+    if (shortest_scaled(v, digits, exp, &fast)) {
+        return fast;
+    }
     /* Subnormals have fewer significant bits: the argument above does not hold, so every
      * length is tried (they are rare). */
     for (int prec = v < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
@@ -874,8 +919,12 @@ static struct om__prom_lref *find(om_prom_labels_t *l, const char *name, size_t 
 static uint32_t put_text(om_prom_labels_t *l, const char *s, size_t n)
 {
     uint32_t off = (uint32_t)l->text.len;
-    om_strbuf_append(&l->text, s, n);
-    om_strbuf_putc(&l->text, '\0');
+    if (om_strbuf_reserve(&l->text, n + 1)) {
+        memcpy(l->text.data + l->text.len, s, n);
+        l->text.len += n + 1; /* with its NUL */
+        l->text.data[l->text.len - 1] = '\0';
+        l->text.data[l->text.len] = '\0';
+    }
     return off;
 }
 
@@ -1003,7 +1052,19 @@ int om_prom_labels_add_attrs(om_prom_labels_t *l, const char *prefix, om_keyvalu
     for (size_t i = 1; i < m && sorted; i++) {
         sorted = strcmp(order[i - 1].kv->key, order[i].kv->key) <= 0;
     }
-    if (!sorted) {
+    if (!sorted && m <= 32) {
+        /* Insertion sort: the same order as kv_at_cmp (stable by key), without qsort's
+         * merge-sort setup and indirect calls for a handful of keys. */
+        for (size_t i = 1; i < m; i++) {
+            kv_at_t x = order[i];
+            size_t j = i;
+            while (j > 0 && strcmp(order[j - 1].kv->key, x.kv->key) > 0) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = x;
+        }
+    } else if (!sorted) {
         qsort(order, m, sizeof *order, kv_at_cmp);
     }
     int rc = 0;

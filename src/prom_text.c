@@ -118,35 +118,67 @@ static void put_ts(om_strbuf_t *out, om_prom_format_t f, int64_t ms)
     om_strbuf_append(out, buf, (size_t)n);
 }
 
+/* Copies n bytes at w; returns the end. */
+static char *put(char *w, const void *p, size_t n)
+{
+    memcpy(w, p, n);
+    return w + n;
+}
+
 void om_prom_write_sample(om_strbuf_t *out, om_prom_format_t f, const om_prom_sample_t *s)
 {
-    om_strbuf_append(out, s->name, s->name_len);
-    if (s->suffix != NULL) {
-        om_strbuf_puts(out, s->suffix);
-    }
+    /* The line but its timestamp and exemplar is sized first and written with one
+     * reservation: a scrape is hundreds of thousands of these lines. */
+    char num[OM_PROM_NUM_MAX];
+    size_t nlen = om_prom_format_g(s->value, num);
+    size_t slen = s->suffix != NULL ? strlen(s->suffix) : 0;
+    size_t klen = s->extra_key != NULL ? strlen(s->extra_key) : 0;
+    size_t xlen = s->extra_key != NULL ? strlen(s->extra_value) : 0;
     bool labels = s->labels != NULL && s->labels_len > 0;
+    size_t len = s->name_len + slen + 1 + nlen + 1;
     if (labels || s->extra_key != NULL) {
-        om_strbuf_putc(out, '{');
+        len += 2 + (labels ? s->labels_len : 0);
+        len += s->extra_key != NULL ? (labels ? 1 : 0) + klen + 3 + xlen : 0;
+    }
+    if (!om_strbuf_reserve(out, len)) {
+        return;
+    }
+    char *w = out->data + out->len;
+    w = put(w, s->name, s->name_len);
+    if (slen > 0) {
+        w = put(w, s->suffix, slen);
+    }
+    if (labels || s->extra_key != NULL) {
+        *w++ = '{';
         if (labels) {
-            om_strbuf_append(out, s->labels, s->labels_len);
+            w = put(w, s->labels, s->labels_len);
         }
         if (s->extra_key != NULL) {
             if (labels) {
-                om_strbuf_putc(out, ',');
+                *w++ = ',';
             }
-            om_strbuf_puts(out, s->extra_key);
-            om_strbuf_append(out, "=\"", 2);
-            om_strbuf_puts(out, s->extra_value);
-            om_strbuf_putc(out, '"');
+            w = put(w, s->extra_key, klen);
+            w = put(w, "=\"", 2);
+            w = put(w, s->extra_value, xlen);
+            *w++ = '"';
         }
-        om_strbuf_putc(out, '}');
+        *w++ = '}';
     }
-    om_strbuf_putc(out, ' ');
-    put_num(out, s->value);
+    *w++ = ' ';
+    w = put(w, num, nlen);
+    const om_prom_exemplar_t *e = s->exemplar;
+    bool more = s->has_ts || (f == OM_PROM_FMT_OPENMETRICS && e != NULL);
+    if (!more) {
+        *w++ = '\n'; /* counted in len */
+    }
+    out->len = (size_t)(w - out->data);
+    out->data[out->len] = '\0';
+    if (!more) {
+        return;
+    }
     if (s->has_ts) {
         put_ts(out, f, s->ts_ms);
     }
-    const om_prom_exemplar_t *e = s->exemplar;
     if (f == OM_PROM_FMT_OPENMETRICS && e != NULL) {
         om_strbuf_append(out, " # {", 4);
         om_strbuf_append(out, e->labels, e->labels_len);

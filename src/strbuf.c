@@ -55,9 +55,16 @@ bool om_strbuf_reserve(om_strbuf_t *sb, size_t extra)
     return true;
 }
 
+/* Room for n more bytes and the NUL without growing: the common case, checked first so that
+ * the many short appends of the encoders cost no call to om_strbuf_reserve. */
+static inline bool has_room(const om_strbuf_t *sb, size_t n)
+{
+    return !sb->failed && n < sb->cap - sb->len && (sb->max == 0 || sb->len + n <= sb->max);
+}
+
 void om_strbuf_append(om_strbuf_t *sb, const void *data, size_t n)
 {
-    if (!om_strbuf_reserve(sb, n)) {
+    if (!has_room(sb, n) && !om_strbuf_reserve(sb, n)) {
         return;
     }
     if (n > 0) {
@@ -74,7 +81,7 @@ void om_strbuf_puts(om_strbuf_t *sb, const char *s)
 
 void om_strbuf_putc(om_strbuf_t *sb, char c)
 {
-    if (!om_strbuf_reserve(sb, 1)) {
+    if (!has_room(sb, 1) && !om_strbuf_reserve(sb, 1)) {
         return;
     }
     sb->data[sb->len++] = c;

@@ -21,6 +21,8 @@
  * each scrape and on a timer, so memory follows the live series even without scrapes.
  * Shutdown closes the server (requests in progress answered), then the timer. */
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -138,7 +140,8 @@ typedef struct promexp {
     uv_timer_t sweep;
     bool timer_open;
     bool shutting_down;
-    size_t jobs; /* gzip jobs out */
+    size_t jobs;     /* gzip jobs out */
+    size_t last_len; /* the last scrape's size: the next one's buffer is reserved at once */
     bool server_done;
     om_done_fn done;
     void *done_arg;
@@ -230,6 +233,27 @@ static void gz_done(om_job_t *job, int status)
     maybe_done(p);
 }
 
+/* A large scrape's buffer is fresh memory (glibc maps blocks above src/main.c's 32 MB
+ * threshold anew each time), and filling it page by page took ~12,000 page faults for a
+ * 100,000-series scrape: most of its time on a VM. So the buffer is reserved at once at
+ * about the last scrape's size and, where the kernel offers transparent huge pages on
+ * request (Debian's default "madvise"), asked for them: a fault per 2 MB instead of 4 KB. */
+static void reserve_answer(om_strbuf_t *out, size_t last_len)
+{
+    if (last_len < 4 * 1024 * 1024 || !om_strbuf_reserve(out, last_len + last_len / 8)) {
+        return;
+    }
+    out->data[0] = '\0';
+#ifdef MADV_HUGEPAGE
+    uintptr_t huge = 2 * 1024 * 1024;
+    uintptr_t from = ((uintptr_t)out->data + huge - 1) & ~(huge - 1);
+    uintptr_t to = ((uintptr_t)out->data + out->cap) & ~(huge - 1);
+    if (to > from) {
+        (void)madvise((void *)from, to - from, MADV_HUGEPAGE); /* a hint: errors change nothing */
+    }
+#endif
+}
+
 static void scrape(om_http_req_t *req, void *arg)
 {
     promexp_t *p = arg;
@@ -239,7 +263,9 @@ static void scrape(om_http_req_t *req, void *arg)
         f == OM_PROM_FMT_OPENMETRICS ? OM_PROM_OPENMETRICS_CONTENT_TYPE : OM_PROM_TEXT_CONTENT_TYPE;
     om_strbuf_t out;
     om_strbuf_init(&out, 0);
+    reserve_answer(&out, p->last_len);
     promexp_state_render(p->state, f, uv_now(p->host->loop), &out);
+    p->last_len = out.len;
     om_metric_counter_add(p->m_scrapes, 1);
     if (out.failed) {
         om_strbuf_free(&out);

@@ -198,16 +198,6 @@ static void put_bytes(om_strbuf_t *b, unsigned field, const void *p, size_t n)
     om_strbuf_append(b, p, n);
 }
 
-/* A Label as a repeated field of its parent (TimeSeries.labels, Exemplar.labels). */
-static void put_label(om_strbuf_t *b, const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    size_t msg = 1 + varint_len(nlen) + nlen + 1 + varint_len(vlen) + vlen;
-    put_tag(b, 1, 2);
-    put_varint(b, msg);
-    put_bytes(b, 1, name, nlen);
-    put_bytes(b, 2, value, vlen);
-}
-
 /* Raw writers for the hot paths: the caller has reserved room (sizes from label_size and
  * varint_len), so no bounds or growth check per byte. */
 static uint8_t *w_varint(uint8_t *w, uint64_t v)
@@ -247,6 +237,19 @@ static uint8_t *w_label(uint8_t *w, const char *name, size_t nlen, const char *v
         w += l2;
     }
     return w;
+}
+
+/* A Label as a repeated field of its parent (TimeSeries.labels, Exemplar.labels): room
+ * reserved once, then written raw (a point's labels are most of the encoder's writes). */
+static void put_label(om_strbuf_t *b, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    if (!om_strbuf_reserve(b, label_size(nlen, vlen))) {
+        return;
+    }
+    uint8_t *w = (uint8_t *)b->data + b->len;
+    w = w_label(w, name, nlen, value, vlen, NULL, 0);
+    b->len = (size_t)((char *)w - b->data);
+    b->data[b->len] = '\0';
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -233,6 +233,53 @@ static void test_format_numbers(void)
     }
 }
 
+/* The significant digits of a plain decimal ("-0.01230" -> 3). */
+static size_t sig_digits(const char *s)
+{
+    char d[64];
+    size_t n = 0;
+    for (; *s != '\0' && n < sizeof d; s++) {
+        if (*s >= '0' && *s <= '9' && !(n == 0 && *s == '0')) {
+            d[n++] = *s;
+        }
+    }
+    while (n > 0 && d[n - 1] == '0') {
+        n--;
+    }
+    return n;
+}
+
+/* Decimal values as programs write them (x / 10^k) take a fast path: they must still be the
+ * shortest digits that read back, as the general path gives. */
+static void test_format_decimals(void)
+{
+    srand(11);
+    for (int i = 0; i < 50000; i++) {
+        static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e9, 1e12, 1e15};
+        double num = (double)((unsigned)rand() % 2000000u) * (rand() % 3 == 0 ? 1000.0 : 1.0);
+        double v = num / p10[rand() % 10] * (rand() % 5 == 0 ? -1 : 1);
+        if (i % 7 == 0) {
+            v = (double)rand() / 7.0; /* most do not end: the general path */
+        }
+        char buf[OM_PROM_NUM_MAX], ref[40];
+        om_prom_format_f(v, buf);
+        ASSERT_TRUE(strtod(buf, NULL) == v);
+        size_t p = 1;
+        for (; p < 17; p++) {
+            snprintf(ref, sizeof ref, "%.*e", (int)p - 1, v);
+            if (strtod(ref, NULL) == v) {
+                break;
+            }
+        }
+        if (sig_digits(buf) != (v == 0 ? 0 : p)) {
+            fprintf(stderr, "%.17g: %s, shortest has %zu digits\n", v, buf, p);
+        }
+        ASSERT_EQ_UINT(sig_digits(buf), v == 0 ? 0 : p);
+        om_prom_format_g(v, buf);
+        ASSERT_TRUE(strtod(buf, NULL) == v);
+    }
+}
+
 static void check_value(const om_anyvalue_t *v, const char *want)
 {
     om_strbuf_t sb;
@@ -563,6 +610,7 @@ int main(void)
     OM_RUN(test_metric_names);
     OM_RUN(test_label_names);
     OM_RUN(test_format_numbers);
+    OM_RUN(test_format_decimals);
     OM_RUN(test_value_strings);
     OM_RUN(test_label_sets);
     OM_RUN(test_job_without_namespace);
