@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <uv.h>
 
@@ -95,6 +96,17 @@ void *om_realloc(void *p, size_t n);
 char *om_strdup(const char *s);
 char *om_strndup(const char *s, size_t n);
 void om_free(void *p);
+/* memcpy for spans that may be empty: C makes memcpy's pointers valid even for 0 bytes, and an
+ * empty buffer's data is often NULL (UBSan reports the call). Returns dst. */
+static inline void *om_copy(void *dst, const void *src, size_t n)
+{
+    return n > 0 ? memcpy(dst, src, n) : dst;
+}
+/* memcmp(a, b, n) == 0 for spans that may be empty (the same rule as om_copy). */
+static inline bool om_same(const void *a, const void *b, size_t n)
+{
+    return n == 0 || memcmp(a, b, n) == 0;
+}
 /* Fuzz and failure-path tests: make the Nth allocation from now fail (0 disables). */
 void om_alloc_fail_after(unsigned long n);
 

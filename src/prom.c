@@ -155,7 +155,7 @@ static span_t trim(const char *p, size_t n)
 
 static bool span_eq(span_t a, const char *b)
 {
-    return a.n == strlen(b) && memcmp(a.p, b, a.n) == 0;
+    return a.n == strlen(b) && om_same(a.p, b, a.n);
 }
 
 static bool has_brace(span_t s)
@@ -212,7 +212,7 @@ static size_t tokenize(const char *name, span_t *tok, size_t max)
 static bool has_token(const span_t *tok, size_t n, span_t w)
 {
     for (size_t i = 0; i < n; i++) {
-        if (tok[i].n == w.n && memcmp(tok[i].p, w.p, w.n) == 0) {
+        if (tok[i].n == w.n && om_same(tok[i].p, w.p, w.n)) {
             return true;
         }
     }
@@ -256,8 +256,8 @@ static void unit_suffixes(const char *unit, char *main_buf, span_t *main_out, ch
             span_t m = map_unit(peru, per_unit_map, sizeof per_unit_map / sizeof per_unit_map[0]);
             char tmp[UNIT_MAX + 8];
             if (m.n > 0 && m.n < UNIT_MAX) {
-                memcpy(tmp, "per_", 4);
-                memcpy(tmp + 4, m.p, m.n);
+                om_copy(tmp, "per_", 4);
+                om_copy(tmp + 4, m.p, m.n);
                 *per_out = (span_t){per_buf, clean_unit((span_t){tmp, m.n + 4}, per_buf)};
             }
         }
@@ -367,7 +367,7 @@ static int check_name(const char *name, const om_strbuf_t *out, size_t start)
         return OM_EINVAL;
     }
     const char *p = out->data + start;
-    if (n == strlen(name) && memcmp(p, name, n) == 0) {
+    if (n == strlen(name) && om_same(p, name, n)) {
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -428,11 +428,11 @@ size_t om_prom_label_name(const char *key, size_t len, char *out, size_t cap)
     bool reserved =
         len >= 4 && key[0] == '_' && key[1] == '_' && key[len - 2] == '_' && key[len - 1] == '_';
     if (is_digit(key[0])) {
-        memcpy(out, "key_", 4);
+        om_copy(out, "key_", 4);
         w = 4;
     }
     if (reserved) {
-        memcpy(out + w, "__", 2);
+        om_copy(out + w, "__", 2);
         w += 2;
         s = 2;
         e = len - 2;
@@ -449,7 +449,7 @@ size_t om_prom_label_name(const char *key, size_t len, char *out, size_t cap)
         }
     }
     if (reserved) {
-        memcpy(out + w, "__", 2);
+        om_copy(out + w, "__", 2);
         w += 2;
     }
     out[w] = '\0';
@@ -540,7 +540,7 @@ static size_t special(double v, char *buf)
 {
     const char *s = isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
     size_t n = strlen(s);
-    memcpy(buf, s, n + 1);
+    om_copy(buf, s, n + 1);
     return n;
 }
 
@@ -552,7 +552,7 @@ static bool small_int(double v, double limit, char *buf, size_t *len)
     }
     long long i = (long long)v;
     if (i == 0 && signbit(v)) {
-        memcpy(buf, "-0", 3);
+        om_copy(buf, "-0", 3);
         *len = 2;
         return true;
     }
@@ -620,7 +620,7 @@ size_t om_prom_format_g(double v, char *buf)
         buf[w++] = d[0];
         if (nd > 1) {
             buf[w++] = '.';
-            memcpy(buf + w, d + 1, nd - 1);
+            om_copy(buf + w, d + 1, nd - 1);
             w += nd - 1;
         }
         w += (size_t)snprintf(buf + w, 16, "e%c%02d", exp < 0 ? '-' : '+',
@@ -672,7 +672,7 @@ static void js_number(double v, om_strbuf_t *out)
         buf[w++] = d[0];
         if (nd > 1) {
             buf[w++] = '.';
-            memcpy(buf + w, d + 1, nd - 1);
+            om_copy(buf + w, d + 1, nd - 1);
             w += nd - 1;
         }
         snprintf(buf + w, 16, "e%c%d", exp < 0 ? '-' : '+', (exp < 0 ? -exp : exp) % 1000);
@@ -753,7 +753,7 @@ static void json_kvlist(const om_kvlist_t *l, om_strbuf_t *out, int depth)
         return;
     }
     if (n > 0) {
-        memcpy(sorted, l->values, n * sizeof *sorted);
+        om_copy(sorted, l->values, n * sizeof *sorted);
         qsort(sorted, n, sizeof *sorted, kv_cmp);
     }
     om_strbuf_putc(out, '{');
@@ -908,7 +908,7 @@ static const char *ref_name(const om_prom_labels_t *l, const struct om__prom_lre
 static struct om__prom_lref *find(om_prom_labels_t *l, const char *name, size_t len)
 {
     for (size_t i = 0; i < l->n; i++) {
-        if (l->refs[i].name_len == len && memcmp(ref_name(l, &l->refs[i]), name, len) == 0) {
+        if (l->refs[i].name_len == len && om_same(ref_name(l, &l->refs[i]), name, len)) {
             return &l->refs[i];
         }
     }
@@ -920,7 +920,7 @@ static uint32_t put_text(om_prom_labels_t *l, const char *s, size_t n)
 {
     uint32_t off = (uint32_t)l->text.len;
     if (om_strbuf_reserve(&l->text, n + 1)) {
-        memcpy(l->text.data + l->text.len, s, n);
+        om_copy(l->text.data + l->text.len, s, n);
         l->text.len += n + 1; /* with its NUL */
         l->text.data[l->text.len - 1] = '\0';
         l->text.data[l->text.len] = '\0';
@@ -946,7 +946,7 @@ static int add_ref(om_prom_labels_t *l, const char *name, size_t nlen, const cha
 /* Join value to r's as r;value, unless it is the same as r's value. */
 static int join_value(om_prom_labels_t *l, struct om__prom_lref *r, const char *value, size_t vlen)
 {
-    if (r->value_len == vlen && memcmp(l->text.data + r->value, value, vlen) == 0) {
+    if (r->value_len == vlen && om_same(l->text.data + r->value, value, vlen)) {
         return 0;
     }
     /* Room first: the old value is copied from text itself, which must not move meanwhile

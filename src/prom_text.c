@@ -121,7 +121,7 @@ static void put_ts(om_strbuf_t *out, om_prom_format_t f, int64_t ms)
 /* Copies n bytes at w; returns the end. */
 static char *put(char *w, const void *p, size_t n)
 {
-    memcpy(w, p, n);
+    om_copy(w, p, n);
     return w + n;
 }
 

@@ -132,7 +132,7 @@ static uint32_t hash_bytes(const char *p, size_t n, uint64_t seed)
     uint64_t h = 0x9e3779b97f4a7c15u ^ seed ^ n;
     while (n >= 8) {
         uint64_t w;
-        memcpy(&w, p, 8);
+        om_copy(&w, p, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdu;
         h ^= h >> 32;
         p += 8;
@@ -140,7 +140,7 @@ static uint32_t hash_bytes(const char *p, size_t n, uint64_t seed)
     }
     uint64_t w = 0;
     if (n > 0) { /* p may be NULL for an empty key */
-        memcpy(&w, p, n);
+        om_copy(&w, p, n);
     }
     h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
     return (uint32_t)(h ^ (h >> 33));
@@ -179,7 +179,7 @@ static family_t *family_get(promexp_state_t *s, const char *name, size_t len, om
     uint32_t h = hash_bytes(name, len, 1);
     for (family_t *f = s->ftable_cap ? s->ftable[h & (s->ftable_cap - 1)] : NULL; f != NULL;
          f = f->hnext) {
-        if (f->hash == h && f->name_len == len && memcmp(f->name, name, len) == 0) {
+        if (f->hash == h && f->name_len == len && om_same(f->name, name, len)) {
             if (f->type != type) {
                 *conflict = true;
                 if (!f->warned) {
@@ -204,7 +204,7 @@ static family_t *family_get(promexp_state_t *s, const char *name, size_t len, om
     if (f == NULL) {
         return NULL;
     }
-    memcpy(f->name, name, len);
+    om_copy(f->name, name, len);
     f->name_len = len;
     f->hash = h;
     f->type = type;
@@ -329,7 +329,7 @@ static int ex_take(promexp_state_t *s, series_t *x, om_exemplar_t *const *xs, si
     }
     char *text = (char *)set + head;
     if (t->len > 0) {
-        memcpy(text, t->data, t->len);
+        om_copy(text, t->data, t->len);
     }
     set->n = (uint32_t)slots;
     for (size_t k = 0; k < slots; k++) {
@@ -363,7 +363,7 @@ static series_t *series_find(promexp_state_t *s, family_t *f, const char *labels
     for (series_t *x = s->table_cap ? s->table[h & (s->table_cap - 1)] : NULL; x != NULL;
          x = x->hnext) {
         if (x->hash == h && x->fam == f && x->labels_len == len &&
-            memcmp(x->labels, labels, len) == 0) {
+            om_same(x->labels, labels, len)) {
             return x;
         }
     }
@@ -383,7 +383,7 @@ static series_t *series_new(promexp_state_t *s, family_t *f, const char *labels,
     if (x == NULL) {
         return NULL;
     }
-    memcpy(x->labels, labels, len);
+    om_copy(x->labels, labels, len);
     x->labels_len = (uint32_t)len;
     x->hash = h;
     x->fam = f;
@@ -487,7 +487,7 @@ static int hist_set(series_t *x, const om_histogram_dp_t *p)
         x->h = h;
     }
     hist_t *h = x->h;
-    memcpy(h->bounds, p->explicit_bounds, nb * sizeof(double));
+    om_copy(h->bounds, p->explicit_bounds, nb * sizeof(double));
     for (size_t i = 0; i <= nb; i++) {
         h->counts[i] = i < p->n_bucket_counts ? p->bucket_counts[i] : 0;
     }
@@ -502,7 +502,7 @@ static int hist_add(series_t *x, const om_histogram_dp_t *p)
 {
     hist_t *h = x->h;
     bool match = h->n_bounds == p->n_explicit_bounds &&
-                 memcmp(h->bounds, p->explicit_bounds, h->n_bounds * sizeof(double)) == 0;
+                 om_same(h->bounds, p->explicit_bounds, h->n_bounds * sizeof(double));
     if (!match) {
         uint64_t start = x->start_ns;
         bool newer = p->time_unix_nano >= x->ts_ns;
@@ -709,7 +709,7 @@ static int resource_seen(promexp_state_t *s, const om_resource_t *res, const ctx
     uint32_t h = hash_bytes(s->tmp.data, s->tmp.len, 2);
     resource_t *r = s->rtable_cap ? s->rtable[h & (s->rtable_cap - 1)] : NULL;
     while (r != NULL && !(r->hash == h && r->key_len == s->tmp.len &&
-                          memcmp(r->key, s->tmp.data, s->tmp.len) == 0)) {
+                          om_same(r->key, s->tmp.data, s->tmp.len))) {
         r = r->hnext;
     }
     if (r != NULL) {
@@ -749,7 +749,7 @@ static int resource_seen(promexp_state_t *s, const om_resource_t *res, const ctx
         om_strbuf_free(&text);
         return OM_ENOMEM;
     }
-    memcpy(r->key, s->tmp.data, s->tmp.len);
+    om_copy(r->key, s->tmp.data, s->tmp.len);
     r->key_len = (uint32_t)s->tmp.len;
     r->hash = h;
     r->labels = om_strbuf_steal(&text, NULL);
@@ -1077,7 +1077,7 @@ static void render_hist(render_t *r, const family_t *f, const series_t *x)
          * index's count, in order. */
         double *b = om_malloc(h->n_bounds * sizeof *b);
         if (b != NULL) {
-            memcpy(b, h->bounds, h->n_bounds * sizeof *b);
+            om_copy(b, h->bounds, h->n_bounds * sizeof *b);
             qsort(b, h->n_bounds, sizeof *b, dbl_cmp);
             for (uint32_t i = 0; i < h->n_bounds; i++) {
                 if (i > 0 && b[i] == b[i - 1]) {

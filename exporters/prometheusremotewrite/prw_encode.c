@@ -166,7 +166,7 @@ static void put_tag(om_strbuf_t *b, unsigned field, unsigned wire)
 static void put_double(om_strbuf_t *b, unsigned field, double v)
 {
     uint64_t bits;
-    memcpy(&bits, &v, 8);
+    om_copy(&bits, &v, 8);
     if (bits == 0) {
         return; /* proto3: +0 is the default */
     }
@@ -226,14 +226,14 @@ static uint8_t *w_label(uint8_t *w, const char *name, size_t nlen, const char *v
     w = w_varint(w, msg);
     *w++ = 0x0a;
     w = w_varint(w, nlen);
-    memcpy(w, name, nlen);
+    om_copy(w, name, nlen);
     w += nlen;
     *w++ = 0x12;
     w = w_varint(w, vlen);
-    memcpy(w, v1, l1);
+    om_copy(w, v1, l1);
     w += l1;
     if (l2 > 0) {
-        memcpy(w, v2, l2);
+        om_copy(w, v2, l2);
         w += l2;
     }
     return w;
@@ -261,14 +261,14 @@ static uint64_t hash_bytes(const char *p, size_t n)
     uint64_t h = 0x9e3779b97f4a7c15u ^ n;
     while (n >= 8) {
         uint64_t w;
-        memcpy(&w, p, 8);
+        om_copy(&w, p, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdu;
         h ^= h >> 32;
         p += 8;
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    om_copy(&w, p, n);
     h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
     return h ^ (h >> 29);
 }
@@ -306,8 +306,7 @@ static uint32_t series_of(enc_t *e, size_t len, uint64_t h)
     size_t j = (size_t)h & (e->table_cap - 1);
     for (; e->table[j] != 0; j = (j + 1) & (e->table_cap - 1)) {
         series_t *s = &e->series.v[e->table[j] - 1];
-        if (s->hash == h && s->lab_len == len &&
-            memcmp(e->labels.data + s->lab_off, cand, len) == 0) {
+        if (s->hash == h && s->lab_len == len && om_same(e->labels.data + s->lab_off, cand, len)) {
             return e->table[j] - 1;
         }
     }
@@ -478,7 +477,7 @@ static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
     const char *base = e->base_enc.data;
     size_t head = base_span(e, 0, sn.pos);
     if (head > 0) { /* base is NULL while nothing was encoded into it */
-        memcpy(w, base, head);
+        om_copy(w, base, head);
     }
     w += head;
     uint8_t *lab = w;
@@ -490,7 +489,7 @@ static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
     }
     if (extra_key != NULL) {
         size_t upto = sx.pos > next ? sx.pos : next;
-        memcpy(w, base + e->base_off.v[next], base_span(e, next, upto));
+        om_copy(w, base + e->base_off.v[next], base_span(e, next, upto));
         w += base_span(e, next, upto);
         lab = w;
         w = w_label(w, extra_key, klen, extra_value, xlen, NULL, 0);
@@ -500,7 +499,7 @@ static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
             h -= e->base_h.v[next++];
         }
     }
-    memcpy(w, base + e->base_off.v[next], base_span(e, next, n));
+    om_copy(w, base + e->base_off.v[next], base_span(e, next, n));
     w += base_span(e, next, n);
     return series_of(e, (size_t)(w - start), h);
 }
@@ -517,7 +516,7 @@ static double stale_nan(void)
 {
     uint64_t bits = PRW_STALE_NAN_BITS;
     double d;
-    memcpy(&d, &bits, 8);
+    om_copy(&d, &bits, 8);
     return d;
 }
 
@@ -541,7 +540,7 @@ static void put_exemplar(enc_t *e, uint32_t si, const om_exemplar_t *x)
     const char *names[2] = {"trace_id", "span_id"};
     for (int k = 0; k < 2; k++) {
         size_t len = ids[k]->len;
-        if (len == 0 || len > 16 || memcmp(ids[k]->data, zero_id, len) == 0) {
+        if (len == 0 || len > 16 || om_same(ids[k]->data, zero_id, len)) {
             continue;
         }
         for (size_t i = 0; i < len; i++) {
@@ -819,7 +818,7 @@ static void add_meta(enc_t *e, const om_metric_t *m, const om_prom_class_t *c)
     for (size_t i = 0; i < e->metas.n; i++) {
         const meta_t *x = &e->metas.v[i];
         if (x->name_len == e->name.len &&
-            memcmp(e->meta_text.data + x->name_off, e->name.data, x->name_len) == 0) {
+            om_same(e->meta_text.data + x->name_off, e->name.data, x->name_len)) {
             return;
         }
     }
@@ -981,7 +980,7 @@ static size_t sorted_samples(enc_t *e, const series_t *s, sample_t *out)
 static size_t sample_len(const sample_t *x)
 {
     uint64_t bits;
-    memcpy(&bits, &x->v, 8);
+    om_copy(&bits, &x->v, 8);
     return (bits != 0 ? 9 : 0) + (x->ts != 0 ? 1 + varint_len((uint64_t)x->ts) : 0);
 }
 
@@ -1059,13 +1058,13 @@ static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
     uint8_t *w = (uint8_t *)r->data + r->len;
     *w++ = 0x0a;
     w = w_varint(w, body);
-    memcpy(w, e->labels.data + s->lab_off, s->lab_len);
+    om_copy(w, e->labels.data + s->lab_off, s->lab_len);
     w += s->lab_len;
     for (size_t i = 0; i < ns; i++) {
         *w++ = 0x12;
         w = w_varint(w, sample_len(&tmp[i]));
         uint64_t bits;
-        memcpy(&bits, &tmp[i].v, 8);
+        om_copy(&bits, &tmp[i].v, 8);
         if (bits != 0) {
             *w++ = 0x09;
             for (int k = 0; k < 8; k++) {
