@@ -203,8 +203,8 @@ static void test_forms(void)
         "printf 'sha512:'; openssl passwd -6 pw-sha512",
         /* Debian's default hash; Python's crypt module calls libcrypt (nothing else here
          * writes yescrypt), so this checks that the form is routed to it, not plain text. */
-        "printf 'yes:'; python3 -W ignore -c \"import crypt; print(crypt.crypt('pw-yes', "
-        "'\\$y\\$j9T\\$abcdefghijklmnop'))\"",
+        ("printf 'yes:'; python3 -W ignore -c \"import crypt; print(crypt.crypt('pw-yes', "
+         "'\\$y\\$j9T\\$abcdefghijklmnop'))\""),
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         run_line(cmds[i], l, sizeof l);
