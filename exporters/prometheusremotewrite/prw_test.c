@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "om_test.h"
+#include "om_testauth.h"
 #include "om_test_httpd.h"
 #include "om_testdata.h"
 #include "pipeline.h"
@@ -563,6 +564,41 @@ static void test_headers_and_body(void)
     ASSERT_EQ_INT(fx_finish(&fx), 0);
 }
 
+/* `auth: {authenticator: ID}`: each request carries the authenticator's headers as they are
+ * at send time, over the configured ones (otelcol's auth extensions wrap the HTTP client). */
+static void test_client_auth_headers(void)
+{
+    fx_t fx;
+    fx_init(&fx);
+    om_testauth_t ta = {.secret = "one", .sides = 0};
+    om_testauth_register(&fx.host, "testauth", &ta);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.script[1] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.n_script = 2;
+    ASSERT_EQ_INT(fx_exporter(&fx,
+                              "c: {endpoint: 'http://127.0.0.1:%d/w', headers: {Authorization: "
+                              "cfg}, auth: {authenticator: testauth}}",
+                              fx.srv.port),
+                  0);
+    ASSERT_EQ_INT(exp_prw_factory.consume_metrics(
+                      fx.e, om_testdata_wire(om_testdata_otlp(
+                                "resource service.name=s; metric m; point 2 time:1000000000"))),
+                  0);
+    RUN_UNTIL(&fx, SENT(&fx) == 1, 5000);
+    memcpy(ta.secret, "two", 4);
+    ASSERT_EQ_INT(exp_prw_factory.consume_metrics(
+                      fx.e, om_testdata_wire(om_testdata_otlp(
+                                "resource service.name=s; metric m; point 3 time:2000000000"))),
+                  0);
+    RUN_UNTIL(&fx, SENT(&fx) == 2, 5000);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 2);
+    ASSERT_EQ_STR(om_test_httpd_header(&fx.srv.reqs[0], "Authorization"), "Test one");
+    ASSERT_EQ_STR(om_test_httpd_header(&fx.srv.reqs[1], "Authorization"), "Test two");
+    ASSERT_TRUE(ta.header_calls >= 2);
+    ASSERT_EQ_INT(fx_finish(&fx), 0);
+}
+
 static void test_5xx_and_429_retried_400_dropped(void)
 {
     fx_t fx;
@@ -778,6 +814,7 @@ int main(void)
     OM_RUN(test_encode_native_histograms);
     OM_RUN(test_encode_splits_by_size);
     OM_RUN(test_headers_and_body);
+    OM_RUN(test_client_auth_headers);
     OM_RUN(test_5xx_and_429_retried_400_dropped);
     OM_RUN(test_retry_sends_only_failed_requests);
     OM_RUN(test_delta_counted_not_sent);
