@@ -404,7 +404,7 @@ int om_prom_metric_name(const char *ns, bool suffixes, const char *name, const c
     if (rc == 0) {
         rc = check_name(name, out, start);
     }
-    if (rc != 0 && !out->failed) {
+    if (rc != 0 && !out->failed && out->data != NULL) {
         out->len = start;
         out->data[start] = '\0';
     }

@@ -499,8 +499,10 @@ static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
             h -= e->base_h.v[next++];
         }
     }
-    om_copy(w, base + e->base_off.v[next], base_span(e, next, n));
-    w += base_span(e, next, n);
+    if (base_span(e, next, n) > 0) { /* base is NULL while nothing was encoded into it */
+        om_copy(w, base + e->base_off.v[next], base_span(e, next, n));
+        w += base_span(e, next, n);
+    }
     return series_of(e, (size_t)(w - start), h);
 }
 
