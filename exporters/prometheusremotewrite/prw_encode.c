@@ -489,8 +489,10 @@ static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
     }
     if (extra_key != NULL) {
         size_t upto = sx.pos > next ? sx.pos : next;
-        om_copy(w, base + e->base_off.v[next], base_span(e, next, upto));
-        w += base_span(e, next, upto);
+        if (base_span(e, next, upto) > 0) {
+            om_copy(w, base + e->base_off.v[next], base_span(e, next, upto));
+            w += base_span(e, next, upto);
+        }
         lab = w;
         w = w_label(w, extra_key, klen, extra_value, xlen, NULL, 0);
         h += hash_bytes((const char *)lab, (size_t)(w - lab));
