@@ -520,8 +520,14 @@ void om_strbuf_puts(om_strbuf_t *sb, const char *s);
 void om_strbuf_putc(om_strbuf_t *sb, char c);
 void om_strbuf_printf(om_strbuf_t *sb, const char *fmt, ...) OM_PRINTF(2, 3);
 void om_strbuf_vprintf(om_strbuf_t *sb, const char *fmt, va_list ap) OM_PRINTF(2, 0);
-/* Take the data out; the buffer is left empty. The caller frees with om_free. */
+/* Take the data out; the buffer is left empty. The caller frees with om_free. A buffer nothing
+ * was written to gives an allocated "", so NULL means only out of memory. */
 char *om_strbuf_steal(om_strbuf_t *sb, size_t *len);
+/* The text as a C string: "" while nothing has been written (data is NULL until then). */
+static inline const char *om_strbuf_str(const om_strbuf_t *sb)
+{
+    return sb->data != NULL ? sb->data : "";
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Values: comparing and printing AnyValues as otelcol's pcommon.Value does, and freeing those */

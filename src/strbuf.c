@@ -120,7 +120,7 @@ void om_strbuf_printf(om_strbuf_t *sb, const char *fmt, ...)
 
 char *om_strbuf_steal(om_strbuf_t *sb, size_t *len)
 {
-    char *d = sb->data;
+    char *d = sb->data != NULL ? sb->data : om_calloc(1, 1);
     if (len != NULL) {
         *len = sb->len;
     }

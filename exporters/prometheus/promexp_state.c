@@ -673,10 +673,10 @@ static int point_labels(promexp_state_t *s, const ctx_t *cx, om_keyvalue_t *cons
                                 cx->sm->schema_url != NULL ? cx->sm->schema_url : "", true);
     }
     if (rc == 0 && cx->has_job) {
-        rc = om_prom_labels_set(l, "job", s->job.data, true);
+        rc = om_prom_labels_set(l, "job", om_strbuf_str(&s->job), true);
     }
     if (rc == 0 && cx->has_instance) {
-        rc = om_prom_labels_set(l, "instance", s->instance.data, true);
+        rc = om_prom_labels_set(l, "instance", om_strbuf_str(&s->instance), true);
     }
     for (size_t i = 0; i < s->o->n_const_labels && rc == 0; i++) {
         rc = om_prom_labels_set(l, s->o->const_labels[i].key, s->o->const_labels[i].value, false);
@@ -728,10 +728,10 @@ static int resource_seen(promexp_state_t *s, const om_resource_t *res, const ctx
         }
     }
     if (rc == 0 && cx->has_job) {
-        rc = om_prom_labels_set(l, "job", s->job.data, true);
+        rc = om_prom_labels_set(l, "job", om_strbuf_str(&s->job), true);
     }
     if (rc == 0 && cx->has_instance) {
-        rc = om_prom_labels_set(l, "instance", s->instance.data, true);
+        rc = om_prom_labels_set(l, "instance", om_strbuf_str(&s->instance), true);
     }
     if (rc != 0 || l->text.failed) {
         return OM_ENOMEM;
@@ -911,10 +911,6 @@ int promexp_state_update(promexp_state_t *s, const om_batch_t *b, uint64_t now_m
         om_strbuf_reset(&s->instance);
         cx.has_job = om_prom_job(rm->resource, &s->job);
         cx.has_instance = om_prom_instance(rm->resource, &s->instance);
-        if (s->job.data == NULL || s->instance.data == NULL) {
-            om_strbuf_puts(&s->job, "");
-            om_strbuf_puts(&s->instance, "");
-        }
         bool any = false;
         for (size_t k = 0; k < rm->n_scope_metrics; k++) {
             cx.sm = rm->scope_metrics[k];
@@ -1073,19 +1069,24 @@ static void render_hist(render_t *r, const family_t *f, const series_t *x)
             line_ex(r, f, x, "_bucket", "le", le, (double)cum, ex_at(x, i));
         }
     } else {
-        /* Rare: bounds out of order or repeated. Pair each distinct bound with its first
-         * index's count, in order. */
+        /* Rare: bounds out of order, repeated or NaN. Pair each distinct bound with its first
+         * index's count, in order; a NaN bound equals nothing, so it and its count are left out. */
         double *b = om_malloc(h->n_bounds * sizeof *b);
         if (b != NULL) {
-            om_copy(b, h->bounds, h->n_bounds * sizeof *b);
-            qsort(b, h->n_bounds, sizeof *b, dbl_cmp);
+            uint32_t m = 0;
             for (uint32_t i = 0; i < h->n_bounds; i++) {
+                if (!isnan(h->bounds[i])) {
+                    b[m++] = h->bounds[i];
+                }
+            }
+            qsort(b, m, sizeof *b, dbl_cmp);
+            for (uint32_t i = 0; i < m; i++) {
                 if (i > 0 && b[i] == b[i - 1]) {
                     continue;
                 }
                 uint32_t k = 0;
                 while (h->bounds[k] != b[i]) {
-                    k++;
+                    k++; /* ends: b[i] is one of the bounds */
                 }
                 cum += h->counts[k];
                 if (!(isinf(b[i]) && b[i] > 0)) {

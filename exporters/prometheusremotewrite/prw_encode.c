@@ -401,10 +401,10 @@ static int point_labels(enc_t *e, const om_resource_t *res, om_keyvalue_t *const
         rc = e->oom ? OM_ENOMEM : om_prom_labels_add_attrs(l, NULL, e->kvs.v, e->kvs.n, NULL, 0);
     }
     if (rc == 0 && e->has_job) {
-        rc = om_prom_labels_set(l, "job", e->job.data, true);
+        rc = om_prom_labels_set(l, "job", om_strbuf_str(&e->job), true);
     }
     if (rc == 0 && e->has_instance) {
-        rc = om_prom_labels_set(l, "instance", e->instance.data, true);
+        rc = om_prom_labels_set(l, "instance", om_strbuf_str(&e->instance), true);
     }
     for (size_t i = 0; i < e->o->n_external && rc == 0; i++) {
         rc = om_prom_labels_set(l, e->o->external[i].key, e->o->external[i].value, false);
