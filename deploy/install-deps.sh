@@ -20,6 +20,8 @@ build_pkgs+=(libcrypt-dev)
 test_pkgs+=(apache2-utils)
 # Headless Chromium loads the zpages extension's pages in its test (issue 13).
 test_pkgs+=(chromium)
+# libdeflate: whole-buffer gzip for the exporters and the OTLP receiver (issue 14).
+build_pkgs+=(libdeflate-dev)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

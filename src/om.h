@@ -2505,4 +2505,82 @@ void om_prom_write_sample(om_strbuf_t *out, om_prom_format_t f, const om_prom_sa
 /* The end of an exposition ("# EOF" in OpenMetrics; nothing in text). */
 void om_prom_write_eof(om_strbuf_t *out, om_prom_format_t f);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Compression service: whole-buffer gzip / zlib / zstd for exporters, bounded whole-buffer   */
+/* decompression for receivers, and otelcol's compression_params (issue 14).                  */
+
+/* gzip and zlib go through libdeflate (whole buffers, several times faster than zlib at the
+ * same ratio: bench/README.md has the measurements), zstd through libzstd. Levels are
+ * otelcol's (configcompression.CompressionParams.Level): for gzip, zlib and deflate -1
+ * (default), -2 (Huffman only, done with zlib), 0 (not set: the default) and 1..9; zstd takes
+ * any level (libzstd clamps it; 0: its default, 3); other algorithms only 0. */
+typedef enum {
+    OM_COMP_NONE = 0,
+    OM_COMP_GZIP,
+    OM_COMP_ZLIB, /* RFC 1950: otelcol's "zlib", and what HTTP's "deflate" carries */
+    OM_COMP_ZSTD,
+} om_comp_t;
+
+/* The level OtelMon compresses gzip and zlib at when the config sets none (-1 or 0): a
+ * libdeflate level whose ratio is within 5% of zlib at otelcol's default (Go's
+ * DefaultCompression, level 6), at a fraction of the CPU; chosen from bench/README.md. */
+#define OM_COMP_DEFAULT_LEVEL 1
+
+/* compression_params: {level: N}, as otelcol spells it. Embed it in a component's config with
+ * OM_COMPRESSION_PARAMS_FIELD and check it with om_compression_params_validate. */
+typedef struct om_compression_params {
+    int64_t level; /* 0: not set */
+} om_compression_params_t;
+extern const om_field_t om_compression_params_fields[];
+#define OM_COMPRESSION_PARAMS_FIELD(cfg_type, member)                                              \
+    {                                                                                              \
+        .key = "compression_params", .type = OM_F_SECTION, .offset = offsetof(cfg_type, member),   \
+        .fields = om_compression_params_fields,                                                    \
+        .help = "level: the compression level (gzip/zlib/deflate -1, -2, 1..9; zstd any)"          \
+    }
+
+/* Config validation: whether p fits the algorithm named as in otelcol's `compression` key
+ * ("gzip", "zlib", "deflate", "zstd", "snappy", "lz4", "none", ""...). An uncompressed type
+ * accepts anything, as otelcol does. The error (OM_ECONFIG) names compression_params::level
+ * under `at` ("" or NULL: the component's top level) with otelcol's wording: unsupported
+ * parameters {Level:N} for compression type "T". No I/O, any thread. */
+int om_compression_params_validate(const char *type, const om_compression_params_t *p,
+                                   const char *at, om_err_t *err);
+
+/* A compressor: one algorithm at one level, with its state kept between uses (allocating
+ * libdeflate's is most of the cost of compressing a small request). One thread at a time;
+ * ownership may move between threads with a job (see the worker section). */
+typedef struct om_compressor om_compressor_t;
+/* Any thread. alg is not OM_COMP_NONE; level as in the config (validated). Returns 0,
+ * OM_ENOMEM, or OM_EINVAL for a level the algorithm does not take. */
+int om_compressor_new(om_comp_t alg, int level, om_compressor_t **out);
+void om_compressor_free(om_compressor_t *c);
+/* The owner's thread. Compresses n bytes at in into a new om_malloc'd buffer *out of *out_len
+ * bytes (the caller frees it). Returns 0, OM_ENOMEM, or OM_ETOOBIG when n is over 2 GiB. */
+int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out,
+                      size_t *out_len);
+
+/* Idle compressors of one kind, kept for reuse by one component, on the loop thread: get one
+ * before handing work to a worker (it travels with the job), put it back in the job's done.
+ * At most `keep` idle ones are kept; the rest are freed. */
+typedef struct om_compressors om_compressors_t;
+/* Loop thread. NULL when out of memory. */
+om_compressors_t *om_compressors_new(om_comp_t alg, int level, unsigned keep);
+/* Loop thread. An idle compressor, or a new one; NULL when out of memory. The caller owns it
+ * until om_compressors_put. */
+om_compressor_t *om_compressors_get(om_compressors_t *cs);
+/* Loop thread. Takes c back (NULL does nothing). */
+void om_compressors_put(om_compressors_t *cs, om_compressor_t *c);
+/* Loop thread, once every compressor got from it was put back (or freed). NULL does nothing. */
+void om_compressors_free(om_compressors_t *cs);
+
+/* Decompress a whole gzip (concatenated members too) or zlib body of n bytes into a new
+ * om_malloc'd buffer *out of *out_len bytes (with a NUL after them, not counted), never
+ * holding more than max bytes of output: a compression bomb costs at most max bytes of memory
+ * and about twice that of work. An empty input is an empty body. Returns 0, OM_ETOOBIG
+ * (the output would pass max), OM_EINVAL (corrupt or truncated input), OM_ENOMEM; err gets a
+ * message. Any thread; blocks only for the CPU work. */
+int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_t **out,
+                  size_t *out_len, om_err_t *err);
+
 #endif

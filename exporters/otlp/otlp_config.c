@@ -55,6 +55,7 @@ const om_field_t exp_otlp_fields[] = {
      .def = "gzip",
      .choices = compression_choices,
      .help = "gzip or none"},
+    OM_COMPRESSION_PARAMS_FIELD(exp_otlp_cfg_t, compression_params),
     {.key = "headers",
      .type = OM_F_STRMAP,
      .offset = offsetof(exp_otlp_cfg_t, headers),
@@ -252,6 +253,11 @@ static int check_compression_and_balancer(const exp_otlp_cfg_t *cfg, om_err_t *e
                    "none)",
                    compression_choices[cfg->compression]);
         return OM_ECONFIG;
+    }
+    int rc = om_compression_params_validate(compression_choices[cfg->compression],
+                                            &cfg->compression_params, NULL, err);
+    if (rc != 0) {
+        return rc;
     }
     const char *b = cfg->balancer_name;
     if (is_set(b) && strcmp(b, "round_robin") != 0 && strcmp(b, "pick_first") != 0) {

@@ -28,9 +28,12 @@ typedef struct exp_otlp_keepalive_cfg {
 } exp_otlp_keepalive_cfg_t;
 
 typedef struct exp_otlp_cfg {
-    char *endpoint;      /* required: host:port, dns:///host:port, http(s)://host:port, unix:... */
-    int compression;     /* exp_otlp_comp_t; gzip */
-    om_strmap_t headers; /* sent as metadata on every call (keys lowercased) */
+    char *endpoint;  /* required: host:port, dns:///host:port, http(s)://host:port, unix:... */
+    int compression; /* exp_otlp_comp_t; gzip */
+    /* level (otelcol's configgrpc has no such key, its gzip is always Go's default level;
+     * confighttp's spelling and rules, so a config can tune gzip over both transports) */
+    om_compression_params_t compression_params;
+    om_strmap_t headers;     /* sent as metadata on every call (keys lowercased) */
     om_tls_client_cfg_t tls; /* the core's table; insecure: plaintext unless a CA is given */
     exp_otlp_keepalive_cfg_t keepalive;
     char *balancer_name;       /* "round_robin" (otelcol's default), "pick_first" or "" */

@@ -39,6 +39,7 @@ typedef struct exp_otlphttp_cfg {
     char *traces_endpoint, *metrics_endpoint, *logs_endpoint; /* used as given */
     int encoding;                                             /* otlphttp_encoding_t */
     int compression;                                          /* otlphttp_comp_t */
+    om_compression_params_t compression_params;               /* level, checked as otelcol's */
     /* headers, proxy_url, tls, buffer sizes, connection reuse; max_conns_per_host 0 means
      * sending_queue::num_consumers here. */
     om_http_client_cfg_t http;
@@ -59,15 +60,18 @@ char *exp_otlphttp_signal_url(const exp_otlphttp_cfg_t *cfg, om_signal_t sig, om
 /* The most response body bytes kept (the rest is read and discarded), as otelcol. */
 #define OTLPHTTP_RESP_MAX OM_HTTP_RESP_KEEP
 
-/* Encode the batch as the request body and compress it as configured. On success *out is an
- * om_malloc'd buffer of *len bytes that the caller frees. Returns 0, OM_ENOMEM, or OM_EINVAL
- * (with a message in err) when the batch cannot be encoded. Any thread: it only reads the
- * batch (the exporter runs it on the host's worker pool). Like the rest of this section, it
- * touches no shared state. */
-int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, otlphttp_comp_t comp,
+/* Encode the batch as the request body and compress it with z (the core's compressor for the
+ * configured algorithm and level; NULL: no compression). On success *out is an om_malloc'd
+ * buffer of *len bytes that the caller frees. Returns 0, OM_ENOMEM, or OM_EINVAL / OM_ETOOBIG
+ * (with a message in err) when the batch cannot be encoded. Any thread that owns z: it only
+ * reads the batch (the exporter runs it on the host's worker pool). Like the rest of this
+ * section, it touches no shared state. */
+int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, om_compressor_t *z,
                              uint8_t **out, size_t *len, om_err_t *err);
 /* The Content-Encoding value for comp, or NULL for none. */
 const char *exp_otlphttp_comp_name(otlphttp_comp_t comp);
+/* The core's algorithm for comp (OM_COMP_NONE for none). */
+om_comp_t exp_otlphttp_comp_alg(otlphttp_comp_t comp);
 
 /* Media types of a Content-Type value (parameters, case and spaces ignored). */
 typedef enum {
@@ -103,7 +107,8 @@ typedef struct exp_otlphttp {
     /* Content-Type and Content-Encoding (when compressed): the same for every request. */
     om_http_header_t headers[2];
     size_t n_headers;
-    om_http_client_t *client; /* NULL before start and after close */
+    om_http_client_t *client;      /* NULL before start and after close */
+    om_compressors_t *compressors; /* idle compressors; NULL when not compressing */
     bool shutting_down;
     om_done_fn done;
     void *done_arg;

@@ -10,9 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <zlib.h>
-#include <zstd.h>
-
 #include "google/rpc/status.pb-c.h"
 #include "otlphttp.h"
 
@@ -22,67 +19,21 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Request bodies                                                                             */
 
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+om_comp_t exp_otlphttp_comp_alg(otlphttp_comp_t comp)
 {
-    (void)opaque;
-    return om_calloc(items, size);
-}
-
-static void z_free(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    om_free(p);
-}
-
-/* gzip (windowBits 15 + 16) or the zlib format (15) in one pass into a buffer of
- * deflateBound() bytes, which deflate() is documented to always fit in. */
-static int deflate_all(const uint8_t *in, size_t n, int window_bits, uint8_t **out, size_t *len)
-{
-    z_stream zs = {.zalloc = z_alloc, .zfree = z_free};
-    if (n > UINT32_MAX / 2) {
-        return OM_ETOOBIG;
+    switch (comp) {
+    case OTLPHTTP_COMP_GZIP:
+        return OM_COMP_GZIP;
+    case OTLPHTTP_COMP_ZSTD:
+        return OM_COMP_ZSTD;
+    case OTLPHTTP_COMP_ZLIB:
+    case OTLPHTTP_COMP_DEFLATE:
+        return OM_COMP_ZLIB;
+    case OTLPHTTP_COMP_NONE:
+    case OTLPHTTP_COMP_EMPTY:
+        break;
     }
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK) {
-        return OM_ENOMEM;
-    }
-    int rc = OM_ENOMEM;
-    uLong cap = deflateBound(&zs, (uLong)n);
-    uint8_t *buf = om_malloc(cap);
-    if (buf == NULL) {
-        goto out;
-    }
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)n;
-    zs.next_out = buf;
-    zs.avail_out = (uInt)cap;
-    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
-        om_free(buf);
-        goto out;
-    }
-    *out = buf;
-    *len = (size_t)zs.total_out;
-    rc = 0;
-out:
-    deflateEnd(&zs);
-    return rc;
-}
-
-static int zstd_all(const uint8_t *in, size_t n, uint8_t **out, size_t *len)
-{
-    size_t cap = ZSTD_compressBound(n);
-    uint8_t *buf = om_malloc(cap > 0 ? cap : 1);
-    if (buf == NULL) {
-        return OM_ENOMEM;
-    }
-    size_t r = ZSTD_compress(buf, cap, in, n, ZSTD_CLEVEL_DEFAULT);
-    if (ZSTD_isError(r)) {
-        om_free(buf);
-        return OM_ENOMEM; /* the bound always fits: only allocation can fail */
-    }
-    *out = buf;
-    *len = r;
-    return 0;
+    return OM_COMP_NONE;
 }
 
 const char *exp_otlphttp_comp_name(otlphttp_comp_t comp)
@@ -134,32 +85,18 @@ static int encode_raw(const om_batch_t *b, otlphttp_encoding_t enc, uint8_t **ou
     return 0;
 }
 
-int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, otlphttp_comp_t comp,
+int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, om_compressor_t *z,
                              uint8_t **out, size_t *len, om_err_t *err)
 {
     uint8_t *raw = NULL;
     size_t raw_len = 0;
     int rc = encode_raw(b, enc, &raw, &raw_len, err);
-    if (rc != 0) {
-        return rc;
-    }
-    switch (comp) {
-    case OTLPHTTP_COMP_GZIP:
-        rc = deflate_all(raw, raw_len, 15 + 16, out, len);
-        break;
-    case OTLPHTTP_COMP_ZLIB:
-    case OTLPHTTP_COMP_DEFLATE:
-        rc = deflate_all(raw, raw_len, 15, out, len);
-        break;
-    case OTLPHTTP_COMP_ZSTD:
-        rc = zstd_all(raw, raw_len, out, len);
-        break;
-    case OTLPHTTP_COMP_NONE:
-    case OTLPHTTP_COMP_EMPTY:
+    if (rc != 0 || z == NULL) {
         *out = raw;
         *len = raw_len;
-        return 0;
+        return rc;
     }
+    rc = om_compressor_run(z, raw, raw_len, out, len);
     om_free(raw);
     if (rc == OM_ETOOBIG) {
         om_err_set(err, rc, "request body of %zu bytes is too large to compress", raw_len);

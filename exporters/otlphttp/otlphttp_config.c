@@ -42,7 +42,7 @@ const om_field_t exp_otlphttp_fields[] = {
     /* otelcol's otlphttp factory sets write_buffer_size to 512 KiB. */
     OM_HTTP_CLIENT_FIELDS(exp_otlphttp_cfg_t, http, "512KiB"),
     OM_EXPHELPER_FIELDS(exp_otlphttp_cfg_t, helper, "30s"),
-    {.key = "compression_params", .type = OM_F_IGNORED},
+    OM_COMPRESSION_PARAMS_FIELD(exp_otlphttp_cfg_t, compression_params),
     {.key = "profiles_endpoint", .type = OM_F_IGNORED},
     {.key = NULL},
 };
@@ -72,7 +72,9 @@ int exp_otlphttp_config_validate(const void *vcfg, om_err_t *err)
         om_err_set(err, OM_ECONFIG, "at least one endpoint must be specified");
         return OM_ECONFIG;
     }
-    int rc = om_http_client_cfg_validate(&c->http, err);
+    int rc = om_compression_params_validate(compressions[c->compression], &c->compression_params,
+                                            NULL, err);
+    rc = rc ? rc : om_http_client_cfg_validate(&c->http, err);
     return rc ? rc : om_exphelper_cfg_validate(&c->helper, err);
 }
 

@@ -34,6 +34,17 @@ static int otlphttp_create(const om_create_args_t *a, void **self, om_err_t *err
             goto fail;
         }
     }
+    om_comp_t alg = exp_otlphttp_comp_alg((otlphttp_comp_t)e->cfg->compression);
+    if (alg != OM_COMP_NONE) {
+        /* One idle compressor per consumer at most: that many requests encode at once. */
+        unsigned keep = (unsigned)e->cfg->helper.sending_queue.num_consumers;
+        e->compressors =
+            om_compressors_new(alg, (int)e->cfg->compression_params.level, keep > 0 ? keep : 1);
+        if (e->compressors == NULL) {
+            om_err_set(err, OM_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
     e->helper = om_exphelper_new(a, &e->cfg->helper, exp_otlphttp_send, e, err);
     if (e->helper == NULL) {
         goto fail;
@@ -44,6 +55,7 @@ fail:
     for (int i = 0; i < OM_SIG_COUNT; i++) {
         om_free(e->url[i]);
     }
+    om_compressors_free(e->compressors);
     om_free(e);
     return err->code != 0 ? err->code : OM_ENOMEM;
 }
@@ -121,6 +133,7 @@ static void otlphttp_destroy(void *self)
     for (int i = 0; i < OM_SIG_COUNT; i++) {
         om_free(e->url[i]);
     }
+    om_compressors_free(e->compressors);
     om_free(e);
 }
 

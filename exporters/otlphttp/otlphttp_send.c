@@ -26,9 +26,10 @@ typedef struct xfer {
     om_job_t job; /* first member: the job is the xfer */
     exp_otlphttp_t *e;
     om_exp_req_t *req;
-    int enc_rc;       /* set by the worker */
-    om_err_t enc_err; /* set by the worker */
-    uint8_t *body;    /* owned until handed to the client */
+    om_compressor_t *z; /* from e->compressors, NULL: none; the worker's during the job */
+    int enc_rc;         /* set by the worker */
+    om_err_t enc_err;   /* set by the worker */
+    uint8_t *body;      /* owned until handed to the client */
     size_t body_len;
 } xfer_t;
 
@@ -44,9 +45,8 @@ static void encode_work(om_job_t *job, void *thread_data)
     (void)thread_data;
     xfer_t *x = (xfer_t *)job;
     const exp_otlphttp_cfg_t *c = x->e->cfg;
-    x->enc_rc = exp_otlphttp_encode_body(x->req->batch, (otlphttp_encoding_t)c->encoding,
-                                         (otlphttp_comp_t)c->compression, &x->body, &x->body_len,
-                                         &x->enc_err);
+    x->enc_rc = exp_otlphttp_encode_body(x->req->batch, (otlphttp_encoding_t)c->encoding, x->z,
+                                         &x->body, &x->body_len, &x->enc_err);
 }
 
 static void responded(void *arg, const om_http_response_t *r);
@@ -89,6 +89,8 @@ static void encoded(om_job_t *job, int status)
 {
     xfer_t *x = (xfer_t *)job;
     om_err_t err = {0};
+    om_compressors_put(x->e->compressors, x->z); /* the loop's again, for the next request */
+    x->z = NULL;
     /* OM_ESHUTDOWN: the pool closed first, which the host does only after every component
      * is gone; retryable for the helper in any case. */
     int rc = status != 0 ? status : x->enc_rc;
@@ -125,6 +127,11 @@ void exp_otlphttp_send(void *self, om_exp_req_t *req)
     }
     x->e = e;
     x->req = req;
+    if (e->compressors != NULL && (x->z = om_compressors_get(e->compressors)) == NULL) {
+        om_free(x);
+        om_exp_req_done(req, OM_ENOMEM, 0, "out of memory");
+        return;
+    }
     if (om_workers_submit(e->host->workers, &x->job, encode_work, encoded) != 0) {
         encode_work(&x->job, NULL);
         encoded(&x->job, 0);

@@ -758,8 +758,10 @@ static void test_encode_body_roundtrip(void)
     uint8_t *out = NULL;
     size_t len = 0;
     om_err_t err = {0};
-    ASSERT_EQ_INT(
-        exp_otlphttp_encode_body(b, OTLPHTTP_ENC_PROTO, OTLPHTTP_COMP_ZLIB, &out, &len, &err), 0);
+    om_compressor_t *zlib = NULL, *gzip = NULL;
+    ASSERT_EQ_INT(om_compressor_new(OM_COMP_ZLIB, 0, &zlib), 0);
+    ASSERT_EQ_INT(om_compressor_new(OM_COMP_GZIP, 0, &gzip), 0);
+    ASSERT_EQ_INT(exp_otlphttp_encode_body(b, OTLPHTTP_ENC_PROTO, zlib, &out, &len, &err), 0);
     size_t n = 0;
     uint8_t *raw = inflate_body(out, len, 15, &n);
     ASSERT_TRUE(raw != NULL);
@@ -769,9 +771,7 @@ static void test_encode_body_roundtrip(void)
     om_free(out);
     /* An empty request is a valid body too (0 bytes of protobuf, gzip of nothing). */
     om_batch_t *empty = om_batch_new(OM_SIG_TRACES, 0);
-    ASSERT_EQ_INT(
-        exp_otlphttp_encode_body(empty, OTLPHTTP_ENC_PROTO, OTLPHTTP_COMP_GZIP, &out, &len, &err),
-        0);
+    ASSERT_EQ_INT(exp_otlphttp_encode_body(empty, OTLPHTTP_ENC_PROTO, gzip, &out, &len, &err), 0);
     raw = inflate_body(out, len, 31, &n);
     ASSERT_TRUE(raw != NULL);
     ASSERT_EQ_UINT(n, 0);
@@ -780,17 +780,104 @@ static void test_encode_body_roundtrip(void)
     /* Allocation failures are reported, never a crash. */
     for (unsigned long k = 1; k < 40; k++) {
         om_alloc_fail_after(k);
-        int rc =
-            exp_otlphttp_encode_body(b, OTLPHTTP_ENC_JSON, OTLPHTTP_COMP_GZIP, &out, &len, &err);
+        int rc = exp_otlphttp_encode_body(b, OTLPHTTP_ENC_JSON, gzip, &out, &len, &err);
         om_alloc_fail_after(0);
         ASSERT_TRUE(rc == 0 || rc == OM_ENOMEM);
         if (rc == 0) {
             om_free(out);
         }
     }
+    om_compressor_free(zlib);
+    om_compressor_free(gzip);
     om_batch_release(empty);
     om_batch_release(b);
     free(want);
+}
+
+/* Every level otelcol accepts for each algorithm gives a body that decodes to the very bytes
+ * of the batch, through the exporter's own path (config, factory, worker, HTTP). */
+static void test_each_accepted_level(void)
+{
+    static const struct {
+        const char *comp;
+        int wbits; /* zlib's windowBits to inflate with; -1: zstd */
+        const char *levels[12];
+    } cases[] = {
+        {"gzip", 15 + 16, {"-2", "-1", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
+        {"zlib", 15, {"-2", "-1", "0", "1", "5", "9"}},
+        {"deflate", 15, {"1", "6"}},
+        {"zstd", -1, {"-5", "0", "1", "3", "19", "30"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t l = 0; l < 12 && cases[i].levels[l] != NULL; l++) {
+            fx_t fx;
+            fx_init(&fx);
+            ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+            ASSERT_EQ_INT(fx_exporter(&fx,
+                                      "c: {endpoint: 'http://127.0.0.1:%d', compression: %s, "
+                                      "compression_params: {level: %s}}",
+                                      fx.srv.port, cases[i].comp, cases[i].levels[l]),
+                          0);
+            om_batch_t *b = om_testdata_simple(OM_SIG_TRACES, 50, 0);
+            size_t want_len = 0;
+            uint8_t *want = pack(b, &want_len);
+            ASSERT_EQ_INT(consume(&fx, b), 0);
+            RUN_UNTIL(&fx, sent(&fx, OM_SIG_TRACES) == 50, 5000);
+            ASSERT_EQ_UINT(fx.srv.n_reqs, 1);
+            const om_test_httpd_rec_t *r = &fx.srv.reqs[0];
+            ASSERT_EQ_STR(om_test_httpd_header(r, "Content-Encoding"), cases[i].comp);
+            size_t got_len = 0;
+            uint8_t *got = NULL;
+            if (cases[i].wbits > 0) {
+                got = inflate_body(r->body, r->body_len, cases[i].wbits, &got_len);
+            } else {
+                got = malloc(1 << 20);
+                got_len = ZSTD_decompress(got, 1 << 20, r->body, r->body_len);
+                ASSERT_TRUE(!ZSTD_isError(got_len));
+            }
+            ASSERT_TRUE(got != NULL);
+            ASSERT_EQ_UINT(got_len, want_len);
+            ASSERT_TRUE(memcmp(got, want, want_len) == 0);
+            free(got);
+            free(want);
+            ASSERT_EQ_INT(fx_finish(&fx), 0);
+        }
+    }
+}
+
+/* A level otelcol refuses for the algorithm is a config error that names the key. */
+static void test_bad_level(void)
+{
+    const char *bad[][2] = {
+        {"c: {endpoint: 'http://h', compression_params: {level: 10}}",
+         "compression_params::level: unsupported parameters {Level:10} for compression type "
+         "\"gzip\""},
+        {"c: {endpoint: 'http://h', compression: zlib, compression_params: {level: -3}}",
+         "unsupported parameters {Level:-3} for compression type \"zlib\""},
+        {"c: {endpoint: 'http://h', compression: deflate, compression_params: {level: 11}}",
+         "{Level:11}"},
+        {"c: {endpoint: 'http://h', compression_params: {level: fast}}", "level"},
+        {"c: {endpoint: 'http://h', compression_params: {levle: 1}}", "levle"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        exp_otlphttp_cfg_t c;
+        om_config_t *y = NULL;
+        om_err_t err = {0};
+        ASSERT_TRUE(load_cfg(bad[i][0], &c, &y, &err) != 0);
+        ASSERT_CONTAINS(err.msg, bad[i][1]);
+        om_fields_free(exp_otlphttp_fields, &c);
+        om_config_free(y);
+    }
+    /* Uncompressed: any level is accepted and unused, as in otelcol. */
+    exp_otlphttp_cfg_t c;
+    om_config_t *y = NULL;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(load_cfg("c: {endpoint: 'http://h', compression: none, "
+                           "compression_params: {level: 42}}",
+                           &c, &y, &err),
+                  0);
+    om_fields_free(exp_otlphttp_fields, &c);
+    om_config_free(y);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -898,6 +985,8 @@ int main(void)
     OM_RUN(test_each_signal_json);
     OM_RUN(test_each_signal_gzip_json);
     OM_RUN(test_each_signal_zstd_and_deflate);
+    OM_RUN(test_each_accepted_level);
+    OM_RUN(test_bad_level);
     OM_RUN(test_headers_and_custom_endpoint);
     OM_RUN(test_proxy_and_redirect);
     OM_RUN(test_503_retry_after_waited_for);

@@ -1,0 +1,381 @@
+/* compress_bench.c: otelmon-compress-bench, the CPU cost and ratio of gzip on OTLP batches
+ * (issue 14), to choose the exporters' compression library and level from measurements.
+ *
+ * Inputs (all distinct, nothing repeats between requests, as on a real collector):
+ *   - "loadgen": requests exactly as otelmon-loadgen builds them (its defaults: 100 spans of
+ *     8 attributes, random 16-byte string values, one event and a status per span);
+ *   - "js": spans shaped like the OpenTelemetry JS SDK's HTTP instrumentation (resource with
+ *     telemetry.sdk.*, scope @opentelemetry/instrumentation-http, http.* and net.* attributes
+ *     with realistic, partly repeating values, random ids, nanosecond timestamps).
+ * Each is measured as requests of 100 spans and as batches of 8,200 spans (the batch
+ * processor's default send_batch_size is 8192: the concatenation of 82 requests' bytes,
+ * which is the same protobuf message as their merge).
+ *
+ * Methods: zlib with a new z_stream per call (what otlphttp did), zlib with one z_stream
+ * reused through deflateReset, libdeflate with one compressor reused, libdeflate with a
+ * compressor allocated per call, zstd for reference; and the decompressors, zlib inflate
+ * and libdeflate's whole-buffer gzip decoder. CPU time is this thread's
+ * (CLOCK_THREAD_CPUTIME_ID), so other load on a shared machine inflates it less than
+ * wall-clock rates. One thread; the figures are per core. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libdeflate.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "lg.h"
+
+#define REQ_SPANS 100
+#define BATCH_REQS 82
+#define N_INPUTS 16 /* distinct inputs per data set and size, cycled */
+
+typedef struct input {
+    uint8_t *data;
+    size_t len;
+    size_t spans;
+} input_t;
+
+typedef struct set {
+    const char *name;
+    input_t in[N_INPUTS];
+} set_t;
+
+static double cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void hex(uint64_t *rng, char *out, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[i] = digits[lg_rand(rng) & 15];
+    }
+    out[n] = '\0';
+}
+
+/* One JS-SDK-shaped span as OTLP JSON (the SDK's own JSON: hex ids, int64 as strings). */
+static void js_span(om_strbuf_t *sb, uint64_t *rng, uint64_t t0, const char *trace,
+                    const char *parent)
+{
+    static const char *const routes[] = {"/api/cart",  "/api/checkout", "/api/products",
+                                         "/api/users", "/health",       "/api/orders"};
+    static const char *const methods[] = {"GET", "GET", "GET", "POST", "PUT", "DELETE"};
+    static const int statuses[] = {200, 200, 200, 201, 404, 500};
+    char span[17];
+    hex(rng, span, 16);
+    unsigned r = (unsigned)(lg_rand(rng) % 6), s = (unsigned)(lg_rand(rng) % 6);
+    uint64_t start = t0 + lg_rand(rng) % 1000000000u, dur = 200000 + lg_rand(rng) % 90000000u;
+    om_strbuf_printf(
+        sb,
+        "{\"traceId\":\"%s\",\"spanId\":\"%s\",\"parentSpanId\":\"%s\","
+        "\"name\":\"%s %s\",\"kind\":2,\"startTimeUnixNano\":\"%llu\","
+        "\"endTimeUnixNano\":\"%llu\",\"attributes\":["
+        "{\"key\":\"http.url\",\"value\":{\"stringValue\":"
+        "\"http://shop.example.com:8080%s/%llu?session=%llx\"}},"
+        "{\"key\":\"http.host\",\"value\":{\"stringValue\":\"shop.example.com:8080\"}},"
+        "{\"key\":\"net.host.name\",\"value\":{\"stringValue\":\"shop.example.com\"}},"
+        "{\"key\":\"http.method\",\"value\":{\"stringValue\":\"%s\"}},"
+        "{\"key\":\"http.scheme\",\"value\":{\"stringValue\":\"http\"}},"
+        "{\"key\":\"http.target\",\"value\":{\"stringValue\":\"%s/%llu\"}},"
+        "{\"key\":\"http.user_agent\",\"value\":{\"stringValue\":"
+        "\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0 Safari/537.36\"}},"
+        "{\"key\":\"http.flavor\",\"value\":{\"stringValue\":\"1.1\"}},"
+        "{\"key\":\"net.transport\",\"value\":{\"stringValue\":\"ip_tcp\"}},"
+        "{\"key\":\"net.host.ip\",\"value\":{\"stringValue\":\"::ffff:10.0.%u.%u\"}},"
+        "{\"key\":\"net.host.port\",\"value\":{\"intValue\":8080}},"
+        "{\"key\":\"net.peer.ip\",\"value\":{\"stringValue\":\"::ffff:10.1.%u.%u\"}},"
+        "{\"key\":\"net.peer.port\",\"value\":{\"intValue\":%u}},"
+        "{\"key\":\"http.status_code\",\"value\":{\"intValue\":%d}},"
+        "{\"key\":\"http.status_text\",\"value\":{\"stringValue\":\"%s\"}}],"
+        "\"status\":{\"code\":%d}}",
+        trace, span, parent, methods[r], routes[r], (unsigned long long)start,
+        (unsigned long long)(start + dur), routes[r], (unsigned long long)(lg_rand(rng) % 100000),
+        (unsigned long long)lg_rand(rng), methods[r], routes[r],
+        (unsigned long long)(lg_rand(rng) % 100000), (unsigned)(lg_rand(rng) % 4),
+        (unsigned)(lg_rand(rng) % 250), (unsigned)(lg_rand(rng) % 8),
+        (unsigned)(lg_rand(rng) % 250), 30000u + (unsigned)(lg_rand(rng) % 30000), statuses[s],
+        statuses[s] >= 400 ? "ERROR" : "OK", statuses[s] >= 500 ? 2 : 0);
+}
+
+/* A JS-SDK-shaped request of n spans, as protobuf (through the core's JSON decoder). */
+static int js_request(uint64_t *rng, size_t n, uint8_t **out, size_t *len)
+{
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    char pid[8];
+    snprintf(pid, sizeof pid, "%u", 1000u + (unsigned)(lg_rand(rng) % 60000));
+    om_strbuf_printf(
+        &sb,
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":["
+        "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"checkout\"}},"
+        "{\"key\":\"telemetry.sdk.language\",\"value\":{\"stringValue\":\"nodejs\"}},"
+        "{\"key\":\"telemetry.sdk.name\",\"value\":{\"stringValue\":\"opentelemetry\"}},"
+        "{\"key\":\"telemetry.sdk.version\",\"value\":{\"stringValue\":\"2.0.1\"}},"
+        "{\"key\":\"process.pid\",\"value\":{\"intValue\":%s}},"
+        "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"web-7f9c%llx\"}}]},"
+        "\"scopeSpans\":[{\"scope\":{\"name\":\"@opentelemetry/instrumentation-http\","
+        "\"version\":\"0.57.0\"},\"spans\":[",
+        pid, (unsigned long long)(lg_rand(rng) & 0xfffff));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t t0 = (uint64_t)ts.tv_sec * OM_NS_PER_S;
+    char trace[33], parent[17];
+    for (size_t i = 0; i < n; i++) {
+        if (i % 5 == 0) { /* traces of 5 spans */
+            hex(rng, trace, 32);
+            hex(rng, parent, 16);
+        }
+        js_span(&sb, rng, t0, trace, parent);
+        om_strbuf_puts(&sb, i + 1 < n ? "," : "]}]}]}");
+    }
+    om_batch_t *b = NULL;
+    om_err_t err = {0};
+    int rc =
+        sb.failed ? OM_ENOMEM : om_batch_decode_json(OM_SIG_TRACES, sb.data, sb.len, 0, &b, &err);
+    om_strbuf_free(&sb);
+    if (rc != 0) {
+        fprintf(stderr, "js request: %s\n", err.msg);
+        return rc;
+    }
+    *len = om_batch_proto_size(b);
+    *out = malloc(*len);
+    om_batch_proto_pack(b, *out);
+    om_batch_release(b);
+    return 0;
+}
+
+static int make_request(const char *set, uint64_t *rng, uint8_t **out, size_t *len)
+{
+    if (strcmp(set, "js") == 0) {
+        return js_request(rng, REQ_SPANS, out, len);
+    }
+    lg_opts_t o = {.signal = OM_SIG_TRACES, .items = REQ_SPANS, .attrs = 8, .attr_size = 16};
+    om_err_t err = {0};
+    return lg_gen_proto(&o, rng, out, len, &err);
+}
+
+/* N_INPUTS distinct inputs of reqs requests each (their bytes concatenated). */
+static int build_set(set_t *s, const char *name, size_t reqs, uint64_t *rng)
+{
+    s->name = name;
+    for (size_t i = 0; i < N_INPUTS; i++) {
+        input_t *in = &s->in[i];
+        in->data = NULL;
+        in->len = 0;
+        for (size_t r = 0; r < reqs; r++) {
+            uint8_t *p = NULL;
+            size_t n = 0;
+            if (make_request(name, rng, &p, &n) != 0) {
+                return -1;
+            }
+            in->data = realloc(in->data, in->len + n);
+            memcpy(in->data + in->len, p, n);
+            in->len += n;
+            free(p);
+        }
+        in->spans = reqs * REQ_SPANS;
+    }
+    return 0;
+}
+
+typedef struct method {
+    const char *name;
+    int level;
+    /* Compress in into out (cap bytes); returns the compressed size (0: failed). */
+    size_t (*run)(const struct method *m, const input_t *in, uint8_t *out, size_t cap);
+} method_t;
+
+static z_stream reused_zs;
+static int reused_level = -100;
+static struct libdeflate_compressor *ld_comp[13];
+
+static size_t zlib_fresh(const method_t *m, const input_t *in, uint8_t *out, size_t cap)
+{
+    z_stream zs = {0};
+    deflateInit2(&zs, m->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = in->data;
+    zs.avail_in = (uInt)in->len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    size_t n = deflate(&zs, Z_FINISH) == Z_STREAM_END ? zs.total_out : 0;
+    deflateEnd(&zs);
+    return n;
+}
+
+static size_t zlib_reused(const method_t *m, const input_t *in, uint8_t *out, size_t cap)
+{
+    if (reused_level != m->level) {
+        if (reused_level != -100) {
+            deflateEnd(&reused_zs);
+        }
+        memset(&reused_zs, 0, sizeof reused_zs);
+        deflateInit2(&reused_zs, m->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+        reused_level = m->level;
+    } else {
+        deflateReset(&reused_zs);
+    }
+    reused_zs.next_in = in->data;
+    reused_zs.avail_in = (uInt)in->len;
+    reused_zs.next_out = out;
+    reused_zs.avail_out = (uInt)cap;
+    return deflate(&reused_zs, Z_FINISH) == Z_STREAM_END ? reused_zs.total_out : 0;
+}
+
+static size_t ld_reused(const method_t *m, const input_t *in, uint8_t *out, size_t cap)
+{
+    if (ld_comp[m->level] == NULL) {
+        ld_comp[m->level] = libdeflate_alloc_compressor(m->level);
+    }
+    return libdeflate_gzip_compress(ld_comp[m->level], in->data, in->len, out, cap);
+}
+
+static size_t ld_fresh(const method_t *m, const input_t *in, uint8_t *out, size_t cap)
+{
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(m->level);
+    size_t n = libdeflate_gzip_compress(c, in->data, in->len, out, cap);
+    libdeflate_free_compressor(c);
+    return n;
+}
+
+static size_t zstd_run(const method_t *m, const input_t *in, uint8_t *out, size_t cap)
+{
+    static ZSTD_CCtx *cx;
+    if (cx == NULL) {
+        cx = ZSTD_createCCtx();
+    }
+    size_t n = ZSTD_compressCCtx(cx, out, cap, in->data, in->len, m->level);
+    return ZSTD_isError(n) ? 0 : n;
+}
+
+static const method_t methods[] = {
+    {"zlib, new stream", 1, zlib_fresh},         {"zlib, new stream", 6, zlib_fresh},
+    {"zlib, reused stream", 1, zlib_reused},     {"zlib, reused stream", 6, zlib_reused},
+    {"libdeflate, reused", 1, ld_reused},        {"libdeflate, reused", 2, ld_reused},
+    {"libdeflate, reused", 3, ld_reused},        {"libdeflate, reused", 4, ld_reused},
+    {"libdeflate, reused", 5, ld_reused},        {"libdeflate, reused", 6, ld_reused},
+    {"libdeflate, new compressor", 1, ld_fresh}, {"libdeflate, new compressor", 6, ld_fresh},
+    {"zstd (reference)", 1, zstd_run},           {"zstd (reference)", 3, zstd_run},
+};
+
+/* Runs f over the set's inputs until at least min_us of CPU went by; returns us per span and
+ * the ratio (compressed / raw bytes). */
+static void measure(const method_t *m, const set_t *s, uint8_t *out, size_t cap, double min_us,
+                    double *us_span, double *ratio)
+{
+    size_t spans = 0, raw = 0, comp = 0;
+    m->run(m, &s->in[0], out, cap); /* warm-up: allocations, caches */
+    double t0 = cpu_us(), t = t0;
+    for (size_t i = 0; t - t0 < min_us || i < N_INPUTS; i++) {
+        const input_t *in = &s->in[i % N_INPUTS];
+        size_t n = m->run(m, in, out, cap);
+        if (n == 0) {
+            fprintf(stderr, "%s failed\n", m->name);
+            exit(1);
+        }
+        spans += in->spans;
+        raw += in->len;
+        comp += n;
+        t = cpu_us();
+    }
+    *us_span = (t - t0) / (double)spans;
+    *ratio = (double)comp / (double)raw;
+}
+
+/* Decompression of the set gzipped at level 6: zlib inflate (new stream per body, as the
+ * receiver does) against libdeflate's whole-buffer decoder. */
+static void measure_inflate(const set_t *s, uint8_t *zbuf, size_t cap, double min_us)
+{
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(6);
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    size_t zl[N_INPUTS];
+    uint8_t *z[N_INPUTS];
+    size_t maxlen = 0;
+    for (size_t i = 0; i < N_INPUTS; i++) {
+        z[i] = malloc(cap);
+        zl[i] = libdeflate_gzip_compress(c, s->in[i].data, s->in[i].len, z[i], cap);
+        maxlen = s->in[i].len > maxlen ? s->in[i].len : maxlen;
+    }
+    (void)zbuf;
+    uint8_t *out = malloc(maxlen);
+    for (int lib = 0; lib < 2; lib++) {
+        size_t spans = 0;
+        double t0 = cpu_us(), t = t0;
+        for (size_t i = 0; t - t0 < min_us || i < N_INPUTS; i++) {
+            size_t k = i % N_INPUTS, got = 0;
+            if (lib == 0) {
+                z_stream zs = {0};
+                inflateInit2(&zs, 16 + 15);
+                zs.next_in = z[k];
+                zs.avail_in = (uInt)zl[k];
+                zs.next_out = out;
+                zs.avail_out = (uInt)maxlen;
+                inflate(&zs, Z_FINISH);
+                got = zs.total_out;
+                inflateEnd(&zs);
+            } else {
+                libdeflate_gzip_decompress(d, z[k], zl[k], out, maxlen, &got);
+            }
+            if (got != s->in[k].len) {
+                fprintf(stderr, "inflate mismatch\n");
+                exit(1);
+            }
+            spans += s->in[k].spans;
+            t = cpu_us();
+        }
+        printf("| %-8s | %5zu | %-28s | %2s | %9.3f | %5s |\n", s->name, s->in[0].spans,
+               lib == 0 ? "inflate: zlib, new stream" : "inflate: libdeflate", "-",
+               (t - t0) / (double)spans, "-");
+    }
+    for (size_t i = 0; i < N_INPUTS; i++) {
+        free(z[i]);
+    }
+    free(out);
+    libdeflate_free_compressor(c);
+    libdeflate_free_decompressor(d);
+}
+
+int main(int argc, char **argv)
+{
+    double min_us = argc > 1 ? atof(argv[1]) * 1e6 : 1e6; /* CPU seconds per row */
+    uint64_t rng = 42;
+    static const char *const names[] = {"loadgen", "js"};
+    static const size_t reqs[] = {1, BATCH_REQS};
+    printf("| data     | spans | method                       | lv | us/span   | ratio |\n");
+    printf("|----------|------:|------------------------------|---:|----------:|------:|\n");
+    for (size_t d = 0; d < 2; d++) {
+        for (size_t r = 0; r < 2; r++) {
+            set_t s;
+            if (build_set(&s, names[d], reqs[r], &rng) != 0) {
+                return 1;
+            }
+            size_t cap = compressBound((uLong)s.in[0].len) * 2 + 1024;
+            for (size_t i = 0; i < N_INPUTS; i++) {
+                size_t c = compressBound((uLong)s.in[i].len) * 2 + 1024;
+                cap = c > cap ? c : cap;
+            }
+            uint8_t *out = malloc(cap);
+            for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+                double us, ratio;
+                measure(&methods[m], &s, out, cap, min_us, &us, &ratio);
+                printf("| %-8s | %5zu | %-28s | %2d | %9.3f | %.3f |\n", s.name, s.in[0].spans,
+                       methods[m].name, methods[m].level, us, ratio);
+                fflush(stdout);
+            }
+            measure_inflate(&s, out, cap, min_us);
+            printf("(%s, %zu spans: %.0f bytes of protobuf per span)\n", s.name, s.in[0].spans,
+                   (double)s.in[0].len / (double)s.in[0].spans);
+            free(out);
+            for (size_t i = 0; i < N_INPUTS; i++) {
+                free(s.in[i].data);
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,377 @@
+/* compress.c: the compression service (om.h, "Compression service"): otelcol's
+ * compression_params, whole-buffer compressors and bounded whole-buffer decompression.
+ *
+ * Why whole buffers: exporters hold the whole request in memory (a batch packed as protobuf
+ * or JSON), and receivers hold the whole body anyway, capped at max_request_body_size. That
+ * lets libdeflate do gzip and zlib, which on OTLP data compresses several times faster than
+ * zlib at the same ratio (bench/README.md). Huffman-only (-2) has no libdeflate counterpart
+ * and goes through zlib.
+ *
+ * Threads: nothing here is shared. A compressor belongs to one thread at a time; the cache of
+ * idle compressors belongs to the loop thread; om_decompress allocates its own decoder. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libdeflate.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "om.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* compression_params                                                                         */
+
+const om_field_t om_compression_params_fields[] = {
+    {.key = "level",
+     .type = OM_F_INT,
+     .offset = offsetof(om_compression_params_t, level),
+     .min = (double)INT32_MIN,
+     .max = (double)INT32_MAX,
+     .help = "compression level; 0: the algorithm's default"},
+    {.key = NULL},
+};
+
+/* otelcol's configcompression.Type.ValidateParams: zlib.DefaultCompression (-1),
+ * HuffmanOnly (-2), NoCompression (0, which confighttp reads as "not set") and BestSpeed (1)
+ * to BestCompression (9) for the deflate family; anything for zstd; only 0 for the rest. */
+int om_compression_params_validate(const char *type, const om_compression_params_t *p,
+                                   const char *at, om_err_t *err)
+{
+    int64_t l = p->level;
+    if (type == NULL || type[0] == '\0' || strcmp(type, "none") == 0 || l == 0) {
+        return 0;
+    }
+    if (strcmp(type, "gzip") == 0 || strcmp(type, "zlib") == 0 || strcmp(type, "deflate") == 0) {
+        if (l == -1 || l == -2 || (l >= 1 && l <= 9)) {
+            return 0;
+        }
+    } else if (strcmp(type, "zstd") == 0) {
+        return 0;
+    }
+    char key[160];
+    snprintf(key, sizeof key, "%s%scompression_params::level", at != NULL ? at : "",
+             at != NULL && at[0] != '\0' ? "::" : "");
+    om_err_at(err, key, "unsupported parameters {Level:%lld} for compression type \"%.32s\"",
+              (long long)l, type);
+    return OM_ECONFIG;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Compressors                                                                                */
+
+struct om_compressor {
+    om_comp_t alg;
+    int level;
+    struct libdeflate_compressor *ld; /* gzip, zlib at levels 1..9 */
+    ZSTD_CCtx *zstd;                  /* zstd */
+    om_compressor_t *next;            /* in a cache's idle list */
+};
+
+int om_compressor_new(om_comp_t alg, int level, om_compressor_t **out)
+{
+    bool deflate_family = alg == OM_COMP_GZIP || alg == OM_COMP_ZLIB;
+    if (alg == OM_COMP_NONE || (deflate_family && (level < -2 || level > 9))) {
+        return OM_EINVAL;
+    }
+    om_compressor_t *c = om_calloc(1, sizeof *c);
+    if (c == NULL) {
+        return OM_ENOMEM;
+    }
+    c->alg = alg;
+    c->level = deflate_family && (level == 0 || level == -1) ? OM_COMP_DEFAULT_LEVEL : level;
+    if (deflate_family && c->level > 0) {
+        c->ld = libdeflate_alloc_compressor(c->level);
+    } else if (alg == OM_COMP_ZSTD) {
+        c->zstd = ZSTD_createCCtx();
+    }
+    if ((deflate_family && c->level > 0 && c->ld == NULL) ||
+        (alg == OM_COMP_ZSTD && c->zstd == NULL)) {
+        om_compressor_free(c);
+        return OM_ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+void om_compressor_free(om_compressor_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    libdeflate_free_compressor(c->ld);
+    ZSTD_freeCCtx(c->zstd);
+    om_free(c);
+}
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return om_calloc(items, size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    om_free(p);
+}
+
+/* Huffman-only through zlib, in one pass into deflateBound() bytes (always enough). */
+static int huffman_only(om_comp_t alg, const uint8_t *in, size_t n, uint8_t **out, size_t *len)
+{
+    z_stream zs = {.zalloc = z_alloc, .zfree = z_free};
+    int wbits = alg == OM_COMP_GZIP ? 16 + MAX_WBITS : MAX_WBITS;
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits, 8, Z_HUFFMAN_ONLY) != Z_OK) {
+        return OM_ENOMEM;
+    }
+    int rc = OM_ENOMEM;
+    uLong cap = deflateBound(&zs, (uLong)n);
+    uint8_t *buf = om_malloc(cap);
+    if (buf == NULL) {
+        goto out;
+    }
+    zs.next_in = (Bytef *)(uintptr_t)in; /* zlib does not write input; its API predates const */
+    zs.avail_in = (uInt)n;
+    zs.next_out = buf;
+    zs.avail_out = (uInt)cap;
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+        om_free(buf);
+        goto out;
+    }
+    *out = buf;
+    *len = (size_t)zs.total_out;
+    rc = 0;
+out:
+    deflateEnd(&zs);
+    return rc;
+}
+
+static int run_libdeflate(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out,
+                          size_t *len)
+{
+    bool gz = c->alg == OM_COMP_GZIP;
+    size_t cap =
+        gz ? libdeflate_gzip_compress_bound(c->ld, n) : libdeflate_zlib_compress_bound(c->ld, n);
+    uint8_t *buf = om_malloc(cap);
+    if (buf == NULL) {
+        return OM_ENOMEM;
+    }
+    /* The bound always fits, so 0 cannot happen; treat it as memory, the only other cause. */
+    size_t got = gz ? libdeflate_gzip_compress(c->ld, in, n, buf, cap)
+                    : libdeflate_zlib_compress(c->ld, in, n, buf, cap);
+    if (got == 0) {
+        om_free(buf);
+        return OM_ENOMEM;
+    }
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+static int run_zstd(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out, size_t *len)
+{
+    size_t cap = ZSTD_compressBound(n);
+    uint8_t *buf = om_malloc(cap > 0 ? cap : 1);
+    if (buf == NULL) {
+        return OM_ENOMEM;
+    }
+    size_t r = ZSTD_compressCCtx(c->zstd, buf, cap, in, n, c->level);
+    if (ZSTD_isError(r)) {
+        om_free(buf);
+        return OM_ENOMEM; /* the bound always fits: only allocation can fail */
+    }
+    *out = buf;
+    *len = r;
+    return 0;
+}
+
+int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out,
+                      size_t *out_len)
+{
+    if (n > (size_t)INT32_MAX) {
+        return OM_ETOOBIG;
+    }
+    if (in == NULL) {
+        in = (const uint8_t *)""; /* an empty request: libraries want a valid pointer */
+    }
+    if (c->alg == OM_COMP_ZSTD) {
+        return run_zstd(c, in, n, out, out_len);
+    }
+    if (c->ld == NULL) {
+        return huffman_only(c->alg, in, n, out, out_len);
+    }
+    return run_libdeflate(c, in, n, out, out_len);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The loop thread's cache of idle compressors                                                */
+
+struct om_compressors {
+    om_comp_t alg;
+    int level;
+    unsigned keep, idle;
+    om_compressor_t *list;
+};
+
+om_compressors_t *om_compressors_new(om_comp_t alg, int level, unsigned keep)
+{
+    om_compressors_t *cs = om_calloc(1, sizeof *cs);
+    if (cs != NULL) {
+        cs->alg = alg;
+        cs->level = level;
+        cs->keep = keep;
+    }
+    return cs;
+}
+
+om_compressor_t *om_compressors_get(om_compressors_t *cs)
+{
+    om_compressor_t *c = cs->list;
+    if (c != NULL) {
+        cs->list = c->next;
+        cs->idle--;
+        c->next = NULL;
+        return c;
+    }
+    return om_compressor_new(cs->alg, cs->level, &c) == 0 ? c : NULL;
+}
+
+void om_compressors_put(om_compressors_t *cs, om_compressor_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (cs->idle >= cs->keep) {
+        om_compressor_free(c);
+        return;
+    }
+    c->next = cs->list;
+    cs->list = c;
+    cs->idle++;
+}
+
+void om_compressors_free(om_compressors_t *cs)
+{
+    if (cs == NULL) {
+        return;
+    }
+    while (cs->list != NULL) {
+        om_compressor_t *c = cs->list;
+        cs->list = c->next;
+        om_compressor_free(c);
+    }
+    om_free(cs);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Bounded decompression                                                                      */
+
+/* The first output buffer: what the gzip trailer says the (last) member holds, else four
+ * times the input, within [4 KiB, max]. The trailer is the sender's word, so it only sizes
+ * the first try: the buffer still grows, by doubling, up to max. */
+static size_t first_guess(om_comp_t alg, const uint8_t *in, size_t n, size_t max)
+{
+    size_t g = n > SIZE_MAX / 4 ? SIZE_MAX : n * 4;
+    if (alg == OM_COMP_GZIP && n >= 18) {
+        const uint8_t *t = in + n - 4;
+        g = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+    }
+    g = g < 4096 ? 4096 : g;
+    return g > max ? max : g;
+}
+
+/* One try into out[0..cap): every gzip member (or the one zlib stream, ignoring what follows
+ * it, as Go's reader does). Returns 0 with *len, 1 when cap was too small, OM_EINVAL. */
+static int inflate_into(struct libdeflate_decompressor *d, om_comp_t alg, const uint8_t *in,
+                        size_t n, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t ipos = 0, opos = 0;
+    /* Loop bound: each member consumes at least its 18-byte header and trailer. */
+    while (ipos < n) {
+        size_t used = 0, got = 0;
+        enum libdeflate_result r =
+            alg == OM_COMP_GZIP ? libdeflate_gzip_decompress_ex(d, in + ipos, n - ipos, out + opos,
+                                                                cap - opos, &used, &got)
+                                : libdeflate_zlib_decompress_ex(d, in + ipos, n - ipos, out + opos,
+                                                                cap - opos, &used, &got);
+        if (r == LIBDEFLATE_INSUFFICIENT_SPACE) {
+            return 1;
+        }
+        if (r != LIBDEFLATE_SUCCESS || used == 0) {
+            return OM_EINVAL;
+        }
+        ipos += used;
+        opos += got;
+        if (alg != OM_COMP_GZIP) {
+            break;
+        }
+    }
+    *len = opos;
+    return 0;
+}
+
+static int decompress_deflate(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_t **out,
+                              size_t *out_len, om_err_t *err)
+{
+    const char *name = alg == OM_COMP_GZIP ? "gzip" : "zlib";
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    if (d == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory while decompressing");
+        return OM_ENOMEM;
+    }
+    size_t cap = first_guess(alg, in, n, max);
+    int rc;
+    /* Loop bound: cap doubles each round and stops at max. */
+    for (;;) {
+        uint8_t *buf = om_malloc(cap + 1);
+        if (buf == NULL) {
+            om_err_set(err, OM_ENOMEM, "out of memory while decompressing");
+            rc = OM_ENOMEM;
+            break;
+        }
+        size_t len = 0;
+        rc = inflate_into(d, alg, in, n, buf, cap, &len);
+        if (rc == 0) {
+            buf[len] = '\0';
+            *out = buf;
+            *out_len = len;
+            break;
+        }
+        om_free(buf);
+        if (rc == OM_EINVAL) {
+            om_err_set(err, OM_EINVAL, "corrupt %s data", name);
+            break;
+        }
+        if (cap >= max) {
+            om_err_set(err, OM_ETOOBIG, "decompressed body larger than %zu bytes", max);
+            rc = OM_ETOOBIG;
+            break;
+        }
+        cap = cap > max / 2 ? max : cap * 2;
+    }
+    libdeflate_free_decompressor(d);
+    return rc;
+}
+
+int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_t **out,
+                  size_t *out_len, om_err_t *err)
+{
+    if (alg != OM_COMP_GZIP && alg != OM_COMP_ZLIB) {
+        om_err_set(err, OM_ENOTSUP, "whole-buffer decompression is for gzip and zlib");
+        return OM_ENOTSUP;
+    }
+    if (n == 0) {
+        *out = om_malloc(1);
+        if (*out == NULL) {
+            om_err_set(err, OM_ENOMEM, "out of memory while decompressing");
+            return OM_ENOMEM;
+        }
+        (*out)[0] = '\0';
+        *out_len = 0;
+        return 0;
+    }
+    if (max >= SIZE_MAX / 2) {
+        max = SIZE_MAX / 2 - 1; /* so that max + 1 and the doubling cannot overflow */
+    }
+    return decompress_deflate(alg, in, n, max, out, out_len, err);
+}
