@@ -694,6 +694,10 @@ static void test_config_errors(void)
     check_invalid("c: {endpoint: 'tempo:4317', compression: snappy}",
                   "unsupported compression type \"snappy\"");
     check_invalid("c: {endpoint: 'tempo:4317', compression: brotli}", "unknown value \"brotli\"");
+    check_invalid("c: {endpoint: 'tempo:4317', compression_params: {level: 10}}",
+                  "compression_params::level: unsupported parameters {Level:10} for compression "
+                  "type \"gzip\"");
+    check_invalid("c: {endpoint: 'tempo:4317', compression_params: {level: -3}}", "{Level:-3}");
     check_invalid("c: {endpoint: 'tempo:4317', balancer_name: grpclb}",
                   "invalid balancer_name: grpclb");
     check_invalid("c: {endpoint: 'tempo:4317', headers: {'bad key': x}}",
@@ -778,6 +782,56 @@ static void test_signals_arrive_intact(void)
     }
     ASSERT_EQ_INT(fx_close(&fx), 0);
     ts_stop(&ts);
+}
+
+/* A sample of more than the exporter's 16 KiB offload threshold, as the receiver makes it
+ * (wire bytes, one segment): compressed on a worker, from the bytes where they are. */
+static sample_t big_sample(uint64_t first_seq)
+{
+    om_testdata_shape_t shape = {.resources = 4, .scopes = 4, .items = 60, .first_seq = first_seq};
+    om_batch_t *b = om_testdata_batch(OM_SIG_TRACES, &shape);
+    sample_t s = {0};
+    s.len = om_batch_proto_size(b);
+    s.bytes = malloc(s.len + 1);
+    om_batch_proto_pack(b, s.bytes);
+    om_batch_release(b);
+    om_err_t err = {0};
+    if (om_batch_decode_proto(OM_SIG_TRACES, s.bytes, s.len, 0, &s.batch, &err) == 0) {
+        s.items = s.batch->items;
+    }
+    return s;
+}
+
+/* Every level otelcol's gzip accepts: a small message (compressed on the loop) and a large one
+ * (on a worker) both arrive gzip-compressed and inflate to the very bytes of the batch. */
+static void test_each_accepted_level(void)
+{
+    static const char *const levels[] = {"-2", "-1", "0", "1", "2", "3",
+                                         "4",  "5",  "6", "7", "8", "9"};
+    for (size_t l = 0; l < sizeof levels / sizeof levels[0]; l++) {
+        tserver_t ts;
+        ASSERT_TRUE(ts_start(&ts, NULL));
+        fx_t fx;
+        char extra[64];
+        snprintf(extra, sizeof extra, ", compression_params: {level: %s}", levels[l]);
+        ASSERT_EQ_INT(fx_open(&fx, PLAIN_CFG, ts.port, extra), 0);
+        sample_t s[2] = {sample_of(OM_SIG_LOGS, 1), big_sample(100)};
+        ASSERT_TRUE(s[1].batch != NULL && s[1].len > 16 * 1024);
+        ASSERT_EQ_INT(give(&fx, OM_SIG_LOGS, &s[0]), 0);
+        ASSERT_EQ_INT(give(&fx, OM_SIG_TRACES, &s[1]), 0);
+        ASSERT_TRUE(wait_counted(&fx, s[0].items + s[1].items));
+        ASSERT_EQ_UINT(ts_seen(&ts), 2);
+        for (size_t k = 0; k < 2; k++) {
+            const seen_t *v = &ts.seen[k];
+            size_t i = strcmp(v->method, methods[0]) == 0 ? 1 : 0; /* traces: the big one */
+            ASSERT_TRUE(v->gzip);
+            ASSERT_TRUE(same_bytes(v, &s[i]));
+        }
+        free(s[0].bytes);
+        free(s[1].bytes);
+        ASSERT_EQ_INT(fx_close(&fx), 0);
+        ts_stop(&ts);
+    }
 }
 
 static void test_compression_none(void)
@@ -1343,6 +1397,7 @@ int main(void)
     OM_RUN(test_lifecycle_without_start);
     OM_RUN(test_signals_arrive_intact);
     OM_RUN(test_compression_none);
+    OM_RUN(test_each_accepted_level);
     OM_RUN(test_unchanged_batches_are_sent_from_their_own_bytes);
     OM_RUN(test_unavailable_is_retried);
     OM_RUN(test_retry_info_is_honoured);

@@ -1,0 +1,386 @@
+/* compress_test.c: the compression service (src/compress.c): compression_params validated as
+ * otelcol's, every accepted level round-trips through an independent decoder (zlib, libzstd),
+ * the cache of idle compressors, and whole-buffer decompression that holds no more than its
+ * cap: bombs, lying gzip trailers, corrupt and truncated input, concatenated members. The
+ * config errors of both exporters are checked as the service reports them, with
+ * file:line:column. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include "config.h"
+#include "om.h"
+#include "om_test.h"
+#include "pipeline.h"
+
+/* Some text that compresses, of n bytes (a repeated pattern with a counter in it). */
+static uint8_t *sample(size_t n)
+{
+    uint8_t *p = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (uint8_t)("span-attribute-value-"[i % 21] + (i / 4096) % 7);
+    }
+    return p;
+}
+
+/* Inflates with zlib (windowBits 31: gzip, 15: zlib), NULL when it does not decode. */
+static uint8_t *zlib_inflate(const uint8_t *in, size_t n, int wbits, size_t cap, size_t *len)
+{
+    z_stream zs = {0};
+    uint8_t *out = malloc(cap + 1);
+    inflateInit2(&zs, wbits);
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    int rc = inflate(&zs, Z_FINISH);
+    *len = zs.total_out;
+    inflateEnd(&zs);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* zlib's own gzip or zlib stream of in, at level 6. */
+static uint8_t *zlib_deflate(const uint8_t *in, size_t n, int wbits, size_t *len)
+{
+    z_stream zs = {0};
+    deflateInit2(&zs, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY);
+    size_t cap = deflateBound(&zs, (uLong)n) + 16;
+    uint8_t *out = malloc(cap);
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    deflate(&zs, Z_FINISH);
+    *len = zs.total_out;
+    deflateEnd(&zs);
+    return out;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* compression_params                                                                         */
+
+static void test_params_as_otelcol(void)
+{
+    static const struct {
+        const char *type;
+        int64_t level;
+        bool ok;
+    } cases[] = {
+        {"gzip", 0, true},   {"gzip", -1, true},   {"gzip", -2, true},     {"gzip", 1, true},
+        {"gzip", 9, true},   {"gzip", 10, false},  {"gzip", -3, false},    {"zlib", 5, true},
+        {"zlib", 12, false}, {"deflate", 9, true}, {"deflate", -4, false}, {"zstd", -7, true},
+        {"zstd", 22, true},  {"zstd", 1000, true}, {"snappy", 0, true},    {"snappy", 1, false},
+        {"lz4", 3, false},   {"none", 99, true},   {"", -99, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        om_compression_params_t p = {.level = cases[i].level};
+        om_err_t err = {0};
+        int rc = om_compression_params_validate(cases[i].type, &p, NULL, &err);
+        ASSERT_EQ_INT(rc, cases[i].ok ? 0 : OM_ECONFIG);
+        if (!cases[i].ok) {
+            ASSERT_EQ_STR(err.at, "compression_params::level");
+            ASSERT_CONTAINS(err.msg, "unsupported parameters {Level:");
+            ASSERT_CONTAINS(err.msg, cases[i].type);
+        }
+    }
+    om_compression_params_t p = {.level = 10};
+    om_err_t err = {0};
+    ASSERT_EQ_INT(om_compression_params_validate("gzip", &p, "client", &err), OM_ECONFIG);
+    ASSERT_EQ_STR(err.at, "client::compression_params::level");
+    ASSERT_EQ_STR(err.msg, "unsupported parameters {Level:10} for compression type \"gzip\"");
+}
+
+/* Both exporters' bad levels as `otelmon validate` reports them. */
+static void test_bad_level_has_file_line_column(void)
+{
+    const char *yaml = "receivers:\n"
+                       "  otlp:\n"
+                       "    protocols:\n"
+                       "      grpc:\n"
+                       "exporters:\n"
+                       "  otlp:\n"
+                       "    endpoint: b:4317\n"
+                       "    compression_params:\n"
+                       "      level: 10\n"
+                       "  otlphttp:\n"
+                       "    endpoint: http://b:4318\n"
+                       "    compression: zlib\n"
+                       "    compression_params: {level: -5}\n"
+                       "  otlphttp/2:\n"
+                       "    endpoint: http://b:4318\n"
+                       "    compression_params: {level: x}\n"
+                       "service:\n"
+                       "  pipelines:\n"
+                       "    traces:\n"
+                       "      receivers: [otlp]\n"
+                       "      exporters: [otlp, otlphttp, otlphttp/2]\n";
+    om_diags_t d = {0};
+    om_config_t *cfg = NULL;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    if (om_config_load_string("p.yaml", yaml, strlen(yaml), &cfg, &d) == 0) {
+        om_graph_t *g = NULL;
+        om_graph_build(cfg, &host, true, &g, &d);
+        om_graph_free(g);
+    }
+    om_strbuf_t all;
+    om_strbuf_init(&all, 0);
+    om_strbuf_puts(&all, "");
+    for (size_t i = 0; i < d.n; i++) {
+        om_strbuf_printf(&all, "%s\n", d.msgs[i]);
+    }
+    ASSERT_CONTAINS(all.data, "p.yaml:9:14: exporters::otlp: compression_params::level: "
+                              "unsupported parameters {Level:10} for compression type \"gzip\"");
+    ASSERT_CONTAINS(all.data, "p.yaml:13:33: exporters::otlphttp: compression_params::level: "
+                              "unsupported parameters {Level:-5} for compression type \"zlib\"");
+    ASSERT_CONTAINS(all.data, "p.yaml:16:33: exporters::otlphttp/2::compression_params::level: "
+                              "\"x\" is not an integer");
+    om_strbuf_free(&all);
+    om_diags_free(&d);
+    om_config_free(cfg);
+    om_test_host_close(&host);
+    uv_loop_close(&loop);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Compressors                                                                                */
+
+static void roundtrip(om_comp_t alg, int level, const uint8_t *in, size_t n)
+{
+    om_compressor_t *c = NULL;
+    ASSERT_EQ_INT(om_compressor_new(alg, level, &c), 0);
+    for (int round = 0; round < 2; round++) { /* the second use reuses the state */
+        uint8_t *z = NULL;
+        size_t zn = 0, got = 0;
+        ASSERT_EQ_INT(om_compressor_run(c, in, n, &z, &zn), 0);
+        uint8_t *back = NULL;
+        if (alg == OM_COMP_ZSTD) {
+            back = malloc(n + 1);
+            got = ZSTD_decompress(back, n + 1, z, zn);
+            ASSERT_TRUE(!ZSTD_isError(got));
+        } else {
+            back = zlib_inflate(z, zn, alg == OM_COMP_GZIP ? 31 : 15, n + 1, &got);
+            ASSERT_TRUE(back != NULL);
+            /* And our own decoder agrees. */
+            uint8_t *ours = NULL;
+            size_t ours_n = 0;
+            om_err_t err = {0};
+            ASSERT_EQ_INT(om_decompress(alg, z, zn, n, &ours, &ours_n, &err), 0);
+            ASSERT_EQ_UINT(ours_n, n);
+            ASSERT_TRUE(om_same(ours, in, n));
+            om_free(ours);
+        }
+        ASSERT_EQ_UINT(got, n);
+        ASSERT_TRUE(om_same(back, in, n));
+        if (n > 1000 && level != -2) {
+            ASSERT_TRUE(zn < n / 4); /* it did compress */
+        }
+        free(back);
+        om_free(z);
+    }
+    om_compressor_free(c);
+}
+
+static void test_every_level_roundtrips(void)
+{
+    size_t n = 200 * 1000;
+    uint8_t *in = sample(n);
+    for (int level = -2; level <= 9; level++) {
+        roundtrip(OM_COMP_GZIP, level, in, n);
+        roundtrip(OM_COMP_ZLIB, level, in, n);
+        roundtrip(OM_COMP_GZIP, level, in, 0); /* an empty request */
+        roundtrip(OM_COMP_GZIP, level, NULL, 0);
+    }
+    static const int zstd_levels[] = {-100, -1, 0, 1, 3, 19, 22, 1000};
+    for (size_t i = 0; i < sizeof zstd_levels / sizeof zstd_levels[0]; i++) {
+        roundtrip(OM_COMP_ZSTD, zstd_levels[i], in, n);
+    }
+    om_compressor_t *c = NULL;
+    ASSERT_EQ_INT(om_compressor_new(OM_COMP_GZIP, 10, &c), OM_EINVAL);
+    ASSERT_EQ_INT(om_compressor_new(OM_COMP_ZLIB, -3, &c), OM_EINVAL);
+    ASSERT_EQ_INT(om_compressor_new(OM_COMP_NONE, 0, &c), OM_EINVAL);
+    free(in);
+}
+
+/* The default level: 0 and -1 give the same bytes as OM_COMP_DEFAULT_LEVEL. */
+static void test_default_level(void)
+{
+    size_t n = 50 * 1000;
+    uint8_t *in = sample(n);
+    uint8_t *z[3];
+    size_t zn[3];
+    const int levels[] = {0, -1, OM_COMP_DEFAULT_LEVEL};
+    for (int i = 0; i < 3; i++) {
+        om_compressor_t *c = NULL;
+        ASSERT_EQ_INT(om_compressor_new(OM_COMP_GZIP, levels[i], &c), 0);
+        ASSERT_EQ_INT(om_compressor_run(c, in, n, &z[i], &zn[i]), 0);
+        om_compressor_free(c);
+    }
+    ASSERT_EQ_UINT(zn[0], zn[2]);
+    ASSERT_EQ_UINT(zn[1], zn[2]);
+    ASSERT_TRUE(memcmp(z[0], z[2], zn[0]) == 0 && memcmp(z[1], z[2], zn[0]) == 0);
+    for (int i = 0; i < 3; i++) {
+        om_free(z[i]);
+    }
+    free(in);
+}
+
+static void test_cache_keeps_at_most_keep(void)
+{
+    om_compressors_t *cs = om_compressors_new(OM_COMP_GZIP, 0, 2);
+    ASSERT_TRUE(cs != NULL);
+    om_compressor_t *c[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = om_compressors_get(cs);
+        ASSERT_TRUE(c[i] != NULL);
+    }
+    for (int i = 0; i < 3; i++) {
+        om_compressors_put(cs, c[i]); /* the third is freed */
+    }
+    om_compressors_put(cs, NULL);
+    om_compressor_t *again = om_compressors_get(cs);
+    ASSERT_TRUE(again == c[1]); /* the last one kept comes back first */
+    om_compressors_put(cs, again);
+    om_compressors_free(cs);
+    om_compressors_free(NULL);
+    /* Allocation failures are reported, never a crash. */
+    for (unsigned long k = 1; k < 6; k++) {
+        cs = om_compressors_new(OM_COMP_ZSTD, 3, 1);
+        om_alloc_fail_after(k);
+        om_compressor_t *x = cs != NULL ? om_compressors_get(cs) : NULL;
+        uint8_t *z = NULL;
+        size_t zn = 0;
+        int rc = x != NULL ? om_compressor_run(x, (const uint8_t *)"abc", 3, &z, &zn) : 0;
+        om_alloc_fail_after(0);
+        ASSERT_TRUE(rc == 0 || rc == OM_ENOMEM);
+        if (rc == 0) {
+            om_free(z);
+        }
+        if (cs != NULL) {
+            om_compressors_put(cs, x);
+        }
+        om_compressors_free(cs);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decompression                                                                              */
+
+static int decompress(om_comp_t alg, const uint8_t *z, size_t zn, size_t max, size_t *n)
+{
+    uint8_t *out = NULL;
+    om_err_t err = {0};
+    int rc = om_decompress(alg, z, zn, max, &out, n, &err);
+    if (rc == 0 && (out == NULL || out[*n] != '\0')) {
+        rc = -1000; /* not NUL-terminated: fails every check of the result */
+    }
+    if (rc < 0 && rc != -1000 && err.msg[0] == '\0') {
+        rc = -1001; /* an error without a message */
+    }
+    om_free(out);
+    return rc;
+}
+
+static void test_bombs_stop_at_the_cap(void)
+{
+    size_t n = 16 * 1024 * 1024;
+    uint8_t *zeros = calloc(1, n);
+    size_t zn = 0, got = 0;
+    uint8_t *z = zlib_deflate(zeros, n, 31, &zn);
+    ASSERT_TRUE(zn < 64 * 1024);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, z, zn, 1024 * 1024, &got), OM_ETOOBIG);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, z, zn, n - 1, &got), OM_ETOOBIG);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, z, zn, n, &got), 0); /* exactly the cap: fine */
+    ASSERT_EQ_UINT(got, n);
+    /* A trailer that lies small makes the buffer grow; one that lies big is capped. */
+    uint8_t *liar = malloc(zn);
+    memcpy(liar, z, zn);
+    memset(liar + zn - 4, 0, 4);
+    liar[zn - 4] = 10;
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, liar, zn, 1024 * 1024, &got), OM_ETOOBIG);
+    memset(liar + zn - 4, 0xff, 4);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, liar, zn, 1024 * 1024, &got), OM_ETOOBIG);
+    free(liar);
+    free(z);
+    z = zlib_deflate(zeros, n, 15, &zn);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZLIB, z, zn, 1024 * 1024, &got), OM_ETOOBIG);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZLIB, z, zn, n, &got), 0);
+    free(z);
+    free(zeros);
+}
+
+static void test_corrupt_truncated_and_members(void)
+{
+    size_t n = 100 * 1000, zn = 0, got = 0;
+    uint8_t *in = sample(n);
+    uint8_t *z = zlib_deflate(in, n, 31, &zn);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, z, zn, n, &got), 0);
+    /* Truncated anywhere: an error, never a partial body. */
+    for (size_t cut = 1; cut < zn; cut += zn / 37 + 1) {
+        ASSERT_EQ_INT(decompress(OM_COMP_GZIP, z, cut, 2 * n, &got), OM_EINVAL);
+    }
+    /* A flipped byte in the data or the checksum. */
+    z[zn / 2] ^= 0x55;
+    ASSERT_TRUE(decompress(OM_COMP_GZIP, z, zn, 2 * n, &got) != 0);
+    z[zn / 2] ^= 0x55;
+    z[zn - 6] ^= 1;
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, z, zn, 2 * n, &got), OM_EINVAL);
+    z[zn - 6] ^= 1;
+    /* Concatenated members are one body; garbage after a member is not. */
+    uint8_t *two = malloc(2 * zn + 3);
+    memcpy(two, z, zn);
+    memcpy(two + zn, z, zn);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, two, 2 * zn, 2 * n, &got), 0);
+    ASSERT_EQ_UINT(got, 2 * n);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, two, 2 * zn, 2 * n - 1, &got), OM_ETOOBIG);
+    memcpy(two + zn, "xyz", 3);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, two, zn + 3, 2 * n, &got), OM_EINVAL);
+    free(two);
+    free(z);
+    /* zlib: what follows the stream is ignored, as Go's reader does. */
+    z = zlib_deflate(in, n, 15, &zn);
+    uint8_t *tail = malloc(zn + 3);
+    memcpy(tail, z, zn);
+    memcpy(tail + zn, "xyz", 3);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZLIB, tail, zn + 3, n, &got), 0);
+    ASSERT_EQ_UINT(got, n);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, tail, zn, n, &got), OM_EINVAL); /* not gzip */
+    free(tail);
+    free(z);
+    /* Empty input is an empty body; garbage is corrupt; zstd is not this function's. */
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, NULL, 0, 10, &got), 0);
+    ASSERT_EQ_UINT(got, 0);
+    ASSERT_EQ_INT(decompress(OM_COMP_GZIP, (const uint8_t *)"hello, world", 12, 100, &got),
+                  OM_EINVAL);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, in, 10, 100, &got), OM_ENOTSUP);
+    /* Out of memory on every allocation in turn. */
+    z = zlib_deflate(in, n, 31, &zn);
+    for (unsigned long k = 1; k < 5; k++) {
+        om_alloc_fail_after(k);
+        int rc = decompress(OM_COMP_GZIP, z, zn, n, &got);
+        om_alloc_fail_after(0);
+        ASSERT_TRUE(rc == 0 || rc == OM_ENOMEM);
+    }
+    free(z);
+    free(in);
+}
+
+int main(void)
+{
+    OM_RUN(test_params_as_otelcol);
+    OM_RUN(test_bad_level_has_file_line_column);
+    OM_RUN(test_every_level_roundtrips);
+    OM_RUN(test_default_level);
+    OM_RUN(test_cache_keeps_at_most_keep);
+    OM_RUN(test_bombs_stop_at_the_cap);
+    OM_RUN(test_corrupt_truncated_and_members);
+    return om_test_summary();
+}
