@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include <zlib.h>
+
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/compression.h>
@@ -149,6 +151,7 @@ typedef struct rpc {
     const char *method;
     payload_t body;
     bool no_message;               /* send headers only, never half-close: a call that stays open */
+    bool precompressed;            /* body is already gzip: sent as is (the job sets gzip) */
     int deadline_s;                /* 0: 10 s */
     const char *md_key, *md_value; /* one metadata entry to send, or NULL */
     grpc_metadata md;
@@ -205,7 +208,9 @@ static void rpc_start(rpc_t *c, grpc_channel *ch, grpc_completion_queue *cq)
     ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     if (!c->no_message) {
         grpc_slice s = grpc_slice_from_copied_buffer((const char *)c->body.data, c->body.len);
-        c->send = grpc_raw_byte_buffer_create(&s, 1);
+        c->send = c->precompressed
+                      ? grpc_raw_compressed_byte_buffer_create(&s, 1, GRPC_COMPRESS_GZIP)
+                      : grpc_raw_byte_buffer_create(&s, 1);
         grpc_slice_unref(s);
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n++].data.send_message.send_message = c->send;
@@ -672,6 +677,57 @@ static void test_gzip_limit_measured_inflated(void)
     ASSERT_EQ_INT(rc, 0);
     ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
     ASSERT_EQ_UINT(captured, 0);
+    ASSERT_EQ_INT(closed, 0);
+}
+
+/* gzip of p by zlib (members: how many copies, back to back). */
+static payload_t gzip_payload(payload_t p, int members)
+{
+    payload_t z = {malloc((compressBound((uLong)p.len) + 32) * (size_t)members), 0};
+    for (int m = 0; m < members; m++) {
+        z_stream zs = {0};
+        deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY);
+        zs.next_in = p.data;
+        zs.avail_in = (uInt)p.len;
+        zs.next_out = z.data + z.len;
+        zs.avail_out = (uInt)(compressBound((uLong)p.len) + 32);
+        deflate(&zs, Z_FINISH);
+        z.len += zs.total_out;
+        deflateEnd(&zs);
+    }
+    return z;
+}
+
+/* A gzip message is inflated by the receiver itself: a corrupt one is INVALID_ARGUMENT, one
+ * of two gzip members decodes as their concatenation, and the connection keeps serving. */
+static void test_gzip_message_inflated_by_us(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    payload_t plain = traces_payload("gz");
+    payload_t bad = gzip_payload(plain, 1);
+    bad.data[bad.len / 2] ^= 0x5a;
+    bad.data[bad.len - 7] ^= 0x5a; /* and the checksum, so that no decoder can miss it */
+    rpc_t rpcs[2] = {
+        {.method = TRACES_METHOD, .body = bad, .precompressed = true},
+        {.method = TRACES_METHOD, .body = gzip_payload(plain, 2), .precompressed = true}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 2);
+        job.gzip = true;
+        run_client(&f.loop, &job);
+    }
+    size_t captured = f.cap.n, items = captured == 1 ? f.cap.got[0]->items : 0;
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 2);
+    free(plain.data);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_INVALID_ARGUMENT);
+    ASSERT_EQ_INT(rpcs[1].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(captured, 1);
+    ASSERT_EQ_UINT(items, 2);
     ASSERT_EQ_INT(closed, 0);
 }
 
@@ -1147,6 +1203,7 @@ int main(void)
     OM_RUN(test_paused_intake_holds_calls_until_it_resumes);
     OM_RUN(test_a_long_pause_refuses_calls_as_unavailable);
     OM_RUN(test_gzip_request_arrives_inflated);
+    OM_RUN(test_gzip_message_inflated_by_us);
     OM_RUN(test_gzip_limit_measured_inflated);
     OM_RUN(test_malformed_then_still_serves);
     OM_RUN(test_too_big);

@@ -25,11 +25,13 @@ typedef struct otlp_http_route {
 
 /* One export request's state (om_http_req_state), zeroed by the server at each request. */
 typedef struct otlp_http_req {
-    bool json;               /* Content-Type said application/json */
-    otlp_enc_t enc;          /* Content-Encoding */
-    uint64_t raw_len;        /* body bytes received, before decompression */
-    otlp_buf_t body;         /* decompressed body */
-    otlp_inflate_t *inflate; /* NULL for identity */
+    bool json;        /* Content-Type said application/json */
+    otlp_enc_t enc;   /* Content-Encoding */
+    uint64_t raw_len; /* body bytes received, before decompression */
+    /* The body: as received for identity, gzip and deflate (those are decompressed whole at
+     * the end, om_decompress), decompressed while it arrives for zstd. */
+    otlp_buf_t body;
+    otlp_inflate_t *inflate; /* zstd only */
 } otlp_http_req_t;
 
 /* The handler of every OTLP/HTTP route; its arg is an otlp_http_route_t. */

@@ -16,8 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* zlib with the service's rules: gzip members back to back, nothing else after them; one zlib
  * stream, what follows ignored; at most max bytes of output. Returns 0, OM_ETOOBIG, OM_EINVAL. */
-static int reference(bool gzip, const uint8_t *in, size_t n, size_t max, uint8_t *out,
-                     size_t *len)
+static int reference(bool gzip, const uint8_t *in, size_t n, size_t max, uint8_t *out, size_t *len)
 {
     z_stream zs = {0};
     if (inflateInit2(&zs, gzip ? 16 + MAX_WBITS : MAX_WBITS) != Z_OK) {
