@@ -16,6 +16,7 @@
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/compression.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
@@ -32,6 +33,7 @@ typedef struct counters {
     _Atomic uint64_t requests[OM_SIG_COUNT];
     _Atomic uint64_t items[OM_SIG_COUNT];
     _Atomic uint64_t bytes;
+    _Atomic uint64_t wire_bytes; /* as received: compressed when the request was */
     _Atomic uint64_t bad;
     /* Prometheus remote-write (POST .../api/v1/write). */
     _Atomic uint64_t rw_requests, rw_series, rw_samples, rw_histograms;
@@ -40,7 +42,7 @@ typedef struct counters {
 static counters_t counts;
 
 /* Counts one request; returns 0, or OM_EINVAL when it is malformed (counted as bad). */
-static int count_request(om_signal_t sig, const uint8_t *p, size_t n, bool json)
+static int count_request(om_signal_t sig, const uint8_t *p, size_t n, size_t wire, bool json)
 {
     uint64_t items = 0;
     int rc = OM_EINVAL;
@@ -63,6 +65,7 @@ static int count_request(om_signal_t sig, const uint8_t *p, size_t n, bool json)
     atomic_fetch_add(&counts.requests[i], 1);
     atomic_fetch_add(&counts.items[i], items);
     atomic_fetch_add(&counts.bytes, n);
+    atomic_fetch_add(&counts.wire_bytes, wire);
     return 0;
 }
 
@@ -76,11 +79,13 @@ static void print_counts(const char *event, double secs)
         items += it[i];
     }
     printf("{\"event\":\"%s\",\"seconds\":%.3f,\"requests\":%llu,\"items\":%llu,\"spans\":%llu,"
-           "\"data_points\":%llu,\"log_records\":%llu,\"bytes\":%llu,\"bad\":%llu,"
+           "\"data_points\":%llu,\"log_records\":%llu,\"bytes\":%llu,\"wire_bytes\":%llu,"
+           "\"bad\":%llu,"
            "\"rw_requests\":%llu,\"rw_series\":%llu,\"rw_samples\":%llu,\"rw_histograms\":%llu}\n",
            event, secs, (unsigned long long)req, (unsigned long long)items,
            (unsigned long long)it[0], (unsigned long long)it[1], (unsigned long long)it[2],
            (unsigned long long)atomic_load(&counts.bytes),
+           (unsigned long long)atomic_load(&counts.wire_bytes),
            (unsigned long long)atomic_load(&counts.bad),
            (unsigned long long)atomic_load(&counts.rw_requests),
            (unsigned long long)atomic_load(&counts.rw_series),
@@ -141,12 +146,26 @@ static void answer(sslot_t *s)
 {
     grpc_status_code status = GRPC_STATUS_INVALID_ARGUMENT;
     grpc_byte_buffer_reader rd;
+    /* Per-message decompression is off: the message arrives as sent (its length is what went
+     * over the wire) and a compressed one is inflated here. */
     if (s->payload != NULL && grpc_byte_buffer_reader_init(&rd, s->payload)) {
         grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-        if (count_request(om_signal_from_index(s->method), GRPC_SLICE_START_PTR(all),
-                          GRPC_SLICE_LENGTH(all), false) == 0) {
-            status = GRPC_STATUS_OK;
+        const uint8_t *p = GRPC_SLICE_START_PTR(all);
+        size_t n = GRPC_SLICE_LENGTH(all), wire = n;
+        uint8_t *plain = NULL;
+        int rc = 0;
+        if (s->payload->type == GRPC_BB_RAW &&
+            s->payload->data.raw.compression != GRPC_COMPRESS_NONE) {
+            rc = lg_gunzip(p, n, MAX_MSG, &plain, &n);
+            p = plain;
         }
+        if (rc == 0 && count_request(om_signal_from_index(s->method),
+                                     p != NULL ? p : (const uint8_t *)"", n, wire, false) == 0) {
+            status = GRPC_STATUS_OK;
+        } else if (rc != 0) {
+            atomic_fetch_add(&counts.bad, 1);
+        }
+        om_free(plain);
         grpc_slice_unref(all);
         grpc_byte_buffer_reader_destroy(&rd);
     } else {
@@ -218,10 +237,14 @@ static void *grpc_thread(void *arg)
 
 static int grpc_start(gsrv_t *g, const char *host, int port, om_err_t *err)
 {
-    grpc_arg args[1] = {{.type = GRPC_ARG_INTEGER,
+    /* Decompression off: the sink counts compressed messages' sizes as sent (wire_bytes). */
+    grpc_arg args[2] = {{.type = GRPC_ARG_INTEGER,
                          .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                         .value.integer = MAX_MSG}};
-    grpc_channel_args ca = {.num_args = 1, .args = args};
+                         .value.integer = MAX_MSG},
+                        {.type = GRPC_ARG_INTEGER,
+                         .key = (char *)GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION,
+                         .value.integer = 0}};
+    grpc_channel_args ca = {.num_args = 2, .args = args};
     g->cq = grpc_completion_queue_create_for_next(NULL);
     g->server = grpc_server_create(&ca, NULL);
     grpc_server_register_completion_queue(g->server, g->cq, NULL);
@@ -441,7 +464,7 @@ static int on_msg_complete(http_parser *p)
     bool json = s->ctype.data != NULL && strncasecmp(s->ctype.data, "application/json", 16) == 0;
     om_signal_t sig = s->url.data != NULL ? signal_of_url(s->url.data) : 0;
     const uint8_t *data = (const uint8_t *)s->body.data;
-    size_t len = s->body.len;
+    size_t len = s->body.len, wire = s->body.len;
     uint8_t *plain = NULL;
     int rc = sig == 0 || s->body.failed ? OM_EINVAL : 0;
     if (rc == 0 && s->cenc.len > 0 && strcasecmp(s->cenc.data, "identity") != 0) {
@@ -449,7 +472,7 @@ static int on_msg_complete(http_parser *p)
         data = plain;
     }
     if (rc == 0) {
-        rc = count_request(sig, data != NULL ? data : (const uint8_t *)"", len, json);
+        rc = count_request(sig, data != NULL ? data : (const uint8_t *)"", len, wire, json);
     } else {
         atomic_fetch_add(&counts.bad, 1);
     }
