@@ -2521,10 +2521,12 @@ typedef enum {
     OM_COMP_ZSTD,
 } om_comp_t;
 
-/* The level OtelMon compresses gzip and zlib at when the config sets none (-1 or 0): a
- * libdeflate level whose ratio is within 5% of zlib at otelcol's default (Go's
- * DefaultCompression, level 6), at a fraction of the CPU; chosen from bench/README.md. */
-#define OM_COMP_DEFAULT_LEVEL 1
+/* The level OtelMon compresses gzip and zlib at when the config sets none (-1 or 0):
+ * libdeflate's 5, the cheapest whose output stays within 5% of zlib's at otelcol's default
+ * (Go's DefaultCompression, level 6) on both the load generator's and JS-SDK-shaped spans,
+ * at less than half of zlib's CPU (bench/README.md has the table). Level 1 costs half as
+ * much again and is 2% larger on the load generator's data but 10-12% on the JS SDK's. */
+#define OM_COMP_DEFAULT_LEVEL 5
 
 /* compression_params: {level: N}, as otelcol spells it. Embed it in a component's config with
  * OM_COMPRESSION_PARAMS_FIELD and check it with om_compression_params_validate. */
