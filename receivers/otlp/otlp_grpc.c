@@ -24,6 +24,13 @@
  * like a new call. That costs one more wake-up per call but keeps the bridge thread free of
  * state, and lets the loop count what is outstanding without atomics.
  *
+ * The one exception: a gzip or deflate message of INFLATE_OFFLOAD_MIN compressed bytes or more
+ * is inflated on the host's worker pool (om.h, worker service). From the submit until the
+ * job's done runs on the loop, the slot (INFLATING) is the worker's: it reads the payload and
+ * writes the slot's raw, raw_len, zrc and zerr, and neither gRPC nor the loop touches the
+ * slot meanwhile (the call waits for our reply). The job counts in ops_out, so shutdown waits
+ * for its done, which decodes, delivers and answers as for any call.
+ *
  * Backpressure
  * ------------
  * Each method has SLOTS_PER_METHOD slots. A slot is armed (a pending request for a new call),
@@ -105,8 +112,9 @@ typedef struct tag {
     int ok;
 } tag_t;
 
-/* PARKED: not armed while intake is paused (see om_intake_paused); re-armed when it resumes. */
-typedef enum { SLOT_IDLE, SLOT_ARMED, SLOT_REPLYING, SLOT_PARKED } slot_state_t;
+/* PARKED: not armed while intake is paused (see om_intake_paused); re-armed when it resumes.
+ * INFLATING: a worker inflates its compressed message (see inflate_on_worker). */
+typedef enum { SLOT_IDLE, SLOT_ARMED, SLOT_REPLYING, SLOT_PARKED, SLOT_INFLATING } slot_state_t;
 
 typedef struct slot {
     tag_t tag;  /* first member: a TAG_SLOT tag is its slot */
@@ -122,6 +130,13 @@ typedef struct slot {
     grpc_byte_buffer *response;
     grpc_slice status_msg;
     int cancelled;
+    /* INFLATING: the job, and what its work leaves for done. From submit to done the worker
+     * owns raw, raw_len, zrc, zerr and reads payload; the loop touches none of the slot. */
+    om_job_t job;
+    uint8_t *raw; /* the inflated message (om_malloc'd) */
+    size_t raw_len;
+    int zrc;
+    om_err_t zerr;
 } slot_t;
 
 typedef enum { ST_NEW, ST_RUNNING, ST_STOPPING, ST_CLOSED } state_t;
@@ -248,8 +263,15 @@ static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
  * (libdeflate, about 2.5 times cheaper than the zlib gRPC would use), into at most
  * max_recv_msg_size bytes: gRPC only checked the compressed size, so the cap on the inflated
  * message is ours (RESOURCE_EXHAUSTED beyond it, as gRPC would answer). */
-static int decode_compressed(otlp_grpc_server_t *s, om_signal_t sig, grpc_byte_buffer *bb,
-                             om_batch_t **batch, om_err_t *err)
+static bool is_compressed(const grpc_byte_buffer *bb)
+{
+    return bb->type == GRPC_BB_RAW && (bb->data.raw.compression == GRPC_COMPRESS_GZIP ||
+                                       bb->data.raw.compression == GRPC_COMPRESS_DEFLATE);
+}
+
+/* Any thread (a worker for large messages): reads bb and s->max_recv only. */
+static int inflate_payload(const otlp_grpc_server_t *s, grpc_byte_buffer *bb, uint8_t **raw,
+                           size_t *len, om_err_t *err)
 {
     grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
     size_t n = sb->length;
@@ -270,10 +292,17 @@ static int decode_compressed(otlp_grpc_server_t *s, om_signal_t sig, grpc_byte_b
         in = joined;
     }
     om_comp_t alg = bb->data.raw.compression == GRPC_COMPRESS_GZIP ? OM_COMP_GZIP : OM_COMP_ZLIB;
+    int rc = om_decompress(alg, in, n, (size_t)s->max_recv, raw, len, err);
+    om_free(joined);
+    return rc;
+}
+
+static int decode_compressed(otlp_grpc_server_t *s, om_signal_t sig, grpc_byte_buffer *bb,
+                             om_batch_t **batch, om_err_t *err)
+{
     uint8_t *raw = NULL;
     size_t len = 0;
-    int rc = om_decompress(alg, in, n, (size_t)s->max_recv, &raw, &len, err);
-    om_free(joined);
+    int rc = inflate_payload(s, bb, &raw, &len, err);
     if (rc == 0) {
         rc = om_batch_decode_proto(sig, raw, len, s->arena_cap, batch, err);
         om_free(raw);
@@ -303,8 +332,7 @@ static int decode_payload(otlp_grpc_server_t *s, om_signal_t sig, grpc_byte_buff
 {
     uv_buf_t parts[PAYLOAD_PARTS_MAX];
     size_t n = 0;
-    if (bb->type == GRPC_BB_RAW && (bb->data.raw.compression == GRPC_COMPRESS_GZIP ||
-                                    bb->data.raw.compression == GRPC_COMPRESS_DEFLATE)) {
+    if (is_compressed(bb)) {
         return decode_compressed(s, sig, bb, batch, err);
     }
     if (payload_parts(bb, parts, &n)) {
@@ -336,7 +364,16 @@ static int export_request(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
         return OM_EREFUSED;
     }
     om_batch_t *batch = NULL;
-    int rc = decode_payload(s, om_signal_from_index(sl->method), sl->payload, &batch, err);
+    int rc = 0;
+    if (sl->raw != NULL) {
+        /* Inflated on a worker already. */
+        rc = om_batch_decode_proto(om_signal_from_index(sl->method), sl->raw, sl->raw_len,
+                                   s->arena_cap, &batch, err);
+        om_free(sl->raw);
+        sl->raw = NULL;
+    } else {
+        rc = decode_payload(s, om_signal_from_index(sl->method), sl->payload, &batch, err);
+    }
     grpc_byte_buffer_destroy(sl->payload);
     sl->payload = NULL;
     if (rc != 0) {
@@ -434,6 +471,65 @@ static int authenticate_call(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
     return rc;
 }
 
+/* Compressed messages of at least this many bytes are inflated on a worker: below it the
+ * hand-over costs about what inflating costs (a few tens of microseconds). */
+#define INFLATE_OFFLOAD_MIN ((size_t)8 * 1024)
+
+static void maybe_finish(otlp_grpc_server_t *s);
+
+/* A worker: only the slot's payload (read) and raw, raw_len, zrc, zerr (written). */
+static void inflate_work(om_job_t *job, void *thread_data)
+{
+    (void)thread_data;
+    slot_t *sl = (slot_t *)(void *)((char *)job - offsetof(slot_t, job));
+    sl->zrc = inflate_payload(sl->tag.srv, sl->payload, &sl->raw, &sl->raw_len, &sl->zerr);
+}
+
+/* Loop thread: the slot is the loop's again; decode, deliver and answer as on_new_call. */
+static void inflate_done(om_job_t *job, int status)
+{
+    slot_t *sl = (slot_t *)(void *)((char *)job - offsetof(slot_t, job));
+    otlp_grpc_server_t *s = sl->tag.srv;
+    s->ops_out--;
+    om_err_t err = sl->zerr;
+    int rc = status != 0 ? status : sl->zrc;
+    if (rc == OM_ESHUTDOWN) {
+        om_err_set(&err, rc, "the collector is shutting down");
+    }
+    if (rc == 0) {
+        rc = export_request(s, sl, &err);
+    }
+    om_free(sl->raw); /* left only when the work failed after inflating */
+    sl->raw = NULL;
+    if (rc != 0) {
+        OM_CLOG(s->r->log_name, OM_LOG_DEBUG, "gRPC call answered with status %d: %s",
+                om_err_grpc_status(rc), err.msg);
+    }
+    slot_reply(s, sl, rc, &err);
+    maybe_finish(s);
+}
+
+/* A large compressed message goes to the host's worker pool; true when it went (the job's
+ * done answers the call, and counts as an operation of ours until then). */
+static bool inflate_on_worker(otlp_grpc_server_t *s, slot_t *sl)
+{
+    if (sl->payload == NULL || !is_compressed(sl->payload) ||
+        sl->payload->data.raw.slice_buffer.length < INFLATE_OFFLOAD_MIN ||
+        om_intake_refusing(s->r->host->intake)) {
+        return false;
+    }
+    sl->raw = NULL;
+    sl->zrc = 0;
+    memset(&sl->zerr, 0, sizeof sl->zerr);
+    sl->state = SLOT_INFLATING;
+    if (om_workers_submit(s->r->host->workers, &sl->job, inflate_work, inflate_done) != 0) {
+        sl->state = SLOT_ARMED;
+        return false;
+    }
+    s->ops_out++;
+    return true;
+}
+
 static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
 {
     if (!ok) {
@@ -451,6 +547,9 @@ static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
         om_err_set(&err, rc, "unknown method %.*s", (int)GRPC_SLICE_LENGTH(sl->details.method),
                    (const char *)GRPC_SLICE_START_PTR(sl->details.method));
     } else if (rc == 0) {
+        if (inflate_on_worker(s, sl)) {
+            return;
+        }
         rc = export_request(s, sl, &err);
     }
     if (rc != 0) {

@@ -698,36 +698,73 @@ static payload_t gzip_payload(payload_t p, int members)
     return z;
 }
 
+/* A span name of n letters that gzip cannot squeeze much (a simple generator). */
+static payload_t noisy_traces_payload(size_t n)
+{
+    char *name = malloc(n + 1);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        name[i] = (char)('a' + (x >> 16) % 26);
+    }
+    name[n] = '\0';
+    payload_t p = traces_payload(name);
+    free(name);
+    return p;
+}
+
 /* A gzip message is inflated by the receiver itself: a corrupt one is INVALID_ARGUMENT, one
- * of two gzip members decodes as their concatenation, and the connection keeps serving. */
+ * of two gzip members decodes as their concatenation, and the connection keeps serving. A
+ * large one (compressed beyond 8 KiB) is inflated on a worker, a corrupt large one refused
+ * from there, and a large one over max_recv_msg_size once inflated is RESOURCE_EXHAUSTED. */
 static void test_gzip_message_inflated_by_us(void)
 {
     fx_t f;
     fx_init(&f, "127.0.0.1:0", 4);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    payload_t plain = traces_payload("gz");
-    payload_t bad = gzip_payload(plain, 1);
+    payload_t plain = traces_payload("gz"), noisy = noisy_traces_payload(64 * 1024);
+    payload_t huge = noisy_traces_payload(5 * 1024 * 1024);
+    payload_t bad = gzip_payload(plain, 1), bad_big = gzip_payload(noisy, 1);
     bad.data[bad.len / 2] ^= 0x5a;
     bad.data[bad.len - 7] ^= 0x5a; /* and the checksum, so that no decoder can miss it */
-    rpc_t rpcs[2] = {
+    bad_big.data[bad_big.len - 7] ^= 0x5a;
+    rpc_t rpcs[5] = {
         {.method = TRACES_METHOD, .body = bad, .precompressed = true},
-        {.method = TRACES_METHOD, .body = gzip_payload(plain, 2), .precompressed = true}};
+        {.method = TRACES_METHOD, .body = gzip_payload(plain, 2), .precompressed = true},
+        {.method = TRACES_METHOD, .body = gzip_payload(noisy, 1), .precompressed = true},
+        {.method = TRACES_METHOD, .body = bad_big, .precompressed = true},
+        {.method = TRACES_METHOD, .body = gzip_payload(huge, 1), .precompressed = true},
+    };
+    size_t big_len = rpcs[2].body.len;
     client_job_t job;
     if (rc == 0) {
-        job_init(&job, &f, rpcs, 2);
+        job_init(&job, &f, rpcs, 5);
         job.gzip = true;
         run_client(&f.loop, &job);
     }
-    size_t captured = f.cap.n, items = captured == 1 ? f.cap.got[0]->items : 0;
+    size_t captured = f.cap.n, items = captured == 2 ? f.cap.got[0]->items : 0;
+    size_t name_len = 0;
+    if (captured == 2 && om_batch_decode(f.cap.got[1], NULL) == 0) {
+        name_len = strlen(f.cap.got[1]->traces->resource_spans[0]->scope_spans[0]->spans[0]->name);
+    }
+    unsigned workers = om_workers_threads(f.host.workers); /* the large ones went there */
     int closed = fx_finish(&f);
-    free_bodies(rpcs, 2);
+    free_bodies(rpcs, 5);
     free(plain.data);
+    free(noisy.data);
+    free(huge.data);
     ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(big_len > 8 * 1024);
+    ASSERT_TRUE(workers > 0);
     ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_INVALID_ARGUMENT);
     ASSERT_EQ_INT(rpcs[1].status, GRPC_STATUS_OK);
-    ASSERT_EQ_UINT(captured, 1);
+    ASSERT_EQ_INT(rpcs[2].status, GRPC_STATUS_OK);
+    ASSERT_EQ_INT(rpcs[3].status, GRPC_STATUS_INVALID_ARGUMENT);
+    ASSERT_EQ_INT(rpcs[4].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    ASSERT_EQ_UINT(captured, 2);
     ASSERT_EQ_UINT(items, 2);
+    ASSERT_EQ_UINT(name_len, 64 * 1024);
     ASSERT_EQ_INT(closed, 0);
 }
 
