@@ -32,6 +32,16 @@ typedef struct otlp_http_req {
      * the end, om_decompress), decompressed while it arrives for zstd. */
     otlp_buf_t body;
     otlp_inflate_t *inflate; /* zstd only */
+    /* A large gzip or deflate body is inflated on the host's worker pool: from submit to done
+     * the worker reads body and writes zout, zlen, zrc, zerr; the loop touches none of it. */
+    om_job_t job;
+    om_http_req_t *req;             /* for the job's done */
+    const otlp_http_route_t *route; /* likewise */
+    size_t zmax;                    /* the output cap, read on the loop before submit */
+    uint8_t *zout;
+    size_t zlen;
+    int zrc;
+    om_err_t zerr;
 } otlp_http_req_t;
 
 /* The handler of every OTLP/HTTP route; its arg is an otlp_http_route_t. */

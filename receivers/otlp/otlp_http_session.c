@@ -11,8 +11,11 @@
  * streaming inflate on OTLP data, bench/README.md), into at most max_request_body_size bytes;
  * zstd bodies are decompressed while they arrive, into the same cap. So neither a large raw
  * body nor a compression bomb is ever held beyond the cap (twice the cap at most for gzip:
- * the compressed body and its output). Processing is synchronous: every request is answered
- * from its callbacks. */
+ * the compressed body and its output). Processing is synchronous, every request answered
+ * from its callbacks, except that a gzip or deflate body of INFLATE_OFFLOAD_MIN bytes or more
+ * is inflated on the host's worker pool: the request's state is the job's until its done runs
+ * on the loop, which then decodes and answers (the server waits for that answer at shutdown:
+ * it is owed). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -323,6 +326,55 @@ static int decompress_whole(om_http_req_t *req, om_err_t *err)
     return rc;
 }
 
+/* Compressed bodies of at least this many bytes are inflated on a worker: below it the
+ * hand-over costs about what inflating costs (a few tens of microseconds). */
+#define INFLATE_OFFLOAD_MIN ((size_t)8 * 1024)
+
+static void decode_and_deliver(om_http_req_t *req, const otlp_http_route_t *rt);
+
+/* A worker: reads q->body and zmax, writes zout, zlen, zrc, zerr. */
+static void inflate_work(om_job_t *job, void *thread_data)
+{
+    (void)thread_data;
+    otlp_http_req_t *q = (otlp_http_req_t *)(void *)((char *)job - offsetof(otlp_http_req_t, job));
+    q->zrc = om_decompress(q->enc == OTLP_ENC_GZIP ? OM_COMP_GZIP : OM_COMP_ZLIB, q->body.data,
+                           q->body.len, q->zmax, &q->zout, &q->zlen, &q->zerr);
+}
+
+/* Loop thread: the request's state is the loop's again. */
+static void inflate_done(om_job_t *job, int status)
+{
+    otlp_http_req_t *q = (otlp_http_req_t *)(void *)((char *)job - offsetof(otlp_http_req_t, job));
+    om_http_req_t *req = q->req;
+    int rc = status != 0 ? status : q->zrc;
+    if (rc != 0) {
+        om_err_t err = q->zerr;
+        om_err_set(&err, rc, "%s", om_strerror(rc)); /* when the work did not run */
+        om_http_req_warn(req, "%d %s", om_err_http_status(rc), err.msg);
+        respond_error(req, rc, err.msg);
+        return;
+    }
+    otlp_buf_free(&q->body);
+    q->body = (otlp_buf_t){.data = q->zout, .len = q->zlen, .cap = q->zlen};
+    q->zout = NULL;
+    decode_and_deliver(req, q->route);
+}
+
+/* A large gzip or deflate body goes to the host's worker pool; true when it went (then the
+ * job's done answers). */
+static bool inflate_on_worker(om_http_req_t *req, const otlp_http_route_t *rt)
+{
+    otlp_http_req_t *q = om_http_req_state(req);
+    if ((q->enc != OTLP_ENC_GZIP && q->enc != OTLP_ENC_DEFLATE) ||
+        q->body.len < INFLATE_OFFLOAD_MIN || om_intake_refusing(rt->r->host->intake)) {
+        return false;
+    }
+    q->req = req;
+    q->route = rt;
+    q->zmax = body_max(req);
+    return om_workers_submit(rt->r->host->workers, &q->job, inflate_work, inflate_done) == 0;
+}
+
 static void on_complete(om_http_req_t *req, void *arg)
 {
     const otlp_http_route_t *rt = arg;
@@ -333,12 +385,23 @@ static void on_complete(om_http_req_t *req, void *arg)
         respond_error(req, OM_EINVAL, err.msg);
         return;
     }
+    if (inflate_on_worker(req, rt)) {
+        return;
+    }
     int zrc = decompress_whole(req, &err);
     if (zrc != 0) {
         om_http_req_warn(req, "%d %s", om_err_http_status(zrc), err.msg);
         respond_error(req, zrc, err.msg);
         return;
     }
+    decode_and_deliver(req, rt);
+}
+
+/* The body is whole and plain: decode it, hand it to the pipeline, answer. */
+static void decode_and_deliver(om_http_req_t *req, const otlp_http_route_t *rt)
+{
+    otlp_http_req_t *q = om_http_req_state(req);
+    om_err_t err = {0};
     if (om_intake_refusing(rt->r->host->intake)) {
         respond_error(req, OM_EREFUSED, om_intake_refused_msg(rt->r->host->intake));
         return;
@@ -364,6 +427,8 @@ static void on_end(om_http_req_t *req, void *arg)
     otlp_buf_free(&q->body);
     otlp_inflate_free(q->inflate);
     q->inflate = NULL;
+    om_free(q->zout);
+    q->zout = NULL;
 }
 
 const om_http_handler_t otlp_http_handler = {

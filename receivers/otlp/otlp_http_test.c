@@ -653,6 +653,46 @@ static void test_compressed_bodies(void)
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
+/* A gzip or deflate body of 8 KiB or more is inflated on the host's worker pool: it arrives
+ * whole; a corrupt one is 400 from there; and the connection serves on. */
+static void test_large_compressed_body_on_a_worker(void)
+{
+    fixture_t f;
+    ASSERT_EQ_INT(fx_start(&f, 8 * MiB, OM_SIG_ALL), 0);
+    om_testdata_shape_t shape = {.resources = 4, .scopes = 4, .items = 200};
+    om_batch_t *b = om_testdata_batch(OM_SIG_TRACES, &shape);
+    size_t blen = om_batch_proto_size(b);
+    uint8_t *body = malloc(blen);
+    om_batch_proto_pack(b, body);
+    om_batch_release(b);
+    for (int i = 0; i < 2; i++) {
+        size_t zlen, rlen;
+        uint8_t *z = compress_zlib(body, blen, i == 0 ? 16 + 15 : 15, &zlen);
+        ASSERT_TRUE(zlen >= 8 * 1024);
+        char hdr[128];
+        snprintf(hdr, sizeof hdr,
+                 "Content-Type: application/x-protobuf\r\nContent-Encoding: %s\r\n",
+                 i == 0 ? "gzip" : "deflate");
+        char *req = make_request("POST", "/v1/traces", hdr, z, zlen, &rlen);
+        client_t c;
+        roundtrip(&f, &c, req, rlen);
+        om_free(req);
+        ASSERT_EQ_INT(c.resp[0].status, 200);
+        ASSERT_EQ_UINT(f.cap.items[0], (size_t)(i + 1) * 3200);
+        z[zlen / 2] ^= 0x5a;
+        z[zlen - 6] ^= 0x5a;
+        req = make_request("POST", "/v1/traces", hdr, z, zlen, &rlen);
+        roundtrip(&f, &c, req, rlen);
+        om_free(req);
+        free(z);
+        ASSERT_EQ_INT(c.resp[0].status, 400);
+    }
+    ASSERT_TRUE(om_workers_threads(f.host.workers) > 0);
+    ASSERT_EQ_INT(f.cap.batches[0], 2);
+    free(body);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+}
+
 static void test_keepalive_and_pipelining(void)
 {
     fixture_t f;
@@ -1293,6 +1333,7 @@ int main(void)
     OM_RUN(test_protobuf_labelled_json);
     OM_RUN(test_chunked_body);
     OM_RUN(test_compressed_bodies);
+    OM_RUN(test_large_compressed_body_on_a_worker);
     OM_RUN(test_keepalive_and_pipelining);
     OM_RUN(test_malformed_payloads);
     OM_RUN(test_routing_errors);
