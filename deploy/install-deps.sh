@@ -22,6 +22,8 @@ test_pkgs+=(apache2-utils)
 test_pkgs+=(chromium)
 # libdeflate: whole-buffer gzip for the exporters and the OTLP receiver (issue 14).
 build_pkgs+=(libdeflate-dev)
+# A real SMTP server (aiosmtpd, run by Debian's /usr/bin/python3) for the mail client's tests.
+test_pkgs+=(python3-aiosmtpd)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
