@@ -85,6 +85,12 @@ typedef struct prw_result {
 typedef struct prw_encoder prw_encoder_t;
 prw_encoder_t *prw_encoder_new(void); /* NULL when out of memory */
 void prw_encoder_free(prw_encoder_t *enc);
+/* The encoder keeps the series it made, and which series each point shape (its resource's job
+ * and instance, family name, attributes, histogram bounds) went to, from one batch to the next
+ * (at most ~48 MiB; emptied when the options change), so that a series that comes back is not
+ * translated again. on false: every batch is translated from scratch, as before the cache
+ * (the reference the tests compare the cached path with: the same bytes). Default true. */
+void prw_encoder_set_cache(prw_encoder_t *enc, bool on);
 
 /* Translate the batch (decoded, read only) into requests, with enc's buffers (NULL: a
  * temporary encoder). Returns 0 (result filled, possibly with no body when nothing

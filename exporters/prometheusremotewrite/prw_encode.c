@@ -45,11 +45,29 @@ typedef struct item {
     uint32_t next;
 } item_t;
 
-typedef struct series {
+/* A series the encoder has seen (in this batch or an earlier one, until the cache is
+ * emptied): its encoded labels, and its place in the batch being encoded. */
+typedef struct gseries {
     uint64_t hash;
     uint32_t lab_off, lab_len; /* encoded Label fields in labels */
+    uint32_t gen;              /* the batch (e->gen) that slot belongs to */
+    uint32_t slot;             /* its index in e->series in batch gen */
+} gseries_t;
+
+/* A series of the batch being encoded (first appearance order). */
+typedef struct series {
+    uint32_t gid; /* in e->gs */
     uint32_t s_first, s_last, h_first, h_last, e_first, e_last;
 } series_t;
+
+/* A cached point shape: a key (the resource's job and instance, the family name, the kind of
+ * point, its attributes, a histogram's bounds and whether it has a sum) and the series its
+ * samples went to, in the order the translation asks for them. */
+typedef struct pentry {
+    uint64_t hash;
+    uint32_t key_off, key_len; /* in keys */
+    uint32_t ids_off, n_ids;   /* in ids */
+} pentry_t;
 
 typedef struct meta {
     uint32_t name_off, name_len; /* in metas text */
@@ -75,14 +93,30 @@ struct prw_encoder {
     const prw_opts_t *o;
     prw_result_t *res;
     bool oom;
+    /* Kept across batches (the cache; emptied when it passes CACHE_MAX_BYTES or the options
+     * change): every series seen and its encoded labels, and the point shapes seen. */
     om_strbuf_t labels; /* every series' encoded labels */
-    om_strbuf_t blob;   /* encoded histograms and exemplars */
-    om_strbuf_t cur;    /* the series being looked up */
+    VEC(gseries_t) gs;
+    uint32_t *table; /* open addressing over gs: index + 1; 0 empty */
+    size_t table_cap;
+    VEC(pentry_t) pents;
+    uint32_t *ptable; /* open addressing over pents: index + 1; 0 empty */
+    size_t ptable_cap;
+    om_strbuf_t keys;       /* the point shapes' keys */
+    VEC(uint32_t) ids;      /* the point shapes' series (gs indexes) */
+    om_strbuf_t opts_print; /* what the labels depend on in the options the cache was made with */
+    bool no_cache;          /* prw_encoder_set_cache(false): the reference path */
+    uint32_t gen;           /* the batch being encoded (gs[].gen) */
+    om_strbuf_t key;        /* the key of the point being translated */
+    size_t key_prefix;      /* its part common to the metric's points */
+    bool recording;         /* a cache miss: series_for appends what it finds to ids */
+    const uint32_t *replay; /* a cache hit: series_for takes these instead */
+    /* Per batch. */
+    om_strbuf_t blob; /* encoded histograms and exemplars */
+    om_strbuf_t cur;  /* scratch for exemplar values */
     VEC(series_t) series;
     VEC(sample_t) samples;
     VEC(item_t) items;
-    uint32_t *table; /* open addressing: series index + 1; 0 empty */
-    size_t table_cap;
     /* The point being translated. */
     om_prom_labels_t base;
     om_strbuf_t base_enc;
@@ -280,8 +314,8 @@ static bool table_grow(enc_t *e)
     if (t == NULL) {
         return false;
     }
-    for (size_t i = 0; i < e->series.n; i++) {
-        size_t j = (size_t)e->series.v[i].hash & (cap - 1);
+    for (size_t i = 0; i < e->gs.n; i++) {
+        size_t j = (size_t)e->gs.v[i].hash & (cap - 1);
         while (t[j] != 0) {
             j = (j + 1) & (cap - 1);
         }
@@ -295,37 +329,52 @@ static bool table_grow(enc_t *e)
 
 /* The series whose encoded labels were just written after the end of e->labels (len bytes,
  * not yet part of it; h their label-set hash): found (the bytes are dropped), or made (they
- * are kept). NONE when out of memory. */
-static uint32_t series_of(enc_t *e, size_t len, uint64_t h)
+ * are kept). Its index in e->gs, or NONE when out of memory. */
+static uint32_t series_gid(enc_t *e, size_t len, uint64_t h)
 {
-    if ((e->series.n + 1) * 2 > e->table_cap && !table_grow(e)) {
+    if ((e->gs.n + 1) * 2 > e->table_cap && !table_grow(e)) {
         e->oom = true;
         return NONE;
     }
     const char *cand = e->labels.data + e->labels.len;
     size_t j = (size_t)h & (e->table_cap - 1);
     for (; e->table[j] != 0; j = (j + 1) & (e->table_cap - 1)) {
-        series_t *s = &e->series.v[e->table[j] - 1];
+        gseries_t *s = &e->gs.v[e->table[j] - 1];
         if (s->hash == h && s->lab_len == len && om_same(e->labels.data + s->lab_off, cand, len)) {
             return e->table[j] - 1;
         }
     }
-    series_t s = {.hash = h,
-                  .lab_off = (uint32_t)e->labels.len,
-                  .lab_len = (uint32_t)len,
-                  .s_first = NONE,
-                  .s_last = NONE,
-                  .h_first = NONE,
-                  .h_last = NONE,
-                  .e_first = NONE,
-                  .e_last = NONE};
-    if (e->labels.len + len > UINT32_MAX / 2 || !PUSH(e, e->series, s)) {
+    gseries_t s = {.hash = h,
+                   .lab_off = (uint32_t)e->labels.len,
+                   .lab_len = (uint32_t)len,
+                   .gen = 0,
+                   .slot = NONE};
+    if (e->labels.len + len > UINT32_MAX / 2 || !PUSH(e, e->gs, s)) {
         e->oom = true;
         return NONE;
     }
     e->labels.len += len;
     e->labels.data[e->labels.len] = '\0';
-    e->table[j] = (uint32_t)e->series.n;
+    e->table[j] = (uint32_t)e->gs.n;
+    return (uint32_t)e->gs.n - 1;
+}
+
+/* The batch's series of e->gs[gid], made at its first use in this batch (so that the batch's
+ * series come in the order the points first name them). NONE when out of memory. */
+static uint32_t use_series(enc_t *e, uint32_t gid)
+{
+    if (gid == NONE) {
+        return NONE;
+    }
+    if (e->gs.v[gid].gen == e->gen) {
+        return e->gs.v[gid].slot;
+    }
+    series_t s = {gid, NONE, NONE, NONE, NONE, NONE, NONE};
+    if (!PUSH(e, e->series, s)) {
+        return NONE;
+    }
+    e->gs.v[gid].gen = e->gen;
+    e->gs.v[gid].slot = (uint32_t)e->series.n - 1;
     return (uint32_t)e->series.n - 1;
 }
 
@@ -458,6 +507,9 @@ static size_t base_span(const enc_t *e, size_t from, size_t to)
 static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
                            const char *extra_value)
 {
+    if (e->replay != NULL) {
+        return use_series(e, *e->replay++); /* a cached point shape */
+    }
     size_t slen = suffix != NULL ? strlen(suffix) : 0;
     size_t nlen = e->name.len + slen;
     slot_t sn = e->slot_name;
@@ -505,7 +557,11 @@ static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
         om_copy(w, base + e->base_off.v[next], base_span(e, next, n));
         w += base_span(e, next, n);
     }
-    return series_of(e, (size_t)(w - start), h);
+    uint32_t gid = series_gid(e, (size_t)(w - start), h);
+    if (e->recording && gid != NONE) {
+        PUSH(e, e->ids, gid);
+    }
+    return use_series(e, gid);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -610,10 +666,12 @@ static void histogram_point(enc_t *e, const om_histogram_dp_t *p)
     uint64_t cum = 0;
     size_t nb =
         p->n_explicit_bounds < p->n_bucket_counts ? p->n_explicit_bounds : p->n_bucket_counts;
-    char le[OM_PROM_NUM_MAX];
+    char le[OM_PROM_NUM_MAX] = "";
     for (size_t i = 0; i < nb; i++) {
         cum += p->bucket_counts[i];
-        om_prom_format_f(p->explicit_bounds[i], le);
+        if (e->replay == NULL) { /* a cached shape knows its series without the text */
+            om_prom_format_f(p->explicit_bounds[i], le);
+        }
         uint32_t si = series_for(e, "_bucket", "le", le);
         add_sample(e, si, stale ? stale_nan() : (double)cum, ts);
         PUSH(e, e->bucket_series, si);
@@ -759,6 +817,218 @@ static bool exp_histogram_point(enc_t *e, const om_exp_histogram_dp_t *p)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* The cache of point shapes                                                                  */
+
+/* Building a point's labels (sanitising names, value strings, sorting, encoding, hashing
+ * each series' labels) is most of the translation's work, and a metric's series come back
+ * every interval with the same attributes. So the series a point went to are kept under a
+ * key made of everything its labels come from: the resource's job and instance, the family
+ * name, the kind of point, each attribute's key and typed value (as bytes: two keys are equal
+ * exactly when the inputs are), and a histogram's bounds and whether it has a sum. A point
+ * whose key was seen takes those series (in the same order, so the output is the same bytes);
+ * the series table itself stays across batches too, each series made once. Not cached: points
+ * with array or map attributes, exponential histograms and summaries, and everything under
+ * resource_to_telemetry_conversion (the resource's attributes are labels then): built as
+ * before. The cache is emptied when it holds more than CACHE_MAX_BYTES or the options that
+ * labels depend on change. */
+#define CACHE_MAX_BYTES ((size_t)48 << 20)
+
+static void key_u32(om_strbuf_t *k, uint32_t v)
+{
+    om_strbuf_append(k, &v, sizeof v);
+}
+
+static void key_str(om_strbuf_t *k, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    key_u32(k, s != NULL ? (uint32_t)n : UINT32_MAX);
+    if (n > 0) {
+        om_strbuf_append(k, s, n);
+    }
+}
+
+/* The part of the key common to the points of the metric in e->name. */
+static void key_metric(enc_t *e, char kind)
+{
+    om_strbuf_t *k = &e->key;
+    om_strbuf_reset(k);
+    om_strbuf_putc(k, kind);
+    key_str(k, e->has_job ? om_strbuf_str(&e->job) : NULL);
+    key_str(k, e->has_instance ? om_strbuf_str(&e->instance) : NULL);
+    key_u32(k, (uint32_t)e->name.len);
+    om_strbuf_append(k, e->name.data, e->name.len);
+    e->key_prefix = k->len;
+}
+
+/* The point's attributes after the prefix; false for a value not keyed (arrays, maps). */
+static bool key_attrs(enc_t *e, om_keyvalue_t *const *attrs, size_t n)
+{
+    om_strbuf_t *k = &e->key;
+    k->len = e->key_prefix;
+    key_u32(k, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const om_keyvalue_t *kv = attrs[i];
+        if (kv == NULL) {
+            om_strbuf_putc(k, 'x');
+            continue;
+        }
+        key_str(k, kv->key);
+        const om_anyvalue_t *v = kv->value;
+        switch (v != NULL ? v->value_case : OM_ANYVALUE_NONE) {
+        case OM_ANYVALUE_STRING:
+            om_strbuf_putc(k, 's');
+            key_str(k, v->string_value);
+            break;
+        case OM_ANYVALUE_BOOL:
+            om_strbuf_putc(k, v->bool_value ? 'T' : 'F');
+            break;
+        case OM_ANYVALUE_INT:
+            om_strbuf_putc(k, 'i');
+            om_strbuf_append(k, &v->int_value, 8);
+            break;
+        case OM_ANYVALUE_DOUBLE:
+            om_strbuf_putc(k, 'd');
+            om_strbuf_append(k, &v->double_value, 8);
+            break;
+        case OM_ANYVALUE_BYTES:
+            om_strbuf_putc(k, 'b');
+            key_u32(k, (uint32_t)v->bytes_value.len);
+            if (v->bytes_value.len > 0) {
+                om_strbuf_append(k, v->bytes_value.data, v->bytes_value.len);
+            }
+            break;
+        case OM_ANYVALUE_ARRAY:
+        case OM_ANYVALUE_KVLIST:
+            return false;
+        default:
+            om_strbuf_putc(k, 'n'); /* no value: an empty label value */
+            break;
+        }
+    }
+    return true;
+}
+
+/* A histogram point: whether it has a sum, and its bounds (the le values). */
+static void key_hist(enc_t *e, const om_histogram_dp_t *p)
+{
+    om_strbuf_t *k = &e->key;
+    size_t nb =
+        p->n_explicit_bounds < p->n_bucket_counts ? p->n_explicit_bounds : p->n_bucket_counts;
+    om_strbuf_putc(
+        k, p->_sum_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM ? 'S'
+                                                                                             : '-');
+    key_u32(k, (uint32_t)nb);
+    if (nb > 0) {
+        om_strbuf_append(k, p->explicit_bounds, nb * sizeof(double));
+    }
+}
+
+static bool ptable_grow(enc_t *e)
+{
+    size_t cap = e->ptable_cap != 0 ? e->ptable_cap * 2 : 1024;
+    uint32_t *t = om_calloc(cap, sizeof *t);
+    if (t == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < e->pents.n; i++) {
+        size_t j = (size_t)e->pents.v[i].hash & (cap - 1);
+        while (t[j] != 0) {
+            j = (j + 1) & (cap - 1);
+        }
+        t[j] = (uint32_t)i + 1;
+    }
+    om_free(e->ptable);
+    e->ptable = t;
+    e->ptable_cap = cap;
+    return true;
+}
+
+/* The series of the point shape in e->key (hash h), or NULL when it was not seen. */
+static const uint32_t *shape_find(const enc_t *e, uint64_t h)
+{
+    if (e->ptable_cap == 0) {
+        return NULL;
+    }
+    size_t j = (size_t)h & (e->ptable_cap - 1);
+    for (; e->ptable[j] != 0; j = (j + 1) & (e->ptable_cap - 1)) {
+        const pentry_t *p = &e->pents.v[e->ptable[j] - 1];
+        if (p->hash == h && p->key_len == e->key.len &&
+            om_same(e->keys.data + p->key_off, e->key.data, e->key.len)) {
+            return e->ids.v + p->ids_off;
+        }
+    }
+    return NULL;
+}
+
+/* Keep the shape in e->key (hash h) with the series recorded since ids_from. */
+static void shape_add(enc_t *e, uint64_t h, size_t ids_from)
+{
+    if (e->keys.len + e->key.len > UINT32_MAX / 2 || e->ids.n > UINT32_MAX / 2 ||
+        ((e->pents.n + 1) * 2 > e->ptable_cap && !ptable_grow(e))) {
+        return; /* not kept: the next such point builds its labels again */
+    }
+    pentry_t p = {h, (uint32_t)e->keys.len, (uint32_t)e->key.len, (uint32_t)ids_from,
+                  (uint32_t)(e->ids.n - ids_from)};
+    om_strbuf_append(&e->keys, e->key.data, e->key.len);
+    if (e->keys.failed || !PUSH(e, e->pents, p)) {
+        e->oom = true;
+        return;
+    }
+    size_t j = (size_t)h & (e->ptable_cap - 1);
+    while (e->ptable[j] != 0) {
+        j = (j + 1) & (e->ptable_cap - 1);
+    }
+    e->ptable[j] = (uint32_t)e->pents.n;
+}
+
+/* What the series' labels depend on in the options, as bytes (compared batch to batch). */
+static void opts_print(const prw_opts_t *o, om_strbuf_t *out)
+{
+    om_strbuf_reset(out);
+    key_str(out, o->ns);
+    om_strbuf_putc(out, (char)(o->suffixes | o->target_info << 1 | o->r2t << 2));
+    key_u32(out, (uint32_t)o->n_external);
+    for (size_t i = 0; i < o->n_external; i++) {
+        key_str(out, o->external[i].key);
+        key_str(out, o->external[i].value);
+    }
+}
+
+static void cache_clear(enc_t *e)
+{
+    om_strbuf_reset(&e->labels);
+    om_strbuf_reset(&e->keys);
+    e->gs.n = e->pents.n = e->ids.n = 0;
+    if (e->table != NULL) {
+        memset(e->table, 0, e->table_cap * sizeof *e->table);
+    }
+    if (e->ptable != NULL) {
+        memset(e->ptable, 0, e->ptable_cap * sizeof *e->ptable);
+    }
+    e->gen = 0;
+}
+
+static size_t cache_bytes(const enc_t *e)
+{
+    return e->labels.len + e->keys.len + e->ids.n * sizeof *e->ids.v + e->gs.n * sizeof *e->gs.v +
+           e->pents.n * sizeof *e->pents.v + (e->table_cap + e->ptable_cap) * sizeof(uint32_t);
+}
+
+/* At the start of a batch: empty the cache when it must be. */
+static void cache_check(enc_t *e, const prw_opts_t *o)
+{
+    opts_print(o, &e->tmp);
+    bool same = e->opts_print.len == e->tmp.len && !e->tmp.failed && !e->opts_print.failed &&
+                om_same(e->opts_print.data, e->tmp.data, e->tmp.len);
+    if (!same || e->no_cache || cache_bytes(e) > CACHE_MAX_BYTES || e->gen == UINT32_MAX) {
+        cache_clear(e);
+        om_strbuf_reset(&e->opts_print);
+        om_strbuf_append(&e->opts_print, e->tmp.data, e->tmp.len);
+    }
+    e->gen++;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Metrics                                                                                    */
 
 static size_t point_count(const om_metric_t *m)
@@ -870,14 +1140,34 @@ static void metric(enc_t *e, const om_resource_t *res, const om_metric_t *m)
     if (e->o->send_metadata) {
         add_meta(e, m, &c);
     }
+    bool cached = !e->no_cache && !e->o->r2t &&
+                  (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE ||
+                   m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM ||
+                   m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM);
+    if (cached) {
+        key_metric(e, m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM
+                          ? 'h'
+                          : 'n');
+    }
     size_t bad = 0;
     for (size_t i = 0; i < np && !e->oom; i++) {
         uint64_t t;
         om_keyvalue_t **attrs;
         size_t n;
         point_at(m, i, &t, &attrs, &n);
-        if (point_labels(e, res, attrs, n, true, false) != 0) {
-            return;
+        bool keyed = cached && key_attrs(e, attrs, n);
+        if (keyed && m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM) {
+            key_hist(e, m->histogram->data_points[i]);
+        }
+        keyed = keyed && !e->key.failed;
+        uint64_t kh = keyed ? hash_bytes(e->key.data, e->key.len) : 0;
+        e->replay = keyed ? shape_find(e, kh) : NULL;
+        size_t ids_from = e->ids.n;
+        if (e->replay == NULL) {
+            if (point_labels(e, res, attrs, n, true, false) != 0) {
+                return;
+            }
+            e->recording = keyed;
         }
         switch (m->data_case) {
         case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
@@ -895,6 +1185,13 @@ static void metric(enc_t *e, const om_resource_t *res, const om_metric_t *m)
         default:
             summary_point(e, m->summary->data_points[i]);
             break;
+        }
+        e->replay = NULL;
+        if (e->recording) {
+            e->recording = false;
+            if (!e->oom) {
+                shape_add(e, kh, ids_from);
+            }
         }
     }
     if (bad > 0) {
@@ -1043,7 +1340,8 @@ static void put_items(enc_t *e, uint32_t first, unsigned field)
 static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
 {
     size_t ns = sorted_samples(e, s, tmp);
-    size_t body = s->lab_len, nh, nx;
+    const gseries_t *g = &e->gs.v[s->gid];
+    size_t body = g->lab_len, nh, nx;
     for (size_t i = 0; i < ns; i++) {
         size_t l = sample_len(&tmp[i]);
         body += 1 + varint_len(l) + l;
@@ -1062,8 +1360,8 @@ static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
     uint8_t *w = (uint8_t *)r->data + r->len;
     *w++ = 0x0a;
     w = w_varint(w, body);
-    om_copy(w, e->labels.data + s->lab_off, s->lab_len);
-    w += s->lab_len;
+    om_copy(w, e->labels.data + g->lab_off, g->lab_len);
+    w += g->lab_len;
     for (size_t i = 0; i < ns; i++) {
         *w++ = 0x12;
         w = w_varint(w, sample_len(&tmp[i]));
@@ -1144,8 +1442,9 @@ prw_encoder_t *prw_encoder_new(void)
     if (e == NULL) {
         return NULL;
     }
-    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,      &e->base_enc,  &e->name,
-                           &e->tmp,    &e->job,  &e->instance, &e->meta_text, &e->req};
+    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,       &e->base_enc,  &e->name,
+                           &e->tmp,    &e->job,  &e->instance,  &e->meta_text, &e->req,
+                           &e->keys,   &e->key,  &e->opts_print};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         om_strbuf_init(bufs[i], 0);
     }
@@ -1173,6 +1472,13 @@ void prw_encoder_free(prw_encoder_t *e)
     om_free(e->samples.v);
     om_free(e->items.v);
     om_free(e->table);
+    om_free(e->gs.v);
+    om_free(e->pents.v);
+    om_free(e->ptable);
+    om_free(e->ids.v);
+    om_strbuf_free(&e->keys);
+    om_strbuf_free(&e->key);
+    om_strbuf_free(&e->opts_print);
     om_prom_labels_free(&e->base);
     om_strbuf_free(&e->base_enc);
     om_free(e->base_off.v);
@@ -1201,16 +1507,16 @@ static void reset(enc_t *e, const prw_opts_t *o, prw_result_t *res)
     e->o = o;
     e->res = res;
     e->oom = false;
-    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,      &e->base_enc,  &e->name,
-                           &e->tmp,    &e->job,  &e->instance, &e->meta_text, &e->req};
+    om_strbuf_t *bufs[] = {&e->blob, &e->cur,      &e->base_enc,  &e->name, &e->tmp,
+                           &e->job,  &e->instance, &e->meta_text, &e->req,  &e->key};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         om_strbuf_reset(bufs[i]);
     }
     e->series.n = e->samples.n = e->items.n = e->metas.n = 0;
     e->req_series = e->req_samples = e->req_hist = e->req_ex = 0;
-    if (e->table != NULL) {
-        memset(e->table, 0, e->table_cap * sizeof *e->table);
-    }
+    e->replay = NULL;
+    e->recording = false;
+    cache_check(e, o);
     free_bodies(e);
 }
 
@@ -1237,6 +1543,7 @@ int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw
     if (rc != 0) {
         om_err_set(err, rc, rc == OM_ENOMEM ? "out of memory" : "snappy compression failed");
         free_bodies(e);
+        cache_clear(e); /* it may hold half of a point's series */
         memset(res, 0, sizeof *res);
     } else {
         res->series = e->series.n;
@@ -1248,6 +1555,11 @@ int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw
         prw_encoder_free(e);
     }
     return rc;
+}
+
+void prw_encoder_set_cache(prw_encoder_t *e, bool on)
+{
+    e->no_cache = !on;
 }
 
 void prw_result_free(prw_result_t *res)
