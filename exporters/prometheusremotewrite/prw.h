@@ -92,12 +92,17 @@ void prw_encoder_free(prw_encoder_t *enc);
  * (the reference the tests compare the cached path with: the same bytes). Default true. */
 void prw_encoder_set_cache(prw_encoder_t *enc, bool on);
 
-/* Translate the batch (decoded, read only) into requests, with enc's buffers (NULL: a
- * temporary encoder). Returns 0 (result filled, possibly with no body when nothing
- * translated), OM_ENOMEM, or OM_EINVAL when snappy fails. Any thread; touches nothing but b
- * (read), enc and res. */
+/* Translate the batch (read only) into requests, with enc's buffers (NULL: a temporary
+ * encoder): from its structs when it is decoded (b->msg), else from its wire bytes. Returns 0
+ * (result filled, possibly with no body when nothing translated), OM_ENOMEM, OM_EINVAL when
+ * snappy fails, or OM_ENOTSUP when the wire bytes hold something the wire path does not read
+ * (decode the batch and call again). Any thread; touches nothing but b (read), enc and res. */
 int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
                om_err_t *err);
+/* The same from the wire bytes only, whether or not b is decoded (never reads b->msg: the loop
+ * may decode a shared batch meanwhile); OM_ENOTSUP also when b has no wire bytes. */
+int prw_encode_wire(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
+                    om_err_t *err);
 void prw_result_free(prw_result_t *res);
 
 /* Remote-write's staleness marker (Prometheus' value.StaleNaN). */
