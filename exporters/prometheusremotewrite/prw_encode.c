@@ -1510,29 +1510,37 @@ static void wire_number(enc_t *e, const uint8_t *p, size_t len, om_number_dp_t *
     }
 }
 
-/* Packed or single fixed64 values (bucket_counts, explicit_bounds) appended to v. */
+/* Packed or single fixed64 values (bucket_counts, explicit_bounds: 8 bytes each, little
+ * endian) appended to the vector at vec_v (of vec_n, room for vec_cap). */
 static bool wire_fixed64s(enc_t *e, const om_pb_field_t *f, void *vec_v, size_t *vec_n,
                           size_t *vec_cap)
 {
-    size_t n = f->wire_type == OM_PB_LEN ? f->len / 8 : 1;
     if (f->wire_type == OM_PB_LEN && f->len % 8 != 0) {
         e->odd = true;
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t v = f->value;
-        if (f->wire_type == OM_PB_LEN) {
-            v = 0;
-            for (int k = 7; k >= 0; k--) {
-                v = v << 8 | f->data[8 * i + (size_t)k];
-            }
-        }
-        if (!vgrow((void **)vec_v, vec_cap, *vec_n, 8)) {
+    size_t n = f->wire_type == OM_PB_LEN ? f->len / 8 : 1;
+    while (*vec_n + n > *vec_cap) {
+        if (!vgrow((void **)vec_v, vec_cap, *vec_cap, 8)) {
             e->oom = true;
             return false;
         }
-        om_copy((uint8_t *)*(void **)vec_v + 8 * (*vec_n)++, &v, 8);
     }
+    uint8_t *out = (uint8_t *)*(void **)vec_v + 8 * *vec_n;
+    if (f->wire_type != OM_PB_LEN) {
+        om_copy(out, &f->value, 8);
+    } else if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        om_copy(out, f->data, f->len);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = 0;
+            for (int k = 7; k >= 0; k--) {
+                v = v << 8 | f->data[8 * i + (size_t)k];
+            }
+            om_copy(out + 8 * i, &v, 8);
+        }
+    }
+    *vec_n += n;
     return true;
 }
 
