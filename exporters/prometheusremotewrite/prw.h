@@ -3,10 +3,11 @@
  * The exporter is three parts:
  *   - prw_config.c: the config struct, its field table (otelcol-contrib's keys and defaults)
  *     and the cross-field rules;
- *   - prw_encode.c: a decoded OTLP metrics batch -> remote-write 1.0 requests (protobuf
- *     written directly, split under max_batch_size_bytes, each snappy-compressed), through
- *     the core's translation (src/prom.c). Pure: it only reads the batch, so it runs on the
- *     host's worker pool;
+ *   - prw_encode.c: an OTLP metrics batch (its wire bytes, or decoded) -> remote-write 1.0
+ *     requests (protobuf written directly, split under max_batch_size_bytes, each
+ *     snappy-compressed), through the core's translation (src/prom.c), with a cache of
+ *     series kept across batches. Pure: it only reads the batch, so it runs on the host's
+ *     worker pool;
  *   - prw_exporter.c: the factory, the lifecycle, and each export attempt as POSTs on the
  *     core's HTTP client, with what a response means for the exporter helper.
  *

@@ -21,7 +21,11 @@
  *     the last one), so that a series is in exactly one request and in order.
  * The protobuf is written directly (series labels encoded once per series, merged from the
  * point's encoded labels by memcpy); the generated prompb code is only used to check it (tests,
- * the fuzz target). Memory: growable arrays per batch, nothing per point. Any thread. */
+ * the fuzz target). A batch still in its wire bytes is read from them ("From the wire bytes"
+ * below), and the series of each point shape are cached across batches ("The cache of point
+ * shapes"): both give the bytes the decoded, uncached path gives (prw_test.c's differential
+ * test and the fuzz target compare them). Memory: growable arrays kept by the encoder (the
+ * cache at most ~CACHE_MAX_BYTES), nothing per point. Any thread. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,10 +2,14 @@
  * attempts.
  *
  * Threads and ownership. Everything here runs on the loop, except the encoding: the exporter
- * helper calls exp_prw_send() for an attempt; on the first attempt of a batch we decode it
- * (on the loop, as om.h's worker rules ask) and hand it to the host's worker pool, which
- * translates it into snappy-compressed remote-write requests (prw_encode.c: it only reads
- * the batch, which the helper keeps referenced until the attempt ends); the job's done, back
+ * helper calls exp_prw_send() for an attempt; on the first attempt of a batch we hand it to
+ * the host's worker pool, which translates it into snappy-compressed remote-write requests
+ * (prw_encode.c: it only reads the batch, which the helper keeps referenced until the attempt
+ * ends): from its wire bytes when it is still only those (the usual case: nothing before us
+ * decoded it; the job then reads only the immutable raw segments, so another holder may
+ * decode the shared batch on the loop meanwhile), else decoded first on the loop, as om.h's
+ * worker rules ask. Bytes the wire path leaves to the decoder (OM_ENOTSUP) are decoded on the
+ * loop and the job submitted again. The job's done, back
  * on the loop, sends them through the core's HTTP client (libcurl on the loop), at most
  * remote_write_queue::num_consumers at once. When the pool refuses the job, the loop encodes.
  *
