@@ -1693,7 +1693,7 @@ static void wire_metric(enc_t *e, const om_resource_t *res, const uint8_t *p, si
     size_t np = 0;
     int temporality = 0;
     bool monotonic = false;
-    const uint8_t *q = data, *qend = data + data_len;
+    const uint8_t *q = data, *qend = data != NULL ? data + data_len : NULL; /* NULL + 0 is UB */
     while (data != NULL && (rc = om_pb_next(&q, qend, &f)) == 1) {
         if (f.number == F_D_POINTS) {
             if (f.wire_type != OM_PB_LEN) {
