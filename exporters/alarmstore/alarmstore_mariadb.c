@@ -1,12 +1,365 @@
-/* alarmstore_mariadb.c: the MariaDB / MySQL backend (libmariadb). Placeholder until written. */
+/* alarmstore_mariadb.c: the MariaDB / MySQL backend (libmariadb, MariaDB Connector/C). One
+ * connection, owned by the exporter's database thread.
+ *
+ * The session is set to time_zone '+00:00' (every DATETIME we write and NOW() are UTC, the
+ * original system's 9-hour skew came from naive local times) and a strict sql_mode (a value
+ * the table cannot hold is an error for that row, never silently changed: we cut text to the
+ * column sizes before, so in practice nothing is refused). Character set utf8mb4.
+ * `timeout` bounds connecting and each read and write on the socket (whole seconds, at least
+ * one: the client library counts seconds).
+ *
+ * Migrations: MariaDB commits DDL implicitly, so a migration is not atomic as in SQLite; its
+ * statements are written to be run again (IF NOT EXISTS), and the version is written last, so
+ * a migration cut short is completed at the next start.
+ *
+ * Errors: client errors (CR_*: cannot connect, server gone, lost connection), lock wait
+ * timeouts and deadlocks (InnoDB rolls the whole transaction back), too many connections,
+ * access denied, unknown database, a read-only server: retryable (the exporter reopens the
+ * connection and the helper retries the batch). A row's data errors (too long, out of range,
+ * bad string, NULL where not allowed, a check or foreign key): that row is refused for good;
+ * InnoDB rolls back only the failed statement, so the transaction goes on.
+ *
+ * TLS to the server is not implemented: the `tls` key and ssl options in the URL are refused
+ * (alarmstore_config.c), never ignored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
 #include "alarmstore.h"
+
+#define N_PARAMS (AS_COL_N_TEXT + 9)
+
+struct as_conn {
+    MYSQL *my;
+    MYSQL_STMT *ins_exec, *ins_alarm;
+};
+
+#define TABLE_OPTS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
+
+static const char *const migration_1[] = {
+    "CREATE TABLE IF NOT EXISTS process_executions ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " host_name VARCHAR(255) NULL, platform_type VARCHAR(50) NULL, group_name VARCHAR(255) NULL,"
+    " process_name VARCHAR(255) NULL, script_name VARCHAR(255) NULL,"
+    " success VARCHAR(10) NOT NULL, error_message TEXT NULL, error_type VARCHAR(255) NULL,"
+    " stack_trace TEXT NULL,"
+    " source_system_type VARCHAR(100) NULL, source_system_name VARCHAR(255) NULL,"
+    " source_endpoint VARCHAR(1024) NULL, source_object_name VARCHAR(512) NULL,"
+    " source_count BIGINT NULL,"
+    " target_system_type VARCHAR(100) NULL, target_system_name VARCHAR(255) NULL,"
+    " target_endpoint VARCHAR(1024) NULL, target_object_name VARCHAR(512) NULL,"
+    " target_count BIGINT NULL,"
+    " start_time DATETIME(6) NULL, end_time DATETIME(6) NULL, duration_seconds DOUBLE NULL,"
+    " created_at DATETIME(6) NOT NULL,"
+    " trace_id VARCHAR(32) NOT NULL, span_id VARCHAR(16) NOT NULL,"
+    " UNIQUE KEY uq_process_executions_trace_span (trace_id, span_id),"
+    " KEY ix_process_executions_end_time (end_time),"
+    " KEY ix_process_executions_group_process (group_name, process_name))" TABLE_OPTS,
+    "CREATE TABLE IF NOT EXISTS alarms ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " process_execution_id BIGINT NOT NULL,"
+    " platform_type VARCHAR(50) NULL, group_name VARCHAR(255) NULL,"
+    " process_name VARCHAR(255) NULL, end_time DATETIME(6) NULL,"
+    " state VARCHAR(16) NOT NULL DEFAULT 'open',"
+    " notify_attempts INT NOT NULL DEFAULT 0, next_attempt_at DATETIME(6) NULL,"
+    " last_error TEXT NULL, notified_at DATETIME(6) NULL, created_at DATETIME(6) NOT NULL,"
+    " UNIQUE KEY uq_alarms_execution (process_execution_id),"
+    " KEY ix_alarms_state (state),"
+    " CONSTRAINT fk_alarms_execution FOREIGN KEY (process_execution_id)"
+    " REFERENCES process_executions (id))" TABLE_OPTS,
+    "CREATE TABLE IF NOT EXISTS alert_history ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " process_execution_id BIGINT NOT NULL,"
+    " platform_type VARCHAR(50) NULL, group_name VARCHAR(255) NULL,"
+    " process_name VARCHAR(255) NULL, end_time DATETIME(6) NULL,"
+    " alert_sent_at DATETIME(6) NOT NULL,"
+    " UNIQUE KEY uq_alert_history_execution (process_execution_id),"
+    " CONSTRAINT fk_alert_history_execution FOREIGN KEY (process_execution_id)"
+    " REFERENCES process_executions (id))" TABLE_OPTS,
+    NULL,
+};
+static const char *const *const migrations[] = {migration_1};
+
+/* The data errors that refuse one row for good. */
+static bool data_error(unsigned e)
+{
+    switch (e) {
+    case ER_BAD_NULL_ERROR:                  /* 1048 */
+    case ER_DUP_ENTRY:                       /* 1062: another unique key */
+    case ER_WARN_DATA_OUT_OF_RANGE:          /* 1264 */
+    case WARN_DATA_TRUNCATED:                /* 1265 */
+    case ER_TRUNCATED_WRONG_VALUE:           /* 1292 */
+    case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: /* 1366 */
+    case ER_DATA_TOO_LONG:                   /* 1406 */
+    case ER_WRONG_VALUE_FOR_TYPE:            /* 1411 */
+    case ER_NO_REFERENCED_ROW_2:             /* 1452 */
+    case ER_DATA_OUT_OF_RANGE:               /* 1690 */
+    case 4025:                               /* ER_CONSTRAINT_FAILED (MariaDB's CHECK) */
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int fail_my(MYSQL *my, const char *what, om_err_t *err)
+{
+    unsigned e = mysql_errno(my);
+    int code = data_error(e) ? OM_EINVAL : OM_EAGAIN;
+    om_err_set(err, code, "mariadb: %s: %s (%u)", what, mysql_error(my), e);
+    return code;
+}
+
+static int fail_stmt(MYSQL_STMT *st, const char *what, om_err_t *err)
+{
+    unsigned e = mysql_stmt_errno(st);
+    int code = data_error(e) ? OM_EINVAL : OM_EAGAIN;
+    om_err_set(err, code, "mariadb: %s: %s (%u)", what, mysql_stmt_error(st), e);
+    return code;
+}
+
+static int my_exec(as_conn_t *c, const char *sql, om_err_t *err)
+{
+    if (mysql_query(c->my, sql) != 0) {
+        char what[160];
+        snprintf(what, sizeof what, "%.120s", sql);
+        int code = fail_my(c->my, what, err);
+        return code == OM_EINVAL ? OM_EIO : code;
+    }
+    return 0;
+}
 
 static int my_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms, as_conn_t **out,
                    om_err_t *err)
 {
-    (void)u, (void)cfg, (void)timeout_ms, (void)out;
-    om_err_set(err, OM_ECONFIG, "mariadb: not implemented yet");
-    return OM_ECONFIG;
+    (void)cfg;
+    as_conn_t *c = om_calloc(1, sizeof *c);
+    MYSQL *my = c != NULL ? mysql_init(NULL) : NULL;
+    if (my == NULL) {
+        om_free(c);
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    c->my = my;
+    unsigned secs = (unsigned)((timeout_ms + 999) / 1000);
+    secs = secs == 0 ? 30 : secs;
+    mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
+    mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &secs);
+    mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+    mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    *out = c;
+    if (mysql_real_connect(my, u->host, u->user, u->password, u->dbname,
+                           u->socket != NULL ? 0 : (unsigned)u->port, u->socket, 0) == NULL) {
+        char what[300];
+        snprintf(what, sizeof what, "cannot connect to %s:%d as %s", u->host, u->port,
+                 u->user != NULL ? u->user : "(no user)");
+        fail_my(my, what, err);
+        return OM_EAGAIN;
+    }
+    int rc = my_exec(c, "SET time_zone = '+00:00'", err);
+    rc = rc ? rc
+            : my_exec(c, "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", err);
+    return rc ? rc : my_exec(c, "SET autocommit = 1", err);
 }
 
-const as_backend_t as_mariadb_backend = {.name = "mariadb", .open = my_open};
+static int my_schema_version(as_conn_t *c, int *version, om_err_t *err)
+{
+    *version = 0;
+    if (mysql_query(c->my, "SELECT MAX(version) FROM schema_version") != 0) {
+        return fail_my(c->my, "reading schema_version", err);
+    }
+    MYSQL_RES *res = mysql_store_result(c->my);
+    if (res == NULL) {
+        return fail_my(c->my, "reading schema_version", err);
+    }
+    MYSQL_ROW row = mysql_fetch_row(res);
+    if (row != NULL && row[0] != NULL) {
+        *version = (int)strtol(row[0], NULL, 10);
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
+static int prepare_one(as_conn_t *c, MYSQL_STMT **st, const char *sql, om_err_t *err)
+{
+    *st = mysql_stmt_init(c->my);
+    if (*st == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    if (mysql_stmt_prepare(*st, sql, strlen(sql)) != 0) {
+        int code = fail_stmt(*st, "preparing a statement", err);
+        return code == OM_EINVAL ? OM_EIO : code;
+    }
+    return 0;
+}
+
+static int my_prepare(as_conn_t *c, om_err_t *err)
+{
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    om_strbuf_puts(&sb, "INSERT INTO process_executions (");
+    for (int i = 0; i < AS_COL_N_TEXT; i++) {
+        om_strbuf_printf(&sb, "%s, ", as_text_cols[i].name);
+    }
+    om_strbuf_puts(&sb, "success, source_count, target_count, start_time, end_time, "
+                        "duration_seconds, created_at, trace_id, span_id) VALUES (");
+    for (int i = 0; i < N_PARAMS; i++) {
+        om_strbuf_puts(&sb, i ? ", ?" : "?");
+    }
+    /* A row already there changes nothing: affected rows 0 tells a duplicate. */
+    om_strbuf_puts(&sb, ") ON DUPLICATE KEY UPDATE id = id");
+    if (sb.failed) {
+        om_strbuf_free(&sb);
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    int rc = prepare_one(c, &c->ins_exec, om_strbuf_str(&sb), err);
+    om_strbuf_free(&sb);
+    return rc ? rc
+              : prepare_one(c, &c->ins_alarm,
+                            "INSERT INTO alarms (process_execution_id, platform_type, group_name,"
+                            " process_name, end_time, state, created_at)"
+                            " VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                            err);
+}
+
+static int my_begin(as_conn_t *c, om_err_t *err)
+{
+    return my_exec(c, "START TRANSACTION", err);
+}
+
+static int my_commit(as_conn_t *c, om_err_t *err)
+{
+    return my_exec(c, "COMMIT", err);
+}
+
+static void my_rollback(as_conn_t *c)
+{
+    mysql_rollback(c->my);
+}
+
+/* The parameters of one row: binds and the storage they point to. */
+typedef struct params {
+    MYSQL_BIND b[N_PARAMS];
+    unsigned long len[N_PARAMS];
+    my_bool null[N_PARAMS];
+    char times[3][32];
+    long long counts[2];
+    double duration;
+} params_t;
+
+static void bind_str(params_t *p, int i, const char *s)
+{
+    p->b[i].buffer_type = MYSQL_TYPE_STRING;
+    p->b[i].buffer = (void *)(uintptr_t)(s != NULL ? s : "");
+    p->len[i] = s != NULL ? (unsigned long)strlen(s) : 0;
+    p->b[i].buffer_length = p->len[i];
+    p->b[i].length = &p->len[i];
+    p->null[i] = s == NULL;
+    p->b[i].is_null = &p->null[i];
+}
+
+static void bind_time(params_t *p, int i, int slot, bool has, int64_t ns)
+{
+    as_format_time(ns, p->times[slot]);
+    bind_str(p, i, has ? p->times[slot] : NULL);
+}
+
+static void bind_count(params_t *p, int i, int slot, bool has, int64_t v)
+{
+    p->counts[slot] = v;
+    p->b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+    p->b[i].buffer = &p->counts[slot];
+    p->null[i] = !has;
+    p->b[i].is_null = &p->null[i];
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * OM_NS_PER_S + ts.tv_nsec;
+}
+
+static int insert_alarm(as_conn_t *c, const as_row_t *r, const char *now, om_err_t *err)
+{
+    params_t p;
+    memset(&p, 0, sizeof p);
+    long long id = (long long)mysql_stmt_insert_id(c->ins_exec);
+    p.b[0].buffer_type = MYSQL_TYPE_LONGLONG;
+    p.b[0].buffer = &id;
+    bind_str(&p, 1, r->text[AS_COL_PLATFORM_TYPE]);
+    bind_str(&p, 2, r->text[AS_COL_GROUP_NAME]);
+    bind_str(&p, 3, r->text[AS_COL_PROCESS_NAME]);
+    bind_time(&p, 4, 0, r->has_end, r->end_ns);
+    bind_str(&p, 5, now);
+    if (mysql_stmt_bind_param(c->ins_alarm, p.b) != 0 || mysql_stmt_execute(c->ins_alarm) != 0) {
+        int code = fail_stmt(c->ins_alarm, "opening an alarm", err);
+        return code == OM_EINVAL ? AS_ROW_REFUSED : code;
+    }
+    return AS_ROW_INSERTED;
+}
+
+static int my_insert_row(as_conn_t *c, const as_row_t *r, om_err_t *err)
+{
+    params_t p;
+    memset(&p, 0, sizeof p);
+    int i = 0;
+    for (int k = 0; k < AS_COL_N_TEXT; k++) {
+        bind_str(&p, i++, r->text[k]);
+    }
+    bind_str(&p, i++, r->failed ? "FAILED" : "SUCCESS");
+    bind_count(&p, i++, 0, r->has_source_count, r->source_count);
+    bind_count(&p, i++, 1, r->has_target_count, r->target_count);
+    bind_time(&p, i++, 0, r->has_start, r->start_ns);
+    bind_time(&p, i++, 1, r->has_end, r->end_ns);
+    p.duration = r->duration_seconds;
+    p.b[i].buffer_type = MYSQL_TYPE_DOUBLE;
+    p.b[i].buffer = &p.duration;
+    p.null[i] = !r->has_duration;
+    p.b[i].is_null = &p.null[i];
+    i++;
+    bind_time(&p, i++, 2, true, now_ns());
+    bind_str(&p, i++, r->trace_id);
+    bind_str(&p, i++, r->span_id);
+    if (mysql_stmt_bind_param(c->ins_exec, p.b) != 0 || mysql_stmt_execute(c->ins_exec) != 0) {
+        int code = fail_stmt(c->ins_exec, "inserting a run", err);
+        return code == OM_EINVAL ? AS_ROW_REFUSED : code;
+    }
+    if (mysql_stmt_affected_rows(c->ins_exec) == 0) {
+        return AS_ROW_DUPLICATE;
+    }
+    return r->failed ? insert_alarm(c, r, p.times[2], err) : AS_ROW_INSERTED;
+}
+
+static void my_close(as_conn_t *c)
+{
+    if (c->ins_exec != NULL) {
+        mysql_stmt_close(c->ins_exec);
+    }
+    if (c->ins_alarm != NULL) {
+        mysql_stmt_close(c->ins_alarm);
+    }
+    mysql_close(c->my);
+    om_free(c);
+}
+
+const as_backend_t as_mariadb_backend = {
+    .name = "mariadb",
+    .open = my_open,
+    .exec = my_exec,
+    .schema_version = my_schema_version,
+    .migrations = migrations,
+    .n_migrations = (int)(sizeof migrations / sizeof migrations[0]),
+    .prepare = my_prepare,
+    .begin = my_begin,
+    .insert_row = my_insert_row,
+    .commit = my_commit,
+    .rollback = my_rollback,
+    .close = my_close,
+};
