@@ -21,6 +21,13 @@ test_pkgs+=(apache2-utils)
 # Headless Chromium loads the zpages extension's pages in its test (issue 13).
 test_pkgs+=(chromium)
 
+# The alarmstore exporter (issue 11) stores runs in SQLite or MariaDB; its tests read SQLite
+# with the sqlite3 CLI and start their own MariaDB server.
+build_pkgs+=(libsqlite3-dev)
+build_pkgs+=(libmariadb-dev)
+test_pkgs+=(sqlite3)
+test_pkgs+=(mariadb-server)
+
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
   want+=("${test_pkgs[@]}")
