@@ -123,6 +123,18 @@ typedef struct as_rows {
  * zeroed. Returns 0 or OM_ENOMEM (out keeps the rows made so far; as_rows_free frees it). */
 int as_rows_extract(const om_traces_req_t *req, const as_extract_opts_t *o, as_rows_t *out);
 void as_rows_free(as_rows_t *r);
+/* Whether a and b hold the same rows, column by column (tests and the fuzz target). */
+bool as_rows_equal(const as_rows_t *a, const as_rows_t *b);
+
+/* The same rows from a request's protobuf bytes (one wire segment of a batch that has not been
+ * decoded), decoding only the spans that can be runs (and their resources) into out's arena:
+ * the bytes are walked (om_pb_next) and each span's searched for the keys candidates carry.
+ * Any thread (plain reads of data; the arena is the caller's alone). Returns 0, OM_ENOMEM, or
+ * OM_EINVAL for bytes that are no request (the receiver checked them, so only memory). Gives
+ * exactly what as_rows_extract gives on the decoded request (a test and the fuzz target hold
+ * the two to each other). */
+int as_rows_extract_wire(const uint8_t *data, size_t len, const as_extract_opts_t *o,
+                         as_rows_t *out);
 
 /* Any thread, plain reads: whether some span of the decoded request is a run (the same test
  * as_rows_extract makes, without building rows). */

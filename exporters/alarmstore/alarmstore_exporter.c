@@ -10,14 +10,17 @@
  * decoding it (as_wire_maybe on its protobuf bytes: the attribute keys every candidate
  * carries); most batches of a traces pipeline hold none and are released at once, counted in
  * otelcol_exporter_alarmstore_skipped_batches. The others go to the exporter helper
- * (timeout, retry_on_failure, sending_queue). Its send decodes the batch on the loop (as
- * om.h's worker rules ask) and submits a store_job_t; the database thread reads the batch
- * (plain reads; the helper holds it until om_exp_req_done), makes the rows and stores them in
- * one transaction. The job's done, back on the loop, ends the attempt: 0, or OM_EAGAIN for
- * what may pass later (the helper retries with backoff, and its queue filling makes the
- * receivers push back), or OM_ECONFIG when the schema is newer than this binary (dropped,
- * logged by the helper). Rows the database refuses for good are counted
- * (otelcol_exporter_alarmstore_refused_rows) and logged at warn level (at most one line a
+ * (timeout, retry_on_failure, sending_queue). Its send submits a store_job_t without decoding
+ * a batch that is still its wire bytes: the database thread walks the bytes and decodes only
+ * the spans that can be runs, into an arena of its own (as_rows_extract_wire: plain reads of
+ * the batch, which the helper holds until om_exp_req_done; om_arena_* on an arena only that
+ * thread holds, the live-bytes counter being atomic). A batch already decoded (OTLP/JSON, or
+ * decoded by another consumer) is read from its structs, decoded on the loop as om.h's worker
+ * rules ask. The thread makes the rows and stores them in one transaction. The job's done, back on
+ * the loop, ends the attempt: 0, or OM_EAGAIN for what may pass later (the helper retries with
+ * backoff, and its queue filling makes the receivers push back), or OM_ECONFIG when the schema is
+ * newer than this binary (dropped, logged by the helper). Rows the database refuses for good are
+ * counted (otelcol_exporter_alarmstore_refused_rows) and logged at warn level (at most one line a
  * minute), and never fail the batch.
  *
  * Shutdown: the helper drains its queue (each batch gets its attempts), then the pool closes
@@ -57,6 +60,10 @@ typedef struct store_job {
     om_job_t job; /* first member */
     exp_as_t *e;
     om_exp_req_t *req; /* NULL: the open job at start */
+    /* The batch's wire segments when it was not decoded (a copy of the array; the bytes are
+     * the batch's, which the helper holds until the attempt ends), else NULL: read msg. */
+    om_raw_seg_t *segs;
+    size_t n_segs;
     uint64_t timeout_ms;
     int rc;
     om_err_t err;
@@ -104,9 +111,18 @@ static void store_work(om_job_t *job, void *data)
         return;
     }
     as_rows_t rows = {0};
-    j->rc = as_rows_extract(j->req->batch->traces, &j->e->opts, &rows);
+    if (j->segs != NULL) {
+        j->rc = 0;
+        for (size_t i = 0; j->rc == 0 && i < j->n_segs; i++) {
+            j->rc = as_rows_extract_wire(j->segs[i].data, j->segs[i].len, &j->e->opts, &rows);
+        }
+    } else {
+        j->rc = as_rows_extract(j->req->batch->traces, &j->e->opts, &rows);
+    }
     if (j->rc != 0) {
-        om_err_set(&j->err, j->rc, "out of memory making the rows");
+        om_err_set(&j->err, j->rc, "%s",
+                   j->rc == OM_ENOMEM ? "out of memory making the rows"
+                                      : "a request no longer decodes");
     } else if (rows.n > 0) {
         j->rc = as_db_store(t->be, t->conn, &rows, &j->res, &j->err);
     }
@@ -165,38 +181,56 @@ static void store_done(om_job_t *job, int status)
     char text[sizeof j->err.msg];
     snprintf(text, sizeof text, "%s", msg);
     om_exp_req_t *req = j->req;
+    om_free(j->segs);
     om_free(j);
     om_exp_req_done(req, rc, 0, rc != 0 ? text : NULL);
 }
 
-static int submit(exp_as_t *e, om_exp_req_t *req, uint64_t timeout_ms)
+/* Queues a job for the database thread; segs (taken, om_malloc'd) may be NULL. */
+static int submit(exp_as_t *e, om_exp_req_t *req, uint64_t timeout_ms, om_raw_seg_t *segs,
+                  size_t n_segs)
 {
-    if (e->pool == NULL) {
-        return OM_ESHUTDOWN;
-    }
-    store_job_t *j = om_calloc(1, sizeof *j);
+    store_job_t *j = e->pool != NULL ? om_calloc(1, sizeof *j) : NULL;
     if (j == NULL) {
-        return OM_ENOMEM;
+        om_free(segs);
+        return e->pool == NULL ? OM_ESHUTDOWN : OM_ENOMEM;
     }
     j->e = e;
     j->req = req;
     j->timeout_ms = timeout_ms;
+    j->segs = segs;
+    j->n_segs = n_segs;
     int rc = om_workers_submit(e->pool, &j->job, store_work, store_done);
     if (rc != 0) {
+        om_free(j->segs);
         om_free(j);
     }
     return rc;
 }
 
+/* A batch still in its wire bytes is not decoded here: the database thread decodes only the
+ * spans that can be runs (as_rows_extract_wire), so that the loop never pays a decode for
+ * the 999 spans in 1000 that are no run. */
 static void as_send(void *self, om_exp_req_t *req)
 {
     exp_as_t *e = self;
-    om_err_t err = {0};
-    if (om_batch_decode(req->batch, &err) != 0) {
-        om_exp_req_done(req, err.code, 0, err.msg);
-        return;
+    om_batch_t *b = req->batch;
+    om_raw_seg_t *segs = NULL;
+    if (b->msg == NULL && b->raw_valid) {
+        segs = om_calloc(b->n_raw + 1, sizeof *segs);
+        if (segs == NULL) {
+            om_exp_req_done(req, OM_EAGAIN, 0, "out of memory");
+            return;
+        }
+        om_copy(segs, b->raw, b->n_raw * sizeof *segs);
+    } else {
+        om_err_t err = {0};
+        if (om_batch_decode(b, &err) != 0) {
+            om_exp_req_done(req, err.code, 0, err.msg);
+            return;
+        }
     }
-    int rc = submit(e, req, req->timeout_ms);
+    int rc = submit(e, req, req->timeout_ms, segs, segs != NULL ? b->n_raw : 0);
     if (rc != 0) {
         om_exp_req_done(req, OM_EAGAIN, 0, "the database thread is not taking work");
     }
@@ -343,7 +377,7 @@ static int as_start(void *self, om_err_t *err)
     }
     /* Open and migrate now, on the database thread, so that a bad database is reported at
      * start rather than with the first run. */
-    rc = submit(e, NULL, (uint64_t)(e->cfg->helper.timeout / OM_NS_PER_MS));
+    rc = submit(e, NULL, (uint64_t)(e->cfg->helper.timeout / OM_NS_PER_MS), NULL, 0);
     if (rc != 0) {
         OM_CLOG(e->log_name, OM_LOG_WARN, "cannot open the database at start: %s", om_strerror(rc));
     }

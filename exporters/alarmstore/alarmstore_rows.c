@@ -642,6 +642,38 @@ int as_rows_extract(const om_traces_req_t *req, const as_extract_opts_t *o, as_r
     return 0;
 }
 
+static bool text_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool as_rows_equal(const as_rows_t *a, const as_rows_t *b)
+{
+    if (a->n != b->n) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        const as_row_t *x = &a->v[i], *y = &b->v[i];
+        for (int c = 0; c < AS_COL_N_TEXT; c++) {
+            if (!text_eq(x->text[c], y->text[c])) {
+                return false;
+            }
+        }
+        if (x->failed != y->failed || x->has_source_count != y->has_source_count ||
+            x->has_target_count != y->has_target_count || x->has_start != y->has_start ||
+            x->has_end != y->has_end || x->has_duration != y->has_duration ||
+            (x->has_source_count && x->source_count != y->source_count) ||
+            (x->has_target_count && x->target_count != y->target_count) ||
+            (x->has_start && x->start_ns != y->start_ns) ||
+            (x->has_end && x->end_ns != y->end_ns) ||
+            (x->has_duration && x->duration_seconds != y->duration_seconds) ||
+            strcmp(x->trace_id, y->trace_id) != 0 || strcmp(x->span_id, y->span_id) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool as_req_maybe(const om_traces_req_t *req, const as_extract_opts_t *o)
 {
     for (size_t i = 0; req != NULL && i < req->n_resource_spans; i++) {
@@ -665,6 +697,156 @@ void as_rows_free(as_rows_t *r)
     }
     om_free(r->v);
     memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Rows from the wire bytes: only the spans that can be runs are decoded                      */
+
+#define F_REQ_RESOURCE_SPANS 1
+#define F_RS_RESOURCE 1
+#define F_RS_SCOPE_SPANS 2
+#define F_SS_SPANS 2
+#define F_SPAN_STATUS 15
+#define F_STATUS_CODE 3
+
+static bool contains(const uint8_t *p, size_t n, const char *needle)
+{
+    return memmem(p, n, needle, strlen(needle)) != NULL;
+}
+
+/* Whether the span's Status says ERROR (read from its bytes). */
+static bool wire_status_error(const uint8_t *p, size_t n)
+{
+    const uint8_t *pos = p, *end = p + n;
+    om_pb_field_t f;
+    bool err = false;
+    while (om_pb_next(&pos, end, &f) == 1) {
+        if (f.number != F_SPAN_STATUS || f.wire_type != OM_PB_LEN) {
+            continue;
+        }
+        const uint8_t *sp = f.data, *se = f.data + f.len;
+        om_pb_field_t g;
+        while (om_pb_next(&sp, se, &g) == 1) {
+            if (g.number == F_STATUS_CODE && g.wire_type == OM_PB_VARINT) {
+                err = g.value == STATUS_ERROR; /* the last one wins, as protobuf-c reads it */
+            }
+        }
+    }
+    return err;
+}
+
+/* A span worth decoding: it carries a candidate's key, or it is an ERROR span of a resource
+ * that names an error service. Never false for a span classify() would take. */
+static bool wire_candidate(const uint8_t *p, size_t n, bool error_resource)
+{
+    return contains(p, n, "etl.process_name") || contains(p, n, "task_id") ||
+           (error_resource && wire_status_error(p, n));
+}
+
+static bool resource_names_service(const uint8_t *r, size_t n, const as_extract_opts_t *o)
+{
+    for (size_t i = 0; o != NULL && o->error_services != NULL && i < o->error_services->n; i++) {
+        if (r != NULL && contains(r, n, o->error_services->items[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct wire_rs {
+    const uint8_t *res;
+    size_t res_len;
+    bool has_res;
+    om_resource_t *decoded; /* unpacked on the first candidate span */
+} wire_rs_t;
+
+static int wire_span(wire_rs_t *w, const uint8_t *p, size_t n, const as_extract_opts_t *o,
+                     as_rows_t *out)
+{
+    if (out->arena == NULL) {
+        out->arena = om_arena_new(0);
+        if (out->arena == NULL) {
+            return OM_ENOMEM;
+        }
+    }
+    ProtobufCAllocator *al = om_arena_pb_allocator(out->arena);
+    if (w->has_res && w->decoded == NULL) {
+        w->decoded = opentelemetry__proto__resource__v1__resource__unpack(al, w->res_len, w->res);
+        if (w->decoded == NULL) {
+            return OM_EINVAL;
+        }
+    }
+    om_span_t *s = opentelemetry__proto__trace__v1__span__unpack(al, n, p);
+    if (s == NULL) {
+        return OM_EINVAL;
+    }
+    return add_span(s, w->decoded, o, out);
+}
+
+static int wire_scope_spans(wire_rs_t *w, bool error_res, const uint8_t *p, size_t n,
+                            const as_extract_opts_t *o, as_rows_t *out)
+{
+    const uint8_t *pos = p, *end = p + n;
+    om_pb_field_t f;
+    int rc;
+    while ((rc = om_pb_next(&pos, end, &f)) == 1) {
+        if (f.number == F_SS_SPANS && f.wire_type == OM_PB_LEN &&
+            wire_candidate(f.data, f.len, error_res)) {
+            rc = wire_span(w, f.data, f.len, o, out);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return rc;
+}
+
+static int wire_resource_spans(const uint8_t *p, size_t n, const as_extract_opts_t *o,
+                               as_rows_t *out)
+{
+    wire_rs_t w = {0};
+    const uint8_t *pos = p, *end = p + n;
+    om_pb_field_t f;
+    int rc;
+    /* The resource first (it may come after the scope entries on the wire). */
+    while ((rc = om_pb_next(&pos, end, &f)) == 1) {
+        if (f.number == F_RS_RESOURCE && f.wire_type == OM_PB_LEN) {
+            w.res = f.data;
+            w.res_len = f.len;
+            w.has_res = true;
+        }
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    bool error_res = resource_names_service(w.res, w.res_len, o);
+    pos = p;
+    while ((rc = om_pb_next(&pos, end, &f)) == 1) {
+        if (f.number == F_RS_SCOPE_SPANS && f.wire_type == OM_PB_LEN) {
+            rc = wire_scope_spans(&w, error_res, f.data, f.len, o, out);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return rc;
+}
+
+int as_rows_extract_wire(const uint8_t *data, size_t len, const as_extract_opts_t *o,
+                         as_rows_t *out)
+{
+    const uint8_t *pos = data, *end = data + len;
+    om_pb_field_t f;
+    int rc;
+    while ((rc = om_pb_next(&pos, end, &f)) == 1) {
+        if (f.number == F_REQ_RESOURCE_SPANS && f.wire_type == OM_PB_LEN) {
+            rc = wire_resource_spans(f.data, f.len, o, out);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -70,6 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (om_batch_decode_proto(OM_SIG_TRACES, data + 1, size - 1, 1 << 24, &b, &err) != 0) {
         return 0;
     }
+    /* The wire path is taken for batches that are still their bytes (as the exporter does). */
+    bool wire = b->msg == NULL && b->raw_valid && b->n_raw == 1;
+    as_rows_t wire_rows = {0};
+    int wire_rc = wire ? as_rows_extract_wire(b->raw[0].data, b->raw[0].len, &o, &wire_rows) : 0;
     if (om_batch_decode(b, &err) == 0) {
         as_rows_t rows = {0};
         int rc = as_rows_extract(b->traces, &o, &rows);
@@ -82,8 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == 0 && rows.n > 0 && !as_wire_maybe(data + 1, size - 1, &o)) {
             abort();
         }
+        if (wire && rc == 0 && wire_rc == 0 && !as_rows_equal(&rows, &wire_rows)) {
+            abort();
+        }
         as_rows_free(&rows);
     }
+    as_rows_free(&wire_rows);
     om_batch_release(b);
     return 0;
 }

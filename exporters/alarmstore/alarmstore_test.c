@@ -330,6 +330,10 @@ static void test_wire_precheck(void)
         "resource service.name=fastapi-app; span 'GET /' status:error",
         "resource service.name=web; span 'GET /' status:error http.route=/; span b",
         "span 'task_id-lookalike' kind:server",
+        "resource service.name=fastapi-app host.name=h; span a status:error message:m;"
+        "event exception exception.type=E exception.stacktrace=st; span b status:ok;"
+        "resource service.name=etl; span c trace:" TRACE " id:0000000000000009"
+        " etl.process_name=p etl.source_count='3' etl.error=x start:" T_START " end:" T_END,
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         om_batch_t *b = om_testdata_otlp("%s", cases[i]);
@@ -337,7 +341,11 @@ static void test_wire_precheck(void)
         uint8_t *buf = malloc(len + 1);
         ASSERT_TRUE(buf != NULL);
         om_batch_proto_pack(b, buf);
+        as_rows_t wire_rows = {0};
+        ASSERT_EQ_INT(as_rows_extract_wire(buf, len, &o, &wire_rows), 0);
         as_rows_t rows = extract(b, &o);
+        ASSERT_TRUE(as_rows_equal(&rows, &wire_rows));
+        as_rows_free(&wire_rows);
         bool maybe = as_wire_maybe(buf, len, &o);
         ASSERT_TRUE(rows.n == 0 || maybe);
         ASSERT_EQ_INT(as_req_maybe(b->traces, &o), rows.n > 0);
