@@ -592,6 +592,41 @@ static void test_sqlite_locked_is_retryable(void)
     om_batch_release(b);
 }
 
+/* A row the database refuses for good is skipped; the rows after it are stored, in the same
+ * transaction. The refusal is made by a trigger, as a constraint of an operator's would. */
+static void test_sqlite_refused_row_is_skipped(void)
+{
+    const char *path = tmp_path("refused.db");
+    as_url_t u = {.kind = AS_DB_SQLITE, .path = (char *)path};
+    om_err_t err = {0};
+    const as_backend_t *be;
+    as_conn_t *c;
+    ASSERT_EQ_INT(as_db_open(&u, NULL, 1000, &be, &c, &err), 0);
+    ASSERT_EQ_INT(be->exec(c,
+                           "CREATE TRIGGER no_bad BEFORE INSERT ON process_executions"
+                           " WHEN NEW.process_name = 'bad' BEGIN SELECT RAISE(ABORT, 'no bad');"
+                           " END",
+                           &err),
+                  0);
+    om_batch_t *b = om_testdata_otlp(
+        "span a trace:" TRACE " id:0000000000000001 etl.process_name=good1 status:error;"
+        "span b trace:" TRACE " id:0000000000000002 etl.process_name=bad status:error;"
+        "span c trace:" TRACE " id:0000000000000003 etl.process_name=good2");
+    as_rows_t rows = extract(b, NULL);
+    as_store_result_t res;
+    ASSERT_EQ_INT(as_db_store(be, c, &rows, &res, &err), 0);
+    ASSERT_EQ_INT(res.inserted, 2);
+    ASSERT_EQ_INT(res.refused, 1);
+    ASSERT_CONTAINS(res.first_refusal, "span_id 0000000000000002");
+    ASSERT_CONTAINS(res.first_refusal, "no bad");
+    be->close(c);
+    ASSERT_EQ_STR(query1(path, "SELECT group_concat(process_name) FROM process_executions"),
+                  "good1,good2");
+    ASSERT_EQ_STR(query1(path, "SELECT COUNT(*) FROM alarms"), "1");
+    as_rows_free(&rows);
+    om_batch_release(b);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* The exporter on a loop                                                                     */
 
@@ -778,6 +813,7 @@ int main(void)
     OM_RUN(test_sqlite_store_idempotent);
     OM_RUN(test_sqlite_newer_schema_refused);
     OM_RUN(test_sqlite_locked_is_retryable);
+    OM_RUN(test_sqlite_refused_row_is_skipped);
     OM_RUN(test_exporter_end_to_end);
     OM_RUN(test_start_fails_when_directory_cannot_be);
     OM_RUN(test_lifecycle);
