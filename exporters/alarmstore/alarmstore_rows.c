@@ -757,30 +757,37 @@ typedef struct wire_rs {
     const uint8_t *res;
     size_t res_len;
     bool has_res;
+    om_arena_t *res_arena;  /* the decoded resource's, freed with the entry */
     om_resource_t *decoded; /* unpacked on the first candidate span */
 } wire_rs_t;
 
+/* Each candidate span is decoded into a scratch arena freed as soon as its row is made (the
+ * row's text is copied into out's arena): what a batch of runs holds in memory while it is
+ * stored is its rows, not its decoded spans, which would count against the intake's limit
+ * (om_arena_live_bytes) and pause the receivers for nothing. */
 static int wire_span(wire_rs_t *w, const uint8_t *p, size_t n, const as_extract_opts_t *o,
                      as_rows_t *out)
 {
-    if (out->arena == NULL) {
-        out->arena = om_arena_new(0);
-        if (out->arena == NULL) {
+    if (w->has_res && w->decoded == NULL) {
+        w->res_arena = w->res_arena != NULL ? w->res_arena : om_arena_new(0);
+        if (w->res_arena == NULL) {
             return OM_ENOMEM;
         }
-    }
-    ProtobufCAllocator *al = om_arena_pb_allocator(out->arena);
-    if (w->has_res && w->decoded == NULL) {
-        w->decoded = opentelemetry__proto__resource__v1__resource__unpack(al, w->res_len, w->res);
+        w->decoded = opentelemetry__proto__resource__v1__resource__unpack(
+            om_arena_pb_allocator(w->res_arena), w->res_len, w->res);
         if (w->decoded == NULL) {
             return OM_EINVAL;
         }
     }
-    om_span_t *s = opentelemetry__proto__trace__v1__span__unpack(al, n, p);
-    if (s == NULL) {
-        return OM_EINVAL;
+    om_arena_t *scratch = om_arena_new(0);
+    if (scratch == NULL) {
+        return OM_ENOMEM;
     }
-    return add_span(s, w->decoded, o, out);
+    om_span_t *s =
+        opentelemetry__proto__trace__v1__span__unpack(om_arena_pb_allocator(scratch), n, p);
+    int rc = s != NULL ? add_span(s, w->decoded, o, out) : OM_EINVAL;
+    om_arena_unref(scratch);
+    return rc;
 }
 
 static int wire_scope_spans(wire_rs_t *w, bool error_res, const uint8_t *p, size_t n,
@@ -825,9 +832,12 @@ static int wire_resource_spans(const uint8_t *p, size_t n, const as_extract_opts
         if (f.number == F_RS_SCOPE_SPANS && f.wire_type == OM_PB_LEN) {
             rc = wire_scope_spans(&w, error_res, f.data, f.len, o, out);
             if (rc != 0) {
-                return rc;
+                break;
             }
         }
+    }
+    if (w.res_arena != NULL) {
+        om_arena_unref(w.res_arena);
     }
     return rc;
 }
