@@ -735,12 +735,38 @@ static bool wire_status_error(const uint8_t *p, size_t n)
     return err;
 }
 
+/* The next places of the candidates' keys in the request's bytes: spans are walked in
+ * address order, so each key is searched for once over the whole request (one memmem pass),
+ * not once per span. */
+static const char *const wire_needles[] = {"etl.process_name", "task_id"};
+#define N_NEEDLES (sizeof wire_needles / sizeof wire_needles[0])
+
+typedef struct hits {
+    const uint8_t *end;             /* of the request */
+    const uint8_t *next[N_NEEDLES]; /* the next place of each key at or after the last span */
+    bool searched[N_NEEDLES];
+} hits_t;
+
+/* Whether a key lies wholly inside [p, p + n). */
+static bool hits_in(hits_t *h, const uint8_t *p, size_t n)
+{
+    bool in = false;
+    for (size_t k = 0; k < N_NEEDLES; k++) {
+        size_t klen = strlen(wire_needles[k]);
+        if (!h->searched[k] || (h->next[k] != NULL && h->next[k] < p)) {
+            h->next[k] = memmem(p, (size_t)(h->end - p), wire_needles[k], klen);
+            h->searched[k] = true;
+        }
+        in = in || (h->next[k] != NULL && h->next[k] + klen <= p + n);
+    }
+    return in;
+}
+
 /* A span worth decoding: it carries a candidate's key, or it is an ERROR span of a resource
  * that names an error service. Never false for a span classify() would take. */
-static bool wire_candidate(const uint8_t *p, size_t n, bool error_resource)
+static bool wire_candidate(hits_t *h, const uint8_t *p, size_t n, bool error_resource)
 {
-    return contains(p, n, "etl.process_name") || contains(p, n, "task_id") ||
-           (error_resource && wire_status_error(p, n));
+    return hits_in(h, p, n) || (error_resource && wire_status_error(p, n));
 }
 
 static bool resource_names_service(const uint8_t *r, size_t n, const as_extract_opts_t *o)
@@ -790,7 +816,7 @@ static int wire_span(wire_rs_t *w, const uint8_t *p, size_t n, const as_extract_
     return rc;
 }
 
-static int wire_scope_spans(wire_rs_t *w, bool error_res, const uint8_t *p, size_t n,
+static int wire_scope_spans(wire_rs_t *w, hits_t *h, bool error_res, const uint8_t *p, size_t n,
                             const as_extract_opts_t *o, as_rows_t *out)
 {
     const uint8_t *pos = p, *end = p + n;
@@ -798,7 +824,7 @@ static int wire_scope_spans(wire_rs_t *w, bool error_res, const uint8_t *p, size
     int rc;
     while ((rc = om_pb_next(&pos, end, &f)) == 1) {
         if (f.number == F_SS_SPANS && f.wire_type == OM_PB_LEN &&
-            wire_candidate(f.data, f.len, error_res)) {
+            wire_candidate(h, f.data, f.len, error_res)) {
             rc = wire_span(w, f.data, f.len, o, out);
             if (rc != 0) {
                 return rc;
@@ -808,7 +834,7 @@ static int wire_scope_spans(wire_rs_t *w, bool error_res, const uint8_t *p, size
     return rc;
 }
 
-static int wire_resource_spans(const uint8_t *p, size_t n, const as_extract_opts_t *o,
+static int wire_resource_spans(hits_t *h, const uint8_t *p, size_t n, const as_extract_opts_t *o,
                                as_rows_t *out)
 {
     wire_rs_t w = {0};
@@ -830,7 +856,7 @@ static int wire_resource_spans(const uint8_t *p, size_t n, const as_extract_opts
     pos = p;
     while ((rc = om_pb_next(&pos, end, &f)) == 1) {
         if (f.number == F_RS_SCOPE_SPANS && f.wire_type == OM_PB_LEN) {
-            rc = wire_scope_spans(&w, error_res, f.data, f.len, o, out);
+            rc = wire_scope_spans(&w, h, error_res, f.data, f.len, o, out);
             if (rc != 0) {
                 break;
             }
@@ -846,11 +872,12 @@ int as_rows_extract_wire(const uint8_t *data, size_t len, const as_extract_opts_
                          as_rows_t *out)
 {
     const uint8_t *pos = data, *end = data + len;
+    hits_t h = {.end = end};
     om_pb_field_t f;
     int rc;
     while ((rc = om_pb_next(&pos, end, &f)) == 1) {
         if (f.number == F_REQ_RESOURCE_SPANS && f.wire_type == OM_PB_LEN) {
-            rc = wire_resource_spans(f.data, f.len, o, out);
+            rc = wire_resource_spans(&h, f.data, f.len, o, out);
             if (rc != 0) {
                 return rc;
             }
