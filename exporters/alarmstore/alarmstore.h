@@ -185,6 +185,13 @@ typedef struct as_backend {
     int (*prepare)(as_conn_t *c, om_err_t *err);
     int (*begin)(as_conn_t *c, om_err_t *err);
     int (*insert_row)(as_conn_t *c, const as_row_t *r, om_err_t *err);
+    /* Optional (NULL: rows go one by one): insert rows[0..chunk) in one statement, where
+     * chunk is the backend's chunk size, for servers a round trip away. 0 with *inserted
+     * (the others were duplicates); OM_EINVAL when the database refused some row (nothing of
+     * the chunk was stored: the caller inserts its rows one by one to skip the bad one); or
+     * a batch-level error. */
+    int (*insert_chunk)(as_conn_t *c, const as_row_t *rows, size_t *inserted, om_err_t *err);
+    size_t chunk;
     int (*commit)(as_conn_t *c, om_err_t *err);
     void (*rollback)(as_conn_t *c);
     void (*close)(as_conn_t *c);

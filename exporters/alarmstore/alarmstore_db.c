@@ -67,35 +67,69 @@ int as_db_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms,
     return 0;
 }
 
+static int store_one(const as_backend_t *be, as_conn_t *c, const as_row_t *r,
+                     as_store_result_t *res, om_err_t *err)
+{
+    om_err_t row_err = {0};
+    int rc = be->insert_row(c, r, &row_err);
+    if (rc < 0) {
+        om_err_set(err, row_err.code ? row_err.code : rc, "%s", row_err.msg);
+        return rc;
+    }
+    if (rc == AS_ROW_INSERTED) {
+        res->inserted++;
+    } else if (rc == AS_ROW_DUPLICATE) {
+        res->duplicates++;
+    } else if (res->refused++ == 0) {
+        snprintf(res->first_refusal, sizeof res->first_refusal, "trace_id %s span_id %s: %s",
+                 r->trace_id, r->span_id, row_err.msg);
+    }
+    return 0;
+}
+
+/* Full chunks in one statement each where the backend can; the rest, and a chunk the
+ * database refused, row by row. */
+static int store_rows(const as_backend_t *be, as_conn_t *c, const as_rows_t *rows,
+                      as_store_result_t *res, om_err_t *err)
+{
+    size_t i = 0;
+    while (i < rows->n) {
+        size_t chunk = be->insert_chunk != NULL ? be->chunk : 0;
+        if (chunk > 0 && rows->n - i >= chunk) {
+            size_t inserted = 0;
+            om_err_t chunk_err = {0};
+            int rc = be->insert_chunk(c, &rows->v[i], &inserted, &chunk_err);
+            if (rc == 0) {
+                res->inserted += inserted;
+                res->duplicates += chunk - inserted;
+                i += chunk;
+                continue;
+            }
+            if (rc != OM_EINVAL) {
+                om_err_set(err, chunk_err.code ? chunk_err.code : rc, "%s", chunk_err.msg);
+                return rc;
+            }
+            chunk = be->chunk; /* this chunk one by one, to skip the row refused */
+        } else {
+            chunk = rows->n - i;
+        }
+        for (size_t k = 0; k < chunk; k++, i++) {
+            int rc = store_one(be, c, &rows->v[i], res, err);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
 int as_db_store(const as_backend_t *be, as_conn_t *c, const as_rows_t *rows, as_store_result_t *res,
                 om_err_t *err)
 {
     memset(res, 0, sizeof *res);
     int rc = be->begin(c, err);
-    if (rc != 0) {
-        return rc;
-    }
-    for (size_t i = 0; i < rows->n; i++) {
-        om_err_t row_err = {0};
-        rc = be->insert_row(c, &rows->v[i], &row_err);
-        if (rc < 0) {
-            om_err_set(err, row_err.code ? row_err.code : rc, "%s", row_err.msg);
-            be->rollback(c);
-            return rc;
-        }
-        if (rc == AS_ROW_INSERTED) {
-            res->inserted++;
-        } else if (rc == AS_ROW_DUPLICATE) {
-            res->duplicates++;
-        } else {
-            if (res->refused++ == 0) {
-                snprintf(res->first_refusal, sizeof res->first_refusal,
-                         "trace_id %s span_id %s: %s", rows->v[i].trace_id, rows->v[i].span_id,
-                         row_err.msg);
-            }
-        }
-    }
-    rc = be->commit(c, err);
+    rc = rc ? rc : store_rows(be, c, rows, res, err);
+    rc = rc ? rc : be->commit(c, err);
     if (rc != 0) {
         be->rollback(c);
     }

@@ -34,9 +34,25 @@
 
 #define N_PARAMS (AS_COL_N_TEXT + 9)
 
+/* Rows per multi-row INSERT: one round trip for 64 rows instead of 64 (a server a network
+ * hop away makes the round trip, not the insert, what a row costs). */
+#define CHUNK 64
+
+/* The parameters of one row: binds and the storage they point to. */
+typedef struct params {
+    MYSQL_BIND b[N_PARAMS];
+    unsigned long len[N_PARAMS];
+    my_bool null[N_PARAMS];
+    char times[3][32];
+    long long counts[2];
+    double duration;
+} params_t;
+
 struct as_conn {
     MYSQL *my;
     MYSQL_STMT *ins_exec, *ins_alarm;
+    MYSQL_STMT *ins_chunk, *ins_alarm_by_ids; /* CHUNK rows; an alarm found by its ids */
+    params_t *chunk_params;                   /* CHUNK of them */
 };
 
 #define TABLE_OPTS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
@@ -198,6 +214,54 @@ static int prepare_one(as_conn_t *c, MYSQL_STMT **st, const char *sql, om_err_t 
     return 0;
 }
 
+/* The columns of the insert, "(host_name, ..., span_id)". */
+static void insert_head(om_strbuf_t *sb)
+{
+    om_strbuf_puts(sb, "INSERT INTO process_executions (");
+    for (int i = 0; i < AS_COL_N_TEXT; i++) {
+        om_strbuf_printf(sb, "%s, ", as_text_cols[i].name);
+    }
+    om_strbuf_puts(sb, "success, source_count, target_count, start_time, end_time, "
+                       "duration_seconds, created_at, trace_id, span_id) VALUES ");
+}
+
+static int prepare_chunk(as_conn_t *c, om_err_t *err)
+{
+    c->chunk_params = om_calloc(CHUNK, sizeof *c->chunk_params);
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    insert_head(&sb);
+    for (int r = 0; r < CHUNK; r++) {
+        om_strbuf_puts(&sb, r ? ", (" : "(");
+        for (int i = 0; i < N_PARAMS; i++) {
+            om_strbuf_puts(&sb, i ? ", ?" : "?");
+        }
+        om_strbuf_puts(&sb, ")");
+    }
+    om_strbuf_puts(&sb, " ON DUPLICATE KEY UPDATE id = id");
+    int rc = OM_ENOMEM;
+    if (sb.failed || c->chunk_params == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+    } else {
+        rc = prepare_one(c, &c->ins_chunk, om_strbuf_str(&sb), err);
+    }
+    om_strbuf_reset(&sb);
+    om_strbuf_puts(&sb, "INSERT INTO alarms (process_execution_id, platform_type, group_name,"
+                        " process_name, end_time, state, created_at)"
+                        " SELECT id, platform_type, group_name, process_name, end_time, 'open', ?"
+                        " FROM process_executions WHERE success = 'FAILED' AND (trace_id, span_id)"
+                        " IN (");
+    for (int r = 0; r < CHUNK; r++) {
+        om_strbuf_puts(&sb, r ? ", (?, ?)" : "(?, ?)");
+    }
+    om_strbuf_puts(&sb, ") ON DUPLICATE KEY UPDATE process_execution_id = process_execution_id");
+    if (rc == 0) {
+        rc = sb.failed ? OM_ENOMEM : prepare_one(c, &c->ins_alarm_by_ids, om_strbuf_str(&sb), err);
+    }
+    om_strbuf_free(&sb);
+    return rc;
+}
+
 static int my_prepare(as_conn_t *c, om_err_t *err)
 {
     om_strbuf_t sb;
@@ -220,12 +284,13 @@ static int my_prepare(as_conn_t *c, om_err_t *err)
     }
     int rc = prepare_one(c, &c->ins_exec, om_strbuf_str(&sb), err);
     om_strbuf_free(&sb);
-    return rc ? rc
-              : prepare_one(c, &c->ins_alarm,
-                            "INSERT INTO alarms (process_execution_id, platform_type, group_name,"
-                            " process_name, end_time, state, created_at)"
-                            " VALUES (?, ?, ?, ?, ?, 'open', ?)",
-                            err);
+    rc = rc ? rc
+            : prepare_one(c, &c->ins_alarm,
+                          "INSERT INTO alarms (process_execution_id, platform_type, group_name,"
+                          " process_name, end_time, state, created_at)"
+                          " VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                          err);
+    return rc ? rc : prepare_chunk(c, err);
 }
 
 static int my_begin(as_conn_t *c, om_err_t *err)
@@ -242,16 +307,6 @@ static void my_rollback(as_conn_t *c)
 {
     mysql_rollback(c->my);
 }
-
-/* The parameters of one row: binds and the storage they point to. */
-typedef struct params {
-    MYSQL_BIND b[N_PARAMS];
-    unsigned long len[N_PARAMS];
-    my_bool null[N_PARAMS];
-    char times[3][32];
-    long long counts[2];
-    double duration;
-} params_t;
 
 static void bind_str(params_t *p, int i, const char *s)
 {
@@ -305,28 +360,34 @@ static int insert_alarm(as_conn_t *c, const as_row_t *r, const char *now, om_err
     return AS_ROW_INSERTED;
 }
 
+/* The 25 parameters of a row, in the insert's column order; created_at is now. */
+static void bind_row(params_t *p, const as_row_t *r, int64_t now)
+{
+    memset(p, 0, sizeof *p);
+    int i = 0;
+    for (int k = 0; k < AS_COL_N_TEXT; k++) {
+        bind_str(p, i++, r->text[k]);
+    }
+    bind_str(p, i++, r->failed ? "FAILED" : "SUCCESS");
+    bind_count(p, i++, 0, r->has_source_count, r->source_count);
+    bind_count(p, i++, 1, r->has_target_count, r->target_count);
+    bind_time(p, i++, 0, r->has_start, r->start_ns);
+    bind_time(p, i++, 1, r->has_end, r->end_ns);
+    p->duration = r->duration_seconds;
+    p->b[i].buffer_type = MYSQL_TYPE_DOUBLE;
+    p->b[i].buffer = &p->duration;
+    p->null[i] = !r->has_duration;
+    p->b[i].is_null = &p->null[i];
+    i++;
+    bind_time(p, i++, 2, true, now);
+    bind_str(p, i++, r->trace_id);
+    bind_str(p, i++, r->span_id);
+}
+
 static int my_insert_row(as_conn_t *c, const as_row_t *r, om_err_t *err)
 {
     params_t p;
-    memset(&p, 0, sizeof p);
-    int i = 0;
-    for (int k = 0; k < AS_COL_N_TEXT; k++) {
-        bind_str(&p, i++, r->text[k]);
-    }
-    bind_str(&p, i++, r->failed ? "FAILED" : "SUCCESS");
-    bind_count(&p, i++, 0, r->has_source_count, r->source_count);
-    bind_count(&p, i++, 1, r->has_target_count, r->target_count);
-    bind_time(&p, i++, 0, r->has_start, r->start_ns);
-    bind_time(&p, i++, 1, r->has_end, r->end_ns);
-    p.duration = r->duration_seconds;
-    p.b[i].buffer_type = MYSQL_TYPE_DOUBLE;
-    p.b[i].buffer = &p.duration;
-    p.null[i] = !r->has_duration;
-    p.b[i].is_null = &p.null[i];
-    i++;
-    bind_time(&p, i++, 2, true, now_ns());
-    bind_str(&p, i++, r->trace_id);
-    bind_str(&p, i++, r->span_id);
+    bind_row(&p, r, now_ns());
     if (mysql_stmt_bind_param(c->ins_exec, p.b) != 0 || mysql_stmt_execute(c->ins_exec) != 0) {
         int code = fail_stmt(c->ins_exec, "inserting a run", err);
         return code == OM_EINVAL ? AS_ROW_REFUSED : code;
@@ -337,6 +398,63 @@ static int my_insert_row(as_conn_t *c, const as_row_t *r, om_err_t *err)
     return r->failed ? insert_alarm(c, r, p.times[2], err) : AS_ROW_INSERTED;
 }
 
+/* The alarms of the failed runs of a chunk, in one statement: the chunk's runs found by
+ * their ids, the failed ones taken; a no-op for a run stored (and its alarm opened) before,
+ * since process_execution_id is unique. */
+static int chunk_alarms(as_conn_t *c, const as_row_t *rows, const char *now, om_err_t *err)
+{
+    MYSQL_BIND b[1 + 2 * CHUNK];
+    unsigned long len[1 + 2 * CHUNK];
+    memset(b, 0, sizeof b);
+    const char *v[1 + 2 * CHUNK];
+    v[0] = now;
+    for (size_t k = 0; k < CHUNK; k++) {
+        v[1 + 2 * k] = rows[k].trace_id;
+        v[2 + 2 * k] = rows[k].span_id;
+    }
+    for (size_t i = 0; i < 1 + 2 * CHUNK; i++) {
+        len[i] = (unsigned long)strlen(v[i]);
+        b[i].buffer_type = MYSQL_TYPE_STRING;
+        b[i].buffer = (void *)(uintptr_t)v[i];
+        b[i].buffer_length = len[i];
+        b[i].length = &len[i];
+    }
+    MYSQL_STMT *st = c->ins_alarm_by_ids;
+    if (mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0) {
+        int code = fail_stmt(st, "opening alarms", err);
+        return code == OM_EINVAL ? OM_EIO : code;
+    }
+    return 0;
+}
+
+static int my_insert_chunk(as_conn_t *c, const as_row_t *rows, size_t *inserted, om_err_t *err)
+{
+    MYSQL_BIND *b = om_calloc((size_t)CHUNK * N_PARAMS, sizeof *b);
+    if (b == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    int64_t now = now_ns();
+    for (size_t k = 0; k < CHUNK; k++) {
+        bind_row(&c->chunk_params[k], &rows[k], now);
+        memcpy(&b[k * N_PARAMS], c->chunk_params[k].b, sizeof c->chunk_params[k].b);
+    }
+    int rc = 0;
+    if (mysql_stmt_bind_param(c->ins_chunk, b) != 0 || mysql_stmt_execute(c->ins_chunk) != 0) {
+        rc = fail_stmt(c->ins_chunk, "inserting runs", err);
+    }
+    om_free(b);
+    if (rc != 0) {
+        return rc;
+    }
+    *inserted = (size_t)mysql_stmt_affected_rows(c->ins_chunk);
+    bool failed = false;
+    for (size_t k = 0; k < CHUNK; k++) {
+        failed = failed || rows[k].failed;
+    }
+    return failed && *inserted > 0 ? chunk_alarms(c, rows, c->chunk_params[0].times[2], err) : 0;
+}
+
 static void my_close(as_conn_t *c)
 {
     if (c->ins_exec != NULL) {
@@ -345,6 +463,13 @@ static void my_close(as_conn_t *c)
     if (c->ins_alarm != NULL) {
         mysql_stmt_close(c->ins_alarm);
     }
+    if (c->ins_chunk != NULL) {
+        mysql_stmt_close(c->ins_chunk);
+    }
+    if (c->ins_alarm_by_ids != NULL) {
+        mysql_stmt_close(c->ins_alarm_by_ids);
+    }
+    om_free(c->chunk_params);
     mysql_close(c->my);
     om_free(c);
 }
@@ -359,6 +484,8 @@ const as_backend_t as_mariadb_backend = {
     .prepare = my_prepare,
     .begin = my_begin,
     .insert_row = my_insert_row,
+    .insert_chunk = my_insert_chunk,
+    .chunk = CHUNK,
     .commit = my_commit,
     .rollback = my_rollback,
     .close = my_close,

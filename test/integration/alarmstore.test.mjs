@@ -24,7 +24,8 @@ import { fBytes, fMsg, fString, fVarint, tracesProto } from '../js/otlp_build.mj
 
 const api = requireJs('@opentelemetry/api');
 const { resourceFromAttributes } = requireJs('@opentelemetry/resources');
-const { BasicTracerProvider, SimpleSpanProcessor } = requireJs('@opentelemetry/sdk-trace-base');
+const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = requireJs('@opentelemetry/sdk-trace-base');
+const { ExportResultCode } = requireJs('@opentelemetry/core');
 const { OTLPTraceExporter } = requireJs('@opentelemetry/exporter-trace-otlp-proto');
 
 for (const k of Object.keys(process.env)) {
@@ -133,6 +134,49 @@ async function sendSpans(c, run) {
     await af3p.forceFlush();
     await exporter.shutdown();
     return ids;
+}
+
+/** A counter of the collector's own metrics (0 when absent). */
+async function selfMetric(c, name) {
+    const res = await fetch(`http://127.0.0.1:${c.telemetryPort}/metrics`);
+    const m = new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(await res.text());
+    return m ? Number(m[1]) : 0;
+}
+
+/**
+ * 150 runs in one export (more than MariaDB's 64-row chunks), every 7th failed, then the very
+ * same spans again (a retry): each run stored once, each failure one alarm. count(sql) runs a
+ * COUNT query on the database.
+ */
+async function bulkTwice(c, count) {
+    const mem = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+        resource: resourceFromAttributes({ 'service.name': 'etl-bulk', 'host.name': 'bulk-host' }),
+        spanProcessors: [new SimpleSpanProcessor(mem)],
+    });
+    const t = provider.getTracer('otelmon.traced');
+    for (let i = 0; i < 150; i++) {
+        const attrs = { 'etl.process_name': `bulk-${i}`, 'etl.group_name': 'bulk', 'etl.source_count': `${i}` };
+        if (i % 7 === 0) {
+            attrs['etl.error'] = `failure ${i}`;
+        }
+        t.startSpan(`bulk-${i}`, { startTime: hr(T0 + i), attributes: attrs }).end(hr(T0 + i + 10));
+    }
+    const spans = mem.getFinishedSpans();
+    const exporter = new OTLPTraceExporter({ url: `${c.httpUrl}/v1/traces`, timeoutMillis: S(10000) });
+    for (let round = 0; round < 2; round++) {
+        const r = await new Promise((resolve) => exporter.export(spans, resolve));
+        assert.equal(r.code, ExportResultCode.SUCCESS, `export ${round}: ${r.error}`);
+    }
+    await exporter.shutdown();
+    await waitFor(async () => await selfMetric(c, 'otelcol_exporter_alarmstore_duplicate_rows_total') >= 150,
+        S(20000), '150 duplicates counted');
+    assert.equal(count("SELECT COUNT(*) AS n FROM process_executions WHERE group_name = 'bulk'"), 150);
+    assert.equal(count("SELECT COUNT(*) AS n FROM process_executions WHERE group_name = 'bulk'" +
+        " AND success = 'FAILED'"), 22);
+    assert.equal(count("SELECT COUNT(*) AS n FROM alarms WHERE group_name = 'bulk'"), 22);
+    assert.equal(count("SELECT COUNT(*) AS n FROM process_executions WHERE group_name = 'bulk'" +
+        " AND source_count = 149 AND host_name = 'bulk-host'"), 1);
 }
 
 const COLS = ['host_name', 'platform_type', 'group_name', 'process_name', 'script_name', 'success',
@@ -245,6 +289,7 @@ describe('alarmstore into SQLite', { timeout: S(120000) }, () => {
                     ['load_customers', 'open', 0, 'sales'],
                 ]);
                 assert.deepEqual(sqliteJson(db, 'SELECT version FROM schema_version'), [{ version: 1 }]);
+                await bulkTwice(c, (q) => sqliteJson(db, q)[0].n);
             });
         } finally {
             await c.stop();
@@ -401,6 +446,7 @@ describe('alarmstore into MariaDB', { timeout: S(240000) }, () => {
                 assert.equal(rows2.length, 10, 'every run exactly once');
                 checkRows(rows2, ids2, '-2');
                 assert.deepEqual(m.sql('SELECT COUNT(*) AS n FROM alarms'), [{ n: '6' }]);
+                await bulkTwice(c, (q) => Number(m.sql(q)[0].n));
             });
         } finally {
             await c.stop();
