@@ -18,9 +18,11 @@
  * Errors: client errors (CR_*: cannot connect, server gone, lost connection), lock wait
  * timeouts and deadlocks (InnoDB rolls the whole transaction back), too many connections,
  * access denied, unknown database, a read-only server: retryable (the exporter reopens the
- * connection and the helper retries the batch). A row's data errors (too long, out of range,
- * bad string, NULL where not allowed, a check or foreign key): that row is refused for good;
- * InnoDB rolls back only the failed statement, so the transaction goes on.
+ * connection and the helper retries the batch); so are a missing table or column and missing
+ * privileges (an operator's to fix). Every other server error is about the row's data (too
+ * long, out of range, bad string, NULL where not allowed, a check or foreign key, a trigger's
+ * SIGNAL): that row is refused for good; InnoDB rolls back only the failed statement, so the
+ * transaction goes on (see transient()).
  *
  * TLS to the server is not implemented: the `tls` key and ssl options in the URL are refused
  * (alarmstore_config.c), never ignored. */
@@ -29,9 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <errmsg.h>
 #include <mysql.h>
-#include <mysqld_error.h>
 
 #include "alarmstore.h"
 
@@ -104,25 +104,51 @@ static const char *const migration_1[] = {
 };
 static const char *const *const migrations[] = {migration_1};
 
-/* The data errors that refuse one row for good. */
-static bool data_error(unsigned e)
+/* Whether an error may pass later: the client's own (CR_*: no server, connection lost,
+ * timeouts) and the server's that are about the server, the session or the schema, not the
+ * row: locks, deadlocks, shutdown, connections, privileges, a read-only or full server, a
+ * missing table or column, interrupted statements. Every other server error is about the
+ * statement's data (too long, out of range, a bad string, NULL where not allowed, a check,
+ * a foreign key, a trigger's SIGNAL): the row is refused for good. */
+static bool transient(unsigned e)
 {
+    if (e >= 2000 && e < 3000) {
+        return true; /* CR_* */
+    }
     switch (e) {
-    case ER_BAD_NULL_ERROR:                  /* 1048 */
-    case ER_DUP_ENTRY:                       /* 1062: another unique key */
-    case ER_WARN_DATA_OUT_OF_RANGE:          /* 1264 */
-    case WARN_DATA_TRUNCATED:                /* 1265 */
-    case ER_TRUNCATED_WRONG_VALUE:           /* 1292 */
-    case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: /* 1366 */
-    case ER_DATA_TOO_LONG:                   /* 1406 */
-    case ER_WRONG_VALUE_FOR_TYPE:            /* 1411 */
-    case ER_NO_REFERENCED_ROW_2:             /* 1452 */
-    case ER_DATA_OUT_OF_RANGE:               /* 1690 */
-    case 4025:                               /* ER_CONSTRAINT_FAILED (MariaDB's CHECK) */
+    case 1021: /* ER_DISK_FULL */
+    case 1030: /* ER_GET_ERRNO (storage engine) */
+    case 1036: /* ER_OPEN_AS_READONLY */
+    case 1040: /* ER_CON_COUNT_ERROR */
+    case 1044: /* ER_DBACCESS_DENIED_ERROR */
+    case 1045: /* ER_ACCESS_DENIED_ERROR */
+    case 1047: /* ER_UNKNOWN_COM_ERROR */
+    case 1049: /* ER_BAD_DB_ERROR */
+    case 1053: /* ER_SERVER_SHUTDOWN */
+    case 1054: /* ER_BAD_FIELD_ERROR: the schema is not what we know */
+    case 1114: /* ER_RECORD_FILE_FULL */
+    case 1142: /* ER_TABLEACCESS_DENIED_ERROR */
+    case 1146: /* ER_NO_SUCH_TABLE */
+    case 1180: /* ER_ERROR_DURING_COMMIT */
+    case 1203: /* ER_TOO_MANY_USER_CONNECTIONS */
+    case 1205: /* ER_LOCK_WAIT_TIMEOUT */
+    case 1206: /* ER_LOCK_TABLE_FULL */
+    case 1213: /* ER_LOCK_DEADLOCK */
+    case 1290: /* ER_OPTION_PREVENTS_STATEMENT (read-only) */
+    case 1317: /* ER_QUERY_INTERRUPTED */
+    case 1927: /* ER_CONNECTION_KILLED */
+    case 1969: /* ER_STATEMENT_TIMEOUT */
+    case 3024: /* max_execution_time */
+    case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
         return true;
     default:
-        return false;
+        return e < 1000; /* not a server error number */
     }
+}
+
+static bool data_error(unsigned e)
+{
+    return !transient(e);
 }
 
 static int fail_my(MYSQL *my, const char *what, om_err_t *err)

@@ -179,6 +179,31 @@ async function bulkTwice(c, count) {
         " AND source_count = 149 AND host_name = 'bulk-host'"), 1);
 }
 
+/** 70 runs in one export, one of which the database refuses: the other 69 are stored. */
+async function oneRefused(c, count) {
+    const exporter = new OTLPTraceExporter({ url: `${c.httpUrl}/v1/traces`, timeoutMillis: S(10000) });
+    const keep = new InMemorySpanExporter();
+    const p2 = new BasicTracerProvider({
+        resource: resourceFromAttributes({ 'service.name': 'etl-refusal' }),
+        spanProcessors: [new SimpleSpanProcessor(keep)],
+    });
+    const t2 = p2.getTracer('otelmon.traced');
+    for (let i = 0; i < 70; i++) {
+        const name = i === 33 ? 'refuse-me' : `refusal-${i}`;
+        t2.startSpan(name, { attributes: { 'etl.process_name': name, 'etl.group_name': 'refusal' } }).end();
+    }
+    const spans = keep.getFinishedSpans();
+    const before = await selfMetric(c, 'otelcol_exporter_alarmstore_refused_rows_total');
+    const r = await new Promise((resolve) => exporter.export(spans, resolve));
+    assert.equal(r.code, ExportResultCode.SUCCESS);
+    await exporter.shutdown();
+    await waitFor(async () => await selfMetric(c, 'otelcol_exporter_alarmstore_refused_rows_total') > before,
+        S(20000), 'the refused row counted');
+    await waitFor(() => count("SELECT COUNT(*) AS n FROM process_executions WHERE group_name = 'refusal'") === 69,
+        S(20000), 'the 69 other runs stored');
+    assert.match(c.stderr, /the database refused 1 runs for good; they are skipped/);
+}
+
 const COLS = ['host_name', 'platform_type', 'group_name', 'process_name', 'script_name', 'success',
     'error_message', 'error_type', 'stack_trace', 'source_system_type', 'source_system_name',
     'source_endpoint', 'source_object_name', 'source_count', 'target_system_type',
@@ -447,6 +472,10 @@ describe('alarmstore into MariaDB', { timeout: S(240000) }, () => {
                 checkRows(rows2, ids2, '-2');
                 assert.deepEqual(m.sql('SELECT COUNT(*) AS n FROM alarms'), [{ n: '6' }]);
                 await bulkTwice(c, (q) => Number(m.sql(q)[0].n));
+                // A row the server refuses (a trigger makes it break NOT NULL) is skipped.
+                m.sql("CREATE TRIGGER refuse_bad BEFORE INSERT ON process_executions FOR EACH ROW " +
+                      "SET NEW.success = IF(NEW.process_name = 'refuse-me', NULL, NEW.success)");
+                await oneRefused(c, (q) => Number(m.sql(q)[0].n));
             });
         } finally {
             await c.stop();
