@@ -20,6 +20,8 @@ build_pkgs+=(libcrypt-dev)
 test_pkgs+=(apache2-utils)
 # Headless Chromium loads the zpages extension's pages in its test (issue 13).
 test_pkgs+=(chromium)
+# A real SMTP server (aiosmtpd, run by Debian's /usr/bin/python3) for the mail client's tests.
+test_pkgs+=(python3-aiosmtpd)
 
 # The alarmstore exporter (issue 11) stores runs in SQLite or MariaDB; its tests read SQLite
 # with the sqlite3 CLI and start their own MariaDB server.

@@ -114,6 +114,10 @@ void om__curl_multi_close(om__curl_multi_t *m, om_done_fn done, void *arg);
 /* Sockets currently watched (tests). */
 size_t om__curl_multi_sockets(const om__curl_multi_t *m);
 
+/* The TLS client settings t on an easy handle (versions, CAs from pem, client certificate,
+ * skip-verify, ciphers, curves), for every transfer that may use TLS (http_client.c). */
+CURLcode om__curl_set_tls(CURL *h, const om_tls_client_cfg_t *t, const om_tls_pem_t *pem);
+
 /* Whether s is an HTTP token (a header name, a method): printable ASCII without separators
  * (http_client_cfg.c). */
 bool om__http_token(const char *s);

@@ -131,7 +131,7 @@ static CURLcode set_identity(CURL *h, const om_tls_client_cfg_t *t, const om_tls
                                         : set_blob(h, CURLOPT_SSLKEY_BLOB, pem->key);
 }
 
-static CURLcode set_tls(CURL *h, const om_tls_client_cfg_t *t, const om_tls_pem_t *pem)
+CURLcode om__curl_set_tls(CURL *h, const om_tls_client_cfg_t *t, const om_tls_pem_t *pem)
 {
     CURLcode c = curl_easy_setopt(h, CURLOPT_SSLVERSION, tls_version(t));
     c = c ? c : set_ca(h, t, pem);
@@ -219,7 +219,7 @@ static int make_template(om_http_client_t *c, const om_http_client_opts_t *opts,
         opts != NULL && opts->user_agent != NULL ? opts->user_agent : "OtelMon/" OM_VERSION;
     CURLcode cc = set_conn(c->tmpl, c->cfg, ua);
     /* Blobs are copied by curl (CURL_BLOB_COPY), and again by each duphandle. */
-    cc = cc ? cc : set_tls(c->tmpl, &c->cfg->tls, &pem);
+    cc = cc ? cc : om__curl_set_tls(c->tmpl, &c->cfg->tls, &pem);
     om_tls_pem_free(&pem);
     return cc != CURLE_OK ? curl_fail(err, "libcurl refuses a setting", cc) : 0;
 }

@@ -2014,6 +2014,86 @@ void om_http_client_close(om_http_client_t *c, om_done_fn done, void *arg);
 int64_t om_http_retry_after_ms(const char *value, int64_t now_s);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Mail client (mail.c): e-mail over SMTP through libcurl's multi interface on the loop, for   */
+/* components that notify people (the alarm store). smtp:// with STARTTLS (required by        */
+/* default), smtps:// (TLS from the first byte), AUTH with username and password, the shared   */
+/* TLS client settings. Messages are built here: RFC 5322 headers, a text part and an optional */
+/* HTML part (multipart/alternative), UTF-8 in base64, so no user text can reach the SMTP      */
+/* dialogue or the headers as anything but data.                                              */
+
+typedef struct om_mail_cfg {
+    char *endpoint;  /* smtp://host[:port] or smtps://host[:port]; NULL or "": no mail */
+    bool starttls;   /* smtp://: upgrade with STARTTLS, and fail when the server cannot */
+    char *username;  /* AUTH (the mechanism the server offers, as libcurl picks) */
+    char *password;  /* secret: never logged */
+    char *from;      /* envelope sender and From: header, "name@domain" */
+    om_strlist_t to; /* recipients, "name@domain" each */
+    int64_t timeout; /* ns; one send, connection included */
+    om_tls_client_cfg_t tls;
+} om_mail_cfg_t;
+
+/* The table for a mail section: {.key = "email", .type = OM_F_SECTION, .offset = ...,
+ * .fields = om_mail_fields}. */
+extern const om_field_t om_mail_fields[];
+
+/* The rules, through om_err_at with key (the section's path, e.g. "notify::email") in front:
+ * endpoint an smtp:// or smtps:// URL with a host and nothing after it; from and every to an
+ * address with one @ and no spaces, angle brackets or line breaks; at least one to; a
+ * password only with a username; a username and password never sent in clear (smtp://
+ * without starttls) except to a loopback host; the TLS settings. Loads libcurl (its URL
+ * parser reads the endpoint): OM_ENOTSUP when it cannot be loaded. With no endpoint: 0. */
+int om_mail_cfg_validate(const om_mail_cfg_t *cfg, const char *key, om_err_t *err);
+
+/* One message. Any text may be invalid UTF-8 (replaced by U+FFFD) or hold line breaks (a
+ * subject's become spaces; a body's become CRLF). */
+typedef struct om_mail_msg {
+    const char *subject; /* at most OM_MAIL_SUBJECT_MAX bytes are used */
+    const char *text;    /* the plain-text part */
+    const char *html;    /* the HTML alternative, or NULL */
+} om_mail_msg_t;
+
+#define OM_MAIL_SUBJECT_MAX 400
+
+/* The message as sent (RFC 5322 + MIME, CRLF line ends, no line over 78 characters) into out,
+ * dated unix_s (UTC), with a Message-ID and MIME boundary made from unique (64 random bits).
+ * Returns 0 or OM_ENOMEM. Any thread. */
+int om_mail_format(const om_mail_cfg_t *cfg, const om_mail_msg_t *m, int64_t unix_s,
+                   uint64_t unique, om_strbuf_t *out);
+
+typedef struct om_mail_client om_mail_client_t;
+
+/* What a send came to. Valid only during the callback. */
+typedef struct om_mail_result {
+    /* 0: the server accepted the message for every recipient. OM_EIO: it did not, or could not
+     * be reached (retryable tells whether trying later may work: a connection refused, a
+     * timeout or an SMTP 4xx may; a 5xx refusal, refused credentials or a server without
+     * STARTTLS will not); OM_ENOMEM; OM_ESHUTDOWN (the client closed). */
+    int error;
+    bool retryable;
+    int smtp_code;       /* the server's last reply code (0: none) */
+    const char *message; /* error != 0: what went wrong, for the log ("" otherwise) */
+} om_mail_result_t;
+
+typedef void (*om_mail_done_fn)(void *arg, const om_mail_result_t *r);
+
+/* Loop thread, at start: a client for a validated cfg (which must outlive it). Loads libcurl
+ * and reads the TLS files (blocks on them). 0, OM_ENOTSUP, OM_ECONFIG or OM_ENOMEM with a
+ * message in err. log_name prefixes its log lines (copied). */
+int om_mail_client_new(om_host_t *host, const om_mail_cfg_t *cfg, const char *log_name,
+                       om_mail_client_t **out, om_err_t *err);
+/* Loop thread: send m (formatted now, so m's strings need not outlive the call). 0: done is
+ * called once, on the loop thread, from a later loop turn; OM_ENOMEM or OM_ESHUTDOWN with a
+ * message in err: done is never called. */
+int om_mail_send(om_mail_client_t *c, const om_mail_msg_t *m, om_mail_done_fn done, void *arg,
+                 om_err_t *err);
+/* Sends whose callback has not run yet. */
+size_t om_mail_pending(const om_mail_client_t *c);
+/* Loop thread: sends still running are stopped and their callbacks run with OM_ESHUTDOWN,
+ * from inside this call; then everything is closed and freed and done(arg) called once, from a
+ * later loop turn. NULL c calls nothing. */
+void om_mail_client_close(om_mail_client_t *c, om_done_fn done, void *arg);
+
+/* ------------------------------------------------------------------------------------------ */
 /* HTTP server (http_session.c, http_server.c): one HTTP/1.1 server on the loop for every      */
 /* component that serves HTTP (the OTLP receiver, health_check, the pull exporters, query      */
 /* APIs). Routing by path (exact, or a subtree as Go's ServeMux) and method (405 with Allow),  */
