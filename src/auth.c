@@ -211,7 +211,7 @@ int om_auth_server_check(om_auth_server_t *a, om_auth_header_fn header, void *ar
     om_metric_counter_add(a->failures, 1);
     om__warn_limited(&a->warn, a->log_name, "request from %s refused by %s: %s",
                      peer != NULL ? peer : "?", a->id, why != NULL ? why : "unauthenticated");
-    return OM_EUNAUTH;
+    return rc == OM_EAGAIN ? OM_EAGAIN : OM_EUNAUTH;
 }
 
 void om_auth_server_free(om_auth_server_t *a)

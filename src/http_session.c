@@ -843,11 +843,16 @@ static const char *auth_header(void *arg, const char *name)
 static bool authenticated(om_http_session_t *ss)
 {
     om_auth_server_t *auth = ss->srv->auth;
-    if (auth == NULL || om_auth_server_check(auth, auth_header, ss, ss->peer) == 0) {
+    int rc = auth != NULL ? om_auth_server_check(auth, auth_header, ss, ss->peer) : 0;
+    if (rc == 0) {
         return true;
     }
     ss->req.keep_alive = false;
-    answer_plain(ss, 401, NOSNIFF, "Unauthorized\n");
+    if (rc == OM_EAGAIN) {
+        answer_plain(ss, 503, "Retry-After: 1\r\n" NOSNIFF, "Service Unavailable\n");
+    } else {
+        answer_plain(ss, 401, NOSNIFF, "Unauthorized\n");
+    }
     return false;
 }
 

@@ -1720,7 +1720,9 @@ typedef struct om_auth_ops {
     unsigned (*sides)(const void *cfg);
     /* Server side: 0 when the request's credentials are good, OM_EUNAUTH when not, with
      * *why set to a short static reason for the log ("no Authorization header", "invalid
-     * credentials"): never a credential, nor anything a client sent. */
+     * credentials"): never a credential, nor anything a client sent. OM_EAGAIN when they
+     * cannot be checked now (a budget for slow work is spent): the request is refused as
+     * retryable (HTTP 503 with Retry-After, gRPC UNAVAILABLE). */
     int (*authenticate)(void *self, om_auth_header_fn header, void *arg, const char **why);
     /* Client side: the headers to add to a request now (at most cap, OM_AUTH_MAX_HEADERS),
      * returning how many. The strings are the extension's and stay valid until control
@@ -1755,9 +1757,10 @@ typedef struct om_auth_server om_auth_server_t;
  * "grpc") label the refusal counter and prefix the log lines; both are copied. */
 int om_auth_server_new(om_host_t *host, const om_auth_cfg_t *cfg, const char *component,
                        const char *transport, om_auth_server_t **out, om_err_t *err);
-/* Loop thread. 0 when a is NULL or the request's headers authenticate; OM_EUNAUTH when not
- * (counted and logged, see the section comment). peer ("ip:port") is for the log only; may be
- * NULL. */
+/* Loop thread. 0 when a is NULL or the request's headers authenticate; OM_EUNAUTH when not,
+ * OM_EAGAIN when the authenticator cannot check them now (both counted and logged, see the
+ * section comment; the caller answers OM_EAGAIN as retryable). peer ("ip:port") is for the log
+ * only; may be NULL. */
 int om_auth_server_check(om_auth_server_t *a, om_auth_header_fn header, void *arg,
                          const char *peer);
 /* NULL does nothing. */

@@ -3,10 +3,11 @@
  * The exporter is three parts:
  *   - prw_config.c: the config struct, its field table (otelcol-contrib's keys and defaults)
  *     and the cross-field rules;
- *   - prw_encode.c: a decoded OTLP metrics batch -> remote-write 1.0 requests (protobuf
- *     written directly, split under max_batch_size_bytes, each snappy-compressed), through
- *     the core's translation (src/prom.c). Pure: it only reads the batch, so it runs on the
- *     host's worker pool;
+ *   - prw_encode.c: an OTLP metrics batch (its wire bytes, or decoded) -> remote-write 1.0
+ *     requests (protobuf written directly, split under max_batch_size_bytes, each
+ *     snappy-compressed), through the core's translation (src/prom.c), with a cache of
+ *     series kept across batches. Pure: it only reads the batch, so it runs on the host's
+ *     worker pool;
  *   - prw_exporter.c: the factory, the lifecycle, and each export attempt as POSTs on the
  *     core's HTTP client, with what a response means for the exporter helper.
  *
@@ -85,13 +86,24 @@ typedef struct prw_result {
 typedef struct prw_encoder prw_encoder_t;
 prw_encoder_t *prw_encoder_new(void); /* NULL when out of memory */
 void prw_encoder_free(prw_encoder_t *enc);
+/* The encoder keeps the series it made, and which series each point shape (its resource's job
+ * and instance, family name, attributes, histogram bounds) went to, from one batch to the next
+ * (at most ~48 MiB; emptied when the options change), so that a series that comes back is not
+ * translated again. on false: every batch is translated from scratch, as before the cache
+ * (the reference the tests compare the cached path with: the same bytes). Default true. */
+void prw_encoder_set_cache(prw_encoder_t *enc, bool on);
 
-/* Translate the batch (decoded, read only) into requests, with enc's buffers (NULL: a
- * temporary encoder). Returns 0 (result filled, possibly with no body when nothing
- * translated), OM_ENOMEM, or OM_EINVAL when snappy fails. Any thread; touches nothing but b
- * (read), enc and res. */
+/* Translate the batch (read only) into requests, with enc's buffers (NULL: a temporary
+ * encoder): from its structs when it is decoded (b->msg), else from its wire bytes. Returns 0
+ * (result filled, possibly with no body when nothing translated), OM_ENOMEM, OM_EINVAL when
+ * snappy fails, or OM_ENOTSUP when the wire bytes hold something the wire path does not read
+ * (decode the batch and call again). Any thread; touches nothing but b (read), enc and res. */
 int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
                om_err_t *err);
+/* The same from the wire bytes only, whether or not b is decoded (never reads b->msg: the loop
+ * may decode a shared batch meanwhile); OM_ENOTSUP also when b has no wire bytes. */
+int prw_encode_wire(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
+                    om_err_t *err);
 void prw_result_free(prw_result_t *res);
 
 /* Remote-write's staleness marker (Prometheus' value.StaleNaN). */

@@ -21,7 +21,11 @@
  *     the last one), so that a series is in exactly one request and in order.
  * The protobuf is written directly (series labels encoded once per series, merged from the
  * point's encoded labels by memcpy); the generated prompb code is only used to check it (tests,
- * the fuzz target). Memory: growable arrays per batch, nothing per point. Any thread. */
+ * the fuzz target). A batch still in its wire bytes is read from them ("From the wire bytes"
+ * below), and the series of each point shape are cached across batches ("The cache of point
+ * shapes"): both give the bytes the decoded, uncached path gives (prw_test.c's differential
+ * test and the fuzz target compare them). Memory: growable arrays kept by the encoder (the
+ * cache at most ~CACHE_MAX_BYTES), nothing per point. Any thread. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +49,29 @@ typedef struct item {
     uint32_t next;
 } item_t;
 
-typedef struct series {
+/* A series the encoder has seen (in this batch or an earlier one, until the cache is
+ * emptied): its encoded labels, and its place in the batch being encoded. */
+typedef struct gseries {
     uint64_t hash;
     uint32_t lab_off, lab_len; /* encoded Label fields in labels */
+    uint32_t gen;              /* the batch (e->gen) that slot belongs to */
+    uint32_t slot;             /* its index in e->series in batch gen */
+} gseries_t;
+
+/* A series of the batch being encoded (first appearance order). */
+typedef struct series {
+    uint32_t gid; /* in e->gs */
     uint32_t s_first, s_last, h_first, h_last, e_first, e_last;
 } series_t;
+
+/* A cached point shape: a key (the resource's job and instance, the family name, the kind of
+ * point, its attributes, a histogram's bounds and whether it has a sum) and the series its
+ * samples went to, in the order the translation asks for them. */
+typedef struct pentry {
+    uint64_t hash;
+    uint32_t key_off, key_len; /* in keys */
+    uint32_t ids_off, n_ids;   /* in ids */
+} pentry_t;
 
 typedef struct meta {
     uint32_t name_off, name_len; /* in metas text */
@@ -75,14 +97,41 @@ struct prw_encoder {
     const prw_opts_t *o;
     prw_result_t *res;
     bool oom;
+    /* Kept across batches (the cache; emptied when it passes CACHE_MAX_BYTES or the options
+     * change): every series seen and its encoded labels, and the point shapes seen. */
     om_strbuf_t labels; /* every series' encoded labels */
-    om_strbuf_t blob;   /* encoded histograms and exemplars */
-    om_strbuf_t cur;    /* the series being looked up */
+    VEC(gseries_t) gs;
+    uint32_t *table; /* open addressing over gs: index + 1; 0 empty */
+    size_t table_cap;
+    VEC(pentry_t) pents;
+    uint32_t *ptable; /* open addressing over pents: index + 1; 0 empty */
+    size_t ptable_cap;
+    om_strbuf_t keys;       /* the point shapes' keys */
+    VEC(uint32_t) ids;      /* the point shapes' series (gs indexes) */
+    om_strbuf_t opts_print; /* what the labels depend on in the options the cache was made with */
+    bool no_cache;          /* prw_encoder_set_cache(false): the reference path */
+    uint32_t gen;           /* the batch being encoded (gs[].gen) */
+    om_strbuf_t key;        /* the key of the point being translated */
+    size_t key_prefix;      /* its part common to the metric's points */
+    bool recording;         /* a cache miss: series_for appends what it finds to ids */
+    const uint32_t *replay; /* a cache hit: series_for takes these instead */
+    /* The wire path (a batch still in its protobuf bytes): the point being read. */
+    om_arena_t *arena;        /* per batch: what is unpacked with protobuf-c (NULL until needed) */
+    bool odd;                 /* bytes the wire path does not read: the batch is decoded instead */
+    VEC(om_raw_seg_t) wattrs; /* its KeyValue fields */
+    const uint8_t *wa_start, *wa_end; /* the attribute fields' bytes, when they are one run */
+    bool wa_run;
+    VEC(om_keyvalue_t *) wkvs; /* unpacked on a cache miss */
+    VEC(om_raw_seg_t) wex;     /* its Exemplar fields */
+    VEC(om_exemplar_t *) wexs; /* unpacked */
+    VEC(uint64_t) wcounts;     /* a histogram's bucket counts */
+    VEC(double) wbounds;       /* and bounds */
+    /* Per batch. */
+    om_strbuf_t blob; /* encoded histograms and exemplars */
+    om_strbuf_t cur;  /* scratch for exemplar values */
     VEC(series_t) series;
     VEC(sample_t) samples;
     VEC(item_t) items;
-    uint32_t *table; /* open addressing: series index + 1; 0 empty */
-    size_t table_cap;
     /* The point being translated. */
     om_prom_labels_t base;
     om_strbuf_t base_enc;
@@ -280,8 +329,8 @@ static bool table_grow(enc_t *e)
     if (t == NULL) {
         return false;
     }
-    for (size_t i = 0; i < e->series.n; i++) {
-        size_t j = (size_t)e->series.v[i].hash & (cap - 1);
+    for (size_t i = 0; i < e->gs.n; i++) {
+        size_t j = (size_t)e->gs.v[i].hash & (cap - 1);
         while (t[j] != 0) {
             j = (j + 1) & (cap - 1);
         }
@@ -295,37 +344,52 @@ static bool table_grow(enc_t *e)
 
 /* The series whose encoded labels were just written after the end of e->labels (len bytes,
  * not yet part of it; h their label-set hash): found (the bytes are dropped), or made (they
- * are kept). NONE when out of memory. */
-static uint32_t series_of(enc_t *e, size_t len, uint64_t h)
+ * are kept). Its index in e->gs, or NONE when out of memory. */
+static uint32_t series_gid(enc_t *e, size_t len, uint64_t h)
 {
-    if ((e->series.n + 1) * 2 > e->table_cap && !table_grow(e)) {
+    if ((e->gs.n + 1) * 2 > e->table_cap && !table_grow(e)) {
         e->oom = true;
         return NONE;
     }
     const char *cand = e->labels.data + e->labels.len;
     size_t j = (size_t)h & (e->table_cap - 1);
     for (; e->table[j] != 0; j = (j + 1) & (e->table_cap - 1)) {
-        series_t *s = &e->series.v[e->table[j] - 1];
+        gseries_t *s = &e->gs.v[e->table[j] - 1];
         if (s->hash == h && s->lab_len == len && om_same(e->labels.data + s->lab_off, cand, len)) {
             return e->table[j] - 1;
         }
     }
-    series_t s = {.hash = h,
-                  .lab_off = (uint32_t)e->labels.len,
-                  .lab_len = (uint32_t)len,
-                  .s_first = NONE,
-                  .s_last = NONE,
-                  .h_first = NONE,
-                  .h_last = NONE,
-                  .e_first = NONE,
-                  .e_last = NONE};
-    if (e->labels.len + len > UINT32_MAX / 2 || !PUSH(e, e->series, s)) {
+    gseries_t s = {.hash = h,
+                   .lab_off = (uint32_t)e->labels.len,
+                   .lab_len = (uint32_t)len,
+                   .gen = 0,
+                   .slot = NONE};
+    if (e->labels.len + len > UINT32_MAX / 2 || !PUSH(e, e->gs, s)) {
         e->oom = true;
         return NONE;
     }
     e->labels.len += len;
     e->labels.data[e->labels.len] = '\0';
-    e->table[j] = (uint32_t)e->series.n;
+    e->table[j] = (uint32_t)e->gs.n;
+    return (uint32_t)e->gs.n - 1;
+}
+
+/* The batch's series of e->gs[gid], made at its first use in this batch (so that the batch's
+ * series come in the order the points first name them). NONE when out of memory. */
+static uint32_t use_series(enc_t *e, uint32_t gid)
+{
+    if (gid == NONE) {
+        return NONE;
+    }
+    if (e->gs.v[gid].gen == e->gen) {
+        return e->gs.v[gid].slot;
+    }
+    series_t s = {gid, NONE, NONE, NONE, NONE, NONE, NONE};
+    if (!PUSH(e, e->series, s)) {
+        return NONE;
+    }
+    e->gs.v[gid].gen = e->gen;
+    e->gs.v[gid].slot = (uint32_t)e->series.n - 1;
     return (uint32_t)e->series.n - 1;
 }
 
@@ -458,6 +522,9 @@ static size_t base_span(const enc_t *e, size_t from, size_t to)
 static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
                            const char *extra_value)
 {
+    if (e->replay != NULL) {
+        return use_series(e, *e->replay++); /* a cached point shape */
+    }
     size_t slen = suffix != NULL ? strlen(suffix) : 0;
     size_t nlen = e->name.len + slen;
     slot_t sn = e->slot_name;
@@ -505,7 +572,11 @@ static uint32_t series_for(enc_t *e, const char *suffix, const char *extra_key,
         om_copy(w, base + e->base_off.v[next], base_span(e, next, n));
         w += base_span(e, next, n);
     }
-    return series_of(e, (size_t)(w - start), h);
+    uint32_t gid = series_gid(e, (size_t)(w - start), h);
+    if (e->recording && gid != NONE) {
+        PUSH(e, e->ids, gid);
+    }
+    return use_series(e, gid);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -610,10 +681,12 @@ static void histogram_point(enc_t *e, const om_histogram_dp_t *p)
     uint64_t cum = 0;
     size_t nb =
         p->n_explicit_bounds < p->n_bucket_counts ? p->n_explicit_bounds : p->n_bucket_counts;
-    char le[OM_PROM_NUM_MAX];
+    char le[OM_PROM_NUM_MAX] = "";
     for (size_t i = 0; i < nb; i++) {
         cum += p->bucket_counts[i];
-        om_prom_format_f(p->explicit_bounds[i], le);
+        if (e->replay == NULL) { /* a cached shape knows its series without the text */
+            om_prom_format_f(p->explicit_bounds[i], le);
+        }
         uint32_t si = series_for(e, "_bucket", "le", le);
         add_sample(e, si, stale ? stale_nan() : (double)cum, ts);
         PUSH(e, e->bucket_series, si);
@@ -759,6 +832,219 @@ static bool exp_histogram_point(enc_t *e, const om_exp_histogram_dp_t *p)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* The cache of point shapes                                                                  */
+
+/* Building a point's labels (sanitising names, value strings, sorting, encoding, hashing
+ * each series' labels) is most of the translation's work, and a metric's series come back
+ * every interval with the same attributes. So the series a point went to are kept under a
+ * key made of everything its labels come from: the resource's job and instance, the family
+ * name, the kind of point, each attribute's key and typed value (as bytes: two keys are equal
+ * exactly when the inputs are), and a histogram's bounds and whether it has a sum. A point
+ * whose key was seen takes those series (in the same order, so the output is the same bytes);
+ * the series table itself stays across batches too, each series made once. Not cached: points
+ * with array or map attributes, exponential histograms and summaries, and everything under
+ * resource_to_telemetry_conversion (the resource's attributes are labels then): built as
+ * before. The cache is emptied when it holds more than CACHE_MAX_BYTES or the options that
+ * labels depend on change. */
+#define CACHE_MAX_BYTES ((size_t)48 << 20)
+
+static void key_u32(om_strbuf_t *k, uint32_t v)
+{
+    om_strbuf_append(k, &v, sizeof v);
+}
+
+static void key_str(om_strbuf_t *k, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    key_u32(k, s != NULL ? (uint32_t)n : UINT32_MAX);
+    if (n > 0) {
+        om_strbuf_append(k, s, n);
+    }
+}
+
+/* The part of the key common to the points of the metric in e->name. */
+static void key_metric(enc_t *e, char kind)
+{
+    om_strbuf_t *k = &e->key;
+    om_strbuf_reset(k);
+    om_strbuf_putc(k, kind);
+    key_str(k, e->has_job ? om_strbuf_str(&e->job) : NULL);
+    key_str(k, e->has_instance ? om_strbuf_str(&e->instance) : NULL);
+    key_u32(k, (uint32_t)e->name.len);
+    om_strbuf_append(k, e->name.data, e->name.len);
+    e->key_prefix = k->len;
+}
+
+/* The point's attributes after the prefix; false for a value not keyed (arrays, maps). */
+static bool key_attrs(enc_t *e, om_keyvalue_t *const *attrs, size_t n)
+{
+    om_strbuf_t *k = &e->key;
+    k->len = e->key_prefix;
+    om_strbuf_putc(k, 'S'); /* from the structs (the wire path's keys say 'W') */
+    key_u32(k, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const om_keyvalue_t *kv = attrs[i];
+        if (kv == NULL) {
+            om_strbuf_putc(k, 'x');
+            continue;
+        }
+        key_str(k, kv->key);
+        const om_anyvalue_t *v = kv->value;
+        switch (v != NULL ? v->value_case : OM_ANYVALUE_NONE) {
+        case OM_ANYVALUE_STRING:
+            om_strbuf_putc(k, 's');
+            key_str(k, v->string_value);
+            break;
+        case OM_ANYVALUE_BOOL:
+            om_strbuf_putc(k, v->bool_value ? 'T' : 'F');
+            break;
+        case OM_ANYVALUE_INT:
+            om_strbuf_putc(k, 'i');
+            om_strbuf_append(k, &v->int_value, 8);
+            break;
+        case OM_ANYVALUE_DOUBLE:
+            om_strbuf_putc(k, 'd');
+            om_strbuf_append(k, &v->double_value, 8);
+            break;
+        case OM_ANYVALUE_BYTES:
+            om_strbuf_putc(k, 'b');
+            key_u32(k, (uint32_t)v->bytes_value.len);
+            if (v->bytes_value.len > 0) {
+                om_strbuf_append(k, v->bytes_value.data, v->bytes_value.len);
+            }
+            break;
+        case OM_ANYVALUE_ARRAY:
+        case OM_ANYVALUE_KVLIST:
+            return false;
+        default:
+            om_strbuf_putc(k, 'n'); /* no value: an empty label value */
+            break;
+        }
+    }
+    return true;
+}
+
+/* A histogram point: whether it has a sum, and its bounds (the le values). */
+static void key_hist(enc_t *e, const om_histogram_dp_t *p)
+{
+    om_strbuf_t *k = &e->key;
+    size_t nb =
+        p->n_explicit_bounds < p->n_bucket_counts ? p->n_explicit_bounds : p->n_bucket_counts;
+    om_strbuf_putc(
+        k, p->_sum_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM ? 'S'
+                                                                                             : '-');
+    key_u32(k, (uint32_t)nb);
+    if (nb > 0) {
+        om_strbuf_append(k, p->explicit_bounds, nb * sizeof(double));
+    }
+}
+
+static bool ptable_grow(enc_t *e)
+{
+    size_t cap = e->ptable_cap != 0 ? e->ptable_cap * 2 : 1024;
+    uint32_t *t = om_calloc(cap, sizeof *t);
+    if (t == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < e->pents.n; i++) {
+        size_t j = (size_t)e->pents.v[i].hash & (cap - 1);
+        while (t[j] != 0) {
+            j = (j + 1) & (cap - 1);
+        }
+        t[j] = (uint32_t)i + 1;
+    }
+    om_free(e->ptable);
+    e->ptable = t;
+    e->ptable_cap = cap;
+    return true;
+}
+
+/* The series of the point shape in e->key (hash h), or NULL when it was not seen. */
+static const uint32_t *shape_find(const enc_t *e, uint64_t h)
+{
+    if (e->ptable_cap == 0) {
+        return NULL;
+    }
+    size_t j = (size_t)h & (e->ptable_cap - 1);
+    for (; e->ptable[j] != 0; j = (j + 1) & (e->ptable_cap - 1)) {
+        const pentry_t *p = &e->pents.v[e->ptable[j] - 1];
+        if (p->hash == h && p->key_len == e->key.len &&
+            om_same(e->keys.data + p->key_off, e->key.data, e->key.len)) {
+            return e->ids.v + p->ids_off;
+        }
+    }
+    return NULL;
+}
+
+/* Keep the shape in e->key (hash h) with the series recorded since ids_from. */
+static void shape_add(enc_t *e, uint64_t h, size_t ids_from)
+{
+    if (e->keys.len + e->key.len > UINT32_MAX / 2 || e->ids.n > UINT32_MAX / 2 ||
+        ((e->pents.n + 1) * 2 > e->ptable_cap && !ptable_grow(e))) {
+        return; /* not kept: the next such point builds its labels again */
+    }
+    pentry_t p = {h, (uint32_t)e->keys.len, (uint32_t)e->key.len, (uint32_t)ids_from,
+                  (uint32_t)(e->ids.n - ids_from)};
+    om_strbuf_append(&e->keys, e->key.data, e->key.len);
+    if (e->keys.failed || !PUSH(e, e->pents, p)) {
+        e->oom = true;
+        return;
+    }
+    size_t j = (size_t)h & (e->ptable_cap - 1);
+    while (e->ptable[j] != 0) {
+        j = (j + 1) & (e->ptable_cap - 1);
+    }
+    e->ptable[j] = (uint32_t)e->pents.n;
+}
+
+/* What the series' labels depend on in the options, as bytes (compared batch to batch). */
+static void opts_print(const prw_opts_t *o, om_strbuf_t *out)
+{
+    om_strbuf_reset(out);
+    key_str(out, o->ns);
+    om_strbuf_putc(out, (char)(o->suffixes | o->target_info << 1 | o->r2t << 2));
+    key_u32(out, (uint32_t)o->n_external);
+    for (size_t i = 0; i < o->n_external; i++) {
+        key_str(out, o->external[i].key);
+        key_str(out, o->external[i].value);
+    }
+}
+
+static void cache_clear(enc_t *e)
+{
+    om_strbuf_reset(&e->labels);
+    om_strbuf_reset(&e->keys);
+    e->gs.n = e->pents.n = e->ids.n = 0;
+    if (e->table != NULL) {
+        memset(e->table, 0, e->table_cap * sizeof *e->table);
+    }
+    if (e->ptable != NULL) {
+        memset(e->ptable, 0, e->ptable_cap * sizeof *e->ptable);
+    }
+    e->gen = 0;
+}
+
+static size_t cache_bytes(const enc_t *e)
+{
+    return e->labels.len + e->keys.len + e->ids.n * sizeof *e->ids.v + e->gs.n * sizeof *e->gs.v +
+           e->pents.n * sizeof *e->pents.v + (e->table_cap + e->ptable_cap) * sizeof(uint32_t);
+}
+
+/* At the start of a batch: empty the cache when it must be. */
+static void cache_check(enc_t *e, const prw_opts_t *o)
+{
+    opts_print(o, &e->tmp);
+    bool same = e->opts_print.len == e->tmp.len && !e->tmp.failed && !e->opts_print.failed &&
+                om_same(e->opts_print.data, e->tmp.data, e->tmp.len);
+    if (!same || e->no_cache || cache_bytes(e) > CACHE_MAX_BYTES || e->gen == UINT32_MAX) {
+        cache_clear(e);
+        om_strbuf_reset(&e->opts_print);
+        om_strbuf_append(&e->opts_print, e->tmp.data, e->tmp.len);
+    }
+    e->gen++;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Metrics                                                                                    */
 
 static size_t point_count(const om_metric_t *m)
@@ -837,6 +1123,92 @@ static void add_meta(enc_t *e, const om_metric_t *m, const om_prom_class_t *c)
     PUSH(e, e->metas, x);
 }
 
+/* What the metric's points come to, before any point: false when they are dropped (counted).
+ * np: its points. */
+static bool metric_start(enc_t *e, const om_metric_t *m, size_t np, om_prom_class_t *c)
+{
+    if (om_prom_classify(m, c) != 0) {
+        drop_invalid(e, m, np, "unsupported type or temporality");
+        return false;
+    }
+    if (c->delta) {
+        if (e->res->dropped_delta == 0 && np > 0) {
+            snprintf(e->res->first_delta, sizeof e->res->first_delta, "%.120s",
+                     m->name != NULL ? m->name : "");
+        }
+        e->res->dropped_delta += np;
+        return false;
+    }
+    om_strbuf_reset(&e->name);
+    if (om_prom_metric_name(e->o->ns, e->o->suffixes, m->name, m->unit, c, &e->name) != 0) {
+        drop_invalid(e, m, np, "no valid Prometheus name");
+        return false;
+    }
+    if (e->o->send_metadata) {
+        add_meta(e, m, c);
+    }
+    return true;
+}
+
+/* Whether the points of a metric of this type are cached; if so, the key's prefix is made. */
+static bool metric_cached(enc_t *e, int data_case)
+{
+    bool cached = !e->no_cache && !e->o->r2t &&
+                  (data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE ||
+                   data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM ||
+                   data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM);
+    if (cached) {
+        key_metric(e, data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM ? 'h'
+                                                                                             : 'n');
+    }
+    return cached;
+}
+
+static bool wire_attrs(enc_t *e, om_keyvalue_t ***attrs, size_t *n);
+
+/* One point p of a metric of type data_case: its series from the cache when e->key (keyed)
+ * was seen, else from its labels (attrs / n, or with wire the wire path's, unpacked now). Returns
+ * 1 for a point that cannot translate (a scale below -4), else 0. */
+static size_t point(enc_t *e, const om_resource_t *res, int data_case, const om_prom_class_t *c,
+                    const void *p, om_keyvalue_t **attrs, size_t n, bool wire, bool keyed)
+{
+    keyed = keyed && !e->key.failed;
+    uint64_t kh = keyed ? hash_bytes(e->key.data, e->key.len) : 0;
+    e->replay = keyed ? shape_find(e, kh) : NULL;
+    size_t ids_from = e->ids.n;
+    if (e->replay == NULL) {
+        if ((wire && !wire_attrs(e, &attrs, &n)) ||
+            point_labels(e, res, attrs, n, true, false) != 0) {
+            return 0; /* e->oom or e->odd says why */
+        }
+        e->recording = keyed;
+    }
+    size_t bad = 0;
+    switch (data_case) {
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        number_point(e, c, p);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        histogram_point(e, p);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+        bad = exp_histogram_point(e, p) ? 0 : 1;
+        break;
+    default:
+        summary_point(e, p);
+        break;
+    }
+    e->replay = NULL;
+    if (e->recording) {
+        e->recording = false;
+        if (!e->oom) {
+            shape_add(e, kh, ids_from);
+        }
+    }
+    return bad;
+}
+
 static void metric(enc_t *e, const om_resource_t *res, const om_metric_t *m)
 {
     size_t np = point_count(m);
@@ -850,52 +1222,39 @@ static void metric(enc_t *e, const om_resource_t *res, const om_metric_t *m)
         }
     }
     om_prom_class_t c;
-    if (om_prom_classify(m, &c) != 0) {
-        drop_invalid(e, m, np, "unsupported type or temporality");
+    if (!metric_start(e, m, np, &c)) {
         return;
     }
-    if (c.delta) {
-        if (e->res->dropped_delta == 0 && np > 0) {
-            snprintf(e->res->first_delta, sizeof e->res->first_delta, "%.120s",
-                     m->name != NULL ? m->name : "");
-        }
-        e->res->dropped_delta += np;
-        return;
-    }
-    om_strbuf_reset(&e->name);
-    if (om_prom_metric_name(e->o->ns, e->o->suffixes, m->name, m->unit, &c, &e->name) != 0) {
-        drop_invalid(e, m, np, "no valid Prometheus name");
-        return;
-    }
-    if (e->o->send_metadata) {
-        add_meta(e, m, &c);
-    }
+    bool cached = metric_cached(e, m->data_case);
     size_t bad = 0;
     for (size_t i = 0; i < np && !e->oom; i++) {
         uint64_t t;
         om_keyvalue_t **attrs;
         size_t n;
         point_at(m, i, &t, &attrs, &n);
-        if (point_labels(e, res, attrs, n, true, false) != 0) {
-            return;
-        }
+        bool keyed = cached && key_attrs(e, attrs, n);
+        const void *p = NULL;
         switch (m->data_case) {
         case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
-            number_point(e, &c, m->gauge->data_points[i]);
+            p = m->gauge->data_points[i];
             break;
         case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
-            number_point(e, &c, m->sum->data_points[i]);
+            p = m->sum->data_points[i];
             break;
         case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
-            histogram_point(e, m->histogram->data_points[i]);
+            p = m->histogram->data_points[i];
+            if (keyed) {
+                key_hist(e, p);
+            }
             break;
         case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
-            bad += exp_histogram_point(e, m->exponential_histogram->data_points[i]) ? 0 : 1;
+            p = m->exponential_histogram->data_points[i];
             break;
         default:
-            summary_point(e, m->summary->data_points[i]);
+            p = m->summary->data_points[i];
             break;
         }
+        bad += point(e, res, m->data_case, &c, p, attrs, n, false, keyed);
     }
     if (bad > 0) {
         drop_invalid(e, m, bad, "exponential histogram scale below -4");
@@ -926,14 +1285,20 @@ static void target_info(enc_t *e, const om_resource_t *res)
     add_sample(e, series_for(e, NULL, NULL, NULL), 1, e->latest_ms);
 }
 
-static void resource_entry(enc_t *e, const om_resource_metrics_t *rm)
+/* The resource entry's job and instance. */
+static void resource_start(enc_t *e, const om_resource_t *res)
 {
-    const om_resource_t *res = rm->resource;
     om_strbuf_reset(&e->job);
     om_strbuf_reset(&e->instance);
     e->has_job = om_prom_job(res, &e->job);
     e->has_instance = om_prom_instance(res, &e->instance);
     e->latest_ms = 0;
+}
+
+static void resource_entry(enc_t *e, const om_resource_metrics_t *rm)
+{
+    const om_resource_t *res = rm->resource;
+    resource_start(e, res);
     for (size_t s = 0; s < rm->n_scope_metrics && !e->oom; s++) {
         const om_scope_metrics_t *sm = rm->scope_metrics[s];
         for (size_t k = 0; sm != NULL && k < sm->n_metrics && !e->oom; k++) {
@@ -941,6 +1306,601 @@ static void resource_entry(enc_t *e, const om_resource_metrics_t *rm)
         }
     }
     target_info(e, res);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* From the wire bytes                                                                        */
+
+/* A batch that arrived as OTLP/protobuf and that nothing changed is still its bytes (msg
+ * NULL): decoding it all into protobuf-c structs (every KeyValue and AnyValue of every point
+ * allocated) would cost more than the translation itself. So the containers (resource
+ * entries, scopes, metrics) and the gauge, sum and histogram points are read from the bytes
+ * (om_pb_next) into the structs the translation takes, on the stack, with what they point to
+ * in the encoder's buffers; a point's attributes are keyed by their bytes, and unpacked with
+ * protobuf-c only on a cache miss. What is read the same way as protobuf-c would, in each
+ * message's own terms: the last of a scalar or a oneof member wins, repeated fields keep
+ * their order, packed and unpacked repeated numbers are both taken, unknown fields are
+ * skipped. The resource (once per entry), exemplars, exponential histogram and summary
+ * points are unpacked with protobuf-c (on a per-batch arena). Bytes that do not read as the
+ * schema expects (the receiver's check makes that unlikely) end the wire path with
+ * OM_ENOTSUP: the caller decodes the batch and encodes the structs (the same output, which
+ * a differential test and the fuzz target hold the two paths to). */
+
+/* Metric, data and point field numbers (opentelemetry/proto/metrics/v1/metrics.proto). */
+enum {
+    F_RM_RESOURCE = 1,
+    F_RM_SCOPE_METRICS = 2,
+    F_SM_METRICS = 2,
+    F_M_NAME = 1,
+    F_M_DESCRIPTION = 2,
+    F_M_UNIT = 3,
+    F_M_GAUGE = 5,
+    F_M_SUM = 7,
+    F_M_HISTOGRAM = 9,
+    F_M_EXP_HISTOGRAM = 10,
+    F_M_SUMMARY = 11,
+    F_D_POINTS = 1,
+    F_D_TEMPORALITY = 2,
+    F_D_MONOTONIC = 3,
+    F_P_TIME = 3, /* every point type's time_unix_nano */
+};
+
+static ProtobufCAllocator *wire_alloc(enc_t *e)
+{
+    if (e->arena == NULL) {
+        e->arena = om_arena_new(0);
+    }
+    return e->arena != NULL ? om_arena_pb_allocator(e->arena) : NULL;
+}
+
+/* A sub-message unpacked with protobuf-c, or NULL (e->odd or e->oom set). */
+static void *wire_unpack(enc_t *e, const ProtobufCMessageDescriptor *d, const uint8_t *data,
+                         size_t len)
+{
+    ProtobufCAllocator *a = wire_alloc(e);
+    if (a == NULL) {
+        e->oom = true;
+        return NULL;
+    }
+    void *m = protobuf_c_message_unpack(d, a, len, data);
+    if (m == NULL) {
+        e->odd = true; /* malformed, or no memory: the decoding path will say which */
+    }
+    return m;
+}
+
+static const char *wire_str(enc_t *e, const om_pb_field_t *f)
+{
+    if (wire_alloc(e) == NULL) {
+        return "";
+    }
+    char *s = om_arena_strndup(e->arena, (const char *)f->data, f->len);
+    if (s == NULL) {
+        e->oom = true;
+        return "";
+    }
+    return s;
+}
+
+/* The point's attributes, unpacked (a cache miss). */
+static bool wire_attrs(enc_t *e, om_keyvalue_t ***attrs, size_t *n)
+{
+    e->wkvs.n = 0;
+    for (size_t i = 0; i < e->wattrs.n; i++) {
+        om_keyvalue_t *kv = wire_unpack(e, &opentelemetry__proto__common__v1__key_value__descriptor,
+                                        e->wattrs.v[i].data, e->wattrs.v[i].len);
+        if (kv == NULL || !PUSH(e, e->wkvs, kv)) {
+            return false;
+        }
+    }
+    *attrs = e->wkvs.v;
+    *n = e->wkvs.n;
+    return true;
+}
+
+static bool wire_exemplars(enc_t *e, om_exemplar_t ***out, size_t *n)
+{
+    e->wexs.n = 0;
+    for (size_t i = 0; i < e->wex.n; i++) {
+        om_exemplar_t *x = wire_unpack(e, &opentelemetry__proto__metrics__v1__exemplar__descriptor,
+                                       e->wex.v[i].data, e->wex.v[i].len);
+        if (x == NULL || !PUSH(e, e->wexs, x)) {
+            return false;
+        }
+    }
+    *out = e->wexs.v;
+    *n = e->wexs.n;
+    return true;
+}
+
+/* An attribute field (tag at tag, payload f) of the point being read. */
+static void wire_attr(enc_t *e, const uint8_t *tag, const om_pb_field_t *f)
+{
+    const uint8_t *end = f->data + f->len;
+    if (e->wattrs.n == 0) {
+        e->wa_start = tag;
+        e->wa_run = true;
+    } else if (tag != e->wa_end) {
+        e->wa_run = false;
+    }
+    e->wa_end = end;
+    PUSH(e, e->wattrs, ((om_raw_seg_t){f->data, f->len}));
+}
+
+/* The point's attributes into the key after the metric's prefix. */
+static void key_wire_attrs(enc_t *e)
+{
+    om_strbuf_t *k = &e->key;
+    k->len = e->key_prefix;
+    if (e->wattrs.n == 0 || e->wa_run) {
+        /* The fields as they are, tags included: the same bytes, the same attributes. */
+        size_t n = e->wattrs.n > 0 ? (size_t)(e->wa_end - e->wa_start) : 0;
+        om_strbuf_putc(k, 'W');
+        key_u32(k, (uint32_t)n);
+        if (n > 0) {
+            om_strbuf_append(k, e->wa_start, n);
+        }
+        return;
+    }
+    om_strbuf_putc(k, 'w'); /* interleaved with other fields: each payload */
+    key_u32(k, (uint32_t)e->wattrs.n);
+    for (size_t i = 0; i < e->wattrs.n; i++) {
+        key_u32(k, (uint32_t)e->wattrs.v[i].len);
+        om_strbuf_append(k, e->wattrs.v[i].data, e->wattrs.v[i].len);
+    }
+}
+
+static double bits_double(uint64_t bits)
+{
+    double d;
+    om_copy(&d, &bits, 8);
+    return d;
+}
+
+static void wire_point_start(enc_t *e)
+{
+    e->wattrs.n = 0;
+    e->wex.n = 0;
+    e->wa_run = true;
+}
+
+/* A NumberDataPoint into *dp (its exemplars unpacked when it has some). */
+static void wire_number(enc_t *e, const uint8_t *p, size_t len, om_number_dp_t *dp)
+{
+    opentelemetry__proto__metrics__v1__number_data_point__init(dp);
+    wire_point_start(e);
+    const uint8_t *end = p + len, *tag = p;
+    om_pb_field_t f;
+    int rc = 0;
+    while ((rc = om_pb_next(&p, end, &f)) == 1) {
+        unsigned want = f.number == 7 || f.number == 5   ? OM_PB_LEN
+                        : f.number == 8                  ? OM_PB_VARINT
+                        : f.number >= 2 && f.number <= 6 ? OM_PB_FIXED64
+                                                         : f.wire_type;
+        if (f.wire_type != want) {
+            e->odd = true;
+            return;
+        }
+        switch (f.number) {
+        case 7:
+            wire_attr(e, tag, &f);
+            break;
+        case 3:
+            dp->time_unix_nano = f.value;
+            break;
+        case 4:
+            dp->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+            dp->as_double = bits_double(f.value);
+            break;
+        case 6:
+            dp->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+            dp->as_int = (int64_t)f.value;
+            break;
+        case 5:
+            PUSH(e, e->wex, ((om_raw_seg_t){f.data, f.len}));
+            break;
+        case 8:
+            dp->flags = (uint32_t)f.value;
+            break;
+        default:
+            break;
+        }
+        tag = p;
+    }
+    if (rc < 0) {
+        e->odd = true;
+    } else if (e->wex.n > 0) {
+        wire_exemplars(e, &dp->exemplars, &dp->n_exemplars);
+    }
+}
+
+/* Packed or single fixed64 values (bucket_counts, explicit_bounds: 8 bytes each, little
+ * endian) appended to the vector at vec_v (of vec_n, room for vec_cap). */
+static bool wire_fixed64s(enc_t *e, const om_pb_field_t *f, void *vec_v, size_t *vec_n,
+                          size_t *vec_cap)
+{
+    if (f->wire_type == OM_PB_LEN && f->len % 8 != 0) {
+        e->odd = true;
+        return false;
+    }
+    size_t n = f->wire_type == OM_PB_LEN ? f->len / 8 : 1;
+    while (*vec_n + n > *vec_cap) {
+        if (!vgrow((void **)vec_v, vec_cap, *vec_cap, 8)) {
+            e->oom = true;
+            return false;
+        }
+    }
+    uint8_t *out = (uint8_t *)*(void **)vec_v + 8 * *vec_n;
+    if (f->wire_type != OM_PB_LEN) {
+        om_copy(out, &f->value, 8);
+    } else if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        om_copy(out, f->data, f->len);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = 0;
+            for (int k = 7; k >= 0; k--) {
+                v = v << 8 | f->data[8 * i + (size_t)k];
+            }
+            om_copy(out + 8 * i, &v, 8);
+        }
+    }
+    *vec_n += n;
+    return true;
+}
+
+/* A HistogramDataPoint into *dp (counts and bounds in the encoder's buffers). */
+static void wire_histogram(enc_t *e, const uint8_t *p, size_t len, om_histogram_dp_t *dp)
+{
+    opentelemetry__proto__metrics__v1__histogram_data_point__init(dp);
+    wire_point_start(e);
+    e->wcounts.n = 0;
+    e->wbounds.n = 0;
+    const uint8_t *end = p + len, *tag = p;
+    om_pb_field_t f;
+    int rc = 0;
+    while ((rc = om_pb_next(&p, end, &f)) == 1) {
+        unsigned want = f.number == 9 || f.number == 8 ? OM_PB_LEN
+                        : f.number == 10               ? OM_PB_VARINT
+                        : f.number == 6 || f.number == 7
+                            ? (f.wire_type == OM_PB_LEN ? OM_PB_LEN : OM_PB_FIXED64)
+                        : (f.number >= 2 && f.number <= 5) || f.number == 11 || f.number == 12
+                            ? OM_PB_FIXED64
+                            : f.wire_type;
+        if (f.wire_type != want) {
+            e->odd = true;
+            return;
+        }
+        switch (f.number) {
+        case 9:
+            wire_attr(e, tag, &f);
+            break;
+        case 3:
+            dp->time_unix_nano = f.value;
+            break;
+        case 4:
+            dp->count = f.value;
+            break;
+        case 5:
+            dp->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM;
+            dp->sum = bits_double(f.value);
+            break;
+        case 6:
+            if (!wire_fixed64s(e, &f, &e->wcounts.v, &e->wcounts.n, &e->wcounts.cap)) {
+                return;
+            }
+            break;
+        case 7:
+            if (!wire_fixed64s(e, &f, &e->wbounds.v, &e->wbounds.n, &e->wbounds.cap)) {
+                return;
+            }
+            break;
+        case 8:
+            PUSH(e, e->wex, ((om_raw_seg_t){f.data, f.len}));
+            break;
+        case 10:
+            dp->flags = (uint32_t)f.value;
+            break;
+        default:
+            break;
+        }
+        tag = p;
+    }
+    if (rc < 0) {
+        e->odd = true;
+        return;
+    }
+    dp->n_bucket_counts = e->wcounts.n;
+    dp->bucket_counts = e->wcounts.v;
+    dp->n_explicit_bounds = e->wbounds.n;
+    dp->explicit_bounds = e->wbounds.v;
+    if (e->wex.n > 0) {
+        wire_exemplars(e, &dp->exemplars, &dp->n_exemplars);
+    }
+}
+
+/* The time_unix_nano of a point of any type. */
+static uint64_t wire_time(enc_t *e, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    om_pb_field_t f;
+    int rc = 0;
+    uint64_t t = 0;
+    while ((rc = om_pb_next(&p, end, &f)) == 1) {
+        if (f.number == F_P_TIME) {
+            if (f.wire_type != OM_PB_FIXED64) {
+                e->odd = true;
+            }
+            t = f.value;
+        }
+    }
+    if (rc < 0) {
+        e->odd = true;
+    }
+    return t;
+}
+
+static void latest(enc_t *e, uint64_t t)
+{
+    if (ms_of(t) > e->latest_ms) {
+        e->latest_ms = ms_of(t);
+    }
+}
+
+/* One Metric message. */
+static void wire_metric(enc_t *e, const om_resource_t *res, const uint8_t *p, size_t len)
+{
+    om_metric_t m;
+    opentelemetry__proto__metrics__v1__metric__init(&m);
+    const uint8_t *end = p + len, *data = NULL;
+    size_t data_len = 0;
+    om_pb_field_t f;
+    int rc = 0;
+    while ((rc = om_pb_next(&p, end, &f)) == 1) {
+        bool str = f.number >= F_M_NAME && f.number <= F_M_UNIT;
+        bool msg = f.number == F_M_GAUGE || f.number == F_M_SUM || f.number == F_M_HISTOGRAM ||
+                   f.number == F_M_EXP_HISTOGRAM || f.number == F_M_SUMMARY;
+        if ((str || msg) && f.wire_type != OM_PB_LEN) {
+            e->odd = true;
+            return;
+        }
+        if (f.number == F_M_NAME) {
+            m.name = (char *)wire_str(e, &f);
+        } else if (f.number == F_M_DESCRIPTION) {
+            m.description = (char *)wire_str(e, &f);
+        } else if (f.number == F_M_UNIT) {
+            m.unit = (char *)wire_str(e, &f);
+        } else if (msg) {
+            m.data_case = (Opentelemetry__Proto__Metrics__V1__Metric__DataCase)f.number;
+            data = f.data;
+            data_len = f.len;
+        }
+    }
+    if (rc < 0) {
+        e->odd = true;
+        return;
+    }
+    /* The data message: its points counted, its temporality and monotonicity. */
+    om_gauge_t g;
+    om_sum_t su;
+    om_histogram_t h;
+    om_exp_histogram_t x;
+    om_summary_t sm;
+    opentelemetry__proto__metrics__v1__gauge__init(&g);
+    opentelemetry__proto__metrics__v1__sum__init(&su);
+    opentelemetry__proto__metrics__v1__histogram__init(&h);
+    opentelemetry__proto__metrics__v1__exponential_histogram__init(&x);
+    opentelemetry__proto__metrics__v1__summary__init(&sm);
+    size_t np = 0;
+    int temporality = 0;
+    bool monotonic = false;
+    const uint8_t *q = data, *qend = data != NULL ? data + data_len : NULL; /* NULL + 0 is UB */
+    while (data != NULL && (rc = om_pb_next(&q, qend, &f)) == 1) {
+        if (f.number == F_D_POINTS) {
+            if (f.wire_type != OM_PB_LEN) {
+                e->odd = true;
+                return;
+            }
+            np++;
+        } else if (f.number == F_D_TEMPORALITY &&
+                   m.data_case != OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE &&
+                   m.data_case != OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY) {
+            if (f.wire_type != OM_PB_VARINT) {
+                e->odd = true;
+                return;
+            }
+            temporality = (int)(int32_t)(uint32_t)f.value;
+        } else if (f.number == F_D_MONOTONIC &&
+                   m.data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM) {
+            if (f.wire_type != OM_PB_VARINT) {
+                e->odd = true;
+                return;
+            }
+            /* As protobuf-c reads a bool: any bit set, also past the 64 a value keeps. */
+            monotonic = false;
+            for (size_t i = 0; i < f.len; i++) {
+                monotonic = monotonic || (f.data[i] & 0x7f) != 0;
+            }
+        }
+    }
+    if (data != NULL && rc < 0) {
+        e->odd = true;
+        return;
+    }
+    switch (m.data_case) {
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        g.n_data_points = np;
+        m.gauge = &g;
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        su.n_data_points = np;
+        su.aggregation_temporality =
+            (Opentelemetry__Proto__Metrics__V1__AggregationTemporality)temporality;
+        su.is_monotonic = monotonic;
+        m.sum = &su;
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        h.n_data_points = np;
+        h.aggregation_temporality =
+            (Opentelemetry__Proto__Metrics__V1__AggregationTemporality)temporality;
+        m.histogram = &h;
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+        x.n_data_points = np;
+        x.aggregation_temporality =
+            (Opentelemetry__Proto__Metrics__V1__AggregationTemporality)temporality;
+        m.exponential_histogram = &x;
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
+        sm.n_data_points = np;
+        m.summary = &sm;
+        break;
+    default:
+        break;
+    }
+    om_prom_class_t c;
+    if (!metric_start(e, &m, np, &c)) {
+        /* Dropped: their times still count for target_info. */
+        q = data;
+        while (data != NULL && om_pb_next(&q, qend, &f) == 1) {
+            if (f.number == F_D_POINTS) {
+                latest(e, wire_time(e, f.data, f.len));
+            }
+        }
+        return;
+    }
+    bool cached = metric_cached(e, m.data_case);
+    size_t bad = 0;
+    q = data;
+    while (!e->oom && !e->odd && om_pb_next(&q, qend, &f) == 1) {
+        if (f.number != F_D_POINTS) {
+            continue;
+        }
+        switch (m.data_case) {
+        case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM: {
+            om_number_dp_t dp;
+            wire_number(e, f.data, f.len, &dp);
+            latest(e, dp.time_unix_nano);
+            if (cached) {
+                key_wire_attrs(e);
+            }
+            if (!e->odd && !e->oom) {
+                point(e, res, m.data_case, &c, &dp, NULL, 0, true, cached);
+            }
+            break;
+        }
+        case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM: {
+            om_histogram_dp_t dp;
+            wire_histogram(e, f.data, f.len, &dp);
+            latest(e, dp.time_unix_nano);
+            if (cached) {
+                key_wire_attrs(e);
+                key_hist(e, &dp);
+            }
+            if (!e->odd && !e->oom) {
+                point(e, res, m.data_case, &c, &dp, NULL, 0, true, cached);
+            }
+            break;
+        }
+        case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM: {
+            om_exp_histogram_dp_t *dp = wire_unpack(
+                e, &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__descriptor,
+                f.data, f.len);
+            if (dp != NULL) {
+                latest(e, dp->time_unix_nano);
+                bad += point(e, res, m.data_case, &c, dp, dp->attributes, dp->n_attributes, false,
+                             false);
+            }
+            break;
+        }
+        default: {
+            om_summary_dp_t *dp =
+                wire_unpack(e, &opentelemetry__proto__metrics__v1__summary_data_point__descriptor,
+                            f.data, f.len);
+            if (dp != NULL) {
+                latest(e, dp->time_unix_nano);
+                point(e, res, m.data_case, &c, dp, dp->attributes, dp->n_attributes, false, false);
+            }
+            break;
+        }
+        }
+    }
+    if (bad > 0) {
+        drop_invalid(e, &m, bad, "exponential histogram scale below -4");
+    }
+}
+
+static void wire_resource_entry(enc_t *e, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len, *q = p;
+    om_pb_field_t f;
+    int rc = 0;
+    om_resource_t *res = NULL;
+    while ((rc = om_pb_next(&q, end, &f)) == 1) {
+        if (f.number == F_RM_RESOURCE || f.number == F_RM_SCOPE_METRICS) {
+            if (f.wire_type != OM_PB_LEN) {
+                e->odd = true;
+                return;
+            }
+        }
+        if (f.number == F_RM_RESOURCE) {
+            res = wire_unpack(e, &opentelemetry__proto__resource__v1__resource__descriptor, f.data,
+                              f.len);
+            if (res == NULL) {
+                return;
+            }
+        }
+    }
+    if (rc < 0) {
+        e->odd = true;
+        return;
+    }
+    resource_start(e, res);
+    q = p;
+    while (!e->oom && !e->odd && om_pb_next(&q, end, &f) == 1) {
+        if (f.number != F_RM_SCOPE_METRICS) {
+            continue;
+        }
+        const uint8_t *s = f.data, *send = f.data + f.len;
+        om_pb_field_t g;
+        rc = 0;
+        while (!e->oom && !e->odd && (rc = om_pb_next(&s, send, &g)) == 1) {
+            if (g.number == F_SM_METRICS) {
+                if (g.wire_type != OM_PB_LEN) {
+                    e->odd = true;
+                    return;
+                }
+                wire_metric(e, res, g.data, g.len);
+            }
+        }
+        if (rc < 0) {
+            e->odd = true;
+        }
+    }
+    if (!e->oom && !e->odd) {
+        target_info(e, res);
+    }
+}
+
+static void wire_batch(enc_t *e, const om_batch_t *b)
+{
+    for (size_t s = 0; s < b->n_raw && !e->oom && !e->odd; s++) {
+        const uint8_t *p = b->raw[s].data, *end = p + b->raw[s].len;
+        om_pb_field_t f;
+        int rc;
+        while (!e->oom && !e->odd && (rc = om_pb_next(&p, end, &f)) == 1) {
+            if (f.number == 1) {
+                if (f.wire_type != OM_PB_LEN) {
+                    e->odd = true;
+                    break;
+                }
+                wire_resource_entry(e, f.data, f.len);
+            }
+        }
+        if (rc < 0) {
+            e->odd = true;
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1043,7 +2003,8 @@ static void put_items(enc_t *e, uint32_t first, unsigned field)
 static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
 {
     size_t ns = sorted_samples(e, s, tmp);
-    size_t body = s->lab_len, nh, nx;
+    const gseries_t *g = &e->gs.v[s->gid];
+    size_t body = g->lab_len, nh, nx;
     for (size_t i = 0; i < ns; i++) {
         size_t l = sample_len(&tmp[i]);
         body += 1 + varint_len(l) + l;
@@ -1062,8 +2023,8 @@ static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
     uint8_t *w = (uint8_t *)r->data + r->len;
     *w++ = 0x0a;
     w = w_varint(w, body);
-    om_copy(w, e->labels.data + s->lab_off, s->lab_len);
-    w += s->lab_len;
+    om_copy(w, e->labels.data + g->lab_off, g->lab_len);
+    w += g->lab_len;
     for (size_t i = 0; i < ns; i++) {
         *w++ = 0x12;
         w = w_varint(w, sample_len(&tmp[i]));
@@ -1144,8 +2105,9 @@ prw_encoder_t *prw_encoder_new(void)
     if (e == NULL) {
         return NULL;
     }
-    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,      &e->base_enc,  &e->name,
-                           &e->tmp,    &e->job,  &e->instance, &e->meta_text, &e->req};
+    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,       &e->base_enc,  &e->name,
+                           &e->tmp,    &e->job,  &e->instance,  &e->meta_text, &e->req,
+                           &e->keys,   &e->key,  &e->opts_print};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         om_strbuf_init(bufs[i], 0);
     }
@@ -1173,6 +2135,22 @@ void prw_encoder_free(prw_encoder_t *e)
     om_free(e->samples.v);
     om_free(e->items.v);
     om_free(e->table);
+    om_free(e->gs.v);
+    om_free(e->pents.v);
+    om_free(e->wattrs.v);
+    om_free(e->wkvs.v);
+    om_free(e->wex.v);
+    om_free(e->wexs.v);
+    om_free(e->wcounts.v);
+    om_free(e->wbounds.v);
+    if (e->arena != NULL) {
+        om_arena_unref(e->arena);
+    }
+    om_free(e->ptable);
+    om_free(e->ids.v);
+    om_strbuf_free(&e->keys);
+    om_strbuf_free(&e->key);
+    om_strbuf_free(&e->opts_print);
     om_prom_labels_free(&e->base);
     om_strbuf_free(&e->base_enc);
     om_free(e->base_off.v);
@@ -1201,21 +2179,22 @@ static void reset(enc_t *e, const prw_opts_t *o, prw_result_t *res)
     e->o = o;
     e->res = res;
     e->oom = false;
-    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,      &e->base_enc,  &e->name,
-                           &e->tmp,    &e->job,  &e->instance, &e->meta_text, &e->req};
+    om_strbuf_t *bufs[] = {&e->blob, &e->cur,      &e->base_enc,  &e->name, &e->tmp,
+                           &e->job,  &e->instance, &e->meta_text, &e->req,  &e->key};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         om_strbuf_reset(bufs[i]);
     }
     e->series.n = e->samples.n = e->items.n = e->metas.n = 0;
     e->req_series = e->req_samples = e->req_hist = e->req_ex = 0;
-    if (e->table != NULL) {
-        memset(e->table, 0, e->table_cap * sizeof *e->table);
-    }
+    e->replay = NULL;
+    e->recording = false;
+    e->odd = false;
+    cache_check(e, o);
     free_bodies(e);
 }
 
-int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
-               om_err_t *err)
+static int encode(prw_encoder_t *enc, const om_batch_t *b, bool wire, const prw_opts_t *o,
+                  prw_result_t *res, om_err_t *err)
 {
     memset(res, 0, sizeof *res);
     enc_t *e = enc != NULL ? enc : prw_encoder_new();
@@ -1224,19 +2203,36 @@ int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw
         return OM_ENOMEM;
     }
     reset(e, o, res);
-    const om_metrics_req_t *req = b->metrics;
+    const om_metrics_req_t *req = wire ? NULL : b->metrics;
+    if (wire) {
+        if (b->raw_valid) {
+            wire_batch(e, b);
+        } else {
+            e->odd = true;
+        }
+    }
     for (size_t r = 0; req != NULL && r < req->n_resource_metrics && !e->oom; r++) {
         if (req->resource_metrics[r] != NULL) {
             resource_entry(e, req->resource_metrics[r]);
         }
     }
-    int rc = e->oom ? OM_ENOMEM : build_requests(e);
+    int rc = e->oom ? OM_ENOMEM : e->odd ? OM_ENOTSUP : build_requests(e);
     if (rc == 0 && e->oom) {
         rc = OM_ENOMEM;
     }
+    if (e->arena != NULL) {
+        om_arena_unref(e->arena); /* what the wire path unpacked (add_meta's strings too) */
+        e->arena = NULL;
+    }
     if (rc != 0) {
-        om_err_set(err, rc, rc == OM_ENOMEM ? "out of memory" : "snappy compression failed");
+        om_err_set(err, rc,
+                   rc == OM_ENOMEM    ? "out of memory"
+                   : rc == OM_ENOTSUP ? "the batch's bytes need decoding"
+                                      : "snappy compression failed");
         free_bodies(e);
+        if (rc == OM_ENOMEM) {
+            cache_clear(e); /* it may hold half of a point's series */
+        }
         memset(res, 0, sizeof *res);
     } else {
         res->series = e->series.n;
@@ -1248,6 +2244,23 @@ int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw
         prw_encoder_free(e);
     }
     return rc;
+}
+
+int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
+               om_err_t *err)
+{
+    return encode(enc, b, b->msg == NULL, o, res, err);
+}
+
+int prw_encode_wire(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
+                    om_err_t *err)
+{
+    return encode(enc, b, true, o, res, err);
+}
+
+void prw_encoder_set_cache(prw_encoder_t *e, bool on)
+{
+    e->no_cache = !on;
 }
 
 void prw_result_free(prw_result_t *res)

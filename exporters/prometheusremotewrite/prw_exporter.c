@@ -2,10 +2,14 @@
  * attempts.
  *
  * Threads and ownership. Everything here runs on the loop, except the encoding: the exporter
- * helper calls exp_prw_send() for an attempt; on the first attempt of a batch we decode it
- * (on the loop, as om.h's worker rules ask) and hand it to the host's worker pool, which
- * translates it into snappy-compressed remote-write requests (prw_encode.c: it only reads
- * the batch, which the helper keeps referenced until the attempt ends); the job's done, back
+ * helper calls exp_prw_send() for an attempt; on the first attempt of a batch we hand it to
+ * the host's worker pool, which translates it into snappy-compressed remote-write requests
+ * (prw_encode.c: it only reads the batch, which the helper keeps referenced until the attempt
+ * ends): from its wire bytes when it is still only those (the usual case: nothing before us
+ * decoded it; the job then reads only the immutable raw segments, so another holder may
+ * decode the shared batch on the loop meanwhile), else decoded first on the loop, as om.h's
+ * worker rules ask. Bytes the wire path leaves to the decoder (OM_ENOTSUP) are decoded on the
+ * loop and the job submitted again. The job's done, back
  * on the loop, sends them through the core's HTTP client (libcurl on the loop), at most
  * remote_write_queue::num_consumers at once. When the pool refuses the job, the loop encodes.
  *
@@ -47,6 +51,7 @@ struct prw_attempt {
     exp_prw_t *e;
     om_exp_req_t *req;
     prw_encoder_t *enc; /* the job's, from e->spare (given back in encoded) */
+    bool wire;          /* the job reads the batch's wire bytes (it was not decoded) */
     int enc_rc;         /* set by the worker */
     om_err_t enc_err;   /* set by the worker */
     prw_result_t res;
@@ -240,7 +245,8 @@ static void encode_work(om_job_t *job, void *thread_data)
 {
     (void)thread_data;
     prw_attempt_t *a = (prw_attempt_t *)job;
-    a->enc_rc = prw_encode(a->enc, a->req->batch, &a->e->opts, &a->res, &a->enc_err);
+    a->enc_rc = a->wire ? prw_encode_wire(a->enc, a->req->batch, &a->e->opts, &a->res, &a->enc_err)
+                        : prw_encode(a->enc, a->req->batch, &a->e->opts, &a->res, &a->enc_err);
 }
 
 /* The counts of what translated and what did not, and the delta warning. */
@@ -272,6 +278,8 @@ static void account(exp_prw_t *e, const prw_result_t *r)
     }
 }
 
+static void submit(prw_attempt_t *a);
+
 static void encoded(om_job_t *job, int status)
 {
     prw_attempt_t *a = (prw_attempt_t *)job;
@@ -286,6 +294,16 @@ static void encoded(om_job_t *job, int status)
     }
     a->enc = NULL;
     int rc = status != 0 ? status : a->enc_rc;
+    if (rc == OM_ENOTSUP && a->wire) {
+        /* Bytes the wire path does not read: decode them here, on the loop, and again. */
+        a->wire = false;
+        a->enc_err = (om_err_t){0};
+        rc = om_batch_decode(a->req->batch, &a->enc_err);
+        if (rc == 0) {
+            submit(a);
+            return;
+        }
+    }
     if (rc != 0) {
         char msg[sizeof a->enc_err.msg];
         snprintf(msg, sizeof msg, "%s",
@@ -315,6 +333,19 @@ static prw_attempt_t *find_attempt(exp_prw_t *e, const om_exp_req_t *req)
     return NULL;
 }
 
+/* The attempt's batch to the worker pool (or encoded here when the pool refuses). */
+static void submit(prw_attempt_t *a)
+{
+    exp_prw_t *e = a->e;
+    a->enc = e->spare; /* NULL: prw_encode uses a temporary one */
+    e->spare = NULL;
+    e->jobs++;
+    if (om_workers_submit(e->host->workers, &a->job, encode_work, encoded) != 0) {
+        encode_work(&a->job, NULL);
+        encoded(&a->job, 0);
+    }
+}
+
 void exp_prw_send(void *self, om_exp_req_t *req)
 {
     exp_prw_t *e = self;
@@ -323,8 +354,11 @@ void exp_prw_send(void *self, om_exp_req_t *req)
         start_sending(a); /* a retry: only what is not finished */
         return;
     }
+    /* A batch still in its wire bytes is translated from them on the worker (prw_encode.c):
+     * decoding it would cost more than the translation. */
+    bool wire = req->batch->msg == NULL && req->batch->raw_valid;
     om_err_t err = {0};
-    if (om_batch_decode(req->batch, &err) != 0) {
+    if (!wire && om_batch_decode(req->batch, &err) != 0) {
         om_exp_req_done(req, err.code, 0, err.msg);
         return;
     }
@@ -339,13 +373,8 @@ void exp_prw_send(void *self, om_exp_req_t *req)
         a->next = e->attempts;
         e->attempts = a;
     }
-    a->enc = e->spare; /* NULL: prw_encode uses a temporary one */
-    e->spare = NULL;
-    e->jobs++;
-    if (om_workers_submit(e->host->workers, &a->job, encode_work, encoded) != 0) {
-        encode_work(&a->job, NULL);
-        encoded(&a->job, 0);
-    }
+    a->wire = wire;
+    submit(a);
 }
 
 /* ------------------------------------------------------------------------------------------ */

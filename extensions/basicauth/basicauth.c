@@ -15,7 +15,12 @@
  *
  * Threads: the loop thread only. A bcrypt check runs on it (the cost the htpasswd file's
  * owner chose, ~50 ms at cost 10): htpasswd.c remembers each user's last good and bad password,
- * so a client that keeps sending the same credentials pays it once. */
+ * so a client that keeps sending the same credentials pays it once. Credentials it does not
+ * remember (a password guesser's) could still hold the loop for seconds, so slow hashes get a
+ * budget: at most HASH_BUDGET_NS of them per HASH_WINDOW_NS. Beyond it, a request whose check
+ * would need one is answered "try again" (OM_EAGAIN: HTTP 503 with Retry-After, gRPC
+ * UNAVAILABLE, both retried by OTLP clients) without hashing, while remembered credentials
+ * keep working; the pipeline never stalls on guessing. */
 #include <string.h>
 #include <strings.h>
 
@@ -27,12 +32,18 @@
 /* The largest htpasswd or credentials file read. */
 #define FILE_MAX (1024 * 1024)
 
+/* Slow password hashing on the loop: at most a quarter of each second. */
+#define HASH_BUDGET_NS (250 * (uint64_t)OM_NS_PER_MS)
+#define HASH_WINDOW_NS ((uint64_t)OM_NS_PER_S)
+
 typedef struct ext_basic {
     const ext_basic_cfg_t *cfg;
     const char *log_name;
     om_host_t *host;
     /* Server side. */
     ext_basic_htpasswd_t *table;
+    uint64_t hash_window_start, hash_spent; /* uv_hrtime ns */
+    uint64_t hash_budget, hash_window;
     size_t file_lines; /* lines of the file's text, before the inline text in the table */
     om_filewatch_t *table_watch;
     /* Client side: the current username and password (owned, wiped) and the header value
@@ -259,6 +270,16 @@ static int start_server(ext_basic_t *b, om_err_t *err)
     return rc;
 }
 
+/* Whether a slow hash may run now: the window's time spent on them is under the budget. */
+static bool hash_allowed(ext_basic_t *b, uint64_t now)
+{
+    if (now - b->hash_window_start >= b->hash_window) {
+        b->hash_window_start = now;
+        b->hash_spent = 0;
+    }
+    return b->hash_spent < b->hash_budget;
+}
+
 static int basic_authenticate(void *self, om_auth_header_fn header, void *arg, const char **why)
 {
     ext_basic_t *b = self;
@@ -271,12 +292,27 @@ static int basic_authenticate(void *self, om_auth_header_fn header, void *arg, c
     size_t ulen = 0, plen = 0;
     int rc = ext_basic_parse_authorization(header(arg, "Authorization"), buf, sizeof buf, &user,
                                            &ulen, &pw, &plen, why);
-    if (rc == 0 && !ext_basic_htpasswd_match(b->table, user, ulen, pw, plen)) {
+    bool costly = rc == 0 && ext_basic_htpasswd_costly(b->table, user, ulen, pw, plen);
+    uint64_t t0 = costly ? uv_hrtime() : 0;
+    if (costly && !hash_allowed(b, t0)) {
+        *why = "too many new credentials to check: try again";
+        rc = OM_EAGAIN;
+    } else if (rc == 0 && !ext_basic_htpasswd_match(b->table, user, ulen, pw, plen)) {
         *why = "invalid credentials";
         rc = OM_EUNAUTH;
     }
+    if (costly && rc != OM_EAGAIN) {
+        b->hash_spent += uv_hrtime() - t0;
+    }
     OPENSSL_cleanse(buf, sizeof buf);
     return rc;
+}
+
+void ext_basic_set_hash_budget(void *self, uint64_t budget_ns, uint64_t window_ns)
+{
+    ext_basic_t *b = self;
+    b->hash_budget = budget_ns;
+    b->hash_window = window_ns;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -454,6 +490,8 @@ static int basic_create(const om_create_args_t *a, void **self, om_err_t *err)
     b->cfg = a->cfg;
     b->log_name = a->log_name;
     b->host = a->host;
+    b->hash_budget = HASH_BUDGET_NS;
+    b->hash_window = HASH_WINDOW_NS;
     *self = b;
     return 0;
 }

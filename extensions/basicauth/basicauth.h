@@ -31,6 +31,8 @@ extern const om_factory_t ext_basicauth_factory;
 
 /* Tests: a server instance's users now (NULL for a client). */
 struct ext_basic_htpasswd *ext_basic_table(void *self);
+/* Tests: the hashing budget (see basicauth.c): at most budget_ns of slow hashes per window_ns. */
+void ext_basic_set_hash_budget(void *self, uint64_t budget_ns, uint64_t window_ns);
 
 /* ------------------------------------------------------------------------------------------ */
 /* htpasswd (htpasswd.c)                                                                       */
@@ -66,6 +68,11 @@ int ext_basic_htpasswd_parse(const char *text, size_t len, ext_basic_note_fn not
  * credentials again costs one SHA-256, not another bcrypt. Not thread-safe (the caches). */
 bool ext_basic_htpasswd_match(ext_basic_htpasswd_t *h, const char *user, size_t ulen,
                               const char *pw, size_t plen);
+/* Whether ext_basic_htpasswd_match would run a slow libcrypt hash (bcrypt, SHA-crypt,
+ * yescrypt, MD5-crypt) for these credentials: user's entry has such a form and pw is not one of
+ * its remembered passwords. Costs one HMAC-SHA256. */
+bool ext_basic_htpasswd_costly(ext_basic_htpasswd_t *h, const char *user, size_t ulen,
+                               const char *pw, size_t plen);
 /* Tests: the users and the form of user's entry (-1: none). */
 size_t ext_basic_htpasswd_users(const ext_basic_htpasswd_t *h);
 int ext_basic_htpasswd_form(const ext_basic_htpasswd_t *h, const char *user);

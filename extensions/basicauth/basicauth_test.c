@@ -415,6 +415,38 @@ static void test_server(void)
     ASSERT_EQ_INT(fx_close(&fx), 0);
 }
 
+/* Slow hashes have a budget: past it, credentials that would need one are answered "try
+ * again" without hashing, while remembered ones keep working (good and bad alike). */
+static void test_hash_budget(void)
+{
+    char path[128], yaml[256], hash[256];
+    snprintf(path, sizeof path, "%s/htpasswd-budget", dir);
+    run_line("htpasswd -nbB -C 5 alice 'al1ce pw'", hash, sizeof hash);
+    write_file(path, hash);
+    snprintf(yaml, sizeof yaml, "c: {htpasswd: {file: '%s', inline: \"bob:b0b\"}}", path);
+    fx_t fx;
+    ASSERT_EQ_INT(fx_open(&fx, yaml), 0);
+    /* One slow hash spends a budget of 1 ns for the hour. */
+    ext_basic_set_hash_budget(fx.self, 1, 3600 * (uint64_t)OM_NS_PER_S);
+    const char *why;
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("alice", "guess 1"), &why), OM_EUNAUTH);
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("alice", "guess 2"), &why), OM_EAGAIN);
+    ASSERT_EQ_STR(why, "too many new credentials to check: try again");
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("alice", "al1ce pw"), &why), OM_EAGAIN);
+    /* Remembered (no hash), or a cheap form, or no such user: answered as usual. */
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("alice", "guess 1"), &why), OM_EUNAUTH);
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("bob", "b0b"), &why), 0);
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("bob", "nope"), &why), OM_EUNAUTH);
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("mallory", "x"), &why), OM_EUNAUTH);
+    /* A new window: the good password is hashed and remembered, then works past the budget. */
+    ext_basic_set_hash_budget(fx.self, 1, 0);
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("alice", "al1ce pw"), &why), 0);
+    ext_basic_set_hash_budget(fx.self, 1, 3600 * (uint64_t)OM_NS_PER_S);
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("alice", "al1ce pw"), &why), 0);
+    ASSERT_EQ_INT(check(&fx, "Authorization", basic("alice", "guess 3"), &why), OM_EAGAIN);
+    ASSERT_EQ_INT(fx_close(&fx), 0);
+}
+
 static void test_client(void)
 {
     fx_t fx;
@@ -639,6 +671,7 @@ int main(void)
     OM_RUN(test_apr1);
     OM_RUN(test_forms);
     OM_RUN(test_server);
+    OM_RUN(test_hash_budget);
     OM_RUN(test_client);
     OM_RUN(test_rotation);
     OM_RUN(test_no_secret_logged);

@@ -560,6 +560,26 @@ bool ext_basic_htpasswd_match(ext_basic_htpasswd_t *h, const char *user, size_t 
     return ok;
 }
 
+bool ext_basic_htpasswd_costly(ext_basic_htpasswd_t *h, const char *user, size_t ulen,
+                               const char *pw, size_t plen)
+{
+    const entry_t *e = h != NULL ? find(h, user, ulen) : NULL;
+    if (e == NULL ||
+        !(e->form == EXT_BASIC_BCRYPT || e->form == EXT_BASIC_CRYPT || e->form == EXT_BASIC_MD5)) {
+        return false;
+    }
+    uint8_t d[OM_AUTH_DIGEST_LEN];
+    unsigned int dl = 0;
+    if (HMAC(EVP_sha256(), h->key, (int)sizeof h->key, (const unsigned char *)pw, plen, d, &dl) ==
+        NULL) {
+        return true;
+    }
+    bool known = (e->ok_valid && om_auth_digest_equal(d, e->ok)) ||
+                 (e->bad_valid && om_auth_digest_equal(d, e->bad));
+    OPENSSL_cleanse(d, sizeof d);
+    return !known;
+}
+
 size_t ext_basic_htpasswd_users(const ext_basic_htpasswd_t *h)
 {
     return h != NULL ? h->n : 0;

@@ -377,8 +377,9 @@ static const char *md_header(void *arg, const char *name)
     return NULL;
 }
 
-/* Refused calls are answered UNAUTHENTICATED without detail, before their method is looked
- * at, so an unauthenticated client learns nothing about what is served. */
+/* Refused calls are answered UNAUTHENTICATED without detail (UNAVAILABLE when the
+ * authenticator could not check them now), before their method is looked at, so an
+ * unauthenticated client learns nothing about what is served. */
 static int authenticate_call(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
 {
     md_reader_t r = {.md = &sl->md};
@@ -387,7 +388,8 @@ static int authenticate_call(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
     gpr_free(peer);
     om_free(r.copy);
     if (rc != 0) {
-        om_err_set(err, OM_EUNAUTH, "unauthenticated");
+        om_err_set(err, rc,
+                   rc == OM_EAGAIN ? "authentication busy, retry later" : "unauthenticated");
     }
     return rc;
 }

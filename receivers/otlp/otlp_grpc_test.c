@@ -825,7 +825,8 @@ static void test_refused_and_not_wired(void)
 }
 
 /* With auth, each call is checked from its metadata (any case) before anything else: a
- * refused one is UNAUTHENTICATED without detail, whatever its method, and is counted. */
+ * refused one is UNAUTHENTICATED without detail, whatever its method, and is counted; one the
+ * authenticator cannot check now is UNAVAILABLE (retried by OTLP clients). */
 static void test_auth(void)
 {
     fx_t f;
@@ -835,7 +836,7 @@ static void test_auth(void)
     f.cfg.protocols.grpc.auth.authenticator = "testauth";
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[5] = {
+    rpc_t rpcs[6] = {
         {.method = TRACES_METHOD, .body = traces_payload("none")},
         {.method = TRACES_METHOD,
          .body = traces_payload("wrong"),
@@ -853,17 +854,21 @@ static void test_auth(void)
          .body = traces_payload("probe"),
          .md_key = "authorization",
          .md_value = "Test s3cret"},
+        {.method = TRACES_METHOD,
+         .body = traces_payload("busy"),
+         .md_key = "authorization",
+         .md_value = "Test busy"},
     };
     client_job_t job;
     if (rc == 0) {
-        job_init(&job, &f, rpcs, 5);
+        job_init(&job, &f, rpcs, 6);
         run_client(&f.loop, &job);
     }
     size_t delivered = f.cap.n;
     int64_t failures = om_test_metric(&f.host, OM_AUTH_FAILURES_METRIC, "authenticator", "testauth",
                                       "component", "receiver/otlp", "transport", "grpc", NULL);
     int closed = fx_finish(&f);
-    free_bodies(rpcs, 5);
+    free_bodies(rpcs, 6);
     ASSERT_EQ_INT(rc, 0);
     for (int i = 0; i < 3; i++) {
         ASSERT_EQ_INT(rpcs[i].status, GRPC_STATUS_UNAUTHENTICATED);
@@ -871,8 +876,9 @@ static void test_auth(void)
     }
     ASSERT_EQ_INT(rpcs[3].status, GRPC_STATUS_OK);
     ASSERT_EQ_INT(rpcs[4].status, GRPC_STATUS_UNIMPLEMENTED);
+    ASSERT_EQ_INT(rpcs[5].status, GRPC_STATUS_UNAVAILABLE);
     ASSERT_EQ_UINT(delivered, 1);
-    ASSERT_EQ_INT(failures, 3);
+    ASSERT_EQ_INT(failures, 4);
     ASSERT_EQ_INT(closed, 0);
 }
 

@@ -77,6 +77,16 @@ extern int om_test_passed, om_test_failed;
         }                                                                                          \
     } while (0)
 
+/* Run loop until cond holds or max_ms of loop time have passed. The loop must keep waking
+ * (I/O, or a repeating timer the test keeps) for the deadline to be seen. */
+#define OM_TEST_RUN_UNTIL(loop, cond, max_ms)                                                      \
+    do {                                                                                           \
+        uint64_t om__t0 = uv_now(loop);                                                            \
+        while (!(cond) && uv_now(loop) - om__t0 < (uint64_t)(max_ms)) {                            \
+            uv_run((loop), UV_RUN_ONCE);                                                           \
+        }                                                                                          \
+    } while (0)
+
 /* A host for tests: every service of the core a component may use, on loop. Tests make hosts
  * only through these two, so that a new core service reaches every test at once. Close the
  * host after the components are destroyed and before uv_loop_close (it runs the loop until its

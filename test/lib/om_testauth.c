@@ -17,6 +17,11 @@ static int ta_authenticate(void *self, om_auth_header_fn header, void *arg, cons
     const char *v = header(arg, "authorization");
     char want[96];
     snprintf(want, sizeof want, "Test %s", t->secret);
+    if (v != NULL && strcmp(v, "Test busy") == 0) {
+        *why = "busy";
+        t->refusals++;
+        return OM_EAGAIN;
+    }
     if (v == NULL) {
         *why = "no Authorization header";
     } else if (strcmp(v, want) != 0) {

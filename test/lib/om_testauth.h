@@ -5,9 +5,9 @@
  *   om_testauth_register(&host, "testauth", &ta);   // then auth: {authenticator: testauth}
  *
  * Server side: a request is good when its Authorization header (any case) is exactly
- * "Test <secret>". Client side: it adds "Authorization: Test <secret>" and, when extra_name
- * is set, "<extra_name>: <extra_value>". Change secret between requests to see the headers
- * follow. */
+ * "Test <secret>"; "Test busy" is answered OM_EAGAIN (cannot check now). Client side: it adds
+ * "Authorization: Test <secret>" and, when extra_name is set, "<extra_name>: <extra_value>". Change
+ * secret between requests to see the headers follow. */
 #ifndef OM_TESTAUTH_H
 #define OM_TESTAUTH_H
 

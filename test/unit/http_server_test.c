@@ -424,6 +424,11 @@ static void test_auth(void)
          "Content-Length: 5\r\n\r\nhello",
          0);
     ASSERT_EQ_INT(h.resp[0].status, 401);
+    /* An authenticator that cannot check now: retryable, and still nothing routed. */
+    xchg(&f, &h, "GET /exact HTTP/1.1\r\nHost: x\r\nAuthorization: Test busy\r\n\r\n", 0);
+    ASSERT_EQ_INT(h.resp[0].status, 503);
+    ASSERT_CONTAINS(h.resp[0].headers, "retry-after: 1\n");
+    ASSERT_TRUE(h.eof);
     ASSERT_EQ_INT(f.completes, 0);
     /* Good credentials, as a header (any case) or as the query parameter named. */
     xchg(&f, &h, "GET /exact HTTP/1.1\r\nHost: x\r\nAUTHORIZATION: Test s3cret\r\n\r\n", 1);
@@ -433,10 +438,10 @@ static void test_auth(void)
     ASSERT_EQ_INT(h.resp[0].status, 200);
     xchg(&f, &h, GET("/nowhere?authorization=Test%20s3cret"), 1);
     ASSERT_EQ_INT(h.resp[0].status, 404);
-    ASSERT_EQ_INT(ta.refusals, 3);
+    ASSERT_EQ_INT(ta.refusals, 4);
     ASSERT_EQ_INT(om_test_metric(&host, OM_AUTH_FAILURES_METRIC, "authenticator", "testauth",
                                  "component", "test/http", "transport", "http", NULL),
-                  3);
+                  4);
     om_http_server_shutdown(f.srv, on_done, &f);
     run_until_flag(&f, &f.done);
     om_http_server_free(f.srv);

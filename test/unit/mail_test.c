@@ -180,13 +180,7 @@ typedef struct fx {
     int closed;
 } fx_t;
 
-#define RUN_UNTIL(fx, cond, max_ms)                                                                \
-    do {                                                                                           \
-        uint64_t t0_ = uv_now(&(fx)->loop);                                                        \
-        while (!(cond) && uv_now(&(fx)->loop) - t0_ < (max_ms)) {                                  \
-            uv_run(&(fx)->loop, UV_RUN_ONCE);                                                      \
-        }                                                                                          \
-    } while (0)
+#define RUN_UNTIL(fx, cond, max_ms) OM_TEST_RUN_UNTIL(&(fx)->loop, cond, max_ms)
 
 static void tick_cb(uv_timer_t *t)
 {
@@ -533,23 +527,36 @@ static void send_one(fx_t *fx, got_t *g, const char *subject)
     RUN_UNTIL(fx, g->calls > 0, WAIT_MS);
 }
 
+/* One message (subject, and send_one's bodies) sent by a new client with
+ * `email: {endpoint: "scheme://127.0.0.1:port", rest}`: its result in g (calls -1 when the
+ * client could not be made). Returns 0 when the loop closed clean. */
+static int send_with(const char *scheme, int port, const char *rest, const char *subject, got_t *g)
+{
+    fx_t fx;
+    fx_init(&fx);
+    if (fx_client(&fx, "email: {endpoint: \"%s://127.0.0.1:%d\", %s}", scheme, port, rest) == 0) {
+        send_one(&fx, g, subject);
+        if (om_mail_pending(fx.client) != 0) {
+            g->calls = -2;
+        }
+    } else {
+        g->calls = -1;
+    }
+    return fx_finish(&fx);
+}
+
 static void test_send_clear_auth(void)
 {
     smtpd_t s;
     ASSERT_TRUE(smtpd_start(&s, "--auth", "otelmon:s3cret", NULL));
-    fx_t fx;
-    fx_init(&fx);
-    ASSERT_EQ_INT(fx_client(&fx,
-                            "email: {endpoint: \"smtp://127.0.0.1:%d\", starttls: false, "
-                            "username: otelmon, password: s3cret, from: otelmon@example.com, "
-                            "to: [ops@example.com, dba@example.org]}",
-                            s.port),
-                  0);
     got_t g = {0};
-    send_one(&fx, &g, "ETL failed: sales/load");
+    ASSERT_EQ_INT(send_with("smtp", s.port,
+                            "starttls: false, username: otelmon, password: s3cret, "
+                            "from: otelmon@example.com, to: [ops@example.com, dba@example.org]",
+                            "ETL failed: sales/load", &g),
+                  0);
     ASSERT_EQ_INT(g.calls, 1);
     ASSERT_EQ_INT(g.error, 0);
-    ASSERT_EQ_INT(om_mail_pending(fx.client), 0);
     char *msg = smtpd_message(&s, 1);
     ASSERT_TRUE(msg != NULL);
     ASSERT_CONTAINS(msg, "X-Envelope-From: otelmon@example.com\r\n");
@@ -560,7 +567,6 @@ static void test_send_clear_auth(void)
     ASSERT_EQ_STR(text, "the run failed\r\nsee the trace");
     free(text);
     free(msg);
-    ASSERT_EQ_INT(fx_finish(&fx), 0);
     smtpd_stop(&s);
 }
 
@@ -568,20 +574,16 @@ static void test_send_wrong_password(void)
 {
     smtpd_t s;
     ASSERT_TRUE(smtpd_start(&s, "--auth", "otelmon:s3cret", NULL));
-    fx_t fx;
-    fx_init(&fx);
-    ASSERT_EQ_INT(fx_client(&fx,
-                            "email: {endpoint: \"smtp://127.0.0.1:%d\", starttls: false, "
-                            "username: otelmon, password: wrong, from: a@b.c, to: [d@e.f]}",
-                            s.port),
-                  0);
     got_t g = {0};
-    send_one(&fx, &g, "x");
+    ASSERT_EQ_INT(send_with("smtp", s.port,
+                            "starttls: false, username: otelmon, password: wrong, from: a@b.c, "
+                            "to: [d@e.f]",
+                            "x", &g),
+                  0);
     ASSERT_EQ_INT(g.calls, 1);
     ASSERT_EQ_INT(g.error, OM_EIO);
     ASSERT_TRUE(!g.retryable);
     ASSERT_EQ_INT(smtpd_count(&s), 0);
-    ASSERT_EQ_INT(fx_finish(&fx), 0);
     smtpd_stop(&s);
 }
 
@@ -591,34 +593,27 @@ static void test_send_starttls(void)
     smtpd_t s;
     ASSERT_TRUE(smtpd_start(&s, "--auth", "u:p", "--cert", certs.server_cert, "--key",
                             certs.server_key, NULL));
-    fx_t fx;
-    fx_init(&fx);
-    ASSERT_EQ_INT(fx_client(&fx,
-                            "email: {endpoint: \"smtp://127.0.0.1:%d\", username: u, password: p, "
-                            "from: a@b.c, to: [d@e.f], tls: {ca_file: \"%s\"}}",
-                            s.port, certs.ca),
-                  0);
+    char rest[512];
+    snprintf(rest, sizeof rest,
+             "username: u, password: p, from: a@b.c, to: [d@e.f], tls: {ca_file: \"%s\"}",
+             certs.ca);
     got_t g = {0};
-    send_one(&fx, &g, "over STARTTLS");
+    ASSERT_EQ_INT(send_with("smtp", s.port, rest, "over STARTTLS", &g), 0);
+    ASSERT_EQ_INT(g.calls, 1);
     ASSERT_EQ_INT(g.error, 0);
     char *msg = smtpd_message(&s, 1);
     ASSERT_TRUE(msg != NULL);
     ASSERT_CONTAINS(msg, "X-Auth-User: u\r\n");
     free(msg);
-    ASSERT_EQ_INT(fx_finish(&fx), 0);
-
     /* A CA that did not sign the server's certificate: nothing is sent. */
-    fx_init(&fx);
-    ASSERT_EQ_INT(fx_client(&fx,
-                            "email: {endpoint: \"smtp://127.0.0.1:%d\", username: u, password: p, "
-                            "from: a@b.c, to: [d@e.f], tls: {ca_file: \"%s\"}}",
-                            s.port, certs.other_ca),
-                  0);
+    snprintf(rest, sizeof rest,
+             "username: u, password: p, from: a@b.c, to: [d@e.f], tls: {ca_file: \"%s\"}",
+             certs.other_ca);
     got_t g2 = {0};
-    send_one(&fx, &g2, "x");
+    ASSERT_EQ_INT(send_with("smtp", s.port, rest, "x", &g2), 0);
+    ASSERT_EQ_INT(g2.calls, 1);
     ASSERT_EQ_INT(g2.error, OM_EIO);
     ASSERT_EQ_INT(smtpd_count(&s), 1);
-    ASSERT_EQ_INT(fx_finish(&fx), 0);
     smtpd_stop(&s);
 }
 
@@ -628,18 +623,13 @@ static void test_send_smtps(void)
     smtpd_t s;
     ASSERT_TRUE(smtpd_start(&s, "--implicit-tls", "--cert", certs.server_cert, "--key",
                             certs.server_key, NULL));
-    fx_t fx;
-    fx_init(&fx);
-    ASSERT_EQ_INT(fx_client(&fx,
-                            "email: {endpoint: \"smtps://127.0.0.1:%d\", from: a@b.c, to: [d@e.f], "
-                            "tls: {ca_file: \"%s\"}}",
-                            s.port, certs.ca),
-                  0);
+    char rest[512];
+    snprintf(rest, sizeof rest, "from: a@b.c, to: [d@e.f], tls: {ca_file: \"%s\"}", certs.ca);
     got_t g = {0};
-    send_one(&fx, &g, "over TLS");
+    ASSERT_EQ_INT(send_with("smtps", s.port, rest, "over TLS", &g), 0);
+    ASSERT_EQ_INT(g.calls, 1);
     ASSERT_EQ_INT(g.error, 0);
     ASSERT_EQ_INT(smtpd_count(&s), 1);
-    ASSERT_EQ_INT(fx_finish(&fx), 0);
     smtpd_stop(&s);
 }
 
@@ -648,18 +638,12 @@ static void test_starttls_required(void)
 {
     smtpd_t s;
     ASSERT_TRUE(smtpd_start(&s, NULL));
-    fx_t fx;
-    fx_init(&fx);
-    ASSERT_EQ_INT(fx_client(&fx,
-                            "email: {endpoint: \"smtp://127.0.0.1:%d\", from: a@b.c, to: [d@e.f]}",
-                            s.port),
-                  0);
     got_t g = {0};
-    send_one(&fx, &g, "x");
+    ASSERT_EQ_INT(send_with("smtp", s.port, "from: a@b.c, to: [d@e.f]", "x", &g), 0);
+    ASSERT_EQ_INT(g.calls, 1);
     ASSERT_EQ_INT(g.error, OM_EIO);
     ASSERT_TRUE(!g.retryable);
     ASSERT_EQ_INT(smtpd_count(&s), 0);
-    ASSERT_EQ_INT(fx_finish(&fx), 0);
     smtpd_stop(&s);
 }
 
@@ -672,19 +656,13 @@ static void test_recipient_refusals(void)
     for (size_t i = 0; i < 2; i++) {
         smtpd_t s;
         ASSERT_TRUE(smtpd_start(&s, "--rcpt-reply", cases[i].code, NULL));
-        fx_t fx;
-        fx_init(&fx);
-        ASSERT_EQ_INT(fx_client(&fx,
-                                "email: {endpoint: \"smtp://127.0.0.1:%d\", starttls: false, "
-                                "from: a@b.c, to: [d@e.f]}",
-                                s.port),
-                      0);
         got_t g = {0};
-        send_one(&fx, &g, "x");
+        ASSERT_EQ_INT(
+            send_with("smtp", s.port, "starttls: false, from: a@b.c, to: [d@e.f]", "x", &g), 0);
+        ASSERT_EQ_INT(g.calls, 1);
         ASSERT_EQ_INT(g.error, OM_EIO);
         ASSERT_EQ_INT(g.smtp_code, atoi(cases[i].code));
         ASSERT_EQ_INT(g.retryable, cases[i].retryable);
-        ASSERT_EQ_INT(fx_finish(&fx), 0);
         smtpd_stop(&s);
     }
 }
@@ -697,19 +675,14 @@ static void test_refused(void)
     socklen_t len = sizeof a;
     ASSERT_EQ_INT(bind(sock, (struct sockaddr *)&a, sizeof a), 0);
     ASSERT_EQ_INT(getsockname(sock, (struct sockaddr *)&a, &len), 0);
-    fx_t fx;
-    fx_init(&fx);
-    ASSERT_EQ_INT(fx_client(&fx,
-                            "email: {endpoint: \"smtp://127.0.0.1:%d\", starttls: false, "
-                            "from: a@b.c, to: [d@e.f]}",
-                            ntohs(a.sin_port)),
-                  0);
     got_t g = {0};
-    send_one(&fx, &g, "x");
+    int closed =
+        send_with("smtp", ntohs(a.sin_port), "starttls: false, from: a@b.c, to: [d@e.f]", "x", &g);
     close(sock);
+    ASSERT_EQ_INT(closed, 0);
+    ASSERT_EQ_INT(g.calls, 1);
     ASSERT_EQ_INT(g.error, OM_EIO);
     ASSERT_TRUE(g.retryable);
-    ASSERT_EQ_INT(fx_finish(&fx), 0);
 }
 
 static void test_close_in_flight(void)
