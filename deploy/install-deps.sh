@@ -25,6 +25,13 @@ build_pkgs+=(libdeflate-dev)
 # A real SMTP server (aiosmtpd, run by Debian's /usr/bin/python3) for the mail client's tests.
 test_pkgs+=(python3-aiosmtpd)
 
+# The alarmstore exporter (issue 11) stores runs in SQLite or MariaDB; its tests read SQLite
+# with the sqlite3 CLI and start their own MariaDB server.
+build_pkgs+=(libsqlite3-dev)
+build_pkgs+=(libmariadb-dev)
+test_pkgs+=(sqlite3)
+test_pkgs+=(mariadb-server)
+
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
   want+=("${test_pkgs[@]}")

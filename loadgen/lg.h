@@ -31,6 +31,7 @@ typedef struct lg_opts {
     unsigned items;     /* spans / data points / log records per request */
     unsigned attrs;     /* attributes per item */
     unsigned attr_size; /* bytes of each string attribute value */
+    unsigned etl_every; /* traces: about one span in this many is an ETL run (0: none) */
     unsigned pool;      /* distinct pre-encoded requests */
     bool gzip;
     unsigned connections, inflight;

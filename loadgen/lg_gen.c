@@ -200,6 +200,41 @@ static om_span_event_t *make_event(gen_t *g, uint64_t t)
     return e;
 }
 
+/* Makes s an ETL run as the original traced() helper reports one (--etl-every): its
+ * attributes plus the helper's etl.* ones, values strings as the helper writes them; one run
+ * in ten fails. */
+static void make_etl(gen_t *g, om_span_t *s, uint64_t r)
+{
+    static const char *const kv[][2] = {
+        {"etl.group_name", "sales"},       {"etl.platform", "script"},
+        {"etl.script_name", "load.py"},    {"etl.source_system_type", "oracle"},
+        {"etl.source_system_name", "ERP"}, {"etl.source_object_name", "ORDERS"},
+        {"etl.source_count", "1200"},      {"etl.target_system_type", "mariadb"},
+        {"etl.target_system_name", "DW"},  {"etl.target_object_name", "fact_orders"},
+        {"etl.target_count", "1198"},      {"etl.start_time", "2024-05-01 10:00:00"},
+    };
+    size_t extra = sizeof kv / sizeof kv[0] + 2;
+    om_keyvalue_t **kvs = gcalloc(g, s->n_attributes + extra, sizeof *kvs);
+    if (kvs == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < s->n_attributes; i++) {
+        kvs[i] = s->attributes[i];
+    }
+    size_t n = s->n_attributes;
+    char name[32];
+    snprintf(name, sizeof name, "load_%u", (unsigned)(r % 50));
+    kvs[n++] = kv_str(g, "etl.process_name", gstr(g, name));
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        kvs[n++] = kv_str(g, kv[i][0], gstr(g, kv[i][1]));
+    }
+    if (r % 10 == 0) {
+        kvs[n++] = kv_str(g, "etl.error", gstr(g, "ORA-00942: table or view does not exist"));
+    }
+    s->attributes = kvs;
+    s->n_attributes = n;
+}
+
 /* One span; parent is the previous span of its trace (NULL for a root). */
 static om_span_t *make_span(gen_t *g, const om_span_t *parent)
 {
@@ -245,6 +280,9 @@ static om_span_t *make_span(gen_t *g, const om_span_t *parent)
         st->code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_OK;
     }
     s->status = st;
+    if (g->o->etl_every > 0 && lg_rand(g->rng) % g->o->etl_every == 0) {
+        make_etl(g, s, r >> 16);
+    }
     return s;
 }
 

@@ -27,6 +27,8 @@ static const char usage[] =
     "  --spans N           items (spans, data points, log records) per request (100);\n"
     "                      --items is the same\n"
     "  --attrs N           attributes per item (8), alternately strings and ints\n"
+    "  --etl-every N       traces: about one span in N is an ETL run (the alarmstore\n"
+    "                      exporter's etl.* attributes; 0: none, the default)\n"
     "  --attr-size B       bytes of each string attribute value (16)\n"
     "  --gzip              gzip the requests\n"
     "  --pool N            distinct pre-encoded requests to cycle through (128)\n"
@@ -159,6 +161,8 @@ static bool value_opt(cli_t *c, const char *name, const char *v)
         return parse_unsigned(v, 1, 1000000, &o->items);
     } else if (strcmp(name, "--attrs") == 0) {
         return parse_unsigned(v, 0, 1000, &o->attrs);
+    } else if (strcmp(name, "--etl-every") == 0) {
+        return parse_unsigned(v, 0, 100000000, &o->etl_every);
     } else if (strcmp(name, "--attr-size") == 0) {
         return parse_unsigned(v, 0, 1000000, &o->attr_size);
     } else if (strcmp(name, "--pool") == 0) {

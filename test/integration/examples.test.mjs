@@ -24,6 +24,7 @@ writeFileSync(token, 'backend-token\n');
 process.env.OTELMON_HTPASSWD = htpasswd;
 process.env.OTELMON_BACKEND_TOKEN_FILE = token;
 process.env.OTELMON_FILE = path.join(dir, 'out.jsonl');
+process.env.OTELMON_ALARMSTORE_DATABASE = `sqlite:///${path.join(dir, 'alarmstore.db')}`;
 
 for (const name of readdirSync(CONFIGS).filter((f) => f.endsWith('.yaml')).sort()) {
     test(`configs/${name} starts, is ready and stops cleanly`, async (t) => {

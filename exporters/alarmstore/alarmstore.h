@@ -1,0 +1,223 @@
+/* alarmstore.h: private to exporters/alarmstore. The config, the rows that spans become
+ * (alarmstore_rows.c), and the storage backends behind one struct (alarmstore_db.c,
+ * alarmstore_sqlite.c, alarmstore_mariadb.c). */
+#ifndef ALARMSTORE_H
+#define ALARMSTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "om.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Config                                                                                     */
+
+#define EXP_AS_DEFAULT_DATABASE "sqlite:////var/lib/otelmon/alarmstore.db"
+
+typedef struct exp_as_error_spans_cfg {
+    om_strlist_t services;
+} exp_as_error_spans_cfg_t;
+
+/* notify: and api: belong to a later part of issue 11. Their keys are parsed (so that a typo
+ * is reported at its line) but a config that has either section is refused by
+ * exp_as_config_validate: accepting them and doing nothing would lose alarms silently. */
+typedef struct exp_as_notify_cfg {
+    int64_t dedup_window;
+    om_node_t *digest, *webhook, *email;
+} exp_as_notify_cfg_t;
+
+typedef struct exp_as_api_cfg {
+    char *endpoint;
+    char *trace_url_template;
+    om_node_t *tls;
+    om_node_t *auth;
+} exp_as_api_cfg_t;
+
+typedef struct exp_as_cfg {
+    char *database;
+    exp_as_error_spans_cfg_t error_spans;
+    exp_as_notify_cfg_t notify;
+    bool has_notify;
+    exp_as_api_cfg_t api;
+    bool has_api;
+    om_exphelper_cfg_t helper;
+} exp_as_cfg_t;
+
+extern const om_field_t exp_as_fields[];
+int exp_as_config_validate(const void *cfg, om_err_t *err);
+
+/* A database URL taken apart. Strings are om_malloc'd (as_url_free). */
+typedef enum { AS_DB_SQLITE, AS_DB_MARIADB } as_db_kind_t;
+typedef struct as_url {
+    as_db_kind_t kind;
+    char *path; /* SQLite: the file, absolute or relative to the working directory */
+    char *user, *password, *host, *dbname, *socket;
+    int port;
+} as_url_t;
+
+/* SQLAlchemy's forms: sqlite:////abs, sqlite:///rel, mysql://user:pass@host:port/db
+ * (also mysql+pymysql://, mariadb://, mariadb+mariadbconnector://; %XX escapes in the user
+ * and password; ?unix_socket=PATH). Returns 0 or OM_ECONFIG with a message in err. */
+int as_url_parse(const char *url, as_url_t *out, om_err_t *err);
+void as_url_free(as_url_t *u);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Rows                                                                                       */
+
+/* The text columns of process_executions, in table order, with their sizes in bytes (what
+ * the MariaDB columns hold: VARCHAR(n) of utf8mb4 counts characters, and we cut at n bytes,
+ * which is never more characters). */
+typedef enum {
+    AS_COL_HOST_NAME,
+    AS_COL_PLATFORM_TYPE,
+    AS_COL_GROUP_NAME,
+    AS_COL_PROCESS_NAME,
+    AS_COL_SCRIPT_NAME,
+    AS_COL_ERROR_MESSAGE,
+    AS_COL_ERROR_TYPE,
+    AS_COL_STACK_TRACE,
+    AS_COL_SOURCE_SYSTEM_TYPE,
+    AS_COL_SOURCE_SYSTEM_NAME,
+    AS_COL_SOURCE_ENDPOINT,
+    AS_COL_SOURCE_OBJECT_NAME,
+    AS_COL_TARGET_SYSTEM_TYPE,
+    AS_COL_TARGET_SYSTEM_NAME,
+    AS_COL_TARGET_ENDPOINT,
+    AS_COL_TARGET_OBJECT_NAME,
+    AS_COL_N_TEXT
+} as_text_col_t;
+
+typedef struct as_col_def {
+    const char *name; /* the column */
+    const char *attr; /* the etl.* attribute it comes from, or NULL */
+    size_t max_bytes; /* the column's size */
+} as_col_def_t;
+extern const as_col_def_t as_text_cols[AS_COL_N_TEXT];
+
+/* One run, ready for the database. Text columns are NUL-terminated valid UTF-8 of at most
+ * their column's size, or NULL (SQL NULL). Times are nanoseconds since the epoch, UTC. */
+typedef struct as_row {
+    char *text[AS_COL_N_TEXT]; /* owned by the row set's arena */
+    bool failed;
+    bool has_source_count, has_target_count, has_start, has_end, has_duration;
+    int64_t source_count, target_count;
+    int64_t start_ns, end_ns;
+    double duration_seconds;
+    char trace_id[33], span_id[17]; /* lower-case hex */
+} as_row_t;
+
+/* What the rows of a batch are made from: which spans count, as the config says. */
+typedef struct as_extract_opts {
+    const om_strlist_t *error_services; /* error_spans::services; may be NULL */
+} as_extract_opts_t;
+
+/* The rows of one batch, in one arena. */
+typedef struct as_rows {
+    om_arena_t *arena;
+    as_row_t *v;
+    size_t n, cap;
+} as_rows_t;
+
+/* Worker or loop thread: plain reads of a decoded request (req may be shared; nothing is
+ * changed). Appends a row per span that is a run (see alarmstore_rows.c) to out, which starts
+ * zeroed. Returns 0 or OM_ENOMEM (out keeps the rows made so far; as_rows_free frees it). */
+int as_rows_extract(const om_traces_req_t *req, const as_extract_opts_t *o, as_rows_t *out);
+void as_rows_free(as_rows_t *r);
+/* Whether a and b hold the same rows, column by column (tests and the fuzz target). */
+bool as_rows_equal(const as_rows_t *a, const as_rows_t *b);
+
+/* The same rows from a request's protobuf bytes (one wire segment of a batch that has not been
+ * decoded), decoding only the spans that can be runs (and their resources) into out's arena:
+ * the bytes are walked (om_pb_next) and each span's searched for the keys candidates carry.
+ * Any thread (plain reads of data; the arena is the caller's alone). Returns 0, OM_ENOMEM, or
+ * OM_EINVAL for bytes that are no request (the receiver checked them, so only memory). Gives
+ * exactly what as_rows_extract gives on the decoded request (a test and the fuzz target hold
+ * the two to each other). */
+int as_rows_extract_wire(const uint8_t *data, size_t len, const as_extract_opts_t *o,
+                         as_rows_t *out);
+
+/* Any thread, plain reads: whether some span of the decoded request is a run (the same test
+ * as_rows_extract makes, without building rows). */
+bool as_req_maybe(const om_traces_req_t *req, const as_extract_opts_t *o);
+
+/* Loop thread, cheap: false when no span of the request's protobuf bytes can be a run, by
+ * looking for the bytes every candidate must carry (the attribute keys, the error services'
+ * names). True means "maybe": decode and extract. Conservative: whatever as_rows_extract
+ * would make a row of, this says true for (held to each other by a test and the fuzz
+ * target). */
+bool as_wire_maybe(const uint8_t *data, size_t len, const as_extract_opts_t *o);
+
+/* "YYYY-MM-DD HH:MM:SS.ffffff" of ns since the epoch, UTC (what DATETIME(6) takes). */
+void as_format_time(int64_t ns, char out[32]);
+/* Parse an ISO 8601 / Python str(datetime) time that carries a UTC offset ("Z", "+09:00",
+ * "+0900"); "2024-05-01 10:00:00.123+09:00" and "2024-05-01T01:00:00Z" both work. A time
+ * without an offset is refused (false): its zone is unknown. */
+bool as_parse_time_utc(const char *s, size_t len, int64_t *ns);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Storage backends                                                                           */
+
+typedef struct as_conn as_conn_t;
+
+/* How one row went. */
+#define AS_ROW_INSERTED 0
+#define AS_ROW_DUPLICATE 1 /* (trace_id, span_id) already stored: nothing changed */
+#define AS_ROW_REFUSED 2   /* the database refused this row for good (bad data): skip it */
+
+/* A backend, called only from the exporter's one database thread. Every function returns 0
+ * (or an AS_ROW_* for insert_row), OM_EAGAIN for what may work later (unreachable server,
+ * lock, lost connection: retry the batch), or another code for what will not (OM_ECONFIG:
+ * a schema newer than this binary knows). Messages go to err. */
+typedef struct as_backend {
+    const char *name; /* "sqlite", "mariadb" */
+    /* Connect and open the database (blocking); timeout_ms bounds each wait (0: none). */
+    int (*open)(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms, as_conn_t **out,
+                om_err_t *err);
+    /* Run SQL that returns no rows (DDL, BEGIN...). */
+    int (*exec)(as_conn_t *c, const char *sql, om_err_t *err);
+    /* The version in schema_version, 0 when the table is empty or absent. */
+    int (*schema_version)(as_conn_t *c, int *version, om_err_t *err);
+    /* The migrations, in order: migrations[i] brings the schema from version i to i + 1; each
+     * is a NULL-terminated list of statements. */
+    const char *const *const *migrations;
+    int n_migrations;
+    /* Prepare the batch statements (after the schema is current). */
+    int (*prepare)(as_conn_t *c, om_err_t *err);
+    int (*begin)(as_conn_t *c, om_err_t *err);
+    int (*insert_row)(as_conn_t *c, const as_row_t *r, om_err_t *err);
+    /* Optional (NULL: rows go one by one): insert rows[0..chunk) in one statement, where
+     * chunk is the backend's chunk size, for servers a round trip away. 0 with *inserted
+     * (the others were duplicates); OM_EINVAL when the database refused some row (nothing of
+     * the chunk was stored: the caller inserts its rows one by one to skip the bad one); or
+     * a batch-level error. */
+    int (*insert_chunk)(as_conn_t *c, const as_row_t *rows, size_t *inserted, om_err_t *err);
+    size_t chunk;
+    int (*commit)(as_conn_t *c, om_err_t *err);
+    void (*rollback)(as_conn_t *c);
+    void (*close)(as_conn_t *c);
+} as_backend_t;
+
+extern const as_backend_t as_sqlite_backend;
+extern const as_backend_t as_mariadb_backend;
+
+/* Worker thread. Open u with its backend, create or migrate the schema to the latest version
+ * (each migration in its own transaction), prepare the statements. OM_ECONFIG when the
+ * database's schema is newer than this binary's. */
+int as_db_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms,
+               const as_backend_t **be, as_conn_t **out, om_err_t *err);
+
+/* The outcome of storing one batch. */
+typedef struct as_store_result {
+    size_t inserted, duplicates, refused;
+    char first_refusal[400];
+} as_store_result_t;
+
+/* Worker thread. One transaction for all rows: inserted, skipped as duplicates, or refused
+ * for good one by one (never blocking the others). 0 or a batch-level error (rolled back). */
+int as_db_store(const as_backend_t *be, as_conn_t *c, const as_rows_t *rows, as_store_result_t *res,
+                om_err_t *err);
+
+/* The latest schema version this binary knows. */
+#define AS_SCHEMA_VERSION 1
+
+#endif

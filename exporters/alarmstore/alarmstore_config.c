@@ -1,0 +1,297 @@
+/* alarmstore_config.c: the alarmstore exporter's settings (issue 11's config shape), the
+ * cross-field rules, and the database URL in SQLAlchemy's form. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alarmstore.h"
+
+#define TLS_REFUSED                                                                                \
+    "TLS to the database is not implemented yet: connect over a trusted network or a local "       \
+    "socket (mysql://user:pass@localhost/db?unix_socket=/run/mysqld/mysqld.sock)"
+
+static const om_field_t error_spans_fields[] = {
+    {.key = "services",
+     .type = OM_F_STRLIST,
+     .offset = offsetof(exp_as_error_spans_cfg_t, services),
+     .help = "service.name values whose ERROR spans are runs (for apps without the helper)"},
+    {.key = NULL},
+};
+
+/* Parsed so that the shape is checked; refused by exp_as_config_validate until notifying
+ * exists (see alarmstore.h). */
+static const om_field_t notify_fields[] = {
+    {.key = "dedup_window",
+     .type = OM_F_DURATION,
+     .offset = offsetof(exp_as_notify_cfg_t, dedup_window),
+     .def = "1h",
+     .min = 0,
+     .max = 9.2e18,
+     .help = "repeated failures of a (group, process) within it send one notification"},
+    {.key = "digest",
+     .type = OM_F_NODE,
+     .offset = offsetof(exp_as_notify_cfg_t, digest),
+     .help = "{at: \"08:00\"}: a daily UTC summary of failures not yet notified"},
+    {.key = "webhook",
+     .type = OM_F_NODE,
+     .offset = offsetof(exp_as_notify_cfg_t, webhook),
+     .help = "{endpoint, headers}: a JSON POST per notification"},
+    {.key = "email",
+     .type = OM_F_NODE,
+     .offset = offsetof(exp_as_notify_cfg_t, email),
+     .help = "{endpoint, starttls, username, password, from, to}: SMTP"},
+    {.key = NULL},
+};
+
+static const om_field_t api_fields[] = {
+    {.key = "endpoint",
+     .type = OM_F_STRING,
+     .offset = offsetof(exp_as_api_cfg_t, endpoint),
+     .def = "localhost:8890",
+     .help = "where the query API and page listen"},
+    {.key = "trace_url_template",
+     .type = OM_F_STRING,
+     .offset = offsetof(exp_as_api_cfg_t, trace_url_template),
+     .help = "a link per run to its trace; {trace_id} is replaced"},
+    {.key = "tls", .type = OM_F_NODE, .offset = offsetof(exp_as_api_cfg_t, tls)},
+    {.key = "auth", .type = OM_F_NODE, .offset = offsetof(exp_as_api_cfg_t, auth)},
+    {.key = NULL},
+};
+
+#define OFF(m) offsetof(exp_as_cfg_t, m)
+const om_field_t exp_as_fields[] = {
+    {.key = "database",
+     .type = OM_F_STRING,
+     .offset = OFF(database),
+     .def = EXP_AS_DEFAULT_DATABASE,
+     .help = "SQLAlchemy-style URL: sqlite:////abs/path.db, sqlite:///rel/path.db, "
+             "mysql://user:pass@host:3306/db"},
+    {.key = "error_spans",
+     .type = OM_F_SECTION,
+     .offset = OFF(error_spans),
+     .fields = error_spans_fields,
+     .help = "ERROR spans of these services are runs too"},
+    {.key = "notify",
+     .type = OM_F_SECTION,
+     .offset = OFF(notify),
+     .fields = notify_fields,
+     .present_offset = OFF(has_notify),
+     .flags = OM_FF_PRESENCE,
+     .help = "notifications of failed runs (not implemented yet: refused)"},
+    {.key = "api",
+     .type = OM_F_SECTION,
+     .offset = OFF(api),
+     .fields = api_fields,
+     .present_offset = OFF(has_api),
+     .flags = OM_FF_PRESENCE,
+     .help = "the query API and page (not implemented yet: refused)"},
+    {.key = "tls", .type = OM_F_REFUSED, .help = TLS_REFUSED},
+    OM_EXPHELPER_FIELDS(exp_as_cfg_t, helper, "5s"),
+    {.key = NULL},
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Database URLs                                                                              */
+
+void as_url_free(as_url_t *u)
+{
+    om_free(u->path);
+    om_free(u->user);
+    om_free(u->password);
+    om_free(u->host);
+    om_free(u->dbname);
+    om_free(u->socket);
+    memset(u, 0, sizeof *u);
+}
+
+static int hexval(int c)
+{
+    return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
+}
+
+/* A copy of s[0..n) with %XX decoded; NULL on a bad escape or out of memory. */
+static char *unescape(const char *s, size_t n)
+{
+    char *out = om_malloc(n + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[w++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+        int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi << 4 | lo) == 0) {
+            om_free(out);
+            return NULL;
+        }
+        out[w++] = (char)(hi << 4 | lo);
+        i += 2;
+    }
+    out[w] = '\0';
+    return out;
+}
+
+static int url_sqlite(const char *rest, as_url_t *out, om_err_t *err)
+{
+    /* sqlite:///rel and sqlite:////abs: after "sqlite://" comes an empty host and "/", then
+     * the path as written (a leading "/" makes it absolute). */
+    if (rest[0] != '/' || rest[1] == '\0') {
+        om_err_at(err, "database",
+                  "a SQLite URL is sqlite:////absolute/path.db or sqlite:///relative/path.db");
+        return OM_ECONFIG;
+    }
+    if (strchr(rest, '?') != NULL) {
+        om_err_at(err, "database", "SQLite URL options (?...) are not supported");
+        return OM_ECONFIG;
+    }
+    out->kind = AS_DB_SQLITE;
+    out->path = om_strdup(rest + 1);
+    return out->path != NULL ? 0 : OM_ENOMEM;
+}
+
+static int url_query(const char *q, as_url_t *out, om_err_t *err)
+{
+    if (q == NULL || *q == '\0') {
+        return 0;
+    }
+    if (strncmp(q, "unix_socket=", 12) == 0 && strchr(q, '&') == NULL) {
+        out->socket = unescape(q + 12, strlen(q + 12));
+        if (out->socket == NULL || out->socket[0] == '\0') {
+            om_err_at(err, "database", "unix_socket needs a path");
+            return OM_ECONFIG;
+        }
+        return 0;
+    }
+    if (strstr(q, "ssl") != NULL || strstr(q, "tls") != NULL) {
+        om_err_at(err, "database", "%s", TLS_REFUSED);
+        return OM_ECONFIG;
+    }
+    om_err_at(err, "database", "unknown URL option \"%.64s\" (only unix_socket=PATH is supported)",
+              q);
+    return OM_ECONFIG;
+}
+
+/* user[:password]@host[:port]/db[?unix_socket=PATH] */
+static int url_mysql(const char *rest, as_url_t *out, om_err_t *err)
+{
+    out->kind = AS_DB_MARIADB;
+    out->port = 3306;
+    const char *at = strrchr(rest, '@');
+    const char *slash = strchr(at != NULL ? at : rest, '/');
+    if (slash == NULL) {
+        om_err_at(err, "database", "a MariaDB URL is mysql://user:password@host:port/database");
+        return OM_ECONFIG;
+    }
+    if (at != NULL) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        size_t ulen = (size_t)((colon != NULL ? colon : at) - rest);
+        out->user = unescape(rest, ulen);
+        out->password = colon != NULL ? unescape(colon + 1, (size_t)(at - colon - 1)) : NULL;
+        if (out->user == NULL || (colon != NULL && out->password == NULL)) {
+            om_err_at(err, "database", "bad %%-escape in the URL's user or password");
+            return OM_ECONFIG;
+        }
+    }
+    const char *h = at != NULL ? at + 1 : rest;
+    const char *pc = memchr(h, ':', (size_t)(slash - h));
+    out->host = om_strndup(h, (size_t)((pc != NULL ? pc : slash) - h));
+    if (pc != NULL) {
+        char *end;
+        long p = strtol(pc + 1, &end, 10);
+        if (end != slash || p <= 0 || p > 65535) {
+            om_err_at(err, "database", "bad port in the database URL");
+            return OM_ECONFIG;
+        }
+        out->port = (int)p;
+    }
+    const char *q = strchr(slash, '?');
+    out->dbname = om_strndup(slash + 1, q != NULL ? (size_t)(q - slash - 1) : strlen(slash + 1));
+    if (out->host == NULL || out->dbname == NULL) {
+        return OM_ENOMEM;
+    }
+    if (out->dbname[0] == '\0' || strchr(out->dbname, '/') != NULL) {
+        om_err_at(err, "database", "the database URL needs a database name after the host");
+        return OM_ECONFIG;
+    }
+    if (out->host[0] == '\0') {
+        om_err_at(err, "database", "the database URL needs a host");
+        return OM_ECONFIG;
+    }
+    return url_query(q != NULL ? q + 1 : NULL, out, err);
+}
+
+static const char *const mysql_schemes[] = {"mysql://",
+                                            "mysql+pymysql://",
+                                            "mysql+mysqldb://",
+                                            "mysql+mariadbconnector://",
+                                            "mariadb://",
+                                            "mariadb+pymysql://",
+                                            "mariadb+mariadbconnector://",
+                                            NULL};
+
+int as_url_parse(const char *url, as_url_t *out, om_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc;
+    if (url == NULL || url[0] == '\0') {
+        om_err_at(err, "database", "must not be empty");
+        rc = OM_ECONFIG;
+    } else if (strncmp(url, "sqlite://", 9) == 0) {
+        rc = url_sqlite(url + 9, out, err);
+    } else {
+        rc = OM_ECONFIG;
+        for (const char *const *s = mysql_schemes; *s != NULL; s++) {
+            if (strncmp(url, *s, strlen(*s)) == 0) {
+                rc = url_mysql(url + strlen(*s), out, err);
+                break;
+            }
+        }
+        if (rc == OM_ECONFIG && err->code == 0) {
+            om_err_at(err, "database",
+                      "unknown database URL scheme: expected sqlite:// or mysql:// (SQLAlchemy's "
+                      "form)");
+        }
+    }
+    if (rc == OM_ENOMEM) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+    }
+    if (rc != 0) {
+        as_url_free(out);
+    }
+    return rc;
+}
+
+int exp_as_config_validate(const void *vcfg, om_err_t *err)
+{
+    const exp_as_cfg_t *c = vcfg;
+    if (c->has_notify) {
+        om_err_at(err, "notify",
+                  "alarmstore: notify is not implemented yet (notifications come with a later "
+                  "part of issue 11); remove the section");
+        return OM_ECONFIG;
+    }
+    if (c->has_api) {
+        om_err_at(err, "api",
+                  "alarmstore: api is not implemented yet (the query API and page come with a "
+                  "later part of issue 11); remove the section");
+        return OM_ECONFIG;
+    }
+    for (size_t i = 0; i < c->error_spans.services.n; i++) {
+        if (c->error_spans.services.items[i][0] == '\0') {
+            om_err_at(err, "error_spans::services", "a service name must not be empty");
+            return OM_ECONFIG;
+        }
+    }
+    as_url_t u;
+    int rc = as_url_parse(c->database, &u, err);
+    if (rc != 0) {
+        return rc;
+    }
+    as_url_free(&u);
+    return om_exphelper_cfg_validate(&c->helper, err);
+}

@@ -1,0 +1,521 @@
+/* alarmstore_mariadb.c: the MariaDB / MySQL backend (libmariadb, MariaDB Connector/C). One
+ * connection, owned by the exporter's database thread.
+ *
+ * The session is set to time_zone '+00:00' (every DATETIME we write and NOW() are UTC, the
+ * original system's 9-hour skew came from naive local times) and a strict sql_mode (a value
+ * the table cannot hold is an error for that row, never silently changed: we cut text to the
+ * column sizes before, so in practice nothing is refused). Character set utf8mb4.
+ * Rows go 64 to an INSERT (insert_chunk): over a socket the round trip, not the insert, is
+ * what a row costs; a chunk the server refuses is stored again row by row, to skip the bad
+ * row, and the alarms of a chunk's failed runs are opened by one INSERT ... SELECT.
+ * `timeout` bounds connecting and each read and write on the socket (whole seconds, at least
+ * one: the client library counts seconds).
+ *
+ * Migrations: MariaDB commits DDL implicitly, so a migration is not atomic as in SQLite; its
+ * statements are written to be run again (IF NOT EXISTS), and the version is written last, so
+ * a migration cut short is completed at the next start.
+ *
+ * Errors: client errors (CR_*: cannot connect, server gone, lost connection), lock wait
+ * timeouts and deadlocks (InnoDB rolls the whole transaction back), too many connections,
+ * access denied, unknown database, a read-only server: retryable (the exporter reopens the
+ * connection and the helper retries the batch); so are a missing table or column and missing
+ * privileges (an operator's to fix). Every other server error is about the row's data (too
+ * long, out of range, bad string, NULL where not allowed, a check or foreign key, a trigger's
+ * SIGNAL): that row is refused for good; InnoDB rolls back only the failed statement, so the
+ * transaction goes on (see transient()).
+ *
+ * TLS to the server is not implemented: the `tls` key and ssl options in the URL are refused
+ * (alarmstore_config.c), never ignored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mysql.h>
+
+#include "alarmstore.h"
+
+#define N_PARAMS (AS_COL_N_TEXT + 9)
+
+/* Rows per multi-row INSERT: one round trip for 64 rows instead of 64 (a server a network
+ * hop away makes the round trip, not the insert, what a row costs). */
+#define CHUNK 64
+
+/* The parameters of one row: binds and the storage they point to. */
+typedef struct params {
+    MYSQL_BIND b[N_PARAMS];
+    unsigned long len[N_PARAMS];
+    my_bool null[N_PARAMS];
+    char times[3][32];
+    long long counts[2];
+    double duration;
+} params_t;
+
+struct as_conn {
+    MYSQL *my;
+    MYSQL_STMT *ins_exec, *ins_alarm;
+    MYSQL_STMT *ins_chunk, *ins_alarm_by_ids; /* CHUNK rows; an alarm found by its ids */
+    params_t *chunk_params;                   /* CHUNK of them */
+};
+
+#define TABLE_OPTS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
+
+static const char *const migration_1[] = {
+    "CREATE TABLE IF NOT EXISTS process_executions ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " host_name VARCHAR(255) NULL, platform_type VARCHAR(50) NULL, group_name VARCHAR(255) NULL,"
+    " process_name VARCHAR(255) NULL, script_name VARCHAR(255) NULL,"
+    " success VARCHAR(10) NOT NULL, error_message TEXT NULL, error_type VARCHAR(255) NULL,"
+    " stack_trace TEXT NULL,"
+    " source_system_type VARCHAR(100) NULL, source_system_name VARCHAR(255) NULL,"
+    " source_endpoint VARCHAR(1024) NULL, source_object_name VARCHAR(512) NULL,"
+    " source_count BIGINT NULL,"
+    " target_system_type VARCHAR(100) NULL, target_system_name VARCHAR(255) NULL,"
+    " target_endpoint VARCHAR(1024) NULL, target_object_name VARCHAR(512) NULL,"
+    " target_count BIGINT NULL,"
+    " start_time DATETIME(6) NULL, end_time DATETIME(6) NULL, duration_seconds DOUBLE NULL,"
+    " created_at DATETIME(6) NOT NULL,"
+    " trace_id VARCHAR(32) NOT NULL, span_id VARCHAR(16) NOT NULL,"
+    " UNIQUE KEY uq_process_executions_trace_span (trace_id, span_id),"
+    " KEY ix_process_executions_end_time (end_time),"
+    " KEY ix_process_executions_group_process (group_name, process_name))" TABLE_OPTS,
+    "CREATE TABLE IF NOT EXISTS alarms ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " process_execution_id BIGINT NOT NULL,"
+    " platform_type VARCHAR(50) NULL, group_name VARCHAR(255) NULL,"
+    " process_name VARCHAR(255) NULL, end_time DATETIME(6) NULL,"
+    " state VARCHAR(16) NOT NULL DEFAULT 'open',"
+    " notify_attempts INT NOT NULL DEFAULT 0, next_attempt_at DATETIME(6) NULL,"
+    " last_error TEXT NULL, notified_at DATETIME(6) NULL, created_at DATETIME(6) NOT NULL,"
+    " UNIQUE KEY uq_alarms_execution (process_execution_id),"
+    " KEY ix_alarms_state (state),"
+    " CONSTRAINT fk_alarms_execution FOREIGN KEY (process_execution_id)"
+    " REFERENCES process_executions (id))" TABLE_OPTS,
+    "CREATE TABLE IF NOT EXISTS alert_history ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " process_execution_id BIGINT NOT NULL,"
+    " platform_type VARCHAR(50) NULL, group_name VARCHAR(255) NULL,"
+    " process_name VARCHAR(255) NULL, end_time DATETIME(6) NULL,"
+    " alert_sent_at DATETIME(6) NOT NULL,"
+    " UNIQUE KEY uq_alert_history_execution (process_execution_id),"
+    " CONSTRAINT fk_alert_history_execution FOREIGN KEY (process_execution_id)"
+    " REFERENCES process_executions (id))" TABLE_OPTS,
+    NULL,
+};
+static const char *const *const migrations[] = {migration_1};
+
+/* Whether an error may pass later: the client's own (CR_*: no server, connection lost,
+ * timeouts) and the server's that are about the server, the session or the schema, not the
+ * row: locks, deadlocks, shutdown, connections, privileges, a read-only or full server, a
+ * missing table or column, interrupted statements. Every other server error is about the
+ * statement's data (too long, out of range, a bad string, NULL where not allowed, a check,
+ * a foreign key, a trigger's SIGNAL): the row is refused for good. */
+static bool transient(unsigned e)
+{
+    if (e >= 2000 && e < 3000) {
+        return true; /* CR_* */
+    }
+    switch (e) {
+    case 1021: /* ER_DISK_FULL */
+    case 1030: /* ER_GET_ERRNO (storage engine) */
+    case 1036: /* ER_OPEN_AS_READONLY */
+    case 1040: /* ER_CON_COUNT_ERROR */
+    case 1044: /* ER_DBACCESS_DENIED_ERROR */
+    case 1045: /* ER_ACCESS_DENIED_ERROR */
+    case 1047: /* ER_UNKNOWN_COM_ERROR */
+    case 1049: /* ER_BAD_DB_ERROR */
+    case 1053: /* ER_SERVER_SHUTDOWN */
+    case 1054: /* ER_BAD_FIELD_ERROR: the schema is not what we know */
+    case 1114: /* ER_RECORD_FILE_FULL */
+    case 1142: /* ER_TABLEACCESS_DENIED_ERROR */
+    case 1146: /* ER_NO_SUCH_TABLE */
+    case 1180: /* ER_ERROR_DURING_COMMIT */
+    case 1203: /* ER_TOO_MANY_USER_CONNECTIONS */
+    case 1205: /* ER_LOCK_WAIT_TIMEOUT */
+    case 1206: /* ER_LOCK_TABLE_FULL */
+    case 1213: /* ER_LOCK_DEADLOCK */
+    case 1290: /* ER_OPTION_PREVENTS_STATEMENT (read-only) */
+    case 1317: /* ER_QUERY_INTERRUPTED */
+    case 1927: /* ER_CONNECTION_KILLED */
+    case 1969: /* ER_STATEMENT_TIMEOUT */
+    case 3024: /* max_execution_time */
+    case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
+        return true;
+    default:
+        return e < 1000; /* not a server error number */
+    }
+}
+
+static bool data_error(unsigned e)
+{
+    return !transient(e);
+}
+
+static int fail_my(MYSQL *my, const char *what, om_err_t *err)
+{
+    unsigned e = mysql_errno(my);
+    int code = data_error(e) ? OM_EINVAL : OM_EAGAIN;
+    om_err_set(err, code, "mariadb: %s: %s (%u)", what, mysql_error(my), e);
+    return code;
+}
+
+static int fail_stmt(MYSQL_STMT *st, const char *what, om_err_t *err)
+{
+    unsigned e = mysql_stmt_errno(st);
+    int code = data_error(e) ? OM_EINVAL : OM_EAGAIN;
+    om_err_set(err, code, "mariadb: %s: %s (%u)", what, mysql_stmt_error(st), e);
+    return code;
+}
+
+static int my_exec(as_conn_t *c, const char *sql, om_err_t *err)
+{
+    if (mysql_query(c->my, sql) != 0) {
+        char what[160];
+        snprintf(what, sizeof what, "%.120s", sql);
+        int code = fail_my(c->my, what, err);
+        return code == OM_EINVAL ? OM_EIO : code;
+    }
+    return 0;
+}
+
+static int my_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms, as_conn_t **out,
+                   om_err_t *err)
+{
+    (void)cfg;
+    as_conn_t *c = om_calloc(1, sizeof *c);
+    MYSQL *my = c != NULL ? mysql_init(NULL) : NULL;
+    if (my == NULL) {
+        om_free(c);
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    c->my = my;
+    unsigned secs = (unsigned)((timeout_ms + 999) / 1000);
+    secs = secs == 0 ? 30 : secs;
+    mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
+    mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &secs);
+    mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+    mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    *out = c;
+    if (mysql_real_connect(my, u->host, u->user, u->password, u->dbname,
+                           u->socket != NULL ? 0 : (unsigned)u->port, u->socket, 0) == NULL) {
+        char what[300];
+        snprintf(what, sizeof what, "cannot connect to %s:%d as %s", u->host, u->port,
+                 u->user != NULL ? u->user : "(no user)");
+        fail_my(my, what, err);
+        return OM_EAGAIN;
+    }
+    int rc = my_exec(c, "SET time_zone = '+00:00'", err);
+    rc = rc ? rc
+            : my_exec(c, "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", err);
+    return rc ? rc : my_exec(c, "SET autocommit = 1", err);
+}
+
+static int my_schema_version(as_conn_t *c, int *version, om_err_t *err)
+{
+    *version = 0;
+    if (mysql_query(c->my, "SELECT MAX(version) FROM schema_version") != 0) {
+        return fail_my(c->my, "reading schema_version", err);
+    }
+    MYSQL_RES *res = mysql_store_result(c->my);
+    if (res == NULL) {
+        return fail_my(c->my, "reading schema_version", err);
+    }
+    MYSQL_ROW row = mysql_fetch_row(res);
+    if (row != NULL && row[0] != NULL) {
+        *version = (int)strtol(row[0], NULL, 10);
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
+static int prepare_one(as_conn_t *c, MYSQL_STMT **st, const char *sql, om_err_t *err)
+{
+    *st = mysql_stmt_init(c->my);
+    if (*st == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    if (mysql_stmt_prepare(*st, sql, strlen(sql)) != 0) {
+        int code = fail_stmt(*st, "preparing a statement", err);
+        return code == OM_EINVAL ? OM_EIO : code;
+    }
+    return 0;
+}
+
+/* The columns of the insert, "(host_name, ..., span_id)". */
+static void insert_head(om_strbuf_t *sb)
+{
+    om_strbuf_puts(sb, "INSERT INTO process_executions (");
+    for (int i = 0; i < AS_COL_N_TEXT; i++) {
+        om_strbuf_printf(sb, "%s, ", as_text_cols[i].name);
+    }
+    om_strbuf_puts(sb, "success, source_count, target_count, start_time, end_time, "
+                       "duration_seconds, created_at, trace_id, span_id) VALUES ");
+}
+
+static int prepare_chunk(as_conn_t *c, om_err_t *err)
+{
+    c->chunk_params = om_calloc(CHUNK, sizeof *c->chunk_params);
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    insert_head(&sb);
+    for (int r = 0; r < CHUNK; r++) {
+        om_strbuf_puts(&sb, r ? ", (" : "(");
+        for (int i = 0; i < N_PARAMS; i++) {
+            om_strbuf_puts(&sb, i ? ", ?" : "?");
+        }
+        om_strbuf_puts(&sb, ")");
+    }
+    om_strbuf_puts(&sb, " ON DUPLICATE KEY UPDATE id = id");
+    int rc = OM_ENOMEM;
+    if (sb.failed || c->chunk_params == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+    } else {
+        rc = prepare_one(c, &c->ins_chunk, om_strbuf_str(&sb), err);
+    }
+    om_strbuf_reset(&sb);
+    om_strbuf_puts(&sb, "INSERT INTO alarms (process_execution_id, platform_type, group_name,"
+                        " process_name, end_time, state, created_at)"
+                        " SELECT id, platform_type, group_name, process_name, end_time, 'open', ?"
+                        " FROM process_executions WHERE success = 'FAILED' AND (trace_id, span_id)"
+                        " IN (");
+    for (int r = 0; r < CHUNK; r++) {
+        om_strbuf_puts(&sb, r ? ", (?, ?)" : "(?, ?)");
+    }
+    om_strbuf_puts(&sb, ") ON DUPLICATE KEY UPDATE process_execution_id = process_execution_id");
+    if (rc == 0) {
+        rc = sb.failed ? OM_ENOMEM : prepare_one(c, &c->ins_alarm_by_ids, om_strbuf_str(&sb), err);
+    }
+    om_strbuf_free(&sb);
+    return rc;
+}
+
+static int my_prepare(as_conn_t *c, om_err_t *err)
+{
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    om_strbuf_puts(&sb, "INSERT INTO process_executions (");
+    for (int i = 0; i < AS_COL_N_TEXT; i++) {
+        om_strbuf_printf(&sb, "%s, ", as_text_cols[i].name);
+    }
+    om_strbuf_puts(&sb, "success, source_count, target_count, start_time, end_time, "
+                        "duration_seconds, created_at, trace_id, span_id) VALUES (");
+    for (int i = 0; i < N_PARAMS; i++) {
+        om_strbuf_puts(&sb, i ? ", ?" : "?");
+    }
+    /* A row already there changes nothing: affected rows 0 tells a duplicate. */
+    om_strbuf_puts(&sb, ") ON DUPLICATE KEY UPDATE id = id");
+    if (sb.failed) {
+        om_strbuf_free(&sb);
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    int rc = prepare_one(c, &c->ins_exec, om_strbuf_str(&sb), err);
+    om_strbuf_free(&sb);
+    rc = rc ? rc
+            : prepare_one(c, &c->ins_alarm,
+                          "INSERT INTO alarms (process_execution_id, platform_type, group_name,"
+                          " process_name, end_time, state, created_at)"
+                          " VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                          err);
+    return rc ? rc : prepare_chunk(c, err);
+}
+
+static int my_begin(as_conn_t *c, om_err_t *err)
+{
+    return my_exec(c, "START TRANSACTION", err);
+}
+
+static int my_commit(as_conn_t *c, om_err_t *err)
+{
+    return my_exec(c, "COMMIT", err);
+}
+
+static void my_rollback(as_conn_t *c)
+{
+    mysql_rollback(c->my);
+}
+
+static void bind_str(params_t *p, int i, const char *s)
+{
+    p->b[i].buffer_type = MYSQL_TYPE_STRING;
+    p->b[i].buffer = (void *)(uintptr_t)(s != NULL ? s : "");
+    p->len[i] = s != NULL ? (unsigned long)strlen(s) : 0;
+    p->b[i].buffer_length = p->len[i];
+    p->b[i].length = &p->len[i];
+    p->null[i] = s == NULL;
+    p->b[i].is_null = &p->null[i];
+}
+
+static void bind_time(params_t *p, int i, int slot, bool has, int64_t ns)
+{
+    as_format_time(ns, p->times[slot]);
+    bind_str(p, i, has ? p->times[slot] : NULL);
+}
+
+static void bind_count(params_t *p, int i, int slot, bool has, int64_t v)
+{
+    p->counts[slot] = v;
+    p->b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+    p->b[i].buffer = &p->counts[slot];
+    p->null[i] = !has;
+    p->b[i].is_null = &p->null[i];
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * OM_NS_PER_S + ts.tv_nsec;
+}
+
+static int insert_alarm(as_conn_t *c, const as_row_t *r, const char *now, om_err_t *err)
+{
+    params_t p;
+    memset(&p, 0, sizeof p);
+    long long id = (long long)mysql_stmt_insert_id(c->ins_exec);
+    p.b[0].buffer_type = MYSQL_TYPE_LONGLONG;
+    p.b[0].buffer = &id;
+    bind_str(&p, 1, r->text[AS_COL_PLATFORM_TYPE]);
+    bind_str(&p, 2, r->text[AS_COL_GROUP_NAME]);
+    bind_str(&p, 3, r->text[AS_COL_PROCESS_NAME]);
+    bind_time(&p, 4, 0, r->has_end, r->end_ns);
+    bind_str(&p, 5, now);
+    if (mysql_stmt_bind_param(c->ins_alarm, p.b) != 0 || mysql_stmt_execute(c->ins_alarm) != 0) {
+        int code = fail_stmt(c->ins_alarm, "opening an alarm", err);
+        return code == OM_EINVAL ? AS_ROW_REFUSED : code;
+    }
+    return AS_ROW_INSERTED;
+}
+
+/* The 25 parameters of a row, in the insert's column order; created_at is now. */
+static void bind_row(params_t *p, const as_row_t *r, int64_t now)
+{
+    memset(p, 0, sizeof *p);
+    int i = 0;
+    for (int k = 0; k < AS_COL_N_TEXT; k++) {
+        bind_str(p, i++, r->text[k]);
+    }
+    bind_str(p, i++, r->failed ? "FAILED" : "SUCCESS");
+    bind_count(p, i++, 0, r->has_source_count, r->source_count);
+    bind_count(p, i++, 1, r->has_target_count, r->target_count);
+    bind_time(p, i++, 0, r->has_start, r->start_ns);
+    bind_time(p, i++, 1, r->has_end, r->end_ns);
+    p->duration = r->duration_seconds;
+    p->b[i].buffer_type = MYSQL_TYPE_DOUBLE;
+    p->b[i].buffer = &p->duration;
+    p->null[i] = !r->has_duration;
+    p->b[i].is_null = &p->null[i];
+    i++;
+    bind_time(p, i++, 2, true, now);
+    bind_str(p, i++, r->trace_id);
+    bind_str(p, i++, r->span_id);
+}
+
+static int my_insert_row(as_conn_t *c, const as_row_t *r, om_err_t *err)
+{
+    params_t p;
+    bind_row(&p, r, now_ns());
+    if (mysql_stmt_bind_param(c->ins_exec, p.b) != 0 || mysql_stmt_execute(c->ins_exec) != 0) {
+        int code = fail_stmt(c->ins_exec, "inserting a run", err);
+        return code == OM_EINVAL ? AS_ROW_REFUSED : code;
+    }
+    if (mysql_stmt_affected_rows(c->ins_exec) == 0) {
+        return AS_ROW_DUPLICATE;
+    }
+    return r->failed ? insert_alarm(c, r, p.times[2], err) : AS_ROW_INSERTED;
+}
+
+/* The alarms of the failed runs of a chunk, in one statement: the chunk's runs found by
+ * their ids, the failed ones taken; a no-op for a run stored (and its alarm opened) before,
+ * since process_execution_id is unique. */
+static int chunk_alarms(as_conn_t *c, const as_row_t *rows, const char *now, om_err_t *err)
+{
+    MYSQL_BIND b[1 + 2 * CHUNK];
+    unsigned long len[1 + 2 * CHUNK];
+    memset(b, 0, sizeof b);
+    const char *v[1 + 2 * CHUNK];
+    v[0] = now;
+    for (size_t k = 0; k < CHUNK; k++) {
+        v[1 + 2 * k] = rows[k].trace_id;
+        v[2 + 2 * k] = rows[k].span_id;
+    }
+    for (size_t i = 0; i < 1 + 2 * CHUNK; i++) {
+        len[i] = (unsigned long)strlen(v[i]);
+        b[i].buffer_type = MYSQL_TYPE_STRING;
+        b[i].buffer = (void *)(uintptr_t)v[i];
+        b[i].buffer_length = len[i];
+        b[i].length = &len[i];
+    }
+    MYSQL_STMT *st = c->ins_alarm_by_ids;
+    if (mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0) {
+        int code = fail_stmt(st, "opening alarms", err);
+        return code == OM_EINVAL ? OM_EIO : code;
+    }
+    return 0;
+}
+
+static int my_insert_chunk(as_conn_t *c, const as_row_t *rows, size_t *inserted, om_err_t *err)
+{
+    MYSQL_BIND *b = om_calloc((size_t)CHUNK * N_PARAMS, sizeof *b);
+    if (b == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    int64_t now = now_ns();
+    for (size_t k = 0; k < CHUNK; k++) {
+        bind_row(&c->chunk_params[k], &rows[k], now);
+        memcpy(&b[k * N_PARAMS], c->chunk_params[k].b, sizeof c->chunk_params[k].b);
+    }
+    int rc = 0;
+    if (mysql_stmt_bind_param(c->ins_chunk, b) != 0 || mysql_stmt_execute(c->ins_chunk) != 0) {
+        rc = fail_stmt(c->ins_chunk, "inserting runs", err);
+    }
+    om_free(b);
+    if (rc != 0) {
+        return rc;
+    }
+    *inserted = (size_t)mysql_stmt_affected_rows(c->ins_chunk);
+    bool failed = false;
+    for (size_t k = 0; k < CHUNK; k++) {
+        failed = failed || rows[k].failed;
+    }
+    return failed && *inserted > 0 ? chunk_alarms(c, rows, c->chunk_params[0].times[2], err) : 0;
+}
+
+static void my_close(as_conn_t *c)
+{
+    if (c->ins_exec != NULL) {
+        mysql_stmt_close(c->ins_exec);
+    }
+    if (c->ins_alarm != NULL) {
+        mysql_stmt_close(c->ins_alarm);
+    }
+    if (c->ins_chunk != NULL) {
+        mysql_stmt_close(c->ins_chunk);
+    }
+    if (c->ins_alarm_by_ids != NULL) {
+        mysql_stmt_close(c->ins_alarm_by_ids);
+    }
+    om_free(c->chunk_params);
+    mysql_close(c->my);
+    om_free(c);
+}
+
+const as_backend_t as_mariadb_backend = {
+    .name = "mariadb",
+    .open = my_open,
+    .exec = my_exec,
+    .schema_version = my_schema_version,
+    .migrations = migrations,
+    .n_migrations = (int)(sizeof migrations / sizeof migrations[0]),
+    .prepare = my_prepare,
+    .begin = my_begin,
+    .insert_row = my_insert_row,
+    .insert_chunk = my_insert_chunk,
+    .chunk = CHUNK,
+    .commit = my_commit,
+    .rollback = my_rollback,
+    .close = my_close,
+};
