@@ -314,6 +314,9 @@ bool as_parse_time_utc(const char *s, size_t len, int64_t *ns)
         return false;
     }
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    if (secs >= INT64_MAX / OM_NS_PER_S || secs <= INT64_MIN / OM_NS_PER_S) {
+        return false; /* past 2262 or before 1677: not a time in int64 nanoseconds */
+    }
     *ns = secs * OM_NS_PER_S + frac;
     return true;
 }

@@ -144,6 +144,10 @@ static void test_times_with_offset_are_used(void)
     ASSERT_TRUE(!as_parse_time_utc("2024-08-01 10:00:00", 19, &ns));
     ASSERT_TRUE(!as_parse_time_utc("2024-08-01 10:00:00.5", 21, &ns));
     ASSERT_TRUE(!as_parse_time_utc("None", 4, &ns));
+    /* Beyond int64 nanoseconds (1677-2262): not a time, not an overflow. */
+    ASSERT_TRUE(!as_parse_time_utc("9999-12-31T23:59:59Z", 20, &ns));
+    ASSERT_TRUE(!as_parse_time_utc("0001-01-01T00:00:00Z", 20, &ns));
+    ASSERT_TRUE(as_parse_time_utc("2262-01-01T00:00:00Z", 20, &ns));
     ASSERT_TRUE(!as_parse_time_utc("2024-13-01 10:00:00Z", 20, &ns));
 }
 
