@@ -4,7 +4,8 @@
  *   GET /                   the page: open alarms, then the latest runs, failures first
  *   GET /api/v1/executions  runs, as JSON (alarmstore_query.c)
  *   GET /api/v1/alarms      alarms, as JSON
- * Any other path is 404; another method than GET (or HEAD) 405.
+ * Any other path is 404; another method than GET (or HEAD) 405. Errors are JSON
+ * {"error": "..."}: 400 for bad parameters, 503 when the database cannot be read.
  *
  * Threads. The query string is checked on the loop (cheap; a bad one is answered 400 at
  * once). The query itself runs on the API's own pool of one thread, never on the loop and
@@ -182,8 +183,24 @@ static void submit(as_api_t *a, om_http_req_t *req, api_job_t *j)
     }
 }
 
+/* Routes take every method (the "/" subtree would otherwise take the API paths' other
+ * methods and answer 404): 405 here. */
+static bool method_ok(om_http_req_t *req)
+{
+    unsigned m = om_http_req_method(req);
+    if (m == OM_HTTP_GET || m == OM_HTTP_HEAD) {
+        return true;
+    }
+    om_http_respond(req, 405, CT_JSON, "Allow: GET, HEAD\r\n",
+                    "{\"error\":\"method not allowed\"}\n", 31);
+    return false;
+}
+
 static void list(om_http_req_t *req, as_api_t *a, as_qkind_t kind)
 {
+    if (!method_ok(req)) {
+        return;
+    }
     api_job_t *j = om_calloc(1, sizeof *j);
     if (j == NULL) {
         respond_json_error(req, 503, "out of memory");
@@ -218,10 +235,7 @@ static void root(om_http_req_t *req, void *arg)
         respond_json_error(req, 404, "not found");
         return;
     }
-    unsigned m = om_http_req_method(req);
-    if (m != OM_HTTP_GET && m != OM_HTTP_HEAD) {
-        om_http_respond(req, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
-                        "method not allowed\n", 19);
+    if (!method_ok(req)) {
         return;
     }
     api_job_t *j = om_calloc(1, sizeof *j);
@@ -271,9 +285,10 @@ int as_api_new(om_host_t *host, const char *log_name, const exp_as_cfg_t *cfg, c
                                .arg = a};
     int rc = om_http_server_new(&o, &a->http, err);
     rc = rc ? rc
-            : om_http_server_route(a->http, "/api/v1/executions", OM_HTTP_GET, &executions_h, a,
-                                   0, err);
-    rc = rc ? rc : om_http_server_route(a->http, "/api/v1/alarms", OM_HTTP_GET, &alarms_h, a, 0, err);
+            : om_http_server_route(a->http, "/api/v1/executions", OM_HTTP_ANY, &executions_h, a, 0,
+                                   err);
+    rc = rc ? rc
+            : om_http_server_route(a->http, "/api/v1/alarms", OM_HTTP_ANY, &alarms_h, a, 0, err);
     rc = rc ? rc : om_http_server_route(a->http, "/", OM_HTTP_ANY, &root_h, a, 0, err);
     if (rc != 0) {
         om_http_server_free(a->http);

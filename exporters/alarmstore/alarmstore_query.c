@@ -238,7 +238,7 @@ static bool parse_rfc3339(const char *s, int64_t *ns)
 
 typedef struct qkey {
     const char *name;
-    size_t offset; /* of the char * in as_query_t; 0: handled apart */
+    size_t offset;  /* of the char * in as_query_t; 0: handled apart */
     unsigned kinds; /* 1 << as_qkind_t */
     size_t max_len;
 } qkey_t;
@@ -689,8 +689,19 @@ static const char page_runs_sql[] =
     " duration_seconds, error_type, error_message, trace_id FROM process_executions"
     " ORDER BY id DESC LIMIT ?) latest"
     " ORDER BY CASE WHEN success = 'FAILED' THEN 0 ELSE 1 END, id DESC";
-enum { PR_ID, PR_END, PR_SUCCESS, PR_PLATFORM, PR_GROUP, PR_PROCESS, PR_HOST, PR_DURATION,
-       PR_ERROR_TYPE, PR_ERROR, PR_TRACE };
+enum {
+    PR_ID,
+    PR_END,
+    PR_SUCCESS,
+    PR_PLATFORM,
+    PR_GROUP,
+    PR_PROCESS,
+    PR_HOST,
+    PR_DURATION,
+    PR_ERROR_TYPE,
+    PR_ERROR,
+    PR_TRACE
+};
 
 static const char page_alarms_sql[] =
     "SELECT a.id, a.end_time, a.platform_type, a.group_name, a.process_name, a.notify_attempts,"
@@ -841,7 +852,8 @@ int as_query_page(const as_reader_backend_t *be, as_reader_t *r, const char *tra
     s.binds[0] = (as_bind_t){.i = PAGE_RUNS};
     c.rows = 0;
     rc = rc ? rc : s.sql.failed ? OM_ENOMEM : be->query(r, &s, page_run, &c, err);
-    om_strbuf_printf(out, "</table>\n%s</body></html>\n", c.rows == 0 ? "<p>No run yet.</p>\n" : "");
+    om_strbuf_printf(out, "</table>\n%s</body></html>\n",
+                     c.rows == 0 ? "<p>No run yet.</p>\n" : "");
     as_sql_free(&s);
     return rc ? rc : out->failed ? OM_ENOMEM : 0;
 }
