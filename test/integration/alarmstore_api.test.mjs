@@ -378,3 +378,172 @@ describe('alarmstore API over SQLite', { timeout: S(240000) }, () => {
         }
     });
 });
+
+// ---------------------------------------------------------------------------------------------
+// A bearer token and TLS
+
+function openssl(args, cwd) {
+    const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
+    if (r.error || r.status !== 0) {
+        throw new Error(`openssl ${args.join(' ')} failed: ${r.error ?? r.stderr}`);
+    }
+}
+
+/** A self-signed server certificate for 127.0.0.1: {cert, key} file paths. */
+function selfSigned(dir) {
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key',
+        '-out', 'server.crt', '-days', '2', '-subj', '/CN=otelmon-test', '-addext', 'subjectAltName=IP:127.0.0.1'], dir);
+    return { cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') };
+}
+
+function httpsGet(port, p, ca, headers = {}) {
+    return new Promise((resolve, reject) => {
+        const req = https.get({ host: '127.0.0.1', port, path: p, ca, headers }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d) => { body += d; });
+            res.on('end', () => resolve({ status: res.statusCode, body }));
+        });
+        req.on('error', reject);
+    });
+}
+
+describe('alarmstore API with a bearer token over TLS', { timeout: S(120000) }, () => {
+    test('401 without the token, 200 with it; TLS only', async () => {
+        const dir = tempDir('otelmon-api-');
+        const tls = selfSigned(dir);
+        const db = path.join(dir, 'alarms.db');
+        const top = 'extensions:\n  bearertokenauth:\n    token: "s3cret-token"\n';
+        const apiExtra = `      tls: {cert_file: ${JSON.stringify(tls.cert)}, key_file: ${JSON.stringify(tls.key)}}\n` +
+            '      auth: {authenticator: bearertokenauth}\n';
+        const c = await startWithApi(collectorYaml(`sqlite:///${db}`, apiExtra, top));
+        try {
+            await c.check(async () => {
+                const ca = readFileSync(tls.cert);
+                const ids = await sendSpans(c, 0);
+                const auth = { Authorization: 'Bearer s3cret-token' };
+                await waitFor(async () => {
+                    const r = await httpsGet(c.apiPort, '/api/v1/executions', ca, auth);
+                    return r.status === 200 && JSON.parse(r.body).items.length >= 2;
+                }, S(20000), 'two runs through the API over TLS');
+                for (const p of ['/api/v1/executions', '/api/v1/alarms', '/', '/nope']) {
+                    assert.equal((await httpsGet(c.apiPort, p, ca)).status, 401, `${p} without a token`);
+                    const wrong = await httpsGet(c.apiPort, p, ca, { Authorization: 'Bearer nope' });
+                    assert.equal(wrong.status, 401, `${p} with a wrong token`);
+                }
+                const r = await httpsGet(c.apiPort, '/api/v1/executions?status=FAILED', ca, auth);
+                assert.equal(r.status, 200);
+                assert.deepEqual(JSON.parse(r.body).items.map((x) => [x.process_name, x.trace_id]),
+                    [['load_customers', ids.load_customers.trace]]);
+                const page = await httpsGet(c.apiPort, '/', ca, auth);
+                assert.equal(page.status, 200);
+                assert.ok(page.body.includes(ids.load_customers.trace));
+                // Plain HTTP is not served (answered 400 as Go's TLS server does, no data).
+                const plain = await fetch(`http://127.0.0.1:${c.apiPort}/api/v1/executions`, { headers: auth });
+                assert.equal(plain.status, 400);
+                assert.ok(!(await plain.text()).includes('load_customers'));
+            });
+        } finally {
+            await c.stop();
+        }
+    });
+
+    test('a config without {trace_id} in the template, or an unknown api key, is refused', async () => {
+        const { runOtelmon } = await import('../js/harness.mjs');
+        const { writeFileSync } = await import('node:fs');
+        const dir = tempDir('otelmon-api-');
+        const cfg = path.join(dir, 'c.yaml');
+        const base = collectorYaml(`sqlite:///${dir}/x.db`)({ grpcPort: 0, httpPort: 0 });
+        writeFileSync(cfg, base.replace(JSON.stringify(TEMPLATE), '"http://grafana/explore"'));
+        let r = runOtelmon(['validate', '--config', cfg]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /api::trace_url_template: must contain \{trace_id\}/);
+        writeFileSync(cfg, base.replace('      endpoint:', '      bearer_token: x\n      endpoint:'));
+        r = runOtelmon(['validate', '--config', cfg]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /bearer_token/);
+        writeFileSync(cfg, base.replace('      endpoint:', '      auth: {authenticator: nosuch}\n      endpoint:'));
+        r = runOtelmon(['validate', '--config', cfg]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /nosuch/);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// MariaDB (a real server, started as alarmstore.test.mjs starts it)
+
+class MariaDB {
+    constructor(dir, port) {
+        this.dir = dir;
+        this.port = port;
+        this.sock = path.join(dir, 'mysqld.sock');
+        this.data = path.join(dir, 'data');
+    }
+
+    static async create() {
+        const dir = tempDir('otelmon-mariadb-');
+        const [port] = await freePorts(1);
+        const m = new MariaDB(dir, port);
+        mkdirSync(m.data);
+        const user = process.getuid?.() === 0 ? 'root' : process.env.USER ?? 'root';
+        const r = spawnSync('mariadb-install-db', ['--no-defaults', `--user=${user}`, `--datadir=${m.data}`,
+            '--auth-root-authentication-method=socket', '--skip-test-db'], { encoding: 'utf8', timeout: 120000 });
+        assert.equal(r.status, 0, `mariadb-install-db failed: ${r.stderr}`);
+        m.user = user;
+        await m.start();
+        const q = spawnSync('mariadb', ['--no-defaults', `--socket=${m.sock}`, '-uroot', '-e',
+            "CREATE DATABASE otelmon; CREATE USER 'otelmon'@'127.0.0.1' IDENTIFIED BY 's3cret!pw';" +
+            "GRANT ALL ON otelmon.* TO 'otelmon'@'127.0.0.1';"], { encoding: 'utf8' });
+        assert.equal(q.status, 0, q.stderr);
+        return m;
+    }
+
+    async start() {
+        this.proc = spawn('mariadbd', ['--no-defaults', `--user=${this.user}`, `--datadir=${this.data}`,
+            `--socket=${this.sock}`, `--port=${this.port}`, '--bind-address=127.0.0.1',
+            `--pid-file=${path.join(this.dir, 'pid')}`, `--log-error=${path.join(this.dir, 'err.log')}`,
+            '--innodb-buffer-pool-size=32M', '--skip-name-resolve'], { stdio: 'ignore' });
+        this.exited = new Promise((resolve) => this.proc.once('exit', resolve));
+        process.once('exit', () => this.proc.kill('SIGKILL'));
+        await waitFor(() => spawnSync('mariadb-admin', ['--no-defaults', `--socket=${this.sock}`, '-uroot', 'ping'],
+            { encoding: 'utf8' }).status === 0, S(30000), 'mariadbd to answer');
+    }
+
+    async stop() {
+        this.proc.kill('SIGTERM');
+        await this.exited;
+    }
+}
+
+describe('alarmstore API over MariaDB', { timeout: S(240000) }, () => {
+    test('the same items, filters and pages; 503 while the server is down', async () => {
+        const m = await MariaDB.create();
+        const url = `mysql://otelmon:s3cret%21pw@127.0.0.1:${m.port}/otelmon`;
+        let c;
+        try {
+            c = await startWithApi(collectorYaml(url));
+            await c.check(async () => {
+                const ids = await sendSpans(c, 25);
+                await waitFor(async () => {
+                    const r = await get(c, '/api/v1/executions?limit=1000');
+                    return r.status === 200 && r.body.items.length >= 27;
+                }, S(30000), '27 runs through the API');
+                await checkApi(c, ids);
+                await checkPage(c, ids, 27);
+
+                await m.stop();
+                const down = await get(c, '/api/v1/executions');
+                assert.equal(down.status, 503);
+                assert.match(down.body.error, /the database is unavailable/);
+                assert.equal((await get(c, '/')).status, 503);
+                await m.start();
+                await waitFor(async () => (await get(c, '/api/v1/executions')).status === 200,
+                    S(30000), 'the API back with the server');
+                assert.equal((await items(c, '/api/v1/executions?limit=1000')).items.length, 27);
+            });
+        } finally {
+            await c?.stop();
+            await m.stop();
+        }
+    });
+});
