@@ -398,7 +398,7 @@ static void test_sqlite_reader(void)
         last_failed = p;
     }
     ASSERT_TRUE(first_ok != NULL && last_failed < first_ok);
-    ASSERT_CONTAINS(runs, "<td>&lt;b&gt;&amp;amp; boom</td><td><a class=\"trace\" "
+    ASSERT_CONTAINS(runs, "<td class=\"msg\">&lt;b&gt;&amp;amp; boom</td><td><a class=\"trace\" "
                           "href=\"http://t/00000000000000000000000000000016?a=1&amp;b=2\">"
                           "00000000000000000000000000000016</a></td>");
     ASSERT_CONTAINS(html, "<table id=\"alarms\">");

@@ -716,10 +716,15 @@ typedef struct page_ctx {
     int rows;
 } page_ctx_t;
 
-/* A cell: the value HTML-escaped (at most max bytes of it, cut on a character), or "-". */
-static void cell(om_strbuf_t *out, const char *v, size_t len, size_t max)
+/* A cell (of class cls, or none): the value HTML-escaped (at most max bytes of it, cut on a
+ * character), or "-". */
+static void cell_of(om_strbuf_t *out, const char *cls, const char *v, size_t len, size_t max)
 {
-    om_strbuf_puts(out, "<td>");
+    om_strbuf_puts(out, cls != NULL ? "<td class=\"" : "<td>");
+    if (cls != NULL) {
+        om_strbuf_puts(out, cls);
+        om_strbuf_puts(out, "\">");
+    }
     if (v == NULL) {
         om_strbuf_puts(out, "-");
     } else {
@@ -738,6 +743,11 @@ static void cell(om_strbuf_t *out, const char *v, size_t len, size_t max)
     om_strbuf_puts(out, "</td>");
 }
 
+static void cell(om_strbuf_t *out, const char *v, size_t len, size_t max)
+{
+    cell_of(out, NULL, v, len, max);
+}
+
 static void time_cell(om_strbuf_t *out, const char *v, size_t len)
 {
     /* The stored text is UTC: say so, to the second. */
@@ -749,6 +759,18 @@ static void time_cell(om_strbuf_t *out, const char *v, size_t len)
         cell(out, buf, strlen(buf), 64);
     } else {
         cell(out, v, len, 64);
+    }
+}
+
+/* A duration to the millisecond (the JSON keeps the stored value). */
+static void seconds_cell(om_strbuf_t *out, const char *v, size_t len)
+{
+    char buf[40];
+    if (v != NULL && len < sizeof buf && json_number(v, len)) {
+        snprintf(buf, sizeof buf, "%.3f", strtod(v, NULL));
+        cell(out, buf, strlen(buf), 40);
+    } else {
+        cell(out, v, len, 32);
     }
 }
 
@@ -788,9 +810,9 @@ static int page_run(void *arg, const char *const *v, const size_t *l, size_t n)
     cell(c->out, v[PR_GROUP], l[PR_GROUP], 128);
     cell(c->out, v[PR_PROCESS], l[PR_PROCESS], 128);
     cell(c->out, v[PR_HOST], l[PR_HOST], 128);
-    cell(c->out, v[PR_DURATION], l[PR_DURATION], 32);
+    seconds_cell(c->out, v[PR_DURATION], l[PR_DURATION]);
     cell(c->out, v[PR_ERROR_TYPE], l[PR_ERROR_TYPE], 128);
-    cell(c->out, v[PR_ERROR], l[PR_ERROR], PAGE_TEXT_MAX);
+    cell_of(c->out, "msg", v[PR_ERROR], l[PR_ERROR], PAGE_TEXT_MAX);
     trace_cell(c, v[PR_TRACE], l[PR_TRACE]);
     om_strbuf_puts(c->out, "</tr>\n");
     return c->out->failed ? OM_ENOMEM : 0;
@@ -810,7 +832,7 @@ static int page_alarm(void *arg, const char *const *v, const size_t *l, size_t n
     cell(c->out, v[PA_GROUP], l[PA_GROUP], 128);
     cell(c->out, v[PA_PROCESS], l[PA_PROCESS], 128);
     cell(c->out, v[PA_ATTEMPTS], l[PA_ATTEMPTS], 16);
-    cell(c->out, v[PA_ERROR], l[PA_ERROR], PAGE_TEXT_MAX);
+    cell_of(c->out, "msg", v[PA_ERROR], l[PA_ERROR], PAGE_TEXT_MAX);
     trace_cell(c, v[PA_TRACE], l[PA_TRACE]);
     om_strbuf_puts(c->out, "</tr>\n");
     return c->out->failed ? OM_ENOMEM : 0;
@@ -822,7 +844,8 @@ static const char page_head[] =
     "<style>body{font-family:sans-serif;margin:1.5em;color:#222}"
     "table{border-collapse:collapse;margin-bottom:2em;font-size:14px}"
     "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-    "th{background:#eee}tr.failed td{background:#fde2e2}tr.ok td{background:#e6f4ea}"
+    "th{background:#eee}td{white-space:nowrap}td.msg{white-space:normal;max-width:40em}"
+    "tr.failed td{background:#fde2e2}tr.ok td{background:#e6f4ea}"
     "h1{font-size:22px}h2{font-size:18px}</style></head><body>\n"
     "<h1>OtelMon: ETL runs and alarms</h1>\n"
     "<p>Times are UTC. JSON: <a href=\"/api/v1/executions\">/api/v1/executions</a>, "

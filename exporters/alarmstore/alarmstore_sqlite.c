@@ -301,7 +301,7 @@ const as_backend_t as_sqlite_backend = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
-/* The query API's reader: a second, read-only connection on the API's own thread. In WAL mode
+/* The query API's reader: a second connection, query_only, on the API's own thread. In WAL mode
  * (which the writer sets) a reader sees the last committed transaction and neither waits for
  * the writer nor makes it wait; busy_timeout covers the short moments where SQLite still takes
  * a lock (a checkpoint's restart, the WAL index being rebuilt). The file and the schema are
@@ -325,7 +325,9 @@ static int rd_open(const as_url_t *u, uint64_t timeout_ms, as_reader_t **out, om
         om_err_set(err, OM_ENOMEM, "out of memory");
         return OM_ENOMEM;
     }
-    int src = sqlite3_open_v2(u->path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    /* Read-write without CREATE, then query_only: a read-only connection could not create the
+     * WAL's shared-memory file when the writer's connection is closed (after an error). */
+    int src = sqlite3_open_v2(u->path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
         char what[300];
         snprintf(what, sizeof what, "cannot open %s", u->path);
@@ -335,6 +337,13 @@ static int rd_open(const as_url_t *u, uint64_t timeout_ms, as_reader_t **out, om
         return OM_EAGAIN;
     }
     sqlite3_busy_timeout(r->db, timeout_ms > 0 && timeout_ms < 3600000 ? (int)timeout_ms : 5000);
+    src = sqlite3_exec(r->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        rd_fail(r->db, src, "setting up the reader", err);
+        sqlite3_close_v2(r->db);
+        om_free(r);
+        return OM_EAGAIN;
+    }
     *out = r;
     return 0;
 }
