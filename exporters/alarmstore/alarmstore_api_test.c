@@ -458,6 +458,86 @@ static void test_sqlite_reader_unavailable(void)
     as_url_free(&u);
 }
 
+/* Reads while another thread stores batch after batch: every read answers, none is
+ * SQLITE_BUSY, and each sees a committed count (a multiple of the batch size). */
+typedef struct writer_arg {
+    const as_backend_t *be;
+    as_conn_t *c;
+    int batches, failures;
+} writer_arg_t;
+
+#define W_ROWS 20
+
+static void writer_main(void *arg)
+{
+    writer_arg_t *w = arg;
+    for (int k = 0; k < w->batches; k++) {
+        om_strbuf_t text;
+        om_strbuf_init(&text, 0);
+        om_strbuf_puts(&text, "resource service.name=w");
+        for (int i = 0; i < W_ROWS; i++) {
+            om_strbuf_printf(&text,
+                             "; span w trace:%032x id:%016x start:1714525200000000000"
+                             " end:1714525201000000000 etl.process_name=w%d",
+                             k + 1000, i + 1, i);
+        }
+        om_batch_t *b = om_testdata_otlp("%s", om_strbuf_str(&text));
+        om_strbuf_free(&text);
+        om_err_t err = {0};
+        as_rows_t rows = {0};
+        as_store_result_t res;
+        if (om_batch_decode(b, &err) != 0 || as_rows_extract(b->traces, NULL, &rows) != 0 ||
+            as_db_store(w->be, w->c, &rows, &res, &err) != 0 || res.inserted != W_ROWS) {
+            w->failures++;
+        }
+        as_rows_free(&rows);
+        om_batch_release(b);
+    }
+}
+
+static int count_rows(void *arg, const char *const *vals, const size_t *lens, size_t n)
+{
+    (void)lens;
+    (void)n;
+    *(long *)arg = vals[0] != NULL ? strtol(vals[0], NULL, 10) : -1;
+    return 0;
+}
+
+static void test_sqlite_reads_during_writes(void)
+{
+    as_url_t u;
+    const as_backend_t *be;
+    as_conn_t *c;
+    make_db(tmp_path("busy.db"), 0, &u, &be, &c);
+    as_reader_t *r = NULL;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(as_sqlite_reader.open(&u, 2000, &r, &err), 0);
+    writer_arg_t w = {.be = be, .c = c, .batches = 100};
+    uv_thread_t th;
+    ASSERT_EQ_INT(uv_thread_create(&th, writer_main, &w), 0);
+    as_sql_t s = {0};
+    om_strbuf_init(&s.sql, 0);
+    om_strbuf_puts(&s.sql, "SELECT COUNT(*) FROM process_executions");
+    int reads = 0, bad = 0;
+    long n = 0;
+    while (n < 100 * W_ROWS && reads < 1000000) {
+        if (as_sqlite_reader.query(r, &s, count_rows, &n, &err) != 0 || n % W_ROWS != 0) {
+            fprintf(stderr, "read %d: %ld rows: %s\n", reads, n, err.msg);
+            bad++;
+            break;
+        }
+        reads++;
+    }
+    uv_thread_join(&th);
+    ASSERT_EQ_INT(bad, 0);
+    ASSERT_EQ_INT(w.failures, 0);
+    ASSERT_TRUE(reads > 1);
+    as_sql_free(&s);
+    as_sqlite_reader.close(r);
+    be->close(c);
+    as_url_free(&u);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Config and lifecycle                                                                       */
 
@@ -527,6 +607,7 @@ int main(void)
     OM_RUN(test_writers);
     OM_RUN(test_sqlite_reader);
     OM_RUN(test_sqlite_reader_unavailable);
+    OM_RUN(test_sqlite_reads_during_writes);
     OM_RUN(test_api_config);
     OM_RUN(test_lifecycle_with_api);
     if (tmpdir[0] != '\0') {
