@@ -41,6 +41,10 @@ typedef struct exp_as_cfg {
     bool has_notify;
     exp_as_api_cfg_t api;
     bool has_api;
+    /* MariaDB over TLS (alarmstore_mariadb.c): with the section, TLS is required and the
+     * server's certificate checked, unless insecure (plaintext) or insecure_skip_verify. */
+    om_tls_client_cfg_t tls;
+    bool has_tls;
     om_exphelper_cfg_t helper;
 } exp_as_cfg_t;
 
@@ -302,8 +306,10 @@ typedef int (*as_result_fn)(void *arg, const char *const *vals, const size_t *le
  * for a batch, nor a batch for them). */
 typedef struct as_reader as_reader_t;
 typedef struct as_reader_backend {
-    /* 0, or OM_EAGAIN (the database is unreachable or not created yet) with a message. */
-    int (*open)(const as_url_t *u, uint64_t timeout_ms, as_reader_t **out, om_err_t *err);
+    /* 0, or OM_EAGAIN (the database is unreachable or not created yet) with a message. cfg:
+     * the exporter's (MariaDB: its tls section), may be NULL for SQLite. */
+    int (*open)(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms, as_reader_t **out,
+                om_err_t *err);
     /* Run s, each row to fn. 0, fn's error, or OM_EAGAIN (the connection should be reopened),
      * or OM_EIO. */
     int (*query)(as_reader_t *r, const as_sql_t *s, as_result_fn fn, void *arg, om_err_t *err);

@@ -105,7 +105,7 @@ static void query_work(om_job_t *job, void *data)
     om_err_t err = {0};
     int rc = t == NULL ? OM_ENOMEM : 0;
     if (rc == 0 && t->r == NULL) {
-        rc = a->be->open(a->url, timeout_ms(a), &t->r, &err);
+        rc = a->be->open(a->url, a->cfg, timeout_ms(a), &t->r, &err);
     }
     if (rc == 0) {
         rc = j->kind == JOB_PAGE

@@ -305,7 +305,7 @@ static void test_sqlite_reader(void)
     make_db(path, 23, &u, &be, &c);
     as_reader_t *r = NULL;
     om_err_t err = {0};
-    ASSERT_EQ_INT(as_sqlite_reader.open(&u, 1000, &r, &err), 0);
+    ASSERT_EQ_INT(as_sqlite_reader.open(&u, NULL, 1000, &r, &err), 0);
     om_arena_t *a = om_arena_new(0);
 
     const om_json_t *root = list(r, a, AS_Q_EXECUTIONS, "");
@@ -433,7 +433,7 @@ static void test_sqlite_reader_unavailable(void)
     snprintf(url, sizeof url, "sqlite:///%s", tmp_path("absent.db"));
     ASSERT_EQ_INT(as_url_parse(url, &u, &err), 0);
     as_reader_t *r = NULL;
-    ASSERT_EQ_INT(as_sqlite_reader.open(&u, 100, &r, &err), OM_EAGAIN);
+    ASSERT_EQ_INT(as_sqlite_reader.open(&u, NULL, 100, &r, &err), OM_EAGAIN);
     ASSERT_CONTAINS(err.msg, "cannot open");
     as_url_free(&u);
     /* A file without the tables yet: the query is refused as unavailable, not a crash. */
@@ -443,7 +443,7 @@ static void test_sqlite_reader_unavailable(void)
     sqlite3_close(db);
     snprintf(url, sizeof url, "sqlite:///%s", tmp_path("empty.db"));
     ASSERT_EQ_INT(as_url_parse(url, &u, &err), 0);
-    ASSERT_EQ_INT(as_sqlite_reader.open(&u, 100, &r, &err), 0);
+    ASSERT_EQ_INT(as_sqlite_reader.open(&u, NULL, 100, &r, &err), 0);
     as_query_t q;
     char msg[64];
     ASSERT_EQ_INT(as_query_parse(AS_Q_EXECUTIONS, "", &q, msg, sizeof msg), 0);
@@ -511,7 +511,7 @@ static void test_sqlite_reads_during_writes(void)
     make_db(tmp_path("busy.db"), 0, &u, &be, &c);
     as_reader_t *r = NULL;
     om_err_t err = {0};
-    ASSERT_EQ_INT(as_sqlite_reader.open(&u, 2000, &r, &err), 0);
+    ASSERT_EQ_INT(as_sqlite_reader.open(&u, NULL, 2000, &r, &err), 0);
     writer_arg_t w = {.be = be, .c = c, .batches = 100};
     uv_thread_t th;
     ASSERT_EQ_INT(uv_thread_create(&th, writer_main, &w), 0);

@@ -318,8 +318,10 @@ static int rd_fail(sqlite3 *db, int src, const char *what, om_err_t *err)
     return OM_EAGAIN;
 }
 
-static int rd_open(const as_url_t *u, uint64_t timeout_ms, as_reader_t **out, om_err_t *err)
+static int rd_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms,
+                   as_reader_t **out, om_err_t *err)
 {
+    (void)cfg;
     as_reader_t *r = om_calloc(1, sizeof *r);
     if (r == NULL) {
         om_err_set(err, OM_ENOMEM, "out of memory");

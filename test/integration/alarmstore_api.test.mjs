@@ -8,17 +8,19 @@
 //   - the page in headless Chromium (Debian `chromium`): a real PNG screenshot, and the DOM
 //     holds the failed run with its trace link (the template's {trace_id} replaced);
 //   - a bearer token (the bearertokenauth extension, `auth: {authenticator: ...}` as the OTLP
-//     receiver takes it): 401 without, 200 with; and TLS with a certificate made by openssl;
-//   - a real MariaDB server (as alarmstore.test.mjs starts it): the same items, and 503 while
+//     receiver takes it): 401 without, 200 with; and TLS (test/js/pki.mjs's certificates);
+//   - a real MariaDB server (test/js/mariadb.mjs): the same items, and 503 while
 //     the server is down, 200 again once it is back.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { freePorts, requireJs, startCollector, tempDir, TIME_SCALE, waitFor } from '../js/harness.mjs';
+import { requireJs, startCollector, tempDir, TIME_SCALE, waitFor } from '../js/harness.mjs';
+import { MariaDB } from '../js/mariadb.mjs';
+import { makePki } from '../js/pki.mjs';
 
 const api = requireJs('@opentelemetry/api');
 const { resourceFromAttributes } = requireJs('@opentelemetry/resources');
@@ -62,6 +64,8 @@ function collectorYaml(database, apiExtra = '', top = '') {
 async function startWithApi(yaml) {
     const c = await startCollector({ yaml });
     await c.check(() => waitFor(() => c.listeningPort(API_RE) > 0, S(10000), 'the API\'s log line'));
+    // The writer makes the schema at start; until then the API answers 503.
+    await c.check(() => waitFor(() => /database ready/.test(c.stderr), S(20000), '"database ready"'));
     c.apiPort = c.listeningPort(API_RE);
     c.api = `http://127.0.0.1:${c.apiPort}`;
     return c;
@@ -382,20 +386,6 @@ describe('alarmstore API over SQLite', { timeout: S(240000) }, () => {
 // ---------------------------------------------------------------------------------------------
 // A bearer token and TLS
 
-function openssl(args, cwd) {
-    const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
-    if (r.error || r.status !== 0) {
-        throw new Error(`openssl ${args.join(' ')} failed: ${r.error ?? r.stderr}`);
-    }
-}
-
-/** A self-signed server certificate for 127.0.0.1: {cert, key} file paths. */
-function selfSigned(dir) {
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key',
-        '-out', 'server.crt', '-days', '2', '-subj', '/CN=otelmon-test', '-addext', 'subjectAltName=IP:127.0.0.1'], dir);
-    return { cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') };
-}
-
 function httpsGet(port, p, ca, headers = {}) {
     return new Promise((resolve, reject) => {
         const req = https.get({ host: '127.0.0.1', port, path: p, ca, headers }, (res) => {
@@ -411,7 +401,8 @@ function httpsGet(port, p, ca, headers = {}) {
 describe('alarmstore API with a bearer token over TLS', { timeout: S(120000) }, () => {
     test('401 without the token, 200 with it; TLS only', async () => {
         const dir = tempDir('otelmon-api-');
-        const tls = selfSigned(dir);
+        const pki = makePki(dir);
+        const tls = pki.server;
         const db = path.join(dir, 'alarms.db');
         const top = 'extensions:\n  bearertokenauth:\n    token: "s3cret-token"\n';
         const apiExtra = `      tls: {cert_file: ${JSON.stringify(tls.cert)}, key_file: ${JSON.stringify(tls.key)}}\n` +
@@ -419,7 +410,7 @@ describe('alarmstore API with a bearer token over TLS', { timeout: S(120000) }, 
         const c = await startWithApi(collectorYaml(`sqlite:///${db}`, apiExtra, top));
         try {
             await c.check(async () => {
-                const ca = readFileSync(tls.cert);
+                const ca = readFileSync(pki.ca);
                 const ids = await sendSpans(c, 0);
                 const auth = { Authorization: 'Bearer s3cret-token' };
                 await waitFor(async () => {
@@ -470,50 +461,7 @@ describe('alarmstore API with a bearer token over TLS', { timeout: S(120000) }, 
 });
 
 // ---------------------------------------------------------------------------------------------
-// MariaDB (a real server, started as alarmstore.test.mjs starts it)
-
-class MariaDB {
-    constructor(dir, port) {
-        this.dir = dir;
-        this.port = port;
-        this.sock = path.join(dir, 'mysqld.sock');
-        this.data = path.join(dir, 'data');
-    }
-
-    static async create() {
-        const dir = tempDir('otelmon-mariadb-');
-        const [port] = await freePorts(1);
-        const m = new MariaDB(dir, port);
-        mkdirSync(m.data);
-        const user = process.getuid?.() === 0 ? 'root' : process.env.USER ?? 'root';
-        const r = spawnSync('mariadb-install-db', ['--no-defaults', `--user=${user}`, `--datadir=${m.data}`,
-            '--auth-root-authentication-method=socket', '--skip-test-db'], { encoding: 'utf8', timeout: 120000 });
-        assert.equal(r.status, 0, `mariadb-install-db failed: ${r.stderr}`);
-        m.user = user;
-        await m.start();
-        const q = spawnSync('mariadb', ['--no-defaults', `--socket=${m.sock}`, '-uroot', '-e',
-            "CREATE DATABASE otelmon; CREATE USER 'otelmon'@'127.0.0.1' IDENTIFIED BY 's3cret!pw';" +
-            "GRANT ALL ON otelmon.* TO 'otelmon'@'127.0.0.1';"], { encoding: 'utf8' });
-        assert.equal(q.status, 0, q.stderr);
-        return m;
-    }
-
-    async start() {
-        this.proc = spawn('mariadbd', ['--no-defaults', `--user=${this.user}`, `--datadir=${this.data}`,
-            `--socket=${this.sock}`, `--port=${this.port}`, '--bind-address=127.0.0.1',
-            `--pid-file=${path.join(this.dir, 'pid')}`, `--log-error=${path.join(this.dir, 'err.log')}`,
-            '--innodb-buffer-pool-size=32M', '--skip-name-resolve'], { stdio: 'ignore' });
-        this.exited = new Promise((resolve) => this.proc.once('exit', resolve));
-        process.once('exit', () => this.proc.kill('SIGKILL'));
-        await waitFor(() => spawnSync('mariadb-admin', ['--no-defaults', `--socket=${this.sock}`, '-uroot', 'ping'],
-            { encoding: 'utf8' }).status === 0, S(30000), 'mariadbd to answer');
-    }
-
-    async stop() {
-        this.proc.kill('SIGTERM');
-        await this.exited;
-    }
-}
+// MariaDB (a real server: test/js/mariadb.mjs)
 
 describe('alarmstore API over MariaDB', { timeout: S(240000) }, () => {
     test('the same items, filters and pages; 503 while the server is down', async () => {
