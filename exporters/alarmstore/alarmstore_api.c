@@ -22,6 +22,8 @@
 #define CT_JSON "application/json"
 #define CT_HTML "text/html; charset=utf-8"
 #define MAX_QUEUED 64
+/* GET requests carry no body: a larger one is not read (the connection closes). */
+#define MAX_BODY 4096
 
 struct as_api {
     om_host_t *host;
@@ -52,6 +54,7 @@ typedef struct api_job {
     /* The answer, made on the thread. */
     int status;
     om_strbuf_t body;
+    char msg[sizeof(((om_err_t *)0)->msg) + 64]; /* a 503's reason, for the log */
 } api_job_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -121,10 +124,9 @@ static void query_work(om_job_t *job, void *data)
         a->be->close(t->r);
         t->r = NULL;
     }
-    char msg[sizeof err.msg + 64];
-    snprintf(msg, sizeof msg, "the database is unavailable: %s",
+    snprintf(j->msg, sizeof j->msg, "the database is unavailable: %s",
              err.msg[0] != '\0' ? err.msg : om_strerror(rc));
-    error_body(j, 503, msg);
+    error_body(j, 503, j->msg);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -157,6 +159,10 @@ static void query_done(om_job_t *job, int status)
     api_job_t *j = (api_job_t *)job;
     if (status != 0) {
         error_body(j, 503, "the query API is shutting down");
+    }
+    if (j->status == 503 && status == 0) {
+        /* At most 10 lines a minute per server (om_http_req_warn). */
+        om_http_req_warn(j->req, "%s", j->msg);
     }
     const char *ct = j->kind == JOB_PAGE ? CT_HTML : CT_JSON;
     if (j->body.failed) {
@@ -196,11 +202,25 @@ static bool method_ok(om_http_req_t *req)
     return false;
 }
 
+/* The refusals are given in begin, from the headers, so that no body is read for them. */
+static void list_begin(om_http_req_t *req, void *arg)
+{
+    (void)arg;
+    method_ok(req);
+}
+
+static void root_begin(om_http_req_t *req, void *arg)
+{
+    (void)arg;
+    if (strcmp(om_http_req_path(req), "/") != 0) {
+        respond_json_error(req, 404, "not found");
+    } else {
+        method_ok(req);
+    }
+}
+
 static void list(om_http_req_t *req, as_api_t *a, as_qkind_t kind)
 {
-    if (!method_ok(req)) {
-        return;
-    }
     api_job_t *j = om_calloc(1, sizeof *j);
     if (j == NULL) {
         respond_json_error(req, 503, "out of memory");
@@ -227,17 +247,11 @@ static void alarms(om_http_req_t *req, void *arg)
     list(req, arg, AS_Q_ALARMS);
 }
 
-/* "/" is a subtree for the server (as Go's ServeMux): every path no other route serves. */
+/* "/" is a subtree for the server (as Go's ServeMux): every path no other route serves; only
+ * "/" itself gets here (root_begin). */
 static void root(om_http_req_t *req, void *arg)
 {
     as_api_t *a = arg;
-    if (strcmp(om_http_req_path(req), "/") != 0) {
-        respond_json_error(req, 404, "not found");
-        return;
-    }
-    if (!method_ok(req)) {
-        return;
-    }
     api_job_t *j = om_calloc(1, sizeof *j);
     if (j == NULL) {
         respond_json_error(req, 503, "out of memory");
@@ -247,9 +261,9 @@ static void root(om_http_req_t *req, void *arg)
     submit(a, req, j);
 }
 
-static const om_http_handler_t executions_h = {.complete = executions};
-static const om_http_handler_t alarms_h = {.complete = alarms};
-static const om_http_handler_t root_h = {.complete = root};
+static const om_http_handler_t executions_h = {.begin = list_begin, .complete = executions};
+static const om_http_handler_t alarms_h = {.begin = list_begin, .complete = alarms};
+static const om_http_handler_t root_h = {.begin = root_begin, .complete = root};
 
 /* ------------------------------------------------------------------------------------------ */
 /* Lifecycle                                                                                  */
@@ -285,11 +299,12 @@ int as_api_new(om_host_t *host, const char *log_name, const exp_as_cfg_t *cfg, c
                                .arg = a};
     int rc = om_http_server_new(&o, &a->http, err);
     rc = rc ? rc
-            : om_http_server_route(a->http, "/api/v1/executions", OM_HTTP_ANY, &executions_h, a, 0,
-                                   err);
+            : om_http_server_route(a->http, "/api/v1/executions", OM_HTTP_ANY, &executions_h, a,
+                                   MAX_BODY, err);
     rc = rc ? rc
-            : om_http_server_route(a->http, "/api/v1/alarms", OM_HTTP_ANY, &alarms_h, a, 0, err);
-    rc = rc ? rc : om_http_server_route(a->http, "/", OM_HTTP_ANY, &root_h, a, 0, err);
+            : om_http_server_route(a->http, "/api/v1/alarms", OM_HTTP_ANY, &alarms_h, a, MAX_BODY,
+                                   err);
+    rc = rc ? rc : om_http_server_route(a->http, "/", OM_HTTP_ANY, &root_h, a, MAX_BODY, err);
     if (rc != 0) {
         om_http_server_free(a->http);
         om_free(a);

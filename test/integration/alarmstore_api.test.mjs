@@ -292,8 +292,16 @@ async function checkApi(c, ids) {
     for (const [m, p] of [['POST', '/api/v1/executions'], ['DELETE', '/api/v1/alarms'], ['PUT', '/']]) {
         const res = await fetch(`${c.api}${p}`, { method: m });
         assert.equal(res.status, 405, `${m} ${p}`);
+        assert.equal(res.headers.get('allow'), 'GET, HEAD');
         await res.arrayBuffer();
     }
+    // A refusal is given from the headers: a large body is not read first.
+    const big = await fetch(`${c.api}/api/v1/alarms`, { method: 'POST', body: 'x'.repeat(1 << 20) });
+    assert.equal(big.status, 405);
+    await big.arrayBuffer();
+    const head = await fetch(`${c.api}/api/v1/executions?limit=1`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
     return all;
 }
 
