@@ -88,8 +88,8 @@ static char *qs_decode(const char *s, size_t n, int *rc, char *msg, size_t msg_c
         } else if (s[i] != '%') {
             out[w++] = s[i];
         } else {
-            int hi = i + 2 < n + 1 && i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = hi >= 0 && i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 snprintf(msg, msg_cap, "bad %%-escape in the query string");
                 goto bad;
