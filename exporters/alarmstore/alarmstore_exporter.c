@@ -40,6 +40,7 @@ typedef struct exp_as {
     om_host_t *host;
     om_exphelper_t *helper;
     om_workers_t *pool;
+    as_notifier_t *notifier; /* NULL without notify: */
     as_url_t url;
     as_extract_opts_t opts;
     bool shutting_down;
@@ -134,6 +135,48 @@ static void store_work(om_job_t *job, void *data)
     }
 }
 
+/* The notifier's jobs (as_db_job_t): on the same thread and connection as storing, so that
+ * reading and updating alarms needs no second connection and never races a batch. */
+static void db_job_work(om_job_t *job, void *data)
+{
+    as_db_job_t *j = (as_db_job_t *)job;
+    db_thread_t *t = data;
+    exp_as_t *e = j->exp;
+    if (t == NULL) {
+        j->rc = OM_ENOMEM;
+        om_err_set(&j->err, OM_ENOMEM, "out of memory");
+        return;
+    }
+    if (t->conn == NULL) {
+        j->rc = as_db_open(&e->url, e->cfg, (uint64_t)(e->cfg->helper.timeout / OM_NS_PER_MS),
+                           &t->be, &t->conn, &j->err);
+        if (j->rc != 0) {
+            return;
+        }
+    }
+    j->rc = j->fn(j, t->be, t->conn, &j->err);
+    if (j->rc != 0 && j->rc != OM_ENOMEM) {
+        t->be->close(t->conn);
+        t->conn = NULL;
+    }
+}
+
+static void db_job_done(om_job_t *job, int status)
+{
+    as_db_job_t *j = (as_db_job_t *)job;
+    j->done(j, status != 0 ? status : j->rc);
+}
+
+int exp_as_db_submit(void *exp, as_db_job_t *j)
+{
+    exp_as_t *e = exp;
+    if (e->pool == NULL) {
+        return OM_ESHUTDOWN;
+    }
+    j->exp = e;
+    return om_workers_submit(e->pool, &j->job, db_job_work, db_job_done);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* The loop's side                                                                            */
 
@@ -167,6 +210,8 @@ static void store_done(om_job_t *job, int status)
             OM_CLOG(e->log_name, OM_LOG_INFO, "database ready (schema version %d)",
                     AS_SCHEMA_VERSION);
         }
+        /* Alarms left open by an earlier run (or by a database that was down) go out now. */
+        as_notifier_kick(e->notifier);
         om_free(j);
         return;
     }
@@ -175,6 +220,9 @@ static void store_done(om_job_t *job, int status)
         om_metric_counter_add(e->m_duplicate, j->res.duplicates);
         om_metric_counter_add(e->m_refused, j->res.refused);
         maybe_log_refused(e, &j->res);
+        if (j->res.inserted > 0) {
+            as_notifier_kick(e->notifier);
+        }
     } else if (rc == OM_ENOMEM) {
         rc = OM_EAGAIN;
     }
@@ -314,7 +362,13 @@ static int as_create(const om_create_args_t *a, void **self, om_err_t *err)
         e->helper = om_exphelper_new(a, &e->cfg->helper, as_send, e, err);
         rc = e->helper == NULL ? (err->code != 0 ? err->code : OM_ENOMEM) : 0;
     }
+    if (rc == 0) {
+        as_notifier_args_t na = {
+            .cfg = e->cfg, .host = a->host, .log_name = a->log_name, .id = a->id, .exp = e};
+        rc = as_notifier_new(&na, &e->notifier, err);
+    }
     if (rc != 0) {
+        om_exphelper_free(e->helper);
         as_url_free(&e->url);
         om_free(e);
         return rc;
@@ -375,6 +429,10 @@ static int as_start(void *self, om_err_t *err)
     if (rc != 0) {
         return rc;
     }
+    rc = as_notifier_start(e->notifier, err);
+    if (rc != 0) {
+        return rc;
+    }
     /* Open and migrate now, on the database thread, so that a bad database is reported at
      * start rather than with the first run. */
     rc = submit(e, NULL, (uint64_t)(e->cfg->helper.timeout / OM_NS_PER_MS), NULL, 0);
@@ -398,7 +456,7 @@ static void pool_closed(void *arg)
     finish(e);
 }
 
-static void drained(void *arg)
+static void notifier_stopped(void *arg)
 {
     exp_as_t *e = arg;
     if (e->pool == NULL) {
@@ -406,6 +464,18 @@ static void drained(void *arg)
         return;
     }
     om_workers_close(e->pool, pool_closed, e);
+}
+
+/* The helper's queue is drained: the notifier's sends in flight finish and are recorded (on
+ * the database thread, so before the pool closes), then the pool closes. */
+static void drained(void *arg)
+{
+    exp_as_t *e = arg;
+    if (e->notifier != NULL) {
+        as_notifier_shutdown(e->notifier, notifier_stopped, e);
+        return;
+    }
+    notifier_stopped(e);
 }
 
 static void as_shutdown(void *self, om_done_fn done, void *arg)
@@ -424,6 +494,7 @@ static void as_destroy(void *self)
 {
     exp_as_t *e = self;
     om_exphelper_free(e->helper);
+    as_notifier_free(e->notifier);
     as_url_free(&e->url);
     om_free(e);
 }
