@@ -512,6 +512,10 @@ static void notice_answered(send_t *s)
     uint64_t wait = backoff_ms(n, attempts);
     s->o.retry_at_ns = wall_ns() + (int64_t)wait * OM_NS_PER_MS;
     bool retry_digest = s->nt.digest && s->o.ok == 0;
+    if (!s->nt.digest && ((s->o.ok | s->o.gave_up) & s->nt.need) != s->nt.need &&
+        (n->next_wake_ns == 0 || s->o.retry_at_ns < n->next_wake_ns)) {
+        n->next_wake_ns = s->o.retry_at_ns; /* the cycle's end wakes for the retry */
+    }
     int rc = retry_digest ? OM_EAGAIN : 0;
     if (rc == 0) {
         s->db.exp = n->exp;
