@@ -482,6 +482,35 @@ describe('alarmstore into MariaDB', { timeout: S(240000) }, () => {
             await c.stop();
         }
     });
+
+    test('notifications from MariaDB: one webhook POST per failure, state kept in the database', async () => {
+        m.sql("CREATE DATABASE otelmon_notify; GRANT ALL ON otelmon_notify.* TO 'otelmon'@'127.0.0.1';");
+        const q = (sql) => m.sql(`USE otelmon_notify; ${sql}`);
+        const hook = await Webhook.start();
+        hook.failLeft = 1;
+        const url = `mysql://otelmon:s3cret%21pw@127.0.0.1:${m.port}/otelmon_notify`;
+        const extra = notifyYaml(['dedup_window: 0s', 'retry: {initial_interval: 100ms, max_interval: 400ms}',
+            `webhook: {endpoint: "http://127.0.0.1:${hook.port}/"}`]);
+        const c = await startCollector({ yaml: collectorYaml(url, extra) });
+        try {
+            await c.check(async () => {
+                const ctx = await sendRuns(c, [{ process: 'm1', error: 'one' }, { process: 'm2', error: 'two' }, { process: 'm3' }]);
+                await waitFor(() => hook.posts.length >= 2, S(20000), 'two POSTs');
+                const byProc = Object.fromEntries(hook.posts.map((p) => [p.body.process, p.body]));
+                assert.equal(byProc.m1.error_message, 'one');
+                assert.equal(byProc.m1.trace_id, ctx[0].traceId);
+                assert.equal(Date.parse(byProc.m2.end_time), T0 + 1000 + 2500);
+                await waitFor(() => Number(q("SELECT COUNT(*) AS n FROM alarms WHERE state = 'notified'")[0].n) === 2,
+                    S(10000), 'the alarms notified in MariaDB');
+                assert.deepEqual(q('SELECT COUNT(*) AS n FROM alert_history'), [{ n: '2' }]);
+                assert.deepEqual(q('SELECT SUM(notify_attempts) AS n FROM alarms'), [{ n: '3' }], 'one retried after a 500');
+                assert.equal(hook.posts.length, 2);
+            });
+        } finally {
+            await c.stop();
+            await hook.close();
+        }
+    });
 });
 
 // ---------------------------------------------------------------------------------------------
