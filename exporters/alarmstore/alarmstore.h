@@ -239,6 +239,7 @@ int as_db_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms,
 /* The outcome of storing one batch. */
 typedef struct as_store_result {
     size_t inserted, duplicates, refused;
+    size_t alarms; /* failed runs among the inserted (an upper bound for chunks) */
     char first_refusal[400];
 } as_store_result_t;
 

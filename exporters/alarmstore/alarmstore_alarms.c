@@ -13,8 +13,13 @@
 
 #include "alarmstore.h"
 
-/* Open alarms read per call: a burst beyond is taken by the next call, soon after. */
-#define DUE_LIMIT 500
+/* Per call: the pairs with open alarms read (the others wait for the next call, a second
+ * later), the open alarms read per pair (a counted notice counts at most these; the rest go
+ * in the next one), the notices planned (the rest at once in the next call: a cycle's sends
+ * stay a bounded burst). */
+#define PAIRS_LIMIT 1000
+#define PAIR_LIMIT 1000
+#define NOTICES_LIMIT 64
 /* Alarms in one digest: beyond, the digest says how many more there are. */
 #define DIGEST_LIMIT 1000
 #define DAY_NS (86400 * OM_NS_PER_S)
@@ -293,35 +298,87 @@ static int64_t last_of(const last_list_t *l, const as_alarm_t *a)
     return 0;
 }
 
-/* Sorts alarms by (group, process), keeping id order within a pair (a stable insertion sort
- * on pairs met in order: the lists are a few hundred long). */
-static void group_pairs(as_alarm_t *v, size_t n)
+/* The (group, process) pairs with open alarms, oldest first. */
+typedef struct pair_list {
+    char **group, **process;
+    size_t n, cap;
+} pair_list_t;
+
+static int read_pair(void *arg, const char *const *c, size_t n)
 {
-    size_t done = 0;
-    while (done < n) {
-        size_t end = done + 1;
-        for (size_t i = done + 1; i < n; i++) {
-            if (same(v[i].group, v[done].group) && same(v[i].process, v[done].process)) {
-                as_alarm_t t = v[i];
-                memmove(&v[end + 1], &v[end], (i - end) * sizeof *v);
-                v[end++] = t;
-            }
-        }
-        done = end;
+    pair_list_t *l = arg;
+    if (n < 2) {
+        return 0;
     }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        char **g = om_realloc(l->group, cap * sizeof *g);
+        if (g == NULL) {
+            return OM_ENOMEM;
+        }
+        l->group = g;
+        char **p = om_realloc(l->process, cap * sizeof *p);
+        if (p == NULL) {
+            return OM_ENOMEM;
+        }
+        l->process = p;
+        l->cap = cap;
+    }
+    l->group[l->n] = dup_or_null(c[0]);
+    l->process[l->n] = dup_or_null(c[1]);
+    l->n++;
+    return (c[0] != NULL && l->group[l->n - 1] == NULL) ||
+                   (c[1] != NULL && l->process[l->n - 1] == NULL)
+               ? OM_ENOMEM
+               : 0;
+}
+
+static void pairs_free(pair_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        om_free(l->group[i]);
+        om_free(l->process[i]);
+    }
+    om_free(l->group);
+    om_free(l->process);
+}
+
+/* Reads every pair's open alarms (PAIR_LIMIT at most each) into l, pair after pair. Each
+ * pair is read apart so that a flood of one pair (a thousand failures inside its window) never
+ * hides another pair's first failure. */
+static int read_open(const as_backend_t *be, as_conn_t *c, const pair_list_t *pairs,
+                     alarm_list_t *l, om_err_t *err)
+{
+    char sql[700];
+    snprintf(sql, sizeof sql,
+             "SELECT " ALARM_COLS " FROM alarms a JOIN process_executions e"
+             " ON e.id = a.process_execution_id WHERE a.state = 'open'"
+             " AND (a.group_name = ? OR (a.group_name IS NULL AND ? IS NULL))"
+             " AND (a.process_name = ? OR (a.process_name IS NULL AND ? IS NULL))"
+             " ORDER BY a.id LIMIT %d",
+             PAIR_LIMIT);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < pairs->n; i++) {
+        const char *p[] = {pairs->group[i], pairs->group[i], pairs->process[i], pairs->process[i]};
+        rc = be->query(c, sql, p, 4, read_alarm, l, err);
+    }
+    return rc;
 }
 
 int as_alarms_due(const as_backend_t *be, as_conn_t *c, const as_plan_in_t *in, as_notices_t *out,
                   om_err_t *err)
 {
-    alarm_list_t l = {0};
-    char sql[512];
+    pair_list_t pairs = {0};
+    char sql[300];
     snprintf(sql, sizeof sql,
-             "SELECT " ALARM_COLS " FROM alarms a JOIN process_executions e"
-             " ON e.id = a.process_execution_id WHERE a.state = 'open' ORDER BY a.id LIMIT %d",
-             DUE_LIMIT);
-    int rc = be->query(c, sql, NULL, 0, read_alarm, &l, err);
+             "SELECT group_name, process_name, MIN(id) AS first_id FROM alarms WHERE state = 'open'"
+             " GROUP BY group_name, process_name ORDER BY first_id LIMIT %d",
+             PAIRS_LIMIT);
+    int rc = be->query(c, sql, NULL, 0, read_pair, &pairs, err);
+    alarm_list_t l = {0};
+    rc = rc ? rc : read_open(be, c, &pairs, &l, err);
     if (rc != 0 || l.n == 0) {
+        pairs_free(&pairs);
         list_free(&l);
         return rc;
     }
@@ -343,12 +400,16 @@ int as_alarms_due(const as_backend_t *be, as_conn_t *c, const as_plan_in_t *in, 
                        " WHERE alert_sent_at >= ? GROUP BY group_name, process_name",
                        p, 1, read_last, &last, err);
     }
-    group_pairs(l.v, l.n);
+    /* The alarms come pair after pair (read_open), each pair in id order. */
     for (size_t i = 0; rc == 0 && i < l.n;) {
         size_t j = i + 1;
         while (j < l.n && same(l.v[j].group, l.v[i].group) &&
                same(l.v[j].process, l.v[i].process)) {
             j++;
+        }
+        if (out->n >= NOTICES_LIMIT) {
+            lower_wake(out, in->now_ns); /* the rest at once, in the next call */
+            break;
         }
         rc = as_plan_pair(in, &l.v[i], j - i, last_of(&last, &l.v[i]), out);
         i = j;
@@ -356,10 +417,11 @@ int as_alarms_due(const as_backend_t *be, as_conn_t *c, const as_plan_in_t *in, 
     if (rc == OM_ENOMEM) {
         om_err_set(err, OM_ENOMEM, "out of memory planning notifications");
     }
-    if (l.n == DUE_LIMIT) {
+    if (pairs.n == PAIRS_LIMIT) {
         lower_wake(out, in->now_ns + OM_NS_PER_S);
     }
     last_free(&last);
+    pairs_free(&pairs);
     list_free(&l);
     return rc;
 }

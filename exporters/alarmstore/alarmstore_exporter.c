@@ -220,7 +220,7 @@ static void store_done(om_job_t *job, int status)
         om_metric_counter_add(e->m_duplicate, j->res.duplicates);
         om_metric_counter_add(e->m_refused, j->res.refused);
         maybe_log_refused(e, &j->res);
-        if (j->res.inserted > 0) {
+        if (j->res.alarms > 0) {
             as_notifier_kick(e->notifier);
         }
     } else if (rc == OM_ENOMEM) {
@@ -421,7 +421,8 @@ static int as_start(void *self, om_err_t *err)
     long q = e->cfg->helper.sending_queue.num_consumers;
     om_workers_cfg_t wc = {.name = "alarmstore",
                            .max_threads = 1,
-                           .max_queued = (unsigned)(q > 0 && q < 100000 ? q + 4 : 16),
+                           /* + the notifier's: a plan, a record and a digest job */
+                           .max_queued = (unsigned)(q > 0 && q < 100000 ? q + 7 : 19),
                            .thread_init = thread_init,
                            .thread_fini = thread_fini,
                            .arg = e};

@@ -48,6 +48,9 @@ struct as_notifier {
     int64_t next_wake_ns;
     bool digest_busy;
     int digest_attempts;
+    struct send *rec_head, **rec_tail; /* notices answered, waiting for the record job */
+    bool recording;                    /* a record job in flight */
+    uv_timer_t rec_timer;              /* to submit it again when the thread's queue was full */
     int open_handles;
     om_done_fn done;
     void *done_arg;
@@ -56,12 +59,20 @@ struct as_notifier {
 
 /* A notice on its way: its sends, then its record job. */
 typedef struct send {
-    as_db_job_t db; /* first member: the record job */
+    struct send *next; /* in the notifier's record queue */
     as_notifier_t *n;
     as_notice_t nt;
     as_outcome_t o;
     int waiting; /* sends not answered yet */
 } send_t;
+
+/* The record job: every notice answered since the last one, recorded in one job (so the
+ * notifier never has more than one record job queued, whatever the burst). */
+typedef struct record_job {
+    as_db_job_t db; /* first member */
+    as_notifier_t *n;
+    send_t *list;
+} record_job_t;
 
 /* The plan or digest job. */
 typedef struct plan_job {
@@ -379,9 +390,13 @@ static int plan_fn(as_db_job_t *j, const as_backend_t *be, as_conn_t *c, om_err_
 
 static int record_fn(as_db_job_t *j, const as_backend_t *be, as_conn_t *c, om_err_t *err)
 {
-    send_t *s = (send_t *)j;
-    return as_alarms_record(be, c, &s->nt, &s->o, s->n->notifiers, !s->n->nc->immediate, wall_ns(),
-                            err);
+    record_job_t *r = (record_job_t *)j;
+    int rc = 0;
+    for (send_t *s = r->list; rc == 0 && s != NULL; s = s->next) {
+        rc = as_alarms_record(be, c, &s->nt, &s->o, s->n->notifiers, !s->n->nc->immediate,
+                              wall_ns(), err);
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -479,22 +494,69 @@ static void send_free(send_t *s)
     om_free(s);
 }
 
-static void record_done(as_db_job_t *j, int rc)
+/* A notice's work is over (recorded, or not to be). */
+static void notice_over(as_notifier_t *n, send_t *s, bool retry_digest)
 {
-    send_t *s = (send_t *)j;
-    as_notifier_t *n = s->n;
-    if (rc != 0) {
-        OM_CLOG(n->log_name, OM_LOG_WARN,
-                "cannot record a notification in the database (it may be sent again): %s",
-                j->err.msg[0] ? j->err.msg : om_strerror(rc));
-    }
     bool digest = s->nt.digest;
     send_free(s);
     if (digest) {
-        digest_finished(n, false);
+        digest_finished(n, retry_digest);
     } else if (--n->outstanding == 0) {
         cycle_end(n);
     }
+}
+
+static void start_record(as_notifier_t *n);
+
+static void record_done(as_db_job_t *j, int rc)
+{
+    record_job_t *r = (record_job_t *)j;
+    as_notifier_t *n = r->n;
+    if (rc != 0) {
+        OM_CLOG(n->log_name, OM_LOG_WARN,
+                "cannot record notifications in the database (they may be sent again): %s",
+                j->err.msg[0] ? j->err.msg : om_strerror(rc));
+    }
+    send_t *list = r->list;
+    om_free(r);
+    n->recording = false;
+    while (list != NULL) {
+        send_t *s = list;
+        list = s->next;
+        notice_over(n, s, false);
+    }
+    start_record(n);
+}
+
+static void on_rec_timer(uv_timer_t *t)
+{
+    start_record(t->data);
+}
+
+/* Submit the queued notices' record job, unless one is in flight. */
+static void start_record(as_notifier_t *n)
+{
+    if (n->recording || n->rec_head == NULL) {
+        return;
+    }
+    record_job_t *r = om_calloc(1, sizeof *r);
+    if (r != NULL) {
+        r->n = n;
+        r->list = n->rec_head;
+        r->db.fn = record_fn;
+        r->db.done = record_done;
+    }
+    if (r == NULL || exp_as_db_submit(n->exp, &r->db) != 0) {
+        /* Out of memory or the thread's queue full (storing comes first): soon again. */
+        om_free(r);
+        if (n->timers_init) {
+            uv_timer_start(&n->rec_timer, on_rec_timer, 100, 0);
+        }
+        return;
+    }
+    n->rec_head = NULL;
+    n->rec_tail = &n->rec_head;
+    n->recording = true;
 }
 
 /* Every send of a notice answered: record it (a digest no notifier took is not recorded: it
@@ -511,33 +573,18 @@ static void notice_answered(send_t *s)
     }
     uint64_t wait = backoff_ms(n, attempts);
     s->o.retry_at_ns = wall_ns() + (int64_t)wait * OM_NS_PER_MS;
-    bool retry_digest = s->nt.digest && s->o.ok == 0;
     if (!s->nt.digest && ((s->o.ok | s->o.gave_up) & s->nt.need) != s->nt.need &&
         (n->next_wake_ns == 0 || s->o.retry_at_ns < n->next_wake_ns)) {
         n->next_wake_ns = s->o.retry_at_ns; /* the cycle's end wakes for the retry */
     }
-    int rc = retry_digest ? OM_EAGAIN : 0;
-    if (rc == 0) {
-        s->db.exp = n->exp;
-        s->db.fn = record_fn;
-        s->db.done = record_done;
-        rc = exp_as_db_submit(n->exp, &s->db);
-    }
-    if (rc == 0) {
+    if (s->nt.digest && s->o.ok == 0) {
+        notice_over(n, s, true);
         return;
     }
-    if (!retry_digest) {
-        OM_CLOG(n->log_name, OM_LOG_WARN,
-                "cannot record a notification (the database thread is busy); it may be sent "
-                "again");
-    }
-    bool digest = s->nt.digest;
-    send_free(s);
-    if (digest) {
-        digest_finished(n, retry_digest);
-    } else if (--n->outstanding == 0) {
-        cycle_end(n);
-    }
+    s->next = NULL;
+    *n->rec_tail = s;
+    n->rec_tail = &s->next;
+    start_record(n);
 }
 
 static void count(as_notifier_t *n, unsigned bit, bool ok)
@@ -827,6 +874,7 @@ int as_notifier_new(const as_notifier_args_t *a, as_notifier_t **out, om_err_t *
     n->notifiers =
         (n->nc->has_webhook ? AS_NOTIFIER_WEBHOOK : 0) | (n->nc->has_email ? AS_NOTIFIER_EMAIL : 0);
     n->digest_s = n->nc->digest_at != NULL ? as_parse_daytime(n->nc->digest_at) : -1;
+    n->rec_tail = &n->rec_head;
     int rc = 0;
     for (int i = 0; rc == 0 && a->host->metrics != NULL && i < N_NOTIFIERS; i++) {
         if ((n->notifiers & (1u << i)) == 0) {
@@ -863,8 +911,10 @@ int as_notifier_start(as_notifier_t *n, om_err_t *err)
     }
     uv_timer_init(n->host->loop, &n->timer);
     uv_timer_init(n->host->loop, &n->digest_timer);
+    uv_timer_init(n->host->loop, &n->rec_timer);
     n->timer.data = n;
     n->digest_timer.data = n;
+    n->rec_timer.data = n;
     n->timers_init = true;
     n->started = true;
     digest_arm(n, ms_to_digest(n));
@@ -905,9 +955,10 @@ static void maybe_finish(as_notifier_t *n)
     }
     n->open_handles = 1; /* held while closing starts */
     if (n->timers_init) {
-        n->open_handles += 2;
+        n->open_handles += 3;
         uv_close((uv_handle_t *)&n->timer, handle_closed);
         uv_close((uv_handle_t *)&n->digest_timer, handle_closed);
+        uv_close((uv_handle_t *)&n->rec_timer, handle_closed);
         n->timers_init = false;
     }
     if (n->http != NULL) {
