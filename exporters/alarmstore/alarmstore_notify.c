@@ -661,13 +661,18 @@ static int send_webhook(send_t *s, om_err_t *err)
         om_err_set(err, OM_ENOMEM, "out of memory");
         return OM_ENOMEM;
     }
-    size_t len = body.len;
+    size_t len = 0;
+    char *data = om_strbuf_steal(&body, &len);
+    if (data == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
     om_http_header_t h[] = {{"Content-Type", "application/json"}};
     om_http_request_t rq = {.method = "POST",
                             .url = n->nc->webhook.endpoint,
                             .headers = h,
                             .n_headers = 1,
-                            .body = om_strbuf_steal(&body, &len),
+                            .body = data,
                             .body_len = len,
                             .body_mode = OM_HTTP_BODY_TAKE,
                             .timeout_ms = (uint64_t)(n->nc->webhook.timeout / OM_NS_PER_MS),
