@@ -1,6 +1,7 @@
 /* alarmstore.h: private to exporters/alarmstore. The config, the rows that spans become
- * (alarmstore_rows.c), and the storage backends behind one struct (alarmstore_db.c,
- * alarmstore_sqlite.c, alarmstore_mariadb.c). */
+ * (alarmstore_rows.c), the storage backends behind one struct (alarmstore_db.c,
+ * alarmstore_sqlite.c, alarmstore_mariadb.c), and the alarms' notifications
+ * (alarmstore_alarms.c, alarmstore_notify.c). */
 #ifndef ALARMSTORE_H
 #define ALARMSTORE_H
 

@@ -2,7 +2,10 @@
  * 2.10 and 3 task spans, error spans), bad input (wrong types, huge and invalid UTF-8 text),
  * the wire pre-check held to the extraction, database URLs, the refused sections, and the
  * SQLite backend: schema, idempotent stores, alarms, a newer schema, a locked database, and
- * the exporter end to end on a loop. */
+ * the exporter end to end on a loop. Notifications: the notify section's rules, the dedup
+ * plan, the messages' escaping, and the alarms' database side (due, recorded, retried, given
+ * up, digested); the sends themselves are tested end to end in
+ * test/integration/alarmstore.test.mjs (a real HTTP server and a real SMTP server). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
