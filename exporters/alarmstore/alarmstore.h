@@ -1,6 +1,7 @@
 /* alarmstore.h: private to exporters/alarmstore. The config, the rows that spans become
- * (alarmstore_rows.c), and the storage backends behind one struct (alarmstore_db.c,
- * alarmstore_sqlite.c, alarmstore_mariadb.c). */
+ * (alarmstore_rows.c), the storage backends behind one struct (alarmstore_db.c,
+ * alarmstore_sqlite.c, alarmstore_mariadb.c), and the alarms' notifications
+ * (alarmstore_alarms.c, alarmstore_notify.c). */
 #ifndef ALARMSTORE_H
 #define ALARMSTORE_H
 
@@ -18,13 +19,32 @@ typedef struct exp_as_error_spans_cfg {
     om_strlist_t services;
 } exp_as_error_spans_cfg_t;
 
-/* notify: belongs to a later part of issue 11. Its keys are parsed (so that a typo is reported
- * at its line) but a config that has the section is refused by exp_as_config_validate:
- * accepting it and doing nothing would lose alarms silently. */
+/* notify::webhook: a JSON POST per notification through the core HTTP client (its shared
+ * settings: headers, tls, proxy_url, ...). */
+typedef struct exp_as_webhook_cfg {
+    char *endpoint;
+    int64_t timeout; /* ns */
+    om_http_client_cfg_t http;
+} exp_as_webhook_cfg_t;
+
+/* notify::retry: the backoff of a notifier that is down (never given up: at least once). */
+typedef struct exp_as_notify_retry_cfg {
+    int64_t initial_interval, max_interval; /* ns */
+} exp_as_notify_retry_cfg_t;
+
 typedef struct exp_as_notify_cfg {
-    int64_t dedup_window;
-    om_node_t *digest, *webhook, *email;
+    int64_t dedup_window; /* ns; 0: one notification per failure */
+    bool immediate;       /* false: failures are reported by the digest only */
+    char *digest_at;      /* digest::at, "HH:MM" or "HH:MM:SS" UTC; NULL: no digest */
+    exp_as_notify_retry_cfg_t retry;
+    exp_as_webhook_cfg_t webhook;
+    bool has_webhook;
+    om_mail_cfg_t email;
+    bool has_email;
 } exp_as_notify_cfg_t;
+
+/* "HH:MM" or "HH:MM:SS" (UTC) as seconds after midnight; -1 when it is neither. */
+int as_parse_daytime(const char *s);
 
 /* api: the query API and page (alarmstore_api.c): the core HTTP server's settings (endpoint,
  * tls, auth: {authenticator}, timeouts...) plus the trace link. */
@@ -163,6 +183,8 @@ bool as_parse_time_utc(const char *s, size_t len, int64_t *ns);
 /* Storage backends                                                                           */
 
 typedef struct as_conn as_conn_t;
+#define AS_QUERY_MAX_COLS 32
+typedef int (*as_row_fn)(void *arg, const char *const *cols, size_t n);
 
 /* How one row went. */
 #define AS_ROW_INSERTED 0
@@ -197,6 +219,12 @@ typedef struct as_backend {
      * a batch-level error. */
     int (*insert_chunk)(as_conn_t *c, const as_row_t *rows, size_t *inserted, om_err_t *err);
     size_t chunk;
+    /* Run sql with its ? bound to params (text; NULL: SQL NULL), calling row for each row
+     * (cols[i] NULL for SQL NULL; valid during the call), which returns 0 or stops the query
+     * with OM_ENOMEM. row may be NULL (UPDATE, INSERT). 0, OM_EAGAIN or OM_EIO. */
+    int (*query)(as_conn_t *c, const char *sql, const char *const *params, size_t n_params,
+                 as_row_fn row, void *arg, om_err_t *err);
+    const char *insert_ignore; /* "INSERT OR IGNORE" / "INSERT IGNORE" */
     int (*commit)(as_conn_t *c, om_err_t *err);
     void (*rollback)(as_conn_t *c);
     void (*close)(as_conn_t *c);
@@ -214,6 +242,7 @@ int as_db_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms,
 /* The outcome of storing one batch. */
 typedef struct as_store_result {
     size_t inserted, duplicates, refused;
+    size_t alarms; /* failed runs among the inserted (an upper bound for chunks) */
     char first_refusal[400];
 } as_store_result_t;
 
@@ -345,6 +374,142 @@ void as_api_free(as_api_t *a);
 int as_api_port(const as_api_t *a);
 
 /* The latest schema version this binary knows. */
-#define AS_SCHEMA_VERSION 1
+#define AS_SCHEMA_VERSION 2
+
+/* ------------------------------------------------------------------------------------------ */
+/* Alarms and their notifications (alarmstore_alarms.c: the database side, on the database    */
+/* thread; alarmstore_notify.c: the loop side, sending through the core's async clients)      */
+/*                                                                                            */
+/* Each FAILED run opens one row in `alarms` (in the run's own transaction). Its states:       */
+/*   open      not yet notified: waiting for its first send, for the end of its (group,        */
+/*             process)'s dedup window, or for a retry (next_attempt_at, notify_attempts and   */
+/*             last_error tell which); with immediate: false, waiting for the digest.          */
+/*   notified  at least one notifier took it (notified_at; one alert_history row); a notifier  */
+/*             that refused it for good is named in last_error.                               */
+/*   failed    every notifier refused it for good (an HTTP 4xx other than 408/429, an SMTP     */
+/*             5xx, refused credentials): given up, last_error says why; the digest reports it.*/
+/* notifiers_done (schema version 2) holds, per notifier bit (AS_NOTIFIER_*), the ones that     */
+/* took the alarm (low byte) and those that refused it for good (<< 8), so a retry goes only to */
+/* the notifiers still owing it. digested_at: when a digest reported it.                      */
+/* All of it is in the database, so a restart neither forgets an alarm nor sends one twice    */
+/* (except a send cut by a crash between the server's acceptance and the row's update: at least */
+/* once).                                                                                     */
+
+#define AS_NOTIFIER_WEBHOOK 1u
+#define AS_NOTIFIER_EMAIL 2u
+#define AS_NOTIFIER_GAVE_UP_SHIFT 8
+
+/* One alarm with its run's details; strings om_malloc'd (NULL: SQL NULL); times as the
+ * database writes them ("YYYY-MM-DD HH:MM:SS[.ffffff]", UTC). */
+typedef struct as_alarm {
+    int64_t id;
+    char *group, *process, *host, *platform, *script, *error_type, *error_message, *stack_trace;
+    char *start_time, *end_time, *trace_id, *created_at, *next_attempt_at, *state, *last_error;
+    int attempts;
+    unsigned done; /* notifiers_done */
+} as_alarm_t;
+
+/* One message: one alarm, a (group, process)'s alarms counted (dedup), or a digest. */
+typedef struct as_notice {
+    as_alarm_t *v; /* owned */
+    size_t n;
+    bool digest;
+    unsigned need; /* the notifiers it goes to (AS_NOTIFIER_* bits) */
+} as_notice_t;
+
+typedef struct as_notices {
+    as_notice_t *v;
+    size_t n, cap;
+    int64_t next_wake_ns; /* when the next notice may be due (0: none known) */
+} as_notices_t;
+
+void as_alarm_free(as_alarm_t *a);
+void as_notices_free(as_notices_t *ns);
+
+/* The plan's inputs: the open alarms of one (group, process), in id order, and the time of
+ * that pair's last notification (0: none since the earliest of them minus the window). */
+typedef struct as_plan_in {
+    int64_t now_ns, window_ns;
+    unsigned notifiers; /* configured AS_NOTIFIER_* bits */
+} as_plan_in_t;
+
+/* Pure: what to send now for one (group, process)'s open alarms v[0..n) whose last
+ * notification was at last_ns (0: none in reach). Moves the alarms it sends into out (as one
+ * notice) and lowers out->next_wake_ns to when the rest may be due. The rules:
+ *   - window 0: every due alarm alone;
+ *   - a notification less than the window ago: nothing until the window ends;
+ *   - alarms that arrived within the window of the last notification, now ended: one notice
+ *     counting every open alarm of the pair;
+ *   - otherwise (the pair's first failure in a window): the oldest alone, now; the others
+ *     are inside its window and wait for its end.
+ * An alarm whose retry time (next_attempt_at) has not come holds its notice back. 0 or
+ * OM_ENOMEM. */
+int as_plan_pair(const as_plan_in_t *in, as_alarm_t *v, size_t n, int64_t last_ns,
+                 as_notices_t *out);
+
+/* "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) to ns; false when it is not that. */
+bool as_parse_db_time(const char *s, int64_t *ns);
+
+/* Database thread. The notices due now from the open alarms (at most a few hundred a call). */
+int as_alarms_due(const as_backend_t *be, as_conn_t *c, const as_plan_in_t *in, as_notices_t *out,
+                  om_err_t *err);
+/* Database thread. The alarms of the last 24 hours not notified (state open or failed) and
+ * not yet in a digest, as one notice (n 0: none). */
+int as_alarms_digest(const as_backend_t *be, as_conn_t *c, int64_t now_ns, as_notice_t *out,
+                     om_err_t *err);
+
+/* How a notice went, per notifier. */
+typedef struct as_outcome {
+    unsigned ok;          /* notifiers that took it */
+    unsigned gave_up;     /* notifiers that refused it for good */
+    char last_error[256]; /* "" when none failed */
+    int64_t retry_at_ns;  /* when to try the others again */
+} as_outcome_t;
+
+/* Database thread, one transaction: the alarms of a notice after a send. digest_only: the
+ * digest is these alarms' notification (immediate: false). */
+int as_alarms_record(const as_backend_t *be, as_conn_t *c, const as_notice_t *nt,
+                     const as_outcome_t *o, unsigned notifiers, bool digest_only, int64_t now_ns,
+                     om_err_t *err);
+
+/* The exporter's database thread, for the notifier: fn runs there with the open connection
+ * (opened first if needed), then done on the loop with fn's result (OM_ESHUTDOWN: never ran). */
+typedef struct as_db_job as_db_job_t;
+typedef int (*as_db_fn)(as_db_job_t *j, const as_backend_t *be, as_conn_t *c, om_err_t *err);
+struct as_db_job {
+    om_job_t job; /* first member */
+    void *exp;    /* the exporter */
+    as_db_fn fn;
+    void (*done)(as_db_job_t *j, int rc);
+    int rc;
+    om_err_t err;
+};
+int exp_as_db_submit(void *exp, as_db_job_t *j);
+
+/* The notifier (alarmstore_notify.c), on the loop. */
+typedef struct as_notifier as_notifier_t;
+typedef struct as_notifier_args {
+    const exp_as_cfg_t *cfg;
+    om_host_t *host;
+    const char *log_name;
+    const char *id;
+    void *exp; /* for exp_as_db_submit */
+} as_notifier_args_t;
+/* create: no I/O. NULL *out when the config has no notify section. */
+int as_notifier_new(const as_notifier_args_t *a, as_notifier_t **out, om_err_t *err);
+int as_notifier_start(as_notifier_t *n, om_err_t *err);
+/* Something may be due now (new alarms stored, the database opened). */
+void as_notifier_kick(as_notifier_t *n);
+/* Let the sends in flight finish and be recorded (bounded by the notifiers' timeouts), close
+ * the clients, then done(arg). */
+void as_notifier_shutdown(as_notifier_t *n, om_done_fn done, void *arg);
+void as_notifier_free(as_notifier_t *n);
+
+/* Message texts (pure; for tests too). Each appends to sb. */
+void as_notice_webhook_json(const as_notice_t *nt, om_strbuf_t *sb);
+void as_notice_mail(const as_notice_t *nt, om_strbuf_t *subject, om_strbuf_t *text,
+                    om_strbuf_t *html);
+/* "2024-05-01T01:00:00.5Z" of a database time (copied as is when it is not one). */
+void as_rfc3339(const char *db_time, char out[40]);
 
 #endif

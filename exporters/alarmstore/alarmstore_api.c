@@ -1,10 +1,9 @@
 /* alarmstore_api.c: the query API and page of the alarmstore exporter (`api:`), served by the
  * core HTTP server (endpoint, tls, auth: {authenticator} and the timeouts are its settings;
  * a request the authenticator refuses is answered 401 before it reaches a handler here).
- *   GET /                   the page: open alarms, then the latest runs, failures first
- *   GET /api/v1/executions  runs, as JSON (alarmstore_query.c)
- *   GET /api/v1/alarms      alarms, as JSON
- * Any other path is 404; another method than GET (or HEAD) 405. Errors are JSON
+ *   GET /                   the page: the latest alarms (not notified first), then the latest runs,
+ * failures first GET /api/v1/executions  runs, as JSON (alarmstore_query.c) GET /api/v1/alarms
+ * alarms, as JSON Any other path is 404; another method than GET (or HEAD) 405. Errors are JSON
  * {"error": "..."}: 400 for bad parameters, 503 when the database cannot be read.
  *
  * Threads. The query string is checked on the loop (cheap; a bad one is answered 400 at

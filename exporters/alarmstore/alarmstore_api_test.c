@@ -402,6 +402,7 @@ static void test_sqlite_reader(void)
                           "href=\"http://t/00000000000000000000000000000016?a=1&amp;b=2\">"
                           "00000000000000000000000000000016</a></td>");
     ASSERT_CONTAINS(html, "<table id=\"alarms\">");
+    ASSERT_CONTAINS(strstr(html, "<table id=\"alarms\">"), "<td>open</td>"); /* its state */
     ASSERT_TRUE(strstr(html, "<b>") == NULL);
     om_strbuf_reset(&page);
     /* No template: no link. */

@@ -15,28 +15,87 @@ static const om_field_t error_spans_fields[] = {
     {.key = NULL},
 };
 
-/* Parsed so that the shape is checked; refused by exp_as_config_validate until notifying
- * exists (see alarmstore.h). */
+static const om_field_t webhook_fields[] = {
+    {.key = "endpoint",
+     .type = OM_F_STRING,
+     .offset = offsetof(exp_as_webhook_cfg_t, endpoint),
+     .help = "http(s) URL the JSON is POSTed to (a Slack or Mattermost incoming webhook works)"},
+    {.key = "timeout",
+     .type = OM_F_DURATION,
+     .offset = offsetof(exp_as_webhook_cfg_t, timeout),
+     .def = "10s",
+     .min = 1e6,
+     .max = 3.6e12,
+     .help = "time limit of one POST, connection included"},
+    OM_HTTP_CLIENT_FIELDS(exp_as_webhook_cfg_t, http, "64KiB"),
+    {.key = NULL},
+};
+
+static const om_field_t digest_fields[] = {
+    {.key = "at",
+     .type = OM_F_STRING,
+     .offset = 0,
+     .help = "UTC time of day, \"HH:MM\" or \"HH:MM:SS\", of the daily summary"},
+    {.key = NULL},
+};
+
+static const om_field_t notify_retry_fields[] = {
+    {.key = "initial_interval",
+     .type = OM_F_DURATION,
+     .offset = offsetof(exp_as_notify_retry_cfg_t, initial_interval),
+     .def = "5s",
+     .min = 1e6,
+     .max = 8.64e13,
+     .help = "wait after a notifier's first failure (doubled each time)"},
+    {.key = "max_interval",
+     .type = OM_F_DURATION,
+     .offset = offsetof(exp_as_notify_retry_cfg_t, max_interval),
+     .def = "5m",
+     .min = 1e6,
+     .max = 8.64e13,
+     .help = "the longest wait between two tries"},
+    {.key = NULL},
+};
+
+#define NOFF(m) offsetof(exp_as_notify_cfg_t, m)
 static const om_field_t notify_fields[] = {
     {.key = "dedup_window",
      .type = OM_F_DURATION,
-     .offset = offsetof(exp_as_notify_cfg_t, dedup_window),
+     .offset = NOFF(dedup_window),
      .def = "1h",
      .min = 0,
      .max = 9.2e18,
-     .help = "repeated failures of a (group, process) within it send one notification"},
+     .help = "further failures of a (group, process) within it send one counting notification "
+             "at its end (0: one per failure)"},
+    {.key = "immediate",
+     .type = OM_F_BOOL,
+     .offset = NOFF(immediate),
+     .def = "true",
+     .help = "notify each failure (deduplicated) as it comes; false: the digest only"},
     {.key = "digest",
-     .type = OM_F_NODE,
-     .offset = offsetof(exp_as_notify_cfg_t, digest),
-     .help = "{at: \"08:00\"}: a daily UTC summary of failures not yet notified"},
+     .type = OM_F_SECTION,
+     .offset = NOFF(digest_at),
+     .fields = digest_fields,
+     .help = "{at: \"08:00\"}: a daily UTC summary of the last 24 hours' failures not notified"},
+    {.key = "retry",
+     .type = OM_F_SECTION,
+     .offset = NOFF(retry),
+     .fields = notify_retry_fields,
+     .help = "backoff of a notifier that is down (retried until it takes the alarm)"},
     {.key = "webhook",
-     .type = OM_F_NODE,
-     .offset = offsetof(exp_as_notify_cfg_t, webhook),
-     .help = "{endpoint, headers}: a JSON POST per notification"},
+     .type = OM_F_SECTION,
+     .offset = NOFF(webhook),
+     .fields = webhook_fields,
+     .present_offset = NOFF(has_webhook),
+     .flags = OM_FF_PRESENCE,
+     .help = "{endpoint, headers, timeout, tls, ...}: a JSON POST per notification"},
     {.key = "email",
-     .type = OM_F_NODE,
-     .offset = offsetof(exp_as_notify_cfg_t, email),
-     .help = "{endpoint, starttls, username, password, from, to}: SMTP"},
+     .type = OM_F_SECTION,
+     .offset = NOFF(email),
+     .fields = om_mail_fields,
+     .present_offset = NOFF(has_email),
+     .flags = OM_FF_PRESENCE,
+     .help = "{endpoint, starttls, username, password, from, to, timeout, tls}: SMTP"},
     {.key = NULL},
 };
 
@@ -68,7 +127,7 @@ const om_field_t exp_as_fields[] = {
      .fields = notify_fields,
      .present_offset = OFF(has_notify),
      .flags = OM_FF_PRESENCE,
-     .help = "notifications of failed runs (not implemented yet: refused)"},
+     .help = "notifications of failed runs: webhook, e-mail, dedup, daily digest"},
     {.key = "api",
      .type = OM_F_SECTION,
      .offset = OFF(api),
@@ -264,6 +323,73 @@ int as_url_parse(const char *url, as_url_t *out, om_err_t *err)
     return rc;
 }
 
+int as_parse_daytime(const char *s)
+{
+    int h = 0, m = 0, sec = 0, used = 0;
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 5 && sscanf(s, "%2d:%2d%n", &h, &m, &used) == 2 && used == 5) {
+        sec = 0;
+    } else if (n == 8 && sscanf(s, "%2d:%2d:%2d%n", &h, &m, &sec, &used) == 3 && used == 8) {
+    } else {
+        return -1;
+    }
+    if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[3]) || h < 0 || h > 23 ||
+        m < 0 || m > 59 || sec < 0 || sec > 59) {
+        return -1;
+    }
+    return h * 3600 + m * 60 + sec;
+}
+
+/* Errors of the core's shared HTTP client rules are about keys below notify::webhook. */
+static int webhook_validate(const exp_as_webhook_cfg_t *w, om_err_t *err)
+{
+    if (w->endpoint == NULL || w->endpoint[0] == '\0') {
+        om_err_at(err, "notify::webhook::endpoint", "a webhook needs an endpoint");
+        return OM_ECONFIG;
+    }
+    int rc = om_http_check_url("notify::webhook::endpoint", w->endpoint, err);
+    if (rc == 0) {
+        rc = om_http_client_cfg_validate(&w->http, err);
+        if (rc == OM_ECONFIG && strncmp(err->at, "notify::", 8) != 0) {
+            char at[sizeof err->at + 32];
+            snprintf(at, sizeof at, "notify::webhook%s%s", err->at[0] ? "::" : "", err->at);
+            snprintf(err->at, sizeof err->at, "%.*s", (int)sizeof err->at - 1, at);
+        }
+    }
+    return rc;
+}
+
+static int notify_validate(const exp_as_notify_cfg_t *n, om_err_t *err)
+{
+    if (n->digest_at != NULL && as_parse_daytime(n->digest_at) < 0) {
+        om_err_at(err, "notify::digest::at",
+                  "\"%.40s\" is no UTC time of day: write \"HH:MM\" or \"HH:MM:SS\"", n->digest_at);
+        return OM_ECONFIG;
+    }
+    if (!n->has_webhook && !n->has_email) {
+        om_err_at(err, "notify", "name a notifier: webhook, email or both");
+        return OM_ECONFIG;
+    }
+    if (!n->immediate && n->digest_at == NULL) {
+        om_err_at(err, "notify::immediate",
+                  "immediate: false reports failures by the digest only: set digest::at too");
+        return OM_ECONFIG;
+    }
+    if (n->retry.max_interval < n->retry.initial_interval) {
+        om_err_at(err, "notify::retry::max_interval", "must not be less than initial_interval");
+        return OM_ECONFIG;
+    }
+    int rc = n->has_webhook ? webhook_validate(&n->webhook, err) : 0;
+    if (rc == 0 && n->has_email) {
+        if (n->email.endpoint == NULL || n->email.endpoint[0] == '\0') {
+            om_err_at(err, "notify::email::endpoint", "e-mail needs an endpoint");
+            return OM_ECONFIG;
+        }
+        rc = om_mail_cfg_validate(&n->email, "notify::email", err);
+    }
+    return rc;
+}
+
 /* What libmariadb can be told (file paths, a cipher list, a TLS version list, whether to check
  * the certificate) is accepted; what it cannot do is refused, never ignored. */
 static int tls_validate(const exp_as_cfg_t *c, as_db_kind_t kind, om_err_t *err)
@@ -308,10 +434,10 @@ int exp_as_config_validate(const void *vcfg, om_err_t *err)
 {
     const exp_as_cfg_t *c = vcfg;
     if (c->has_notify) {
-        om_err_at(err, "notify",
-                  "alarmstore: notify is not implemented yet (notifications come with a later "
-                  "part of issue 11); remove the section");
-        return OM_ECONFIG;
+        int rc = notify_validate(&c->notify, err);
+        if (rc != 0) {
+            return rc;
+        }
     }
     if (c->has_api) {
         int rc = om_http_server_cfg_validate(&c->api.http, "api", err);

@@ -78,6 +78,7 @@ static int store_one(const as_backend_t *be, as_conn_t *c, const as_row_t *r,
     }
     if (rc == AS_ROW_INSERTED) {
         res->inserted++;
+        res->alarms += r->failed;
     } else if (rc == AS_ROW_DUPLICATE) {
         res->duplicates++;
     } else if (res->refused++ == 0) {
@@ -102,6 +103,9 @@ static int store_rows(const as_backend_t *be, as_conn_t *c, const as_rows_t *row
             if (rc == 0) {
                 res->inserted += inserted;
                 res->duplicates += chunk - inserted;
+                for (size_t k = 0; inserted > 0 && k < chunk; k++) {
+                    res->alarms += rows->v[i + k].failed; /* at most: duplicates unknown */
+                }
                 i += chunk;
                 continue;
             }

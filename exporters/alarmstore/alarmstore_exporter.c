@@ -43,7 +43,8 @@ typedef struct exp_as {
     om_host_t *host;
     om_exphelper_t *helper;
     om_workers_t *pool;
-    as_api_t *api; /* api: configured, else NULL */
+    as_api_t *api;           /* api: configured, else NULL */
+    as_notifier_t *notifier; /* NULL without notify: */
     as_url_t url;
     as_extract_opts_t opts;
     bool shutting_down;
@@ -138,6 +139,48 @@ static void store_work(om_job_t *job, void *data)
     }
 }
 
+/* The notifier's jobs (as_db_job_t): on the same thread and connection as storing, so that
+ * reading and updating alarms needs no second connection and never races a batch. */
+static void db_job_work(om_job_t *job, void *data)
+{
+    as_db_job_t *j = (as_db_job_t *)job;
+    db_thread_t *t = data;
+    exp_as_t *e = j->exp;
+    if (t == NULL) {
+        j->rc = OM_ENOMEM;
+        om_err_set(&j->err, OM_ENOMEM, "out of memory");
+        return;
+    }
+    if (t->conn == NULL) {
+        j->rc = as_db_open(&e->url, e->cfg, (uint64_t)(e->cfg->helper.timeout / OM_NS_PER_MS),
+                           &t->be, &t->conn, &j->err);
+        if (j->rc != 0) {
+            return;
+        }
+    }
+    j->rc = j->fn(j, t->be, t->conn, &j->err);
+    if (j->rc != 0 && j->rc != OM_ENOMEM) {
+        t->be->close(t->conn);
+        t->conn = NULL;
+    }
+}
+
+static void db_job_done(om_job_t *job, int status)
+{
+    as_db_job_t *j = (as_db_job_t *)job;
+    j->done(j, status != 0 ? status : j->rc);
+}
+
+int exp_as_db_submit(void *exp, as_db_job_t *j)
+{
+    exp_as_t *e = exp;
+    if (e->pool == NULL) {
+        return OM_ESHUTDOWN;
+    }
+    j->exp = e;
+    return om_workers_submit(e->pool, &j->job, db_job_work, db_job_done);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* The loop's side                                                                            */
 
@@ -171,6 +214,8 @@ static void store_done(om_job_t *job, int status)
             OM_CLOG(e->log_name, OM_LOG_INFO, "database ready (schema version %d)",
                     AS_SCHEMA_VERSION);
         }
+        /* Alarms left open by an earlier run (or by a database that was down) go out now. */
+        as_notifier_kick(e->notifier);
         om_free(j);
         return;
     }
@@ -179,6 +224,9 @@ static void store_done(om_job_t *job, int status)
         om_metric_counter_add(e->m_duplicate, j->res.duplicates);
         om_metric_counter_add(e->m_refused, j->res.refused);
         maybe_log_refused(e, &j->res);
+        if (j->res.alarms > 0) {
+            as_notifier_kick(e->notifier);
+        }
     } else if (rc == OM_ENOMEM) {
         rc = OM_EAGAIN;
     }
@@ -318,10 +366,17 @@ static int as_create(const om_create_args_t *a, void **self, om_err_t *err)
         e->helper = om_exphelper_new(a, &e->cfg->helper, as_send, e, err);
         rc = e->helper == NULL ? (err->code != 0 ? err->code : OM_ENOMEM) : 0;
     }
+    if (rc == 0) {
+        as_notifier_args_t na = {
+            .cfg = e->cfg, .host = a->host, .log_name = a->log_name, .id = a->id, .exp = e};
+        rc = as_notifier_new(&na, &e->notifier, err);
+    }
     if (rc == 0 && e->cfg->has_api) {
         rc = as_api_new(a->host, a->log_name, e->cfg, &e->url, &e->api, err);
     }
     if (rc != 0) {
+        as_api_free(e->api);
+        as_notifier_free(e->notifier);
         om_exphelper_free(e->helper);
         as_url_free(&e->url);
         om_free(e);
@@ -375,11 +430,16 @@ static int as_start(void *self, om_err_t *err)
     long q = e->cfg->helper.sending_queue.num_consumers;
     om_workers_cfg_t wc = {.name = "alarmstore",
                            .max_threads = 1,
-                           .max_queued = (unsigned)(q > 0 && q < 100000 ? q + 4 : 16),
+                           /* + the notifier's: a plan, a record and a digest job */
+                           .max_queued = (unsigned)(q > 0 && q < 100000 ? q + 7 : 19),
                            .thread_init = thread_init,
                            .thread_fini = thread_fini,
                            .arg = e};
     int rc = om_workers_new(e->host->loop, &wc, &e->pool, err);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = as_notifier_start(e->notifier, err);
     if (rc != 0) {
         return rc;
     }
@@ -406,7 +466,7 @@ static void pool_closed(void *arg)
     finish(e);
 }
 
-static void drained(void *arg)
+static void notifier_stopped(void *arg)
 {
     exp_as_t *e = arg;
     if (e->pool == NULL) {
@@ -414,6 +474,18 @@ static void drained(void *arg)
         return;
     }
     om_workers_close(e->pool, pool_closed, e);
+}
+
+/* The helper's queue is drained: the notifier's sends in flight finish and are recorded (on
+ * the database thread, so before the pool closes), then the pool closes. */
+static void drained(void *arg)
+{
+    exp_as_t *e = arg;
+    if (e->notifier != NULL) {
+        as_notifier_shutdown(e->notifier, notifier_stopped, e);
+        return;
+    }
+    notifier_stopped(e);
 }
 
 static void api_closed(void *arg)
@@ -444,6 +516,7 @@ static void as_destroy(void *self)
     exp_as_t *e = self;
     om_exphelper_free(e->helper);
     as_api_free(e->api);
+    as_notifier_free(e->notifier);
     as_url_free(&e->url);
     om_free(e);
 }

@@ -105,7 +105,14 @@ static const char *const migration_1[] = {
     " REFERENCES process_executions (id))" TABLE_OPTS,
     NULL,
 };
-static const char *const *const migrations[] = {migration_1};
+/* Version 2: what notifying needs (see alarmstore_sqlite.c); rerunnable. */
+static const char *const migration_2[] = {
+    "ALTER TABLE alarms ADD COLUMN IF NOT EXISTS notifiers_done INT NOT NULL DEFAULT 0",
+    "ALTER TABLE alarms ADD COLUMN IF NOT EXISTS digested_at DATETIME(6) NULL",
+    "CREATE INDEX IF NOT EXISTS ix_alert_history_sent ON alert_history (alert_sent_at)",
+    NULL,
+};
+static const char *const *const migrations[] = {migration_1, migration_2};
 
 /* Whether an error may pass later: the client's own (CR_*: no server, connection lost,
  * timeouts) and the server's that are about the server, the session or the schema, not the
@@ -540,6 +547,71 @@ static int my_insert_chunk(as_conn_t *c, const as_row_t *rows, size_t *inserted,
     return failed && *inserted > 0 ? chunk_alarms(c, rows, c->chunk_params[0].times[2], err) : 0;
 }
 
+/* sql with each ? replaced by its parameter as an escaped string literal (or NULL): the
+ * queries of notifying are few and small, and this keeps them text in, text out. */
+static int my_inline(as_conn_t *c, const char *sql, const char *const *params, size_t n_params,
+                     om_strbuf_t *sb)
+{
+    size_t k = 0;
+    for (const char *p = sql; *p != '\0'; p++) {
+        if (*p != '?' || k >= n_params) {
+            om_strbuf_putc(sb, *p);
+            continue;
+        }
+        const char *v = params[k++];
+        if (v == NULL) {
+            om_strbuf_puts(sb, "NULL");
+            continue;
+        }
+        size_t n = strlen(v);
+        if (!om_strbuf_reserve(sb, 2 * n + 3)) {
+            return OM_ENOMEM;
+        }
+        om_strbuf_putc(sb, '\'');
+        sb->len += mysql_real_escape_string(c->my, sb->data + sb->len, v, (unsigned long)n);
+        om_strbuf_putc(sb, '\'');
+    }
+    return sb->failed ? OM_ENOMEM : 0;
+}
+
+static int my_query(as_conn_t *c, const char *sql, const char *const *params, size_t n_params,
+                    as_row_fn row, void *arg, om_err_t *err)
+{
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    int rc = my_inline(c, sql, params, n_params, &sb);
+    if (rc != 0) {
+        om_strbuf_free(&sb);
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    if (mysql_real_query(c->my, sb.data, (unsigned long)sb.len) != 0) {
+        om_strbuf_free(&sb);
+        rc = fail_my(c->my, "a query", err);
+        return rc == OM_EINVAL ? OM_EIO : rc;
+    }
+    om_strbuf_free(&sb);
+    MYSQL_RES *res = mysql_store_result(c->my);
+    if (res == NULL) {
+        if (mysql_field_count(c->my) == 0) {
+            return 0; /* no result set: an UPDATE or INSERT */
+        }
+        rc = fail_my(c->my, "reading a query", err);
+        return rc == OM_EINVAL ? OM_EIO : rc;
+    }
+    unsigned n = mysql_num_fields(res);
+    n = n < AS_QUERY_MAX_COLS ? n : AS_QUERY_MAX_COLS;
+    MYSQL_ROW r;
+    while (rc == 0 && (r = mysql_fetch_row(res)) != NULL) {
+        rc = row != NULL ? row(arg, (const char *const *)r, n) : 0;
+    }
+    mysql_free_result(res);
+    if (rc != 0) {
+        om_err_set(err, rc, "out of memory reading a query");
+    }
+    return rc;
+}
+
 static void my_close(as_conn_t *c)
 {
     if (c->ins_exec != NULL) {
@@ -571,6 +643,8 @@ const as_backend_t as_mariadb_backend = {
     .insert_row = my_insert_row,
     .insert_chunk = my_insert_chunk,
     .chunk = CHUNK,
+    .query = my_query,
+    .insert_ignore = "INSERT IGNORE",
     .commit = my_commit,
     .rollback = my_rollback,
     .close = my_close,

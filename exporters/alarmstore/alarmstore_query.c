@@ -703,12 +703,28 @@ enum {
     PR_TRACE
 };
 
+/* The latest alarms, those nobody has been told of yet (open: waiting for a send, a window's
+ * end, a retry or the digest; failed: every notifier refused) before the notified ones: with
+ * notifications on, an alarm is notified within seconds, so "state = 'open'" alone would show
+ * an empty table most of the time. */
 static const char page_alarms_sql[] =
-    "SELECT a.id, a.end_time, a.platform_type, a.group_name, a.process_name, a.notify_attempts,"
-    " p.error_message, p.trace_id FROM alarms a"
+    "SELECT id, end_time, platform_type, group_name, process_name, state, notify_attempts,"
+    " error_message, trace_id FROM (SELECT a.id, a.end_time, a.platform_type, a.group_name,"
+    " a.process_name, a.state, a.notify_attempts, p.error_message, p.trace_id FROM alarms a"
     " JOIN process_executions p ON p.id = a.process_execution_id"
-    " WHERE a.state = 'open' ORDER BY a.id DESC LIMIT ?";
-enum { PA_ID, PA_END, PA_PLATFORM, PA_GROUP, PA_PROCESS, PA_ATTEMPTS, PA_ERROR, PA_TRACE };
+    " ORDER BY a.id DESC LIMIT ?) latest"
+    " ORDER BY CASE WHEN state = 'notified' THEN 1 ELSE 0 END, id DESC";
+enum {
+    PA_ID,
+    PA_END,
+    PA_PLATFORM,
+    PA_GROUP,
+    PA_PROCESS,
+    PA_STATE,
+    PA_ATTEMPTS,
+    PA_ERROR,
+    PA_TRACE
+};
 
 typedef struct page_ctx {
     om_strbuf_t *out;
@@ -831,6 +847,7 @@ static int page_alarm(void *arg, const char *const *v, const size_t *l, size_t n
     cell(c->out, v[PA_PLATFORM], l[PA_PLATFORM], 64);
     cell(c->out, v[PA_GROUP], l[PA_GROUP], 128);
     cell(c->out, v[PA_PROCESS], l[PA_PROCESS], 128);
+    cell(c->out, v[PA_STATE], l[PA_STATE], 16);
     cell(c->out, v[PA_ATTEMPTS], l[PA_ATTEMPTS], 16);
     cell_of(c->out, "msg", v[PA_ERROR], l[PA_ERROR], PAGE_TEXT_MAX);
     trace_cell(c, v[PA_TRACE], l[PA_TRACE]);
@@ -858,13 +875,14 @@ int as_query_page(const as_reader_backend_t *be, as_reader_t *r, const char *tra
     as_sql_t s = {0};
     om_strbuf_init(&s.sql, 0);
     om_strbuf_puts(out, page_head);
-    om_strbuf_puts(out, "<h2>Open alarms</h2>\n<table id=\"alarms\"><tr><th>id</th><th>end</th>"
-                        "<th>platform</th><th>group</th><th>process</th><th>notify attempts</th>"
-                        "<th>error</th><th>trace</th></tr>\n");
+    om_strbuf_puts(out,
+                   "<h2>Latest alarms (not notified first)</h2>\n<table id=\"alarms\"><tr>"
+                   "<th>id</th><th>end</th><th>platform</th><th>group</th><th>process</th>"
+                   "<th>state</th><th>notify attempts</th><th>error</th><th>trace</th></tr>\n");
     om_strbuf_puts(&s.sql, page_alarms_sql);
     s.binds[s.n_binds++] = (as_bind_t){.i = PAGE_ALARMS};
     int rc = s.sql.failed ? OM_ENOMEM : be->query(r, &s, page_alarm, &c, err);
-    om_strbuf_printf(out, "</table>\n%s", c.rows == 0 ? "<p>No open alarm.</p>\n" : "");
+    om_strbuf_printf(out, "</table>\n%s", c.rows == 0 ? "<p>No alarm.</p>\n" : "");
     om_strbuf_reset(&s.sql);
     om_strbuf_printf(out,
                      "<h2>Latest runs (failures first)</h2>\n<table id=\"runs\"><tr><th>id</th>"

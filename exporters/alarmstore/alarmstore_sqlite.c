@@ -63,7 +63,16 @@ static const char *const migration_1[] = {
     " end_time DATETIME, alert_sent_at DATETIME NOT NULL)",
     NULL,
 };
-static const char *const *const migrations[] = {migration_1};
+/* Version 2: what notifying needs (alarmstore.h, "Alarms"): which notifiers are done with an
+ * alarm, when a digest reported it, and an index to find a (group, process)'s last
+ * notification. */
+static const char *const migration_2[] = {
+    "ALTER TABLE alarms ADD COLUMN notifiers_done INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE alarms ADD COLUMN digested_at DATETIME",
+    "CREATE INDEX ix_alert_history_sent ON alert_history (alert_sent_at)",
+    NULL,
+};
+static const char *const *const migrations[] = {migration_1, migration_2};
 
 static int code_of(int src)
 {
@@ -277,6 +286,40 @@ static int sq_insert_row(as_conn_t *c, const as_row_t *r, om_err_t *err)
     return rc == OM_EINVAL ? AS_ROW_REFUSED : rc != 0 ? rc : AS_ROW_INSERTED;
 }
 
+static int sq_query(as_conn_t *c, const char *sql, const char *const *params, size_t n_params,
+                    as_row_fn row, void *arg, om_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (src != SQLITE_OK) {
+        int code = fail(c, src, "preparing a query", err);
+        return code == OM_EINVAL ? OM_EIO : code;
+    }
+    for (size_t i = 0; i < n_params; i++) {
+        bind_text(st, (int)i + 1, params[i]);
+    }
+    const char *cols[AS_QUERY_MAX_COLS];
+    int rc = 0;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int n = sqlite3_column_count(st);
+        n = n < AS_QUERY_MAX_COLS ? n : AS_QUERY_MAX_COLS;
+        for (int i = 0; i < n; i++) {
+            cols[i] = (const char *)sqlite3_column_text(st, i);
+        }
+        if (row != NULL && (rc = row(arg, cols, (size_t)n)) != 0) {
+            break;
+        }
+    }
+    if (rc == 0 && src != SQLITE_DONE) {
+        rc = fail(c, src, "a query", err);
+        rc = rc == OM_EINVAL ? OM_EIO : rc;
+    } else if (rc != 0) {
+        om_err_set(err, rc, "out of memory reading a query");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static void sq_close(as_conn_t *c)
 {
     sqlite3_finalize(c->ins_exec);
@@ -295,6 +338,8 @@ const as_backend_t as_sqlite_backend = {
     .prepare = sq_prepare,
     .begin = sq_begin,
     .insert_row = sq_insert_row,
+    .query = sq_query,
+    .insert_ignore = "INSERT OR IGNORE",
     .commit = sq_commit,
     .rollback = sq_rollback,
     .close = sq_close,

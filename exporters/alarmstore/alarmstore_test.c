@@ -2,11 +2,15 @@
  * 2.10 and 3 task spans, error spans), bad input (wrong types, huge and invalid UTF-8 text),
  * the wire pre-check held to the extraction, database URLs, the refused sections, and the
  * SQLite backend: schema, idempotent stores, alarms, a newer schema, a locked database, and
- * the exporter end to end on a loop. */
+ * the exporter end to end on a loop. Notifications: the notify section's rules, the dedup
+ * plan, the messages' escaping, and the alarms' database side (due, recorded, retried, given
+ * up, digested); the sends themselves are tested end to end in
+ * test/integration/alarmstore.test.mjs (a real HTTP server and a real SMTP server). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -445,11 +449,191 @@ static void test_config(void)
                                " sending_queue: {queue_size: 10}}"),
                   "");
     ASSERT_CONTAINS(config_error("{notify: {dedup_window: 1h, webhook: {endpoint: x}}}"),
-                    "notify: alarmstore: notify is not implemented yet");
+                    "notify::webhook::endpoint");
     ASSERT_EQ_STR(config_error("{api: {endpoint: 'localhost:8890'}}"), "");
     ASSERT_CONTAINS(config_error("{notify: {dedup_windo: 1h}}"), "dedup_windo");
     ASSERT_CONTAINS(config_error("{database: 'postgresql://x/y'}"), "unknown database URL");
     ASSERT_CONTAINS(config_error("{error_spans: {services: ['']}}"), "must not be empty");
+}
+
+static void test_notify_config(void)
+{
+    ASSERT_EQ_STR(config_error("{notify: {dedup_window: 10m, digest: {at: '08:00'},"
+                               " retry: {initial_interval: 1s, max_interval: 1m},"
+                               " webhook: {endpoint: 'https://hooks.example/x', headers: {A: b},"
+                               " timeout: 3s},"
+                               " email: {endpoint: 'smtp://mail.example:25', from: a@example.com,"
+                               " to: [b@example.com]}}}"),
+                  "");
+    ASSERT_EQ_STR(config_error("{notify: {immediate: false, digest: {at: '23:59:30'},"
+                               " webhook: {endpoint: 'http://127.0.0.1:9/'}}}"),
+                  "");
+    ASSERT_CONTAINS(config_error("{notify: {dedup_window: 1h}}"), "notify: name a notifier");
+    ASSERT_CONTAINS(config_error("{notify: {digest: {at: '8:00'}, webhook: {endpoint: "
+                                 "'http://h/'}}}"),
+                    "notify::digest::at: \"8:00\" is no UTC time of day");
+    ASSERT_CONTAINS(config_error("{notify: {immediate: false, webhook: {endpoint: 'http://h/'}}}"),
+                    "notify::immediate: immediate: false reports failures by the digest only");
+    ASSERT_CONTAINS(config_error("{notify: {webhook: {headers: {a: b}}}}"),
+                    "notify::webhook::endpoint: a webhook needs an endpoint");
+    ASSERT_CONTAINS(config_error("{notify: {webhook: {endpoint: 'ftp://h/'}}}"),
+                    "notify::webhook::endpoint");
+    ASSERT_CONTAINS(config_error("{notify: {webhook: {endpoint: 'http://h/', middlewares: [x]}}}"),
+                    "middlewares");
+    ASSERT_CONTAINS(config_error("{notify: {webhook: {endpoint: 'http://h/',"
+                                 " tls: {min_version: '1.9'}}}}"),
+                    "notify::webhook::tls");
+    ASSERT_CONTAINS(config_error("{notify: {email: {endpoint: 'smtp://m:25', from: a@b,"
+                                 " to: ['x y@b']}}}"),
+                    "notify::email");
+    ASSERT_CONTAINS(config_error("{notify: {email: {endpoint: 'smtp://mail.example:25',"
+                                 " starttls: false, username: u, password: p, from: a@b,"
+                                 " to: [c@d]}}}"),
+                    "notify::email");
+    ASSERT_CONTAINS(config_error("{notify: {retry: {initial_interval: 1m, max_interval: 1s},"
+                                 " webhook: {endpoint: 'http://h/'}}}"),
+                    "notify::retry::max_interval");
+}
+
+static void test_daytime(void)
+{
+    ASSERT_EQ_INT(as_parse_daytime("00:00"), 0);
+    ASSERT_EQ_INT(as_parse_daytime("08:00"), 8 * 3600);
+    ASSERT_EQ_INT(as_parse_daytime("23:59:59"), 86399);
+    const char *bad[] = {"24:00", "8:00", "08:60", "08:00:60", "0800",   "08:00 ",
+                         "-1:00", "",     "08:0a", "+8:00",    "08:00:0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_EQ_INT(as_parse_daytime(bad[i]), -1);
+    }
+    int64_t ns;
+    ASSERT_TRUE(as_parse_db_time("2024-05-01 01:00:02.5", &ns));
+    ASSERT_EQ_INT(ns, 1714525202500000000LL);
+    ASSERT_TRUE(as_parse_db_time("2024-05-01 01:00:02", &ns));
+    ASSERT_TRUE(!as_parse_db_time("yesterday", &ns));
+    char t[40];
+    as_rfc3339("2024-05-01 01:00:02.500000", t);
+    ASSERT_EQ_STR(t, "2024-05-01T01:00:02.5Z");
+    as_rfc3339("2024-05-01 01:00:02.000000", t);
+    ASSERT_EQ_STR(t, "2024-05-01T01:00:02Z");
+    as_rfc3339("2024-05-01 01:00:02", t);
+    ASSERT_EQ_STR(t, "2024-05-01T01:00:02Z");
+}
+
+/* Alarms of one pair for the plan: created at the given seconds after T0. */
+#define PLAN_T0 ((int64_t)1714525200 * OM_NS_PER_S)
+static void plan_alarms(as_alarm_t *v, size_t n, const int *created_s, const char *retry)
+{
+    memset(v, 0, n * sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        char t[32];
+        as_format_time(PLAN_T0 + created_s[i] * OM_NS_PER_S, t);
+        v[i].id = (int64_t)i + 1;
+        v[i].created_at = om_strdup(t);
+        v[i].next_attempt_at = retry != NULL ? om_strdup(retry) : NULL;
+    }
+}
+
+static void plan_free(as_alarm_t *v, size_t n, as_notices_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        as_alarm_free(&v[i]);
+    }
+    as_notices_free(out);
+}
+
+static void test_plan_pair(void)
+{
+    as_alarm_t v[5];
+    as_notices_t out = {0};
+    as_plan_in_t in = {.now_ns = PLAN_T0 + 10 * OM_NS_PER_S,
+                       .window_ns = 60 * OM_NS_PER_S,
+                       .notifiers = AS_NOTIFIER_WEBHOOK | AS_NOTIFIER_EMAIL};
+    /* The pair's first failures: the oldest at once, the others at the end of its window. */
+    const int c3[] = {1, 2, 3};
+    plan_alarms(v, 3, c3, NULL);
+    ASSERT_EQ_INT(as_plan_pair(&in, v, 3, 0, &out), 0);
+    ASSERT_EQ_INT(out.n, 1);
+    ASSERT_EQ_INT(out.v[0].n, 1);
+    ASSERT_EQ_INT(out.v[0].v[0].id, 1);
+    ASSERT_EQ_INT(out.v[0].need, AS_NOTIFIER_WEBHOOK | AS_NOTIFIER_EMAIL);
+    ASSERT_EQ_INT(out.next_wake_ns, in.now_ns + in.window_ns);
+    plan_free(v, 3, &out);
+    /* Notified 5 s ago: wait for the window's end. */
+    plan_alarms(v, 2, c3 + 1, NULL);
+    ASSERT_EQ_INT(as_plan_pair(&in, v, 2, PLAN_T0 + 5 * OM_NS_PER_S, &out), 0);
+    ASSERT_EQ_INT(out.n, 0);
+    ASSERT_EQ_INT(out.next_wake_ns, PLAN_T0 + 65 * OM_NS_PER_S);
+    plan_free(v, 2, &out);
+    /* The window over: the alarms that came within it, counted in one notice. */
+    in.now_ns = PLAN_T0 + 70 * OM_NS_PER_S;
+    plan_alarms(v, 2, c3 + 1, NULL);
+    ASSERT_EQ_INT(as_plan_pair(&in, v, 2, PLAN_T0 + 1 * OM_NS_PER_S, &out), 0);
+    ASSERT_EQ_INT(out.n, 1);
+    ASSERT_EQ_INT(out.v[0].n, 2);
+    plan_free(v, 2, &out);
+    /* A notice waiting for its retry is held back, and woken then. */
+    plan_alarms(v, 1, c3, "2024-05-01 01:02:00.000000");
+    ASSERT_EQ_INT(as_plan_pair(&in, v, 1, 0, &out), 0);
+    ASSERT_EQ_INT(out.n, 0);
+    ASSERT_EQ_INT(out.next_wake_ns, PLAN_T0 + 120 * OM_NS_PER_S);
+    plan_free(v, 1, &out);
+    /* A retry goes only to the notifier still owing it. */
+    plan_alarms(v, 1, c3, "2024-05-01 01:00:30.000000");
+    v[0].done = AS_NOTIFIER_WEBHOOK;
+    ASSERT_EQ_INT(as_plan_pair(&in, v, 1, 0, &out), 0);
+    ASSERT_EQ_INT(out.n, 1);
+    ASSERT_EQ_INT(out.v[0].need, AS_NOTIFIER_EMAIL);
+    plan_free(v, 1, &out);
+    /* Window 0: every alarm alone. */
+    in.window_ns = 0;
+    plan_alarms(v, 3, c3, NULL);
+    ASSERT_EQ_INT(as_plan_pair(&in, v, 3, PLAN_T0 + 9 * OM_NS_PER_S, &out), 0);
+    ASSERT_EQ_INT(out.n, 3);
+    plan_free(v, 3, &out);
+}
+
+static void test_notice_texts(void)
+{
+    as_alarm_t a = {.id = 7,
+                    .group = (char *)"g<1>",
+                    .process = (char *)"p\"q",
+                    .host = (char *)"h",
+                    .error_type = (char *)"E",
+                    .error_message = (char *)"line1\nline2 <script>&",
+                    .stack_trace = (char *)"a<b>\nc",
+                    .start_time = (char *)"2024-05-01 01:00:00.000000",
+                    .end_time = (char *)"2024-05-01 01:00:02.500000",
+                    .trace_id = (char *)TRACE};
+    as_notice_t nt = {.v = &a, .n = 1};
+    om_strbuf_t sb;
+    om_strbuf_init(&sb, 0);
+    as_notice_webhook_json(&nt, &sb);
+    om_arena_t *arena = om_arena_new(0);
+    const om_json_t *root = NULL;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(om_json_parse(arena, sb.data, sb.len, &root, &err), 0);
+    ASSERT_EQ_STR(om_json_get(root, "process")->u.s, "p\"q");
+    ASSERT_EQ_STR(om_json_get(root, "error_message")->u.s, "line1\nline2 <script>&");
+    ASSERT_EQ_STR(om_json_get(root, "end_time")->u.s, "2024-05-01T01:00:02.5Z");
+    ASSERT_EQ_STR(om_json_get(root, "text")->u.s,
+                  "OtelMon: FAILED g<1>/p\"q on h: E: line1\nline2 <script>&");
+    ASSERT_TRUE(om_json_get(root, "platform")->type == OM_JSON_NULL);
+    om_arena_unref(arena);
+    om_strbuf_t subject, text, html;
+    om_strbuf_init(&subject, 0);
+    om_strbuf_init(&text, 0);
+    om_strbuf_init(&html, 0);
+    as_notice_mail(&nt, &subject, &text, &html);
+    ASSERT_CONTAINS(html.data, "<td>g&lt;1&gt;</td>");
+    ASSERT_CONTAINS(html.data, "<td>line1\nline2 &lt;script&gt;&amp;</td>");
+    ASSERT_CONTAINS(html.data, "<pre>a&lt;b&gt;\nc</pre>");
+    ASSERT_TRUE(strstr(html.data, "<script>") == NULL);
+    ASSERT_CONTAINS(text.data, "Error       line1\nline2 <script>&\n");
+    ASSERT_CONTAINS(text.data, "Ended       2024-05-01T01:00:02.5Z\n");
+    om_strbuf_free(&sb);
+    om_strbuf_free(&subject);
+    om_strbuf_free(&text);
+    om_strbuf_free(&html);
 }
 
 /* MariaDB's tls section: what libmariadb can do is taken, the rest refused by name. */
@@ -552,7 +736,7 @@ static void test_sqlite_store_idempotent(void)
     ASSERT_EQ_STR(query1(path, "SELECT COUNT(*) FROM process_executions"), "2");
     ASSERT_EQ_STR(query1(path, "SELECT COUNT(*) FROM alarms"), "1");
     ASSERT_EQ_STR(query1(path, "SELECT COUNT(*) FROM alert_history"), "0");
-    ASSERT_EQ_STR(query1(path, "SELECT version FROM schema_version"), "1");
+    ASSERT_EQ_STR(query1(path, "SELECT version FROM schema_version"), "2");
     ASSERT_EQ_STR(query1(path, "SELECT success || '|' || host_name || '|' || start_time || '|' ||"
                                " end_time || '|' || duration_seconds || '|' || source_count ||"
                                " '|' || typeof(source_count) FROM process_executions"
@@ -575,6 +759,94 @@ static void test_sqlite_store_idempotent(void)
     as_url_free(&u);
 }
 
+/* The alarms' database side on SQLite: what is due, recording a send (notified, retry,
+ * given up), the dedup window read from alert_history, the digest. */
+static void test_sqlite_alarms_flow(void)
+{
+    const char *path = tmp_path("alarms.db");
+    as_url_t u = {.kind = AS_DB_SQLITE, .path = (char *)path};
+    om_err_t err = {0};
+    const as_backend_t *be;
+    as_conn_t *c;
+    ASSERT_EQ_INT(as_db_open(&u, NULL, 1000, &be, &c, &err), 0);
+    om_batch_t *b =
+        om_testdata_otlp("resource host.name=h1; scope s;"
+                         "span a trace:" TRACE " id:00000000000000a1 start:" T_START " end:" T_END
+                         " etl.process_name=p etl.group_name=g etl.error=e1 etl.stacktrace='x<y>';"
+                         "span b trace:" TRACE " id:00000000000000a2 start:" T_START " end:" T_END
+                         " etl.process_name=p etl.group_name=g etl.error=e2;"
+                         "span c trace:" TRACE " id:00000000000000a3 start:" T_START " end:" T_END
+                         " etl.process_name=q etl.group_name=g etl.error=e3;"
+                         "span d trace:" TRACE " id:00000000000000a4 start:" T_START " end:" T_END
+                         " etl.process_name=ok etl.group_name=g");
+    as_rows_t rows = extract(b, NULL);
+    as_store_result_t res;
+    ASSERT_EQ_INT(as_db_store(be, c, &rows, &res, &err), 0);
+    as_rows_free(&rows);
+    om_batch_release(b);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * OM_NS_PER_S + ts.tv_nsec;
+    unsigned both = AS_NOTIFIER_WEBHOOK | AS_NOTIFIER_EMAIL;
+    as_plan_in_t in = {.now_ns = now, .window_ns = 3600 * OM_NS_PER_S, .notifiers = both};
+    as_notices_t due = {0};
+    ASSERT_EQ_INT(as_alarms_due(be, c, &in, &due, &err), 0);
+    /* p's first alarm and q's; p's second waits for the window. */
+    ASSERT_EQ_INT(due.n, 2);
+    ASSERT_EQ_STR(due.v[0].v[0].error_message, "e1");
+    ASSERT_EQ_STR(due.v[0].v[0].stack_trace, "x<y>");
+    ASSERT_EQ_STR(due.v[0].v[0].host, "h1");
+    ASSERT_EQ_STR(due.v[0].v[0].end_time, "2024-05-01 01:01:30.500000");
+    ASSERT_EQ_STR(due.v[1].v[0].process, "q");
+    /* p1 went to both; q: the webhook refused it for good, e-mail is down. */
+    as_outcome_t ok = {.ok = both};
+    ASSERT_EQ_INT(as_alarms_record(be, c, &due.v[0], &ok, both, false, now, &err), 0);
+    as_outcome_t half = {.gave_up = AS_NOTIFIER_WEBHOOK, .retry_at_ns = now + OM_NS_PER_S};
+    snprintf(half.last_error, sizeof half.last_error, "webhook: HTTP 400; email: refused");
+    ASSERT_EQ_INT(as_alarms_record(be, c, &due.v[1], &half, both, false, now, &err), 0);
+    be->close(c);
+    ASSERT_EQ_STR(query1(path, "SELECT group_concat(process_name || ':' || state || ':' ||"
+                               " notify_attempts || ':' || notifiers_done, ' ') FROM"
+                               " (SELECT * FROM alarms ORDER BY id)"),
+                  "p:notified:1:3 p:open:0:0 q:open:1:256");
+    ASSERT_EQ_STR(query1(path, "SELECT last_error FROM alarms WHERE process_name = 'q'"),
+                  "webhook: HTTP 400; email: refused");
+    ASSERT_EQ_STR(query1(path, "SELECT COUNT(*) FROM alert_history"), "1");
+    ASSERT_EQ_INT(as_db_open(&u, NULL, 1000, &be, &c, &err), 0);
+    /* Now: p is inside its window; q's retry is in a second, and only e-mail owes it. */
+    as_notices_free(&due);
+    ASSERT_EQ_INT(as_alarms_due(be, c, &in, &due, &err), 0);
+    ASSERT_EQ_INT(due.n, 0);
+    ASSERT_TRUE(llabs(due.next_wake_ns - (now + OM_NS_PER_S)) < 1000); /* microseconds stored */
+    in.now_ns = now + 2 * OM_NS_PER_S;
+    ASSERT_EQ_INT(as_alarms_due(be, c, &in, &due, &err), 0);
+    ASSERT_EQ_INT(due.n, 1);
+    ASSERT_EQ_INT(due.v[0].need, AS_NOTIFIER_EMAIL);
+    /* E-mail refuses too: q is given up. */
+    as_outcome_t no = {.gave_up = AS_NOTIFIER_EMAIL};
+    snprintf(no.last_error, sizeof no.last_error, "email: 550");
+    ASSERT_EQ_INT(as_alarms_record(be, c, &due.v[0], &no, both, false, now, &err), 0);
+    as_notices_free(&due);
+    /* The digest: q (given up) and p's second (open), not p's first. */
+    as_notice_t d;
+    ASSERT_EQ_INT(as_alarms_digest(be, c, now, &d, &err), 0);
+    ASSERT_EQ_INT(d.n, 2);
+    ASSERT_EQ_STR(d.v[0].error_message, "e2");
+    ASSERT_EQ_STR(d.v[1].state, "failed");
+    as_outcome_t dok = {.ok = AS_NOTIFIER_EMAIL};
+    ASSERT_EQ_INT(as_alarms_record(be, c, &d, &dok, both, false, now, &err), 0);
+    for (size_t i = 0; i < d.n; i++) {
+        as_alarm_free(&d.v[i]);
+    }
+    om_free(d.v);
+    ASSERT_EQ_INT(as_alarms_digest(be, c, now, &d, &err), 0);
+    ASSERT_EQ_INT(d.n, 0);
+    om_free(d.v);
+    be->close(c);
+    ASSERT_EQ_STR(query1(path, "SELECT COUNT(*) FROM alarms WHERE digested_at IS NOT NULL"), "2");
+    ASSERT_EQ_STR(query1(path, "SELECT state FROM alarms WHERE process_name = 'q'"), "failed");
+}
+
 static void test_sqlite_newer_schema_refused(void)
 {
     const char *path = tmp_path("newer.db");
@@ -591,7 +863,7 @@ static void test_sqlite_newer_schema_refused(void)
     const as_backend_t *be;
     as_conn_t *c;
     ASSERT_EQ_INT(as_db_open(&u, NULL, 1000, &be, &c, &err), OM_ECONFIG);
-    ASSERT_CONTAINS(err.msg, "schema is at version 99, newer than this otelmon knows (1)");
+    ASSERT_CONTAINS(err.msg, "schema is at version 99, newer than this otelmon knows (2)");
 }
 
 static void test_sqlite_locked_is_retryable(void)
@@ -838,8 +1110,13 @@ int main(void)
     OM_RUN(test_wire_precheck);
     OM_RUN(test_urls);
     OM_RUN(test_config);
+    OM_RUN(test_notify_config);
+    OM_RUN(test_daytime);
+    OM_RUN(test_plan_pair);
+    OM_RUN(test_notice_texts);
     OM_RUN(test_tls_config);
     OM_RUN(test_sqlite_store_idempotent);
+    OM_RUN(test_sqlite_alarms_flow);
     OM_RUN(test_sqlite_newer_schema_refused);
     OM_RUN(test_sqlite_locked_is_retryable);
     OM_RUN(test_sqlite_refused_row_is_skipped);

@@ -13,8 +13,9 @@
 // Bad input: wrongly typed attributes, a huge stack trace and invalid UTF-8 are stored with
 // what is valid, cut to the columns' sizes, and the batch is not lost.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -39,7 +40,7 @@ const S = (ms) => ms * TIME_SCALE;
 const FAST_RETRY = '{enabled: true, initial_interval: 100ms, randomization_factor: 0.1, ' +
     'multiplier: 1.5, max_interval: 500ms, max_elapsed_time: 120s}';
 
-function collectorYaml(database) {
+function collectorYaml(database, extra = '') {
     return (o) => 'receivers:\n' +
         '  otlp:\n' +
         '    protocols:\n' +
@@ -52,7 +53,7 @@ function collectorYaml(database) {
         `    database: ${JSON.stringify(database)}\n` +
         '    error_spans: {services: [fastapi-app]}\n' +
         '    timeout: 2s\n' +
-        `    retry_on_failure: ${FAST_RETRY}\n` +
+        `    retry_on_failure: ${FAST_RETRY}\n` + extra +
         'service:\n' +
         '  pipelines:\n' +
         '    traces: {receivers: [otlp], processors: [batch], exporters: [alarmstore]}\n';
@@ -314,7 +315,7 @@ describe('alarmstore into SQLite', { timeout: S(120000) }, () => {
                     ['POST /orders', 'open', 0, 'fastapi-app'], ['extract', 'open', 0, 'daily_sales'],
                     ['load_customers', 'open', 0, 'sales'],
                 ]);
-                assert.deepEqual(sqliteJson(db, 'SELECT version FROM schema_version'), [{ version: 1 }]);
+                assert.deepEqual(sqliteJson(db, 'SELECT version FROM schema_version'), [{ version: 2 }]);
                 await bulkTwice(c, (q) => sqliteJson(db, q)[0].n);
             });
         } finally {
@@ -356,18 +357,6 @@ describe('alarmstore into SQLite', { timeout: S(120000) }, () => {
             await c.stop();
         }
     });
-
-    test('notify and api are refused until implemented', async () => {
-        const { runOtelmon } = await import('../js/harness.mjs');
-        const dir = tempDir('otelmon-alarmstore-');
-        const cfg = path.join(dir, 'c.yaml');
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(cfg, collectorYaml(`sqlite:///${dir}/x.db`)({ grpcPort: 0, httpPort: 0 })
-            .replace('    timeout: 2s\n', '    timeout: 2s\n    notify: {dedup_window: 1h}\n'));
-        const r = runOtelmon(['validate', '--config', cfg]);
-        assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /c\.yaml:13:13: exporters::alarmstore: notify: alarmstore: notify is not implemented yet/);
-    });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -396,7 +385,7 @@ describe('alarmstore into MariaDB', { timeout: S(240000) }, () => {
                     Object.fromEntries(Object.entries(r).map(([k, v]) => [k, unescapeBatch(v)])));
                 checkRows(rows, ids, '');
                 assert.deepEqual(m.sql('SELECT COUNT(*) AS n FROM alarms'), [{ n: '3' }]);
-                assert.deepEqual(m.sql('SELECT version FROM schema_version'), [{ version: '1' }]);
+                assert.deepEqual(m.sql('SELECT version FROM schema_version'), [{ version: '2' }]);
 
                 // The server goes away; runs keep arriving; it comes back.
                 await m.stop();
@@ -418,6 +407,369 @@ describe('alarmstore into MariaDB', { timeout: S(240000) }, () => {
             });
         } finally {
             await c.stop();
+        }
+    });
+
+    test('notifications from MariaDB: one webhook POST per failure, state kept in the database', async () => {
+        m.sql("CREATE DATABASE otelmon_notify; GRANT ALL ON otelmon_notify.* TO 'otelmon'@'127.0.0.1';");
+        const q = (sql) => m.sql(`USE otelmon_notify; ${sql}`);
+        const hook = await Webhook.start();
+        hook.failLeft = 1;
+        const url = `mysql://otelmon:s3cret%21pw@127.0.0.1:${m.port}/otelmon_notify`;
+        const extra = notifyYaml(['dedup_window: 0s', 'retry: {initial_interval: 100ms, max_interval: 400ms}',
+            `webhook: {endpoint: "http://127.0.0.1:${hook.port}/"}`]);
+        const c = await startCollector({ yaml: collectorYaml(url, extra) });
+        try {
+            await c.check(async () => {
+                const ctx = await sendRuns(c, [{ process: 'm1', error: 'one' }, { process: 'm2', error: 'two' }, { process: 'm3' }]);
+                await waitFor(() => hook.posts.length >= 2, S(20000), 'two POSTs');
+                const byProc = Object.fromEntries(hook.posts.map((p) => [p.body.process, p.body]));
+                assert.equal(byProc.m1.error_message, 'one');
+                assert.equal(byProc.m1.trace_id, ctx[0].traceId);
+                assert.equal(Date.parse(byProc.m2.end_time), T0 + 1000 + 2500);
+                await waitFor(() => Number(q("SELECT COUNT(*) AS n FROM alarms WHERE state = 'notified'")[0].n) === 2,
+                    S(10000), 'the alarms notified in MariaDB');
+                assert.deepEqual(q('SELECT COUNT(*) AS n FROM alert_history'), [{ n: '2' }]);
+                assert.deepEqual(q('SELECT SUM(notify_attempts) AS n FROM alarms'), [{ n: '3' }], 'one retried after a 500');
+                assert.equal(hook.posts.length, 2);
+            });
+        } finally {
+            await c.stop();
+            await hook.close();
+        }
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Notifications: a webhook (a node HTTP server of the test) and e-mail (a real SMTP server,
+// test/lib/smtp_server.py on aiosmtpd), with SQLite.
+
+/** A webhook receiver on a free loopback port: answers 500 while failLeft > 0, else 200. */
+class Webhook {
+    constructor() {
+        this.posts = [];
+        this.failed = [];
+        this.failLeft = 0;
+    }
+
+    static async start() {
+        const w = new Webhook();
+        await w.listen(0);
+        return w;
+    }
+
+    async listen(port) {
+        this.server = http.createServer((req, res) => {
+            const chunks = [];
+            req.on('data', (d) => chunks.push(d));
+            req.on('end', () => {
+                const rec = { headers: req.headers, method: req.method, url: req.url, at: Date.now(),
+                    body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+                if (this.failLeft > 0) {
+                    this.failLeft--;
+                    this.failed.push(rec);
+                    res.writeHead(500).end('busy');
+                    return;
+                }
+                this.posts.push(rec);
+                res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+            });
+        });
+        await new Promise((resolve) => this.server.listen(port, '127.0.0.1', resolve));
+        this.port = this.server.address().port;
+    }
+
+    /** Stop listening: the collector's next attempts get "connection refused". */
+    async close() {
+        this.server.closeAllConnections();
+        await new Promise((resolve) => this.server.close(resolve));
+    }
+}
+
+/** smtp_server.py on a free port; messages parsed by Python's email package. */
+class Smtpd {
+    static async start() {
+        const s = new Smtpd();
+        s.dir = tempDir('otelmon-smtp-');
+        s.proc = spawn('/usr/bin/python3', ['-W', 'ignore', path.join(import.meta.dirname, '..', 'lib', 'smtp_server.py'),
+            '--dir', s.dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+        process.once('exit', () => s.proc.kill('SIGKILL'));
+        let out = '';
+        s.port = await new Promise((resolve, reject) => {
+            s.proc.stdout.on('data', (d) => {
+                out += d;
+                const m = /PORT (\d+)/.exec(out);
+                if (m) {
+                    resolve(Number(m[1]));
+                }
+            });
+            s.proc.once('exit', () => reject(new Error('smtp_server.py exited')));
+        });
+        return s;
+    }
+
+    files() {
+        return readdirSync(this.dir).filter((f) => f.endsWith('.eml')).sort((a, b) => parseInt(a) - parseInt(b));
+    }
+
+    /** The messages so far: {subject, from, to, envelopeTo, text, html}. */
+    messages() {
+        const py = 'import email, json, sys\nfrom email import policy\nout = []\n' +
+            'for f in sys.argv[1:]:\n' +
+            '    m = email.message_from_binary_file(open(f, "rb"), policy=policy.default)\n' +
+            '    d = {"subject": str(m["subject"]), "from": str(m["from"]), "to": str(m["to"]),\n' +
+            '         "envelopeTo": str(m["X-Envelope-To"]), "type": m.get_content_type()}\n' +
+            '    for p in m.walk():\n' +
+            '        if p.get_content_maintype() == "text":\n' +
+            '            d[p.get_content_subtype()] = p.get_content()\n' +
+            '    out.append(d)\n' +
+            'print(json.dumps(out))\n';
+        const files = this.files().map((f) => path.join(this.dir, f));
+        return files.length === 0 ? [] : JSON.parse(execFileSync('python3', ['-c', py, ...files], { encoding: 'utf8' }));
+    }
+
+    stop() {
+        this.proc.kill('SIGTERM');
+    }
+}
+
+const STACK = Array.from({ length: 30 }, (_, i) => `  File "job.py", line ${i + 1}, in <step${i}>`).join('\n');
+
+/** Runs through the SDK in one export: [{process, group?, error?}]; their span contexts. */
+async function sendRuns(c, runs, startMs = T0) {
+    const mem = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+        resource: resourceFromAttributes({ 'service.name': 'etl-scripts', 'host.name': 'etl-host-9' }),
+        spanProcessors: [new SimpleSpanProcessor(mem)],
+    });
+    const t = provider.getTracer('otelmon.traced');
+    const ctx = [];
+    runs.forEach((r, i) => {
+        const attrs = { 'etl.process_name': r.process, 'etl.group_name': r.group ?? 'nightly', 'etl.platform': 'script' };
+        if (r.error) {
+            Object.assign(attrs, { 'etl.error': r.error, 'etl.error_type': 'ValueError', 'etl.stacktrace': `Traceback:\n${STACK}` });
+        }
+        const s = t.startSpan(r.process, { startTime: hr(startMs + i * 1000), attributes: attrs });
+        if (r.error) {
+            s.setStatus({ code: api.SpanStatusCode.ERROR });
+        }
+        s.end(hr(startMs + i * 1000 + 2500));
+        ctx.push(s.spanContext());
+    });
+    const exporter = new OTLPTraceExporter({ url: `${c.httpUrl}/v1/traces`, timeoutMillis: S(10000) });
+    const res = await new Promise((resolve) => exporter.export(mem.getFinishedSpans(), resolve));
+    assert.equal(res.code, ExportResultCode.SUCCESS, `export: ${res.error}`);
+    await exporter.shutdown();
+    return ctx;
+}
+
+function notifyYaml(lines) {
+    return '    notify:\n' + lines.map((l) => `      ${l}\n`).join('');
+}
+
+describe('alarmstore notifications (SQLite)', { timeout: S(180000) }, () => {
+    test('one webhook POST and one e-mail per failure, field by field', async () => {
+        const dir = tempDir('otelmon-alarmstore-');
+        const db = path.join(dir, 'n.db');
+        const hook = await Webhook.start();
+        const smtp = await Smtpd.start();
+        const extra = notifyYaml([
+            'dedup_window: 1h',
+            `webhook: {endpoint: "http://127.0.0.1:${hook.port}/hooks/secret-path", headers: {X-Token: tok-s3cret}}`,
+            `email: {endpoint: "smtp://127.0.0.1:${smtp.port}", starttls: false, from: "otelmon@example.com", to: ["ops@example.com", "dev@example.com"]}`,
+        ]);
+        const c = await startCollector({ yaml: collectorYaml(`sqlite:///${db}`, extra) });
+        try {
+            await c.check(async () => {
+                const ctx = await sendRuns(c, [
+                    { process: 'load_a', error: 'bad value <b>&"x"' },
+                    { process: 'load_ok' },
+                    { process: 'load_b', group: 'hourly', error: 'disk full' },
+                ]);
+                await waitFor(() => hook.posts.length >= 2 && smtp.files().length >= 2, S(20000), 'two POSTs and two mails');
+                assert.equal(hook.posts.length, 2);
+                const byProc = Object.fromEntries(hook.posts.map((p) => [p.body.process, p]));
+                assert.deepEqual(Object.keys(byProc).sort(), ['load_a', 'load_b']);
+                const a = byProc.load_a;
+                assert.equal(a.method, 'POST');
+                assert.equal(a.url, '/hooks/secret-path');
+                assert.equal(a.headers['x-token'], 'tok-s3cret');
+                assert.match(a.headers['content-type'], /^application\/json/);
+                const b = a.body;
+                assert.equal(b.kind, 'alarm');
+                assert.equal(b.count, 1);
+                assert.equal(b.group, 'nightly');
+                assert.equal(b.host, 'etl-host-9');
+                assert.equal(b.platform, 'script');
+                assert.equal(b.error_type, 'ValueError');
+                assert.equal(b.error_message, 'bad value <b>&"x"');
+                assert.equal(b.trace_id, ctx[0].traceId);
+                assert.equal(Date.parse(b.start_time), T0);
+                assert.equal(Date.parse(b.end_time), T0 + 2500);
+                assert.match(b.start_time, /^2024-05-01T01:00:00(\.0+)?Z$/);
+                assert.equal(b.text, 'OtelMon: FAILED nightly/load_a on etl-host-9: ValueError: bad value <b>&"x"');
+                assert.equal(byProc.load_b.body.group, 'hourly');
+                assert.equal(Date.parse(byProc.load_b.body.end_time), T0 + 2000 + 2500);
+
+                const mails = smtp.messages();
+                assert.equal(mails.length, 2);
+                const m = mails.find((x) => x.subject.includes('load_a'));
+                assert.equal(m.subject, 'OtelMon: FAILED nightly/load_a on etl-host-9: ValueError: bad value <b>&"x"');
+                assert.equal(m.type, 'multipart/alternative');
+                assert.equal(m.envelopeTo, 'ops@example.com,dev@example.com');
+                for (const want of ['Group       nightly', 'Process     load_a', 'Host        etl-host-9',
+                    'Started     2024-05-01T01:00:00Z', 'Ended       2024-05-01T01:00:02.5Z',
+                    'Error type  ValueError', 'Error       bad value <b>&"x"', `Trace ID    ${ctx[0].traceId}`,
+                    '  File "job.py", line 19, in <step18>']) {
+                    assert.ok(m.plain.includes(want), `text part has ${want}:\n${m.plain}`);
+                }
+                assert.ok(!m.plain.includes('line 20,'), 'only the first 20 lines of the stack trace');
+                assert.ok(m.html.includes('<td>bad value &lt;b&gt;&amp;&quot;x&quot;</td>'), m.html);
+                assert.ok(m.html.includes('in &lt;step0&gt;'), 'the stack trace is escaped');
+                assert.ok(!m.html.includes('<b>&'), 'no raw HTML from the data');
+
+                await waitFor(() => sqliteJson(db, "SELECT COUNT(*) AS n FROM alarms WHERE state = 'notified'")[0].n === 2,
+                    S(10000), 'both alarms notified');
+                const rows = sqliteJson(db, 'SELECT state, notify_attempts, notifiers_done, last_error, notified_at IS NOT NULL AS sent FROM alarms');
+                assert.deepEqual(rows, [
+                    { state: 'notified', notify_attempts: 1, notifiers_done: 3, last_error: null, sent: 1 },
+                    { state: 'notified', notify_attempts: 1, notifiers_done: 3, last_error: null, sent: 1 }]);
+                assert.equal(sqliteJson(db, 'SELECT COUNT(*) AS n FROM alert_history')[0].n, 2);
+                const metrics = await (await fetch(`http://127.0.0.1:${c.telemetryPort}/metrics`)).text();
+                assert.match(metrics, /otelcol_exporter_alarmstore_notifications_sent_total\{[^}]*notifier="webhook"[^}]*\} 2/);
+                assert.match(metrics, /otelcol_exporter_alarmstore_notifications_sent_total\{[^}]*notifier="email"[^}]*\} 2/);
+            });
+        } finally {
+            await c.stop();
+            await hook.close();
+            smtp.stop();
+        }
+        assert.ok(!c.stderr.includes('tok-s3cret') && !c.stderr.includes('secret-path'), 'no secret in the log');
+    });
+
+    test('dedup: 5 failures in a 2s window send 1 at once and 1 counting 4', async () => {
+        const dir = tempDir('otelmon-alarmstore-');
+        const db = path.join(dir, 'd.db');
+        const hook = await Webhook.start();
+        const extra = notifyYaml(['dedup_window: 2s', `webhook: {endpoint: "http://127.0.0.1:${hook.port}/"}`]);
+        const c = await startCollector({ yaml: collectorYaml(`sqlite:///${db}`, extra) });
+        try {
+            await c.check(async () => {
+                const t0 = Date.now();
+                await sendRuns(c, [{ process: 'flaky', error: 'e1' }]);
+                await waitFor(() => hook.posts.length >= 1, S(10000), 'the first failure notified');
+                assert.equal(hook.posts[0].body.count, 1);
+                assert.ok(hook.posts[0].at - t0 < 1900, 'the first failure is notified at once');
+                await sendRuns(c, [2, 3, 4, 5].map((i) => ({ process: 'flaky', error: `e${i}` })), T0 + 10000);
+                await waitFor(() => hook.posts.length >= 2, S(15000), 'the counting notification');
+                const second = hook.posts[1];
+                assert.equal(second.body.count, 4);
+                assert.equal(second.body.alarm_ids.length, 4);
+                assert.equal(second.body.error_message, 'e5', 'the latest failure is shown');
+                assert.equal(Date.parse(second.body.first_end_time), T0 + 10000 + 2500);
+                assert.match(second.body.text, /^OtelMon: 4 failures of nightly\/flaky on etl-host-9/);
+                assert.ok(second.at - hook.posts[0].at >= 1900, 'at the end of the window');
+                await waitFor(() => sqliteJson(db, 'SELECT COUNT(*) AS n FROM alert_history')[0].n === 5, S(5000),
+                    'five runs in alert_history');
+                assert.equal(sqliteJson(db, "SELECT COUNT(*) AS n FROM alarms WHERE state = 'notified'")[0].n, 5);
+                assert.equal(hook.posts.length, 2);
+            });
+        } finally {
+            await c.stop();
+            await hook.close();
+        }
+    });
+
+    test('digest a few seconds ahead: one summary of the failures not notified', async () => {
+        const dir = tempDir('otelmon-alarmstore-');
+        const db = path.join(dir, 'g.db');
+        const hook = await Webhook.start();
+        const smtp = await Smtpd.start();
+        const at = new Date(Date.now() + S(4000)).toISOString().slice(11, 19); // HH:MM:SS UTC
+        const extra = notifyYaml([
+            'immediate: false', `digest: {at: "${at}"}`,
+            `webhook: {endpoint: "http://127.0.0.1:${hook.port}/"}`,
+            `email: {endpoint: "smtp://127.0.0.1:${smtp.port}", starttls: false, from: "otelmon@example.com", to: ["ops@example.com"]}`,
+        ]);
+        const c = await startCollector({ yaml: collectorYaml(`sqlite:///${db}`, extra) });
+        try {
+            await c.check(async () => {
+                await sendRuns(c, [{ process: 'p1', error: 'boom 1' }, { process: 'p2', error: 'boom 2' }, { process: 'ok' }]);
+                await waitFor(() => hook.posts.length >= 1 && smtp.files().length >= 1, S(20000), 'the digest');
+                const d = hook.posts[0].body;
+                assert.equal(d.kind, 'digest');
+                assert.equal(d.count, 2);
+                assert.deepEqual(d.failures.map((f) => [f.process, f.error_message, f.host]),
+                    [['p1', 'boom 1', 'etl-host-9'], ['p2', 'boom 2', 'etl-host-9']]);
+                assert.match(d.text, /^OtelMon daily digest: 2 failed runs not notified in the last 24 hours\n- nightly\/p1 on etl-host-9 at 2024-05-01T01:00:02.5Z: boom 1/);
+                const [m] = smtp.messages();
+                assert.equal(m.subject, 'OtelMon daily digest: 2 failed runs not notified in the last 24 hours');
+                assert.ok(m.plain.includes('Process     p2') && m.html.includes('<td>boom 1</td>'), m.plain);
+                await waitFor(() => sqliteJson(db, "SELECT COUNT(*) AS n FROM alarms WHERE state = 'notified'" +
+                    ' AND digested_at IS NOT NULL')[0].n === 2, S(5000), 'the alarms digested');
+                assert.equal(sqliteJson(db, 'SELECT COUNT(*) AS n FROM alert_history')[0].n, 2);
+                assert.equal(hook.posts.length, 1, 'nothing sent at once with immediate: false');
+            });
+        } finally {
+            await c.stop();
+            await hook.close();
+            smtp.stop();
+        }
+    });
+
+    test('webhook down (500s, then refused) then up, and restarts: every alarm notified exactly once', async () => {
+        const dir = tempDir('otelmon-alarmstore-');
+        const db = path.join(dir, 'r.db');
+        const hook = await Webhook.start();
+        const port = hook.port;
+        const extra = notifyYaml(['dedup_window: 0s', 'retry: {initial_interval: 100ms, max_interval: 400ms}',
+            `webhook: {endpoint: "http://127.0.0.1:${port}/", timeout: 2s}`]);
+        const yaml = collectorYaml(`sqlite:///${db}`, extra);
+        const notifiedIds = () => hook.posts.flatMap((p) => p.body.alarm_ids);
+        let c = await startCollector({ yaml });
+        try {
+            await c.check(async () => {
+                hook.failLeft = 4;
+                await sendRuns(c, [1, 2, 3].map((i) => ({ process: `down${i}`, error: `x${i}` })));
+                await waitFor(() => hook.failed.length >= 4, S(15000), 'four 500 answers');
+                await hook.close();
+                // Refused connections now: wait for a retry to record one.
+                await waitFor(() => sqliteJson(db, "SELECT COUNT(*) AS n FROM alarms WHERE last_error LIKE '%webhook:%'" +
+                    " AND last_error NOT LIKE '%HTTP 500%'")[0].n >= 1, S(15000), 'a refused connection recorded');
+                await hook.listen(port);
+                await waitFor(() => notifiedIds().length >= 3, S(15000), 'the three alarms notified');
+                await waitFor(() => sqliteJson(db, "SELECT COUNT(*) AS n FROM alarms WHERE state = 'notified'")[0].n === 3,
+                    S(5000), 'three alarms notified in the database');
+                const rows = sqliteJson(db, 'SELECT notify_attempts FROM alarms');
+                assert.ok(rows.some((r) => r.notify_attempts > 1), 'retried');
+            });
+            // Pending alarms across a restart: the webhook is down while they arrive.
+            await hook.close();
+            await c.check(async () => {
+                await sendRuns(c, [4, 5].map((i) => ({ process: `down${i}`, error: `x${i}` })), T0 + 60000);
+                await waitFor(() => sqliteJson(db, "SELECT COUNT(*) AS n FROM alarms WHERE state = 'open'" +
+                    ' AND notify_attempts >= 1')[0].n === 2, S(15000), 'two alarms tried and pending');
+            });
+            await c.stop();
+            await hook.listen(port);
+            c = await startCollector({ yaml });
+            await c.check(async () => {
+                await waitFor(() => notifiedIds().length >= 5, S(15000), 'the pending alarms sent after the restart');
+            });
+            await c.stop();
+            // Once more: nothing is sent again; a new failure goes out alone.
+            c = await startCollector({ yaml });
+            await c.check(async () => {
+                await sendRuns(c, [{ process: 'down6', error: 'x6' }], T0 + 120000);
+                await waitFor(() => notifiedIds().length >= 6, S(15000), 'the new alarm');
+                const ids = notifiedIds();
+                assert.equal(new Set(ids).size, 6, `each alarm once: ${ids}`);
+                assert.equal(ids.length, 6, `each alarm once: ${ids}`);
+                assert.equal(sqliteJson(db, 'SELECT COUNT(*) AS n FROM alert_history')[0].n, 6);
+            });
+        } finally {
+            await c.stop();
+            await hook.close();
         }
     });
 });

@@ -339,7 +339,7 @@ async function checkPage(c, ids, n) {
     assert.ok(href, cust);
     assert.equal(href[1], want.replaceAll('"', '&quot;'));
     assert.equal(href[2], ids.load_customers.trace);
-    // The open alarms table lists it too.
+    // The alarms table lists it too.
     const alarmsTable = dom.slice(dom.indexOf('<table id="alarms">'), dom.indexOf('<table id="runs">'));
     assert.ok(alarmsTable.includes('load_customers'));
     // All failures come before every success.
