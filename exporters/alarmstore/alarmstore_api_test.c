@@ -185,7 +185,7 @@ static void test_query_sql(void)
     ASSERT_EQ_STR(om_strbuf_str(&s.sql),
                   "SELECT id, process_execution_id, platform_type, group_name, process_name, "
                   "end_time, state, notify_attempts, next_attempt_at, last_error, notified_at, "
-                  "created_at FROM alarms ORDER BY id DESC LIMIT ?");
+                  "created_at, notifiers_done, digested_at FROM alarms ORDER BY id DESC LIMIT ?");
     as_sql_free(&s);
     as_query_free(&q);
 }

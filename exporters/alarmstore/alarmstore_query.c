@@ -394,6 +394,8 @@ static const as_qcol_t alarm_cols[] = {
     {"last_error", AS_CK_TEXT},
     {"notified_at", AS_CK_TIME},
     {"created_at", AS_CK_TIME},
+    {"notifiers_done", AS_CK_INT}, /* schema version 2: the notifiers that took it (bits) */
+    {"digested_at", AS_CK_TIME},
 };
 
 const as_qcol_t *as_query_cols(as_qkind_t kind, size_t *n)

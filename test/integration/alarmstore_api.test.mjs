@@ -247,11 +247,12 @@ async function checkApi(c, ids) {
     const custRun = all.items.find((r) => r.process_name === 'load_customers');
     assert.deepEqual(Object.keys(cust), ['id', 'process_execution_id', 'platform_type', 'group_name',
         'process_name', 'end_time', 'state', 'notify_attempts', 'next_attempt_at', 'last_error',
-        'notified_at', 'created_at']);
+        'notified_at', 'created_at', 'notifiers_done', 'digested_at']);
     assert.deepEqual({ ...cust, id: 0, created_at: '' }, {
         id: 0, process_execution_id: custRun.id, platform_type: 'script', group_name: 'sales',
         process_name: 'load_customers', end_time: '2024-05-01T01:00:03.250000Z', state: 'open',
         notify_attempts: 0, next_attempt_at: null, last_error: null, notified_at: null, created_at: '',
+        notifiers_done: 0, digested_at: null,
     });
     assert.equal((await items(c, '/api/v1/alarms?state=open&group=bulk')).items.length, 9);
     assert.equal((await items(c, '/api/v1/alarms?state=closed')).items.length, 0);
