@@ -1353,10 +1353,17 @@ void om_workers_close(om_workers_t *w, om_done_fn done, void *arg);
 unsigned om_workers_threads(const om_workers_t *w);
 size_t om_workers_queued(om_workers_t *w);
 
-/* The CPUs this process may use: the affinity mask, capped by the cgroup's CPU quota
- * (cgroup v2 cpu.max or v1 cpu.cfs_quota_us, rounded up), at least 1. Reads /sys once, at
- * start-up (om_host_init); later calls return the cached value. */
+/* ------------------------------------------------------------------------------------------ */
+/* CPUs and the worker pool's size (src/cpus.c)                                               */
+
+/* The CPUs this process may use, as Go 1.25 sizes GOMAXPROCS: the affinity mask's CPUs,
+ * lowered to the CPU quota rounded up (not below 2) of the process's own cgroup or its
+ * tightest visible ancestor (cgroup v2 cpu.max, else v1 cpu.cfs_quota_us), at least 1. Reads
+ * /proc and /sys once, at start-up (om_host_init); later calls return the cached value. */
 unsigned om_cpu_count(void);
+/* The host's worker pool's size: GOMAXPROCS from the environment when it is a whole number
+ * from 1 to 1024 (what otelcol deployments already set), else om_cpu_count(). */
+unsigned om_workers_default_size(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Introspection (pipeline.c): what the running collector is made of, for pages that show it   */
