@@ -1078,6 +1078,16 @@ om_mailbox_t *om_mailbox_new(uv_loop_t *loop);
 /* Any thread; never blocks beyond the mutex. Posting after om_mailbox_close() is a bug: the
  * other thread must have stopped posting before the loop closes the mailbox. */
 void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m);
+/* Any thread, as om_mailbox_post, for a message that may wait: it does not wake the loop by
+ * itself until lazy_max lazy posts wait (om_mailbox_set_lazy); it runs, in order, with the
+ * next drain (the next non-lazy post, or the lazy_max-th lazy one). For completions whose
+ * handling can wait for the next event (releasing a finished call), so that a request costs
+ * the loop one wake-up rather than two. Without om_mailbox_set_lazy it is om_mailbox_post. */
+void om_mailbox_post_lazy(om_mailbox_t *mb, om_msg_t *m);
+/* Loop thread. How many lazy posts may wait before one wakes the loop; 0 (the default): every
+ * post wakes it, and what waits lazily now runs on a coming loop turn (set 0 before waiting
+ * for lazily posted messages, e.g. at shutdown). */
+void om_mailbox_set_lazy(om_mailbox_t *mb, unsigned max);
 /* Loop thread: run what is still posted, close the handle, free the mailbox, then call done
  * (may be NULL; done runs from the handle's close callback, never from inside this call). */
 void om_mailbox_close(om_mailbox_t *mb, om_done_fn done, void *arg);
