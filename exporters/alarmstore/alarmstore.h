@@ -40,6 +40,10 @@ typedef struct exp_as_cfg {
     bool has_notify;
     exp_as_api_cfg_t api;
     bool has_api;
+    /* MariaDB over TLS (alarmstore_mariadb.c): with the section, TLS is required and the
+     * server's certificate checked, unless insecure (plaintext) or insecure_skip_verify. */
+    om_tls_client_cfg_t tls;
+    bool has_tls;
     om_exphelper_cfg_t helper;
 } exp_as_cfg_t;
 

@@ -7,10 +7,6 @@
 
 #include "alarmstore.h"
 
-#define TLS_REFUSED                                                                                \
-    "TLS to the database is not implemented yet: connect over a trusted network or a local "       \
-    "socket (mysql://user:pass@localhost/db?unix_socket=/run/mysqld/mysqld.sock)"
-
 static const om_field_t error_spans_fields[] = {
     {.key = "services",
      .type = OM_F_STRLIST,
@@ -86,7 +82,13 @@ const om_field_t exp_as_fields[] = {
      .present_offset = OFF(has_api),
      .flags = OM_FF_PRESENCE,
      .help = "the query API and page (not implemented yet: refused)"},
-    {.key = "tls", .type = OM_F_REFUSED, .help = TLS_REFUSED},
+    {.key = "tls",
+     .type = OM_F_SECTION,
+     .offset = OFF(tls),
+     .fields = om_tls_client_fields,
+     .present_offset = OFF(has_tls),
+     .flags = OM_FF_PRESENCE,
+     .help = "MariaDB: connect with TLS (required, the server's certificate checked)"},
     OM_EXPHELPER_FIELDS(exp_as_cfg_t, helper, "5s"),
     {.key = NULL},
 };
@@ -168,7 +170,9 @@ static int url_query(const char *q, as_url_t *out, om_err_t *err)
         return 0;
     }
     if (strstr(q, "ssl") != NULL || strstr(q, "tls") != NULL) {
-        om_err_at(err, "database", "%s", TLS_REFUSED);
+        om_err_at(err, "database",
+                  "TLS options in the URL are not supported: use the exporter's tls section "
+                  "(tls: {ca_file: ...})");
         return OM_ECONFIG;
     }
     om_err_at(err, "database", "unknown URL option \"%.64s\" (only unix_socket=PATH is supported)",
@@ -266,6 +270,46 @@ int as_url_parse(const char *url, as_url_t *out, om_err_t *err)
     return rc;
 }
 
+/* What libmariadb can be told (file paths, a cipher list, a TLS version list, whether to check
+ * the certificate) is accepted; what it cannot do is refused, never ignored. */
+static int tls_validate(const exp_as_cfg_t *c, as_db_kind_t kind, om_err_t *err)
+{
+    if (!c->has_tls) {
+        return 0;
+    }
+    if (kind != AS_DB_MARIADB) {
+        om_err_at(err, "tls", "TLS is for a MariaDB/MySQL database; SQLite is a local file");
+        return OM_ECONFIG;
+    }
+    int rc = om_tls_client_validate(&c->tls, "tls", OM_TLS_STACK_LIBCURL, err);
+    if (rc != 0) {
+        return rc;
+    }
+    const om_tls_cfg_t *t = &c->tls.common;
+    const char *no = NULL;
+    if (t->ca_pem != NULL || t->cert_pem != NULL || t->key_pem != NULL) {
+        no = "ca_pem, cert_pem and key_pem are not supported for MariaDB (its client library "
+             "reads files): use ca_file, cert_file and key_file";
+    } else if (t->ca_file != NULL && t->include_system_ca_certs_pool) {
+        no = "include_system_ca_certs_pool with ca_file is not supported for MariaDB (its "
+             "client library takes one CA source): put both in one ca_file";
+    } else if (t->curve_preferences.n > 0) {
+        no = "curve_preferences is not supported for MariaDB (its client library has no "
+             "setting for it)";
+    } else if (c->tls.server_name_override != NULL && c->tls.server_name_override[0] != '\0') {
+        no = "server_name_override is not supported for MariaDB (its client library checks the "
+             "certificate against the URL's host)";
+    } else if (c->tls.reload_interval != 0) {
+        no = "reload_interval is not supported for MariaDB (the files are read at each "
+             "connection)";
+    }
+    if (no != NULL) {
+        om_err_at(err, "tls", "%s", no);
+        return OM_ECONFIG;
+    }
+    return 0;
+}
+
 int exp_as_config_validate(const void *vcfg, om_err_t *err)
 {
     const exp_as_cfg_t *c = vcfg;
@@ -292,6 +336,8 @@ int exp_as_config_validate(const void *vcfg, om_err_t *err)
     if (rc != 0) {
         return rc;
     }
+    as_db_kind_t kind = u.kind;
     as_url_free(&u);
-    return om_exphelper_cfg_validate(&c->helper, err);
+    rc = tls_validate(c, kind, err);
+    return rc ? rc : om_exphelper_cfg_validate(&c->helper, err);
 }

@@ -24,8 +24,11 @@
  * SIGNAL): that row is refused for good; InnoDB rolls back only the failed statement, so the
  * transaction goes on (see transient()).
  *
- * TLS to the server is not implemented: the `tls` key and ssl options in the URL are refused
- * (alarmstore_config.c), never ignored. */
+ * TLS (the exporter's `tls` section, see set_tls): required when configured (a server without
+ * it is a connection error, never a silent fallback to plaintext), the server's certificate
+ * checked against ca_file (or the system's CAs) and the URL's host unless
+ * insecure_skip_verify; a client certificate with cert_file/key_file. What libmariadb cannot
+ * do is refused by alarmstore_config.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,10 +181,59 @@ static int my_exec(as_conn_t *c, const char *sql, om_err_t *err)
     return 0;
 }
 
+/* libmariadb's list of protocol versions from min_version..max_version ("" for its default). */
+static void tls_versions(const om_tls_cfg_t *t, char *out, size_t n)
+{
+    static const char *const names[] = {[OM_TLS_V1_0] = "TLSv1",
+                                        [OM_TLS_V1_1] = "TLSv1.1",
+                                        [OM_TLS_V1_2] = "TLSv1.2",
+                                        [OM_TLS_V1_3] = "TLSv1.3"};
+    out[0] = '\0';
+    if (t->min_version == OM_TLS_V_DEFAULT && t->max_version == OM_TLS_V_DEFAULT) {
+        return;
+    }
+    /* otelcol's default minimum is TLS 1.2. */
+    int lo = t->min_version != OM_TLS_V_DEFAULT ? t->min_version : OM_TLS_V1_2;
+    int hi = t->max_version != OM_TLS_V_DEFAULT ? t->max_version : OM_TLS_V1_3;
+    size_t w = 0;
+    for (int v = lo; v <= hi && w < n; v++) {
+        w += (size_t)snprintf(out + w, n - w, "%s%s", w > 0 ? "," : "", names[v]);
+    }
+}
+
+/* The tls section as libmariadb options. Returns 0 or OM_ENOMEM. */
+static int set_tls(MYSQL *my, const om_tls_client_cfg_t *tls)
+{
+    const om_tls_cfg_t *t = &tls->common;
+    my_bool yes = 1, verify = !tls->insecure_skip_verify;
+    mysql_options(my, MYSQL_OPT_SSL_ENFORCE, &yes);
+    mysql_options(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    if (t->ca_file != NULL && t->ca_file[0] != '\0') {
+        mysql_options(my, MYSQL_OPT_SSL_CA, t->ca_file);
+    }
+    if (t->cert_file != NULL && t->cert_file[0] != '\0') {
+        mysql_options(my, MYSQL_OPT_SSL_CERT, t->cert_file);
+        mysql_options(my, MYSQL_OPT_SSL_KEY, t->key_file);
+    }
+    char versions[64];
+    tls_versions(t, versions, sizeof versions);
+    if (versions[0] != '\0') {
+        mysql_options(my, MARIADB_OPT_TLS_VERSION, versions);
+    }
+    if (t->cipher_suites.n > 0) {
+        char *ciphers = om_tls_client_cipher_list(tls);
+        if (ciphers == NULL) {
+            return OM_ENOMEM;
+        }
+        mysql_options(my, MYSQL_OPT_SSL_CIPHER, ciphers);
+        om_free(ciphers); /* mysql_options copies strings */
+    }
+    return 0;
+}
+
 static int my_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms, as_conn_t **out,
                    om_err_t *err)
 {
-    (void)cfg;
     as_conn_t *c = om_calloc(1, sizeof *c);
     MYSQL *my = c != NULL ? mysql_init(NULL) : NULL;
     if (my == NULL) {
@@ -197,6 +249,10 @@ static int my_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_
     mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &secs);
     mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     *out = c;
+    if (cfg->has_tls && !cfg->tls.insecure && set_tls(my, &cfg->tls) != 0) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
     if (mysql_real_connect(my, u->host, u->user, u->password, u->dbname,
                            u->socket != NULL ? 0 : (unsigned)u->port, u->socket, 0) == NULL) {
         char what[300];

@@ -403,7 +403,7 @@ static void test_urls(void)
     }
     om_err_t e = {0};
     as_url_parse("mysql://u@h/d?ssl=true", &u, &e);
-    ASSERT_CONTAINS(e.msg, "TLS to the database is not implemented");
+    ASSERT_CONTAINS(e.msg, "use the exporter's tls section");
 }
 
 /* The config error of "c: <yaml>", "" when it is valid. */
@@ -449,9 +449,34 @@ static void test_config(void)
     ASSERT_CONTAINS(config_error("{api: {endpoint: 'localhost:8890'}}"),
                     "api: alarmstore: api is not implemented yet");
     ASSERT_CONTAINS(config_error("{notify: {dedup_windo: 1h}}"), "dedup_windo");
-    ASSERT_CONTAINS(config_error("{tls: {ca_file: /x}}"), "TLS to the database");
     ASSERT_CONTAINS(config_error("{database: 'postgresql://x/y'}"), "unknown database URL");
     ASSERT_CONTAINS(config_error("{error_spans: {services: ['']}}"), "must not be empty");
+}
+
+/* MariaDB's tls section: what libmariadb can do is taken, the rest refused by name. */
+static void test_tls_config(void)
+{
+#define MY "database: 'mysql://u:p@db:3306/otelmon', "
+    ASSERT_EQ_STR(config_error("{" MY "tls: {ca_file: /ca.pem}}"), "");
+    ASSERT_EQ_STR(config_error("{" MY "tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem,"
+                               " min_version: '1.3', cipher_suites: []}}"),
+                  "");
+    ASSERT_EQ_STR(config_error("{" MY "tls: {insecure_skip_verify: true}}"), "");
+    ASSERT_EQ_STR(config_error("{" MY "tls: {insecure: true}}"), "");
+    ASSERT_CONTAINS(config_error("{tls: {ca_file: /x}}"), "tls: TLS is for a MariaDB");
+    ASSERT_CONTAINS(config_error("{" MY "tls: {ca_pem: 'x'}}"),
+                    "tls: ca_pem, cert_pem and key_pem");
+    ASSERT_CONTAINS(config_error("{" MY "tls: {ca_file: /x, include_system_ca_certs_pool: true}}"),
+                    "tls: include_system_ca_certs_pool with ca_file");
+    ASSERT_CONTAINS(config_error("{" MY "tls: {curve_preferences: [X25519]}}"),
+                    "tls: curve_preferences is not supported");
+    ASSERT_CONTAINS(config_error("{" MY "tls: {server_name_override: db.example}}"),
+                    "tls: server_name_override is not supported");
+    ASSERT_CONTAINS(config_error("{" MY "tls: {reload_interval: 1h}}"),
+                    "tls: reload_interval is not supported");
+    ASSERT_CONTAINS(config_error("{" MY "tls: {cert_file: /c.pem}}"), "both certificate and key");
+    ASSERT_CONTAINS(config_error("{" MY "tls: {ca_fil: /x}}"), "ca_fil");
+#undef MY
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -814,6 +839,7 @@ int main(void)
     OM_RUN(test_wire_precheck);
     OM_RUN(test_urls);
     OM_RUN(test_config);
+    OM_RUN(test_tls_config);
     OM_RUN(test_sqlite_store_idempotent);
     OM_RUN(test_sqlite_newer_schema_refused);
     OM_RUN(test_sqlite_locked_is_retryable);
