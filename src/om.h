@@ -2680,9 +2680,10 @@ void om_compressors_free(om_compressors_t *cs);
  * body of n bytes into a new om_malloc'd buffer *out of *out_len bytes (with a NUL after them,
  * not counted), never holding more than max bytes of output: a compression bomb costs at most
  * max bytes of memory and about twice that of work (zstd frames that declare their sizes: the
- * sum is checked before any work; others stream with a window of at most max(8 MiB, max)). An empty input is an empty body. Returns 0, OM_ETOOBIG
- * (the output would pass max), OM_EINVAL (corrupt or truncated input), OM_ENOMEM; err gets a
- * message. Any thread; blocks only for the CPU work. */
+ * sum is checked before any work; others stream with a window of at most max(8 MiB, max)).
+ * An empty input is an empty body. Returns 0, OM_ETOOBIG (the output would pass max),
+ * OM_EINVAL (corrupt or truncated input), OM_ENOMEM; err gets a message. Any thread; blocks
+ * only for the CPU work. */
 int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_t **out,
                   size_t *out_len, om_err_t *err);
 
