@@ -2,6 +2,8 @@
  * costs one wake-up, and lazy posts (om_mailbox_post_lazy) wait for the next wake-up until
  * lazy_max of them do, or until laziness is turned off. "Woken" is observed as whether a
  * non-blocking loop turn runs anything: the tests never wait on time. */
+#include <stdlib.h>
+
 #include "om.h"
 #include "om_test.h"
 
@@ -150,10 +152,78 @@ static void test_lazy_posts_from_another_thread(void)
     close_mb(&loop, mb);
 }
 
+/* Many threads posting at once, ordinary and lazy posts mixed, the loop draining meanwhile:
+ * every message runs, woken by the posts alone. A lost wake-up would leave messages in the
+ * list with nothing to wake the loop (the repeating timer only lets the deadline be seen). */
+#define STRESS_THREADS 3
+#define STRESS_POSTS 100000
+
+typedef struct stress {
+    om_mailbox_t *mb;
+    om_msg_t *msgs;
+} stress_t;
+
+static long stress_ran;
+
+static void run_count(om_msg_t *m)
+{
+    (void)m;
+    stress_ran++;
+}
+
+static void stress_post(void *arg)
+{
+    stress_t *st = arg;
+    for (int i = 0; i < STRESS_POSTS; i++) {
+        st->msgs[i].run = run_count;
+        if (i % 3 == 0 && i != STRESS_POSTS - 1) {
+            om_mailbox_post_lazy(st->mb, &st->msgs[i]);
+        } else {
+            om_mailbox_post(st->mb, &st->msgs[i]);
+        }
+    }
+}
+
+static void tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void test_no_post_is_left_without_a_wake_up(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_mailbox_t *mb = om_mailbox_new(&loop);
+    om_mailbox_set_lazy(mb, 3);
+    uv_timer_t timer;
+    uv_timer_init(&loop, &timer);
+    uv_timer_start(&timer, tick, 50, 50);
+    stress_t st[STRESS_THREADS];
+    uv_thread_t t[STRESS_THREADS];
+    stress_ran = 0;
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        st[i].mb = mb;
+        st[i].msgs = calloc(STRESS_POSTS, sizeof(om_msg_t));
+        ASSERT_EQ_INT(uv_thread_create(&t[i], stress_post, &st[i]), 0);
+    }
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        uv_thread_join(&t[i]);
+    }
+    /* Every thread ended with an ordinary post: nothing may be left waiting. */
+    OM_TEST_RUN_UNTIL(&loop, stress_ran == (long)STRESS_THREADS * STRESS_POSTS, 20000);
+    ASSERT_EQ_INT(stress_ran, (long)STRESS_THREADS * STRESS_POSTS);
+    uv_close((uv_handle_t *)&timer, NULL);
+    close_mb(&loop, mb);
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        free(st[i].msgs);
+    }
+}
+
 int main(void)
 {
     OM_RUN(test_eager_posts_run_in_order);
     OM_RUN(test_lazy_posts_wait_for_a_wake_up);
     OM_RUN(test_lazy_posts_from_another_thread);
+    OM_RUN(test_no_post_is_left_without_a_wake_up);
     return om_test_summary();
 }
