@@ -162,6 +162,11 @@ struct om_exphelper {
     bool pumping; /* pump() is on the stack: sends that complete at once must not recurse */
     om_done_fn done;
     void *done_arg;
+    /* om_exphelper_shutdown_closing: what to close after draining, and whom to tell then. */
+    om_close_fn close;
+    void *close_what;
+    om_done_fn closed_done;
+    void *closed_arg;
     /* The series, per signal index; NULL when the host has no registry or the exporter is
      * not wired for the signal (updates through NULL do nothing). */
     om_metric_counter_t *sent[OM_SIG_COUNT], *send_failed[OM_SIG_COUNT],
@@ -470,6 +475,37 @@ void om_exphelper_shutdown(om_exphelper_t *h, om_done_fn done, void *arg)
     }
     retry_waiting_now(h);
     maybe_finish_shutdown(h);
+}
+
+static void closed(void *arg)
+{
+    om_exphelper_t *h = arg;
+    om_done_fn done = h->closed_done;
+    h->closed_done = NULL;
+    done(h->closed_arg);
+}
+
+static void drained_then_close(void *arg)
+{
+    om_exphelper_t *h = arg;
+    if (h->close_what == NULL) {
+        closed(h);
+        return;
+    }
+    h->close(h->close_what, closed, h);
+}
+
+void om_exphelper_shutdown_closing(om_exphelper_t *h, om_close_fn close, void *what,
+                                   om_done_fn done, void *arg)
+{
+    if (h->shutting_down) {
+        return;
+    }
+    h->close = close;
+    h->close_what = what;
+    h->closed_done = done;
+    h->closed_arg = arg;
+    om_exphelper_shutdown(h, drained_then_close, h);
 }
 
 void om_exphelper_free(om_exphelper_t *h)

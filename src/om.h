@@ -1518,6 +1518,14 @@ bool om_exp_req_done(om_exp_req_t *req, int rc, uint64_t retry_after_ms, const c
  * fails during shutdown is not retried again (requests waiting for a retry get one last
  * attempt at once), so a dead backend cannot hold the shutdown. */
 void om_exphelper_shutdown(om_exphelper_t *h, om_done_fn done, void *arg);
+/* Closes something an exporter sends through (its HTTP client, its worker pool); calls done
+ * once it is closed. */
+typedef void (*om_close_fn)(void *what, om_done_fn done, void *arg);
+/* An exporter's whole shutdown: om_exphelper_shutdown, then (when what is not NULL)
+ * close(what), then done once. A second call does nothing. what must stay open until the
+ * helper drained, since the last sends use it. */
+void om_exphelper_shutdown_closing(om_exphelper_t *h, om_close_fn close, void *what,
+                                   om_done_fn done, void *arg);
 /* Free; only after done. */
 void om_exphelper_free(om_exphelper_t *h);
 /* Requests waiting in the queue (not counting those being sent). */

@@ -18,19 +18,20 @@ typedef struct exp_as_error_spans_cfg {
     om_strlist_t services;
 } exp_as_error_spans_cfg_t;
 
-/* notify: and api: belong to a later part of issue 11. Their keys are parsed (so that a typo
- * is reported at its line) but a config that has either section is refused by
- * exp_as_config_validate: accepting them and doing nothing would lose alarms silently. */
+/* notify: belongs to a later part of issue 11. Its keys are parsed (so that a typo is reported
+ * at its line) but a config that has the section is refused by exp_as_config_validate:
+ * accepting it and doing nothing would lose alarms silently. */
 typedef struct exp_as_notify_cfg {
     int64_t dedup_window;
     om_node_t *digest, *webhook, *email;
 } exp_as_notify_cfg_t;
 
+/* api: the query API and page (alarmstore_api.c): the core HTTP server's settings (endpoint,
+ * tls, auth: {authenticator}, timeouts...) plus the trace link. */
+#define EXP_AS_API_DEFAULT_ENDPOINT "localhost:8890"
 typedef struct exp_as_api_cfg {
-    char *endpoint;
-    char *trace_url_template;
-    om_node_t *tls;
-    om_node_t *auth;
+    om_http_server_cfg_t http;
+    char *trace_url_template; /* NULL: no trace links */
 } exp_as_api_cfg_t;
 
 typedef struct exp_as_cfg {
@@ -220,6 +221,128 @@ typedef struct as_store_result {
  * for good one by one (never blocking the others). 0 or a batch-level error (rolled back). */
 int as_db_store(const as_backend_t *be, as_conn_t *c, const as_rows_t *rows, as_store_result_t *res,
                 om_err_t *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Query API (alarmstore_query.c: parsing, SQL, rendering; alarmstore_api.c: the server)      */
+
+/* One key=value of a query string, both decoded (application/x-www-form-urlencoded: '+' is a
+ * space, %XX an octet) and NUL-terminated. */
+typedef struct as_qs_pair {
+    char *key, *value; /* om_malloc'd */
+} as_qs_pair_t;
+
+/* A query string's pairs in order, repeated keys kept. */
+typedef struct as_qs {
+    as_qs_pair_t *v; /* om_malloc'd */
+    size_t n;
+} as_qs_t;
+
+/* Any thread. Split qs (raw, without '?'; NULL or "" for none) on '&' and decode each pair
+ * (a pair without '=' has the value ""; empty pairs "a&&b" are skipped). Returns 0, OM_ENOMEM,
+ * or OM_EINVAL with a message in msg for a bad %-escape, an escaped NUL, invalid UTF-8, or more
+ * than AS_QS_MAX_PAIRS pairs. out is zeroed first; as_qs_free frees it in every case. */
+#define AS_QS_MAX_PAIRS 64
+int as_qs_parse(const char *qs, as_qs_t *out, char *msg, size_t msg_cap);
+void as_qs_free(as_qs_t *q);
+
+/* The API's endpoints. */
+typedef enum { AS_Q_EXECUTIONS, AS_Q_ALARMS } as_qkind_t;
+
+#define AS_Q_DEFAULT_LIMIT 100
+#define AS_Q_MAX_LIMIT 1000
+
+/* A list request, checked. Strings are om_malloc'd (as_query_free); NULL: no filter. */
+typedef struct as_query {
+    as_qkind_t kind;
+    char *status;   /* executions: "SUCCESS" or "FAILED" */
+    char *platform; /* platform_type */
+    char *group;    /* group_name */
+    char *process;  /* process_name */
+    char *state;    /* alarms: state */
+    bool has_since, has_until;
+    int64_t since_ns, until_ns; /* end_time >= since, end_time < until */
+    int64_t after_id;           /* the cursor: rows with id < after_id; 0: from the newest */
+    int limit;
+} as_query_t;
+
+/* Any thread. The parameters of a request of kind from its raw query string. 0, OM_ENOMEM, or
+ * OM_EINVAL with a message for the client in msg (unknown or repeated key, a bad value). */
+int as_query_parse(as_qkind_t kind, const char *qs, as_query_t *q, char *msg, size_t msg_cap);
+void as_query_free(as_query_t *q);
+
+/* A statement and its parameters, for a reader. Text parameters point into the query. */
+#define AS_SQL_MAX_BINDS 10
+typedef struct as_bind {
+    const char *text; /* NULL: the integer */
+    int64_t i;
+} as_bind_t;
+typedef struct as_sql {
+    om_strbuf_t sql;
+    as_bind_t binds[AS_SQL_MAX_BINDS];
+    size_t n_binds;
+    char since[32], until[32]; /* the time parameters' text */
+} as_sql_t;
+
+/* The SELECT of a list request: the table's columns (as_query_cols), filters as parameters,
+ * newest (highest id) first, limit + 1 rows (the extra row says whether a next page exists).
+ * 0 or OM_ENOMEM; as_sql_free in every case. */
+int as_query_sql(const as_query_t *q, as_sql_t *out);
+void as_sql_free(as_sql_t *s);
+
+/* A column of an answer and how it is written in JSON. */
+typedef enum { AS_CK_TEXT, AS_CK_INT, AS_CK_REAL, AS_CK_TIME } as_col_kind_t;
+typedef struct as_qcol {
+    const char *name;
+    as_col_kind_t kind;
+} as_qcol_t;
+/* The columns selected for kind, in order. */
+const as_qcol_t *as_query_cols(as_qkind_t kind, size_t *n);
+
+/* One row of a result: n values, each NULL (SQL NULL) or text of lens[i] bytes. Return 0 to go
+ * on, an error to stop. */
+typedef int (*as_result_fn)(void *arg, const char *const *vals, const size_t *lens, size_t n);
+
+/* A read-only connection of the query API's own thread (never the writer's: reads never wait
+ * for a batch, nor a batch for them). */
+typedef struct as_reader as_reader_t;
+typedef struct as_reader_backend {
+    /* 0, or OM_EAGAIN (the database is unreachable or not created yet) with a message. cfg:
+     * the exporter's (MariaDB: its tls section), may be NULL for SQLite. */
+    int (*open)(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms, as_reader_t **out,
+                om_err_t *err);
+    /* Run s, each row to fn. 0, fn's error, or OM_EAGAIN (the connection should be reopened),
+     * or OM_EIO. */
+    int (*query)(as_reader_t *r, const as_sql_t *s, as_result_fn fn, void *arg, om_err_t *err);
+    void (*close)(as_reader_t *r);
+} as_reader_backend_t;
+extern const as_reader_backend_t as_sqlite_reader;
+extern const as_reader_backend_t as_mariadb_reader;
+
+/* Run q on r and write the answer {"items": [...], "next_cursor": ...} into out. 0, or what
+ * the reader returned. */
+int as_query_json(const as_reader_backend_t *be, as_reader_t *r, const as_query_t *q,
+                  om_strbuf_t *out, om_err_t *err);
+/* The page: the latest runs (failures first) and the open alarms, as HTML; each run's trace
+ * linked through trace_url_template (NULL: no links). */
+int as_query_page(const as_reader_backend_t *be, as_reader_t *r, const char *trace_url_template,
+                  om_strbuf_t *out, om_err_t *err);
+/* JSON and HTML writers (tests hold them to escaping rules). s[0..len) may be any bytes:
+ * invalid UTF-8 is written as U+FFFD. */
+void as_json_str(om_strbuf_t *out, const char *s, size_t len);
+void as_html_text(om_strbuf_t *out, const char *s, size_t len);
+/* The link of a trace: template with every {trace_id} replaced by trace_id %-encoded. */
+void as_trace_url(om_strbuf_t *out, const char *tmpl, const char *trace_id);
+
+/* The server (alarmstore_api.c), loop thread. */
+typedef struct as_api as_api_t;
+int as_api_new(om_host_t *host, const char *log_name, const exp_as_cfg_t *cfg, const as_url_t *url,
+               as_api_t **out, om_err_t *err);
+int as_api_start(as_api_t *a, om_err_t *err);
+/* The server closes (answers owed are given), then the reader's thread; then done. */
+void as_api_shutdown(as_api_t *a, om_done_fn done, void *arg);
+void as_api_free(as_api_t *a);
+/* Tests: the bound port. */
+int as_api_port(const as_api_t *a);
 
 /* The latest schema version this binary knows. */
 #define AS_SCHEMA_VERSION 1

@@ -41,17 +41,11 @@ static const om_field_t notify_fields[] = {
 };
 
 static const om_field_t api_fields[] = {
-    {.key = "endpoint",
-     .type = OM_F_STRING,
-     .offset = offsetof(exp_as_api_cfg_t, endpoint),
-     .def = "localhost:8890",
-     .help = "where the query API and page listen"},
+    OM_HTTP_SERVER_FIELDS(exp_as_api_cfg_t, http, EXP_AS_API_DEFAULT_ENDPOINT),
     {.key = "trace_url_template",
      .type = OM_F_STRING,
      .offset = offsetof(exp_as_api_cfg_t, trace_url_template),
-     .help = "a link per run to its trace; {trace_id} is replaced"},
-    {.key = "tls", .type = OM_F_NODE, .offset = offsetof(exp_as_api_cfg_t, tls)},
-    {.key = "auth", .type = OM_F_NODE, .offset = offsetof(exp_as_api_cfg_t, auth)},
+     .help = "a link per run to its trace; {trace_id} is replaced (unset: no links)"},
     {.key = NULL},
 };
 
@@ -81,7 +75,7 @@ const om_field_t exp_as_fields[] = {
      .fields = api_fields,
      .present_offset = OFF(has_api),
      .flags = OM_FF_PRESENCE,
-     .help = "the query API and page (not implemented yet: refused)"},
+     .help = "the query API and page (endpoint, tls, auth, trace_url_template)"},
     {.key = "tls",
      .type = OM_F_SECTION,
      .offset = OFF(tls),
@@ -320,10 +314,16 @@ int exp_as_config_validate(const void *vcfg, om_err_t *err)
         return OM_ECONFIG;
     }
     if (c->has_api) {
-        om_err_at(err, "api",
-                  "alarmstore: api is not implemented yet (the query API and page come with a "
-                  "later part of issue 11); remove the section");
-        return OM_ECONFIG;
+        int rc = om_http_server_cfg_validate(&c->api.http, "api", err);
+        if (rc != 0) {
+            return rc;
+        }
+        const char *t = c->api.trace_url_template;
+        if (t != NULL && t[0] != '\0' && strstr(t, "{trace_id}") == NULL) {
+            om_err_at(err, "api::trace_url_template",
+                      "must contain {trace_id} (where the run's trace id goes)");
+            return OM_ECONFIG;
+        }
     }
     for (size_t i = 0; i < c->error_spans.services.n; i++) {
         if (c->error_spans.services.items[i][0] == '\0') {

@@ -23,6 +23,9 @@
  * counted (otelcol_exporter_alarmstore_refused_rows) and logged at warn level (at most one line a
  * minute), and never fail the batch.
  *
+ * The query API and page (api:, alarmstore_api.c) have their own server, thread and read-only
+ * connection; they are made at create, started at start, and closed first at shutdown.
+ *
  * Shutdown: the helper drains its queue (each batch gets its attempts), then the pool closes
  * (its thread closes the connection), then done. */
 #include <errno.h>
@@ -40,6 +43,7 @@ typedef struct exp_as {
     om_host_t *host;
     om_exphelper_t *helper;
     om_workers_t *pool;
+    as_api_t *api; /* api: configured, else NULL */
     as_url_t url;
     as_extract_opts_t opts;
     bool shutting_down;
@@ -314,7 +318,11 @@ static int as_create(const om_create_args_t *a, void **self, om_err_t *err)
         e->helper = om_exphelper_new(a, &e->cfg->helper, as_send, e, err);
         rc = e->helper == NULL ? (err->code != 0 ? err->code : OM_ENOMEM) : 0;
     }
+    if (rc == 0 && e->cfg->has_api) {
+        rc = as_api_new(a->host, a->log_name, e->cfg, &e->url, &e->api, err);
+    }
     if (rc != 0) {
+        om_exphelper_free(e->helper);
         as_url_free(&e->url);
         om_free(e);
         return rc;
@@ -381,7 +389,7 @@ static int as_start(void *self, om_err_t *err)
     if (rc != 0) {
         OM_CLOG(e->log_name, OM_LOG_WARN, "cannot open the database at start: %s", om_strerror(rc));
     }
-    return 0;
+    return e->api != NULL ? as_api_start(e->api, err) : 0;
 }
 
 static void finish(exp_as_t *e)
@@ -408,6 +416,13 @@ static void drained(void *arg)
     om_workers_close(e->pool, pool_closed, e);
 }
 
+static void api_closed(void *arg)
+{
+    exp_as_t *e = arg;
+    om_exphelper_shutdown(e->helper, drained, e);
+}
+
+/* The API first (its answers owed are given), then the batches drain. */
 static void as_shutdown(void *self, om_done_fn done, void *arg)
 {
     exp_as_t *e = self;
@@ -417,13 +432,18 @@ static void as_shutdown(void *self, om_done_fn done, void *arg)
     e->shutting_down = true;
     e->done = done;
     e->done_arg = arg;
-    om_exphelper_shutdown(e->helper, drained, e);
+    if (e->api != NULL) {
+        as_api_shutdown(e->api, api_closed, e);
+    } else {
+        api_closed(e);
+    }
 }
 
 static void as_destroy(void *self)
 {
     exp_as_t *e = self;
     om_exphelper_free(e->helper);
+    as_api_free(e->api);
     as_url_free(&e->url);
     om_free(e);
 }

@@ -575,3 +575,144 @@ const as_backend_t as_mariadb_backend = {
     .rollback = my_rollback,
     .close = my_close,
 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* The query API's reader: its own connection (my_open's session: UTC, utf8mb4, the tls
+ * section's TLS), on the API's thread. Statements are prepared with ? parameters; results are
+ * read as text, whatever the column's type (the server's binary DATETIME(6) as "YYYY-MM-DD
+ * HH:MM:SS.ffffff"), after mysql_stmt_store_result has measured the longest value of each
+ * column. An error of the connection (CR_*: the server went away) is OM_EAGAIN: the API
+ * reopens it at the next request. */
+
+struct as_reader {
+    as_conn_t *c;
+};
+
+static int myr_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms,
+                    as_reader_t **out, om_err_t *err)
+{
+    as_reader_t *r = om_calloc(1, sizeof *r);
+    if (r == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    int rc = my_open(u, cfg, timeout_ms, &r->c, err);
+    if (rc != 0) {
+        if (r->c != NULL) {
+            my_close(r->c);
+        }
+        om_free(r);
+        return OM_EAGAIN;
+    }
+    *out = r;
+    return 0;
+}
+
+#define MYR_MAX_COLS 32
+
+/* Read the stored result row by row into text buffers sized by the longest value. */
+static int myr_rows(MYSQL_STMT *st, as_result_fn fn, void *arg, om_err_t *err)
+{
+    MYSQL_RES *meta = mysql_stmt_result_metadata(st);
+    if (meta == NULL) {
+        return fail_stmt(st, "reading the result's columns", err);
+    }
+    unsigned n = mysql_num_fields(meta);
+    MYSQL_FIELD *fields = mysql_fetch_fields(meta);
+    MYSQL_BIND b[MYR_MAX_COLS];
+    unsigned long len[MYR_MAX_COLS];
+    my_bool null[MYR_MAX_COLS];
+    char *buf[MYR_MAX_COLS] = {0};
+    const char *vals[MYR_MAX_COLS];
+    size_t lens[MYR_MAX_COLS];
+    int rc = n > MYR_MAX_COLS ? OM_EIO : 0;
+    memset(b, 0, sizeof b);
+    for (unsigned i = 0; rc == 0 && i < n; i++) {
+        unsigned long cap = (fields[i].max_length > 64 ? fields[i].max_length : 64) + 1;
+        buf[i] = om_malloc(cap);
+        rc = buf[i] == NULL ? OM_ENOMEM : 0;
+        b[i].buffer_type = MYSQL_TYPE_STRING;
+        b[i].buffer = buf[i];
+        b[i].buffer_length = cap;
+        b[i].length = &len[i];
+        b[i].is_null = &null[i];
+    }
+    if (rc == 0 && mysql_stmt_bind_result(st, b) != 0) {
+        rc = fail_stmt(st, "binding the result", err);
+    }
+    int f;
+    while (rc == 0 && (f = mysql_stmt_fetch(st)) == 0) {
+        for (unsigned i = 0; i < n; i++) {
+            vals[i] = null[i] ? NULL : buf[i];
+            lens[i] = null[i] ? 0 : len[i];
+        }
+        rc = fn(arg, vals, lens, n);
+    }
+    if (rc == 0 && f != MYSQL_NO_DATA) {
+        rc = f == MYSQL_DATA_TRUNCATED ? OM_EIO : OM_EAGAIN;
+        om_err_set(err, rc, "mariadb: reading the result: %s", mysql_stmt_error(st));
+    } else if (rc != 0 && err->code == 0) {
+        om_err_set(err, rc, "%s", om_strerror(rc));
+    }
+    for (unsigned i = 0; i < n && i < MYR_MAX_COLS; i++) {
+        om_free(buf[i]);
+    }
+    mysql_free_result(meta);
+    return rc;
+}
+
+static int myr_query(as_reader_t *r, const as_sql_t *s, as_result_fn fn, void *arg, om_err_t *err)
+{
+    MYSQL_STMT *st = mysql_stmt_init(r->c->my);
+    if (st == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    MYSQL_BIND b[AS_SQL_MAX_BINDS];
+    long long ints[AS_SQL_MAX_BINDS];
+    unsigned long lens[AS_SQL_MAX_BINDS];
+    memset(b, 0, sizeof b);
+    for (size_t i = 0; i < s->n_binds; i++) {
+        if (s->binds[i].text != NULL) {
+            lens[i] = (unsigned long)strlen(s->binds[i].text);
+            b[i].buffer_type = MYSQL_TYPE_STRING;
+            b[i].buffer = (void *)s->binds[i].text;
+            b[i].buffer_length = lens[i];
+            b[i].length = &lens[i];
+        } else {
+            ints[i] = s->binds[i].i;
+            b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+            b[i].buffer = &ints[i];
+        }
+    }
+    my_bool update_max = 1;
+    int rc = 0;
+    const char *sql = om_strbuf_str(&s->sql);
+    if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0) {
+        rc = fail_stmt(st, "preparing a query", err);
+    } else if (mysql_stmt_bind_param(st, b) != 0) {
+        rc = fail_stmt(st, "binding a query's parameters", err);
+    } else if (mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &update_max) != 0 ||
+               mysql_stmt_execute(st) != 0) {
+        rc = fail_stmt(st, "running a query", err);
+    } else if (mysql_stmt_store_result(st) != 0) {
+        rc = fail_stmt(st, "reading a query's result", err);
+    } else {
+        rc = myr_rows(st, fn, arg, err);
+    }
+    mysql_stmt_close(st);
+    /* A statement of ours the server refuses is not the client's fault: unavailable. */
+    return rc == OM_EINVAL ? OM_EAGAIN : rc;
+}
+
+static void myr_close(as_reader_t *r)
+{
+    my_close(r->c);
+    om_free(r);
+}
+
+const as_reader_backend_t as_mariadb_reader = {
+    .open = myr_open,
+    .query = myr_query,
+    .close = myr_close,
+};

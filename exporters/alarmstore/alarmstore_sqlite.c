@@ -299,3 +299,105 @@ const as_backend_t as_sqlite_backend = {
     .rollback = sq_rollback,
     .close = sq_close,
 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* The query API's reader: a second connection, query_only, on the API's own thread. In WAL mode
+ * (which the writer sets) a reader sees the last committed transaction and neither waits for
+ * the writer nor makes it wait; busy_timeout covers the short moments where SQLite still takes
+ * a lock (a checkpoint's restart, the WAL index being rebuilt). The file and the schema are
+ * the writer's to create: until they exist the reader reports the database as unavailable. */
+
+struct as_reader {
+    sqlite3 *db;
+};
+
+static int rd_fail(sqlite3 *db, int src, const char *what, om_err_t *err)
+{
+    om_err_set(err, OM_EAGAIN, "sqlite: %s: %s", what,
+               db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+    return OM_EAGAIN;
+}
+
+static int rd_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms,
+                   as_reader_t **out, om_err_t *err)
+{
+    (void)cfg;
+    as_reader_t *r = om_calloc(1, sizeof *r);
+    if (r == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    /* Read-write without CREATE, then query_only: a read-only connection could not create the
+     * WAL's shared-memory file when the writer's connection is closed (after an error). */
+    int src = sqlite3_open_v2(u->path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        char what[300];
+        snprintf(what, sizeof what, "cannot open %s", u->path);
+        rd_fail(r->db, src, what, err);
+        sqlite3_close(r->db);
+        om_free(r);
+        return OM_EAGAIN;
+    }
+    sqlite3_busy_timeout(r->db, timeout_ms > 0 && timeout_ms < 3600000 ? (int)timeout_ms : 5000);
+    src = sqlite3_exec(r->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        rd_fail(r->db, src, "setting up the reader", err);
+        sqlite3_close_v2(r->db);
+        om_free(r);
+        return OM_EAGAIN;
+    }
+    *out = r;
+    return 0;
+}
+
+static int rd_query(as_reader_t *r, const as_sql_t *s, as_result_fn fn, void *arg, om_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(r->db, om_strbuf_str(&s->sql), -1, &st, NULL);
+    if (src != SQLITE_OK) {
+        /* "no such table": the writer has not made the schema yet. */
+        return rd_fail(r->db, src, "preparing a query", err);
+    }
+    for (size_t i = 0; i < s->n_binds; i++) {
+        if (s->binds[i].text != NULL) {
+            sqlite3_bind_text(st, (int)i + 1, s->binds[i].text, -1, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_int64(st, (int)i + 1, s->binds[i].i);
+        }
+    }
+    int n = sqlite3_column_count(st);
+    const char *vals[32];
+    size_t lens[32];
+    int rc = 0;
+    if (n > 32) {
+        sqlite3_finalize(st);
+        om_err_set(err, OM_EIO, "sqlite: too many columns");
+        return OM_EIO;
+    }
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < n; i++) {
+            vals[i] = (const char *)sqlite3_column_text(st, i);
+            lens[i] = (size_t)sqlite3_column_bytes(st, i);
+        }
+        rc = fn(arg, vals, lens, (size_t)n);
+    }
+    if (rc == 0 && src != SQLITE_DONE) {
+        rc = rd_fail(r->db, src, "reading", err);
+    } else if (rc != 0 && err->code == 0) {
+        om_err_set(err, rc, "%s", om_strerror(rc));
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void rd_close(as_reader_t *r)
+{
+    sqlite3_close_v2(r->db);
+    om_free(r);
+}
+
+const as_reader_backend_t as_sqlite_reader = {
+    .open = rd_open,
+    .query = rd_query,
+    .close = rd_close,
+};

@@ -107,11 +107,8 @@ typedef struct exp_otlphttp {
     /* Content-Type and Content-Encoding (when compressed): the same for every request. */
     om_http_header_t headers[2];
     size_t n_headers;
-    om_http_client_t *client;      /* NULL before start and after close */
+    om_http_client_t *client;      /* NULL before start; closed by shutdown */
     om_compressors_t *compressors; /* idle compressors; NULL when not compressing */
-    bool shutting_down;
-    om_done_fn done;
-    void *done_arg;
 } exp_otlphttp_t;
 
 /* The exporter helper's send function (otlphttp_send.c). */

@@ -89,41 +89,16 @@ static int otlphttp_start(void *self, om_err_t *err)
 /* ------------------------------------------------------------------------------------------ */
 /* Shutdown                                                                                   */
 
-static void finish(exp_otlphttp_t *e)
+static void close_client(void *client, om_done_fn done, void *arg)
 {
-    om_done_fn done = e->done;
-    e->done = NULL;
-    done(e->done_arg);
+    om_http_client_close(client, done, arg);
 }
 
-static void client_closed(void *arg)
-{
-    exp_otlphttp_t *e = arg;
-    e->client = NULL;
-    finish(e);
-}
-
-/* Everything queued was sent or dropped; no transfer is running. */
-static void drained(void *arg)
-{
-    exp_otlphttp_t *e = arg;
-    if (e->client == NULL) {
-        finish(e);
-        return;
-    }
-    om_http_client_close(e->client, client_closed, e);
-}
-
+/* The helper drains (everything queued sent or dropped), then the client closes. */
 static void otlphttp_shutdown(void *self, om_done_fn done, void *arg)
 {
     exp_otlphttp_t *e = self;
-    if (e->shutting_down) {
-        return;
-    }
-    e->shutting_down = true;
-    e->done = done;
-    e->done_arg = arg;
-    om_exphelper_shutdown(e->helper, drained, e);
+    om_exphelper_shutdown_closing(e->helper, close_client, e->client, done, arg);
 }
 
 static void otlphttp_destroy(void *self)

@@ -515,40 +515,15 @@ static int prw_start(void *self, om_err_t *err)
     return om_http_client_new(e->host, &e->cfg->http, &opts, &e->client, err);
 }
 
-static void finish(exp_prw_t *e)
+static void close_client(void *client, om_done_fn done, void *arg)
 {
-    om_done_fn done = e->done;
-    e->done = NULL;
-    done(e->done_arg);
-}
-
-static void client_closed(void *arg)
-{
-    exp_prw_t *e = arg;
-    e->client = NULL;
-    finish(e);
-}
-
-static void drained(void *arg)
-{
-    exp_prw_t *e = arg;
-    if (e->client == NULL) {
-        finish(e);
-        return;
-    }
-    om_http_client_close(e->client, client_closed, e);
+    om_http_client_close(client, done, arg);
 }
 
 static void prw_shutdown(void *self, om_done_fn done, void *arg)
 {
     exp_prw_t *e = self;
-    if (e->shutting_down) {
-        return;
-    }
-    e->shutting_down = true;
-    e->done = done;
-    e->done_arg = arg;
-    om_exphelper_shutdown(e->helper, drained, e);
+    om_exphelper_shutdown_closing(e->helper, close_client, e->client, done, arg);
 }
 
 static void prw_destroy(void *self)

@@ -689,13 +689,7 @@ typedef struct fx {
     int done;
 } fx_t;
 
-#define RUN_UNTIL(fx, cond, max_ms)                                                                \
-    do {                                                                                           \
-        uint64_t t0_ = uv_now(&(fx)->loop);                                                        \
-        while (!(cond) && uv_now(&(fx)->loop) - t0_ < (max_ms)) {                                  \
-            uv_run(&(fx)->loop, UV_RUN_ONCE);                                                      \
-        }                                                                                          \
-    } while (0)
+#define RUN_UNTIL(fx, cond, max_ms) OM_TEST_RUN_UNTIL(&(fx)->loop, cond, max_ms)
 
 static void tick_cb(uv_timer_t *t)
 {

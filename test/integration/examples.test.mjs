@@ -23,6 +23,7 @@ const token = path.join(dir, 'token');
 writeFileSync(token, 'backend-token\n');
 process.env.OTELMON_HTPASSWD = htpasswd;
 process.env.OTELMON_BACKEND_TOKEN_FILE = token;
+process.env.OTELMON_API_TOKEN_FILE = token;
 process.env.OTELMON_FILE = path.join(dir, 'out.jsonl');
 process.env.OTELMON_ALARMSTORE_DATABASE = `sqlite:///${path.join(dir, 'alarmstore.db')}`;
 

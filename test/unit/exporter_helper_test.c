@@ -178,6 +178,61 @@ static void test_permanent_errors_and_elapsed_limit_drop(void)
     om_log_set_level(OM_LOG_ERROR);
 }
 
+/* What om_exphelper_shutdown_closing closes: closing is asynchronous, as a client's is. */
+typedef struct closable {
+    int closes;
+    int done_before_close; /* the exporter's done seen when close was asked: must be 0 */
+    int *done;
+    om_done_fn closed;
+    void *closed_arg;
+} closable_t;
+
+static void close_closable(void *what, om_done_fn done, void *arg)
+{
+    closable_t *c = what;
+    c->closes++;
+    c->done_before_close = *c->done;
+    c->closed = done;
+    c->closed_arg = arg;
+}
+
+/* The whole shutdown: drain, then close, then done; once. */
+static void test_shutdown_closing_drains_then_closes(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    fake_t f = {.loop = &loop};
+    om_exphelper_cfg_t cfg = cfg_with(1, 10, 10);
+    om_exphelper_t *h = new_helper(&host, &cfg, fake_send, &f);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
+    ASSERT_EQ_INT(om_exphelper_consume(h, batch_of(1)), 0);
+    int done = 0;
+    closable_t c = {.done = &done};
+    om_exphelper_shutdown_closing(h, close_closable, &c, done_cb, &done);
+    om_exphelper_shutdown_closing(h, close_closable, &c, done_cb, &done); /* does nothing */
+    complete(&f, 0, 0);
+    ASSERT_EQ_INT(c.closes, 0); /* one request left: the client is still needed */
+    complete(&f, 0, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(c.closes, 1);
+    ASSERT_EQ_INT(c.done_before_close, 0);
+    ASSERT_EQ_INT(done, 0); /* not before the close finished */
+    c.closed(c.closed_arg);
+    ASSERT_EQ_INT(done, 1);
+    om_exphelper_free(h);
+
+    /* Nothing to close: done after draining. */
+    om_exphelper_t *h2 = new_helper(&host, &cfg, fake_send, &f);
+    om_exphelper_shutdown_closing(h2, close_closable, NULL, done_cb, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(done, 2);
+    om_exphelper_free(h2);
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 static void test_shutdown_drains_queue(void)
 {
     uv_loop_t loop;
@@ -420,6 +475,7 @@ int main(void)
     OM_RUN(test_retries_with_backoff_and_retry_after);
     OM_RUN(test_permanent_errors_and_elapsed_limit_drop);
     OM_RUN(test_shutdown_drains_queue);
+    OM_RUN(test_shutdown_closing_drains_then_closes);
     OM_RUN(test_instant_completions_do_not_recurse);
     OM_RUN(test_shutdown_gives_waiting_retries_one_last_attempt);
     OM_RUN(test_queue_gauges_per_signal_wired);
