@@ -16,6 +16,7 @@
 #include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "om.h"
 
@@ -353,11 +354,168 @@ static int decompress_deflate(om_comp_t alg, const uint8_t *in, size_t n, size_t
     return rc;
 }
 
+/* zstd. Every frame of a body usually says how much it holds (zstd's one-shot compressors
+ * write it; so do otelcol's and the SDKs'). Then the sum is checked against max before any
+ * work, and the body is decompressed in one call into a buffer of exactly that size, which
+ * bounds the memory whatever window the frames name. A frame without a size (a streaming
+ * compressor's) sends the whole body through bounded streaming instead: the window is capped
+ * at the larger of 8 MiB and max (never more than 2^27, zstd's default limit), and the output
+ * grows by doubling up to max. Skippable frames count as empty; trailing bytes that are not a
+ * frame are corrupt, as in the streaming decoder. */
+
+/* The larger of 8 MiB and max, as a power of two, at most 2^27. */
+static int zstd_window_log(size_t max)
+{
+    int log = 23;
+    while (log < 27 && ((size_t)1 << log) < max) {
+        log++;
+    }
+    return log;
+}
+
+static int zstd_error(size_t zr, om_err_t *err)
+{
+    if (ZSTD_getErrorCode(zr) == ZSTD_error_memory_allocation) {
+        om_err_set(err, OM_ENOMEM, "out of memory while decompressing");
+        return OM_ENOMEM;
+    }
+    om_err_set(err, OM_EINVAL, "corrupt zstd data: %s", ZSTD_getErrorName(zr));
+    return OM_EINVAL;
+}
+
+/* The sum of the frames' declared sizes into *total: 0; 1 when a frame does not say (or the
+ * body cannot be walked: the streaming decoder will say why); OM_ETOOBIG past max. */
+static int zstd_declared(const uint8_t *in, size_t n, size_t max, size_t *total, om_err_t *err)
+{
+    size_t pos = 0, sum = 0;
+    /* Loop bound: every frame is at least a few bytes long. */
+    while (pos < n) {
+        unsigned long long fcs = ZSTD_getFrameContentSize(in + pos, n - pos);
+        size_t fsize = ZSTD_findFrameCompressedSize(in + pos, n - pos);
+        if (fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == ZSTD_CONTENTSIZE_ERROR ||
+            ZSTD_isError(fsize) || fsize == 0) {
+            return 1;
+        }
+        if (fcs > max - sum) {
+            om_err_set(err, OM_ETOOBIG, "decompressed body larger than %zu bytes", max);
+            return OM_ETOOBIG;
+        }
+        sum += (size_t)fcs;
+        pos += fsize;
+    }
+    *total = sum;
+    return 0;
+}
+
+static int zstd_whole(ZSTD_DCtx *d, const uint8_t *in, size_t n, size_t total, uint8_t **out,
+                      size_t *out_len, om_err_t *err)
+{
+    uint8_t *buf = om_malloc(total + 1);
+    if (buf == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory while decompressing");
+        return OM_ENOMEM;
+    }
+    size_t zr = ZSTD_decompressDCtx(d, buf, total, in, n);
+    if (ZSTD_isError(zr) || zr != total) {
+        om_free(buf);
+        if (!ZSTD_isError(zr)) {
+            om_err_set(err, OM_EINVAL, "corrupt zstd data: frame sizes do not match");
+            return OM_EINVAL;
+        }
+        return zstd_error(zr, err);
+    }
+    buf[total] = '\0';
+    *out = buf;
+    *out_len = total;
+    return 0;
+}
+
+/* Bounded streaming: at most max + 1 bytes of output are ever asked for (the one more tells
+ * "too big"), plus the NUL. */
+static int zstd_stream(ZSTD_DCtx *d, const uint8_t *in, size_t n, size_t max, uint8_t **out,
+                       size_t *out_len, om_err_t *err)
+{
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, zstd_window_log(max)))) {
+        om_err_set(err, OM_ENOMEM, "cannot set up the zstd decoder");
+        return OM_ENOMEM;
+    }
+    size_t cap = first_guess(OM_COMP_ZSTD, in, n, max);
+    size_t room = cap == max ? cap + 1 : cap; /* the decoder's room; +1 at the cap */
+    uint8_t *buf = om_malloc(room + 1);
+    if (buf == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory while decompressing");
+        return OM_ENOMEM;
+    }
+    ZSTD_inBuffer ib = {in, n, 0};
+    size_t len = 0, zr = 1;
+    int rc = 0;
+    /* Loop bound: each round consumes input or fills the room, which grows to max + 1. */
+    for (;;) {
+        ZSTD_outBuffer ob = {buf + len, room - len, 0};
+        zr = ZSTD_decompressStream(d, &ob, &ib);
+        len += ob.pos;
+        if (ZSTD_isError(zr)) {
+            rc = zstd_error(zr, err);
+            break;
+        }
+        if (len > max) {
+            om_err_set(err, OM_ETOOBIG, "decompressed body larger than %zu bytes", max);
+            rc = OM_ETOOBIG;
+            break;
+        }
+        if (ib.pos == ib.size && len < room) {
+            break; /* all input in, and the decoder did not stop for room */
+        }
+        if (len == room) {
+            cap = cap > max / 2 ? max : cap * 2;
+            room = cap == max ? cap + 1 : cap;
+            uint8_t *bigger = om_realloc(buf, room + 1);
+            if (bigger == NULL) {
+                om_err_set(err, OM_ENOMEM, "out of memory while decompressing");
+                rc = OM_ENOMEM;
+                break;
+            }
+            buf = bigger;
+        }
+    }
+    if (rc == 0 && zr != 0) {
+        om_err_set(err, OM_EINVAL, "truncated zstd data");
+        rc = OM_EINVAL;
+    }
+    if (rc != 0) {
+        om_free(buf);
+        return rc;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+static int decompress_zstd(const uint8_t *in, size_t n, size_t max, uint8_t **out, size_t *out_len,
+                           om_err_t *err)
+{
+    size_t total = 0;
+    int rc = zstd_declared(in, n, max, &total, err);
+    if (rc == OM_ETOOBIG) {
+        return rc;
+    }
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    if (d == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory while decompressing");
+        return OM_ENOMEM;
+    }
+    rc = rc == 0 ? zstd_whole(d, in, n, total, out, out_len, err)
+                 : zstd_stream(d, in, n, max, out, out_len, err);
+    ZSTD_freeDCtx(d);
+    return rc;
+}
+
 int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_t **out,
                   size_t *out_len, om_err_t *err)
 {
-    if (alg != OM_COMP_GZIP && alg != OM_COMP_ZLIB) {
-        om_err_set(err, OM_ENOTSUP, "whole-buffer decompression is for gzip and zlib");
+    if (alg != OM_COMP_GZIP && alg != OM_COMP_ZLIB && alg != OM_COMP_ZSTD) {
+        om_err_set(err, OM_ENOTSUP, "whole-buffer decompression is for gzip, zlib and zstd");
         return OM_ENOTSUP;
     }
     if (n == 0) {
@@ -372,6 +530,9 @@ int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_
     }
     if (max >= SIZE_MAX / 2) {
         max = SIZE_MAX / 2 - 1; /* so that max + 1 and the doubling cannot overflow */
+    }
+    if (alg == OM_COMP_ZSTD) {
+        return decompress_zstd(in, n, max, out, out_len, err);
     }
     return decompress_deflate(alg, in, n, max, out, out_len, err);
 }

@@ -15,7 +15,7 @@ int om_host_init(om_host_t *h, uv_loop_t *loop, om_err_t *err)
         om_err_set(err, OM_ENOMEM, "out of memory");
         return OM_ENOMEM;
     }
-    unsigned n = om_cpu_count();
+    unsigned n = om_workers_default_size();
     om_workers_cfg_t wc = {
         .name = "worker", .max_threads = n, .max_queued = SHARED_QUEUE_PER_THREAD * n};
     int rc = om_workers_new(loop, &wc, &h->workers, err);

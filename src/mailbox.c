@@ -2,9 +2,15 @@
  * worker pool (worker.c) and the gRPC receiver's bridge thread post through it.
  *
  * Threads: any thread posts; the loop thread drains, closes and frees. `lock` guards the list
- * and nothing else. A poster never touches a message after posting it (the loop may run and
- * free it at once); the mutex orders everything the poster wrote before the post ahead of
- * what the loop reads when it runs the message. */
+ * and the wake-up bookkeeping. A poster never touches a message after posting it (the loop may
+ * run and free it at once); the mutex orders everything the poster wrote before the post ahead
+ * of what the loop reads when it runs the message.
+ *
+ * Wake-ups: a post calls uv_async_send only when nobody has since the last drain (`signalled`),
+ * so a burst costs one; a lazy post (om_mailbox_post_lazy) calls it only once lazy_max of them
+ * wait. Whoever sets `signalled` sends right after unlocking, and a drain clears it while it
+ * takes the list, so a message is never left in the list with no wake-up coming unless it is
+ * a lazy one within the bound. */
 #include <pthread.h>
 
 #include "om.h"
@@ -12,7 +18,11 @@
 struct om_mailbox {
     uv_async_t async; /* first member: the handle's close callback frees the mailbox */
     pthread_mutex_t lock;
-    om_msg_t *head, *tail; /* guarded by lock */
+    /* Guarded by lock: */
+    om_msg_t *head, *tail;
+    bool signalled;    /* uv_async_send was called since the last drain took the list */
+    unsigned lazy;     /* lazy posts waiting since then */
+    unsigned lazy_max; /* a lazy post wakes the loop when this many wait; 0: every post does */
     om_done_fn done;
     void *done_arg;
 };
@@ -23,6 +33,8 @@ static void drain(om_mailbox_t *mb)
     pthread_mutex_lock(&mb->lock);
     om_msg_t *m = mb->head;
     mb->head = mb->tail = NULL;
+    mb->signalled = false;
+    mb->lazy = 0;
     pthread_mutex_unlock(&mb->lock);
     while (m != NULL) {
         om_msg_t *next = m->next;
@@ -55,20 +67,48 @@ om_mailbox_t *om_mailbox_new(uv_loop_t *loop)
     return mb;
 }
 
-void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m)
+/* Append m; wake the loop unless it was woken already since its last drain, or the post is
+ * lazy and fewer than lazy_max lazy posts wait. */
+static void post(om_mailbox_t *mb, om_msg_t *m, bool lazy)
 {
     m->next = NULL;
     pthread_mutex_lock(&mb->lock);
-    bool was_empty = mb->head == NULL;
     if (mb->tail != NULL) {
         mb->tail->next = m;
     } else {
         mb->head = m;
     }
     mb->tail = m;
+    bool wake = !mb->signalled;
+    if (lazy && mb->lazy_max > 0 && ++mb->lazy < mb->lazy_max) {
+        wake = false;
+    }
+    mb->signalled = mb->signalled || wake;
     pthread_mutex_unlock(&mb->lock);
-    if (was_empty) {
+    if (wake) {
         uv_async_send(&mb->async);
+    }
+}
+
+void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m)
+{
+    post(mb, m, false);
+}
+
+void om_mailbox_post_lazy(om_mailbox_t *mb, om_msg_t *m)
+{
+    post(mb, m, true);
+}
+
+void om_mailbox_set_lazy(om_mailbox_t *mb, unsigned max)
+{
+    pthread_mutex_lock(&mb->lock);
+    mb->lazy_max = max;
+    bool wake = max == 0 && mb->head != NULL && !mb->signalled;
+    mb->signalled = mb->signalled || wake;
+    pthread_mutex_unlock(&mb->lock);
+    if (wake) {
+        uv_async_send(&mb->async); /* what waited lazily runs on a coming turn */
     }
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #ifdef __GLIBC__
+#include <dlfcn.h>
 #include <malloc.h>
 #endif
 
@@ -223,6 +224,31 @@ static void tune_malloc(void)
 #endif
 }
 
+/* gRPC's mutexes are abseil's, and Debian builds abseil with its debug-mode default: every
+ * lock and unlock of an absl::Mutex also records lock order in a global graph to detect
+ * deadlocks (absl::SetMutexDeadlockDetectionMode's kAbort). `perf` on the paced benchmark
+ * (bench/run 13) put that bookkeeping (GraphCycles) at 1-2% of the collector's CPU. Release
+ * builds of abseil and gRPC turn it off; so do we, through the C++ entry point by its mangled
+ * name (the inline namespace is Debian's "debian3"; another build of abseil has another name,
+ * and then nothing happens). OnDeadlockCycle::kIgnore is 0. */
+static void quiet_absl_deadlock_checks(void)
+{
+    static const char *const names[] = {
+        "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE",
+        "_ZN4absl12lts_2022062329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE",
+        "_ZN4absl29SetMutexDeadlockDetectionModeENS_15OnDeadlockCycleE",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        void *sym = dlsym(RTLD_DEFAULT, names[i]);
+        if (sym != NULL) {
+            void (*set_mode)(int);
+            memcpy(&set_mode, &sym, sizeof set_mode); /* object to function pointer */
+            set_mode(0);
+            return;
+        }
+    }
+}
+
 /* Every connection a server keeps costs a file descriptor, and the HTTP server's connection
  * budget is derived from the soft limit (see http_server.c). Go programs, otelcol included,
  * raise the soft limit to the hard one at start (Go 1.19 and later); so do we, so that a
@@ -280,6 +306,7 @@ static int run(const cli_t *c)
 int main(int argc, char **argv)
 {
     tune_malloc();
+    quiet_absl_deadlock_checks();
     raise_fd_limit();
     cli_t c = {0};
     int rc = parse_args(argc, argv, &c);

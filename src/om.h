@@ -1078,6 +1078,16 @@ om_mailbox_t *om_mailbox_new(uv_loop_t *loop);
 /* Any thread; never blocks beyond the mutex. Posting after om_mailbox_close() is a bug: the
  * other thread must have stopped posting before the loop closes the mailbox. */
 void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m);
+/* Any thread, as om_mailbox_post, for a message that may wait: it does not wake the loop by
+ * itself until lazy_max lazy posts wait (om_mailbox_set_lazy); it runs, in order, with the
+ * next drain (the next non-lazy post, or the lazy_max-th lazy one). For completions whose
+ * handling can wait for the next event (releasing a finished call), so that a request costs
+ * the loop one wake-up rather than two. Without om_mailbox_set_lazy it is om_mailbox_post. */
+void om_mailbox_post_lazy(om_mailbox_t *mb, om_msg_t *m);
+/* Loop thread. How many lazy posts may wait before one wakes the loop; 0 (the default): every
+ * post wakes it, and what waits lazily now runs on a coming loop turn (set 0 before waiting
+ * for lazily posted messages, e.g. at shutdown). */
+void om_mailbox_set_lazy(om_mailbox_t *mb, unsigned max);
 /* Loop thread: run what is still posted, close the handle, free the mailbox, then call done
  * (may be NULL; done runs from the handle's close callback, never from inside this call). */
 void om_mailbox_close(om_mailbox_t *mb, om_done_fn done, void *arg);
@@ -1353,10 +1363,17 @@ void om_workers_close(om_workers_t *w, om_done_fn done, void *arg);
 unsigned om_workers_threads(const om_workers_t *w);
 size_t om_workers_queued(om_workers_t *w);
 
-/* The CPUs this process may use: the affinity mask, capped by the cgroup's CPU quota
- * (cgroup v2 cpu.max or v1 cpu.cfs_quota_us, rounded up), at least 1. Reads /sys once, at
- * start-up (om_host_init); later calls return the cached value. */
+/* ------------------------------------------------------------------------------------------ */
+/* CPUs and the worker pool's size (src/cpus.c)                                               */
+
+/* The CPUs this process may use, as Go 1.25 sizes GOMAXPROCS: the affinity mask's CPUs,
+ * lowered to the CPU quota rounded up (not below 2) of the process's own cgroup or its
+ * tightest visible ancestor (cgroup v2 cpu.max, else v1 cpu.cfs_quota_us), at least 1. Reads
+ * /proc and /sys once, at start-up (om_host_init); later calls return the cached value. */
 unsigned om_cpu_count(void);
+/* The host's worker pool's size: GOMAXPROCS from the environment when it is a whole number
+ * from 1 to 1024 (what otelcol deployments already set), else om_cpu_count(). */
+unsigned om_workers_default_size(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Introspection (pipeline.c): what the running collector is made of, for pages that show it   */
@@ -2667,12 +2684,14 @@ void om_compressors_put(om_compressors_t *cs, om_compressor_t *c);
 /* Loop thread, once every compressor got from it was put back (or freed). NULL does nothing. */
 void om_compressors_free(om_compressors_t *cs);
 
-/* Decompress a whole gzip (concatenated members too) or zlib body of n bytes into a new
- * om_malloc'd buffer *out of *out_len bytes (with a NUL after them, not counted), never
- * holding more than max bytes of output: a compression bomb costs at most max bytes of memory
- * and about twice that of work. An empty input is an empty body. Returns 0, OM_ETOOBIG
- * (the output would pass max), OM_EINVAL (corrupt or truncated input), OM_ENOMEM; err gets a
- * message. Any thread; blocks only for the CPU work. */
+/* Decompress a whole gzip (concatenated members too), zlib or zstd (concatenated frames too)
+ * body of n bytes into a new om_malloc'd buffer *out of *out_len bytes (with a NUL after them,
+ * not counted), never holding more than max bytes of output: a compression bomb costs at most
+ * max bytes of memory and about twice that of work (zstd frames that declare their sizes: the
+ * sum is checked before any work; others stream with a window of at most max(8 MiB, max)).
+ * An empty input is an empty body. Returns 0, OM_ETOOBIG (the output would pass max),
+ * OM_EINVAL (corrupt or truncated input), OM_ENOMEM; err gets a message. Any thread; blocks
+ * only for the CPU work. */
 int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_t **out,
                   size_t *out_len, om_err_t *err);
 

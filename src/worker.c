@@ -35,7 +35,6 @@
  * its exit message, and the close message after the cancellations, so once the close
  * message and every exit message are in, nothing else can come: the mailbox closes (its
  * handle's close callback runs on a later turn), the pool is freed and done is called. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,71 +177,6 @@ static void run_close(om_msg_t *m)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Loop thread: the API                                                                       */
-
-/* The first line of a small file, or false. */
-static bool read_line(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return false;
-    }
-    bool ok = fgets(buf, (int)cap, f) != NULL;
-    fclose(f);
-    return ok;
-}
-
-static bool parse_u64(const char *s, char **end, unsigned long long *v)
-{
-    errno = 0;
-    *v = strtoull(s, end, 10);
-    return errno == 0 && *end != s;
-}
-
-/* CPUs allowed by quota / period, rounded up; 0 when there is no quota. */
-static unsigned quota_cpus(unsigned long long quota, unsigned long long period)
-{
-    if (period == 0 || quota == 0) {
-        return 0;
-    }
-    unsigned long long n = (quota + period - 1) / period;
-    return n > 4096 ? 4096 : (unsigned)n;
-}
-
-/* The CPU quota of the cgroup the process sees as its root (a container's own), in CPUs
- * rounded up, or 0 when there is none or it cannot be read: cgroup v2's cpu.max ("max 100000"
- * or "QUOTA PERIOD"), else v1's cpu.cfs_quota_us (-1: none) and cpu.cfs_period_us. */
-static unsigned cgroup_cpu_quota(void)
-{
-    char line[128];
-    char *end;
-    unsigned long long quota, period;
-    if (read_line("/sys/fs/cgroup/cpu.max", line, sizeof line)) {
-        if (strncmp(line, "max", 3) == 0 || !parse_u64(line, &end, &quota) ||
-            !parse_u64(end, &end, &period)) {
-            return 0;
-        }
-        return quota_cpus(quota, period);
-    }
-    if (!read_line("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", line, sizeof line) || line[0] == '-' ||
-        !parse_u64(line, &end, &quota) ||
-        !read_line("/sys/fs/cgroup/cpu/cpu.cfs_period_us", line, sizeof line) ||
-        !parse_u64(line, &end, &period)) {
-        return 0;
-    }
-    return quota_cpus(quota, period);
-}
-
-unsigned om_cpu_count(void)
-{
-    static unsigned cached;
-    if (cached == 0) {
-        unsigned n = uv_available_parallelism();
-        unsigned q = cgroup_cpu_quota();
-        cached = q > 0 && q < n ? q : n;
-        cached = cached > 0 ? cached : 1;
-    }
-    return cached;
-}
 
 int om_workers_new(uv_loop_t *loop, const om_workers_cfg_t *cfg, om_workers_t **out, om_err_t *err)
 {

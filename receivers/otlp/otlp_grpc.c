@@ -21,8 +21,11 @@
  * slot's call, deadline, metadata and payload, and the mailbox mutex orders the bridge thread's
  * push after gRPC's writes and before the loop's reads. So every grpc_call is driven by the
  * loop thread alone, final unref included: a completed reply comes back through the mailbox
- * like a new call. That costs one more wake-up per call but keeps the bridge thread free of
- * state, and lets the loop count what is outstanding without atomics.
+ * like a new call. That keeps the bridge thread free of state and lets the loop count what
+ * is outstanding without atomics. The completion of a reply can be posted lazily (it waits,
+ * up to LAZY_REPLIES of them, for the loop's next wake-up rather than waking it), so that a
+ * call costs the loop one wake-up, not two; LAZY_REPLIES is 0 for now (see there). Shutdown
+ * turns laziness off before it waits for them.
  *
  * The one exception: a gzip or deflate message of INFLATE_OFFLOAD_MIN compressed bytes or more
  * is inflated on the host's worker pool (om.h, worker service). From the submit until the
@@ -86,6 +89,12 @@
  * taking unbounded memory while leaving ordinary requests plenty of room. */
 #define ARENA_PER_WIRE_BYTE 16
 #define DEFAULT_GRACE_MS 5000
+/* Finished replies that may wait for the loop's next wake-up before one wakes it: each holds
+ * its slot (not re-armed meanwhile), so this stays well below SLOTS_PER_METHOD. At a low rate
+ * 4 made a call cost the loop one wake-up instead of two (bench/run 13: 6-9% less CPU outside
+ * compression). Off (0: every completion wakes the loop) while a stall seen in the branch
+ * that added it is not understood (bench/README.md). */
+#define LAZY_REPLIES 0
 
 static const char *const method_paths[OM_SIG_COUNT] = {
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -110,6 +119,11 @@ typedef struct tag {
     /* The event's success flag: written by the bridge thread right before it posts the tag,
      * read by the loop when the mailbox runs it (the mailbox's mutex orders the two). */
     int ok;
+    /* Written by the loop before it starts an operation with the tag, read by the bridge
+     * thread when the operation completes (gRPC orders the two): the completion may wait for
+     * the loop's next wake-up (om_mailbox_post_lazy). Set for replies: a finished reply only
+     * releases its call and re-arms the slot, which can wait for the next call's event. */
+    bool lazy;
 } tag_t;
 
 /* PARKED: not armed while intake is paused (see om_intake_paused); re-armed when it resumes.
@@ -180,7 +194,11 @@ struct otlp_grpc_server {
 static void post_tag(otlp_grpc_server_t *s, tag_t *t, int ok)
 {
     t->ok = ok;
-    om_mailbox_post(s->mb, &t->msg);
+    if (t->lazy) {
+        om_mailbox_post_lazy(s->mb, &t->msg);
+    } else {
+        om_mailbox_post(s->mb, &t->msg);
+    }
 }
 
 static void bridge_main(void *arg)
@@ -234,6 +252,7 @@ static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
 {
     grpc_metadata_array_init(&sl->md);
     grpc_call_error ce;
+    sl->tag.lazy = false;      /* a new call is answered at once */
     OM_TSAN_RELEASE(&sl->tag); /* the tag is gRPC's until the bridge thread gets it back */
     if (sl->method == METHOD_OTHER) {
         grpc_call_details_init(&sl->details);
@@ -412,6 +431,7 @@ static void slot_reply(otlp_grpc_server_t *s, slot_t *sl, int rc, const om_err_t
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &sl->cancelled;
     sl->state = SLOT_REPLYING;
+    sl->tag.lazy = s->state == ST_RUNNING;
     OM_TSAN_RELEASE(&sl->tag);
     grpc_call_error ce = grpc_call_start_batch(sl->call, ops, n, &sl->tag, NULL);
     if (ce != GRPC_CALL_OK) {
@@ -704,6 +724,8 @@ void otlp_grpc_shutdown(otlp_grpc_server_t *s, om_done_fn done, void *arg)
     s->state = ST_STOPPING;
     s->done = done;
     s->done_arg = arg;
+    /* Finished replies waiting lazily must come in now: shutdown waits for them (ops_out). */
+    om_mailbox_set_lazy(s->mb, 0);
     om_intake_wait_cancel(s->r->host->intake, &s->intake);
     uv_timer_init(s->r->host->loop, &s->grace);
     s->grace.data = s;
@@ -775,6 +797,7 @@ static int mailbox_open(otlp_grpc_server_t *s, om_err_t *err)
         om_err_set(err, OM_ENOMEM, "cannot make the gRPC thread's mailbox");
         return OM_ENOMEM;
     }
+    om_mailbox_set_lazy(s->mb, LAZY_REPLIES);
     return 0;
 }
 

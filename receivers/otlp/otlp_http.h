@@ -28,11 +28,10 @@ typedef struct otlp_http_req {
     bool json;        /* Content-Type said application/json */
     otlp_enc_t enc;   /* Content-Encoding */
     uint64_t raw_len; /* body bytes received, before decompression */
-    /* The body: as received for identity, gzip and deflate (those are decompressed whole at
-     * the end, om_decompress), decompressed while it arrives for zstd. */
+    /* The body as received (a compressed one is decompressed whole at the end, om_decompress,
+     * and replaced by its output). */
     otlp_buf_t body;
-    otlp_inflate_t *inflate; /* zstd only */
-    /* A large gzip or deflate body is inflated on the host's worker pool: from submit to done
+    /* A large compressed body is inflated on the host's worker pool: from submit to done
      * the worker reads body and writes zout, zlen, zrc, zerr; the loop touches none of it. */
     om_job_t job;
     om_http_req_t *req;             /* for the job's done */

@@ -6,13 +6,13 @@
  * body is read), and when its body is complete (decode, hand to the pipeline, answer). The
  * server has already answered what is not ours: a malformed request or target (400), a path
  * no wired signal serves (404), headers or a target over the limits (431). A body is held
- * in a buffer capped at max_request_body_size as it arrives. gzip and deflate bodies are then
- * decompressed whole by the core's service (libdeflate: about 2.5 times cheaper than zlib's
- * streaming inflate on OTLP data, bench/README.md), into at most max_request_body_size bytes;
- * zstd bodies are decompressed while they arrive, into the same cap. So neither a large raw
- * body nor a compression bomb is ever held beyond the cap (twice the cap at most for gzip:
- * the compressed body and its output). Processing is synchronous, every request answered
- * from its callbacks, except that a gzip or deflate body of INFLATE_OFFLOAD_MIN bytes or more
+ * in a buffer capped at max_request_body_size as it arrives. gzip, deflate and zstd bodies
+ * are then decompressed whole by the core's service (libdeflate: about 2.5 times cheaper than
+ * zlib's streaming inflate on OTLP data, bench/README.md; zstd in one call when its frames
+ * declare their sizes), into at most max_request_body_size bytes. So neither a large raw
+ * body nor a compression bomb is ever held beyond the cap (twice the cap at most: the
+ * compressed body and its output). Processing is synchronous, every request answered
+ * from its callbacks, except that a compressed body of INFLATE_OFFLOAD_MIN bytes or more
  * is inflated on the host's worker pool: the request's state is the job's until its done runs
  * on the loop, which then decodes and answers (the server waits for that answer at shutdown:
  * it is owed). */
@@ -200,16 +200,7 @@ static bool refuse_early(om_http_req_t *req, const otlp_http_route_t *rt)
 
 static void on_begin(om_http_req_t *req, void *arg)
 {
-    otlp_http_req_t *q = om_http_req_state(req);
-    if (refuse_early(req, arg)) {
-        return;
-    }
-    if (q->enc == OTLP_ENC_ZSTD) {
-        q->inflate = otlp_inflate_new(q->enc, body_max(req));
-        if (q->inflate == NULL) {
-            respond_error(req, OM_ENOMEM, "out of memory");
-        }
-    }
+    (void)refuse_early(req, arg);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -232,15 +223,9 @@ static void on_body(om_http_req_t *req, void *arg, const char *at, size_t n)
         fail_body(req, OM_ETOOBIG, "request body too large");
         return;
     }
-    om_err_t err = {0};
-    int rc;
-    if (q->inflate != NULL) {
-        rc = otlp_inflate_feed(q->inflate, (const uint8_t *)at, n, &q->body, &err);
-    } else {
-        rc = otlp_buf_append(&q->body, at, n, max);
-    }
+    int rc = otlp_buf_append(&q->body, at, n, max);
     if (rc != 0) {
-        fail_body(req, rc, err.msg[0] != '\0' ? err.msg : om_strerror(rc));
+        fail_body(req, rc, om_strerror(rc));
     }
 }
 
@@ -308,17 +293,36 @@ static void deliver(om_http_req_t *req, rcv_otlp_t *r, om_signal_t sig, om_batch
     }
 }
 
-/* gzip and deflate: the whole body, decompressed into at most the cap; it replaces the body. */
+/* The core's algorithm for a compressed body's encoding; false for an identity body. */
+static bool body_comp(const otlp_http_req_t *q, om_comp_t *alg)
+{
+    switch (q->enc) {
+    case OTLP_ENC_GZIP:
+        *alg = OM_COMP_GZIP;
+        return true;
+    case OTLP_ENC_DEFLATE:
+        *alg = OM_COMP_ZLIB;
+        return true;
+    case OTLP_ENC_ZSTD:
+        *alg = OM_COMP_ZSTD;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* gzip, deflate and zstd: the whole body, decompressed into at most the cap; it replaces the
+ * body. */
 static int decompress_whole(om_http_req_t *req, om_err_t *err)
 {
     otlp_http_req_t *q = om_http_req_state(req);
-    if (q->enc != OTLP_ENC_GZIP && q->enc != OTLP_ENC_DEFLATE) {
+    om_comp_t alg;
+    if (!body_comp(q, &alg)) {
         return 0;
     }
     uint8_t *out = NULL;
     size_t len = 0;
-    int rc = om_decompress(q->enc == OTLP_ENC_GZIP ? OM_COMP_GZIP : OM_COMP_ZLIB, q->body.data,
-                           q->body.len, body_max(req), &out, &len, err);
+    int rc = om_decompress(alg, q->body.data, q->body.len, body_max(req), &out, &len, err);
     if (rc == 0) {
         otlp_buf_free(&q->body);
         q->body = (otlp_buf_t){.data = out, .len = len, .cap = len};
@@ -337,8 +341,9 @@ static void inflate_work(om_job_t *job, void *thread_data)
 {
     (void)thread_data;
     otlp_http_req_t *q = (otlp_http_req_t *)(void *)((char *)job - offsetof(otlp_http_req_t, job));
-    q->zrc = om_decompress(q->enc == OTLP_ENC_GZIP ? OM_COMP_GZIP : OM_COMP_ZLIB, q->body.data,
-                           q->body.len, q->zmax, &q->zout, &q->zlen, &q->zerr);
+    om_comp_t alg = OM_COMP_GZIP;
+    (void)body_comp(q, &alg); /* only compressed bodies are submitted */
+    q->zrc = om_decompress(alg, q->body.data, q->body.len, q->zmax, &q->zout, &q->zlen, &q->zerr);
 }
 
 /* Loop thread: the request's state is the loop's again. */
@@ -360,13 +365,14 @@ static void inflate_done(om_job_t *job, int status)
     decode_and_deliver(req, q->route);
 }
 
-/* A large gzip or deflate body goes to the host's worker pool; true when it went (then the
- * job's done answers). */
+/* A large compressed body goes to the host's worker pool; true when it went (then the job's
+ * done answers). */
 static bool inflate_on_worker(om_http_req_t *req, const otlp_http_route_t *rt)
 {
     otlp_http_req_t *q = om_http_req_state(req);
-    if ((q->enc != OTLP_ENC_GZIP && q->enc != OTLP_ENC_DEFLATE) ||
-        q->body.len < INFLATE_OFFLOAD_MIN || om_intake_refusing(rt->r->host->intake)) {
+    om_comp_t alg;
+    if (!body_comp(q, &alg) || q->body.len < INFLATE_OFFLOAD_MIN ||
+        om_intake_refusing(rt->r->host->intake)) {
         return false;
     }
     q->req = req;
@@ -378,13 +384,7 @@ static bool inflate_on_worker(om_http_req_t *req, const otlp_http_route_t *rt)
 static void on_complete(om_http_req_t *req, void *arg)
 {
     const otlp_http_route_t *rt = arg;
-    otlp_http_req_t *q = om_http_req_state(req);
     om_err_t err = {0};
-    if (q->inflate != NULL && otlp_inflate_finish(q->inflate, &err) != 0) {
-        om_http_req_warn(req, "400 %s", err.msg);
-        respond_error(req, OM_EINVAL, err.msg);
-        return;
-    }
     if (inflate_on_worker(req, rt)) {
         return;
     }
@@ -425,8 +425,6 @@ static void on_end(om_http_req_t *req, void *arg)
     (void)arg;
     otlp_http_req_t *q = om_http_req_state(req);
     otlp_buf_free(&q->body);
-    otlp_inflate_free(q->inflate);
-    q->inflate = NULL;
     om_free(q->zout);
     q->zout = NULL;
 }

@@ -360,7 +360,8 @@ static void test_corrupt_truncated_and_members(void)
     ASSERT_EQ_UINT(got, 0);
     ASSERT_EQ_INT(decompress(OM_COMP_GZIP, (const uint8_t *)"hello, world", 12, 100, &got),
                   OM_EINVAL);
-    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, in, 10, 100, &got), OM_ENOTSUP);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, in, 10, 100, &got), OM_EINVAL);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, NULL, 0, 10, &got), 0);
     /* Out of memory on every allocation in turn. */
     z = zlib_deflate(in, n, 31, &zn);
     for (unsigned long k = 1; k < 5; k++) {
@@ -369,6 +370,97 @@ static void test_corrupt_truncated_and_members(void)
         om_alloc_fail_after(0);
         ASSERT_TRUE(rc == 0 || rc == OM_ENOMEM);
     }
+    free(z);
+    free(in);
+}
+
+/* A zstd frame that does not declare its size (what a streaming compressor writes). */
+static uint8_t *zstd_stream_frame(const uint8_t *in, size_t n, size_t *zn)
+{
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+    size_t cap = ZSTD_compressBound(n) + 64;
+    uint8_t *z = malloc(cap);
+    ZSTD_outBuffer ob = {z, cap, 0};
+    ZSTD_inBuffer ib = {in, n, 0};
+    size_t left = ZSTD_compressStream2(c, &ob, &ib, ZSTD_e_end);
+    ZSTD_freeCCtx(c);
+    *zn = left == 0 ? ob.pos : 0; /* 0: the test's checks fail */
+    return z;
+}
+
+static uint8_t *zstd_frame(const uint8_t *in, size_t n, size_t *zn)
+{
+    size_t cap = ZSTD_compressBound(n);
+    uint8_t *z = malloc(cap);
+    *zn = ZSTD_compress(z, cap, in, n, 3);
+    *zn = ZSTD_isError(*zn) ? 0 : *zn;
+    return z;
+}
+
+static void test_zstd_whole_and_streamed(void)
+{
+    size_t n = 300000, zn = 0, sn = 0, got = 0;
+    uint8_t *in = sample(n);
+    uint8_t *z = zstd_frame(in, n, &zn);         /* declares n */
+    uint8_t *zs = zstd_stream_frame(in, n, &sn); /* does not */
+    ASSERT_TRUE(zn > 0 && sn > 0);
+    ASSERT_EQ_UINT(ZSTD_getFrameContentSize(z, zn), n);
+    ASSERT_TRUE(ZSTD_getFrameContentSize(zs, sn) == ZSTD_CONTENTSIZE_UNKNOWN);
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *body = k == 0 ? z : zs;
+        size_t bn = k == 0 ? zn : sn;
+        uint8_t *out = NULL;
+        om_err_t err = {0};
+        ASSERT_EQ_INT(om_decompress(OM_COMP_ZSTD, body, bn, n, &out, &got, &err), 0);
+        ASSERT_EQ_UINT(got, n);
+        ASSERT_TRUE(om_same(out, in, n) && out[n] == '\0');
+        om_free(out);
+        /* The cap: one byte less is too big, for both paths; a bomb stops there. */
+        ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, body, bn, n - 1, &got), OM_ETOOBIG);
+        ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, body, bn, 4096, &got), OM_ETOOBIG);
+        /* Truncated anywhere: corrupt, never a short body. */
+        for (size_t cut = 1; cut < bn; cut += bn / 7) {
+            ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, body, cut, 2 * n, &got), OM_EINVAL);
+        }
+    }
+    /* Frames back to back, declared and not, as one body; trailing garbage is corrupt. */
+    uint8_t *cat = malloc(zn + sn + 3);
+    memcpy(cat, z, zn);
+    memcpy(cat + zn, zs, sn);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, cat, zn + sn, 2 * n, &got), 0);
+    ASSERT_EQ_UINT(got, 2 * n);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, cat, zn + sn, 2 * n - 1, &got), OM_ETOOBIG);
+    memcpy(cat + zn, z, zn);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, cat, 2 * zn, 2 * n, &got), 0);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, cat, 2 * zn, 2 * n - 1, &got), OM_ETOOBIG);
+    memcpy(cat + zn, "xyz", 3);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, cat, zn + 3, 2 * n, &got), OM_EINVAL);
+    /* A frame that declares a size it does not hold is corrupt. */
+    uint8_t *liar = malloc(zn);
+    size_t ln = 0;
+    uint8_t *small = zstd_frame(in, 1000, &ln);
+    memcpy(liar, small, ln);
+    /* A small single-segment frame: magic (4), descriptor (1), then the 2-byte size. */
+    liar[5] ^= 0x01;
+    ASSERT_TRUE(ZSTD_getFrameContentSize(liar, ln) == 1001 ||
+                ZSTD_getFrameContentSize(liar, ln) == 999);
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, liar, ln, n, &got), OM_EINVAL);
+    /* A declared size past the cap is refused before any work, however small the body. */
+    ASSERT_EQ_INT(decompress(OM_COMP_ZSTD, z, zn, 1000, &got), OM_ETOOBIG);
+    /* Out of memory on every allocation in turn. */
+    for (unsigned long k = 1; k < 6; k++) {
+        om_alloc_fail_after(k);
+        int rc1 = decompress(OM_COMP_ZSTD, z, zn, n, &got);
+        int rc2 = decompress(OM_COMP_ZSTD, zs, sn, n, &got);
+        om_alloc_fail_after(0);
+        ASSERT_TRUE(rc1 == 0 || rc1 == OM_ENOMEM);
+        ASSERT_TRUE(rc2 == 0 || rc2 == OM_ENOMEM);
+    }
+    free(small);
+    free(liar);
+    free(cat);
+    free(zs);
     free(z);
     free(in);
 }
@@ -382,5 +474,6 @@ int main(void)
     OM_RUN(test_cache_keeps_at_most_keep);
     OM_RUN(test_bombs_stop_at_the_cap);
     OM_RUN(test_corrupt_truncated_and_members);
+    OM_RUN(test_zstd_whole_and_streamed);
     return om_test_summary();
 }
