@@ -542,34 +542,10 @@ static void test_sqlite_reads_during_writes(void)
 /* ------------------------------------------------------------------------------------------ */
 /* Config and lifecycle                                                                       */
 
+/* The config error of "c: <yaml>" for the alarmstore exporter, "" when it is valid. */
 static const char *config_error(const char *yaml)
 {
-    static char out[512];
-    out[0] = '\0';
-    om_strbuf_t text;
-    om_strbuf_init(&text, 0);
-    om_strbuf_printf(&text, "c: %s\n", yaml);
-    om_diags_t d = {0};
-    om_config_t *cfgy = NULL;
-    exp_as_cfg_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    int rc = om_config_load_string("t.yaml", text.data, text.len, &cfgy, &d);
-    om_strbuf_free(&text);
-    if (rc == 0) {
-        rc = om_fields_apply(exp_as_fields, &cfg, om_node_get(cfgy->root, "c"), "c", &d);
-    }
-    if (d.n > 0) {
-        snprintf(out, sizeof out, "%s", d.msgs[0]);
-    } else if (rc == 0) {
-        om_err_t err = {0};
-        if (exp_as_config_validate(&cfg, &err) != 0) {
-            snprintf(out, sizeof out, "%s: %s", err.at, err.msg);
-        }
-    }
-    om_diags_free(&d);
-    om_fields_free(exp_as_fields, &cfg);
-    om_config_free(cfgy);
-    return out;
+    return om_test_config_error(&exp_alarmstore_factory, yaml);
 }
 
 static void test_api_config(void)

@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "om.h"
 #include "om_test.h"
 
@@ -66,4 +67,43 @@ int64_t om_test_metric(const om_host_t *h, const char *name, ...)
         return (int64_t)s.count;
     }
     return -1;
+}
+
+const char *om_test_config_error(const om_factory_t *f, const char *yaml)
+{
+    static char out[512];
+    out[0] = '\0';
+    om_strbuf_t text;
+    om_strbuf_init(&text, 0);
+    om_strbuf_printf(&text, "c: %s\n", yaml);
+    om_diags_t d = {0};
+    om_config_t *yml = NULL;
+    void *cfg = om_calloc(1, f->config_size);
+    int rc = cfg == NULL || text.failed
+                 ? OM_ENOMEM
+                 : om_config_load_string("t.yaml", text.data, text.len, &yml, &d);
+    om_strbuf_free(&text);
+    if (rc == 0) {
+        rc = om_fields_apply(f->fields, cfg, om_node_get(yml->root, "c"), "c", &d);
+    }
+    if (d.n > 0) {
+        snprintf(out, sizeof out, "%s", d.msgs[0]);
+    } else if (rc != 0) {
+        snprintf(out, sizeof out, "(%s)", om_strerror(rc));
+    } else if (f->config_validate != NULL) {
+        om_err_t err = {0};
+        if (f->config_validate(cfg, &err) != 0) {
+            snprintf(out, sizeof out, "%s: %s", err.at, err.msg);
+        }
+    }
+    om_diags_free(&d);
+    if (cfg != NULL) {
+        if (f->config_free != NULL) {
+            f->config_free(cfg);
+        }
+        om_fields_free(f->fields, cfg);
+        om_free(cfg);
+    }
+    om_config_free(yml);
+    return out;
 }

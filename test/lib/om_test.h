@@ -100,6 +100,13 @@ void om_test_host_close(struct om_host *h);
  * count; -1 when there is no such series. */
 int64_t om_test_metric(const struct om_host *h, const char *name, ...);
 
+/* The first config error of factory f for "c: <yaml>" (yaml as flow text, e.g. "{endpoint:
+ * x}"): a field table diagnostic as the user sees it, else "<at>: <message>" of f's
+ * config_validate, else "" when the config is valid. A static buffer: valid until the next
+ * call. */
+struct om_factory;
+const char *om_test_config_error(const struct om_factory *f, const char *yaml);
+
 /* The generic lifecycle test every factory gets (STYLE.md §10), called from the component's
  * own tests with the config it needs here, as YAML flow text (e.g. "{endpoint: '127.0.0.1:0'}";
  * NULL or "" for the defaults): the config validates; create then shutdown without start;
