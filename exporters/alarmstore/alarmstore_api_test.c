@@ -145,12 +145,17 @@ static void test_query_parse(void)
                              "cursor=e0",
                              "cursor=E1",
                              "cursor=e1-",
-                             "cursor=ezzzzzzzzzzzzzz"};
+                             "cursor=ezzzzzzzzzzzzzz",
+                             "cursor=ezzzzzzzzzzzzz",  /* 13 digits: past INT64_MAX */
+                             "cursor=e1y2p0ij32e8e8"}; /* INT64_MAX + 1 */
     for (size_t i = 0; i < sizeof cursors / sizeof cursors[0]; i++) {
         ASSERT_CONTAINS(refusal(AS_Q_EXECUTIONS, cursors[i]), "bad cursor");
     }
     ASSERT_EQ_INT(as_query_parse(AS_Q_EXECUTIONS, "cursor=ez", &q, msg, sizeof msg), 0);
     ASSERT_EQ_INT(q.after_id, 35);
+    as_query_free(&q);
+    ASSERT_EQ_INT(as_query_parse(AS_Q_EXECUTIONS, "cursor=e1y2p0ij32e8e7", &q, msg, sizeof msg), 0);
+    ASSERT_TRUE(q.after_id == INT64_MAX);
     as_query_free(&q);
 }
 

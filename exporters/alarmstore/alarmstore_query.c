@@ -194,8 +194,8 @@ static bool parse_cursor(as_qkind_t kind, const char *v, int64_t *id)
         int d = isdigit((unsigned char)*p) ? *p - '0'
                 : (*p >= 'a' && *p <= 'z') ? *p - 'a' + 10
                                            : -1;
-        if (d < 0) {
-            return false;
+        if (d < 0 || x > (INT64_MAX - d) / 36) {
+            return false; /* not a digit, or past any id: 13 digits reach 36^13 > 2^63 */
         }
         x = x * 36 + d;
     }
