@@ -325,7 +325,14 @@ int as_query_parse(as_qkind_t kind, const char *qs, as_query_t *q, char *msg, si
         if (k == sizeof qkeys / sizeof qkeys[0]) {
             om_strbuf_t sb;
             om_strbuf_init(&sb, 0);
-            as_json_str(&sb, key, strlen(key) > 64 ? 64 : strlen(key));
+            /* At most 32 bytes of it, cut on a character (the key is valid UTF-8): escaped
+             * (6 bytes a control character at worst) it fits a 256-byte message whole, so
+             * the message is never cut inside a character or an escape. */
+            size_t n = strlen(key) > 32 ? 32 : strlen(key);
+            while (n > 0 && n < strlen(key) && ((unsigned char)key[n] & 0xC0) == 0x80) {
+                n--;
+            }
+            as_json_str(&sb, key, n);
             snprintf(msg, msg_cap, "unknown parameter %s", sb.failed ? "" : om_strbuf_str(&sb));
             om_strbuf_free(&sb);
             rc = OM_EINVAL;
