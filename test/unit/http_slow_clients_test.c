@@ -310,9 +310,10 @@ static void test_slow_clients_closed_on_time(void)
     size_t n = connections_allowed();
     ASSERT_TRUE(n >= 1000);
     uint64_t estimate = open_time_ms(n);
-    /* A sample underestimates (the first connections open fastest, and a loaded machine under
-     * ThreadSanitizer took 7 times the estimate once): keep a wide margin. */
-    timeout_ms = 10 * estimate > 4000 ? 10 * estimate : 4000;
+    /* A sample underestimates (the first connections open fastest; under ThreadSanitizer a
+     * loaded machine took 7 times the estimate once, and 14 times on a quiet one in CI):
+     * keep a wide margin. */
+    timeout_ms = 20 * estimate > 8000 ? 20 * estimate : 8000;
     fprintf(stderr, "  %zu slow connections (about %llu ms to open), timeouts %llu ms\n", n,
             (unsigned long long)estimate, (unsigned long long)timeout_ms);
     fx_t f;
