@@ -567,7 +567,7 @@ static void test_api_config(void)
     ASSERT_CONTAINS(config_error("{api: {tls: {cert_file: /c}}}"), "key_file");
     ASSERT_CONTAINS(config_error("{api: {auth: {}}}"), "authenticator");
     ASSERT_CONTAINS(config_error("{api: {middlewares: [x]}}"), "middlewares");
-    /* notify stays refused until it is built. */
+    /* A notify section without a notifier is an error of its own section. */
     ASSERT_CONTAINS(config_error("{notify: {dedup_window: 1h}}"), "notify");
 }
 
