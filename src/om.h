@@ -2629,11 +2629,13 @@ typedef enum {
     OM_COMP_ZSTD,
 } om_comp_t;
 
-/* The level OtelMon compresses gzip and zlib at when the config sets none (-1 or 0):
- * libdeflate's 5, the cheapest whose output stays within 5% of zlib's at otelcol's default
- * (Go's DefaultCompression, level 6) on both the load generator's and JS-SDK-shaped spans,
- * at less than half of zlib's CPU (bench/README.md has the table). Level 1 costs half as
- * much again and is 2% larger on the load generator's data but 10-12% on the JS SDK's. */
+/* gzip and zlib when the config sets no level (-1 or 0): an exporter's om_compressors_t
+ * adapts the level to its own data (see there); a compressor made alone with
+ * om_compressor_new uses OM_COMP_DEFAULT_LEVEL, libdeflate's 5, the cheapest whose output
+ * stays within 5% of zlib's at otelcol's default (Go's DefaultCompression, level 6) on both
+ * the load generator's and JS-SDK-shaped spans, at less than half of zlib's CPU
+ * (bench/README.md has the table). Level 1 costs half as much again and is 2% larger on the
+ * load generator's data but 10-12% on the JS SDK's: hence the adaptive choice. */
 #define OM_COMP_DEFAULT_LEVEL 5
 
 /* compression_params: {level: N}, as otelcol spells it. Embed it in a component's config with
@@ -2672,7 +2674,17 @@ int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t *
 
 /* Idle compressors of one kind, kept for reuse by one component, on the loop thread: get one
  * before handing work to a worker (it travels with the job), put it back in the job's done.
- * At most `keep` idle ones are kept; the rest are freed. */
+ * At most `keep` idle ones are kept; the rest are freed.
+ * Adaptive level: for gzip and zlib with the level not set (0 or -1), the set's compressors
+ * share one adaptive state: each batch uses the cheapest of libdeflate levels 1, 3, 5, 6 whose
+ * output, measured on this set's recent batches, is within 5% of zlib 6's (otelcol's
+ * default). The first 4 batches and every 32nd are also compressed at libdeflate 6 (the
+ * reference, no larger than zlib 6 on our data) and, while probing, at the next cheaper
+ * level; such a sample sends the smallest output. One sample above 104.5% of the reference
+ * moves to the stronger level (and samples the next batch); two in a row at most 103.5% move
+ * to the cheaper one; failed probes back off. It starts at level 5. Any worker thread may
+ * run the set's compressors at once (atomics, and a lock on sample batches only). An
+ * explicit level (1..9, -2) is used as is, never adapted. */
 typedef struct om_compressors om_compressors_t;
 /* Loop thread. NULL when out of memory. */
 om_compressors_t *om_compressors_new(om_comp_t alg, int level, unsigned keep);
@@ -2681,6 +2693,12 @@ om_compressors_t *om_compressors_new(om_comp_t alg, int level, unsigned keep);
 om_compressor_t *om_compressors_get(om_compressors_t *cs);
 /* Loop thread. Takes c back (NULL does nothing). */
 void om_compressors_put(om_compressors_t *cs, om_compressor_t *c);
+/* Any thread. The level the set's next batch is compressed at: the adaptive set's current
+ * choice (it may change at any moment), else the configured level (zstd's 0 stays 0). */
+int om_compressors_level(const om_compressors_t *cs);
+/* Any thread. How many sample batches the adaptive level measured, and how many times it
+ * changed level (both 0 for a fixed set). */
+void om_compressors_stats(om_compressors_t *cs, uint64_t *samples, uint64_t *switches);
 /* Loop thread, once every compressor got from it was put back (or freed). NULL does nothing. */
 void om_compressors_free(om_compressors_t *cs);
 
