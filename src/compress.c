@@ -278,6 +278,22 @@ static int run_zstd(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **o
     return 0;
 }
 
+/* Memory: an adaptive compressor keeps libdeflate's state for the level its batches use
+ * only; the reference's and a probe's are made for the sample and freed after it (a level
+ * 2..9 compressor is 656 KiB, level 1 200 KiB; an exporter keeps up to num_consumers
+ * compressors, and keeping four levels in each added 7 MB of RSS to the paced benchmark).
+ * Making one per sample costs about nothing next to the sample's compression (bench/README.md,
+ * the "new compressor" rows). */
+static void ld_keep_only(om_compressor_t *c, int level)
+{
+    for (int l = 1; l < 10; l++) {
+        if (l != level && c->ld[l] != NULL) {
+            libdeflate_free_compressor(c->ld[l]);
+            c->ld[l] = NULL;
+        }
+    }
+}
+
 /* What one sample found, under a->lock: moves the level, or not (see the rule above). cur is
  * the level index the sample ran at; probe the cheaper index it also tried (-1: none); z* the
  * output sizes. A sample that started before another one moved the level says nothing
@@ -349,6 +365,7 @@ static int run_sample(om_compressor_t *c, int cur, const uint8_t *in, size_t n, 
     for (int i = 0; i < 3; i++) {
         om_free(z[i]);
     }
+    ld_keep_only(c, auto_levels[atomic_load_explicit(&a->idx, memory_order_relaxed)]);
     return rc;
 }
 
@@ -363,6 +380,7 @@ static int run_auto(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **o
     if (n >= AUTO_MIN_INPUT && (again || k < AUTO_FIRST || k % AUTO_EVERY == 0)) {
         return run_sample(c, cur, in, n, out, out_len);
     }
+    ld_keep_only(c, auto_levels[cur]); /* after a move: the old level's state goes */
     return run_libdeflate(c, auto_levels[cur], in, n, out, out_len);
 }
 
