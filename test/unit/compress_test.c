@@ -480,6 +480,35 @@ static void test_explicit_level_never_adapts(void)
     free(in);
 }
 
+/* Out of memory in an adaptive set (the set, its compressor, a sample's three outputs):
+ * reported, never a crash or a leak (the sanitizer build checks the leaks). */
+static void test_auto_out_of_memory(void)
+{
+    size_t n = 8 * 1024;
+    uint8_t *in = malloc(n);
+    uint64_t r = 5;
+    json_input(&r, in, n);
+    for (unsigned long k = 1; k < 10; k++) {
+        om_alloc_fail_after(k);
+        om_compressors_t *cs = om_compressors_new(OM_COMP_GZIP, 0, 1);
+        om_compressor_t *c = cs != NULL ? om_compressors_get(cs) : NULL;
+        uint8_t *z = NULL;
+        size_t zn = 0;
+        int rc = c != NULL ? om_compressor_run(c, in, n, &z, &zn) : 0;
+        om_alloc_fail_after(0);
+        ASSERT_TRUE(rc == 0 || rc == OM_ENOMEM);
+        if (rc == 0 && c != NULL) {
+            ASSERT_TRUE(zn > 0 && zn < n);
+            om_free(z);
+        }
+        if (cs != NULL) {
+            om_compressors_put(cs, c);
+        }
+        om_compressors_free(cs);
+    }
+    free(in);
+}
+
 /* Several workers run one set's compressors at once (as the exporters' jobs do): every
  * output round-trips and the level stays a candidate. Run under the sanitizers too. */
 typedef struct auto_worker {
@@ -739,6 +768,7 @@ int main(void)
     OM_RUN(test_auto_follows_the_data);
     OM_RUN(test_explicit_level_never_adapts);
     OM_RUN(test_auto_from_several_threads);
+    OM_RUN(test_auto_out_of_memory);
     OM_RUN(test_bombs_stop_at_the_cap);
     OM_RUN(test_corrupt_truncated_and_members);
     OM_RUN(test_zstd_whole_and_streamed);
