@@ -2679,12 +2679,12 @@ int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t *
  * share one adaptive state: each batch uses the cheapest of libdeflate levels 1, 3, 5, 6 whose
  * output, measured on this set's recent batches, is within 5% of zlib 6's (otelcol's
  * default). The first 4 batches and every 32nd are also compressed at libdeflate 6 (the
- * reference, no larger than zlib 6 on our data) and, while probing, at the next cheaper
- * level; such a sample sends the smallest output. One sample above 104.5% of the reference
- * moves to the stronger level (and samples the next batch); two in a row at most 103.5% move
- * to the cheaper one; failed probes back off. It starts at level 5. Any worker thread may
- * run the set's compressors at once (atomics, and a lock on sample batches only). An
- * explicit level (1..9, -2) is used as is, never adapted. */
+ * reference, within -0.5%..+0.54% of zlib 6 on our data) and, while probing, at the next
+ * cheaper level; such a sample sends the smallest output. One sample above 104% of the
+ * reference moves to the stronger level (and samples the next batch); two in a row at most
+ * 103% move to the cheaper one; failed probes back off. It starts at level 5. Any worker
+ * thread may run the set's compressors at once (atomics, and a lock on sample batches only).
+ * An explicit level (1..9, -2) is used as is, never adapted. */
 typedef struct om_compressors om_compressors_t;
 /* Loop thread. NULL when out of memory. */
 om_compressors_t *om_compressors_new(om_comp_t alg, int level, unsigned keep);
