@@ -26,8 +26,8 @@
  * like a new call. That keeps the bridge thread free of state and lets the loop count what
  * is outstanding without atomics. The completion of a reply can be posted lazily (it waits,
  * up to LAZY_REPLIES of them, for the loop's next wake-up rather than waking it), so that a
- * call costs the loop one wake-up, not two; LAZY_REPLIES is 0 for now (see there). Shutdown
- * turns laziness off before it waits for them.
+ * call costs the loop one wake-up, not two. Shutdown turns laziness off before it waits for
+ * them.
  *
  * Decoding off the loop: when a new call's completion comes back with a message, the bridge
  * thread decodes it (inflating it first when it is compressed and smaller than
@@ -103,9 +103,9 @@
 /* Finished replies that may wait for the loop's next wake-up before one wakes it: each holds
  * its slot (not re-armed meanwhile), so this stays well below SLOTS_PER_METHOD. At a low rate
  * 4 made a call cost the loop one wake-up instead of two (bench/run 13: 6-9% less CPU outside
- * compression). Off (0: every completion wakes the loop) while a stall seen in the branch
- * that added it is not understood (bench/README.md). */
-#define LAZY_REPLIES 0
+ * compression). It was off for a while: the stall blamed on it was the load generator's
+ * connect timeout (bench/README.md, issue 14). */
+#define LAZY_REPLIES 4
 
 static const char *const method_paths[OM_SIG_COUNT] = {
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
