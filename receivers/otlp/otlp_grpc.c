@@ -100,6 +100,8 @@
  * taking unbounded memory while leaving ordinary requests plenty of room. */
 #define ARENA_PER_WIRE_BYTE 16
 #define DEFAULT_GRACE_MS 5000
+/* Calls answered UNAVAILABLE are logged at most once per this (with how many were not). */
+#define UNAVAILABLE_LOG_MS 10000
 /* Finished replies that may wait for the loop's next wake-up before one wakes it: each holds
  * its slot (not re-armed meanwhile), so this stays well below SLOTS_PER_METHOD. At a low rate
  * 4 made a call cost the loop one wake-up instead of two (bench/run 13: 6-9% less CPU outside
@@ -195,7 +197,11 @@ struct otlp_grpc_server {
     uv_timer_t grace;
     om_intake_wait_t intake; /* parked slots wait on it for intake to resume */
     om_auth_server_t *auth;  /* cfg->auth's authenticator, from start; NULL: none */
-    int closing;             /* handles whose close callback is still to come */
+    /* Loop thread: when the last UNAVAILABLE answer was logged (uv_now; 0: never) and how many
+     * were answered since without a line. */
+    uint64_t unavail_logged_ms;
+    uint64_t unavail_quiet;
+    int closing; /* handles whose close callback is still to come */
     om_done_fn done;
     void *done_arg;
 };
@@ -241,6 +247,30 @@ static void bridge_main(void *arg)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Slots: arm, answer, release (loop thread)                                                  */
+
+/* A call answered with an error: UNAVAILABLE (the pipeline or the collector refused it; the
+ * client retries) is a warning, at most one line per UNAVAILABLE_LOG_MS saying why and how
+ * many were not logged, so that a client's refusals are never unexplained; the rest (the
+ * client's own mistakes) are debug lines. */
+static void log_answer(otlp_grpc_server_t *s, int rc, const om_err_t *err)
+{
+    int code = om_err_grpc_status(rc);
+    const char *why = err->msg[0] != '\0' ? err->msg : om_strerror(rc);
+    if (code != GRPC_STATUS_UNAVAILABLE) {
+        OM_CLOG(s->r->log_name, OM_LOG_DEBUG, "gRPC call answered with status %d: %s", code, why);
+        return;
+    }
+    uint64_t now = uv_now(s->r->host->loop);
+    if (s->unavail_logged_ms != 0 && now - s->unavail_logged_ms < UNAVAILABLE_LOG_MS) {
+        s->unavail_quiet++;
+        return;
+    }
+    OM_CLOG(s->r->log_name, OM_LOG_WARN,
+            "gRPC call answered UNAVAILABLE: %s (%llu more since the last such line)", why,
+            (unsigned long long)s->unavail_quiet);
+    s->unavail_logged_ms = now != 0 ? now : 1;
+    s->unavail_quiet = 0;
+}
 
 /* Drop everything the slot holds, the call included. */
 static void slot_clear(slot_t *sl)
@@ -584,8 +614,7 @@ static void inflate_done(om_job_t *job, int status)
         rc = export_request(s, sl, &err);
     }
     if (rc != 0) {
-        OM_CLOG(s->r->log_name, OM_LOG_DEBUG, "gRPC call answered with status %d: %s",
-                om_err_grpc_status(rc), err.msg);
+        log_answer(s, rc, &err);
     }
     slot_reply(s, sl, rc, &err);
     maybe_finish(s);
@@ -634,8 +663,7 @@ static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
         rc = export_request(s, sl, &err);
     }
     if (rc != 0) {
-        OM_CLOG(s->r->log_name, OM_LOG_DEBUG, "gRPC call answered with status %d: %s",
-                om_err_grpc_status(rc), err.msg);
+        log_answer(s, rc, &err);
     }
     slot_reply(s, sl, rc, &err);
 }
