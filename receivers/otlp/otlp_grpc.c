@@ -7,8 +7,9 @@
  * that on the server's only completion queue. For each event it stores the success flag in the
  * event's tag and posts the tag, whose first member is an om_msg_t, to the server's om_mailbox
  * (src/mailbox.c: a mutex-guarded list that wakes the loop when it goes from empty to
- * non-empty). Tags live in the server (one per slot, plus the shutdown and exit tags), so the
- * bridge thread never allocates. It never touches a call, a payload or any field of the
+ * non-empty). Tags live in the server (one per slot, plus the shutdown and exit tags), so
+ * posting allocates nothing. Apart from decoding a new call's message into its slot (see
+ * "Decoding off the loop" below) it never touches a call, a payload or any field of the
  * server other than the mailbox pointer and the queue pointer (both set before it starts and
  * left alone until it has been joined) and the tags it was handed. When the queue reports
  * GRPC_QUEUE_SHUTDOWN it posts the exit tag as its last act and returns, so the exit tag is
