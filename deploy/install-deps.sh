@@ -31,6 +31,9 @@ build_pkgs+=(libsqlite3-dev)
 build_pkgs+=(libmariadb-dev)
 test_pkgs+=(sqlite3)
 test_pkgs+=(mariadb-server)
+# The deploy/ stack's compose file is checked with Debian's docker-compose (`config`: no engine
+# is needed to parse and resolve it).
+test_pkgs+=(docker-compose)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

@@ -39,6 +39,10 @@ typedef struct lg_opts {
     double duration_s; /* 0: until `requests` are done */
     uint64_t requests; /* 0: until the duration is over */
     double timeout_s;  /* per request */
+    /* gRPC calls fail at once while their channel cannot connect (the start-up probe, which
+     * must see a collector that is not listening yet); otherwise they wait for the connection
+     * (wait-for-ready), up to timeout_s. */
+    bool fail_fast;
     uint64_t seed;
     bool json;
     bool quiet;
@@ -144,10 +148,17 @@ typedef struct lg_stats {
     size_t n_err;
     char err_names[LG_MAX_ERR_KINDS][40];
     uint64_t err_counts[LG_MAX_ERR_KINDS];
+    /* The first message seen with each kind (gRPC's status details), "" when none: tells
+     * apart answers of the same code from different places (our server, gRPC core, the
+     * client's channel failing fast). */
+    char err_first[LG_MAX_ERR_KINDS][120];
 } lg_stats_t;
 
 void lg_stats_init(lg_stats_t *st);
 void lg_stats_error(lg_stats_t *st, const char *kind);
+/* As lg_stats_error, and keeps detail (len bytes, not NUL-terminated) if it is the kind's
+ * first. */
+void lg_stats_error_detail(lg_stats_t *st, const char *kind, const char *detail, size_t len);
 /* A finished request: ok or not, its items and its latency. */
 void lg_stats_done(lg_stats_t *st, bool ok, size_t items, uint64_t lat_ns);
 /* Prints the report: a table on stderr (unless quiet) and with json one object on stdout. */

@@ -436,6 +436,7 @@ static int run_startup(const lg_opts_t *o)
     p.inflight = 1;
     p.rate = 0;
     p.timeout_s = 1;
+    p.fail_fast = true;
     p.quiet = true;
     om_err_t err = {0};
     lg_pool_t pool;

@@ -102,12 +102,13 @@ void lg_stats_init(lg_stats_t *st)
     memset(st, 0, sizeof *st);
 }
 
-void lg_stats_error(lg_stats_t *st, const char *kind)
+/* The kind's index, after counting it. */
+static size_t stats_error(lg_stats_t *st, const char *kind)
 {
     for (size_t i = 0; i < st->n_err; i++) {
         if (strcmp(st->err_names[i], kind) == 0) {
             st->err_counts[i]++;
-            return;
+            return i;
         }
     }
     /* The last slot collects kinds beyond the table (never seen in practice). */
@@ -120,6 +121,27 @@ void lg_stats_error(lg_stats_t *st, const char *kind)
         snprintf(st->err_names[i], sizeof st->err_names[i], "other");
     }
     st->err_counts[i]++;
+    return i;
+}
+
+void lg_stats_error(lg_stats_t *st, const char *kind)
+{
+    (void)stats_error(st, kind);
+}
+
+void lg_stats_error_detail(lg_stats_t *st, const char *kind, const char *detail, size_t len)
+{
+    size_t i = stats_error(st, kind);
+    if (st->err_first[i][0] != '\0' || len == 0) {
+        return;
+    }
+    size_t n = len < sizeof st->err_first[i] - 1 ? len : sizeof st->err_first[i] - 1;
+    for (size_t k = 0; k < n; k++) {
+        /* Printed inside JSON strings and one-line tables: no quotes, controls or escapes. */
+        unsigned char c = (unsigned char)detail[k];
+        st->err_first[i][k] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
+    }
+    st->err_first[i][n] = '\0';
 }
 
 void lg_stats_done(lg_stats_t *st, bool ok, size_t items, uint64_t lat_ns)
@@ -185,6 +207,10 @@ static void report_json(const lg_stats_t *st, const lg_opts_t *o, const lg_pool_
         printf("%s\"%s\":%llu", i > 0 ? "," : "", st->err_names[i],
                (unsigned long long)st->err_counts[i]);
     }
+    printf("},\"error_first\":{");
+    for (size_t i = 0; i < st->n_err; i++) {
+        printf("%s\"%s\":\"%s\"", i > 0 ? "," : "", st->err_names[i], st->err_first[i]);
+    }
     printf("}}\n");
     fflush(stdout);
 }
@@ -209,7 +235,10 @@ static void report_table(const lg_stats_t *st, const lg_opts_t *o, double secs)
     fprintf(f, "  %-14s %12.3f s (%.0f%% of one core)\n", "own CPU", st->cpu_s,
             100.0 * st->cpu_s / secs);
     for (size_t i = 0; i < st->n_err; i++) {
-        fprintf(f, "  error %-24s %llu\n", st->err_names[i], (unsigned long long)st->err_counts[i]);
+        fprintf(f, "  error %-24s %llu%s%s%s\n", st->err_names[i],
+                (unsigned long long)st->err_counts[i],
+                st->err_first[i][0] != '\0' ? " (first: " : "", st->err_first[i],
+                st->err_first[i][0] != '\0' ? ")" : "");
     }
 }
 

@@ -1,10 +1,15 @@
 /* lg_test.c: unit tests of the load generator's pieces: the request pool's shape, the wire
  * item counter against the core's decoder, the remote-write counter against protobuf-c and
  * snappy, the remote-write samples a metrics request becomes, response parsing, the histogram and
- * pacing. The clients and the sink run end to end in `bench/run --smoke` (meson test --suite
+ * pacing, and how a gRPC call behaves while its channel cannot finish connecting. The clients
+ * and the sink run end to end in `bench/run --smoke` (meson test --suite
  * bench). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <snappy-c.h>
 
@@ -402,6 +407,81 @@ static void test_errors_table(void)
     ASSERT_EQ_UINT(last, 40 - (LG_MAX_ERR_KINDS - 1 - 2)); /* what did not fit */
 }
 
+/* A listening socket that never accepts: the kernel completes TCP handshakes into the
+ * backlog, so a gRPC client connects and then waits for HTTP/2 SETTINGS that never come, as
+ * from a collector starved of CPU. Returns the fd; *port its port. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 8) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* One request to port (fail_fast as given, deadline 0.6 s); the error kind it got. */
+static void one_call(int port, bool fail_fast, char *kind, size_t cap)
+{
+    lg_opts_t o = opts(OM_SIG_TRACES, LG_GRPC);
+    o.port = port;
+    o.items = 1;
+    o.pool = 1;
+    o.requests = 1;
+    o.connections = 1;
+    o.inflight = 1;
+    o.timeout_s = 0.6;
+    o.fail_fast = fail_fast;
+    o.quiet = true;
+    lg_pool_t pool;
+    om_err_t err = {0};
+    ASSERT_EQ_INT(lg_pool_build(&o, &pool, &err), 0);
+    lg_stats_t *st = calloc(1, sizeof *st);
+    ASSERT_TRUE(st != NULL);
+    ASSERT_EQ_INT(lg_grpc_run(&o, &pool, st, &err), 0);
+    ASSERT_EQ_UINT(st->failed, 1);
+    ASSERT_EQ_UINT(st->n_err, 1);
+    snprintf(kind, cap, "%s", st->err_names[0]);
+    free(st);
+    lg_pool_free(&pool);
+}
+
+/* The load generator's calls wait for their connection up to their deadline: before, its
+ * channels gave a connection attempt 100 ms (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is also gRPC's
+ * minimum connect timeout) and calls failed at once while it was down, so a collector slow to
+ * send SETTINGS on a loaded machine got whole runs of UNAVAILABLE that it never answered
+ * (bench/README.md, issue 14). */
+static void test_grpc_waits_for_connection(void)
+{
+    int port = 0;
+    int fd = silent_listener(&port);
+    ASSERT_TRUE(fd >= 0);
+    char kind[40];
+    one_call(port, false, kind, sizeof kind);
+    close(fd);
+    ASSERT_EQ_STR(kind, "grpc_4_DEADLINE_EXCEEDED");
+}
+
+/* The start-up probe fails fast where nothing listens (the port of a closed listener). */
+static void test_grpc_probe_fails_fast(void)
+{
+    int port = 0;
+    int fd = silent_listener(&port);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    char kind[40];
+    uint64_t t0 = lg_now_ns();
+    one_call(port, true, kind, sizeof kind);
+    ASSERT_EQ_STR(kind, "grpc_14_UNAVAILABLE");
+    ASSERT_TRUE(lg_now_ns() - t0 < 500 * OM_NS_PER_MS); /* before the 0.6 s deadline */
+}
+
 int main(void)
 {
     OM_RUN(test_traces_shape);
@@ -415,5 +495,7 @@ int main(void)
     OM_RUN(test_histogram);
     OM_RUN(test_sched);
     OM_RUN(test_errors_table);
+    OM_RUN(test_grpc_waits_for_connection);
+    OM_RUN(test_grpc_probe_fails_fast);
     return om_test_summary();
 }

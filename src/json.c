@@ -100,37 +100,6 @@ static char *put_utf8(char *dst, unsigned cp)
     return dst;
 }
 
-/* The length of the valid UTF-8 sequence of a non-ASCII lead byte at s, or 0. The sentinel
- * NUL is no continuation byte, so this never reads past the copy. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
-        hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < n; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF) {
-            return 0;
-        }
-    }
-    return n;
-}
-
 /* One \u escape (p after the 'u'), and its low surrogate when it is a high one. Writes the
  * code point's UTF-8 at *dst. Returns the bytes read after the 'u', or 0 when invalid. */
 static size_t unicode_escape(const char *p, char **dst, const char **why)
@@ -210,7 +179,7 @@ static int parse_string(jp_t *j, const char **out, uint32_t *out_len)
             continue;
         }
         if (c >= 0x80) {
-            size_t n = utf8_seq((const unsigned char *)src);
+            size_t n = om_utf8_seq(src, 4);
             if (n == 0) {
                 j->p = src;
                 return jp_fail(j, "invalid UTF-8 in string");

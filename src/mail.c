@@ -188,31 +188,6 @@ int om_mail_cfg_validate(const om_mail_cfg_t *cfg, const char *key, om_err_t *er
 /* ------------------------------------------------------------------------------------------ */
 /* The message                                                                                */
 
-/* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len = c < 0x80                 ? 1
-                 : c >= 0xc2 && c <= 0xdf ? 2
-                 : c >= 0xe0 && c <= 0xef ? 3
-                 : c >= 0xf0 && c <= 0xf4 ? 4
-                                          : 0;
-    if (len == 0 || len > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-    }
-    /* Overlong three- and four-byte forms, surrogates, and beyond U+10FFFF. */
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
-        (c == 0xf4 && s[1] >= 0x90)) {
-        return 0;
-    }
-    return len;
-}
-
 /* s as valid UTF-8 (each bad byte U+FFFD), at most max bytes of input, into out. Line breaks
  * become a space (oneline) or CRLF; other control characters but tab are dropped from a
  * subject. */
@@ -222,7 +197,7 @@ static void clean_text(const char *s, size_t max, bool oneline, om_strbuf_t *out
     n = n < max ? n : max;
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = om_utf8_seq(p + i, n - i);
         if (k == 0) {
             om_strbuf_puts(out, "\xef\xbf\xbd");
             i++;
@@ -280,7 +255,7 @@ static void put_subject(om_strbuf_t *out, const char *subject)
     for (size_t i = 0; i < s.len;) {
         size_t k = 0;
         while (i + k < s.len) {
-            size_t q = utf8_seq(p + i + k, s.len - i - k);
+            size_t q = om_utf8_seq(p + i + k, s.len - i - k);
             q = q == 0 ? 1 : q; /* cannot happen: clean_text made it valid */
             if (k + q > 42) {
                 break;

@@ -530,6 +530,20 @@ static inline const char *om_strbuf_str(const om_strbuf_t *sb)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Text (text.c): UTF-8 validation as Go decodes runes (RFC 3629: no overlong forms, no       */
+/* surrogates, nothing above U+10FFFF) and escaping for HTML. Any thread.                    */
+
+/* The length (1 to 4) of the valid UTF-8 sequence at s, of which n >= 1 bytes may be read, or
+ * 0 when it is not one. Reads in order and stops at the first bad byte, so for a
+ * NUL-terminated string n = 4 is safe. */
+size_t om_utf8_seq(const void *s, size_t n);
+bool om_utf8_valid(const void *s, size_t n);
+/* s[0..len) appended as HTML text, safe in an element and in a quoted attribute: & < > " '
+ * escaped, each byte that is not UTF-8 as U+FFFD, control characters but \n and \t as a
+ * space. */
+void om_strbuf_html(om_strbuf_t *out, const char *s, size_t len);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Values: comparing and printing AnyValues as otelcol's pcommon.Value does, and freeing those */
 /* a config holds (OM_F_ANYVALUE). Any thread, for values no other thread changes.           */
 

@@ -607,29 +607,6 @@ static int load_service(om_graph_t *g, const om_node_t *root, om_diags_t *d)
 /* ---------------------------------------------------------------------------------------- */
 /* Pass 1: connectors                                                                       */
 
-/* The length of the valid UTF-8 sequence at p (1 for ASCII), or 0: as Go decodes runes,
- * overlong forms, surrogates and code points above U+10FFFF are invalid. */
-static size_t utf8_len(const unsigned char *p)
-{
-    if (p[0] < 0x80) {
-        return 1;
-    }
-    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
-               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                              : 0;
-    /* The second byte's range narrows for E0 (no overlong), ED (no surrogate), F0, F4. */
-    unsigned char lo = p[0] == 0xe0 ? 0xa0 : p[0] == 0xf0 ? 0x90 : 0x80;
-    unsigned char hi = p[0] == 0xed ? 0x9f : p[0] == 0xf4 ? 0x8f : 0xbf;
-    for (size_t i = 1; i < n; i++) {
-        unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xbf;
-        if (p[i] < l || p[i] > h) {
-            return 0; /* also stops at the terminating NUL */
-        }
-    }
-    return n;
-}
-
 /* A string quoted as Go's %q quotes it (strconv.Quote), for the messages otelcol writes
  * with %q: the name part of an id may hold any character ("forward/a\"b" is valid). Valid
  * UTF-8 sequences are kept as they are (Go escapes the few non-printable runes above ASCII,
@@ -640,7 +617,7 @@ static void put_quoted(om_strbuf_t *sb, const char *s)
     const unsigned char *p = (const unsigned char *)s;
     om_strbuf_putc(sb, '"');
     while (*p != '\0') {
-        size_t n = utf8_len(p);
+        size_t n = om_utf8_seq(p, 4);
         if (*p == '"' || *p == '\\') {
             om_strbuf_putc(sb, '\\');
             om_strbuf_putc(sb, (char)*p);

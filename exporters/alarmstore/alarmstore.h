@@ -358,7 +358,6 @@ int as_query_page(const as_reader_backend_t *be, as_reader_t *r, const char *tra
 /* JSON and HTML writers (tests hold them to escaping rules). s[0..len) may be any bytes:
  * invalid UTF-8 is written as U+FFFD. */
 void as_json_str(om_strbuf_t *out, const char *s, size_t len);
-void as_html_text(om_strbuf_t *out, const char *s, size_t len);
 /* The link of a trace: template with every {trace_id} replaced by trace_id %-encoded. */
 void as_trace_url(om_strbuf_t *out, const char *tmpl, const char *trace_id);
 

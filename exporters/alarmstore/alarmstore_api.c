@@ -90,7 +90,7 @@ static void error_body(api_job_t *j, int status, const char *msg)
     if (j->kind == JOB_PAGE) {
         om_strbuf_puts(&j->body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                                  "<title>OtelMon: unavailable</title></head><body><p>");
-        as_html_text(&j->body, msg, strlen(msg));
+        om_strbuf_html(&j->body, msg, strlen(msg));
         om_strbuf_puts(&j->body, "</p></body></html>\n");
     } else {
         om_strbuf_puts(&j->body, "{\"error\":");

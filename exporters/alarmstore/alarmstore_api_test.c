@@ -203,7 +203,7 @@ static void test_writers(void)
     ASSERT_EQ_STR(om_strbuf_str(&sb), "\"a\\\"b\\\\c\\n\\t\\u0001\\u007f\xe2\x82\xac\\ufffd<\"");
     om_strbuf_reset(&sb);
     const char *h = "<a href=\"x\">'&'</a>\xc3";
-    as_html_text(&sb, h, strlen(h));
+    om_strbuf_html(&sb, h, strlen(h));
     ASSERT_EQ_STR(om_strbuf_str(&sb),
                   "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;\xef\xbf\xbd");
     om_strbuf_reset(&sb);

@@ -28,7 +28,7 @@ static void check_json_roundtrip(const char *s)
     }
     om_arena_unref(a);
     om_strbuf_reset(&sb);
-    as_html_text(&sb, s, strlen(s));
+    om_strbuf_html(&sb, s, strlen(s));
     if (sb.failed || strpbrk(om_strbuf_str(&sb), "<>\"'") != NULL) {
         abort();
     }

@@ -19,51 +19,6 @@
 /* ------------------------------------------------------------------------------------------ */
 /* UTF-8                                                                                      */
 
-/* The length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) {
-        return 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    unsigned cp = c & (0x3f >> (len - 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-    return len;
-}
-
-static bool utf8_valid(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
-        if (k == 0) {
-            return false;
-        }
-        i += k;
-    }
-    return true;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Query strings                                                                              */
 
@@ -103,7 +58,7 @@ static char *qs_decode(const char *s, size_t n, int *rc, char *msg, size_t msg_c
         }
     }
     out[w] = '\0';
-    if (!utf8_valid(out, w)) {
+    if (!om_utf8_valid(out, w)) {
         snprintf(msg, msg_cap, "the query string is not valid UTF-8");
         goto bad;
     }
@@ -474,7 +429,7 @@ void as_json_str(om_strbuf_t *out, const char *s, size_t len)
     om_strbuf_putc(out, '"');
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
-        size_t k = utf8_seq((const unsigned char *)s + i, len - i);
+        size_t k = om_utf8_seq(s + i, len - i);
         if (k == 0) {
             om_strbuf_puts(out, "\\ufffd");
             i++;
@@ -497,42 +452,6 @@ void as_json_str(om_strbuf_t *out, const char *s, size_t len)
         i += k;
     }
     om_strbuf_putc(out, '"');
-}
-
-void as_html_text(om_strbuf_t *out, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, len - i);
-        if (k == 0) {
-            om_strbuf_puts(out, "\xef\xbf\xbd");
-            i++;
-            continue;
-        }
-        switch (s[i]) {
-        case '<':
-            om_strbuf_puts(out, "&lt;");
-            break;
-        case '>':
-            om_strbuf_puts(out, "&gt;");
-            break;
-        case '&':
-            om_strbuf_puts(out, "&amp;");
-            break;
-        case '"':
-            om_strbuf_puts(out, "&quot;");
-            break;
-        case '\'':
-            om_strbuf_puts(out, "&#39;");
-            break;
-        default:
-            if ((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') {
-                om_strbuf_putc(out, ' ');
-            } else {
-                om_strbuf_append(out, s + i, k);
-            }
-        }
-        i += k;
-    }
 }
 
 void as_trace_url(om_strbuf_t *out, const char *tmpl, const char *trace_id)
@@ -760,7 +679,7 @@ static void cell_of(om_strbuf_t *out, const char *cls, const char *v, size_t len
                 len--;
             }
         }
-        as_html_text(out, v, len);
+        om_strbuf_html(out, v, len);
         if (cut) {
             om_strbuf_puts(out, "\xe2\x80\xa6");
         }
@@ -812,9 +731,9 @@ static void trace_cell(const page_ctx_t *c, const char *trace, size_t len)
     snprintf(id, sizeof id, "%.*s", (int)(len < 63 ? len : 63), trace);
     as_trace_url(&url, c->tmpl, id);
     om_strbuf_puts(out, "<td><a class=\"trace\" href=\"");
-    as_html_text(out, url.failed ? "" : om_strbuf_str(&url), url.failed ? 0 : url.len);
+    om_strbuf_html(out, url.failed ? "" : om_strbuf_str(&url), url.failed ? 0 : url.len);
     om_strbuf_puts(out, "\">");
-    as_html_text(out, id, strlen(id));
+    om_strbuf_html(out, id, strlen(id));
     om_strbuf_puts(out, "</a></td>");
     om_strbuf_free(&url);
 }

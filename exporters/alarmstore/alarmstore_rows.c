@@ -71,41 +71,6 @@ const as_col_def_t as_text_cols[AS_COL_N_TEXT] = {
 /* ------------------------------------------------------------------------------------------ */
 /* Text                                                                                       */
 
-/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not one
- * (overlongs, surrogates and code points past U+10FFFF are invalid, as RFC 3629 says). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-    return len;
-}
-
 /* A copy of s (len bytes) in the arena: valid UTF-8 (invalid bytes become U+FFFD), without
  * NUL bytes, of at most max bytes, cut before a character that would not fit. NULL when out
  * of memory. */
@@ -121,7 +86,7 @@ static char *text_copy(om_arena_t *a, const char *s, size_t len, size_t max)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, w = 0;
     while (i < len) {
-        size_t n = p[i] == 0 ? 0 : utf8_seq(p + i, len - i);
+        size_t n = p[i] == 0 ? 0 : om_utf8_seq(p + i, len - i);
         const char *src = n > 0 ? s + i : "\xef\xbf\xbd";
         size_t out_n = n > 0 ? n : 3;
         if (w + out_n > room) {

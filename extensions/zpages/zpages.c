@@ -42,31 +42,6 @@ typedef struct zp {
 /* ------------------------------------------------------------------------------------------ */
 /* HTML                                                                                       */
 
-static void html_text(om_strbuf_t *out, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        switch (*s) {
-        case '<':
-            om_strbuf_puts(out, "&lt;");
-            break;
-        case '>':
-            om_strbuf_puts(out, "&gt;");
-            break;
-        case '&':
-            om_strbuf_puts(out, "&amp;");
-            break;
-        case '"':
-            om_strbuf_puts(out, "&quot;");
-            break;
-        case '\'':
-            om_strbuf_puts(out, "&#39;");
-            break;
-        default:
-            om_strbuf_putc(out, *s);
-        }
-    }
-}
-
 static void page_begin(om_strbuf_t *out, const char *title)
 {
     om_strbuf_printf(out,
@@ -134,7 +109,7 @@ static void component_row(zp_t *z, om_strbuf_t *out, const char *kind, const cha
                           om_signal_t sig)
 {
     om_strbuf_printf(out, "<tr class=\"%s\"><td>%s</td><td class=\"id\">", kind, kind);
-    html_text(out, id);
+    om_strbuf_html(out, id, strlen(id));
     om_strbuf_puts(out, "</td><td class=\"counters\">");
     char name[96];
     const char *part = item_part(sig);
@@ -168,11 +143,11 @@ void ext_zpages_render_pipelinez(om_host_t *host, om_strbuf_t *out)
     page_begin(out, "Pipelines");
     for (size_t i = 0; i < n; i++) {
         om_strbuf_puts(out, "<h2 class=\"pipeline\" id=\"");
-        html_text(out, p[i].id);
+        om_strbuf_html(out, p[i].id, strlen(p[i].id));
         om_strbuf_puts(out, "\">");
-        html_text(out, p[i].id);
+        om_strbuf_html(out, p[i].id, strlen(p[i].id));
         om_strbuf_printf(out, "</h2>\n<table data-pipeline=\"");
-        html_text(out, p[i].id);
+        om_strbuf_html(out, p[i].id, strlen(p[i].id));
         om_strbuf_puts(out, "\"><tr><th>kind</th><th>id</th><th>counters</th></tr>\n");
         for (size_t k = 0; k < p[i].n_receivers; k++) {
             component_row(&z, out, "receiver", p[i].receivers[k], p[i].signal);
@@ -196,7 +171,7 @@ static void render_extensionz(zp_t *z, om_strbuf_t *out)
     om_strbuf_puts(out, "<table><tr><th>id</th></tr>\n");
     for (size_t i = 0; i < n; i++) {
         om_strbuf_puts(out, "<tr class=\"extension\"><td class=\"id\">");
-        html_text(out, ids[i]);
+        om_strbuf_html(out, ids[i], strlen(ids[i]));
         om_strbuf_puts(out, "</td></tr>\n");
     }
     om_strbuf_puts(out, "</table>\n");

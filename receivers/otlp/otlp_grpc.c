@@ -7,16 +7,19 @@
  * that on the server's only completion queue. For each event it stores the success flag in the
  * event's tag and posts the tag, whose first member is an om_msg_t, to the server's om_mailbox
  * (src/mailbox.c: a mutex-guarded list that wakes the loop when it goes from empty to
- * non-empty). Tags live in the server (one per slot, plus the shutdown and exit tags), so the
- * bridge thread never allocates. It never touches a call, a payload or any field of the
+ * non-empty). Tags live in the server (one per slot, plus the shutdown and exit tags), so
+ * posting allocates nothing. Apart from decoding a new call's message into its slot (see
+ * "Decoding off the loop" below) it never touches a call, a payload or any field of the
  * server other than the mailbox pointer and the queue pointer (both set before it starts and
  * left alone until it has been joined) and the tags it was handed. When the queue reports
  * GRPC_QUEUE_SHUTDOWN it posts the exit tag as its last act and returns, so the exit tag is
  * the last message the mailbox ever gets from it.
  *
- * Everything else runs on the loop thread: arming requests, reading and decoding payloads,
- * delivering batches, starting the reply batch, unreffing the call once that batch has
- * completed, and re-arming. A tag belongs to gRPC from the moment an operation is started with
+ * Everything else runs on the loop thread: arming requests, delivering batches, starting the
+ * reply batch, unreffing the call once that batch has completed, and re-arming. The one piece
+ * of a call's work the bridge thread does is decoding its message (see predecode): the wire
+ * scan and copy are most of what a call costs, and the loop thread is the collector's one
+ * serial resource. A tag belongs to gRPC from the moment an operation is started with
  * it until the loop takes its completion off the mailbox; in that window only gRPC writes the
  * slot's call, deadline, metadata and payload, and the mailbox mutex orders the bridge thread's
  * push after gRPC's writes and before the loop's reads. So every grpc_call is driven by the
@@ -24,15 +27,24 @@
  * like a new call. That keeps the bridge thread free of state and lets the loop count what
  * is outstanding without atomics. The completion of a reply can be posted lazily (it waits,
  * up to LAZY_REPLIES of them, for the loop's next wake-up rather than waking it), so that a
- * call costs the loop one wake-up, not two; LAZY_REPLIES is 0 for now (see there). Shutdown
- * turns laziness off before it waits for them.
+ * call costs the loop one wake-up, not two. Shutdown turns laziness off before it waits for
+ * them.
  *
- * The one exception: a gzip or deflate message of INFLATE_OFFLOAD_MIN compressed bytes or more
- * is inflated on the host's worker pool (om.h, worker service). From the submit until the
- * job's done runs on the loop, the slot (INFLATING) is the worker's: it reads the payload and
- * writes the slot's raw, raw_len, zrc and zerr, and neither gRPC nor the loop touches the
+ * Decoding off the loop: when a new call's completion comes back with a message, the bridge
+ * thread decodes it (inflating it first when it is compressed and smaller than
+ * INFLATE_OFFLOAD_MIN) into the slot's batch, drc and derr, and destroys the payload, before
+ * it posts the tag: between the completion and the post the slot is the bridge thread's
+ * alone. It reads only the slot's state, method and payload (written by the loop before it
+ * armed the slot, ordered by gRPC) and the server's fields fixed at create and start (auth,
+ * max_recv, arena_cap). It does not decode when an authenticator is configured (a call is
+ * authenticated before its message is read) or for the catch-all method.
+ *
+ * A gzip or deflate message of INFLATE_OFFLOAD_MIN compressed bytes or more is inflated and
+ * decoded on the host's worker pool (om.h, worker service). From the submit until the job's
+ * done runs on the loop, the slot (INFLATING) is the worker's: it reads the payload and
+ * writes the slot's batch, drc, derr, zrc and zerr, and neither gRPC nor the loop touches the
  * slot meanwhile (the call waits for our reply). The job counts in ops_out, so shutdown waits
- * for its done, which decodes, delivers and answers as for any call.
+ * for its done, which delivers and answers as for any call.
  *
  * Backpressure
  * ------------
@@ -89,12 +101,14 @@
  * taking unbounded memory while leaving ordinary requests plenty of room. */
 #define ARENA_PER_WIRE_BYTE 16
 #define DEFAULT_GRACE_MS 5000
+/* Calls answered UNAVAILABLE are logged at most once per this (with how many were not). */
+#define UNAVAILABLE_LOG_MS 10000
 /* Finished replies that may wait for the loop's next wake-up before one wakes it: each holds
  * its slot (not re-armed meanwhile), so this stays well below SLOTS_PER_METHOD. At a low rate
  * 4 made a call cost the loop one wake-up instead of two (bench/run 13: 6-9% less CPU outside
- * compression). Off (0: every completion wakes the loop) while a stall seen in the branch
- * that added it is not understood (bench/README.md). */
-#define LAZY_REPLIES 0
+ * compression). It was off for a while: the stall blamed on it was the load generator's
+ * connect timeout (bench/README.md, issue 14). */
+#define LAZY_REPLIES 4
 
 static const char *const method_paths[OM_SIG_COUNT] = {
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -145,12 +159,16 @@ typedef struct slot {
     grpc_slice status_msg;
     int cancelled;
     /* INFLATING: the job, and what its work leaves for done. From submit to done the worker
-     * owns raw, raw_len, zrc, zerr and reads payload; the loop touches none of the slot. */
+     * owns the fields below and reads payload; the loop touches none of the slot. */
     om_job_t job;
-    uint8_t *raw; /* the inflated message (om_malloc'd) */
-    size_t raw_len;
     int zrc;
     om_err_t zerr;
+    /* The message decoded off the loop (predecode, inflate_work): decoded is set with drc, and
+     * with batch when drc is 0 (owned by the slot until delivered; slot_clear releases it). */
+    bool decoded;
+    om_batch_t *batch;
+    int drc;
+    om_err_t derr;
 } slot_t;
 
 typedef enum { ST_NEW, ST_RUNNING, ST_STOPPING, ST_CLOSED } state_t;
@@ -180,7 +198,11 @@ struct otlp_grpc_server {
     uv_timer_t grace;
     om_intake_wait_t intake; /* parked slots wait on it for intake to resume */
     om_auth_server_t *auth;  /* cfg->auth's authenticator, from start; NULL: none */
-    int closing;             /* handles whose close callback is still to come */
+    /* Loop thread: when the last UNAVAILABLE answer was logged (uv_now; 0: never) and how many
+     * were answered since without a line. */
+    uint64_t unavail_logged_ms;
+    uint64_t unavail_quiet;
+    int closing; /* handles whose close callback is still to come */
     om_done_fn done;
     void *done_arg;
 };
@@ -201,6 +223,8 @@ static void post_tag(otlp_grpc_server_t *s, tag_t *t, int ok)
     }
 }
 
+static void predecode(otlp_grpc_server_t *s, slot_t *sl);
+
 static void bridge_main(void *arg)
 {
     otlp_grpc_server_t *s = arg;
@@ -212,7 +236,11 @@ static void bridge_main(void *arg)
         }
         if (ev.type == GRPC_OP_COMPLETE) {
             OM_TSAN_ACQUIRE(ev.tag); /* pairs with the loop's release when it started the op */
-            post_tag(s, ev.tag, ev.success);
+            tag_t *t = ev.tag;
+            if (ev.success && t->kind == TAG_SLOT) {
+                predecode(s, (slot_t *)t);
+            }
+            post_tag(s, t, ev.success);
         }
     }
     post_tag(s, &s->exit_tag, 1);
@@ -220,6 +248,30 @@ static void bridge_main(void *arg)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Slots: arm, answer, release (loop thread)                                                  */
+
+/* A call answered with an error: UNAVAILABLE (the pipeline or the collector refused it; the
+ * client retries) is a warning, at most one line per UNAVAILABLE_LOG_MS saying why and how
+ * many were not logged, so that a client's refusals are never unexplained; the rest (the
+ * client's own mistakes) are debug lines. */
+static void log_answer(otlp_grpc_server_t *s, int rc, const om_err_t *err)
+{
+    int code = om_err_grpc_status(rc);
+    const char *why = err->msg[0] != '\0' ? err->msg : om_strerror(rc);
+    if (code != GRPC_STATUS_UNAVAILABLE) {
+        OM_CLOG(s->r->log_name, OM_LOG_DEBUG, "gRPC call answered with status %d: %s", code, why);
+        return;
+    }
+    uint64_t now = uv_now(s->r->host->loop);
+    if (s->unavail_logged_ms != 0 && now - s->unavail_logged_ms < UNAVAILABLE_LOG_MS) {
+        s->unavail_quiet++;
+        return;
+    }
+    OM_CLOG(s->r->log_name, OM_LOG_WARN,
+            "gRPC call answered UNAVAILABLE: %s (%llu more since the last such line)", why,
+            (unsigned long long)s->unavail_quiet);
+    s->unavail_logged_ms = now != 0 ? now : 1;
+    s->unavail_quiet = 0;
+}
 
 /* Drop everything the slot holds, the call included. */
 static void slot_clear(slot_t *sl)
@@ -240,6 +292,9 @@ static void slot_clear(slot_t *sl)
     }
     grpc_slice_unref(sl->status_msg);
     sl->status_msg = grpc_empty_slice();
+    om_batch_release(sl->batch); /* decoded, not delivered: the call ended otherwise */
+    sl->batch = NULL;
+    sl->decoded = false;
     if (sl->call != NULL) {
         grpc_call_unref(sl->call);
         sl->call = NULL;
@@ -252,7 +307,10 @@ static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
 {
     grpc_metadata_array_init(&sl->md);
     grpc_call_error ce;
-    sl->tag.lazy = false;      /* a new call is answered at once */
+    sl->tag.lazy = false; /* a new call is answered at once */
+    /* Before the request: its completion may reach the bridge thread (predecode reads the
+     * state) before the request call returns. */
+    sl->state = SLOT_ARMED;
     OM_TSAN_RELEASE(&sl->tag); /* the tag is gRPC's until the bridge thread gets it back */
     if (sl->method == METHOD_OTHER) {
         grpc_call_details_init(&sl->details);
@@ -269,9 +327,12 @@ static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
         slot_clear(sl);
         return;
     }
-    sl->state = SLOT_ARMED;
     s->ops_out++;
 }
+
+/* Compressed messages of at least this many bytes are inflated on a worker: below it the
+ * hand-over costs about what inflating costs (a few tens of microseconds). */
+#define INFLATE_OFFLOAD_MIN ((size_t)8 * 1024)
 
 /* Up to this many slices are copied straight into the batch's arena; a payload in more
  * (rare: gRPC's slices are large) is joined by gRPC's reader first. */
@@ -370,32 +431,61 @@ static int decode_payload(otlp_grpc_server_t *s, om_signal_t sig, grpc_byte_buff
     return rc;
 }
 
-/* Decode the slot's payload and hand it to the pipeline. Returns what to answer. */
+/* Bridge thread or worker: the slot's message decoded into its batch, drc and derr. */
+static void decode_into_slot(otlp_grpc_server_t *s, slot_t *sl, const uint8_t *raw, size_t len)
+{
+    om_signal_t sig = om_signal_from_index(sl->method);
+    sl->derr = (om_err_t){0};
+    sl->batch = NULL;
+    sl->drc = raw != NULL
+                  ? om_batch_decode_proto(sig, raw, len, s->arena_cap, &sl->batch, &sl->derr)
+                  : decode_payload(s, sig, sl->payload, &sl->batch, &sl->derr);
+    sl->decoded = true;
+}
+
+/* Bridge thread, a new call's completion (see the header): decode its message now, unless an
+ * authenticator must see the call first, the method is not ours, or it is a large compressed
+ * one (inflated on a worker). Reads what gRPC wrote and what is fixed while running. */
+static void predecode(otlp_grpc_server_t *s, slot_t *sl)
+{
+    if (sl->state != SLOT_ARMED || sl->method == METHOD_OTHER || s->auth != NULL ||
+        sl->payload == NULL ||
+        (is_compressed(sl->payload) &&
+         sl->payload->data.raw.slice_buffer.length >= INFLATE_OFFLOAD_MIN)) {
+        return;
+    }
+    decode_into_slot(s, sl, NULL, 0);
+    grpc_byte_buffer_destroy(sl->payload);
+    sl->payload = NULL;
+}
+
+/* Decode the slot's payload, unless that was done off the loop, and hand it to the pipeline.
+ * Returns what to answer. */
 static int export_request(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
 {
-    if (sl->payload == NULL) {
+    if (!sl->decoded && sl->payload == NULL) {
         om_err_set(err, OM_EINVAL, "the call carried no request message");
         return OM_EINVAL;
     }
     if (om_intake_refusing(s->r->host->intake)) {
-        /* Refused before it is read: the slot's clear destroys the payload. */
+        /* Refused before it is delivered (before it is read, unless read off the loop): the
+         * slot's clear destroys the payload or the batch. */
         om_err_set(err, OM_EREFUSED, "%s", om_intake_refused_msg(s->r->host->intake));
         return OM_EREFUSED;
     }
-    om_batch_t *batch = NULL;
-    int rc = 0;
-    if (sl->raw != NULL) {
-        /* Inflated on a worker already. */
-        rc = om_batch_decode_proto(om_signal_from_index(sl->method), sl->raw, sl->raw_len,
-                                   s->arena_cap, &batch, err);
-        om_free(sl->raw);
-        sl->raw = NULL;
-    } else {
-        rc = decode_payload(s, om_signal_from_index(sl->method), sl->payload, &batch, err);
+    if (!sl->decoded) {
+        decode_into_slot(s, sl, NULL, 0);
     }
-    grpc_byte_buffer_destroy(sl->payload);
-    sl->payload = NULL;
+    if (sl->payload != NULL) {
+        grpc_byte_buffer_destroy(sl->payload);
+        sl->payload = NULL;
+    }
+    om_batch_t *batch = sl->batch;
+    int rc = sl->drc;
+    sl->batch = NULL;
+    sl->decoded = false;
     if (rc != 0) {
+        *err = sl->derr;
         return rc;
     }
     rc = otlp_deliver(s->r, &s->r->obs_grpc, batch);
@@ -493,18 +583,21 @@ static int authenticate_call(otlp_grpc_server_t *s, slot_t *sl, om_err_t *err)
     return rc;
 }
 
-/* Compressed messages of at least this many bytes are inflated on a worker: below it the
- * hand-over costs about what inflating costs (a few tens of microseconds). */
-#define INFLATE_OFFLOAD_MIN ((size_t)8 * 1024)
-
 static void maybe_finish(otlp_grpc_server_t *s);
 
-/* A worker: only the slot's payload (read) and raw, raw_len, zrc, zerr (written). */
+/* A worker: only the slot's payload (read) and what the job leaves (written): the message
+ * inflated and decoded. */
 static void inflate_work(om_job_t *job, void *thread_data)
 {
     (void)thread_data;
     slot_t *sl = (slot_t *)(void *)((char *)job - offsetof(slot_t, job));
-    sl->zrc = inflate_payload(sl->tag.srv, sl->payload, &sl->raw, &sl->raw_len, &sl->zerr);
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    sl->zrc = inflate_payload(sl->tag.srv, sl->payload, &raw, &len, &sl->zerr);
+    if (sl->zrc == 0) {
+        decode_into_slot(sl->tag.srv, sl, raw, len);
+        om_free(raw);
+    }
 }
 
 /* Loop thread: the slot is the loop's again; decode, deliver and answer as on_new_call. */
@@ -521,11 +614,8 @@ static void inflate_done(om_job_t *job, int status)
     if (rc == 0) {
         rc = export_request(s, sl, &err);
     }
-    om_free(sl->raw); /* left only when the work failed after inflating */
-    sl->raw = NULL;
     if (rc != 0) {
-        OM_CLOG(s->r->log_name, OM_LOG_DEBUG, "gRPC call answered with status %d: %s",
-                om_err_grpc_status(rc), err.msg);
+        log_answer(s, rc, &err);
     }
     slot_reply(s, sl, rc, &err);
     maybe_finish(s);
@@ -540,7 +630,6 @@ static bool inflate_on_worker(otlp_grpc_server_t *s, slot_t *sl)
         om_intake_refusing(s->r->host->intake)) {
         return false;
     }
-    sl->raw = NULL;
     sl->zrc = 0;
     memset(&sl->zerr, 0, sizeof sl->zerr);
     sl->state = SLOT_INFLATING;
@@ -575,8 +664,7 @@ static void on_new_call(otlp_grpc_server_t *s, slot_t *sl, bool ok)
         rc = export_request(s, sl, &err);
     }
     if (rc != 0) {
-        OM_CLOG(s->r->log_name, OM_LOG_DEBUG, "gRPC call answered with status %d: %s",
-                om_err_grpc_status(rc), err.msg);
+        log_answer(s, rc, &err);
     }
     slot_reply(s, sl, rc, &err);
 }

@@ -6,7 +6,9 @@
  * deadline, so a broken server fails the test instead of hanging it. */
 #include <dirent.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -917,6 +919,80 @@ static void test_refused_and_not_wired(void)
     ASSERT_EQ_INT(closed, 0);
 }
 
+/* stderr goes to a temporary file until stderr_end, which returns what was written
+ * (malloc'd, NUL-terminated). */
+typedef struct stderr_cap {
+    FILE *tmp;
+    int saved;
+} stderr_cap_t;
+
+static void stderr_begin(stderr_cap_t *c)
+{
+    fflush(stderr);
+    c->tmp = tmpfile();
+    c->saved = dup(STDERR_FILENO);
+    if (c->tmp != NULL) {
+        dup2(fileno(c->tmp), STDERR_FILENO);
+    }
+}
+
+static char *stderr_end(stderr_cap_t *c)
+{
+    fflush(stderr);
+    dup2(c->saved, STDERR_FILENO);
+    close(c->saved);
+    char *out = calloc(1, 16384);
+    if (c->tmp != NULL) {
+        rewind(c->tmp);
+        size_t n = out != NULL ? fread(out, 1, 16383, c->tmp) : 0;
+        (void)n;
+        fclose(c->tmp);
+    }
+    return out;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+        n++;
+    }
+    return n;
+}
+
+/* A call answered UNAVAILABLE is never unexplained: the first one is a warning that says why,
+ * and the next ones within UNAVAILABLE_LOG_MS are counted, not logged one by one. */
+static void test_unavailable_answers_are_logged(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    f.cap.rc = OM_EREFUSED;
+    om_err_t err = {0};
+    stderr_cap_t cap;
+    stderr_begin(&cap);
+    int rc = fx_start(&f, &err);
+    rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("a")},
+                     {.method = TRACES_METHOD, .body = traces_payload("b")},
+                     {.method = TRACES_METHOD, .body = traces_payload("c")}};
+    client_job_t job;
+    if (rc == 0) {
+        job_init(&job, &f, rpcs, 3);
+        run_client(&f.loop, &job);
+    }
+    int closed = fx_finish(&f);
+    char *log = stderr_end(&cap);
+    free_bodies(rpcs, 3);
+    ASSERT_EQ_INT(rc, 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(rpcs[i].status, GRPC_STATUS_UNAVAILABLE);
+    }
+    ASSERT_TRUE(log != NULL);
+    ASSERT_EQ_UINT(count_of(log, "answered UNAVAILABLE"), 1);
+    ASSERT_CONTAINS(log, "refused");
+    free(log);
+    ASSERT_EQ_INT(closed, 0);
+}
+
 /* With auth, each call is checked from its metadata (any case) before anything else: a
  * refused one is UNAUTHENTICATED without detail, whatever its method, and is counted; one the
  * authenticator cannot check now is UNAVAILABLE (retried by OTLP clients). */
@@ -1252,6 +1328,7 @@ int main(void)
     OM_RUN(test_too_big);
     OM_RUN(test_decoded_size_limit);
     OM_RUN(test_refused_and_not_wired);
+    OM_RUN(test_unavailable_answers_are_logged);
     OM_RUN(test_empty_request);
     OM_RUN(test_auth);
     OM_RUN(test_auth_unresolved);
