@@ -12,7 +12,7 @@
 #define RCV_OTLP_HTTP_H
 
 #include "otlp.h"
-#include "otlp_inflate.h"
+#include "otlp_body.h"
 
 /* Longest request target (the paths are short; a longer one gets 431). */
 #define OTLP_HTTP_URL_MAX 2048

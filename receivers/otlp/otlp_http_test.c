@@ -1254,69 +1254,6 @@ static void test_localhost_binds_loopback(void)
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* The decompressor on its own                                                                */
-
-static void test_inflate_limits(void)
-{
-    static const char text[] = "hello, hello, hello";
-    size_t n1, n2;
-    uint8_t *a = compress_zlib(text, 5, 16 + 15, &n1);
-    uint8_t *b = compress_zlib(text + 5, sizeof text - 6, 16 + 15, &n2);
-    uint8_t both[256];
-    memcpy(both, a, n1);
-    memcpy(both + n1, b, n2);
-    /* Concatenated gzip members decode as one body. */
-    otlp_inflate_t *z = otlp_inflate_new(OTLP_ENC_GZIP, 1024);
-    otlp_buf_t out = {0};
-    om_err_t err = {0};
-    ASSERT_EQ_INT(otlp_inflate_feed(z, both, n1 + n2, &out, &err), 0);
-    ASSERT_EQ_INT(otlp_inflate_finish(z, &err), 0);
-    ASSERT_EQ_STR((char *)out.data, text);
-    otlp_inflate_free(z);
-    otlp_buf_free(&out);
-    /* Byte by byte, with an output cap of exactly the size: fits. */
-    z = otlp_inflate_new(OTLP_ENC_GZIP, 5);
-    for (size_t i = 0; i < n1; i++) {
-        ASSERT_EQ_INT(otlp_inflate_feed(z, a + i, 1, &out, &err), 0);
-    }
-    ASSERT_EQ_INT(otlp_inflate_finish(z, &err), 0);
-    ASSERT_EQ_UINT(out.len, 5);
-    otlp_inflate_free(z);
-    otlp_buf_free(&out);
-    /* One byte less: too big. */
-    z = otlp_inflate_new(OTLP_ENC_GZIP, 4);
-    ASSERT_EQ_INT(otlp_inflate_feed(z, a, n1, &out, &err), OM_ETOOBIG);
-    ASSERT_TRUE(out.cap <= 5);
-    otlp_inflate_free(z);
-    otlp_buf_free(&out);
-    /* Truncated. */
-    z = otlp_inflate_new(OTLP_ENC_GZIP, 1024);
-    ASSERT_EQ_INT(otlp_inflate_feed(z, a, n1 - 2, &out, &err), 0);
-    ASSERT_EQ_INT(otlp_inflate_finish(z, &err), OM_EINVAL);
-    otlp_inflate_free(z);
-    otlp_buf_free(&out);
-    free(a);
-    free(b);
-    /* A zstd bomb stops at the cap, with at most cap + 1 bytes allocated. */
-    char *zeros = calloc(1, 8 * MiB);
-    size_t zn;
-    uint8_t *zz = compress_zstd(zeros, 8 * MiB, &zn);
-    z = otlp_inflate_new(OTLP_ENC_ZSTD, 100000);
-    ASSERT_EQ_INT(otlp_inflate_feed(z, zz, zn, &out, &err), OM_ETOOBIG);
-    ASSERT_TRUE(out.cap <= 100001);
-    otlp_inflate_free(z);
-    otlp_buf_free(&out);
-    free(zz);
-    free(zeros);
-    otlp_enc_t e;
-    ASSERT_EQ_INT(otlp_enc_parse(" GZip ", 6, &e), 0);
-    ASSERT_EQ_INT(e, OTLP_ENC_GZIP);
-    ASSERT_EQ_INT(otlp_enc_parse("", 0, &e), 0);
-    ASSERT_EQ_INT(e, OTLP_ENC_IDENTITY);
-    ASSERT_EQ_INT(otlp_enc_parse("gzip, br", 8, &e), OM_ENOTSUP);
-}
-
 /* STYLE.md §10: the lifecycle every factory gets. */
 static void test_generic_lifecycle(void)
 {
@@ -1327,7 +1264,6 @@ static void test_generic_lifecycle(void)
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
-    OM_RUN(test_inflate_limits);
     OM_RUN(test_proto_each_signal);
     OM_RUN(test_json_each_signal);
     OM_RUN(test_protobuf_labelled_json);

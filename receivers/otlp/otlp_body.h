@@ -1,12 +1,11 @@
-/* otlp_inflate.h: private to the otlp receiver folder.
+/* otlp_body.h: private to the otlp receiver folder.
  *
- * A growable byte buffer with a hard cap, and a streaming decompressor (gzip, zlib/deflate,
- * zstd) that writes into such a buffer and stops as soon as the output would pass the cap, so
- * a compression bomb costs at most cap bytes of memory and cap bytes of work.
+ * A growable byte buffer with a hard cap (an HTTP body as it arrives), and the
+ * Content-Encoding values the receiver takes. Decompression is the core's om_decompress.
  *
  * Threading: any thread, one object per thread at a time. Nothing here blocks. */
-#ifndef RCV_OTLP_INFLATE_H
-#define RCV_OTLP_INFLATE_H
+#ifndef RCV_OTLP_BODY_H
+#define RCV_OTLP_BODY_H
 
 #include "om.h"
 
@@ -35,20 +34,5 @@ typedef enum {
  * "identity" mean none). Returns 0 or OM_ENOTSUP for anything else, lists included. */
 int otlp_enc_parse(const char *s, size_t n, otlp_enc_t *out);
 const char *otlp_enc_name(otlp_enc_t e);
-
-typedef struct otlp_inflate otlp_inflate_t;
-
-/* A decompressor for enc (not IDENTITY) whose output may reach max bytes. NULL when out of
- * memory. */
-otlp_inflate_t *otlp_inflate_new(otlp_enc_t enc, size_t max);
-/* Decompress the next n input bytes, appending to out (len kept <= max). Returns 0,
- * OM_ETOOBIG when the output would pass max (decompression stops there), OM_EINVAL for
- * corrupt input, OM_ENOMEM. After an error the object only accepts otlp_inflate_free. */
-int otlp_inflate_feed(otlp_inflate_t *z, const uint8_t *in, size_t n, otlp_buf_t *out,
-                      om_err_t *err);
-/* The input has ended: OM_EINVAL when the compressed stream is truncated, else 0. An empty
- * input (no byte fed) counts as an empty, complete stream. */
-int otlp_inflate_finish(otlp_inflate_t *z, om_err_t *err);
-void otlp_inflate_free(otlp_inflate_t *z);
 
 #endif
