@@ -2632,7 +2632,8 @@ void om_prom_write_eof(om_strbuf_t *out, om_prom_format_t f);
 /* decompression for receivers, and otelcol's compression_params (issue 14).                  */
 
 /* gzip and zlib go through libdeflate (whole buffers, several times faster than zlib at the
- * same ratio: bench/README.md has the measurements), zstd through libzstd. Levels are
+ * same ratio: bench/README.md has the measurements), or ISA-L's igzip when the adaptive
+ * default level picks it, zstd through libzstd. Levels are
  * otelcol's (configcompression.CompressionParams.Level): for gzip, zlib and deflate -1
  * (default), -2 (Huffman only, done with zlib), 0 (not set: the default) and 1..9; zstd takes
  * any level (libzstd clamps it; 0: its default, 3); other algorithms only 0. */
@@ -2690,15 +2691,17 @@ int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t *
  * before handing work to a worker (it travels with the job), put it back in the job's done.
  * At most `keep` idle ones are kept; the rest are freed.
  * Adaptive level: for gzip and zlib with the level not set (0 or -1), the set's compressors
- * share one adaptive state: each batch uses the cheapest of libdeflate levels 1, 3, 5, 6 whose
- * output, measured on this set's recent batches, is within 5% of zlib 6's (otelcol's
- * default). The first 4 batches and every 32nd are also compressed at libdeflate 6 (the
- * reference, within -0.5%..+0.54% of zlib 6 on our data) and, while probing, at the next
- * cheaper level; such a sample sends the smallest output. One sample above 104% of the
- * reference moves to the stronger level (and samples the next batch); two in a row at most
- * 103% move to the cheaper one; failed probes back off. It starts at level 5. Any worker
- * thread may run the set's compressors at once (atomics, and a lock on sample batches only).
- * An explicit level (1..9, -2) is used as is, never adapted. */
+ * share one adaptive state: each batch uses the cheapest of ISA-L's igzip 2 and libdeflate 1,
+ * 3, 5, 6 whose output, measured on this set's recent batches, is within 5% of zlib 6's
+ * (otelcol's default). The first 4 batches and every 32nd are also compressed at libdeflate
+ * 6 (the reference; zlib 6's size is estimated from it by their ratio, measured with zlib 6
+ * itself on every 8th sample) and, while probing, at the next cheaper candidate; such a
+ * sample sends the smallest output. One sample above 105% of zlib 6 moves to the stronger
+ * candidate (and samples the next batch); two in a row at most 104% move to the cheaper one;
+ * failed probes back off. It starts at libdeflate 5. Any worker thread may run the set's
+ * compressors at once (atomics, and a lock on sample batches only; ISA-L's state is each
+ * compressor's own). An explicit level (1..9, -2) is used as is (libdeflate; zlib for -2),
+ * never adapted. */
 typedef struct om_compressors om_compressors_t;
 /* Loop thread. NULL when out of memory. */
 om_compressors_t *om_compressors_new(om_comp_t alg, int level, unsigned keep);
@@ -2710,6 +2713,10 @@ void om_compressors_put(om_compressors_t *cs, om_compressor_t *c);
 /* Any thread. The level the set's next batch is compressed at: the adaptive set's current
  * choice (it may change at any moment), else the configured level (zstd's 0 stays 0). */
 int om_compressors_level(const om_compressors_t *cs);
+/* Any thread. The library of om_compressors_level's level: "isa-l" (Intel ISA-L's igzip,
+ * levels 0..3, a candidate of the adaptive level only), "libdeflate", "zlib" (Huffman only,
+ * -2) or "zstd". A static string. */
+const char *om_compressors_lib(const om_compressors_t *cs);
 /* Any thread. How many sample batches the adaptive level measured, and how many times it
  * changed level (both 0 for a fixed set). */
 void om_compressors_stats(om_compressors_t *cs, uint64_t *samples, uint64_t *switches);
