@@ -2697,7 +2697,7 @@ int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t *
  * 6 (the reference; zlib 6's size is estimated from it by their ratio, measured with zlib 6
  * itself on every 8th sample) and, while probing, at the next cheaper candidate; such a
  * sample sends the smallest output. One sample above 105% of zlib 6 moves to the stronger
- * candidate (and samples the next batch); two in a row at most 104% move to the cheaper one;
+ * candidate (and samples the next batch); two in a row at most 104.5% move to the cheaper one;
  * failed probes back off. It starts at libdeflate 5. Any worker thread may run the set's
  * compressors at once (atomics, and a lock on sample batches only; ISA-L's state is each
  * compressor's own). An explicit level (1..9, -2) is used as is (libdeflate; zlib for -2),
