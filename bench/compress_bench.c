@@ -262,7 +262,7 @@ static size_t isal_run(const method_t *m, const input_t *in, uint8_t *out, size_
 {
     int l = m->level;
     if (isal_zs[l] == NULL) {
-        isal_zs[l] = malloc(sizeof *isal_zs[l]);
+        isal_zs[l] = calloc(1, sizeof *isal_zs[l]);
         isal_lbuf[l] = isal_lbuf_size[l] > 0 ? malloc(isal_lbuf_size[l]) : NULL;
     }
     struct isal_zstream *zs = isal_zs[l];
@@ -271,6 +271,7 @@ static size_t isal_run(const method_t *m, const input_t *in, uint8_t *out, size_
     zs->level_buf = isal_lbuf[l];
     zs->level_buf_size = isal_lbuf_size[l];
     zs->gzip_flag = IGZIP_GZIP;
+    zs->hist_bits = 0; /* the full window (the stateless init leaves it as it was) */
     zs->next_in = in->data;
     zs->avail_in = (uint32_t)in->len;
     zs->next_out = out;

@@ -500,7 +500,7 @@ static void test_explicit_level_never_adapts(void)
  * ample room: the same bytes as the set's when the set ran ISA-L and the data compresses). */
 static uint8_t *isal2(om_comp_t alg, const uint8_t *in, size_t n, size_t *zn)
 {
-    struct isal_zstream *zs = malloc(sizeof *zs);
+    struct isal_zstream *zs = calloc(1, sizeof *zs);
     uint8_t *lb = malloc(ISAL_DEF_LVL2_DEFAULT);
     size_t cap = n + n / 4 + 1024;
     uint8_t *out = malloc(cap);
@@ -509,6 +509,7 @@ static uint8_t *isal2(om_comp_t alg, const uint8_t *in, size_t n, size_t *zn)
     zs->level_buf = lb;
     zs->level_buf_size = ISAL_DEF_LVL2_DEFAULT;
     zs->gzip_flag = alg == OM_COMP_GZIP ? IGZIP_GZIP : IGZIP_ZLIB;
+    zs->hist_bits = 0;
     zs->next_in = (uint8_t *)(uintptr_t)in;
     zs->avail_in = (uint32_t)n;
     zs->next_out = out;
