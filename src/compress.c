@@ -72,34 +72,34 @@ int om_compression_params_validate(const char *type, const om_compression_params
  *
  * The rule: use the cheapest candidate whose output, measured on this exporter's own recent
  * batches, is within 5% of what zlib at otelcol's default level (6) makes. What every sample
- * measures is libdeflate 6 (the reference candidate: half zlib 6's CPU); zlib 6's size is
- * that times a factor, zlib 6's output over libdeflate 6's, measured on the first sample and
- * then on every AUTO_CAL_EVERY-th (a moving average: each new measure weighs 1/4). The factor
- * was 0.995 to 1.006 on the data sets of bench/README.md; measuring it, rather than keeping 1%
- * of the 5% for it as this rule did before, lets ISA-L 2 (3.9-4.1% over zlib 6 on the load
- * generator's data, 4.5% over libdeflate 6) count as within the bound, at a quarter of
- * libdeflate 1's CPU. zlib 6 runs with a stream made for the sample (a kept one would be
- * 256 KiB per compressor): 2-4 times its cost on 100-span requests, once per 256 batches.
- * Sampling: the first AUTO_FIRST batches and then every AUTO_EVERY-th are also compressed at
- * the reference (and, while a cheaper candidate is being probed, at that one too; and at
- * zlib 6 when calibrating), and the smallest output is sent. A candidate is left for the
- * next stronger one as soon as one sample finds it above AUTO_UP (105%: the bound) of zlib
- * 6's estimated size, and the next batch is sampled again (so a climb over several
- * candidates takes a few batches, not several intervals); a cheaper one is taken after
- * AUTO_VOTES consecutive samples find it at most AUTO_DOWN (104.5%): the 0.5% between them is
- * the hysteresis (at 1%, ISA-L 2, 103.9-104.1% over on the load generator's batches, passed
- * a probe on some batches and not on others, and the failed probes' back-off then kept the
- * set on libdeflate 1 for thousands of batches). A passing probe has the next batch sampled too (to
- * confirm it, and go on down). A failed probe, and every move up, double the number of samples
- * until the next probe (up to AUTO_PROBE_MAX), so data near a threshold makes it flap rarely. After
- * the data changes, the bound can be missed for at most AUTO_EVERY - 1 batches plus the climb. The
- * candidates (otelmon-compress-bench, bench/README.md "ISA-L"): ISA-L's igzip 2, then libdeflate 1,
- * 3, 5, 6. ISA-L 0 (static Huffman codes) is 25-37% over zlib 6; ISA-L 1 costs the same as 2 within
+ * measures is libdeflate 6 (the reference candidate: half zlib 6's CPU); zlib 6's size is that
+ * times a factor, zlib 6's output over libdeflate 6's, measured on the first sample and then on
+ * every AUTO_CAL_EVERY-th (a moving average: each new measure weighs 1/4). The factor was 0.995
+ * to 1.006 on the data sets of bench/README.md; measuring it, rather than keeping 1% of the 5%
+ * for it as this rule did before, lets ISA-L 2 (3.9-4.1% over zlib 6 on the load generator's
+ * data, 4.5% over libdeflate 6) count as within the bound, at a quarter of libdeflate 1's CPU.
+ * zlib 6 runs with a stream made for the sample (a kept one would be 256 KiB per compressor):
+ * 2-4 times its cost on 100-span requests, once per 256 batches. Sampling: the first AUTO_FIRST
+ * batches and then every AUTO_EVERY-th are also compressed at the reference (and, while a
+ * cheaper candidate is being probed, at that one too; and at zlib 6 when calibrating), and the
+ * smallest output is sent. A candidate is left for the next stronger one as soon as one sample
+ * finds it above AUTO_UP (105%: the bound) of zlib 6's estimated size, and the next batch is
+ * sampled again (so a climb over several candidates takes a few batches, not several
+ * intervals); a cheaper one is taken after AUTO_VOTES consecutive samples find it at most
+ * AUTO_DOWN (104.5%): the 0.5% between them is the hysteresis (at 1%, ISA-L 2, 103.9-104.1%
+ * over on the load generator's batches, passed a probe on some batches and not on others, and
+ * the failed probes' back-off then kept the set on libdeflate 1 for thousands of batches). A
+ * passing probe has the next batch sampled too (to confirm it, and go on down). A failed probe,
+ * and every move up, double the number of samples until the next probe (up to AUTO_PROBE_MAX),
+ * so data near a threshold makes it flap rarely. After the data changes, the bound can be
+ * missed for at most AUTO_EVERY - 1 batches plus the climb. The candidates
+ * (otelmon-compress-bench, bench/README.md "ISA-L"): ISA-L's igzip 2, then libdeflate 1, 3, 5,
+ * 6. ISA-L 0 (static Huffman codes) is 25-37% over zlib 6; ISA-L 1 costs the same as 2 within
  * 3% and compresses 0.6% worse; ISA-L 3 costs as much as libdeflate 1 on 100-span requests and
- * compresses worse. libdeflate 2 and 4 compress like the level below them at more CPU, or miss the
- * bound where 5 does not. libdeflate 3 stays for data where 1's match finder falls short and 3's
- * does not (short keys repeated between random values: 3 within 0.2% of 6 where 1 is 8% over,
- * measured when this was written). */
+ * compresses worse. libdeflate 2 and 4 compress like the level below them at more CPU, or miss
+ * the bound where 5 does not. libdeflate 3 stays for data where 1's match finder falls short
+ * and 3's does not (short keys repeated between random values: 3 within 0.2% of 6 where 1 is 8%
+ * over, measured when this was written). */
 typedef enum { LIB_LIBDEFLATE, LIB_ISAL } om__zlib_t;
 typedef struct om__zcand {
     om__zlib_t lib;
