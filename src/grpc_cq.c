@@ -76,7 +76,6 @@ void om_grpc_free(om_grpc_t *g)
 static void cq_main(void *arg)
 {
     om_grpc_t *g = arg;
-    pthread_setname_np(pthread_self(), "om-grpc-cq");
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(g->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN) {
@@ -115,6 +114,8 @@ int om_grpc_acquire(om_grpc_t *g, struct grpc_completion_queue **cq, om_err_t *e
             om_err_set(err, OM_EIO, "cannot start the gRPC thread: %s", uv_strerror(uvrc));
             return OM_EIO;
         }
+        /* Named here rather than by the thread: the name is there when acquire returns. */
+        pthread_setname_np(g->thread, "om-grpc-cq");
     }
     g->users++;
     *cq = g->cq;

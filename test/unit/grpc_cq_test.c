@@ -7,6 +7,7 @@
  * wait runs the loop until a condition holds: no sleeps. */
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -45,6 +46,18 @@ static int threads_named(const char *name)
         }
     }
     closedir(d);
+    return n;
+}
+
+/* threads_named(name), polled until it is want (a joined thread's /proc entry goes a moment
+ * after the join returns) or 2 s passed; returns the last count. */
+static int threads_now(const char *name, int want)
+{
+    uint64_t end = uv_hrtime() + 2000000000ull;
+    int n;
+    while ((n = threads_named(name)) != want && uv_hrtime() < end) {
+        sched_yield();
+    }
     return n;
 }
 
@@ -327,7 +340,7 @@ static void test_no_thread_without_users(void)
     om_test_host_init(&host, &loop);
     ASSERT_TRUE(host.grpc != NULL);
     ASSERT_TRUE(!om_grpc_running(host.grpc));
-    ASSERT_EQ_INT(threads_named("om-grpc-cq"), 0);
+    ASSERT_EQ_INT(threads_now("om-grpc-cq", 0), 0);
     om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
@@ -354,20 +367,21 @@ static void test_two_users_share_one_thread(void)
     client_start(&host, &cli, srv.port);
     ASSERT_TRUE(srv.cq == cli.cq);
     ASSERT_TRUE(om_grpc_running(host.grpc));
-    ASSERT_EQ_INT(threads_named("om-grpc-cq"), 1);
+    ASSERT_EQ_INT(threads_now("om-grpc-cq", 1), 1);
     for (int i = 0; i < 20; i++) {
         client_call(&cli);
     }
     loop_until(&loop, &cli.ok_calls, 20);
     ASSERT_EQ_INT(cli.failed_calls, 0);
-    ASSERT_TRUE(atomic_load(&cb_count) >= 60); /* per call: request, reply, client batch */
-    ASSERT_EQ_INT(atomic_load(&cb_other_thread), 0);
-    ASSERT_TRUE(!pthread_equal(cb_thread, pthread_self()));
     client_stop(&host, &cli);
     ASSERT_TRUE(om_grpc_running(host.grpc)); /* the server still uses it */
     server_stop(&host, &srv);
+    /* Every tag is back: per call the request, the reply and the client's batch. */
+    ASSERT_TRUE(atomic_load(&cb_count) >= 60);
+    ASSERT_EQ_INT(atomic_load(&cb_other_thread), 0);
+    ASSERT_TRUE(!pthread_equal(cb_thread, pthread_self()));
     ASSERT_TRUE(!om_grpc_running(host.grpc));
-    ASSERT_EQ_INT(threads_named("om-grpc-cq"), 0);
+    ASSERT_EQ_INT(threads_now("om-grpc-cq", 0), 0);
     om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
@@ -411,7 +425,7 @@ static void test_one_user_leaves_other_keeps_calling(void)
     loop_until(&loop, &a.ok_calls, 1);
     client_stop(&host, &a);
     server_stop(&host, &srv);
-    ASSERT_EQ_INT(threads_named("om-grpc-cq"), 0);
+    ASSERT_EQ_INT(threads_now("om-grpc-cq", 0), 0);
     om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
