@@ -849,7 +849,7 @@ int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch);
  * and the intake's backpressure (see their sections below). Components read these fields and
  * never change them. A host made by hand with only a loop (the rest NULL) is still valid: the
  * metric update functions do nothing with a NULL series, intake is always open, and code that
- * needs workers reports OM_ENOTSUP. */
+ * needs workers or gRPC's completion queue (host->grpc) reports OM_ENOTSUP. */
 typedef struct om_metrics om_metrics_t;
 typedef struct om_workers om_workers_t;
 typedef struct om_intake om_intake_t;
