@@ -908,8 +908,7 @@ static void test_sqlite_refused_row_is_skipped(void)
 typedef struct fixture {
     uv_loop_t loop;
     om_host_t host;
-    exp_as_cfg_t cfg;
-    om_config_t *yaml;
+    exp_as_cfg_t *cfg; /* om_test_config_load's */
     void *self;
     bool done;
 } fixture_t;
@@ -950,15 +949,14 @@ static void test_exporter_end_to_end(void)
     om_test_host_init(&f.host, &f.loop);
     char yaml[256];
     const char *path = tmp_path("e2e/new/dir/runs.db");
-    snprintf(yaml, sizeof yaml, "c: {database: 'sqlite:///%s', retry_on_failure: {enabled: false}}",
+    snprintf(yaml, sizeof yaml, "{database: 'sqlite:///%s', retry_on_failure: {enabled: false}}",
              path);
-    om_diags_t d = {0};
-    ASSERT_EQ_INT(om_config_load_string("t.yaml", yaml, strlen(yaml), &f.yaml, &d), 0);
-    ASSERT_EQ_INT(om_fields_apply(exp_as_fields, &f.cfg, om_node_get(f.yaml->root, "c"), "c", &d),
-                  0);
+    const char *why = "";
+    f.cfg = om_test_config_load(&exp_alarmstore_factory, yaml, &why);
+    ASSERT_EQ_STR(why, "");
+    ASSERT_TRUE(f.cfg != NULL);
     om_err_t err = {0};
-    ASSERT_EQ_INT(exp_as_config_validate(&f.cfg, &err), 0);
-    om_create_args_t a = {.cfg = &f.cfg,
+    om_create_args_t a = {.cfg = f.cfg,
                           .id = "alarmstore",
                           .log_name = "exporter/alarmstore",
                           .host = &f.host,
@@ -991,9 +989,7 @@ static void test_exporter_end_to_end(void)
                   2);
     exp_alarmstore_factory.destroy(f.self);
     om_test_host_close(&f.host);
-    om_fields_free(exp_as_fields, &f.cfg);
-    om_config_free(f.yaml);
-    om_diags_free(&d);
+    om_test_config_free(&exp_alarmstore_factory, f.cfg);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
     ASSERT_EQ_STR(query1(path, "SELECT COUNT(*) FROM process_executions"), "2");
     ASSERT_EQ_STR(query1(path, "SELECT COUNT(*) FROM alarms"), "1");

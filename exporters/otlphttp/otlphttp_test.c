@@ -31,12 +31,12 @@ typedef struct fx {
     uv_timer_t tick; /* keeps UV_RUN_ONCE returning so deadlines are checked */
     om_test_httpd_t srv;
     const om_factory_t *f;
-    om_config_t *yaml;
-    exp_otlphttp_cfg_t cfg;
+    exp_otlphttp_cfg_t *cfg; /* om_test_config_load's */
     exp_otlphttp_t *e;
     int done;
 } fx_t;
 
+#define OTLPHTTP (find_factory("otlphttp"))
 #define RUN_UNTIL(fx, cond, max_ms) OM_TEST_RUN_UNTIL(&(fx)->loop, cond, max_ms)
 
 static void tick_cb(uv_timer_t *t)
@@ -59,36 +59,22 @@ static const om_factory_t *find_factory(const char *type)
     return find_kind(OM_EXPORTER, type);
 }
 
-/* Applies the field table and the validation to the YAML under key "c". */
-static int load_any(const om_factory_t *f, const char *text, void *cfg, om_config_t **yaml,
-                    om_err_t *err)
+/* Factory f's config from "c: <text>" (om_test_config_load: free with om_test_config_free);
+ * its first problem in err. */
+static int load_any(const om_factory_t *f, const char *text, void **cfg, om_err_t *err)
 {
-    om_diags_t d = {0};
-    memset(cfg, 0, f->config_size);
-    int rc = om_config_load_string("t.yaml", text, strlen(text), yaml, &d);
-    if (rc == 0 && om_fields_apply(f->fields, cfg, om_node_get((*yaml)->root, "c"),
-                                   "exporters::otlphttp", &d) != 0) {
-        rc = OM_ECONFIG;
+    const char *why = "";
+    *cfg = om_test_config_load(f, text, &why);
+    if (*cfg == NULL) {
+        om_err_set(err, OM_ECONFIG, "%s", why);
+        return OM_ECONFIG;
     }
-    if (d.n > 0) {
-        om_err_set(err, OM_ECONFIG, "%s", d.msgs[0]);
-    }
-    om_diags_free(&d);
-    if (rc != 0 || f->config_validate == NULL) {
-        return rc;
-    }
-    /* As the core reports it: the key the rule is about, then the message. */
-    om_err_t verr = {0};
-    rc = f->config_validate(cfg, &verr);
-    if (rc != 0) {
-        om_err_set(err, rc, "%s%s%s", verr.at, verr.at[0] != '\0' ? ": " : "", verr.msg);
-    }
-    return rc;
+    return 0;
 }
 
-static int load_cfg(const char *text, exp_otlphttp_cfg_t *cfg, om_config_t **yaml, om_err_t *err)
+static int load_cfg(const char *text, exp_otlphttp_cfg_t **cfg, om_err_t *err)
 {
-    return load_any(find_factory("otlphttp"), text, cfg, yaml, err);
+    return load_any(find_factory("otlphttp"), text, (void **)cfg, err);
 }
 
 static void fx_init(fx_t *fx)
@@ -112,8 +98,8 @@ static int fx_exporter(fx_t *fx, const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     om_err_t err = {0};
-    int rc = load_cfg(text, &fx->cfg, &fx->yaml, &err);
-    om_create_args_t a = {.cfg = &fx->cfg,
+    int rc = load_cfg(text, &fx->cfg, &err);
+    om_create_args_t a = {.cfg = fx->cfg,
                           .id = "otlphttp",
                           .log_name = "exporter/otlphttp",
                           .host = &fx->host,
@@ -141,8 +127,7 @@ static int fx_finish(fx_t *fx)
         }
         fx->f->destroy(fx->e);
     }
-    om_fields_free(fx->f->fields, &fx->cfg);
-    om_config_free(fx->yaml);
+    om_test_config_free(fx->f, fx->cfg);
     om_test_httpd_stop(&fx->srv);
     uv_close((uv_handle_t *)&fx->tick, NULL);
     om_test_host_close(&fx->host);
@@ -209,56 +194,49 @@ static const char *const paths[] = {"/v1/traces", "/v1/metrics", "/v1/logs"};
 
 static void test_config_defaults_and_rules(void)
 {
-    exp_otlphttp_cfg_t c;
-    om_config_t *y = NULL;
+    exp_otlphttp_cfg_t *c = NULL;
     om_err_t err = {0};
-    ASSERT_EQ_INT(load_cfg("c:", &c, &y, &err), OM_ECONFIG);
+    ASSERT_EQ_INT(load_cfg("", &c, &err), OM_ECONFIG);
     ASSERT_CONTAINS(err.msg, "at least one endpoint must be specified");
-    ASSERT_EQ_INT(c.encoding, OTLPHTTP_ENC_PROTO);
-    ASSERT_EQ_INT(c.compression, OTLPHTTP_COMP_GZIP);
-    ASSERT_EQ_INT(c.helper.timeout, 30 * OM_NS_PER_S);
-    ASSERT_TRUE(c.helper.retry_on_failure.enabled);
-    ASSERT_EQ_INT(c.helper.retry_on_failure.initial_interval, 5 * OM_NS_PER_S);
-    ASSERT_EQ_INT(c.helper.sending_queue.queue_size, 1000);
-    ASSERT_EQ_INT(c.helper.sending_queue.num_consumers, 10);
-    om_fields_free(exp_otlphttp_fields, &c);
-    om_config_free(y);
+    ASSERT_EQ_INT(load_cfg("{endpoint: 'http://h'}", &c, &err), 0);
+    ASSERT_EQ_INT(c->encoding, OTLPHTTP_ENC_PROTO);
+    ASSERT_EQ_INT(c->compression, OTLPHTTP_COMP_GZIP);
+    ASSERT_EQ_INT(c->helper.timeout, 30 * OM_NS_PER_S);
+    ASSERT_TRUE(c->helper.retry_on_failure.enabled);
+    ASSERT_EQ_INT(c->helper.retry_on_failure.initial_interval, 5 * OM_NS_PER_S);
+    ASSERT_EQ_INT(c->helper.sending_queue.queue_size, 1000);
+    ASSERT_EQ_INT(c->helper.sending_queue.num_consumers, 10);
+    om_test_config_free(OTLPHTTP, c);
 
     const char *bad[][2] = {
-        {"c: {endpoint: 'localhost:4318'}", "endpoint"},
-        {"c: {endpoint: 'ftp://h/x'}", "unsupported scheme"},
-        {"c: {traces_endpoint: 'http://'}", "traces_endpoint: must be a valid URL"},
-        {"c: {endpoint: 'http://h', headers: {\"a\": \"x\\r\\ny: z\"}}", "line break"},
-        {"c: {endpoint: 'http://h', headers: {\"a b\": x}}", "invalid header name"},
-        {"c: {endpoint: 'http://h', tls: {cert_file: /c}}", "both certificate and key"},
-        {"c: {endpoint: 'http://h', encoding: xml}", "xml"},
-        {"c: {endpoint: 'http://h', compression: lz4}", "lz4"},
+        {"{endpoint: 'localhost:4318'}", "endpoint"},
+        {"{endpoint: 'ftp://h/x'}", "unsupported scheme"},
+        {"{traces_endpoint: 'http://'}", "traces_endpoint: must be a valid URL"},
+        {"{endpoint: 'http://h', headers: {\"a\": \"x\\r\\ny: z\"}}", "line break"},
+        {"{endpoint: 'http://h', headers: {\"a b\": x}}", "invalid header name"},
+        {"{endpoint: 'http://h', tls: {cert_file: /c}}", "both certificate and key"},
+        {"{endpoint: 'http://h', encoding: xml}", "xml"},
+        {"{endpoint: 'http://h', compression: lz4}", "lz4"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err = (om_err_t){0};
-        y = NULL;
-        ASSERT_TRUE(load_cfg(bad[i][0], &c, &y, &err) != 0);
+        ASSERT_TRUE(load_cfg(bad[i][0], &c, &err) != 0);
         ASSERT_CONTAINS(err.msg, bad[i][1]);
-        om_fields_free(exp_otlphttp_fields, &c);
-        om_config_free(y);
+        om_test_config_free(OTLPHTTP, c);
     }
-    y = NULL;
     err = (om_err_t){0};
-    ASSERT_TRUE(load_cfg("c: {endpoint: 'http://h', auth: {authenticatr: x}}", &c, &y, &err) != 0);
+    ASSERT_TRUE(load_cfg("{endpoint: 'http://h', auth: {authenticatr: x}}", &c, &err) != 0);
     ASSERT_CONTAINS(err.msg, "has invalid keys: authenticatr");
-    om_fields_free(exp_otlphttp_fields, &c);
-    om_config_free(y);
-    y = NULL;
-    ASSERT_EQ_INT(load_cfg("c: {endpoint: 'https://h:1', compression: '', encoding: json, "
+    om_test_config_free(OTLPHTTP, c);
+    ASSERT_EQ_INT(load_cfg("{endpoint: 'https://h:1', compression: '', encoding: json, "
                            "tls: {min_version: '1.3'}}",
-                           &c, &y, &err),
+                           &c, &err),
                   0);
-    ASSERT_EQ_INT(c.compression, OTLPHTTP_COMP_EMPTY);
+    ASSERT_EQ_INT(c->compression, OTLPHTTP_COMP_EMPTY);
     ASSERT_TRUE(exp_otlphttp_comp_name(OTLPHTTP_COMP_EMPTY) == NULL);
-    ASSERT_EQ_INT(c.encoding, OTLPHTTP_ENC_JSON);
-    ASSERT_EQ_INT(c.http.tls.common.min_version, OM_TLS_V1_3);
-    om_fields_free(exp_otlphttp_fields, &c);
-    om_config_free(y);
+    ASSERT_EQ_INT(c->encoding, OTLPHTTP_ENC_JSON);
+    ASSERT_EQ_INT(c->http.tls.common.min_version, OM_TLS_V1_3);
+    om_test_config_free(OTLPHTTP, c);
 }
 
 static void test_signal_urls(void)
@@ -289,17 +267,16 @@ static void test_signal_urls(void)
     ASSERT_CONTAINS(err.msg, "either endpoint or metrics_endpoint must be specified");
 
     /* create refuses a pipeline signal without a URL. */
-    om_config_t *y = NULL;
-    exp_otlphttp_cfg_t cfg;
+    exp_otlphttp_cfg_t *cfg = NULL;
     err = (om_err_t){0};
-    ASSERT_EQ_INT(load_cfg("c: {traces_endpoint: 'http://t/x'}", &cfg, &y, &err), 0);
+    ASSERT_EQ_INT(load_cfg("{traces_endpoint: 'http://t/x'}", &cfg, &err), 0);
     const om_factory_t *f = find_factory("otlphttp");
     ASSERT_TRUE(f != NULL);
     uv_loop_t loop;
     uv_loop_init(&loop);
     om_host_t host;
     om_test_host_init(&host, &loop);
-    om_create_args_t a = {.cfg = &cfg,
+    om_create_args_t a = {.cfg = cfg,
                           .id = "otlphttp",
                           .log_name = "otlphttp",
                           .host = &host,
@@ -315,8 +292,7 @@ static void test_signal_urls(void)
     f->shutdown(self, done_cb, &done);
     ASSERT_EQ_INT(done, 1);
     f->destroy(self);
-    om_fields_free(f->fields, &cfg);
-    om_config_free(y);
+    om_test_config_free(f, cfg);
     om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
@@ -332,7 +308,7 @@ static void each_signal(const char *encoding, const char *comp, int wbits)
     fx_init(&fx);
     ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d', encoding: %s, "
+                              "{endpoint: 'http://127.0.0.1:%d', encoding: %s, "
                               "compression: '%s', sending_queue: {num_consumers: 1}}",
                               fx.srv.port, encoding, comp),
                   0);
@@ -426,7 +402,7 @@ static void test_headers_and_custom_endpoint(void)
     fx_init(&fx);
     ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d/', "
+                              "{endpoint: 'http://127.0.0.1:%d/', "
                               "traces_endpoint: 'http://127.0.0.1:%d/api/spans?tenant=a', "
                               "headers: {X-Scope-OrgID: tenant-1, Authorization: 'Bearer t', "
                               "user-agent: mine, X-Empty: ''}}",
@@ -469,7 +445,7 @@ static void test_proxy_and_redirect(void)
     /* The server plays the proxy: it receives the absolute URL, and the name never resolves
      * here, so only a proxied request can succeed. */
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://otel.invalid:4318', "
+                              "{endpoint: 'http://otel.invalid:4318', "
                               "proxy_url: 'http://127.0.0.1:%d', compression: none, "
                               "retry_on_failure: {enabled: false}}",
                               fx.srv.port),
@@ -506,7 +482,7 @@ static void test_503_retry_after_waited_for(void)
                                                .body_len = sizeof status_json - 1};
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
+                              "{endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
                               "{initial_interval: 10ms, randomization_factor: 0}}",
                               fx.srv.port),
                   0);
@@ -529,7 +505,7 @@ static void test_400_dropped_and_later_data_flows(void)
         (om_test_httpd_reply_t){.status = 400, .body = status_pb, .body_len = sizeof status_pb};
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
+                              "{endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
                               "{initial_interval: 10ms}, sending_queue: {num_consumers: 1}}",
                               fx.srv.port),
                   0);
@@ -568,7 +544,7 @@ static void test_connection_refused_is_retried(void)
     uv_close((uv_handle_t *)&probe, NULL);
     uv_run(&fx.loop, UV_RUN_NOWAIT);
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
+                              "{endpoint: 'http://127.0.0.1:%d', retry_on_failure: "
                               "{initial_interval: 1s, randomization_factor: 0}}",
                               port),
                   0);
@@ -598,7 +574,7 @@ static void test_timeout_is_retried(void)
     fx.srv.script[0] = (om_test_httpd_reply_t){.status = 0}; /* no answer */
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d', timeout: 200ms, "
+                              "{endpoint: 'http://127.0.0.1:%d', timeout: 200ms, "
                               "retry_on_failure: {initial_interval: 10ms}}",
                               fx.srv.port),
                   0);
@@ -624,7 +600,7 @@ static void test_partial_success_counts_as_sent(void)
                                                .body_len = sizeof body - 1};
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(
-        fx_exporter(&fx, "c: {endpoint: 'http://127.0.0.1:%d', encoding: json}", fx.srv.port), 0);
+        fx_exporter(&fx, "{endpoint: 'http://127.0.0.1:%d', encoding: json}", fx.srv.port), 0);
     om_log_set_level(OM_LOG_NONE); /* the warning */
     ASSERT_EQ_INT(consume(&fx, om_testdata_simple(OM_SIG_LOGS, 2, 0)), 0);
     RUN_UNTIL(&fx, sent(&fx, OM_SIG_LOGS) == 2, 5000);
@@ -640,7 +616,7 @@ static void test_unreachable_without_retry_drops(void)
 {
     fx_t fx;
     fx_init(&fx);
-    ASSERT_EQ_INT(fx_exporter(&fx, "c: {endpoint: 'http://127.0.0.1:1', "
+    ASSERT_EQ_INT(fx_exporter(&fx, "{endpoint: 'http://127.0.0.1:1', "
                                    "retry_on_failure: {enabled: false}}"),
                   0);
     om_log_set_level(OM_LOG_NONE);
@@ -665,7 +641,7 @@ static void test_shutdown_drains_queue(void)
     fx_init(&fx);
     ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d', "
+                              "{endpoint: 'http://127.0.0.1:%d', "
                               "sending_queue: {num_consumers: 1}}",
                               fx.srv.port),
                   0);
@@ -808,7 +784,7 @@ static void test_each_accepted_level(void)
             fx_init(&fx);
             ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
             ASSERT_EQ_INT(fx_exporter(&fx,
-                                      "c: {endpoint: 'http://127.0.0.1:%d', compression: %s, "
+                                      "{endpoint: 'http://127.0.0.1:%d', compression: %s, "
                                       "compression_params: {level: %s}}",
                                       fx.srv.port, cases[i].comp, cases[i].levels[l]),
                           0);
@@ -843,35 +819,31 @@ static void test_each_accepted_level(void)
 static void test_bad_level(void)
 {
     const char *bad[][2] = {
-        {"c: {endpoint: 'http://h', compression_params: {level: 10}}",
+        {"{endpoint: 'http://h', compression_params: {level: 10}}",
          "compression_params::level: unsupported parameters {Level:10} for compression type "
          "\"gzip\""},
-        {"c: {endpoint: 'http://h', compression: zlib, compression_params: {level: -3}}",
+        {"{endpoint: 'http://h', compression: zlib, compression_params: {level: -3}}",
          "unsupported parameters {Level:-3} for compression type \"zlib\""},
-        {"c: {endpoint: 'http://h', compression: deflate, compression_params: {level: 11}}",
+        {"{endpoint: 'http://h', compression: deflate, compression_params: {level: 11}}",
          "{Level:11}"},
-        {"c: {endpoint: 'http://h', compression_params: {level: fast}}", "level"},
-        {"c: {endpoint: 'http://h', compression_params: {levle: 1}}", "levle"},
+        {"{endpoint: 'http://h', compression_params: {level: fast}}", "level"},
+        {"{endpoint: 'http://h', compression_params: {levle: 1}}", "levle"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        exp_otlphttp_cfg_t c;
-        om_config_t *y = NULL;
+        exp_otlphttp_cfg_t *c = NULL;
         om_err_t err = {0};
-        ASSERT_TRUE(load_cfg(bad[i][0], &c, &y, &err) != 0);
+        ASSERT_TRUE(load_cfg(bad[i][0], &c, &err) != 0);
         ASSERT_CONTAINS(err.msg, bad[i][1]);
-        om_fields_free(exp_otlphttp_fields, &c);
-        om_config_free(y);
+        om_test_config_free(OTLPHTTP, c);
     }
     /* Uncompressed: any level is accepted and unused, as in otelcol. */
-    exp_otlphttp_cfg_t c;
-    om_config_t *y = NULL;
+    exp_otlphttp_cfg_t *c = NULL;
     om_err_t err = {0};
-    ASSERT_EQ_INT(load_cfg("c: {endpoint: 'http://h', compression: none, "
+    ASSERT_EQ_INT(load_cfg("{endpoint: 'http://h', compression: none, "
                            "compression_params: {level: 42}}",
-                           &c, &y, &err),
+                           &c, &err),
                   0);
-    om_fields_free(exp_otlphttp_fields, &c);
-    om_config_free(y);
+    om_test_config_free(OTLPHTTP, c);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -902,13 +874,12 @@ static void e2e(const char *encoding, const char *comp)
     fx_init(&fx);
     const om_factory_t *rf = find_kind(OM_RECEIVER, "otlp");
     ASSERT_TRUE(rf != NULL);
-    rcv_otlp_cfg_t rcfg;
-    om_config_t *ry = NULL;
+    rcv_otlp_cfg_t *rcfg = NULL;
     om_err_t err = {0};
     ASSERT_EQ_INT(
-        load_any(rf, "c: {protocols: {http: {endpoint: '127.0.0.1:0'}}}", &rcfg, &ry, &err), 0);
+        load_any(rf, "{protocols: {http: {endpoint: '127.0.0.1:0'}}}", (void **)&rcfg, &err), 0);
     capture_t cap = {0};
-    om_create_args_t a = {.cfg = &rcfg,
+    om_create_args_t a = {.cfg = rcfg,
                           .id = "otlp",
                           .log_name = "receiver/otlp",
                           .host = &fx.host,
@@ -922,7 +893,7 @@ static void e2e(const char *encoding, const char *comp)
     int port = otlp_http_bound_port(r->http);
     ASSERT_TRUE(port > 0);
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d', encoding: %s, "
+                              "{endpoint: 'http://127.0.0.1:%d', encoding: %s, "
                               "compression: %s}",
                               port, encoding, comp),
                   0);
@@ -946,8 +917,7 @@ static void e2e(const char *encoding, const char *comp)
     RUN_UNTIL(&fx, rdone > 0, 5000);
     ASSERT_EQ_INT(rdone, 1);
     rf->destroy(r);
-    om_fields_free(rf->fields, &rcfg);
-    om_config_free(ry);
+    om_test_config_free(rf, rcfg);
     fx.f->destroy(fx.e);
     fx.e = NULL;
     ASSERT_EQ_INT(fx_finish(&fx), 0);

@@ -420,21 +420,15 @@ static void test_promtool_lint(void)
 /* ------------------------------------------------------------------------------------------ */
 /* The exporter over HTTP                                                                     */
 
-static om_config_t *yaml;
-
+/* The exporter's config from "c: <text>" (free with om_test_config_free); NULL, with the
+ * problem printed, when it does not load. */
 static void *load(const char *text)
 {
-    om_diags_t d = {0};
-    exp_promexp_cfg_t *cfg = calloc(1, sizeof *cfg);
-    int rc = om_config_load_string("t.yaml", text, strlen(text), &yaml, &d);
-    if (rc == 0) {
-        om_fields_apply(exp_promexp_fields, cfg, om_node_get(yaml->root, "c"),
-                        "exporters::prometheus", &d);
+    const char *why = "";
+    void *cfg = om_test_config_load(&exp_prometheus_factory, text, &why);
+    if (cfg == NULL) {
+        fprintf(stderr, "%s\n", why);
     }
-    for (size_t i = 0; i < d.n; i++) {
-        fprintf(stderr, "%s\n", d.msgs[i]);
-    }
-    om_diags_free(&d);
     return cfg;
 }
 
@@ -449,7 +443,7 @@ static void test_scrapes_over_http(void)
     uv_loop_init(&loop);
     om_host_t host;
     om_test_host_init(&host, &loop);
-    exp_promexp_cfg_t *cfg = load("c: {endpoint: '127.0.0.1:0', enable_open_metrics: true}");
+    exp_promexp_cfg_t *cfg = load("{endpoint: '127.0.0.1:0', enable_open_metrics: true}");
     om_create_args_t a = {.cfg = cfg,
                           .id = "prometheus",
                           .log_name = "exporter/prometheus",
@@ -501,9 +495,7 @@ static void test_scrapes_over_http(void)
         uv_run(&loop, UV_RUN_ONCE);
     }
     exp_prometheus_factory.destroy(e);
-    om_fields_free(exp_promexp_fields, cfg);
-    free(cfg);
-    om_config_free(yaml);
+    om_test_config_free(&exp_prometheus_factory, cfg);
     om_test_host_close(&host);
     ASSERT_EQ_INT(done, 1);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
@@ -519,7 +511,7 @@ static void test_scrape_auth(void)
     om_test_host_init(&host, &loop);
     om_testauth_t ta = {.secret = "scr4pe"};
     om_testauth_register(&host, "testauth", &ta);
-    exp_promexp_cfg_t *cfg = load("c: {endpoint: '127.0.0.1:0', auth: {authenticator: testauth}}");
+    exp_promexp_cfg_t *cfg = load("{endpoint: '127.0.0.1:0', auth: {authenticator: testauth}}");
     om_create_args_t a = {.cfg = cfg,
                           .id = "prometheus",
                           .log_name = "exporter/prometheus",
@@ -558,9 +550,7 @@ static void test_scrape_auth(void)
         uv_run(&loop, UV_RUN_ONCE);
     }
     exp_prometheus_factory.destroy(e);
-    om_fields_free(exp_promexp_fields, cfg);
-    free(cfg);
-    om_config_free(yaml);
+    om_test_config_free(&exp_prometheus_factory, cfg);
     om_test_host_close(&host);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }

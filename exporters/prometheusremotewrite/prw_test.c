@@ -683,8 +683,7 @@ typedef struct fx {
     om_host_t host;
     uv_timer_t tick;
     om_test_httpd_t srv;
-    om_config_t *yaml;
-    exp_prw_cfg_t cfg;
+    exp_prw_cfg_t *cfg; /* om_test_config_load's */
     void *e;
     int done;
 } fx_t;
@@ -719,19 +718,14 @@ static int fx_exporter(fx_t *fx, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    om_diags_t d = {0};
-    int rc = om_config_load_string("t.yaml", text, strlen(text), &fx->yaml, &d);
-    if (rc == 0 && om_fields_apply(exp_prw_fields, &fx->cfg, om_node_get(fx->yaml->root, "c"),
-                                   "exporters::prometheusremotewrite", &d) != 0) {
-        rc = OM_ECONFIG;
-    }
-    for (size_t i = 0; i < d.n; i++) {
-        fprintf(stderr, "%s\n", d.msgs[i]);
-    }
-    om_diags_free(&d);
+    const char *why = "";
     om_err_t err = {0};
-    rc = rc ? rc : exp_prw_config_validate(&fx->cfg, &err);
-    om_create_args_t a = {.cfg = &fx->cfg,
+    fx->cfg = om_test_config_load(&exp_prw_factory, text, &why);
+    int rc = fx->cfg != NULL ? 0 : OM_ECONFIG;
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", why);
+    }
+    om_create_args_t a = {.cfg = fx->cfg,
                           .id = "prometheusremotewrite",
                           .log_name = "exporter/prometheusremotewrite",
                           .host = &fx->host,
@@ -754,8 +748,7 @@ static int fx_finish(fx_t *fx)
         }
         exp_prw_factory.destroy(fx->e);
     }
-    om_fields_free(exp_prw_fields, &fx->cfg);
-    om_config_free(fx->yaml);
+    om_test_config_free(&exp_prw_factory, fx->cfg);
     om_test_httpd_stop(&fx->srv);
     uv_close((uv_handle_t *)&fx->tick, NULL);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
@@ -794,7 +787,7 @@ static void test_headers_and_body(void)
     fx.srv.script[0] = (om_test_httpd_reply_t){.status = 204};
     fx.srv.n_script = 1;
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d/api/v1/write', headers: "
+                              "{endpoint: 'http://127.0.0.1:%d/api/v1/write', headers: "
                               "{X-Scope-OrgID: t1}, external_labels: {cluster.name: c1}}",
                               fx.srv.port),
                   0);
@@ -838,7 +831,7 @@ static void test_client_auth_headers(void)
     fx.srv.script[1] = (om_test_httpd_reply_t){.status = 204};
     fx.srv.n_script = 2;
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d/w', headers: {Authorization: "
+                              "{endpoint: 'http://127.0.0.1:%d/w', headers: {Authorization: "
                               "cfg}, auth: {authenticator: testauth}}",
                               fx.srv.port),
                   0);
@@ -874,7 +867,7 @@ static void test_5xx_and_429_retried_400_dropped(void)
     fx.srv.script[4] = (om_test_httpd_reply_t){.status = 204};
     fx.srv.n_script = 5;
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d/api/v1/write', "
+                              "{endpoint: 'http://127.0.0.1:%d/api/v1/write', "
                               "retry_on_failure: {initial_interval: 10ms}}",
                               fx.srv.port),
                   0);
@@ -909,7 +902,7 @@ static void test_retry_sends_only_failed_requests(void)
     fx.srv.script[2] = (om_test_httpd_reply_t){.status = 204};
     fx.srv.n_script = 3;
     ASSERT_EQ_INT(fx_exporter(&fx,
-                              "c: {endpoint: 'http://127.0.0.1:%d/w', max_batch_size_bytes: 40, "
+                              "{endpoint: 'http://127.0.0.1:%d/w', max_batch_size_bytes: 40, "
                               "remote_write_queue: {num_consumers: 1}, "
                               "retry_on_failure: {initial_interval: 10ms}}",
                               fx.srv.port),
@@ -940,7 +933,7 @@ static void test_delta_counted_not_sent(void)
     fx_t fx;
     fx_init(&fx);
     ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
-    ASSERT_EQ_INT(fx_exporter(&fx, "c: {endpoint: 'http://127.0.0.1:%d/w'}", fx.srv.port), 0);
+    ASSERT_EQ_INT(fx_exporter(&fx, "{endpoint: 'http://127.0.0.1:%d/w'}", fx.srv.port), 0);
     om_log_set_level(OM_LOG_NONE);
     for (int i = 0; i < 2; i++) {
         ASSERT_EQ_INT(exp_prw_factory.consume_metrics(

@@ -25,70 +25,35 @@
 
 static char dir[64];
 
-/* A config from "c: {...}", validated; NULL with msg set when it fails. */
-static ext_basic_cfg_t *load(const char *yaml, om_config_t **y, char *msg, size_t cap)
-{
-    om_diags_t d = {0};
-    ext_basic_cfg_t *cfg = calloc(1, sizeof *cfg);
-    msg[0] = '\0';
-    int rc = om_config_load_string("b.yaml", yaml, strlen(yaml), y, &d);
-    if (rc == 0 && om_fields_apply(F->fields, cfg, om_node_get((*y)->root, "c"),
-                                   "extensions::basicauth", &d) != 0) {
-        rc = OM_ECONFIG;
-    }
-    if (d.n > 0) {
-        snprintf(msg, cap, "%s", d.msgs[0]);
-    }
-    om_diags_free(&d);
-    om_err_t err = {0};
-    if (rc == 0 && F->config_validate(cfg, &err) != 0) {
-        snprintf(msg, cap, "%s%s%s", err.at, err.at[0] ? ": " : "", err.msg);
-        rc = OM_ECONFIG;
-    }
-    if (rc != 0) {
-        om_fields_free(F->fields, cfg);
-        free(cfg);
-        om_config_free(*y);
-        *y = NULL;
-        return NULL;
-    }
-    return cfg;
-}
-
 static void test_config(void)
 {
-    om_config_t *y = NULL;
-    char msg[512];
-    ext_basic_cfg_t *c = load("c: {htpasswd: {inline: 'u:p'}}", &y, msg, sizeof msg);
+    const char *why = NULL;
+    ext_basic_cfg_t *c = om_test_config_load(F, "{htpasswd: {inline: 'u:p'}}", &why);
     ASSERT_TRUE(c != NULL);
     ASSERT_EQ_UINT(F->auth->sides(c), OM_AUTH_SERVER);
-    om_fields_free(F->fields, c);
-    free(c);
-    om_config_free(y);
-    c = load("c: {client_auth: {username: u, password: p}}", &y, msg, sizeof msg);
+    om_test_config_free(F, c);
+    c = om_test_config_load(F, "{client_auth: {username: u, password: p}}", &why);
     ASSERT_TRUE(c != NULL);
     ASSERT_EQ_UINT(F->auth->sides(c), OM_AUTH_CLIENT);
-    om_fields_free(F->fields, c);
-    free(c);
-    om_config_free(y);
+    om_test_config_free(F, c);
     static const struct {
         const char *yaml, *want;
     } bad[] = {
-        {"c: {}", "no credential source provided"},
-        {"c: {htpasswd: {file: f}, client_auth: {username: u}}",
+        {"{}", "no credential source provided"},
+        {"{htpasswd: {file: f}, client_auth: {username: u}}",
          "only one of `htpasswd` or `client_auth` can be specified"},
-        {"c: {htpasswd: {}}", "htpasswd: no credential source provided"},
-        {"c: {htpasswd: }", "htpasswd: no credential source provided"},
-        {"c: {client_auth: {username: 'a:b', password: p}}",
+        {"{htpasswd: {}}", "htpasswd: no credential source provided"},
+        {"{htpasswd: }", "htpasswd: no credential source provided"},
+        {"{client_auth: {username: 'a:b', password: p}}",
          "client_auth::username: invalid authorization format"},
-        {"c: {client_auth: {username: u, aws_secrets_manager: {secret_arn: x}}}",
+        {"{client_auth: {username: u, aws_secrets_manager: {secret_arn: x}}}",
          "AWS Secrets Manager are not implemented"},
-        {"c: {htpasswd: {file: f, files: g}}", "has invalid keys: files"},
+        {"{htpasswd: {file: f, files: g}}", "has invalid keys: files"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        c = load(bad[i].yaml, &y, msg, sizeof msg);
+        c = om_test_config_load(F, bad[i].yaml, &why);
         ASSERT_TRUE(c == NULL);
-        ASSERT_CONTAINS(msg, bad[i].want);
+        ASSERT_CONTAINS(why, bad[i].want);
     }
 }
 
@@ -293,7 +258,6 @@ static void test_b64(void)
 typedef struct fx {
     uv_loop_t loop;
     om_host_t host;
-    om_config_t *yaml;
     ext_basic_cfg_t *cfg;
     void *self;
     char msg[512];
@@ -304,8 +268,10 @@ static int fx_open(fx_t *fx, const char *yaml)
     memset(fx, 0, sizeof *fx);
     uv_loop_init(&fx->loop);
     om_test_host_init(&fx->host, &fx->loop);
-    fx->cfg = load(yaml, &fx->yaml, fx->msg, sizeof fx->msg);
+    const char *why = NULL;
+    fx->cfg = om_test_config_load(F, yaml, &why);
     if (fx->cfg == NULL) {
+        snprintf(fx->msg, sizeof fx->msg, "%s", why);
         return OM_ECONFIG;
     }
     om_create_args_t a = {
@@ -333,10 +299,8 @@ static int fx_close(fx_t *fx)
         F->destroy(fx->self);
     }
     if (fx->cfg != NULL) {
-        om_fields_free(F->fields, fx->cfg);
-        free(fx->cfg);
+        om_test_config_free(F, fx->cfg);
     }
-    om_config_free(fx->yaml);
     om_test_host_close(&fx->host);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
     return uv_loop_close(&fx->loop);
@@ -387,7 +351,7 @@ static void test_server(void)
     char content[512];
     snprintf(content, sizeof content, "%s\nbob:{SHA}%s\n", hash, "WFvuHPDqgMCKXQWtmYQEdzbdt5o=");
     write_file(path, content);
-    snprintf(yaml, sizeof yaml, "c: {htpasswd: {file: '%s', inline: \"bob:b0b\\ncarol:c\"}}", path);
+    snprintf(yaml, sizeof yaml, "{htpasswd: {file: '%s', inline: \"bob:b0b\\ncarol:c\"}}", path);
     fx_t fx;
     ASSERT_EQ_INT(fx_open(&fx, yaml), 0);
     ASSERT_EQ_UINT(ext_basic_htpasswd_users(ext_basic_table(fx.self)), 3);
@@ -409,7 +373,7 @@ static void test_server(void)
     ASSERT_EQ_STR(why, "invalid authorization format");
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* A file that cannot be read fails start, as upstream. */
-    snprintf(yaml, sizeof yaml, "c: {htpasswd: {file: '%s/missing'}}", dir);
+    snprintf(yaml, sizeof yaml, "{htpasswd: {file: '%s/missing'}}", dir);
     ASSERT_EQ_INT(fx_open(&fx, yaml), OM_EIO);
     ASSERT_CONTAINS(fx.msg, "No such file or directory");
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -423,7 +387,7 @@ static void test_hash_budget(void)
     snprintf(path, sizeof path, "%s/htpasswd-budget", dir);
     run_line("htpasswd -nbB -C 5 alice 'al1ce pw'", hash, sizeof hash);
     write_file(path, hash);
-    snprintf(yaml, sizeof yaml, "c: {htpasswd: {file: '%s', inline: \"bob:b0b\"}}", path);
+    snprintf(yaml, sizeof yaml, "{htpasswd: {file: '%s', inline: \"bob:b0b\"}}", path);
     fx_t fx;
     ASSERT_EQ_INT(fx_open(&fx, yaml), 0);
     /* One slow hash spends a budget of 1 ns for the hour. */
@@ -450,7 +414,7 @@ static void test_hash_budget(void)
 static void test_client(void)
 {
     fx_t fx;
-    ASSERT_EQ_INT(fx_open(&fx, "c: {client_auth: {username: user, password: pass}}"), 0);
+    ASSERT_EQ_INT(fx_open(&fx, "{client_auth: {username: user, password: pass}}"), 0);
     om_http_header_t h[OM_AUTH_MAX_HEADERS];
     ASSERT_EQ_UINT(F->auth->headers(fx.self, h, OM_AUTH_MAX_HEADERS), 1);
     ASSERT_EQ_STR(h[0].name, "Authorization");
@@ -459,7 +423,7 @@ static void test_client(void)
     ASSERT_TRUE(ext_basic_table(fx.self) == NULL);
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* Nothing set sends ":" (as upstream's empty username and password). */
-    ASSERT_EQ_INT(fx_open(&fx, "c: {client_auth: {}}"), 0);
+    ASSERT_EQ_INT(fx_open(&fx, "{client_auth: {}}"), 0);
     ASSERT_EQ_UINT(F->auth->headers(fx.self, h, 1), 1);
     ASSERT_EQ_STR(h[0].value, "Basic Og==");
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -506,7 +470,7 @@ static void test_rotation(void)
     snprintf(path, sizeof path, "%s/rot.htpasswd", dir);
     snprintf(tmp, sizeof tmp, "%s/rot.new", dir);
     write_file(path, "dave:{SHA}wA27ydrfvh4jLpOnKd1HUvreCr8=\n"); /* sha1("old") */
-    snprintf(yaml, sizeof yaml, "c: {htpasswd: {file: '%s'}}", path);
+    snprintf(yaml, sizeof yaml, "{htpasswd: {file: '%s'}}", path);
     fx_t fx;
     ASSERT_EQ_INT(fx_open(&fx, yaml), 0);
     const char *why;
@@ -523,7 +487,7 @@ static void test_rotation(void)
     write_file(upath, "u1\n");
     write_file(ppath, "  p1\n");
     snprintf(yaml, sizeof yaml,
-             "c: {client_auth: {username: x, password: y, username_file: '%s', password_file: "
+             "{client_auth: {username: x, password: y, username_file: '%s', password_file: "
              "'%s'}}",
              upath, ppath);
     ASSERT_EQ_INT(fx_open(&fx, yaml), 0);
@@ -539,7 +503,7 @@ static void test_rotation(void)
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* An empty credentials file fails start, as upstream. */
     write_file(ppath, "\n");
-    snprintf(yaml, sizeof yaml, "c: {client_auth: {username: x, password_file: '%s'}}", ppath);
+    snprintf(yaml, sizeof yaml, "{client_auth: {username: x, password_file: '%s'}}", ppath);
     ASSERT_EQ_INT(fx_open(&fx, yaml), OM_EINVAL);
     ASSERT_CONTAINS(fx.msg, "it is empty");
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -560,14 +524,14 @@ static void test_no_secret_logged(void)
     close(fd);
     om_log_set_level(OM_LOG_DEBUG);
     write_file(path, "zed:S3cretPlain\nbroken:{SHA}S3cretBroken\nnocolonS3cret\n");
-    snprintf(yaml, sizeof yaml, "c: {htpasswd: {file: '%s', inline: 'yan:S3cretInline'}}", path);
+    snprintf(yaml, sizeof yaml, "{htpasswd: {file: '%s', inline: 'yan:S3cretInline'}}", path);
     fx_t fx;
     ASSERT_EQ_INT(fx_open(&fx, yaml), 0);
     const char *why;
     ASSERT_EQ_INT(check(&fx, "Authorization", basic("zed", "S3cretWrong"), &why), OM_EUNAUTH);
     write_file(path, "zed:S3cretNew\n");
     ASSERT_EQ_INT(fx_close(&fx), 0);
-    ASSERT_EQ_INT(fx_open(&fx, "c: {client_auth: {username: u, password: S3cretClient}}"), 0);
+    ASSERT_EQ_INT(fx_open(&fx, "{client_auth: {username: u, password: S3cretClient}}"), 0);
     ASSERT_EQ_INT(fx_close(&fx), 0);
     fflush(stderr);
     dup2(saved, 2);

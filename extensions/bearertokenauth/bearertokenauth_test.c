@@ -15,64 +15,31 @@
 #define F (&ext_bearertokenauth_factory)
 #define WAIT_MS 10000
 
-/* A config from "c: {...}", validated; NULL with msg set when it fails. */
-static ext_bearer_cfg_t *load(const char *yaml, om_config_t **y, char *msg, size_t cap)
-{
-    om_diags_t d = {0};
-    ext_bearer_cfg_t *cfg = calloc(1, sizeof *cfg);
-    msg[0] = '\0';
-    int rc = om_config_load_string("b.yaml", yaml, strlen(yaml), y, &d);
-    if (rc == 0 && om_fields_apply(F->fields, cfg, om_node_get((*y)->root, "c"),
-                                   "extensions::bearertokenauth", &d) != 0) {
-        rc = OM_ECONFIG;
-    }
-    if (d.n > 0) {
-        snprintf(msg, cap, "%s", d.msgs[0]);
-    }
-    om_diags_free(&d);
-    om_err_t err = {0};
-    if (rc == 0 && F->config_validate(cfg, &err) != 0) {
-        snprintf(msg, cap, "%s%s%s", err.at, err.at[0] ? ": " : "", err.msg);
-        rc = OM_ECONFIG;
-    }
-    if (rc != 0) {
-        om_fields_free(F->fields, cfg);
-        free(cfg);
-        om_config_free(*y);
-        *y = NULL;
-        return NULL;
-    }
-    return cfg;
-}
-
 static void test_config(void)
 {
-    om_config_t *y = NULL;
-    char msg[512];
-    ext_bearer_cfg_t *c = load("c: {token: abc}", &y, msg, sizeof msg);
+    const char *why = NULL;
+    ext_bearer_cfg_t *c = om_test_config_load(F, "{token: abc}", &why);
     ASSERT_TRUE(c != NULL);
     ASSERT_EQ_STR(c->scheme, "Bearer");
     ASSERT_EQ_STR(c->header, "Authorization");
     ASSERT_EQ_STR(c->token, "abc");
-    om_fields_free(F->fields, c);
-    free(c);
-    om_config_free(y);
+    om_test_config_free(F, c);
     static const struct {
         const char *yaml, *want;
     } bad[] = {
-        {"c: {}", "no bearer token provided"},
-        {"c: {scheme: Basic}", "no bearer token provided"},
-        {"c: {token: a, tokens: [b]}", "either tokens or token should be provided, not both"},
-        {"c: {token: a, header: 'X Token'}", "header: \"X Token\" is not a valid header name"},
-        {"c: {token: \"a\\r\\nX-Injected: 1\"}", "token: must not contain control characters"},
-        {"c: {tokens: [a, \"b\\n\"]}", "tokens: must not contain control characters"},
-        {"c: {token: a, scheme: \"B\\n\"}", "scheme: must not contain control characters"},
-        {"c: {token: a, tokenz: b}", "has invalid keys: tokenz"},
+        {"{}", "no bearer token provided"},
+        {"{scheme: Basic}", "no bearer token provided"},
+        {"{token: a, tokens: [b]}", "either tokens or token should be provided, not both"},
+        {"{token: a, header: 'X Token'}", "header: \"X Token\" is not a valid header name"},
+        {"{token: \"a\\r\\nX-Injected: 1\"}", "token: must not contain control characters"},
+        {"{tokens: [a, \"b\\n\"]}", "tokens: must not contain control characters"},
+        {"{token: a, scheme: \"B\\n\"}", "scheme: must not contain control characters"},
+        {"{token: a, tokenz: b}", "has invalid keys: tokenz"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        c = load(bad[i].yaml, &y, msg, sizeof msg);
+        c = om_test_config_load(F, bad[i].yaml, &why);
         ASSERT_TRUE(c == NULL);
-        ASSERT_CONTAINS(msg, bad[i].want);
+        ASSERT_CONTAINS(why, bad[i].want);
     }
 }
 
@@ -80,7 +47,6 @@ static void test_config(void)
 typedef struct fx {
     uv_loop_t loop;
     om_host_t host;
-    om_config_t *yaml;
     ext_bearer_cfg_t *cfg;
     void *self;
     char msg[512];
@@ -91,8 +57,10 @@ static int fx_open(fx_t *fx, const char *yaml)
     memset(fx, 0, sizeof *fx);
     uv_loop_init(&fx->loop);
     om_test_host_init(&fx->host, &fx->loop);
-    fx->cfg = load(yaml, &fx->yaml, fx->msg, sizeof fx->msg);
+    const char *why = NULL;
+    fx->cfg = om_test_config_load(F, yaml, &why);
     if (fx->cfg == NULL) {
+        snprintf(fx->msg, sizeof fx->msg, "%s", why);
         return OM_ECONFIG;
     }
     om_create_args_t a = {.cfg = fx->cfg,
@@ -122,10 +90,8 @@ static int fx_close(fx_t *fx)
         F->destroy(fx->self);
     }
     if (fx->cfg != NULL) {
-        om_fields_free(F->fields, fx->cfg);
-        free(fx->cfg);
+        om_test_config_free(F, fx->cfg);
     }
-    om_config_free(fx->yaml);
     om_test_host_close(&fx->host);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
     return uv_loop_close(&fx->loop);
@@ -157,7 +123,7 @@ static int check(fx_t *fx, const char *name, const char *value, const char **why
 static void test_server(void)
 {
     fx_t fx;
-    ASSERT_EQ_INT(fx_open(&fx, "c: {token: s3cret}"), 0);
+    ASSERT_EQ_INT(fx_open(&fx, "{token: s3cret}"), 0);
     const char *why;
     unsigned long before = om__auth_compares;
     ASSERT_EQ_INT(check(&fx, "authorization", "Bearer s3cret", &why), 0);
@@ -173,14 +139,14 @@ static void test_server(void)
     ASSERT_EQ_STR(why, "missing or empty authorization header");
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* Another header and scheme; several tokens, any of which is good. */
-    ASSERT_EQ_INT(fx_open(&fx, "c: {tokens: [t1, t2], scheme: Token, header: X-Api-Key}"), 0);
+    ASSERT_EQ_INT(fx_open(&fx, "{tokens: [t1, t2], scheme: Token, header: X-Api-Key}"), 0);
     ASSERT_EQ_INT(check(&fx, "x-api-key", "Token t1", &why), 0);
     ASSERT_EQ_INT(check(&fx, "x-api-key", "Token t2", &why), 0);
     ASSERT_EQ_INT(check(&fx, "x-api-key", "Token t3", &why), OM_EUNAUTH);
     ASSERT_EQ_INT(check(&fx, "Authorization", "Token t1", &why), OM_EUNAUTH);
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* scheme "": the token alone. */
-    ASSERT_EQ_INT(fx_open(&fx, "c: {token: raw, scheme: ''}"), 0);
+    ASSERT_EQ_INT(fx_open(&fx, "{token: raw, scheme: ''}"), 0);
     ASSERT_EQ_INT(check(&fx, "authorization", "raw", &why), 0);
     ASSERT_EQ_INT(check(&fx, "authorization", " raw", &why), OM_EUNAUTH);
     ASSERT_EQ_INT(fx_close(&fx), 0);
@@ -189,7 +155,7 @@ static void test_server(void)
 static void test_client(void)
 {
     fx_t fx;
-    ASSERT_EQ_INT(fx_open(&fx, "c: {tokens: [first, second], header: X-Token}"), 0);
+    ASSERT_EQ_INT(fx_open(&fx, "{tokens: [first, second], header: X-Token}"), 0);
     om_http_header_t h[OM_AUTH_MAX_HEADERS];
     ASSERT_EQ_UINT(F->auth->headers(fx.self, h, OM_AUTH_MAX_HEADERS), 1);
     ASSERT_EQ_STR(h[0].name, "X-Token");
@@ -243,7 +209,7 @@ static void test_token_file_rotation(void)
     snprintf(path, sizeof path, "%s/token", dir);
     snprintf(tmp, sizeof tmp, "%s/token.new", dir);
     write_file(path, "  one  \r\n\n");
-    snprintf(yaml, sizeof yaml, "c: {filename: '%s', token: ignored}", path);
+    snprintf(yaml, sizeof yaml, "{filename: '%s', token: ignored}", path);
     fx_t fx;
     ASSERT_EQ_INT(fx_open(&fx, yaml), 0);
     const char *why;
@@ -267,12 +233,12 @@ static void test_token_file_rotation(void)
     ASSERT_EQ_INT(check(&fx, "authorization", "Bearer five", &why), 0);
     ASSERT_EQ_INT(fx_close(&fx), 0);
     /* A file that cannot be read, or holds no token, fails start. */
-    snprintf(yaml, sizeof yaml, "c: {filename: '%s/missing'}", dir);
+    snprintf(yaml, sizeof yaml, "{filename: '%s/missing'}", dir);
     ASSERT_EQ_INT(fx_open(&fx, yaml), OM_EIO);
     ASSERT_CONTAINS(fx.msg, "missing\": No such file or directory");
     ASSERT_EQ_INT(fx_close(&fx), 0);
     write_file(path, "\n\n");
-    snprintf(yaml, sizeof yaml, "c: {filename: '%s'}", path);
+    snprintf(yaml, sizeof yaml, "{filename: '%s'}", path);
     ASSERT_EQ_INT(fx_open(&fx, yaml), OM_EINVAL);
     ASSERT_CONTAINS(fx.msg, "holds no token");
     ASSERT_EQ_INT(fx_close(&fx), 0);

@@ -21,8 +21,7 @@
 typedef struct fixture {
     uv_loop_t loop;
     om_host_t host;
-    om_config_t *yaml;
-    void *cfg;
+    void *cfg; /* om_test_config_load's */
     void *self;
     int done;
     int port;
@@ -35,45 +34,20 @@ static void on_done(void *arg)
     ((fixture_t *)arg)->done++;
 }
 
-/* The config from a YAML map (the extension's section); the diagnostics go to msg. */
-static void *load_cfg(fixture_t *f, const char *yaml, char *msg, size_t n)
-{
-    om_diags_t d = {0};
-    void *cfg = calloc(1, F->config_size);
-    int rc = om_config_load_string("t.yaml", yaml, strlen(yaml), &f->yaml, &d);
-    if (rc == 0 && om_fields_apply(F->fields, cfg, om_node_get(f->yaml->root, "c"),
-                                   "extensions::health_check", &d) != 0) {
-        rc = OM_ECONFIG;
-    }
-    om_err_t err = {0};
-    if (rc == 0 && F->config_validate(cfg, &err) != 0) {
-        snprintf(msg, n, "%s", err.msg);
-        rc = OM_ECONFIG;
-    } else if (d.n > 0) {
-        snprintf(msg, n, "%s", d.msgs[0]);
-    }
-    om_diags_free(&d);
-    if (rc != 0) {
-        om_fields_free(F->fields, cfg);
-        free(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
 /* Create and start an instance on 127.0.0.1:0 with the extra YAML keys in extra. */
 static bool setup(fixture_t *f, const char *extra)
 {
     memset(f, 0, sizeof *f);
-    char yaml[1024], msg[512] = "";
-    snprintf(yaml, sizeof yaml, "c: {endpoint: '127.0.0.1:0'%s%s}", extra[0] ? ", " : "", extra);
+    char yaml[1024];
+    const char *why = "";
+    snprintf(yaml, sizeof yaml, "{endpoint: '127.0.0.1:0'%s%s}", extra[0] ? ", " : "", extra);
     if (uv_loop_init(&f->loop) != 0) {
         return false;
     }
     om_test_host_init(&f->host, &f->loop);
-    f->cfg = load_cfg(f, yaml, msg, sizeof msg);
+    f->cfg = om_test_config_load(F, yaml, &why);
     if (f->cfg == NULL) {
-        fprintf(stderr, "config: %s\n", msg);
+        fprintf(stderr, "config: %s\n", why);
         return false;
     }
     om_create_args_t a = {.cfg = f->cfg,
@@ -106,9 +80,7 @@ static bool teardown(fixture_t *f)
     uv_run(&f->loop, UV_RUN_NOWAIT);
     ok = ok && f->done == 1;
     F->destroy(f->self);
-    om_fields_free(F->fields, f->cfg);
-    free(f->cfg);
-    om_config_free(f->yaml);
+    om_test_config_free(F, f->cfg);
     om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     om_test_host_close(&f->host);
@@ -307,60 +279,48 @@ static bool is_go_duration(const char *s)
 
 static void test_config(void)
 {
-    fixture_t f = {0};
-    char msg[512] = "";
-    void *cfg = load_cfg(&f, "c:", msg, sizeof msg);
+    const char *why = "";
+    void *cfg = om_test_config_load(F, "", &why);
     ASSERT_TRUE(cfg != NULL);
-    om_fields_free(F->fields, cfg);
-    free(cfg);
-    om_config_free(f.yaml);
+    om_test_config_free(F, cfg);
 
     /* Keys otelcol users write that we accept without implementing, and confighttp's (the
      * TLS files are read at start, not here). */
     om_log_set_level(OM_LOG_ERROR);
-    cfg = load_cfg(&f,
-                   "c: {endpoint: '0.0.0.0:13133', check_collector_pipeline: {enabled: false, "
-                   "interval: 5m, exporter_failure_threshold: 5}, tls: {cert_file: x, key_file: "
-                   "y}, read_header_timeout: 5s, idle_timeout: 10s, cors: {allowed_origins: [x]}, "
-                   "response_headers: {X-Frame-Options: DENY}}",
-                   msg, sizeof msg);
+    cfg = om_test_config_load(
+        F,
+        "{endpoint: '0.0.0.0:13133', check_collector_pipeline: {enabled: false, "
+        "interval: 5m, exporter_failure_threshold: 5}, tls: {cert_file: x, key_file: "
+        "y}, read_header_timeout: 5s, idle_timeout: 10s, cors: {allowed_origins: [x]}, "
+        "response_headers: {X-Frame-Options: DENY}}",
+        &why);
     ASSERT_TRUE(cfg != NULL);
-    om_fields_free(F->fields, cfg);
-    free(cfg);
-    om_config_free(f.yaml);
+    om_test_config_free(F, cfg);
 
     /* TLS is served now: a section without a key, or asking for what is not implemented, is
      * an error. */
-    ASSERT_TRUE(load_cfg(&f, "c: {tls: {cert_file: x}}", msg, sizeof msg) == NULL);
-    om_config_free(f.yaml);
-    ASSERT_CONTAINS(msg, "both certificate and key");
-    ASSERT_TRUE(load_cfg(&f, "c: {tls: {cert_file: x, key_file: y, reload_interval: 1h}}", msg,
-                         sizeof msg) == NULL);
-    om_config_free(f.yaml);
-    ASSERT_CONTAINS(msg, "reload_interval: not supported by otelmon");
+    ASSERT_TRUE(om_test_config_load(F, "{tls: {cert_file: x}}", &why) == NULL);
+    ASSERT_CONTAINS(why, "both certificate and key");
+    ASSERT_TRUE(om_test_config_load(F, "{tls: {cert_file: x, key_file: y, reload_interval: 1h}}",
+                                    &why) == NULL);
+    ASSERT_CONTAINS(why, "reload_interval: not supported by otelmon");
 
     /* v2 would serve http and grpc with their own auth: refused rather than an open legacy
      * endpoint; use_v2: false (upstream's default) is fine, and so is v1's own auth. */
-    ASSERT_TRUE(load_cfg(&f,
-                         "c: {use_v2: true, http: {endpoint: 'localhost:13133', auth: "
-                         "{authenticator: basicauth}}}",
-                         msg, sizeof msg) == NULL);
-    om_config_free(f.yaml);
-    ASSERT_CONTAINS(msg, "use_v2: not supported by otelmon: health check v2");
-    cfg = load_cfg(&f, "c: {use_v2: false, auth: {authenticator: basicauth}}", msg, sizeof msg);
+    ASSERT_TRUE(om_test_config_load(F,
+                                    "{use_v2: true, http: {endpoint: 'localhost:13133', auth: "
+                                    "{authenticator: basicauth}}}",
+                                    &why) == NULL);
+    ASSERT_CONTAINS(why, "use_v2: not supported by otelmon: health check v2");
+    cfg = om_test_config_load(F, "{use_v2: false, auth: {authenticator: basicauth}}", &why);
     ASSERT_TRUE(cfg != NULL);
-    om_fields_free(F->fields, cfg);
-    free(cfg);
-    om_config_free(f.yaml);
+    om_test_config_free(F, cfg);
 
-    ASSERT_TRUE(load_cfg(&f, "c: {path: health}", msg, sizeof msg) == NULL);
-    om_config_free(f.yaml);
-    ASSERT_EQ_STR(msg, "path must start with /");
-    ASSERT_TRUE(load_cfg(&f, "c: {bogus: 1}", msg, sizeof msg) == NULL);
-    om_config_free(f.yaml);
-    ASSERT_CONTAINS(msg, "bogus");
-    ASSERT_TRUE(load_cfg(&f, "c: {endpoint: 'nope'}", msg, sizeof msg) == NULL);
-    om_config_free(f.yaml);
+    ASSERT_TRUE(om_test_config_load(F, "{path: health}", &why) == NULL);
+    ASSERT_CONTAINS(why, "path must start with /");
+    ASSERT_TRUE(om_test_config_load(F, "{bogus: 1}", &why) == NULL);
+    ASSERT_CONTAINS(why, "bogus");
+    ASSERT_TRUE(om_test_config_load(F, "{endpoint: 'nope'}", &why) == NULL);
 }
 
 static void test_default_body_and_states(void)
@@ -585,9 +545,7 @@ static void test_shutdown_closes_connections(void)
     ASSERT_EQ_INT(f.done, 0);
     f.done = 0;
     F->destroy(f.self);
-    om_fields_free(F->fields, f.cfg);
-    free(f.cfg);
-    om_config_free(f.yaml);
+    om_test_config_free(F, f.cfg);
     om_test_host_close(&f.host);
     uv_run(&f.loop, UV_RUN_DEFAULT);
     om_test_host_close(&f.host);
@@ -600,9 +558,10 @@ static void test_shutdown_without_start_and_port_in_use(void)
     ASSERT_TRUE(setup(&f, ""));
     /* A second instance on the same port fails to start, then shuts down cleanly. */
     memset(&g, 0, sizeof g);
-    char yaml[128], msg[256] = "";
-    snprintf(yaml, sizeof yaml, "c: {endpoint: '127.0.0.1:%d'}", f.port);
-    g.cfg = load_cfg(&g, yaml, msg, sizeof msg);
+    char yaml[128];
+    const char *why = "";
+    snprintf(yaml, sizeof yaml, "{endpoint: '127.0.0.1:%d'}", f.port);
+    g.cfg = om_test_config_load(F, yaml, &why);
     ASSERT_TRUE(g.cfg != NULL);
     om_test_host_init(&g.host, &f.loop); /* a second host on the same loop */
     om_create_args_t a = {.cfg = g.cfg,
@@ -617,24 +576,20 @@ static void test_shutdown_without_start_and_port_in_use(void)
     run_until(&f.loop, &g.done);
     ASSERT_EQ_INT(g.done, 1);
     F->destroy(g.self);
-    om_fields_free(F->fields, g.cfg);
-    free(g.cfg);
-    om_config_free(g.yaml);
+    om_test_config_free(F, g.cfg);
     om_test_host_close(&g.host);
 
     /* Never started: done at once. */
     memset(&g, 0, sizeof g);
     om_test_host_init(&g.host, &f.loop);
-    g.cfg = load_cfg(&g, "c:", msg, sizeof msg);
+    g.cfg = om_test_config_load(F, "", &why);
     a.cfg = g.cfg;
     ASSERT_EQ_INT(F->create(&a, &g.self, &err), 0);
     F->shutdown(g.self, on_done, &g);
     F->shutdown(g.self, on_done, &g);
     ASSERT_EQ_INT(g.done, 1);
     F->destroy(g.self);
-    om_fields_free(F->fields, g.cfg);
-    free(g.cfg);
-    om_config_free(g.yaml);
+    om_test_config_free(F, g.cfg);
     om_test_host_close(&g.host);
     ASSERT_TRUE(teardown(&f));
 }
@@ -754,9 +709,7 @@ static void test_tls(void)
     F->shutdown(f.self, on_done, &f);
     run_until(&f.loop, &f.done);
     F->destroy(f.self);
-    om_fields_free(F->fields, f.cfg);
-    free(f.cfg);
-    om_config_free(f.yaml);
+    om_test_config_free(F, f.cfg);
     om_test_host_close(&f.host);
     uv_run(&f.loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);

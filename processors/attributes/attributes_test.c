@@ -19,8 +19,7 @@ extern const om_factory_t proc_attributes_factory;
 typedef struct fixture {
     uv_loop_t loop;
     om_host_t host;
-    om_config_t *yaml;
-    proc_attributes_cfg_t *cfg;
+    proc_attributes_cfg_t *cfg; /* om_test_config_load's */
     void *self;
     om_batch_t *out; /* what the processor passed on */
     int consumed;
@@ -46,20 +45,10 @@ static bool setup(fixture_t *f, const char *flow, unsigned sigs, char *err_text,
         return false;
     }
     om_test_host_init(&f->host, &f->loop);
-    char text[4096];
-    snprintf(text, sizeof text, "c: %s\n", flow);
-    om_diags_t d = {0};
-    f->cfg = calloc(1, sizeof *f->cfg);
-    int rc = om_config_load_string("t.yaml", text, strlen(text), &f->yaml, &d);
-    if (rc == 0 &&
-        om_fields_apply(proc_attributes_factory.fields, f->cfg, om_node_get(f->yaml->root, "c"),
-                        "processors::attributes", &d) != 0) {
-        rc = OM_ECONFIG;
-    }
+    const char *why = "";
+    f->cfg = om_test_config_load(&proc_attributes_factory, flow, &why);
+    int rc = f->cfg != NULL ? 0 : OM_ECONFIG;
     om_err_t err = {0};
-    if (rc == 0) {
-        rc = proc_attributes_factory.config_validate(f->cfg, &err);
-    }
     om_create_args_t a = {.cfg = f->cfg,
                           .id = "attributes",
                           .log_name = "processor/attributes",
@@ -71,16 +60,14 @@ static bool setup(fixture_t *f, const char *flow, unsigned sigs, char *err_text,
     if (rc == 0) {
         rc = proc_attributes_factory.create(&a, &f->self, &err);
     }
+    char create_err[512];
+    snprintf(create_err, sizeof create_err, "%s%s%s", err.at, err.at[0] ? ": " : "", err.msg);
+    const char *problem = f->cfg == NULL ? why : create_err;
     if (err_text != NULL) {
-        snprintf(err_text, n, "%s%s%s", d.n > 0 ? d.msgs[0] : err.at, err.at[0] ? ": " : "",
-                 d.n > 0 ? "" : err.msg);
+        snprintf(err_text, n, "%s", problem);
     } else if (rc != 0) {
-        for (size_t i = 0; i < d.n; i++) {
-            fprintf(stderr, "    %s\n", d.msgs[i]);
-        }
-        fprintf(stderr, "    %s: %s\n", err.at, err.msg);
+        fprintf(stderr, "    %s\n", problem);
     }
-    om_diags_free(&d);
     return rc == 0;
 }
 
@@ -99,9 +86,7 @@ static void teardown(fixture_t *f)
     if (f->out != NULL) {
         om_batch_release(f->out);
     }
-    om_fields_free(proc_attributes_factory.fields, f->cfg);
-    free(f->cfg);
-    om_config_free(f->yaml);
+    om_test_config_free(&proc_attributes_factory, f->cfg);
     om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);

@@ -35,8 +35,7 @@ static int capture_consume(void *self, om_batch_t *b)
 typedef struct fixture {
     uv_loop_t loop;
     om_host_t host;
-    om_config_t *yaml;
-    proc_filter_cfg_t cfg;
+    proc_filter_cfg_t *cfg; /* om_test_config_load's */
     capture_t cap;
     void *self;
 } fixture_t;
@@ -50,19 +49,11 @@ static bool setup(fixture_t *f, const char *cfg_yaml)
         return false;
     }
     om_test_host_init(&f->host, &f->loop);
-    char text[4096];
-    snprintf(text, sizeof text, "c: %s\n", cfg_yaml);
-    om_diags_t d = {0};
-    int rc = om_config_load_string("t.yaml", text, strlen(text), &f->yaml, &d);
-    if (rc == 0) {
-        rc = om_fields_apply(proc_filter_fields, &f->cfg, om_node_get(f->yaml->root, "c"),
-                             "processors::filter", &d);
-    }
+    const char *why = "";
+    f->cfg = om_test_config_load(&proc_filter_factory, cfg_yaml, &why);
+    int rc = f->cfg != NULL ? 0 : OM_ECONFIG;
     om_err_t err = {0};
-    if (rc == 0) {
-        rc = proc_filter_config_validate(&f->cfg, &err);
-    }
-    om_create_args_t a = {.cfg = &f->cfg,
+    om_create_args_t a = {.cfg = f->cfg,
                           .id = "filter",
                           .log_name = "processor/filter",
                           .host = &f->host,
@@ -73,13 +64,11 @@ static bool setup(fixture_t *f, const char *cfg_yaml)
     if (rc == 0) {
         rc = proc_filter_factory.create(&a, &f->self, &err);
     }
-    for (size_t i = 0; i < d.n; i++) {
-        fprintf(stderr, "    %s\n", d.msgs[i]);
-    }
-    if (rc != 0 && err.msg[0] != '\0') {
+    if (f->cfg == NULL) {
+        fprintf(stderr, "    %s\n", why);
+    } else if (rc != 0) {
         fprintf(stderr, "    %s: %s\n", err.at, err.msg);
     }
-    om_diags_free(&d);
     return rc == 0;
 }
 
@@ -98,8 +87,7 @@ static void teardown(fixture_t *f)
     for (size_t i = 0; i < f->cap.n; i++) {
         om_batch_release(f->cap.batches[i]);
     }
-    om_fields_free(proc_filter_fields, &f->cfg);
-    om_config_free(f->yaml);
+    om_test_config_free(&proc_filter_factory, f->cfg);
     om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);

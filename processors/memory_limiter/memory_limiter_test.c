@@ -15,29 +15,10 @@ extern const om_factory_t proc_memory_limiter_factory;
 
 #define MIB (UINT64_C(1) << 20)
 
-/* config_validate's answer for "c: <flow>": "" when valid, else "at: msg". */
+/* The config's first problem for "c: <flow>": "" when valid, else "at: msg". */
 static const char *validate(const char *flow)
 {
-    static char out[512];
-    char text[512];
-    snprintf(text, sizeof text, "c: %s\n", flow);
-    om_config_t *yaml = NULL;
-    om_diags_t d = {0};
-    proc_memory_limiter_cfg_t cfg = {0};
-    out[0] = '\0';
-    if (om_config_load_string("t.yaml", text, strlen(text), &yaml, &d) != 0 ||
-        om_fields_apply(proc_memory_limiter_factory.fields, &cfg, om_node_get(yaml->root, "c"), "m",
-                        &d) != 0) {
-        snprintf(out, sizeof out, "%s", d.n > 0 ? d.msgs[0] : "(load failed)");
-    } else {
-        om_err_t err = {0};
-        if (proc_memory_limiter_factory.config_validate(&cfg, &err) != 0) {
-            snprintf(out, sizeof out, "%s: %s", err.at, err.msg);
-        }
-    }
-    om_diags_free(&d);
-    om_config_free(yaml);
-    return out;
+    return om_test_config_error(&proc_memory_limiter_factory, flow);
 }
 
 static void test_config_rules(void)

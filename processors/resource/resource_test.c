@@ -12,8 +12,7 @@ extern const om_factory_t proc_resource_factory;
 typedef struct fixture {
     uv_loop_t loop;
     om_host_t host;
-    om_config_t *yaml;
-    void *cfg;
+    void *cfg; /* om_test_config_load's */
     void *self;
     om_batch_t *out;
 } fixture_t;
@@ -36,18 +35,10 @@ static bool setup(fixture_t *f, const char *flow, char *msg, size_t n)
         return false;
     }
     om_test_host_init(&f->host, &f->loop);
-    char text[2048];
-    snprintf(text, sizeof text, "c: %s\n", flow);
-    om_diags_t d = {0};
+    const char *why = "";
     om_err_t err = {0};
-    f->cfg = calloc(1, proc_resource_factory.config_size);
-    int rc = om_config_load_string("t.yaml", text, strlen(text), &f->yaml, &d);
-    if (rc == 0 &&
-        om_fields_apply(proc_resource_factory.fields, f->cfg, om_node_get(f->yaml->root, "c"),
-                        "processors::resource", &d) != 0) {
-        rc = OM_ECONFIG;
-    }
-    rc = rc != 0 ? rc : proc_resource_factory.config_validate(f->cfg, &err);
+    f->cfg = om_test_config_load(&proc_resource_factory, flow, &why);
+    int rc = f->cfg != NULL ? 0 : OM_ECONFIG;
     om_create_args_t a = {.cfg = f->cfg,
                           .id = "resource",
                           .log_name = "processor/resource",
@@ -58,9 +49,8 @@ static bool setup(fixture_t *f, const char *flow, char *msg, size_t n)
     }
     rc = rc != 0 ? rc : proc_resource_factory.create(&a, &f->self, &err);
     if (msg != NULL) {
-        snprintf(msg, n, "%s: %s", d.n > 0 ? d.msgs[0] : err.at, d.n > 0 ? "" : err.msg);
+        snprintf(msg, n, "%s", f->cfg == NULL ? why : err.msg);
     }
-    om_diags_free(&d);
     return rc == 0;
 }
 
@@ -79,9 +69,7 @@ static void teardown(fixture_t *f)
     if (f->out != NULL) {
         om_batch_release(f->out);
     }
-    om_fields_free(proc_resource_factory.fields, f->cfg);
-    free(f->cfg);
-    om_config_free(f->yaml);
+    om_test_config_free(&proc_resource_factory, f->cfg);
     om_test_host_close(&f->host);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);

@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -69,41 +70,95 @@ int64_t om_test_metric(const om_host_t *h, const char *name, ...)
     return -1;
 }
 
-const char *om_test_config_error(const om_factory_t *f, const char *yaml)
+/* A loaded config and the YAML tree it came from: a config may point into the tree, so the
+ * tree lives as long as the config. cfg is what om_test_config_load returns. */
+typedef struct {
+    om_config_t *yaml; /* owned */
+    max_align_t cfg[]; /* f->config_size bytes, owned (and what the field table allocated) */
+} loaded_t;
+
+static char config_why[512];
+
+/* The steps of om_test_config_load; the first problem goes to config_why. */
+static int config_load(const om_factory_t *f, const char *flow, loaded_t *l)
 {
-    static char out[512];
-    out[0] = '\0';
     om_strbuf_t text;
     om_strbuf_init(&text, 0);
-    om_strbuf_printf(&text, "c: %s\n", yaml);
+    om_strbuf_printf(&text, "c: %s\n", flow != NULL ? flow : "");
     om_diags_t d = {0};
-    om_config_t *yml = NULL;
-    void *cfg = om_calloc(1, f->config_size);
-    int rc = cfg == NULL || text.failed
-                 ? OM_ENOMEM
-                 : om_config_load_string("t.yaml", text.data, text.len, &yml, &d);
+    char *path = NULL;
+    int rc = text.failed ? OM_ENOMEM
+                         : om_config_load_string("t.yaml", text.data, text.len, &l->yaml, &d);
     om_strbuf_free(&text);
+    /* The section's name by hand: om_kind_plural's object file would pull the factory list
+     * into test programs that link no components (loadgen_test). */
+    static const char *const sections[] = {"receivers", "processors", "exporters", "extensions",
+                                           "connectors"};
+    const char *section = (unsigned)f->kind < 5 ? sections[f->kind] : "?";
     if (rc == 0) {
-        rc = om_fields_apply(f->fields, cfg, om_node_get(yml->root, "c"), "c", &d);
+        size_t n = strlen(section) + strlen(f->type) + 3;
+        path = om_malloc(n);
+        rc = path == NULL ? OM_ENOMEM : 0;
+        if (path != NULL) {
+            snprintf(path, n, "%s::%s", section, f->type);
+        }
     }
+    if (rc == 0) {
+        rc = om_fields_apply(f->fields, l->cfg, om_node_get(l->yaml->root, "c"), path, &d);
+    }
+    om_free(path);
     if (d.n > 0) {
-        snprintf(out, sizeof out, "%s", d.msgs[0]);
+        snprintf(config_why, sizeof config_why, "%s", d.msgs[0]);
+        rc = rc != 0 ? rc : OM_ECONFIG;
     } else if (rc != 0) {
-        snprintf(out, sizeof out, "(%s)", om_strerror(rc));
+        snprintf(config_why, sizeof config_why, "(%s)", om_strerror(rc));
     } else if (f->config_validate != NULL) {
         om_err_t err = {0};
-        if (f->config_validate(cfg, &err) != 0) {
-            snprintf(out, sizeof out, "%s: %s", err.at, err.msg);
+        if (f->config_validate(l->cfg, &err) != 0) {
+            snprintf(config_why, sizeof config_why, "%s%s%s", err.at, err.at[0] ? ": " : "",
+                     err.msg);
+            rc = OM_ECONFIG;
         }
     }
     om_diags_free(&d);
-    if (cfg != NULL) {
-        if (f->config_free != NULL) {
-            f->config_free(cfg);
-        }
-        om_fields_free(f->fields, cfg);
-        om_free(cfg);
+    return rc;
+}
+
+void *om_test_config_load(const om_factory_t *f, const char *flow, const char **why)
+{
+    config_why[0] = '\0';
+    if (why != NULL) {
+        *why = config_why;
     }
-    om_config_free(yml);
-    return out;
+    loaded_t *l = om_calloc(1, sizeof *l + f->config_size);
+    if (l == NULL) {
+        snprintf(config_why, sizeof config_why, "(%s)", om_strerror(OM_ENOMEM));
+        return NULL;
+    }
+    if (config_load(f, flow, l) != 0) {
+        om_test_config_free(f, l->cfg);
+        return NULL;
+    }
+    return l->cfg;
+}
+
+void om_test_config_free(const om_factory_t *f, void *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    loaded_t *l = (loaded_t *)((char *)cfg - offsetof(loaded_t, cfg));
+    if (f->config_free != NULL) {
+        f->config_free(cfg);
+    }
+    om_fields_free(f->fields, cfg);
+    om_config_free(l->yaml);
+    om_free(l);
+}
+
+const char *om_test_config_error(const om_factory_t *f, const char *yaml)
+{
+    const char *why = "";
+    om_test_config_free(f, om_test_config_load(f, yaml, &why));
+    return why;
 }

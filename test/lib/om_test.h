@@ -107,6 +107,16 @@ int64_t om_test_metric(const struct om_host *h, const char *name, ...);
 struct om_factory;
 const char *om_test_config_error(const struct om_factory *f, const char *yaml);
 
+/* Factory f's config from "c: <yaml>" (flow text as above), made as the collector makes it:
+ * defaults, the field table (messages prefixed "<kind>s::<type>", e.g.
+ * "extensions::basicauth::htpasswd"), config_validate. The caller owns the result and frees
+ * it with om_test_config_free (the YAML tree it may point into is freed with it). NULL when
+ * the config does not load or validate; *why (when why is not NULL) is then the first
+ * problem, as om_test_config_error gives it, and "" otherwise (a static buffer, valid until
+ * the next call). */
+void *om_test_config_load(const struct om_factory *f, const char *yaml, const char **why);
+void om_test_config_free(const struct om_factory *f, void *cfg);
+
 /* The generic lifecycle test every factory gets (STYLE.md §10), called from the component's
  * own tests with the config it needs here, as YAML flow text (e.g. "{endpoint: '127.0.0.1:0'}";
  * NULL or "" for the defaults): the config validates; create then shutdown without start;
