@@ -2,12 +2,13 @@
  *
  * OTLP/HTTP runs on the core's HTTP server (om_http_server_*), in two parts:
  *   - the handler (otlp_http_session.c): what one export request does, from its headers to
- *     its answer (media type, encoding, size, decompression as the body arrives, decoding,
+ *     its answer (media type, encoding, size, decompression and decoding of the whole body,
  *     delivery). It never sees a socket, so the fuzz target drives it through
- *     om_http_session_* exactly as the server does;
+ *     om_http_session_* exactly as the server does (with no worker pool: all on the loop);
  *   - the server (otlp_http.c): one route per wired signal, the intake hold, the log line.
  *
- * Threading: the loop thread only. Nothing here blocks. */
+ * Threading: the loop thread, except that a large body is decompressed and decoded on the
+ * host's worker pool (otlp_http_req_t's job; see otlp_http_session.c). Nothing blocks. */
 #ifndef RCV_OTLP_HTTP_H
 #define RCV_OTLP_HTTP_H
 
