@@ -736,6 +736,8 @@ static void test_large_bodies_decoded_on_a_worker(void)
     fixture_t f;
     ASSERT_EQ_INT(fx_start(&f, 8 * MiB, OM_SIG_ALL), 0);
     ASSERT_EQ_UINT(om_workers_threads(f.host.workers), 0);
+    om_err_t err = {0};
+    ASSERT_EQ_INT(om_obsrecv_init(&f.r.obs_http, &f.host, "otlp", "http", &err), 0);
     const char *ct_pb = "Content-Type: application/x-protobuf\r\n";
     size_t blen, rlen;
     uint8_t *body = pack_large(1000, &blen);
@@ -801,6 +803,13 @@ static void test_large_bodies_decoded_on_a_worker(void)
     ASSERT_EQ_INT(c.resp[0].status, 503);
     ASSERT_EQ_STR(c.resp[0].retry_after, "1");
     ASSERT_EQ_INT(f.cap.batches[0], 2);
+    /* The receiver's own counters, as for a request decoded on the loop. */
+    ASSERT_EQ_INT((int)om_test_metric(&f.host, "otelcol_receiver_accepted_spans", "receiver",
+                                      "otlp", "transport", "http", NULL),
+                  400);
+    ASSERT_EQ_INT((int)om_test_metric(&f.host, "otelcol_receiver_refused_spans", "receiver", "otlp",
+                                      "transport", "http", NULL),
+                  200);
     free(body);
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
