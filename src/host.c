@@ -1,5 +1,5 @@
 /* host.c: what the core lends to components (om_host_t): the loop, the metrics registry, the
- * shared worker pool and the intake. Loop thread only. */
+ * shared worker pool, the intake and the gRPC completion queue. Loop thread only. */
 #include "om.h"
 
 /* Jobs that may wait for a thread of the shared pool, per thread: enough to absorb a burst
@@ -25,7 +25,8 @@ int om_host_init(om_host_t *h, uv_loop_t *loop, om_err_t *err)
         return rc;
     }
     h->intake = om_intake_new(loop);
-    if (h->intake == NULL) {
+    h->grpc = om_grpc_new();
+    if (h->intake == NULL || h->grpc == NULL) {
         om_host_close(h, NULL, NULL);
         om_err_set(err, OM_ENOMEM, "out of memory");
         return OM_ENOMEM;
@@ -35,6 +36,8 @@ int om_host_init(om_host_t *h, uv_loop_t *loop, om_err_t *err)
 
 static void finish_close(om_host_t *h)
 {
+    om_grpc_free(h->grpc);
+    h->grpc = NULL;
     om__host_clear_extensions(h);
     om_metrics_free(h->metrics);
     h->metrics = NULL;

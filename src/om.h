@@ -849,7 +849,7 @@ int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch);
  * and the intake's backpressure (see their sections below). Components read these fields and
  * never change them. A host made by hand with only a loop (the rest NULL) is still valid: the
  * metric update functions do nothing with a NULL series, intake is always open, and code that
- * needs workers reports OM_ENOTSUP. */
+ * needs workers or gRPC's completion queue (host->grpc) reports OM_ENOTSUP. */
 typedef struct om_metrics om_metrics_t;
 typedef struct om_workers om_workers_t;
 typedef struct om_intake om_intake_t;
@@ -859,6 +859,7 @@ typedef struct om_host {
     om_metrics_t *metrics; /* owned by the host; outlives every component */
     om_workers_t *workers; /* the shared pool; owned by the host; outlives every component */
     om_intake_t *intake;   /* receivers' backpressure; owned by the host */
+    struct om_grpc *grpc;  /* the process's gRPC completion queue; owned by the host */
     /* Core-private: the enabled extensions om_host_extension() finds (om_malloc'd array; the
      * graph registers them as it creates them, see "Authenticators"). */
     om_extension_ref_t *extensions;
@@ -2733,5 +2734,47 @@ void om_compressors_free(om_compressors_t *cs);
  * only for the CPU work. */
 int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_t **out,
                   size_t *out_len, om_err_t *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* gRPC completion queue: one queue and one thread for the process (src/grpc_cq.c). gRPC 1.51  */
+/* polls every socket of the process from whichever thread waits on a queue, so components    */
+/* with a queue and a thread each woke each other for every event of the other's sockets.     */
+/* Components that use gRPC (the OTLP receiver's server, the otlp exporter's channel) start    */
+/* their operations on the host's queue (host->grpc) with an om_grpc_tag_t as the tag; its     */
+/* done runs on the queue's thread, which usually posts to the component's om_mailbox. The    */
+/* thread starts with the first user and stops with the last: a config without gRPC has none. */
+/* Shutdown order: see grpc_cq.c.                                                             */
+
+struct grpc_completion_queue; /* <grpc/grpc.h> */
+typedef struct om_grpc om_grpc_t;
+
+typedef struct om_grpc_tag om_grpc_tag_t;
+struct om_grpc_tag {
+    /* The queue's thread, once per operation started with this tag, with the event's success
+     * flag. It must not block for long (every gRPC socket of the process waits meanwhile) and
+     * must not call into this service. The tag is the user's; gRPC owns it from the start of
+     * the operation until done is called. Before starting an operation write
+     * OM_TSAN_RELEASE(tag) (the service acquires it before done). */
+    void (*done)(om_grpc_tag_t *t, bool ok);
+};
+
+/* Loop thread (host init). No thread, no queue yet. NULL when out of memory. */
+om_grpc_t *om_grpc_new(void);
+/* Loop thread (host close), after every user released it. NULL does nothing. */
+void om_grpc_free(om_grpc_t *g);
+/* Loop thread. Become a user: *cq is the process's queue (made, with its thread, for the first
+ * user), valid until this user's om_grpc_release. Returns 0, OM_ENOTSUP (g NULL: a host made
+ * by hand), OM_EIO (no thread). */
+int om_grpc_acquire(om_grpc_t *g, struct grpc_completion_queue **cq, om_err_t *err);
+/* Loop thread, once every tag this user handed gRPC has come back (its done ran) and its gRPC
+ * objects that reference the queue (servers, channels, calls) are destroyed. Waits for a done
+ * callback that is running now to return (so the user may then free what its callbacks touch,
+ * e.g. close its mailbox); the last user's release shuts the queue down and joins the thread
+ * (short waits: the queue is empty). */
+void om_grpc_release(om_grpc_t *g);
+/* Loop thread: waits until no done callback is running (what om_grpc_release does first). */
+void om_grpc_fence(om_grpc_t *g);
+/* Loop thread: whether the queue and its thread exist now (some user holds it). */
+bool om_grpc_running(const om_grpc_t *g);
 
 #endif

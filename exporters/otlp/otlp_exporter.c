@@ -19,13 +19,14 @@
  *
  * Threads
  * -------
- * gRPC exposes no file descriptors, so each exporter instance runs one completion-queue
- * thread that sits in grpc_completion_queue_next() and posts each completed call (the tag is
- * the call's om_msg_t) to the loop through an om_mailbox. The thread touches nothing but the
- * queue, the mailbox and the success flag of the completed call; the mailbox's mutex orders
- * gRPC's writes into the call before the loop's reads. Everything else, grpc_call_unref
- * included, happens on the loop thread. When the queue reports shutdown, the thread posts
- * the exporter's exit message as its last act and returns.
+ * gRPC exposes no file descriptors: its I/O moves while some thread waits on a completion
+ * queue. Calls are made on the host's queue (om.h, "gRPC completion queue": one queue and one
+ * thread for the process, shared with the OTLP receiver, since gRPC polls every socket from
+ * whichever thread waits). A completed call's tag (call_t's gt) runs call_done on that thread,
+ * which posts the call (its om_msg_t) to the loop through the exporter's om_mailbox. It
+ * touches nothing but the mailbox and the success flag of the completed call; the mailbox's
+ * mutex orders gRPC's writes into the call before the loop's reads. Everything else,
+ * grpc_call_unref included, happens on the loop thread.
  *
  * Results (OTLP specification, "OTLP/gRPC Response" and "Failures")
  * ------------------------------------------------------------------
@@ -37,12 +38,12 @@
  * Shutdown
  * --------
  * The helper stops taking data and drains what is queued to the backend (retries included);
- * when it reports done no call is open, so the channel is destroyed and the queue shut down.
- * The thread then posts its exit message; the loop joins it (a short wait: the thread has
- * already announced it is returning), destroys the queue, closes the mailbox and calls done
- * from the mailbox's close callback. */
+ * when it reports done no call is open (every call's tag came back), so the channel is
+ * destroyed and the host's queue released (om_grpc_release returns once no callback is running
+ * on the queue's thread, so our last post has returned; the queue itself stops only with its
+ * last user, never under the receiver). Then the mailbox is closed, once gRPC holds no lent
+ * bytes (their release comes through it), and done is called from its close callback. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,14 +87,12 @@ typedef struct exp_otlp {
     size_t n_md;
     om_auth_client_t *auth; /* cfg->auth's authenticator, from start; NULL: none */
     grpc_channel *channel;
-    grpc_completion_queue *cq;
-    uv_thread_t thread;
+    grpc_completion_queue *cq; /* the host's (om_grpc_acquire), from start until released */
     om_mailbox_t *mb;
-    om_msg_t exit_msg; /* the thread's last post */
-    size_t lends_out;  /* batches whose bytes gRPC may still reference */
-    bool cq_exited;    /* the queue thread is gone; close the mailbox once lends_out is 0 */
-    uint64_t partial_logged_ms;    /* when the last partial-success warning was logged */
-    uint64_t partial_quiet;        /* partial successes not logged since then */
+    size_t lends_out;           /* batches whose bytes gRPC may still reference */
+    bool cq_exited;             /* the queue is released; close the mailbox once lends_out is 0 */
+    uint64_t partial_logged_ms; /* when the last partial-success warning was logged */
+    uint64_t partial_quiet;     /* partial successes not logged since then */
     om_compressors_t *compressors; /* gzip: idle compressors; NULL: no compression */
     bool shutdown_called;
     om_done_fn done;
@@ -103,7 +102,8 @@ typedef struct exp_otlp {
 /* One attempt. Between grpc_call_start_batch and the loop taking the message off the
  * mailbox, gRPC owns every field it was handed; the loop owns the struct otherwise. */
 typedef struct call {
-    om_msg_t msg; /* first member: the completion tag and the mailbox message */
+    om_msg_t msg;     /* first member: the mailbox message */
+    om_grpc_tag_t gt; /* the completion tag; call_done runs on the queue's thread */
     exp_otlp_t *e;
     om_exp_req_t *req;
     grpc_call *call;
@@ -113,7 +113,7 @@ typedef struct call {
     grpc_status_code status;
     grpc_slice details;
     const char *error_string; /* gpr_malloc'd by gRPC, or NULL */
-    int ok;                   /* written by the queue thread before posting */
+    int ok;                   /* written by the queue's thread before posting */
     /* With an authenticator: the configured metadata and the authenticator's of this call
      * (they change when a token file does); the array and the slices it owns are freed
      * with the call. NULL: e->md is sent. */
@@ -140,25 +140,15 @@ typedef struct outcome {
 } outcome_t;
 
 /* ------------------------------------------------------------------------------------------ */
-/* Completion-queue thread                                                                    */
+/* The host's completion-queue thread                                                         */
 
-static void cq_main(void *arg)
+/* A call completed (the service acquired the tag for TSan). The loop closes the mailbox only
+ * after releasing the queue, which waits for this callback to return. */
+static void call_done(om_grpc_tag_t *gt, bool ok)
 {
-    exp_otlp_t *e = arg;
-    pthread_setname_np(pthread_self(), "otlp-exp-cq");
-    for (;;) {
-        grpc_event ev = grpc_completion_queue_next(e->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        if (ev.type == GRPC_QUEUE_SHUTDOWN) {
-            break;
-        }
-        if (ev.type == GRPC_OP_COMPLETE) {
-            call_t *c = ev.tag;
-            OM_TSAN_ACQUIRE(c); /* pairs with the release before grpc_call_start_batch */
-            c->ok = ev.success;
-            om_mailbox_post(e->mb, &c->msg);
-        }
-    }
-    om_mailbox_post(e->mb, &e->exit_msg);
+    call_t *c = (call_t *)(void *)((char *)gt - offsetof(call_t, gt));
+    c->ok = ok;
+    om_mailbox_post(c->e->mb, &c->msg);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -551,8 +541,8 @@ static grpc_call_error start_ops(exp_otlp_t *e, call_t *c)
     ops[5].data.recv_status_on_client.status = &c->status;
     ops[5].data.recv_status_on_client.status_details = &c->details;
     ops[5].data.recv_status_on_client.error_string = &c->error_string;
-    OM_TSAN_RELEASE(c); /* the call is gRPC's until the queue thread gets it back */
-    return grpc_call_start_batch(c->call, ops, sizeof ops / sizeof ops[0], &c->msg, NULL);
+    OM_TSAN_RELEASE(&c->gt); /* the call is gRPC's until the queue's thread gets it back */
+    return grpc_call_start_batch(c->call, ops, sizeof ops / sizeof ops[0], &c->gt, NULL);
 }
 
 static gpr_timespec deadline_of(uint64_t timeout_ms)
@@ -658,6 +648,7 @@ static void exp_send(void *self, om_exp_req_t *req)
         return;
     }
     c->msg.run = call_completed;
+    c->gt.done = call_done;
     c->e = e;
     c->req = req;
     c->details = grpc_empty_slice();
@@ -836,8 +827,6 @@ static void free_metadata(exp_otlp_t *e)
 /* ------------------------------------------------------------------------------------------ */
 /* Lifecycle                                                                                  */
 
-static void on_cq_exit(om_msg_t *m);
-
 static int exp_create(const om_create_args_t *a, void **self, om_err_t *err)
 {
     exp_otlp_t *e = om_calloc(1, sizeof *e);
@@ -848,7 +837,6 @@ static int exp_create(const om_create_args_t *a, void **self, om_err_t *err)
     e->cfg = a->cfg;
     e->log_name = a->log_name;
     e->host = a->host;
-    e->exit_msg.run = on_cq_exit;
     int rc = exp_otlp_target(e->cfg, &e->target, &e->tls, err);
     if (rc == 0 && e->cfg->compression == EXP_OTLP_COMP_GZIP) {
         /* One idle compressor per consumer at most: that many attempts compress at once. */
@@ -876,7 +864,7 @@ static int exp_create(const om_create_args_t *a, void **self, om_err_t *err)
     return 0;
 }
 
-/* Undo a failed start: nothing was sent, no call is open. The thread was not started. */
+/* Undo a failed start: nothing was sent, no call is open (no tag of ours was handed out). */
 static void start_undo(exp_otlp_t *e)
 {
     if (e->channel != NULL) {
@@ -884,11 +872,7 @@ static void start_undo(exp_otlp_t *e)
         e->channel = NULL;
     }
     if (e->cq != NULL) {
-        grpc_completion_queue_shutdown(e->cq);
-        while (grpc_completion_queue_next(e->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-               GRPC_QUEUE_SHUTDOWN) {
-        }
-        grpc_completion_queue_destroy(e->cq);
+        om_grpc_release(e->host->grpc);
         e->cq = NULL;
     }
     if (e->mb != NULL) {
@@ -923,13 +907,10 @@ static int exp_start(void *self, om_err_t *err)
         }
     }
     if (rc == 0) {
-        e->cq = grpc_completion_queue_create_for_next(NULL);
+        rc = om_grpc_acquire(e->host->grpc, &e->cq, err);
+    }
+    if (rc == 0) {
         e->channel = channel_new(e, creds);
-        int uvrc = uv_thread_create(&e->thread, cq_main, e);
-        if (uvrc != 0) {
-            om_err_set(err, OM_EIO, "cannot start the gRPC thread: %s", uv_strerror(uvrc));
-            rc = OM_EIO;
-        }
     }
     if (creds != NULL) {
         grpc_channel_credentials_release(creds);
@@ -958,23 +939,10 @@ static void mailbox_closed(void *arg)
     e->done(e->done_arg);
 }
 
-/* The queue thread's last message: it is returning, so the join is short. The mailbox stays
- * open while gRPC still holds lent bytes (their release comes through it). */
-static void on_cq_exit(om_msg_t *m)
-{
-    exp_otlp_t *e = (exp_otlp_t *)(void *)((char *)m - offsetof(exp_otlp_t, exit_msg));
-    uv_thread_join(&e->thread);
-    grpc_completion_queue_destroy(e->cq);
-    e->cq = NULL;
-    e->cq_exited = true;
-    if (e->lends_out == 0) {
-        om_mailbox_t *mb = e->mb;
-        e->mb = NULL;
-        om_mailbox_close(mb, mailbox_closed, e);
-    }
-}
-
-/* The helper has delivered or dropped everything: no call is open. */
+/* The helper has delivered or dropped everything: no call is open, every call's tag came back.
+ * The channel goes, then our use of the queue (the release waits for our last callback to
+ * return from its post). The mailbox stays open while gRPC still holds lent bytes (their
+ * release comes through it). */
 static void helper_drained(void *arg)
 {
     exp_otlp_t *e = arg;
@@ -986,7 +954,14 @@ static void helper_drained(void *arg)
     }
     grpc_channel_destroy(e->channel);
     e->channel = NULL;
-    grpc_completion_queue_shutdown(e->cq); /* the thread then posts exit_msg */
+    om_grpc_release(e->host->grpc);
+    e->cq = NULL;
+    e->cq_exited = true;
+    if (e->lends_out == 0) {
+        om_mailbox_t *mb = e->mb;
+        e->mb = NULL;
+        om_mailbox_close(mb, mailbox_closed, e);
+    }
 }
 
 static void exp_shutdown(void *self, om_done_fn done, void *arg)

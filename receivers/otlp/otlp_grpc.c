@@ -3,17 +3,18 @@
  * Threads and ownership
  * ---------------------
  * gRPC exposes no file descriptors: its network I/O only moves while some thread sits in
- * grpc_completion_queue_next(). Each server therefore runs one bridge thread that does exactly
- * that on the server's only completion queue. For each event it stores the success flag in the
- * event's tag and posts the tag, whose first member is an om_msg_t, to the server's om_mailbox
- * (src/mailbox.c: a mutex-guarded list that wakes the loop when it goes from empty to
- * non-empty). Tags live in the server (one per slot, plus the shutdown and exit tags), so
- * posting allocates nothing. Apart from decoding a new call's message into its slot (see
- * "Decoding off the loop" below) it never touches a call, a payload or any field of the
- * server other than the mailbox pointer and the queue pointer (both set before it starts and
- * left alone until it has been joined) and the tags it was handed. When the queue reports
- * GRPC_QUEUE_SHUTDOWN it posts the exit tag as its last act and returns, so the exit tag is
- * the last message the mailbox ever gets from it.
+ * grpc_completion_queue_next(). The server uses the host's completion queue (om.h, "gRPC
+ * completion queue": one queue and one thread for the process, shared with the otlp exporter,
+ * since gRPC polls every socket from whichever thread waits). The bridge work runs on that
+ * thread, in the tags' done callback (tag_done): for each event it stores the success flag in
+ * the event's tag and posts the tag, whose first member is an om_msg_t, to the server's
+ * om_mailbox (src/mailbox.c: a mutex-guarded list that wakes the loop when it goes from empty
+ * to non-empty). Tags live in the server (one per slot, plus the shutdown tag), so posting
+ * allocates nothing. Apart from decoding a new call's message into its slot (see "Decoding off
+ * the loop" below) it never touches a call, a payload or any field of the server other than
+ * the mailbox pointer (set before the first tag is handed to gRPC, closed only after the
+ * queue is released, see Shutdown) and the tags it was handed. "The bridge thread" below is
+ * that thread running our callback.
  *
  * Everything else runs on the loop thread: arming requests, delivering batches, starting the
  * reply batch, unreffing the call once that batch has completed, and re-arming. The one piece
@@ -61,12 +62,14 @@
  * usual, and the shutdown tag comes back once no call is left. Calls still open after the grace
  * period (a client that sent headers but no message, or one that does not read its reply) are
  * cancelled with grpc_server_cancel_all_calls(). Once the shutdown tag is back and no operation
- * of ours is outstanding, the loop destroys the server and shuts the queue down; the bridge
- * thread drains it, posts the exit tag and returns. The loop then joins it (a short wait: the
- * thread has already announced it is returning), destroys the queue, closes the mailbox and
- * the timer handles and calls done from the last close callback. A start that fails joins
- * the bridge thread at once (it returns as soon as the queue is shut) and closes the mailbox
- * with no callback into the server, dropping the exit tag, so destroy may follow right away.
+ * of ours is outstanding, the loop destroys the server and releases the host's queue
+ * (om_grpc_release: it returns once no callback is running on the queue's thread, so our last
+ * post has returned too; the last user's release stops the queue and its thread), then closes
+ * the mailbox and the timer handles and calls done from the last close callback. The queue is
+ * never shut down under the exporter or another receiver: only its last user's release does.
+ * A start that fails destroys the unstarted server (it never had a tag of ours), releases the
+ * queue and closes the empty mailbox with no callback into the server, so destroy may follow
+ * right away.
  *
  * TLS
  * ---
@@ -124,13 +127,15 @@ static const char *const service_names[OM_SIG_COUNT] = {
     "opentelemetry.proto.collector.logs.v1.LogsService",
 };
 
-typedef enum { TAG_SLOT, TAG_SHUTDOWN, TAG_EXIT } tag_kind_t;
+typedef enum { TAG_SLOT, TAG_SHUTDOWN } tag_kind_t;
 
 typedef struct tag {
     om_msg_t msg;            /* first member: the tag is posted to the mailbox as is */
+    om_grpc_tag_t gt;        /* what gRPC is handed; its done (tag_done) runs on the queue's
+                              * thread */
     tag_kind_t kind;         /* set at create, read-only after */
     otlp_grpc_server_t *srv; /* set at create, read-only after */
-    /* The event's success flag: written by the bridge thread right before it posts the tag,
+    /* The event's success flag: written by the queue's thread right before it posts the tag,
      * read by the loop when the mailbox runs it (the mailbox's mutex orders the two). */
     int ok;
     /* Written by the loop before it starts an operation with the tag, read by the bridge
@@ -182,19 +187,16 @@ struct otlp_grpc_server {
     int max_recv; /* bytes */
     int port;
     uint64_t grace_ms;
-    grpc_completion_queue *cq;
+    grpc_completion_queue *cq; /* the host's (om_grpc_acquire), from start until released */
     grpc_server *server;
     void *methods[OM_SIG_COUNT];
     slot_t slots[N_SLOTS];
     unsigned ops_out;       /* operations started with one of our tags, not yet handled */
     bool shutdown_notified; /* the shutdown tag is back */
-    bool cq_shut;
-    uv_thread_t thread;
-    bool thread_started;
-    /* Where the bridge thread posts tags. Made at start; closed after the thread is joined. */
+    /* Where the queue's thread posts tags. Made at start; closed after the queue is released
+     * (om_grpc_release: no callback of ours runs any more). */
     om_mailbox_t *mb;
-    bool undoing; /* a failed start is dropping what the mailbox still holds */
-    tag_t shutdown_tag, exit_tag;
+    tag_t shutdown_tag;
     uv_timer_t grace;
     om_intake_wait_t intake; /* parked slots wait on it for intake to resume */
     om_auth_server_t *auth;  /* cfg->auth's authenticator, from start; NULL: none */
@@ -208,11 +210,11 @@ struct otlp_grpc_server {
 };
 
 /* ------------------------------------------------------------------------------------------ */
-/* Bridge thread                                                                              */
+/* The queue's thread (the bridge work)                                                       */
 
-/* Bridge thread. A tag has at most one completion in flight (it is re-armed only after the
+/* Queue's thread. A tag has at most one completion in flight (it is re-armed only after the
  * loop has handled the last one), so nothing else writes it meanwhile. The loop closes the
- * mailbox only after joining this thread, so it is alive. */
+ * mailbox only after releasing the queue, which waits for this callback, so it is alive. */
 static void post_tag(otlp_grpc_server_t *s, tag_t *t, int ok)
 {
     t->ok = ok;
@@ -225,25 +227,14 @@ static void post_tag(otlp_grpc_server_t *s, tag_t *t, int ok)
 
 static void predecode(otlp_grpc_server_t *s, slot_t *sl);
 
-static void bridge_main(void *arg)
+/* Queue's thread: one event of ours (the service acquired the tag for TSan). */
+static void tag_done(om_grpc_tag_t *gt, bool ok)
 {
-    otlp_grpc_server_t *s = arg;
-    pthread_setname_np(pthread_self(), "otlp-grpc-cq");
-    for (;;) {
-        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        if (ev.type == GRPC_QUEUE_SHUTDOWN) {
-            break;
-        }
-        if (ev.type == GRPC_OP_COMPLETE) {
-            OM_TSAN_ACQUIRE(ev.tag); /* pairs with the loop's release when it started the op */
-            tag_t *t = ev.tag;
-            if (ev.success && t->kind == TAG_SLOT) {
-                predecode(s, (slot_t *)t);
-            }
-            post_tag(s, t, ev.success);
-        }
+    tag_t *t = (tag_t *)(void *)((char *)gt - offsetof(tag_t, gt));
+    if (ok && t->kind == TAG_SLOT) {
+        predecode(t->srv, (slot_t *)t);
     }
-    post_tag(s, &s->exit_tag, 1);
+    post_tag(t->srv, t, ok);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -311,15 +302,15 @@ static void slot_arm(otlp_grpc_server_t *s, slot_t *sl)
     /* Before the request: its completion may reach the bridge thread (predecode reads the
      * state) before the request call returns. */
     sl->state = SLOT_ARMED;
-    OM_TSAN_RELEASE(&sl->tag); /* the tag is gRPC's until the bridge thread gets it back */
+    OM_TSAN_RELEASE(&sl->tag.gt); /* the tag is gRPC's until the queue's thread gets it back */
     if (sl->method == METHOD_OTHER) {
         grpc_call_details_init(&sl->details);
         ce = grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->md, s->cq, s->cq,
-                                      &sl->tag);
+                                      &sl->tag.gt);
     } else {
         ce = grpc_server_request_registered_call(s->server, s->methods[sl->method], &sl->call,
                                                  &sl->deadline, &sl->md, &sl->payload, s->cq, s->cq,
-                                                 &sl->tag);
+                                                 &sl->tag.gt);
     }
     if (ce != GRPC_CALL_OK) {
         OM_CLOG(s->r->log_name, OM_LOG_WARN, "cannot wait for gRPC calls: %s",
@@ -522,8 +513,8 @@ static void slot_reply(otlp_grpc_server_t *s, slot_t *sl, int rc, const om_err_t
     ops[n++].data.recv_close_on_server.cancelled = &sl->cancelled;
     sl->state = SLOT_REPLYING;
     sl->tag.lazy = s->state == ST_RUNNING;
-    OM_TSAN_RELEASE(&sl->tag);
-    grpc_call_error ce = grpc_call_start_batch(sl->call, ops, n, &sl->tag, NULL);
+    OM_TSAN_RELEASE(&sl->tag.gt);
+    grpc_call_error ce = grpc_call_start_batch(sl->call, ops, n, &sl->tag.gt, NULL);
     if (ce != GRPC_CALL_OK) {
         OM_CLOG(s->r->log_name, OM_LOG_WARN, "cannot answer a gRPC call: %s",
                 grpc_call_error_to_string(ce));
@@ -726,28 +717,19 @@ static void on_timer_closed(uv_handle_t *h)
 }
 
 /* The shutdown tag is back and nothing of ours is outstanding: no call is left, so the server
- * can go, then the queue. */
+ * can go, then our use of the host's queue (the release waits for a callback of ours that is
+ * still returning from its post), then the mailbox: nothing will post to it any more. */
 static void maybe_finish(otlp_grpc_server_t *s)
 {
-    if (s->state != ST_STOPPING || !s->shutdown_notified || s->ops_out != 0 || s->cq_shut) {
+    if (s->state != ST_STOPPING || !s->shutdown_notified || s->ops_out != 0 || s->cq == NULL) {
         return;
     }
     uv_timer_stop(&s->grace);
     grpc_server_destroy(s->server);
     s->server = NULL;
-    grpc_completion_queue_shutdown(s->cq);
-    s->cq_shut = true;
-}
-
-/* The bridge thread posted its last tag and is returning. */
-static void on_bridge_exit(otlp_grpc_server_t *s)
-{
-    uv_thread_join(&s->thread);
-    s->thread_started = false;
-    grpc_completion_queue_destroy(s->cq);
+    om_grpc_release(s->r->host->grpc);
     s->cq = NULL;
     s->closing = 2;
-    /* Nothing is left to run: the exit tag was the bridge thread's last post. */
     om_mailbox_close(s->mb, on_mailbox_closed, s);
     s->mb = NULL;
     uv_close((uv_handle_t *)&s->grace, on_timer_closed);
@@ -770,9 +752,6 @@ static void handle_tag(otlp_grpc_server_t *s, tag_t *t, bool ok)
         s->ops_out--;
         s->shutdown_notified = true;
         break;
-    case TAG_EXIT:
-        on_bridge_exit(s);
-        return;
     }
     maybe_finish(s);
 }
@@ -781,9 +760,6 @@ static void handle_tag(otlp_grpc_server_t *s, tag_t *t, bool ok)
 static void run_tag(om_msg_t *m)
 {
     tag_t *t = (tag_t *)(void *)m;
-    if (t->srv->undoing) {
-        return; /* a failed start drops the exit tag: its thread is joined already */
-    }
     handle_tag(t->srv, t, t->ok != 0);
 }
 
@@ -819,8 +795,8 @@ void otlp_grpc_shutdown(otlp_grpc_server_t *s, om_done_fn done, void *arg)
     s->grace.data = s;
     uv_timer_start(&s->grace, on_grace_expired, s->grace_ms, 0);
     s->ops_out++;
-    OM_TSAN_RELEASE(&s->shutdown_tag);
-    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    OM_TSAN_RELEASE(&s->shutdown_tag.gt);
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag.gt);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -840,11 +816,11 @@ int otlp_grpc_create(rcv_otlp_t *r, otlp_grpc_server_t **out, om_err_t *err)
     s->arena_cap = (size_t)s->max_recv * ARENA_PER_WIRE_BYTE;
     s->grace_ms = DEFAULT_GRACE_MS;
     om_intake_wait_init(&s->intake, intake_resumed, s);
-    s->shutdown_tag = (tag_t){.msg.run = run_tag, .kind = TAG_SHUTDOWN, .srv = s};
-    s->exit_tag = (tag_t){.msg.run = run_tag, .kind = TAG_EXIT, .srv = s};
+    s->shutdown_tag =
+        (tag_t){.msg.run = run_tag, .gt.done = tag_done, .kind = TAG_SHUTDOWN, .srv = s};
     for (int i = 0; i < N_SLOTS; i++) {
         slot_t *sl = &s->slots[i];
-        sl->tag = (tag_t){.msg.run = run_tag, .kind = TAG_SLOT, .srv = s};
+        sl->tag = (tag_t){.msg.run = run_tag, .gt.done = tag_done, .kind = TAG_SLOT, .srv = s};
         sl->method = i < OM_SIG_COUNT * SLOTS_PER_METHOD ? i / SLOTS_PER_METHOD : METHOD_OTHER;
         sl->status_msg = grpc_empty_slice();
     }
@@ -929,12 +905,15 @@ static grpc_server_credentials *server_creds(const om_tls_pem_t *pem)
     return grpc_ssl_server_credentials_create_ex(pem->client_ca, &pair, 1, req, NULL);
 }
 
-/* Queue, server, methods, bridge thread; then listen (with TLS when pem is not NULL).
- * Nothing is started yet. */
+/* The host's queue, server, methods; then listen (with TLS when pem is not NULL). Nothing is
+ * started yet. */
 static int server_setup(otlp_grpc_server_t *s, const char *addr, const om_tls_pem_t *pem,
                         om_err_t *err)
 {
-    s->cq = grpc_completion_queue_create_for_next(NULL);
+    int rc = om_grpc_acquire(s->r->host->grpc, &s->cq, err);
+    if (rc != 0) {
+        return rc;
+    }
     s->server = server_new(s->cfg, s->max_recv);
     for (int i = 0; i < OM_SIG_COUNT; i++) {
         s->methods[i] = grpc_server_register_method(s->server, method_paths[i], NULL,
@@ -945,12 +924,6 @@ static int server_setup(otlp_grpc_server_t *s, const char *addr, const om_tls_pe
         }
     }
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
-    int uvrc = uv_thread_create(&s->thread, bridge_main, s);
-    if (uvrc != 0) {
-        om_err_set(err, OM_EIO, "cannot start the gRPC thread: %s", uv_strerror(uvrc));
-        return OM_EIO;
-    }
-    s->thread_started = true;
     grpc_server_credentials *creds = server_creds(pem);
     if (creds == NULL) {
         om_err_set(err, OM_ECONFIG, "gRPC refused the TLS credentials of protocols::grpc::tls");
@@ -966,9 +939,10 @@ static int server_setup(otlp_grpc_server_t *s, const char *addr, const om_tls_pe
     return 0;
 }
 
-/* Undo a failed start synchronously. The server has no listener and was never started, so it
- * can be destroyed as is; the bridge thread, if any, returns as soon as the queue is shut, so
- * joining it here is a short wait on a start error path. */
+/* Undo a failed start synchronously. The server has no listener and was never started (no
+ * tag of ours was handed to gRPC), so it can be destroyed as is, then our use of the queue
+ * released. The mailbox, empty, frees itself later without a callback into the server, which
+ * destroy may free first. */
 static void start_undo(otlp_grpc_server_t *s)
 {
     if (s->server != NULL) {
@@ -976,27 +950,12 @@ static void start_undo(otlp_grpc_server_t *s)
         s->server = NULL;
     }
     if (s->cq != NULL) {
-        grpc_completion_queue_shutdown(s->cq);
-        if (s->thread_started) {
-            uv_thread_join(&s->thread);
-            s->thread_started = false;
-        } else {
-            while (
-                grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-                GRPC_QUEUE_SHUTDOWN) {
-            }
-        }
-        grpc_completion_queue_destroy(s->cq);
+        om_grpc_release(s->r->host->grpc);
         s->cq = NULL;
     }
     if (s->mb != NULL) {
-        /* The thread is joined, so whatever it posted (the exit tag) is in the mailbox: the
-         * close runs it now, and run_tag drops it. The mailbox frees itself later without a
-         * callback into the server, which destroy may free first. */
-        s->undoing = true;
         om_mailbox_close(s->mb, NULL, NULL);
         s->mb = NULL;
-        s->undoing = false;
     }
     s->port = 0;
 }

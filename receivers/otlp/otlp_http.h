@@ -2,12 +2,13 @@
  *
  * OTLP/HTTP runs on the core's HTTP server (om_http_server_*), in two parts:
  *   - the handler (otlp_http_session.c): what one export request does, from its headers to
- *     its answer (media type, encoding, size, decompression as the body arrives, decoding,
+ *     its answer (media type, encoding, size, decompression and decoding of the whole body,
  *     delivery). It never sees a socket, so the fuzz target drives it through
- *     om_http_session_* exactly as the server does;
+ *     om_http_session_* exactly as the server does (with no worker pool: all on the loop);
  *   - the server (otlp_http.c): one route per wired signal, the intake hold, the log line.
  *
- * Threading: the loop thread only. Nothing here blocks. */
+ * Threading: the loop thread, except that a large body is decompressed and decoded on the
+ * host's worker pool (otlp_http_req_t's job; see otlp_http_session.c). Nothing blocks. */
 #ifndef RCV_OTLP_HTTP_H
 #define RCV_OTLP_HTTP_H
 
@@ -31,16 +32,20 @@ typedef struct otlp_http_req {
     /* The body as received (a compressed one is decompressed whole at the end, om_decompress,
      * and replaced by its output). */
     otlp_buf_t body;
-    /* A large compressed body is inflated on the host's worker pool: from submit to done
-     * the worker reads body and writes zout, zlen, zrc, zerr; the loop touches none of it. */
+    /* A large body is decompressed (when compressed) and decoded on the host's worker pool:
+     * from submit to done the worker reads body, json, enc, zmax and arena_cap and writes
+     * body, zrc, zerr, batch, drc and derr; the loop touches none of the state meanwhile
+     * (the server reads nothing more from the connection while the answer is owed). */
     om_job_t job;
     om_http_req_t *req;             /* for the job's done */
     const otlp_http_route_t *route; /* likewise */
-    size_t zmax;                    /* the output cap, read on the loop before submit */
-    uint8_t *zout;
-    size_t zlen;
-    int zrc;
+    size_t zmax;                    /* the body cap (body_max), read on the loop before submit */
+    size_t arena_cap;               /* the decoded batch's cap, likewise */
+    int zrc;                        /* decompression's result */
     om_err_t zerr;
+    om_batch_t *batch; /* the decoded request, owned by the state until delivered */
+    int drc;           /* decoding's result */
+    om_err_t derr;
 } otlp_http_req_t;
 
 /* The handler of every OTLP/HTTP route; its arg is an otlp_http_route_t. */

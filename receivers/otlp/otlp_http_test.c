@@ -33,6 +33,8 @@ typedef struct capture {
     int rc; /* what consume returns */
     int batches[OM_SIG_COUNT];
     size_t items[OM_SIG_COUNT];
+    int64_t first_seqs[64]; /* each accepted batch's first "seq" attribute, in delivery order */
+    size_t n_first;
 } capture_t;
 
 extern const om_factory_t rcv_otlp_factory;
@@ -44,6 +46,11 @@ static int capture_consume(void *self, om_batch_t *b)
     if (c->rc == 0 && idx >= 0) {
         c->batches[idx]++;
         c->items[idx] += b->items;
+        if (c->n_first < sizeof c->first_seqs / sizeof c->first_seqs[0]) {
+            int64_t first = -1;
+            om_testdata_seqs(b, &first, 1);
+            c->first_seqs[c->n_first++] = first;
+        }
     }
     om_batch_release(b);
     return c->rc;
@@ -693,6 +700,216 @@ static void test_large_compressed_body_on_a_worker(void)
     ASSERT_EQ_INT(fx_stop(&f), 0);
 }
 
+/* A large body as a request: the testdata batch of 200 spans numbered from first_seq. */
+static uint8_t *pack_large(uint64_t first_seq, size_t *len)
+{
+    om_testdata_shape_t shape = {.resources = 2, .scopes = 2, .items = 50, .first_seq = first_seq};
+    om_batch_t *b = om_testdata_batch(OM_SIG_TRACES, &shape);
+    *len = om_batch_proto_size(b);
+    uint8_t *body = malloc(*len + 8);
+    om_batch_proto_pack(b, body);
+    om_batch_release(b);
+    return body;
+}
+
+/* Field 1 (resource_spans), 100 bytes long, but only 3 follow: malformed wherever it sits. */
+static const uint8_t bad_tail[] = {0x0a, 0x64, 1, 2, 3};
+
+/* The google.rpc.Status message of a protobuf answer, into out. */
+static void status_message(const resp_t *r, char *out, size_t n)
+{
+    out[0] = '\0';
+    Google__Rpc__Status *st =
+        google__rpc__status__unpack(NULL, r->body_len, (const uint8_t *)r->body);
+    if (st != NULL) {
+        snprintf(out, n, "%d %s", st->code, st->message != NULL ? st->message : "");
+        google__rpc__status__free_unpacked(st, NULL);
+    }
+}
+
+/* Bodies of 8 KiB or more are decoded on the host's worker pool: they arrive whole (protobuf
+ * and JSON), and every answer is what the loop gives for a small body: 400 with the same
+ * message for malformed protobuf, a JSON status for malformed JSON, 503 with Retry-After when
+ * the pipeline refuses. */
+static void test_large_bodies_decoded_on_a_worker(void)
+{
+    fixture_t f;
+    ASSERT_EQ_INT(fx_start(&f, 8 * MiB, OM_SIG_ALL), 0);
+    ASSERT_EQ_UINT(om_workers_threads(f.host.workers), 0);
+    om_err_t err = {0};
+    ASSERT_EQ_INT(om_obsrecv_init(&f.r.obs_http, &f.host, "otlp", "http", &err), 0);
+    const char *ct_pb = "Content-Type: application/x-protobuf\r\n";
+    size_t blen, rlen;
+    uint8_t *body = pack_large(1000, &blen);
+    ASSERT_TRUE(blen >= 8 * 1024);
+    char *req = make_request("POST", "/v1/traces", ct_pb, body, blen, &rlen);
+    client_t c;
+    roundtrip(&f, &c, req, rlen);
+    om_free(req);
+    ASSERT_EQ_INT(c.resp[0].status, 200);
+    ASSERT_EQ_STR(c.resp[0].ctype, "application/x-protobuf");
+    ASSERT_EQ_UINT(c.resp[0].body_len, 0);
+    ASSERT_EQ_UINT(f.cap.items[0], 200);
+    ASSERT_EQ_UINT(f.cap.n_first, 1);
+    ASSERT_EQ_INT((int)f.cap.first_seqs[0], 1000);
+    ASSERT_TRUE(om_workers_threads(f.host.workers) > 0);
+
+    /* Malformed: the same answer, small (decoded on the loop) or large (on a worker). */
+    char small_msg[256], large_msg[256];
+    req = make_request("POST", "/v1/traces", ct_pb, bad_tail, sizeof bad_tail, &rlen);
+    roundtrip(&f, &c, req, rlen);
+    om_free(req);
+    ASSERT_EQ_INT(c.resp[0].status, 400);
+    status_message(&c.resp[0], small_msg, sizeof small_msg);
+    memcpy(body + blen, bad_tail, sizeof bad_tail);
+    req = make_request("POST", "/v1/traces", ct_pb, body, blen + sizeof bad_tail, &rlen);
+    roundtrip(&f, &c, req, rlen);
+    om_free(req);
+    ASSERT_EQ_INT(c.resp[0].status, 400);
+    ASSERT_EQ_STR(c.resp[0].ctype, "application/x-protobuf");
+    status_message(&c.resp[0], large_msg, sizeof large_msg);
+    ASSERT_CONTAINS(small_msg, "3 invalid OTLP protobuf: ");
+    ASSERT_EQ_STR(large_msg, small_msg);
+
+    /* JSON, valid and cut short. */
+    om_testdata_shape_t shape = {.resources = 2, .scopes = 2, .items = 50};
+    om_batch_t *b = om_testdata_batch(OM_SIG_TRACES, &shape);
+    om_strbuf_t js;
+    om_strbuf_init(&js, 0);
+    ASSERT_EQ_INT(om_otlp_json_encode(b, &js), 0);
+    om_batch_release(b);
+    ASSERT_TRUE(js.len >= 8 * 1024);
+    const char *ct_json = "Content-Type: application/json\r\n";
+    req = make_request("POST", "/v1/traces", ct_json, js.data, js.len, &rlen);
+    roundtrip(&f, &c, req, rlen);
+    om_free(req);
+    ASSERT_EQ_INT(c.resp[0].status, 200);
+    ASSERT_EQ_STR(c.resp[0].ctype, "application/json");
+    ASSERT_EQ_UINT(f.cap.items[0], 400);
+    req = make_request("POST", "/v1/traces", ct_json, js.data, js.len - 10, &rlen);
+    roundtrip(&f, &c, req, rlen);
+    om_free(req);
+    om_strbuf_free(&js);
+    ASSERT_EQ_INT(c.resp[0].status, 400);
+    ASSERT_EQ_STR(c.resp[0].ctype, "application/json");
+    c.resp[0].body[c.resp[0].body_len] = '\0';
+    ASSERT_CONTAINS(c.resp[0].body, "invalid OTLP JSON");
+
+    /* The pipeline refuses: retryable, as for a small body. */
+    f.cap.rc = OM_EREFUSED;
+    req = make_request("POST", "/v1/traces", ct_pb, body, blen, &rlen);
+    roundtrip(&f, &c, req, rlen);
+    om_free(req);
+    ASSERT_EQ_INT(c.resp[0].status, 503);
+    ASSERT_EQ_STR(c.resp[0].retry_after, "1");
+    ASSERT_EQ_INT(f.cap.batches[0], 2);
+    /* The receiver's own counters, as for a request decoded on the loop. */
+    ASSERT_EQ_INT((int)om_test_metric(&f.host, "otelcol_receiver_accepted_spans", "receiver",
+                                      "otlp", "transport", "http", NULL),
+                  400);
+    ASSERT_EQ_INT((int)om_test_metric(&f.host, "otelcol_receiver_refused_spans", "receiver", "otlp",
+                                      "transport", "http", NULL),
+                  200);
+    free(body);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+}
+
+#define ORDER_CLIENTS 4
+#define ORDER_REQUESTS 7
+
+/* Several connections at once, each pipelining large bodies (decoded on workers, finishing in
+ * any order) between small ones (decoded on the loop at once) and malformed ones: every
+ * connection gets its answers in the order of its requests, and its batches reach the
+ * pipeline in that order too. */
+static void test_pipelined_answers_keep_request_order(void)
+{
+    fixture_t f;
+    ASSERT_EQ_INT(fx_start(&f, 8 * MiB, OM_SIG_ALL), 0);
+    const char *ct_pb = "Content-Type: application/x-protobuf\r\n";
+    const char *ct_gz = "Content-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\n";
+    static const int want[ORDER_REQUESTS] = {200, 200, 200, 400, 200, 400, 200};
+    om_strbuf_t sb[ORDER_CLIENTS];
+    client_t c[ORDER_CLIENTS];
+    pthread_t t[ORDER_CLIENTS];
+    for (int k = 0; k < ORDER_CLIENTS; k++) {
+        /* Client k's large requests are numbered k*10000 + j*1000 (j: the large one's rank). */
+        om_strbuf_init(&sb[k], 0);
+        size_t blen, slen, zlen, rlen;
+        uint8_t *small = pack_traces(&slen);
+        for (int j = 0; j < 4; j++) {
+            uint8_t *body = pack_large((uint64_t)(k * 10000 + j * 1000), &blen);
+            const char *ct = ct_pb;
+            if (j == 2) {
+                uint8_t *z = compress_zlib(body, blen, 16 + 15, &zlen);
+                free(body);
+                body = z;
+                blen = zlen;
+                ct = ct_gz;
+            }
+            char *req = make_request("POST", "/v1/traces", ct, body, blen, &rlen);
+            om_strbuf_append(&sb[k], req, rlen);
+            om_free(req);
+            if (j == 0) { /* then a small one, on the loop */
+                req = make_request("POST", "/v1/traces", ct_pb, small, slen, &rlen);
+                om_strbuf_append(&sb[k], req, rlen);
+                om_free(req);
+            }
+            if (j == 1) { /* then a large malformed one, on a worker */
+                memcpy(body + blen, bad_tail, sizeof bad_tail);
+                req =
+                    make_request("POST", "/v1/traces", ct_pb, body, blen + sizeof bad_tail, &rlen);
+                om_strbuf_append(&sb[k], req, rlen);
+                om_free(req);
+            }
+            if (j == 2) { /* then a small malformed one, on the loop */
+                req = make_request("POST", "/v1/traces", ct_pb, bad_tail, sizeof bad_tail, &rlen);
+                om_strbuf_append(&sb[k], req, rlen);
+                om_free(req);
+            }
+            free(body);
+        }
+        free(small);
+        ASSERT_TRUE(!sb[k].failed);
+        memset(&c[k], 0, sizeof c[k]);
+        client_add(&c[k], sb[k].data, sb[k].len);
+        c[k].want = ORDER_REQUESTS;
+        t[k] = client_start(&f, &c[k]);
+    }
+    fx_arm_deadline(&f);
+    uv_ref((uv_handle_t *)&f.wake);
+    for (int k = 0; k < ORDER_CLIENTS; k++) {
+        while (!atomic_load(&c[k].done) && !f.timed_out) {
+            uv_run(&f.loop, UV_RUN_ONCE);
+        }
+    }
+    uv_unref((uv_handle_t *)&f.wake);
+    for (int k = 0; k < ORDER_CLIENTS; k++) {
+        pthread_join(t[k], NULL);
+        om_strbuf_free(&sb[k]);
+        ASSERT_EQ_INT(c[k].nresp, ORDER_REQUESTS);
+        for (int i = 0; i < ORDER_REQUESTS; i++) {
+            ASSERT_EQ_INT(c[k].resp[i].status, want[i]);
+        }
+    }
+    /* Per connection, its large batches arrived in the order sent (-1: the small ones). */
+    ASSERT_EQ_UINT(f.cap.n_first, ORDER_CLIENTS * 5);
+    for (int k = 0; k < ORDER_CLIENTS; k++) {
+        int64_t last = -1;
+        int seen = 0;
+        for (size_t i = 0; i < f.cap.n_first; i++) {
+            int64_t s = f.cap.first_seqs[i];
+            if (s >= k * 10000 && s < (k + 1) * 10000) {
+                ASSERT_TRUE(s > last);
+                last = s;
+                seen++;
+            }
+        }
+        ASSERT_EQ_INT(seen, 4);
+    }
+    ASSERT_TRUE(om_workers_threads(f.host.workers) > 0);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+}
+
 static void test_keepalive_and_pipelining(void)
 {
     fixture_t f;
@@ -1270,6 +1487,8 @@ int main(void)
     OM_RUN(test_chunked_body);
     OM_RUN(test_compressed_bodies);
     OM_RUN(test_large_compressed_body_on_a_worker);
+    OM_RUN(test_large_bodies_decoded_on_a_worker);
+    OM_RUN(test_pipelined_answers_keep_request_order);
     OM_RUN(test_keepalive_and_pipelining);
     OM_RUN(test_malformed_payloads);
     OM_RUN(test_routing_errors);
