@@ -23,7 +23,8 @@ test_pkgs+=(chromium)
 # libdeflate: whole-buffer gzip for the exporters and the OTLP receiver (issue 14).
 build_pkgs+=(libdeflate-dev)
 # ISA-L's igzip: the exporters' adaptive default gzip on data it compresses within 5% of zlib 6
-# at a quarter of libdeflate's CPU (issue 14; the image takes libisal2 by ldd).
+# at a quarter of libdeflate's CPU (issue 14; loaded on first use: deploy/make-rootfs copies
+# libisal2 into the image as it does libcurl).
 build_pkgs+=(libisal-dev)
 # A real SMTP server (aiosmtpd, run by Debian's /usr/bin/python3) for the mail client's tests.
 test_pkgs+=(python3-aiosmtpd)

@@ -14,7 +14,9 @@
  * belongs to the loop thread; om_decompress allocates its own decoder. The one shared thing
  * is a set's adaptive-level state (below), which the set's compressors update from whatever
  * worker runs them: an atomic counter and level on every batch, a mutex on sample batches. */
+#include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -306,6 +308,45 @@ static int run_libdeflate(om_compressor_t *c, int level, const uint8_t *in, size
     return 0;
 }
 
+/* ISA-L is loaded on first use, when an adaptive compressor first tries it, not linked: at
+ * start-up the loader would map it and search its symbol tables for every collector (164 KiB
+ * of resident memory with nothing compressed, against issue 14's idle target), and most
+ * configs never compress with it. Without it (package libisal2 missing) the ladder starts at
+ * libdeflate 1 and says so once. */
+#define ISAL_SONAME "libisal.so.2"
+static struct {
+    __typeof__(isal_deflate_stateless_init) *init;
+    __typeof__(isal_deflate_stateless) *run;
+} isal_api;
+static pthread_once_t isal_once = PTHREAD_ONCE_INIT;
+static bool isal_loaded;
+
+static void isal_load(void)
+{
+    /* Never closed: compressors on any thread may use it until exit. */
+    void *h = dlopen(ISAL_SONAME, RTLD_NOW | RTLD_LOCAL);
+    void *init = h != NULL ? dlsym(h, "isal_deflate_stateless_init") : NULL;
+    void *run = h != NULL ? dlsym(h, "isal_deflate_stateless") : NULL;
+    if (init == NULL || run == NULL) {
+        const char *why = dlerror();
+        OM_LOG(OM_LOG_INFO,
+               "gzip: %s not loaded (%s): the adaptive default level uses libdeflate only",
+               ISAL_SONAME, why != NULL ? why : "unknown error");
+        return;
+    }
+    /* POSIX: a dlsym result converts to a function pointer; memcpy says so in C11. */
+    memcpy(&isal_api.init, &init, sizeof init);
+    memcpy(&isal_api.run, &run, sizeof run);
+    isal_loaded = true;
+}
+
+/* Any thread: whether ISA-L can be used (loading it the first time). */
+static bool isal_available(void)
+{
+    pthread_once(&isal_once, isal_load);
+    return isal_loaded;
+}
+
 /* ISA-L's level buffer for level 1..3: its suggested ("default") size, whose token space sets
  * the deflate block size (64 Ki tokens). */
 static uint32_t isal_buf_size(int level)
@@ -332,6 +373,9 @@ static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, 
                     size_t *len)
 {
     uint32_t need = isal_buf_size(level);
+    if (!isal_available()) {
+        return OM_ENOTSUP;
+    }
     if (c->isal == NULL && (c->isal = om_calloc(1, sizeof *c->isal)) == NULL) {
         return OM_ENOMEM;
     }
@@ -349,7 +393,7 @@ static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, 
         return OM_ENOMEM;
     }
     struct isal_zstream *zs = c->isal;
-    isal_deflate_stateless_init(zs);
+    isal_api.init(zs);
     zs->level = (uint32_t)level;
     zs->level_buf = need > 0 ? c->isal_buf : NULL;
     zs->level_buf_size = need;
@@ -363,7 +407,7 @@ static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, 
     zs->avail_out = (uint32_t)cap;
     /* The bound always fits and the level and its buffer are valid, so an error cannot
      * happen; were it to, the batch fails as out of memory would, never with a bad body. */
-    if (isal_deflate_stateless(zs) != COMP_OK || zs->avail_in != 0) {
+    if (isal_api.run(zs) != COMP_OK || zs->avail_in != 0) {
         om_free(buf);
         return OM_ENOMEM;
     }
@@ -483,6 +527,9 @@ static int run_sample(om_compressor_t *c, int cur, const uint8_t *in, size_t n, 
     if (cur > 0 && ++a->since_probe >= a->probe_gap) {
         a->since_probe = 0;
         probe = cur - 1;
+        if (auto_levels[probe].lib == LIB_ISAL && !isal_available()) {
+            probe = -1; /* the cheapest is not there: libdeflate 1 is the floor */
+        }
     }
     bool cal = a->samples % AUTO_CAL_EVERY == 0;
     uv_mutex_unlock(&a->lock);
