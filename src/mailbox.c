@@ -8,7 +8,7 @@
  *
  * Wake-ups: a post calls uv_async_send only when nobody has since the last drain (`signalled`),
  * so a burst costs one; a lazy post (om_mailbox_post_lazy) calls it only once lazy_max of them
- * wait. Whoever sets `signalled` sends right after unlocking, and a drain clears it while it
+ * wait. Whoever sets `signalled` sends before unlocking, and a drain clears it while it
  * takes the list, so a message is never left in the list with no wake-up coming unless it is
  * a lazy one within the bound. */
 #include <pthread.h>
@@ -84,10 +84,14 @@ static void post(om_mailbox_t *mb, om_msg_t *m, bool lazy)
         wake = false;
     }
     mb->signalled = mb->signalled || wake;
-    pthread_mutex_unlock(&mb->lock);
+    /* Sent before the unlock: once m is visible the loop may run it, close the mailbox and
+     * free it, and a send after the unlock could then land on freed memory (the last message
+     * of a component is often the one that lets it close). The loop's drain, and the close's,
+     * take the lock, so they wait for this send to finish. */
     if (wake) {
         uv_async_send(&mb->async);
     }
+    pthread_mutex_unlock(&mb->lock);
 }
 
 void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m)
@@ -106,10 +110,10 @@ void om_mailbox_set_lazy(om_mailbox_t *mb, unsigned max)
     mb->lazy_max = max;
     bool wake = max == 0 && mb->head != NULL && !mb->signalled;
     mb->signalled = mb->signalled || wake;
-    pthread_mutex_unlock(&mb->lock);
     if (wake) {
         uv_async_send(&mb->async); /* what waited lazily runs on a coming turn */
     }
+    pthread_mutex_unlock(&mb->lock);
 }
 
 static void closed(uv_handle_t *h)
