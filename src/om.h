@@ -1455,6 +1455,44 @@ typedef struct om_exphelper_cfg {
     om_queue_cfg_t sending_queue;
 } om_exphelper_cfg_t;
 
+/* The entries of a retry_on_failure field table (om_retry_cfg_t), otelcol's keys and ranges;
+ * initial_default is the first backoff as a duration string: the helper's "5s", or an exporter's
+ * own (prometheusremotewrite: "50ms"). End the table with {.key = NULL}. */
+#define OM_RETRY_FIELD_LIST(initial_default)                                                       \
+    {.key = "enabled",                                                                             \
+     .type = OM_F_BOOL,                                                                            \
+     .offset = offsetof(om_retry_cfg_t, enabled),                                                  \
+     .def = "true"},                                                                               \
+        {.key = "initial_interval",                                                                \
+         .type = OM_F_DURATION,                                                                    \
+         .offset = offsetof(om_retry_cfg_t, initial_interval),                                     \
+         .def = (initial_default),                                                                 \
+         .min = 0,                                                                                 \
+         .max = 9.2e18},                                                                           \
+        {.key = "randomization_factor",                                                            \
+         .type = OM_F_DOUBLE,                                                                      \
+         .offset = offsetof(om_retry_cfg_t, randomization_factor),                                 \
+         .def = "0.5",                                                                             \
+         .min = 0,                                                                                 \
+         .max = 1},                                                                                \
+        {.key = "multiplier",                                                                      \
+         .type = OM_F_DOUBLE,                                                                      \
+         .offset = offsetof(om_retry_cfg_t, multiplier),                                           \
+         .def = "1.5",                                                                             \
+         .min = 1,                                                                                 \
+         .max = 1000},                                                                             \
+        {.key = "max_interval",                                                                    \
+         .type = OM_F_DURATION,                                                                    \
+         .offset = offsetof(om_retry_cfg_t, max_interval),                                         \
+         .def = "30s",                                                                             \
+         .min = 0,                                                                                 \
+         .max = 9.2e18},                                                                           \
+    {                                                                                              \
+        .key = "max_elapsed_time", .type = OM_F_DURATION,                                          \
+        .offset = offsetof(om_retry_cfg_t, max_elapsed_time), .def = "300s", .min = 0,             \
+        .max = 9.2e18                                                                              \
+    }
+
 extern const om_field_t om__retry_fields[];
 extern const om_field_t om__queue_fields[];
 #define OM_EXPHELPER_FIELDS(cfg_type, member, timeout_default)                                     \
@@ -2734,6 +2772,43 @@ void om_compressors_free(om_compressors_t *cs);
  * only for the CPU work. */
 int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_t **out,
                   size_t *out_len, om_err_t *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Libraries loaded on first use (src/dl.c). A library that only some configs need (libcurl   */
+/* for HTTP clients, ISA-L for gzip, SQLite and MariaDB's client for the alarm store) is not  */
+/* linked: at start-up the loader would map it and relocate it for every collector, which    */
+/* costs resident memory and start-up time whether or not the config uses it (issue 14's     */
+/* idle target). Its user describes a table of function pointers (each member declared with  */
+/* __typeof__ of the library's own declaration, so the types are the header's) and calls      */
+/* om_dl_load before the first call through it. deploy/make-rootfs copies these libraries   */
+/* into the image by name, since ldd cannot see them.                                         */
+
+typedef struct om_dl_sym {
+    const char *name; /* the symbol, e.g. "sqlite3_open_v2" */
+    size_t offset;    /* of its function pointer in the table */
+} om_dl_sym_t;
+#define OM_DL_SYM(table_type, member, symbol)                                                      \
+    {                                                                                              \
+        (symbol), offsetof(table_type, member)                                                     \
+    }
+
+/* One library. Define it statically with the first five members; the rest is the loader's
+ * (zero-initialised). */
+typedef struct om_dl_lib {
+    const char *soname;  /* "libsqlite3.so.0" */
+    const char *package; /* the Debian package that has it, for the message */
+    const om_dl_sym_t *syms;
+    size_t n_syms;
+    void *table;      /* filled by om_dl_load; read-only afterwards (any thread) */
+    atomic_int state; /* 0 not tried, 1 loaded, -1 failed */
+    char failure[240];
+} om_dl_lib_t;
+
+/* Loads the library and fills its table, once; later calls return the first result (cheaply
+ * once loaded). Any thread. Returns 0, or OM_ENOTSUP with the reason in err (the library or a
+ * symbol missing, naming the package). It may block reading the library from disk, once.
+ * The library is never unloaded: its functions may be running on any thread until exit. */
+int om_dl_load(om_dl_lib_t *lib, om_err_t *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* gRPC completion queue: one queue and one thread for the process (src/grpc_cq.c). gRPC 1.51  */
