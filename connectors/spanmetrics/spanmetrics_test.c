@@ -120,9 +120,22 @@ static void fx_free(fx_t *f)
     uv_loop_close(&f->loop);
 }
 
+static size_t queued(fx_t *f)
+{
+    uint64_t w, l;
+    size_t q;
+    uv_thread_t t;
+    conn_spanmetrics_jobs(f->self, &w, &l, &q, &t);
+    return q;
+}
+
+/* consume returns before the batch is counted (a worker scans it, the loop merges it): the
+ * fixture's consume waits until it is merged, so that the tests see it counted. */
 static int consume(fx_t *f, om_batch_t *b)
 {
-    return conn_spanmetrics_factory.consume_traces(f->self, b);
+    int rc = conn_spanmetrics_factory.consume_traces(f->self, b);
+    OM_TEST_RUN_UNTIL(&f->loop, queued(f) == 0, 10000);
+    return rc;
 }
 
 /* Flushes at f->now; returns the batch sent (owned by the fixture) or NULL. */
