@@ -215,25 +215,26 @@ typedef struct spm_ctx {
  * Made and owned by whoever scans (a worker while its job runs), then read by the merge on
  * the loop; nothing in it points into the batch (keys and attributes are copied). */
 
-/* An exemplar and the order of its span in the part (the overflow series takes the first
- * ones of all the entries that land in it). */
+/* An exemplar of a part: of entry ents[entry], for calls (which 0) or durations (1). A part
+ * holds them in span order, so that the overflow series, which takes the first ones of all the
+ * entries that land in it, gets those of the first spans. */
 typedef struct spm_pex {
     spm_exemplar_t ex;
-    uint64_t seq;
+    uint32_t entry;
+    uint8_t which;
 } spm_pex_t;
-
 /* One series key of one resource segment, and what was counted for it. */
 typedef struct spm_pentry {
     uint64_t hash;
     uint32_t seg;             /* its segment's index */
     uint32_t key_at, key_len; /* the key: part.bytes.p + key_at */
     uint8_t tab;              /* 0: the resource's calls table, 1: its hist table */
-    bool ovf;                 /* the merge's: it landed in the overflow series */
+    spm_series_t *merged;     /* the merge's: the series it went to */
     uint64_t n;               /* spans counted into it */
     uint64_t calls, count, sum_ns;
     double sum_over_ns;
     spm_expo_t expo;                /* exponential histograms; counts om_malloc'd (part's) */
-    uint32_t n_ex_calls, n_ex_hist; /* part.ex at SPM_PEX(part, i, 0 or 1) */
+    uint32_t n_ex_calls, n_ex_hist; /* its exemplars in part.ex, at most max_per_data_point */
 } spm_pentry_t;
 
 /* A run of resource entries with the same resource key (in request order; consecutive
@@ -253,12 +254,11 @@ typedef struct spm_part {
     size_t n_ents, ents_cap;
     uint64_t *buckets; /* explicit bucket counts: n_bounds + 1 per entry */
     size_t buckets_cap;
-    spm_pex_t *ex; /* 2 * max_per_data_point per entry (calls, hist) when exemplars are on */
-    size_t ex_cap;
+    spm_pex_t *ex; /* in span order */
+    size_t n_ex, ex_cap;
     uint32_t *slots; /* the current segment's entries by key: index + 1, 0 empty */
     size_t slots_cap;
     spm_buf_t bytes; /* keys and attributes */
-    uint64_t seq;    /* spans counted so far (exemplar order) */
 } spm_part_t;
 
 /* Clock: wall-clock nanoseconds (tests replace it). */
@@ -305,8 +305,6 @@ typedef struct spm {
     spm_part_t own;
     bool hist_table; /* the resources have a hist table (not shared, histogram on) */
     bool scanner;    /* made by conn_spanmetrics_scanner_init: dims and bounds borrowed */
-    spm_pex_t *ovf;  /* merge scratch: exemplars bound for an overflow series */
-    size_t ovf_cap;
 } spm_t;
 
 /* Set up / free the aggregate for cfg (bounds, dimensions). 0 or OM_ENOMEM. */

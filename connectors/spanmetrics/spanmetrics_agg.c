@@ -755,49 +755,13 @@ static void series_exemplar(spm_t *a, spm_exemplar_t **ex, uint32_t *n, const sp
     (*ex)[(*n)++] = *e;
 }
 
-static int pex_cmp(const void *x, const void *y)
-{
-    uint64_t a = ((const spm_pex_t *)x)->seq, b = ((const spm_pex_t *)y)->seq;
-    return (a > b) - (a < b);
-}
-
-/* The exemplars (which: 0 calls, 1 hist) of the entries of segment g that landed in t's
- * overflow series, in span order: counted one by one, the overflow series would have taken
- * the first of them, whatever their keys. */
-static void overflow_exemplars(spm_t *a, const spm_part_t *p, const spm_pseg_t *g, int tab,
-                               spm_table_t *t, int which)
-{
-    spm_series_t *s = t->overflow;
-    uint32_t max = (uint32_t)a->cfg->exemplars.max_per_data_point;
-    size_t n = 0;
-    for (uint32_t i = g->first; s != NULL && i < g->first + g->n; i++) {
-        const spm_pentry_t *e = &p->ents[i];
-        uint32_t ne = which ? e->n_ex_hist : e->n_ex_calls;
-        if (e->tab != tab || !e->ovf || ne == 0 ||
-            !conn_spanmetrics_reserve((void **)&a->ovf, &a->ovf_cap, n + ne, sizeof *a->ovf)) {
-            continue;
-        }
-        memcpy(a->ovf + n, p->ex + ((size_t)i * 2 + (size_t)which) * max, ne * sizeof *a->ovf);
-        n += ne;
-    }
-    qsort(a->ovf, n, sizeof *a->ovf, pex_cmp);
-    for (size_t i = 0; i < n; i++) {
-        if (which) {
-            series_exemplar(a, &s->ex_hist, &s->n_ex_hist, &a->ovf[i].ex);
-        } else {
-            series_exemplar(a, &s->ex_calls, &s->n_ex_calls, &a->ovf[i].ex);
-        }
-    }
-}
-
 /* Entry e of p, counted into s of table t. false when out of memory (nothing counted). */
 static bool merge_entry(spm_t *a, const spm_part_t *p, spm_pentry_t *e, spm_table_t *t,
                         spm_series_t *s)
 {
-    uint32_t max = (uint32_t)a->cfg->exemplars.max_per_data_point;
     size_t i = (size_t)(e - p->ents);
     bool ovf = s == t->overflow;
-    e->ovf = ovf;
+    e->merged = s;
     if (t->hists) {
         if (a->bounds != NULL) {
             const uint64_t *b = p->buckets + i * (a->n_bounds + 1);
@@ -813,15 +777,9 @@ static bool merge_entry(spm_t *a, const spm_part_t *p, spm_pentry_t *e, spm_tabl
         s->count += e->count;
         conn_spanmetrics_sum_add(&s->sum_ns, &s->sum_over_ns, e->sum_ns);
         s->sum_over_ns += e->sum_over_ns;
-        for (uint32_t k = 0; !ovf && k < e->n_ex_hist; k++) {
-            series_exemplar(a, &s->ex_hist, &s->n_ex_hist, &p->ex[(i * 2 + 1) * max + k].ex);
-        }
     }
     if (t->sums) {
         s->calls += e->calls;
-        for (uint32_t k = 0; !ovf && k < e->n_ex_calls; k++) {
-            series_exemplar(a, &s->ex_calls, &s->n_ex_calls, &p->ex[(i * 2) * max + k].ex);
-        }
     }
     /* lookup counted one overflow, counting one by one would have counted one per span */
     a->overflowed += ovf && e->n > 1 ? e->n - 1 : 0;
@@ -830,13 +788,13 @@ static bool merge_entry(spm_t *a, const spm_part_t *p, spm_pentry_t *e, spm_tabl
 
 int conn_spanmetrics_merge(spm_t *a, spm_part_t *p, uint64_t now)
 {
+    size_t ex = 0;
     for (size_t gi = 0; gi < p->n_segs; gi++) {
         const spm_pseg_t *g = &p->segs[gi];
         spm_resource_t *r = get_resource(a, p, g);
         if (r == NULL) {
             return OM_ENOMEM;
         }
-        bool ovf[2] = {false, false};
         for (uint32_t i = g->first; i < g->first + g->n; i++) {
             spm_pentry_t *e = &p->ents[i];
             spm_table_t *t = e->tab ? &r->hist : &r->calls;
@@ -845,18 +803,16 @@ int conn_spanmetrics_merge(spm_t *a, spm_part_t *p, uint64_t now)
                 return OM_ENOMEM;
             }
             s->last_seen_ns = now;
-            ovf[e->tab] = ovf[e->tab] || s == t->overflow;
         }
-        if (!a->cfg->exemplars.enabled) {
-            continue;
-        }
-        for (int tab = 0; tab < 2; tab++) {
-            spm_table_t *t = tab ? &r->hist : &r->calls;
-            if (ovf[tab] && t->sums) {
-                overflow_exemplars(a, p, g, tab, t, 0);
-            }
-            if (ovf[tab] && t->hists) {
-                overflow_exemplars(a, p, g, tab, t, 1);
+        /* The segment's exemplars, in span order, to the series their entries went to (alive
+         * until the next segment, which may drop a resource). */
+        for (; ex < p->n_ex && p->ex[ex].entry < g->first + g->n; ex++) {
+            const spm_pex_t *x = &p->ex[ex];
+            spm_series_t *s = p->ents[x->entry].merged;
+            if (x->which) {
+                series_exemplar(a, &s->ex_hist, &s->n_ex_hist, &x->ex);
+            } else {
+                series_exemplar(a, &s->ex_calls, &s->n_ex_calls, &x->ex);
             }
         }
     }
@@ -955,7 +911,6 @@ void conn_spanmetrics_free(spm_t *a)
     om_free(a->span_kvs);
     om_free(a->scopes);
     om_free(a->key.p);
-    om_free(a->ovf);
     conn_spanmetrics_part_free(&a->own);
     memset(a, 0, sizeof *a);
 }

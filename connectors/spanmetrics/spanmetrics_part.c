@@ -3,11 +3,11 @@
  * A scan runs the counting steps (conn_spanmetrics_begin_resource, _count_span) with s->part
  * set: they land here instead of in the aggregate. Each resource entry opens a segment (or
  * continues the previous one when its resource key is the same); each span is counted into
- * the entry of its key in the current segment: calls, explicit bucket counts or an
- * exponential histogram, the exact sum of durations, the first max_per_data_point exemplars
- * with their span's order. conn_spanmetrics_merge (spanmetrics_agg.c) then adds entries to
- * series on the loop, in the order they were first seen, which is the order counting span by
- * span would have made the series in.
+ * the entry of its key in the current segment: calls, explicit bucket counts or an * exponential
+ * histogram, the exact sum of durations; and the first max_per_data_point exemplars of each entry,
+ * in one list in span order. conn_spanmetrics_merge (spanmetrics_agg.c) then adds entries to series
+ * on the loop, in the order they were first seen, which is the order counting span by span would
+ * have made the series in.
  *
  * Any thread: a scanner and a part touch nothing shared but the settings, which are read
  * only. Memory: the part's arrays are om_malloc'd and kept across resets (a job's part is
@@ -38,10 +38,9 @@ void conn_spanmetrics_part_reset(spm_part_t *p)
     if (p->slots != NULL) {
         memset(p->slots, 0, p->slots_cap * sizeof *p->slots);
     }
-    p->n_segs = p->n_ents = 0;
+    p->n_segs = p->n_ents = p->n_ex = 0;
     p->bytes.len = 0;
     p->bytes.failed = false;
-    p->seq = 0;
 }
 
 void conn_spanmetrics_part_free(spm_part_t *p)
@@ -146,16 +145,13 @@ static spm_pentry_t *entry_of(spm_t *s, spm_part_t *p, int tab)
         }
     }
     size_t i = p->n_ents, nb = s->bounds != NULL && has_hists(s, tab) ? s->n_bounds + 1 : 0;
-    size_t max = s->cfg->exemplars.enabled ? (size_t)s->cfg->exemplars.max_per_data_point : 0;
     size_t key_at = p->bytes.len;
     conn_spanmetrics_put_raw(&p->bytes, s->key.p, s->key.len);
     bool ok = !p->bytes.failed && p->bytes.len <= UINT32_MAX && p->n_ents < UINT32_MAX - 1 &&
               conn_spanmetrics_reserve((void **)&p->ents, &p->ents_cap, i + 1, sizeof *p->ents) &&
               (s->bounds == NULL ||
                conn_spanmetrics_reserve((void **)&p->buckets, &p->buckets_cap,
-                                        (i + 1) * (s->n_bounds + 1), sizeof *p->buckets)) &&
-              (max == 0 || conn_spanmetrics_reserve((void **)&p->ex, &p->ex_cap, (i + 1) * 2 * max,
-                                                    sizeof *p->ex));
+                                        (i + 1) * (s->n_bounds + 1), sizeof *p->buckets));
     if (!ok) {
         p->bytes.len = key_at;
         p->bytes.failed = false;
@@ -192,22 +188,25 @@ static bool has_trace_id(const spm_span_t *sp)
 
 /* which: 0 calls, 1 hist. */
 static void add_exemplar(const spm_t *s, spm_part_t *p, size_t i, int which, const spm_span_t *sp,
-                         double v, uint64_t seq)
+                         double v)
 {
     uint32_t max = (uint32_t)s->cfg->exemplars.max_per_data_point;
     spm_pentry_t *e = &p->ents[i];
     uint32_t *n = which ? &e->n_ex_hist : &e->n_ex_calls;
-    if (!s->cfg->exemplars.enabled || *n >= max || !has_trace_id(sp)) {
-        return;
+    if (!s->cfg->exemplars.enabled || *n >= max || !has_trace_id(sp) ||
+        !conn_spanmetrics_reserve((void **)&p->ex, &p->ex_cap, p->n_ex + 1, sizeof *p->ex)) {
+        return; /* an exemplar is a hint: none this time */
     }
-    spm_pex_t *x = &p->ex[(i * 2 + (size_t)which) * max + (*n)++];
+    (*n)++;
+    spm_pex_t *x = &p->ex[p->n_ex++];
+    x->entry = (uint32_t)i;
+    x->which = (uint8_t)which;
     memcpy(x->ex.trace_id, sp->trace_id, 16);
     memset(x->ex.span_id, 0, sizeof x->ex.span_id);
     if (sp->span_id_len == 8) {
         memcpy(x->ex.span_id, sp->span_id, 8);
     }
     x->ex.value = v;
-    x->seq = seq;
 }
 
 /* The bucket of v: the first bound >= v (bounds are upper bounds, inclusive). */
@@ -233,11 +232,10 @@ int conn_spanmetrics_part_count(spm_t *s, int tab, const spm_span_t *sp, uint64_
         return OM_ENOMEM;
     }
     size_t i = (size_t)(e - p->ents);
-    uint64_t seq = p->seq++;
     e->n++;
     if (tab == 0) {
         e->calls++;
-        add_exemplar(s, p, i, 0, sp, d, seq);
+        add_exemplar(s, p, i, 0, sp, d);
     }
     if (!has_hists(s, tab)) {
         return 0;
@@ -252,6 +250,6 @@ int conn_spanmetrics_part_count(spm_t *s, int tab, const spm_span_t *sp, uint64_
     }
     e->count++;
     conn_spanmetrics_sum_add(&e->sum_ns, &e->sum_over_ns, ns);
-    add_exemplar(s, p, i, 1, sp, d, seq);
+    add_exemplar(s, p, i, 1, sp, d);
     return 0;
 }
