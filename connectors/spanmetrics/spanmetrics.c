@@ -53,6 +53,9 @@ typedef struct spm_job {
 } spm_job_t;
 
 #define SPM_FREE_JOBS 4 /* jobs kept for reuse (their scratch and part arrays stay allocated) */
+/* A kept job's part keeps its arrays up to this many entries (a few hundred KB); one that a
+ * batch of many distinct keys grew past it gives them back. */
+#define SPM_PART_KEEP 2048
 
 struct conn_spanmetrics {
     const conn_spanmetrics_cfg_t *cfg;
@@ -148,6 +151,9 @@ static void job_put(conn_spanmetrics_t *c, spm_job_t *j)
     if (c->n_free >= SPM_FREE_JOBS) {
         job_free(j);
         return;
+    }
+    if (j->part.ents_cap > SPM_PART_KEEP) {
+        conn_spanmetrics_part_free(&j->part);
     }
     conn_spanmetrics_part_reset(&j->part);
     j->next = c->free_jobs;

@@ -211,9 +211,10 @@ typedef struct spm_ctx {
  *
  * What a scan of one batch found, one entry per distinct series key of each resource entry,
  * so that merging it into the aggregate on the loop costs per key, not per span, and gives
- * what counting the spans one by one into the aggregate would (see conn_spanmetrics_merge).
- * Made and owned by whoever scans (a worker while its job runs), then read by the merge on
- * the loop; nothing in it points into the batch (keys and attributes are copied). */
+ * what counting the spans one by one into the aggregate would (see conn_spanmetrics_merge). * Owned
+ * by a job (spm_job_t in spanmetrics.c), or by spm_t.own for conn_spanmetrics_add: the worker's
+ * from submit until the job's done, when the loop merges it; nothing in it points into the batch
+ * (keys and attributes are copied), so the batch goes back before the merge. */
 
 /* An exemplar of a part: of entry ents[entry], for calls (which 0) or durations (1). A part
  * holds them in span order, so that the overflow series, which takes the first ones of all the
@@ -229,7 +230,7 @@ typedef struct spm_pentry {
     uint32_t seg;             /* its segment's index */
     uint32_t key_at, key_len; /* the key: part.bytes.p + key_at */
     uint8_t tab;              /* 0: the resource's calls table, 1: its hist table */
-    spm_series_t *merged;     /* the merge's: the series it went to */
+    spm_series_t *merged;     /* the merge's (loop): the series it went to, during the merge */
     uint64_t n;               /* spans counted into it */
     uint64_t calls, count, sum_ns;
     double sum_over_ns;
@@ -256,7 +257,7 @@ typedef struct spm_part {
     size_t buckets_cap;
     spm_pex_t *ex; /* in span order */
     size_t n_ex, ex_cap;
-    uint32_t *slots; /* the current segment's entries by key: index + 1, 0 empty */
+    uint32_t *slots; /* entries by (segment, table, key): index + 1, 0 empty */
     size_t slots_cap;
     spm_buf_t bytes; /* keys and attributes */
 } spm_part_t;
