@@ -2,10 +2,15 @@
  *
  * spanmetrics_config.c   the settings (otelcol-contrib's keys and defaults) and their rules
  * spanmetrics_agg.c      the aggregate: resources, series tables, key encoding, histograms
+ * spanmetrics_part.c     a batch's partial result: recorded by a scan, merged into the aggregate
  * spanmetrics_build.c    the metrics batch made from the aggregate at each flush
- * spanmetrics.c          the factory, the flush timer, consume
+ * spanmetrics.c          the factory, the flush timer, consume, the jobs on the worker pool
  *
- * Everything runs on the loop thread. */
+ * Threads: a scan (spanmetrics_wire.c, the struct path in spanmetrics_agg.c) runs on a worker
+ * thread with a scanner (an spm_t made by conn_spanmetrics_scanner_init: its own scratch, the
+ * aggregate's settings borrowed read-only) and records into a partial result (spm_part_t)
+ * that the job owns; the merge into the aggregate, the flush and everything else run on the
+ * loop thread. */
 #ifndef OM_SPANMETRICS_H
 #define OM_SPANMETRICS_H
 
@@ -122,7 +127,10 @@ typedef struct spm_series {
     uint64_t start_ns, last_seen_ns;
     uint64_t calls;
     uint64_t count; /* durations observed */
-    double sum;
+    /* Their sum in ns, exact (so the same whatever batches the spans came in), plus what did
+     * not fit in 64 bits (only absurd durations get there): see conn_spanmetrics_sum. */
+    uint64_t sum_ns;
+    double sum_over_ns;
     uint64_t *buckets; /* explicit: n_bounds + 1 (in the same block) */
     spm_expo_t expo;
     spm_exemplar_t *ex_calls, *ex_hist; /* max_per_data_point each, lazily */
@@ -193,13 +201,66 @@ typedef struct spm_wscope {
 
 /* What the spans of one scope entry share. */
 typedef struct spm_ctx {
-    struct spm_resource *r;
     const char *service;
     size_t service_len;
     const char *scope_name, *scope_version; /* NULL: the scope is not included */
     size_t scope_name_len, scope_version_len;
-    uint64_t now;
 } spm_ctx_t;
+
+/* ---- a batch's partial result (spanmetrics_part.c) ----------------------------------------
+ *
+ * What a scan of one batch found, one entry per distinct series key of each resource entry,
+ * so that merging it into the aggregate on the loop costs per key, not per span, and gives
+ * what counting the spans one by one into the aggregate would (see conn_spanmetrics_merge). * Owned
+ * by a job (spm_job_t in spanmetrics.c), or by spm_t.own for conn_spanmetrics_add: the worker's
+ * from submit until the job's done, when the loop merges it; nothing in it points into the batch
+ * (keys and attributes are copied), so the batch goes back before the merge. */
+
+/* An exemplar of a part: of entry ents[entry], for calls (which 0) or durations (1). A part
+ * holds them in span order, so that the overflow series, which takes the first ones of all the
+ * entries that land in it, gets those of the first spans. */
+typedef struct spm_pex {
+    spm_exemplar_t ex;
+    uint32_t entry;
+    uint8_t which;
+} spm_pex_t;
+/* One series key of one resource segment, and what was counted for it. */
+typedef struct spm_pentry {
+    uint64_t hash;
+    uint32_t seg;             /* its segment's index */
+    uint32_t key_at, key_len; /* the key: part.bytes.p + key_at */
+    uint8_t tab;              /* 0: the resource's calls table, 1: its hist table */
+    spm_series_t *merged;     /* the merge's (loop): the series it went to, during the merge */
+    uint64_t n;               /* spans counted into it */
+    uint64_t calls, count, sum_ns;
+    double sum_over_ns;
+    spm_expo_t expo;                /* exponential histograms; counts om_malloc'd (part's) */
+    uint32_t n_ex_calls, n_ex_hist; /* its exemplars in part.ex, at most max_per_data_point */
+} spm_pentry_t;
+
+/* A run of resource entries with the same resource key (in request order; consecutive
+ * entries of one resource share a segment, which changes nothing: the aggregate sees the
+ * resource once either way). */
+typedef struct spm_pseg {
+    uint64_t hash;
+    uint32_t key_at, key_len;     /* the resource key, in part.bytes */
+    uint32_t attrs_at, attrs_len; /* its first entry's attributes, encoded, in part.bytes */
+    uint32_t first, n;            /* its entries: ents[first .. first + n) */
+} spm_pseg_t;
+
+typedef struct spm_part {
+    spm_pseg_t *segs; /* om_malloc'd arrays, kept from one use to the next */
+    size_t n_segs, segs_cap;
+    spm_pentry_t *ents;
+    size_t n_ents, ents_cap;
+    uint64_t *buckets; /* explicit bucket counts: n_bounds + 1 per entry */
+    size_t buckets_cap;
+    spm_pex_t *ex; /* in span order */
+    size_t n_ex, ex_cap;
+    uint32_t *slots; /* entries by (segment, table, key): index + 1, 0 empty */
+    size_t slots_cap;
+    spm_buf_t bytes; /* keys and attributes */
+} spm_part_t;
 
 /* Clock: wall-clock nanoseconds (tests replace it). */
 typedef uint64_t (*spm_clock_fn)(void *arg);
@@ -239,6 +300,12 @@ typedef struct spm {
     uint64_t wire_fallbacks; /* resource entries the wire path left to protobuf-c (tests) */
     spm_clock_fn clock;
     void *clock_arg;
+    /* Scanning: the part a scan records into (set for the scan's duration; NULL otherwise).
+     * own: the part of conn_spanmetrics_add and _add_wire, which scan and merge on the loop. */
+    spm_part_t *part;
+    spm_part_t own;
+    bool hist_table; /* the resources have a hist table (not shared, histogram on) */
+    bool scanner;    /* made by conn_spanmetrics_scanner_init: dims and bounds borrowed */
 } spm_t;
 
 /* Set up / free the aggregate for cfg (bounds, dimensions). 0 or OM_ENOMEM. */
@@ -247,8 +314,9 @@ void conn_spanmetrics_free(spm_t *a);
 /* Count the spans of a decoded traces request. now: the time series start at. Returns 0, or
  * OM_ENOMEM (what was counted before stays counted). */
 int conn_spanmetrics_add(spm_t *a, const om_traces_req_t *req, uint64_t now);
-/* The same for one decoded resource entry. */
-int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs, uint64_t now);
+/* Scan one decoded resource entry into a->part (the struct path's step, and the wire path's
+ * fallback). */
+int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs);
 /* The same from a request's protobuf bytes (spanmetrics_wire.c), without building structs; a
  * resource entry encoded in a way protobuf-c merges or replaces (a field given twice, as no
  * ordinary encoder writes) is unpacked and counted from its structs instead, so the result is
@@ -256,11 +324,37 @@ int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs, uint6
  * (nothing of the entry at fault is counted), OM_ENOMEM. */
 int conn_spanmetrics_add_wire(spm_t *a, const uint8_t *p, size_t n, uint64_t now);
 
+/* A scanner for a worker thread: agg's settings (cfg, dimensions, bounds: borrowed, read
+ * only, they never change after init) and scratch of its own, no aggregate. Free it with
+ * conn_spanmetrics_free. 0 or OM_ENOMEM. */
+int conn_spanmetrics_scanner_init(spm_t *s, const spm_t *agg);
+/* Scan a decoded request / a request's protobuf bytes into part (appended: a batch of several
+ * requests is scanned one after the other into one part), with scanner s. Any thread, given a
+ * scanner and a part of its own. The same results as conn_spanmetrics_add / _add_wire. */
+int conn_spanmetrics_scan(spm_t *s, spm_part_t *part, const om_traces_req_t *req);
+int conn_spanmetrics_scan_wire(spm_t *s, spm_part_t *part, const uint8_t *p, size_t n);
+/* Loop thread. Count what part holds into the aggregate, as if its spans were counted one by
+ * one at `now`, in order. Merges must happen in the order of the scans they come from (the
+ * resource LRU, the cardinality limits and exemplars depend on it). 0 or OM_ENOMEM (what was
+ * merged before stays). The merge may change part (it lowers histogram scales, marks entries):
+ * reset it before it is scanned into again. */
+int conn_spanmetrics_merge(spm_t *a, spm_part_t *part, uint64_t now);
+/* Empty part for the next scan (keeping its arrays) / free its memory. */
+void conn_spanmetrics_part_reset(spm_part_t *p);
+void conn_spanmetrics_part_free(spm_part_t *p);
+/* The scan side of the counting steps (spanmetrics_part.c): a resource entry begins (the
+ * resource key is in s->key), a span is counted into table tab with key s->key. */
+int conn_spanmetrics_part_begin(spm_t *s, const spm_kv_t *attrs, size_t n);
+int conn_spanmetrics_part_count(spm_t *s, int tab, const spm_span_t *sp, uint64_t ns, double d);
+/* The histogram sum of a series, in the metric's unit. */
+double conn_spanmetrics_sum(const spm_t *a, const spm_series_t *s);
+/* Add ns to an exact sum (sum_ns, and what passed 64 bits in over). */
+void conn_spanmetrics_sum_add(uint64_t *sum_ns, double *over, uint64_t ns);
+
 /* The counting steps both paths share: a resource entry (attrs: its attributes; returns 1
  * when its spans are counted, 0 when skipped: no service.name, or OM_ENOMEM), a scope entry,
  * a span. */
-int conn_spanmetrics_begin_resource(spm_t *a, spm_ctx_t *cx, const spm_kv_t *attrs, size_t n,
-                                    uint64_t now);
+int conn_spanmetrics_begin_resource(spm_t *a, spm_ctx_t *cx, const spm_kv_t *attrs, size_t n);
 void conn_spanmetrics_begin_scope(const spm_t *a, spm_ctx_t *cx, bool has_scope, const char *name,
                                   size_t nl, const char *version, size_t vl);
 int conn_spanmetrics_count_span(spm_t *a, const spm_ctx_t *cx, const spm_span_t *sp);
@@ -317,6 +411,9 @@ void conn_spanmetrics_expo_init(spm_expo_t *e);
 bool conn_spanmetrics_expo_add(spm_expo_t *e, double v, uint32_t max_size);
 void conn_spanmetrics_expo_reset(spm_expo_t *e);
 int32_t conn_spanmetrics_expo_index(double v, int32_t scale);
+/* Add src's values to e (as if each was recorded into e; src may be lowered in scale).
+ * false when out of memory (nothing added). */
+bool conn_spanmetrics_expo_merge(spm_expo_t *e, spm_expo_t *src, uint32_t max_size);
 
 /* ---- the output -------------------------------------------------------------------------- */
 
@@ -330,5 +427,9 @@ int conn_spanmetrics_build(spm_t *a, uint64_t now, bool final, om_batch_t **out)
 /* An instance's aggregate (to set its clock or look inside) and a flush now. */
 spm_t *conn_spanmetrics_agg(void *self);
 void conn_spanmetrics_flush(void *self, bool final);
+/* Batches scanned on a worker / on the loop, batches not merged yet, and the thread of the
+ * last scan merged. */
+void conn_spanmetrics_jobs(void *self, uint64_t *worker_scans, uint64_t *loop_scans, size_t *queued,
+                           uv_thread_t *last_thread);
 
 #endif

@@ -18,8 +18,14 @@
  * goes). Cumulative: series live until metrics_expiration after their last span (or their
  * resource is dropped).
  *
- * Cost per span: building its key (a few short copies), a hash over it, one table lookup
- * (two when the metrics' dimensions differ), a bucket search over the explicit bounds. */
+ * Spans are not counted here one by one: a scan (on a worker thread, see spanmetrics.c)
+ * records a batch into a partial result, one entry per distinct series key (spanmetrics_part.c),
+ * and conn_spanmetrics_merge counts that into the aggregate on the loop. Cost per span, on the
+ * scan's thread: building its key (a few short copies), a hash over it, one lookup in the
+ * part (two when the metrics' dimensions differ), a bucket search over the explicit bounds.
+ * Cost per key of a batch, on the loop: the resource lookup, one series lookup, adding the
+ * counts. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -64,6 +70,7 @@ int conn_spanmetrics_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const cha
     a->log_name = log_name;
     a->delta = cfg->aggregation_temporality == SPM_DELTA;
     a->shared = cfg->calls_dimensions.n == 0 && cfg->histogram.dimensions.n == 0;
+    a->hist_table = !a->shared && !cfg->histogram.disable;
     a->n_common = cfg->dimensions.n;
     a->n_calls_only = cfg->calls_dimensions.n;
     size_t n = cfg->dimensions.n + cfg->calls_dimensions.n + cfg->histogram.dimensions.n;
@@ -88,6 +95,35 @@ int conn_spanmetrics_init(spm_t *a, const conn_spanmetrics_cfg_t *cfg, const cha
     a->key.len = 0;
     if (a->key.failed) {
         conn_spanmetrics_free(a);
+        return OM_ENOMEM;
+    }
+    return 0;
+}
+
+int conn_spanmetrics_scanner_init(spm_t *s, const spm_t *agg)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = agg->cfg;
+    s->log_name = agg->log_name;
+    s->shared = agg->shared;
+    s->delta = agg->delta;
+    s->hist_table = agg->hist_table;
+    s->dims = agg->dims;
+    s->n_dims = agg->n_dims;
+    s->n_common = agg->n_common;
+    s->n_calls_only = agg->n_calls_only;
+    memcpy(s->exclude, agg->exclude, sizeof s->exclude);
+    s->bounds = agg->bounds;
+    s->n_bounds = agg->n_bounds;
+    s->unit_div = agg->unit_div;
+    s->clock = agg->clock;
+    s->clock_arg = agg->clock_arg;
+    s->scanner = true;
+    s->rvals = om_calloc(s->n_dims ? s->n_dims : 1, sizeof *s->rvals);
+    conn_spanmetrics_put_byte(&s->key, 0);
+    s->key.len = 0;
+    if (s->rvals == NULL || s->key.failed) {
+        conn_spanmetrics_free(s);
         return OM_ENOMEM;
     }
     return 0;
@@ -259,9 +295,9 @@ static spm_series_t *overflow_series(spm_t *a, spm_table_t *t, uint64_t now)
 
 /* The series of key in t, made if new, or the overflow series past the limits; NULL when out
  * of memory. */
-static spm_series_t *lookup(spm_t *a, spm_table_t *t, const uint8_t *key, size_t n, uint64_t now)
+static spm_series_t *lookup(spm_t *a, spm_table_t *t, const uint8_t *key, size_t n, uint64_t h,
+                            uint64_t now)
 {
-    uint64_t h = conn_spanmetrics_hash(key, n);
     spm_series_t *s = table_find(t, h, key, n);
     if (s != NULL && (s->touched || !a->delta)) {
         activate(a, t, s);
@@ -408,21 +444,6 @@ static int resource_key(spm_t *a, const spm_kv_t *attrs, size_t n)
     return a->key.failed ? OM_ENOMEM : 0;
 }
 
-static uint8_t *encode_attrs(const spm_kv_t *attrs, size_t n, uint32_t *len)
-{
-    spm_buf_t b = {0};
-    for (size_t i = 0; i < n; i++) {
-        conn_spanmetrics_put_str(&b, attrs[i].k, attrs[i].kn);
-        conn_spanmetrics_put_val(&b, &attrs[i].val);
-    }
-    if (b.failed || b.len > UINT32_MAX) {
-        om_free(b.p);
-        return NULL;
-    }
-    *len = (uint32_t)b.len;
-    return b.p != NULL ? b.p : om_malloc(1);
-}
-
 static void grow_buckets(spm_t *a)
 {
     size_t n = a->n_buckets * 2;
@@ -439,25 +460,27 @@ static void grow_buckets(spm_t *a)
     a->n_buckets = n;
 }
 
-static spm_resource_t *resource_new(spm_t *a, uint64_t h, const spm_kv_t *attrs, size_t n)
+/* A new resource: key (key_len bytes) and its attributes encoded (attrs), both copied. */
+static spm_resource_t *resource_new(spm_t *a, uint64_t h, const uint8_t *key_in, uint32_t key_len,
+                                    const uint8_t *attrs, uint32_t attrs_len)
 {
     if (a->n_resources >= (size_t)a->cfg->resource_metrics_cache_size && a->lru_tail != NULL) {
         a->dropped_resources++;
         resource_free(a, a->lru_tail);
     }
-    uint32_t all_len = 0;
     spm_resource_t *r = om_calloc(1, sizeof *r);
-    uint8_t *key = om_malloc(a->key.len ? a->key.len : 1);
-    uint8_t *all = encode_attrs(attrs, n, &all_len);
+    uint8_t *key = om_malloc(key_len ? key_len : 1);
+    uint8_t *all = om_malloc(attrs_len ? attrs_len : 1);
     if (r == NULL || key == NULL || all == NULL) {
         om_free(r);
         om_free(key);
         om_free(all);
         return NULL;
     }
-    memcpy(key, a->key.p, a->key.len);
+    memcpy(key, key_in, key_len);
+    memcpy(all, attrs, attrs_len);
     *r = (spm_resource_t){
-        .hash = h, .key = key, .key_len = (uint32_t)a->key.len, .attrs = all, .attrs_len = all_len};
+        .hash = h, .key = key, .key_len = key_len, .attrs = all, .attrs_len = attrs_len};
     bool hists = !a->cfg->histogram.disable;
     r->calls.sums = true;
     r->calls.hists = a->shared && hists;
@@ -472,20 +495,17 @@ static spm_resource_t *resource_new(spm_t *a, uint64_t h, const spm_kv_t *attrs,
     return r;
 }
 
-/* The resource of these attributes, made if new, now the most recently seen. */
-static spm_resource_t *get_resource(spm_t *a, const spm_kv_t *attrs, size_t n)
+/* The resource of a segment of a part, made if new, now the most recently seen. */
+static spm_resource_t *get_resource(spm_t *a, const spm_part_t *p, const spm_pseg_t *g)
 {
-    if (resource_key(a, attrs, n) != 0) {
-        return NULL;
-    }
-    uint64_t h = conn_spanmetrics_hash(a->key.p, a->key.len);
-    spm_resource_t *r = a->buckets[h & (a->n_buckets - 1)];
-    while (r != NULL && !(r->hash == h && r->key_len == a->key.len &&
-                          memcmp(r->key, a->key.p, a->key.len) == 0)) {
+    const uint8_t *key = p->bytes.p + g->key_at;
+    spm_resource_t *r = a->buckets[g->hash & (a->n_buckets - 1)];
+    while (r != NULL && !(r->hash == g->hash && r->key_len == g->key_len &&
+                          memcmp(r->key, key, g->key_len) == 0)) {
         r = r->next_in_bucket;
     }
     if (r == NULL) {
-        return resource_new(a, h, attrs, n);
+        return resource_new(a, g->hash, key, g->key_len, p->bytes.p + g->attrs_at, g->attrs_len);
     }
     if (r != a->lru_head) {
         lru_unlink(a, r);
@@ -561,88 +581,12 @@ static void put_scope(spm_t *a, const spm_ctx_t *cx)
     }
 }
 
-static bool has_trace_id(const spm_span_t *sp)
-{
-    if (sp->trace_id_len != 16) {
-        return false;
-    }
-    for (size_t i = 0; i < 16; i++) {
-        if (sp->trace_id[i] != 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static void add_exemplar(spm_t *a, spm_exemplar_t **ex, uint32_t *n, const spm_span_t *sp, double v)
-{
-    uint32_t max = (uint32_t)a->cfg->exemplars.max_per_data_point;
-    if (!a->cfg->exemplars.enabled || *n >= max || !has_trace_id(sp)) {
-        return;
-    }
-    if (*ex == NULL) {
-        *ex = om_malloc(max * sizeof **ex);
-        if (*ex == NULL) {
-            return; /* an exemplar is a hint: none this time */
-        }
-    }
-    spm_exemplar_t *e = &(*ex)[(*n)++];
-    memcpy(e->trace_id, sp->trace_id, 16);
-    memset(e->span_id, 0, sizeof e->span_id);
-    if (sp->span_id_len == 8) {
-        memcpy(e->span_id, sp->span_id, 8);
-    }
-    e->value = v;
-}
-
-/* The bucket of v: the first bound >= v (bounds are upper bounds, inclusive). */
-static size_t bucket_of(const double *bounds, size_t n, double v)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (bounds[mid] < v) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
-
-static void observe(spm_t *a, spm_series_t *s, const spm_span_t *sp, double d)
-{
-    if (a->bounds != NULL) {
-        s->buckets[bucket_of(a->bounds, a->n_bounds, d)]++;
-    } else {
-        int64_t max = a->cfg->histogram.exponential.max_size;
-        if (!conn_spanmetrics_expo_add(&s->expo, d, max > 0 ? (uint32_t)max : 160)) {
-            return; /* out of memory: this duration is not counted */
-        }
-    }
-    s->count++;
-    s->sum += d;
-    add_exemplar(a, &s->ex_hist, &s->n_ex_hist, sp, d);
-}
-
-static int count_in(spm_t *a, spm_table_t *t, const spm_ctx_t *cx, const spm_span_t *sp, double d)
+static int count_in(spm_t *a, int tab, const spm_span_t *sp, uint64_t ns, double d)
 {
     if (a->key.failed) {
         return OM_ENOMEM;
     }
-    spm_series_t *s = lookup(a, t, a->key.p, a->key.len, cx->now);
-    if (s == NULL) {
-        return OM_ENOMEM;
-    }
-    s->last_seen_ns = cx->now;
-    if (t->sums) {
-        s->calls++;
-        add_exemplar(a, &s->ex_calls, &s->n_ex_calls, sp, d);
-    }
-    if (t->hists) {
-        observe(a, s, sp, d);
-    }
-    return 0;
+    return conn_spanmetrics_part_count(a, tab, sp, ns, d);
 }
 
 int conn_spanmetrics_count_span(spm_t *a, const spm_ctx_t *cx, const spm_span_t *sp)
@@ -655,8 +599,8 @@ int conn_spanmetrics_count_span(spm_t *a, const spm_ctx_t *cx, const spm_span_t 
     put_defaults(a, cx, sp);
     put_dims(a, sp, 0, a->shared ? a->n_dims : calls_end);
     put_scope(a, cx);
-    int rc = count_in(a, &cx->r->calls, cx, sp, d);
-    if (rc != 0 || a->shared || !cx->r->hist.hists) {
+    int rc = count_in(a, 0, sp, ns, d);
+    if (rc != 0 || !a->hist_table) {
         return rc;
     }
     a->key.len = 0;
@@ -664,7 +608,7 @@ int conn_spanmetrics_count_span(spm_t *a, const spm_ctx_t *cx, const spm_span_t 
     put_dims(a, sp, 0, a->n_common);
     put_dims(a, sp, calls_end, a->n_dims);
     put_scope(a, cx);
-    return count_in(a, &cx->r->hist, cx, sp, d);
+    return count_in(a, 1, sp, ns, d);
 }
 
 void conn_spanmetrics_begin_scope(const spm_t *a, spm_ctx_t *cx, bool has_scope, const char *name,
@@ -683,22 +627,20 @@ void conn_spanmetrics_begin_scope(const spm_t *a, spm_ctx_t *cx, bool has_scope,
     }
 }
 
-int conn_spanmetrics_begin_resource(spm_t *a, spm_ctx_t *cx, const spm_kv_t *attrs, size_t n,
-                                    uint64_t now)
+int conn_spanmetrics_begin_resource(spm_t *a, spm_ctx_t *cx, const spm_kv_t *attrs, size_t n)
 {
     const spm_val_t *svc = attr_get(attrs, n, "service.name");
     if (svc == NULL) {
         return 0; /* otelcol skips spans of a resource without service.name */
     }
-    *cx = (spm_ctx_t){.now = now, .service = ""};
+    *cx = (spm_ctx_t){.service = ""};
     if (!svc->wire && svc->v->value_case == OM_ANYVALUE_STRING) {
         cx->service = svc->v->string_value;
         cx->service_len = strlen(svc->v->string_value);
     } else if (svc->wire) {
         conn_spanmetrics_wire_string(svc->w, svc->wn, &cx->service, &cx->service_len);
     }
-    cx->r = get_resource(a, attrs, n);
-    if (cx->r == NULL) {
+    if (resource_key(a, attrs, n) != 0 || conn_spanmetrics_part_begin(a, attrs, n) != 0) {
         return OM_ENOMEM;
     }
     for (size_t i = 0; i < a->n_dims; i++) {
@@ -746,7 +688,7 @@ static int add_struct_span(spm_t *a, const spm_ctx_t *cx, const om_span_t *s)
     return conn_spanmetrics_count_span(a, cx, &sp);
 }
 
-int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs, uint64_t now)
+int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs)
 {
     om_keyvalue_t *const *attrs = rs->resource != NULL ? rs->resource->attributes : NULL;
     size_t n = rs->resource != NULL ? rs->resource->n_attributes : 0;
@@ -754,7 +696,7 @@ int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs, uint6
         return OM_ENOMEM;
     }
     spm_ctx_t cx;
-    int rc = conn_spanmetrics_begin_resource(a, &cx, a->kvs, n, now);
+    int rc = conn_spanmetrics_begin_resource(a, &cx, a->kvs, n);
     for (size_t j = 0; rc > 0 && j < rs->n_scope_spans; j++) {
         const om_scope_spans_t *ss = rs->scope_spans[j];
         const om_scope_t *sc = ss->scope;
@@ -769,12 +711,109 @@ int conn_spanmetrics_add_resource(spm_t *a, const om_resource_spans_t *rs, uint6
     return rc < 0 ? rc : 0;
 }
 
+int conn_spanmetrics_scan(spm_t *s, spm_part_t *part, const om_traces_req_t *req)
+{
+    int rc = 0;
+    s->part = part;
+    for (size_t i = 0; rc == 0 && req != NULL && i < req->n_resource_spans; i++) {
+        rc = conn_spanmetrics_add_resource(s, req->resource_spans[i]);
+    }
+    s->part = NULL;
+    return rc;
+}
+
 int conn_spanmetrics_add(spm_t *a, const om_traces_req_t *req, uint64_t now)
 {
-    for (size_t i = 0; req != NULL && i < req->n_resource_spans; i++) {
-        int rc = conn_spanmetrics_add_resource(a, req->resource_spans[i], now);
-        if (rc != 0) {
-            return rc;
+    conn_spanmetrics_part_reset(&a->own);
+    int rc = conn_spanmetrics_scan(a, &a->own, req);
+    int mrc = conn_spanmetrics_merge(a, &a->own, now);
+    return rc != 0 ? rc : mrc;
+}
+
+int conn_spanmetrics_add_wire(spm_t *a, const uint8_t *p, size_t n, uint64_t now)
+{
+    conn_spanmetrics_part_reset(&a->own);
+    int rc = conn_spanmetrics_scan_wire(a, &a->own, p, n);
+    int mrc = conn_spanmetrics_merge(a, &a->own, now);
+    return rc != 0 ? rc : mrc;
+}
+
+/* ---- merging a part ---------------------------------------------------------------------- */
+
+static void series_exemplar(spm_t *a, spm_exemplar_t **ex, uint32_t *n, const spm_exemplar_t *e)
+{
+    uint32_t max = (uint32_t)a->cfg->exemplars.max_per_data_point;
+    if (*n >= max) {
+        return;
+    }
+    if (*ex == NULL) {
+        *ex = om_malloc(max * sizeof **ex);
+        if (*ex == NULL) {
+            return; /* an exemplar is a hint: none this time */
+        }
+    }
+    (*ex)[(*n)++] = *e;
+}
+
+/* Entry e of p, counted into s of table t. false when out of memory (nothing counted). */
+static bool merge_entry(spm_t *a, const spm_part_t *p, spm_pentry_t *e, spm_table_t *t,
+                        spm_series_t *s)
+{
+    size_t i = (size_t)(e - p->ents);
+    bool ovf = s == t->overflow;
+    e->merged = s;
+    if (t->hists) {
+        if (a->bounds != NULL) {
+            const uint64_t *b = p->buckets + i * (a->n_bounds + 1);
+            for (size_t k = 0; k <= a->n_bounds; k++) {
+                s->buckets[k] += b[k];
+            }
+        } else {
+            int64_t ms = a->cfg->histogram.exponential.max_size;
+            if (!conn_spanmetrics_expo_merge(&s->expo, &e->expo, ms > 0 ? (uint32_t)ms : 160)) {
+                return false;
+            }
+        }
+        s->count += e->count;
+        conn_spanmetrics_sum_add(&s->sum_ns, &s->sum_over_ns, e->sum_ns);
+        s->sum_over_ns += e->sum_over_ns;
+    }
+    if (t->sums) {
+        s->calls += e->calls;
+    }
+    /* lookup counted one overflow, counting one by one would have counted one per span */
+    a->overflowed += ovf && e->n > 1 ? e->n - 1 : 0;
+    return true;
+}
+
+int conn_spanmetrics_merge(spm_t *a, spm_part_t *p, uint64_t now)
+{
+    size_t ex = 0;
+    for (size_t gi = 0; gi < p->n_segs; gi++) {
+        const spm_pseg_t *g = &p->segs[gi];
+        spm_resource_t *r = get_resource(a, p, g);
+        if (r == NULL) {
+            return OM_ENOMEM;
+        }
+        for (uint32_t i = g->first; i < g->first + g->n; i++) {
+            spm_pentry_t *e = &p->ents[i];
+            spm_table_t *t = e->tab ? &r->hist : &r->calls;
+            spm_series_t *s = lookup(a, t, p->bytes.p + e->key_at, e->key_len, e->hash, now);
+            if (s == NULL || !merge_entry(a, p, e, t, s)) {
+                return OM_ENOMEM;
+            }
+            s->last_seen_ns = now;
+        }
+        /* The segment's exemplars, in span order, to the series their entries went to (alive
+         * until the next segment, which may drop a resource). */
+        for (; ex < p->n_ex && p->ex[ex].entry < g->first + g->n; ex++) {
+            const spm_pex_t *x = &p->ex[ex];
+            spm_series_t *s = p->ents[x->entry].merged;
+            if (x->which) {
+                series_exemplar(a, &s->ex_hist, &s->n_ex_hist, &x->ex);
+            } else {
+                series_exemplar(a, &s->ex_calls, &s->n_ex_calls, &x->ex);
+            }
         }
     }
     return 0;
@@ -786,7 +825,8 @@ static void series_reset(spm_series_t *s, size_t n_buckets, uint64_t now)
 {
     s->calls = 0;
     s->count = 0;
-    s->sum = 0;
+    s->sum_ns = 0;
+    s->sum_over_ns = 0;
     if (s->buckets != NULL) {
         memset(s->buckets, 0, n_buckets * sizeof *s->buckets);
     }
@@ -860,14 +900,17 @@ void conn_spanmetrics_free(spm_t *a)
         resource_free(a, a->lru_head);
     }
     om_free(a->buckets);
-    om_free(a->dims);
+    if (!a->scanner) {
+        om_free(a->dims);
+        om_free(a->bounds);
+    }
     om_free(a->rvals);
     om_free(a->sorted);
     om_free(a->kvs);
     om_free(a->spans);
     om_free(a->span_kvs);
     om_free(a->scopes);
-    om_free(a->bounds);
     om_free(a->key.p);
+    conn_spanmetrics_part_free(&a->own);
     memset(a, 0, sizeof *a);
 }

@@ -247,7 +247,7 @@ static om_histogram_dp_t *hist_point(build_t *bd, const spm_series_t *s)
     dp->time_unix_nano = bd->now;
     dp->count = s->count;
     dp->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM;
-    dp->sum = s->sum;
+    dp->sum = conn_spanmetrics_sum(bd->a, s);
     dp->n_bucket_counts = a->n_bounds + 1;
     dp->bucket_counts = counts;
     dp->n_explicit_bounds = a->n_bounds;
@@ -279,7 +279,7 @@ static om_exp_histogram_dp_t *expo_point(build_t *bd, const spm_series_t *s)
     dp->scale = e->scale;
     dp->zero_count = e->zero_count;
     dp->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___SUM_SUM;
-    dp->sum = s->sum;
+    dp->sum = conn_spanmetrics_sum(bd->a, s);
     if (e->total > 0) {
         dp->_min_case =
             OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MIN_MIN;

@@ -2,9 +2,10 @@
  * struct path (protobuf-c's decoding, then conn_spanmetrics_add). The first byte picks one of a few
  * configs (dimensions shared or per metric, scopes, exemplars, exponential histograms, a
  * cardinality limit); the rest is an ExportTraceServiceRequest. Whatever the bytes, the wire
- * path must not crash; when the core accepts them as a request (as every batch it holds was
- * accepted), both paths must count them without error and build byte-for-byte the same
- * metrics. */
+ * path must not crash; when the core accepts them as a request (as every batch it holds was *
+ * accepted), both paths must count them without error and build byte-for-byte the same metrics; and
+ * so must the request counted in two batches (two partial results merged one after the other), as
+ * merging is counting span by span. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,8 +105,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     om_err_t err = {0};
     bool valid = om_batch_decode_proto(OM_SIG_TRACES, data, size, 0, &b, &err) == 0 &&
                  om_batch_decode(b, &err) == 0;
-    spm_t w, s;
-    if (conn_spanmetrics_init(&w, cfg, "w") != 0 || conn_spanmetrics_init(&s, cfg, "s") != 0) {
+    spm_t w, s, h;
+    if (conn_spanmetrics_init(&w, cfg, "w") != 0 || conn_spanmetrics_init(&s, cfg, "s") != 0 ||
+        conn_spanmetrics_init(&h, cfg, "h") != 0) {
         abort();
     }
     /* Unchecked bytes reach the wire path's protobuf-c fallback only when small: a request
@@ -116,13 +118,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         compare(&w, &s);
-        /* And what the flush then does to both. */
+        /* The same resource entries in two batches. */
+        om_traces_req_t first = *b->traces, second = *b->traces;
+        first.n_resource_spans /= 2;
+        second.resource_spans += first.n_resource_spans;
+        second.n_resource_spans -= first.n_resource_spans;
+        if (conn_spanmetrics_add(&h, &first, NOW) != 0 ||
+            conn_spanmetrics_add(&h, &second, NOW) != 0) {
+            abort();
+        }
+        compare(&h, &s);
+        /* And what the flush then does to them. */
         conn_spanmetrics_after_flush(&w, NOW + 1);
         conn_spanmetrics_after_flush(&s, NOW + 1);
+        conn_spanmetrics_after_flush(&h, NOW + 1);
         compare(&w, &s);
+        compare(&h, &s);
     }
     om_batch_release(b);
     conn_spanmetrics_free(&w);
     conn_spanmetrics_free(&s);
+    conn_spanmetrics_free(&h);
     return 0;
 }

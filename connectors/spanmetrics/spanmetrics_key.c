@@ -457,3 +457,44 @@ bool conn_spanmetrics_expo_add(spm_expo_t *e, double v, uint32_t max_size)
     e->total++;
     return true;
 }
+
+/* Make room in e for bucket *idx as expo_fit does, lowering src by as much as e was lowered. */
+static bool expo_fit_both(spm_expo_t *e, spm_expo_t *src, uint32_t max_size, int32_t idx)
+{
+    int32_t before = e->scale;
+    if (!expo_fit(e, max_size, &idx)) {
+        return false;
+    }
+    expo_downscale(src, before - e->scale);
+    return true;
+}
+
+bool conn_spanmetrics_expo_merge(spm_expo_t *e, spm_expo_t *src, uint32_t max_size)
+{
+    if (src->total == 0) {
+        return true;
+    }
+    max_size = max_size < 2 ? 2 : max_size;
+    /* At the lower of the two scales, then lowered until both ranges fit: the scale the values
+     * added one by one would have brought e to (a scale only goes down, to the highest at which
+     * all of them fit), and at a scale bucket i of a higher one is i >> (the difference). */
+    if (src->scale > e->scale) {
+        expo_downscale(src, src->scale - e->scale);
+    } else {
+        expo_downscale(e, e->scale - src->scale);
+    }
+    if (src->len > 0) {
+        if (!expo_fit_both(e, src, max_size, src->offset) ||
+            !expo_fit_both(e, src, max_size, src->offset + (int32_t)src->len - 1)) {
+            return false;
+        }
+        for (uint32_t i = 0; i < src->len; i++) {
+            e->counts[src->offset + (int32_t)i - e->offset] += src->counts[i];
+        }
+    }
+    e->zero_count += src->zero_count;
+    e->min = e->total == 0 || src->min < e->min ? src->min : e->min;
+    e->max = e->total == 0 || src->max > e->max ? src->max : e->max;
+    e->total += src->total;
+    return true;
+}

@@ -120,9 +120,22 @@ static void fx_free(fx_t *f)
     uv_loop_close(&f->loop);
 }
 
+static size_t queued(fx_t *f)
+{
+    uint64_t w, l;
+    size_t q;
+    uv_thread_t t;
+    conn_spanmetrics_jobs(f->self, &w, &l, &q, &t);
+    return q;
+}
+
+/* consume returns before the batch is counted (a worker scans it, the loop merges it): the
+ * fixture's consume waits until it is merged, so that the tests see it counted. */
 static int consume(fx_t *f, om_batch_t *b)
 {
-    return conn_spanmetrics_factory.consume_traces(f->self, b);
+    int rc = conn_spanmetrics_factory.consume_traces(f->self, b);
+    OM_TEST_RUN_UNTIL(&f->loop, queued(f) == 0, 10000);
+    return rc;
 }
 
 /* Flushes at f->now; returns the batch sent (owned by the fixture) or NULL. */
@@ -1071,6 +1084,188 @@ static void test_wire_path_equals_struct_path(void)
     }
 }
 
+/* ---- where the work runs ----------------------------------------------------------------- */
+
+static void jobs(fx_t *f, uint64_t *worker, uint64_t *loop, size_t *q, uv_thread_t *t)
+{
+    conn_spanmetrics_jobs(f->self, worker, loop, q, t);
+}
+
+/* A batch of its wire bytes only (as the receiver hands it on), from one of structs. */
+static om_batch_t *wire_batch(om_batch_t *d)
+{
+    size_t n = om_batch_proto_size(d);
+    uint8_t *buf = malloc(n ? n : 1);
+    om_batch_proto_pack(d, buf);
+    om_batch_release(d);
+    om_batch_t *w = NULL;
+    om_err_t err = {0};
+    if (om_batch_decode_proto(OM_SIG_TRACES, buf, n, 0, &w, &err) != 0) {
+        w = NULL;
+    }
+    free(buf);
+    return w;
+}
+
+/* The spans are scanned on a worker thread, from wire bytes and from structs; the loop only
+ * merges. */
+static void test_counted_off_the_loop(void)
+{
+    fx_t f;
+    ASSERT_TRUE(fx_init(&f, ""));
+    uv_thread_t loop_thread = uv_thread_self(), t;
+    uint64_t ws, ls;
+    size_t q;
+    om_batch_t *w = wire_batch(durations_batch());
+    ASSERT_TRUE(w != NULL && w->msg == NULL && w->raw_valid);
+    ASSERT_EQ_INT(consume(&f, w), 0);
+    jobs(&f, &ws, &ls, &q, &t);
+    ASSERT_EQ_UINT(ws, 1);
+    ASSERT_EQ_UINT(ls, 0);
+    ASSERT_TRUE(!uv_thread_equal(&t, &loop_thread));
+    om_batch_t *d = durations_batch();
+    ASSERT_TRUE(d->msg != NULL);
+    ASSERT_EQ_INT(consume(&f, d), 0);
+    jobs(&f, &ws, &ls, &q, &t);
+    ASSERT_EQ_UINT(ws, 2);
+    ASSERT_TRUE(!uv_thread_equal(&t, &loop_thread));
+    om_batch_t *b = flush(&f, true);
+    ASSERT_EQ_UINT(total_calls(b), 16);
+    ASSERT_EQ_UINT(hist_of(b, "GET /")->count, 12);
+    fx_free(&f);
+}
+
+/* When the pool refuses the job, the loop scans the batch itself; it still merges after the
+ * batches that came before it (the cardinality limit shows the order: the first key gets the
+ * series). */
+static void test_pool_refuses(void)
+{
+    fx_t f;
+    ASSERT_TRUE(fx_init(&f, "  aggregation_cardinality_limit: 1\n"));
+    uv_thread_t loop_thread = uv_thread_self(), t;
+    uint64_t ws, ls;
+    size_t q;
+    om_workers_t *pool = f.host.workers;
+    ASSERT_EQ_INT(conn_spanmetrics_factory.consume_traces(f.self, names_batch("span a")), 0);
+    f.host.workers = NULL; /* om_workers_submit refuses: OM_ENOTSUP */
+    ASSERT_EQ_INT(conn_spanmetrics_factory.consume_traces(f.self, names_batch("span b")), 0);
+    jobs(&f, &ws, &ls, &q, &t);
+    ASSERT_EQ_UINT(ls, 1);
+    ASSERT_EQ_UINT(q, 2); /* b is scanned, and waits for a */
+    f.host.workers = pool;
+    OM_TEST_RUN_UNTIL(&f.loop, queued(&f) == 0, 10000);
+    jobs(&f, &ws, &ls, &q, &t);
+    ASSERT_EQ_UINT(ws, 1);
+    ASSERT_EQ_UINT(q, 0);
+    ASSERT_TRUE(uv_thread_equal(&t, &loop_thread)); /* b, merged last, was scanned here */
+    om_batch_t *b = flush(&f, true);
+    ASSERT_EQ_INT(calls_of(b, "a")->as_int, 1);
+    ASSERT_TRUE(calls_of(b, "b") == NULL); /* in the overflow series */
+    ASSERT_EQ_UINT(total_calls(b), 2);
+    fx_free(&f);
+}
+
+/* Shutdown waits for the jobs in flight, and its last flush has all they counted. */
+static void test_shutdown_waits_for_jobs(void)
+{
+    fx_t f;
+    ASSERT_TRUE(fx_init(&f, ""));
+    om_err_t err = {0};
+    ASSERT_EQ_INT(conn_spanmetrics_factory.start(f.self, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ_INT(conn_spanmetrics_factory.consume_traces(f.self, durations_batch()), 0);
+    }
+    ASSERT_EQ_UINT(queued(&f), 5);
+    int done = 0;
+    conn_spanmetrics_factory.shutdown(f.self, done_cb, &done);
+    ASSERT_EQ_INT(f.sent, 0); /* not before the jobs are back */
+    ASSERT_EQ_INT(conn_spanmetrics_factory.consume_traces(f.self, durations_batch()), OM_ESHUTDOWN);
+    for (int i = 0; i < 1000 && !done; i++) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    ASSERT_EQ_INT(done, 1);
+    ASSERT_EQ_INT(f.sent, 1);
+    ASSERT_EQ_UINT(total_calls(f.out), 40);
+    ASSERT_EQ_UINT(hist_of(f.out, "GET /")->count, 30);
+    fx_free(&f);
+}
+
+/* The overflow series takes the exemplars of the first spans over the limit, whatever their
+ * keys, as counting span by span does (a part holds them per key, with their order). */
+static void test_overflow_exemplars_in_span_order(void)
+{
+    fx_t f;
+    ASSERT_TRUE(fx_init(&f, "  aggregation_cardinality_limit: 1\n"
+                            "  exemplars: {enabled: true, max_per_data_point: 2}\n"));
+    ASSERT_EQ_INT(consume(&f, names_batch("span a trace:0102030405060708090a0b0c0d0e0f01;"
+                                          "span b trace:0102030405060708090a0b0c0d0e0f02;"
+                                          "span c trace:0102030405060708090a0b0c0d0e0f03;"
+                                          "span b trace:0102030405060708090a0b0c0d0e0f04")),
+                  0);
+    om_batch_t *b = flush(&f, true);
+    om_metric_t *calls = metric(b, 0, "traces.span.metrics.calls");
+    ASSERT_TRUE(calls != NULL && calls->sum->n_data_points == 2);
+    om_number_dp_t *over = calls->sum->data_points[1];
+    ASSERT_EQ_INT(over->as_int, 3);
+    ASSERT_EQ_UINT(over->n_exemplars, 2);
+    ASSERT_EQ_UINT(over->exemplars[0]->trace_id.data[15], 0x02);
+    ASSERT_EQ_UINT(over->exemplars[1]->trace_id.data[15], 0x03);
+    om_metric_t *dur = metric(b, 0, "traces.span.metrics.duration");
+    om_histogram_dp_t *h = dur->histogram->data_points[1];
+    ASSERT_EQ_UINT(h->n_exemplars, 2);
+    ASSERT_EQ_UINT(h->exemplars[1]->trace_id.data[15], 0x03);
+    fx_free(&f);
+}
+
+static bool expo_same(const spm_expo_t *x, const spm_expo_t *y)
+{
+    if (x->scale != y->scale || x->zero_count != y->zero_count || x->total != y->total ||
+        x->min != y->min || x->max != y->max || x->len != y->len ||
+        (x->len > 0 && x->offset != y->offset)) {
+        return false;
+    }
+    return x->len == 0 || memcmp(x->counts, y->counts, x->len * sizeof *x->counts) == 0;
+}
+
+/* Exponential histograms merged chunk by chunk are the histogram of the values added one by
+ * one: same scale, buckets, counts. */
+static void test_exponential_merge(void)
+{
+    uint64_t x = 88172645463325252u;
+    double vals[600];
+    for (size_t i = 0; i < 600; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        vals[i] = i % 50 == 0 ? 0 : exp((double)(x % 20000) / 1000.0 - 8.0);
+    }
+    uint32_t sizes[] = {2, 5, 20, 160};
+    size_t chunks[] = {1, 3, 17, 100, 600};
+    for (size_t si = 0; si < 4; si++) {
+        for (size_t n = 60; n <= 600; n += 540) {
+            spm_expo_t one;
+            conn_spanmetrics_expo_init(&one);
+            for (size_t i = 0; i < n; i++) {
+                ASSERT_TRUE(conn_spanmetrics_expo_add(&one, vals[i], sizes[si]));
+            }
+            for (size_t ci = 0; ci < 5; ci++) {
+                spm_expo_t all, part;
+                conn_spanmetrics_expo_init(&all);
+                conn_spanmetrics_expo_init(&part);
+                for (size_t i = 0; i < n; i++) {
+                    ASSERT_TRUE(conn_spanmetrics_expo_add(&part, vals[i], sizes[si]));
+                    if ((i + 1) % chunks[ci] == 0 || i + 1 == n) {
+                        ASSERT_TRUE(conn_spanmetrics_expo_merge(&all, &part, sizes[si]));
+                        conn_spanmetrics_expo_reset(&part);
+                    }
+                }
+                ASSERT_TRUE(expo_same(&one, &all));
+                om_free(all.counts);
+                om_free(part.counts);
+            }
+            om_free(one.counts);
+        }
+    }
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_ERROR);
@@ -1095,5 +1290,10 @@ int main(void)
     OM_RUN(test_shutdown_flushes);
     OM_RUN(test_timer);
     OM_RUN(test_wire_path_equals_struct_path);
+    OM_RUN(test_counted_off_the_loop);
+    OM_RUN(test_pool_refuses);
+    OM_RUN(test_shutdown_waits_for_jobs);
+    OM_RUN(test_overflow_exemplars_in_span_order);
+    OM_RUN(test_exponential_merge);
     return om_test_summary();
 }

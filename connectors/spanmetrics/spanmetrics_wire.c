@@ -622,10 +622,10 @@ static bool read_entry(entry_t *e, const uint8_t *p, size_t n)
     return true;
 }
 
-static int count_entry(spm_t *a, const entry_t *e, uint64_t now)
+static int count_entry(spm_t *a, const entry_t *e)
 {
     spm_ctx_t cx;
-    int rc = conn_spanmetrics_begin_resource(a, &cx, a->kvs, e->n_kvs, now);
+    int rc = conn_spanmetrics_begin_resource(a, &cx, a->kvs, e->n_kvs);
     size_t scope = SIZE_MAX;
     for (size_t i = 0; rc > 0 && i < e->n_spans; i++) {
         spm_span_t *sp = &a->spans[i];
@@ -642,7 +642,7 @@ static int count_entry(spm_t *a, const entry_t *e, uint64_t now)
 }
 
 /* protobuf-c reads the entry, and conn_spanmetrics_add_resource counts it. */
-static int fallback(spm_t *a, const uint8_t *p, size_t n, uint64_t now)
+static int fallback(spm_t *a, const uint8_t *p, size_t n)
 {
     a->wire_fallbacks++;
     om_arena_t *ar = om_arena_new(0);
@@ -652,13 +652,13 @@ static int fallback(spm_t *a, const uint8_t *p, size_t n, uint64_t now)
     ProtobufCMessage *m =
         protobuf_c_message_unpack(&opentelemetry__proto__trace__v1__resource_spans__descriptor,
                                   om_arena_pb_allocator(ar), n, p);
-    int rc = m != NULL ? conn_spanmetrics_add_resource(a, (const om_resource_spans_t *)m, now)
+    int rc = m != NULL ? conn_spanmetrics_add_resource(a, (const om_resource_spans_t *)m)
                        : (om_arena_exhausted(ar) ? OM_ENOMEM : OM_EINVAL);
     om_arena_unref(ar);
     return rc;
 }
 
-int conn_spanmetrics_add_wire(spm_t *a, const uint8_t *p, size_t n, uint64_t now)
+static int scan_wire(spm_t *a, const uint8_t *p, size_t n)
 {
     rd_t r = {p, p + n};
     while (r.p < r.end) {
@@ -681,13 +681,21 @@ int conn_spanmetrics_add_wire(spm_t *a, const uint8_t *p, size_t n, uint64_t now
         entry_t e = {.a = a};
         int rc;
         if (read_entry(&e, s, sn)) {
-            rc = count_entry(a, &e, now);
+            rc = count_entry(a, &e);
         } else {
-            rc = e.oom ? OM_ENOMEM : fallback(a, s, sn, now);
+            rc = e.oom ? OM_ENOMEM : fallback(a, s, sn);
         }
         if (rc != 0) {
             return rc;
         }
     }
     return 0;
+}
+
+int conn_spanmetrics_scan_wire(spm_t *s, spm_part_t *part, const uint8_t *p, size_t n)
+{
+    s->part = part;
+    int rc = scan_wire(s, p, n);
+    s->part = NULL;
+    return rc;
 }
