@@ -345,13 +345,17 @@ static bool isal_available(void)
     return isal_loaded;
 }
 
-/* ISA-L's level buffer for level 1..3: its suggested ("default") size, whose token space sets
- * the deflate block size (64 Ki tokens). */
+/* ISA-L's level buffer for level 1..3: the "small" size (16 Ki tokens of block space, 132 KiB
+ * at level 2) rather than its suggested "large" one (64 Ki tokens, 324 KiB). The token space
+ * only sets the deflate block size; every idle compressor keeps its buffer, and the smaller
+ * one made the adaptive default's output 0.15% larger on the load generator's batches (the
+ * compress_ladder check: 1.0398 against 1.0383 of zlib 6's at ISA-L 2; medium: 1.0385) and no
+ * slower (bench/README.md, branch loopcost). */
 static uint32_t isal_buf_size(int level)
 {
-    return level == 1   ? ISAL_DEF_LVL1_DEFAULT
-           : level == 2 ? ISAL_DEF_LVL2_DEFAULT
-           : level == 3 ? ISAL_DEF_LVL3_DEFAULT
+    return level == 1   ? ISAL_DEF_LVL1_SMALL
+           : level == 2 ? ISAL_DEF_LVL2_SMALL
+           : level == 3 ? ISAL_DEF_LVL3_SMALL
                         : 0;
 }
 

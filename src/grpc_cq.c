@@ -75,6 +75,16 @@ void om_grpc_free(om_grpc_t *g)
     om_free(g);
 }
 
+/* The queue's thread, or the loop thread for a completion caught by om_grpc_start_batch. */
+static void run_done(om_grpc_t *g, void *tag, bool ok)
+{
+    OM_TSAN_ACQUIRE(tag); /* pairs with the user's release before it started the op */
+    om_grpc_tag_t *t = tag;
+    pthread_mutex_lock(&g->cb_lock);
+    t->done(t, ok);
+    pthread_mutex_unlock(&g->cb_lock);
+}
+
 static void cq_main(void *arg)
 {
     om_grpc_t *g = arg;
@@ -86,12 +96,26 @@ static void cq_main(void *arg)
         if (ev.type != GRPC_OP_COMPLETE) {
             continue;
         }
-        OM_TSAN_ACQUIRE(ev.tag); /* pairs with the user's release before it started the op */
-        om_grpc_tag_t *t = ev.tag;
-        pthread_mutex_lock(&g->cb_lock);
-        t->done(t, ev.success != 0);
-        pthread_mutex_unlock(&g->cb_lock);
+        run_done(g, ev.tag, ev.success != 0);
     }
+}
+
+/* gRPC's thread-local completion cache (what its C++ callback API uses for the same reason):
+ * while it is set, the first completion for cq that happens on this thread is kept for this
+ * thread instead of being pushed to the queue and waking its poller; flush takes it (and
+ * clears the cache either way). Any tag may be the one caught, not only this batch's (a
+ * completion run by the same exec context), so it goes to its own done. */
+int om_grpc_start_batch(om_grpc_t *g, struct grpc_completion_queue *cq, struct grpc_call *call,
+                        const struct grpc_op *ops, size_t n, om_grpc_tag_t *tag)
+{
+    grpc_completion_queue_thread_local_cache_init(cq);
+    grpc_call_error ce = grpc_call_start_batch(call, ops, n, tag, NULL);
+    void *caught = NULL;
+    int ok = 0;
+    if (grpc_completion_queue_thread_local_cache_flush(cq, &caught, &ok)) {
+        run_done(g, caught, ok != 0);
+    }
+    return (int)ce;
 }
 
 int om_grpc_acquire(om_grpc_t *g, struct grpc_completion_queue **cq, om_err_t *err)

@@ -2852,4 +2852,18 @@ void om_grpc_fence(om_grpc_t *g);
 /* Loop thread: whether the queue and its thread exist now (some user holds it). */
 bool om_grpc_running(const om_grpc_t *g);
 
+/* ---- gRPC: operations whose completion comes back on the loop (issue 14, branch loopcost) ---- */
+struct grpc_call; /* <grpc/grpc.h> */
+struct grpc_op;
+/* Loop thread: grpc_call_start_batch(call, ops, n, tag) on the user's queue cq, except that a
+ * completion that happens during the call itself (a server's reply, written at once) runs its
+ * tag's done here, under the same lock and with the same arguments as the queue's thread would
+ * run it, instead of being queued for that thread. Queued from this thread, it had to wake the
+ * queue's thread (gRPC's kick: an eventfd write; on a shared core the woken thread preempted
+ * the loop twice, the second time for the queue's mutex the loop still held). So done may run
+ * on the loop thread before this returns: it must not assume the queue's thread (posting to a
+ * mailbox is fine). Returns grpc_call_start_batch's grpc_call_error. */
+int om_grpc_start_batch(om_grpc_t *g, struct grpc_completion_queue *cq, struct grpc_call *call,
+                        const struct grpc_op *ops, size_t n, om_grpc_tag_t *tag);
+
 #endif

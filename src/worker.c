@@ -287,10 +287,15 @@ int om_workers_submit(om_workers_t *w, om_job_t *job, om_job_work_fn work, om_jo
     /* Idle workers still to wake up: a thread woken by an earlier submit counts as idle until
      * it takes a job, so this may start one thread more than needed, never one less. */
     bool more = w->queued > w->idle && w->n_threads < w->max_threads;
-    if (w->idle > 0) {
+    bool wake = w->idle > 0;
+    uv_mutex_unlock(&w->lock);
+    /* Signalled after the unlock: signalled under it, a worker woken on the loop's core
+     * preempted the loop, found the lock held, slept on it and preempted the loop again at the
+     * unlock (two switches each way per job). A worker woken in between that finds the queue
+     * empty waits again; the pool is the loop's, so it outlives this call. */
+    if (wake) {
         uv_cond_signal(&w->cond);
     }
-    uv_mutex_unlock(&w->lock);
     if (more && !start_thread(w) && w->n_threads == 0) {
         unqueue_last(w, job); /* nobody would ever run it */
         return OM_EIO;

@@ -227,7 +227,9 @@ static void post_tag(otlp_grpc_server_t *s, tag_t *t, int ok)
 
 static void predecode(otlp_grpc_server_t *s, slot_t *sl);
 
-/* Queue's thread: one event of ours (the service acquired the tag for TSan). */
+/* Queue's thread (or the loop thread, for a reply written during om_grpc_start_batch: then the
+ * slot is SLOT_REPLYING and only the post happens): one event of ours (the service acquired the
+ * tag for TSan). */
 static void tag_done(om_grpc_tag_t *gt, bool ok)
 {
     tag_t *t = (tag_t *)(void *)((char *)gt - offsetof(tag_t, gt));
@@ -514,7 +516,10 @@ static void slot_reply(otlp_grpc_server_t *s, slot_t *sl, int rc, const om_err_t
     sl->state = SLOT_REPLYING;
     sl->tag.lazy = s->state == ST_RUNNING;
     OM_TSAN_RELEASE(&sl->tag.gt);
-    grpc_call_error ce = grpc_call_start_batch(sl->call, ops, n, &sl->tag.gt, NULL);
+    /* The reply is usually written, and so completed, during the call: its completion then
+     * comes back through tag_done on this thread rather than by waking the queue's. */
+    grpc_call_error ce = (grpc_call_error)om_grpc_start_batch(s->r->host->grpc, s->cq, sl->call,
+                                                              ops, n, &sl->tag.gt);
     if (ce != GRPC_CALL_OK) {
         OM_CLOG(s->r->log_name, OM_LOG_WARN, "cannot answer a gRPC call: %s",
                 grpc_call_error_to_string(ce));

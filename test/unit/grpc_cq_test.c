@@ -65,6 +65,8 @@ static int threads_now(const char *name, int want)
 static pthread_t cb_thread;
 static _Atomic int cb_count;
 static _Atomic int cb_other_thread; /* callbacks that ran on another thread than the first */
+static pthread_t loop_thread;       /* the test's (the loop's) thread */
+static _Atomic int cb_on_loop;      /* callbacks run on it: caught by om_grpc_start_batch */
 
 typedef struct user user_t;
 
@@ -97,7 +99,9 @@ struct user {
     grpc_server *server;
     int port;
     bool running;
-    bool hold; /* do not answer calls: keep them open until cancelled */
+    bool hold;           /* do not answer calls: keep them open until cancelled */
+    bool inline_replies; /* answer with om_grpc_start_batch (else grpc_call_start_batch) */
+    om_grpc_t *grpc;
     unsigned held;
     bool shutdown_back;
     op_t slots[SLOTS];
@@ -110,6 +114,12 @@ struct user {
 static void tag_done(om_grpc_tag_t *gt, bool ok)
 {
     op_t *o = (op_t *)(void *)((char *)gt - offsetof(op_t, gt));
+    if (pthread_equal(pthread_self(), loop_thread)) {
+        atomic_fetch_add(&cb_on_loop, 1);
+        o->ok = ok;
+        om_mailbox_post(o->u->mb, &o->msg);
+        return;
+    }
     if (atomic_fetch_add(&cb_count, 1) == 0) {
         cb_thread = pthread_self();
     } else if (!pthread_equal(cb_thread, pthread_self())) {
@@ -165,7 +175,11 @@ static void slot_answer(user_t *u, op_t *o)
     ops[n++].data.recv_close_on_server.cancelled = &o->cancelled;
     o->replying = true;
     start(u, o);
-    if (grpc_call_start_batch(o->call, ops, n, &o->gt, NULL) != GRPC_CALL_OK) {
+    grpc_call_error ce =
+        u->inline_replies
+            ? (grpc_call_error)om_grpc_start_batch(u->grpc, u->cq, o->call, ops, n, &o->gt)
+            : grpc_call_start_batch(o->call, ops, n, &o->gt, NULL);
+    if (ce != GRPC_CALL_OK) {
         abort();
     }
 }
@@ -220,6 +234,7 @@ static void run_op(om_msg_t *m)
 static void user_open(om_host_t *h, user_t *u)
 {
     memset(u, 0, sizeof *u);
+    u->grpc = h->grpc;
     u->mb = om_mailbox_new(h->loop);
     om_err_t err = {0};
     if (u->mb == NULL || om_grpc_acquire(h->grpc, &u->cq, &err) != 0) {
@@ -330,6 +345,8 @@ static void reset_counts(void)
 {
     atomic_store(&cb_count, 0);
     atomic_store(&cb_other_thread, 0);
+    atomic_store(&cb_on_loop, 0);
+    loop_thread = pthread_self();
 }
 
 static void test_no_thread_without_users(void)
@@ -459,6 +476,37 @@ static void test_shutdown_with_calls_in_flight(void)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
+/* om_grpc_start_batch: a server's reply (status OK, the client already half-closed) is written
+ * during the call, and its completion then runs its done on the calling (loop) thread instead
+ * of waking the queue's thread; every call is still answered and every tag comes back. Were
+ * the completion lost, the slots would not re-arm and the calls past SLOTS would hang. */
+static void test_inline_reply_completion_runs_on_the_caller(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    om_host_t host;
+    om_test_host_init(&host, &loop);
+    reset_counts();
+    user_t srv, cli;
+    server_start(&host, &srv, false);
+    srv.inline_replies = true;
+    client_start(&host, &cli, srv.port);
+    const unsigned calls = 4 * SLOTS;
+    for (unsigned i = 0; i < calls; i++) {
+        client_call(&cli);
+        loop_until(&loop, &cli.ok_calls, i + 1); /* one at a time: each reply finds a free slot */
+    }
+    ASSERT_EQ_INT(cli.failed_calls, 0);
+    client_stop(&host, &cli);
+    server_stop(&host, &srv);
+    /* Replies only (requests and the client's batches complete on the queue's thread). */
+    ASSERT_TRUE(atomic_load(&cb_on_loop) >= (int)calls / 2); /* all of them, as a rule */
+    ASSERT_TRUE(atomic_load(&cb_on_loop) <= (int)calls);
+    ASSERT_TRUE(!om_grpc_running(host.grpc));
+    om_test_host_close(&host);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     grpc_init();
@@ -467,6 +515,7 @@ int main(void)
     OM_RUN(test_two_users_share_one_thread);
     OM_RUN(test_one_user_leaves_other_keeps_calling);
     OM_RUN(test_shutdown_with_calls_in_flight);
+    OM_RUN(test_inline_reply_completion_runs_on_the_caller);
     grpc_shutdown();
     return om_test_summary();
 }
