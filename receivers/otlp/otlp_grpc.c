@@ -39,15 +39,15 @@
  * armed the slot, ordered by gRPC) and the server's fields fixed at create and start (auth,
  * max_recv, arena_cap). It does not decode when an authenticator is configured (a call is
  * authenticated before its message is read) or for the catch-all method.
- * Right after decoding, on the same thread, the pipeline's off-loop processors run
- * (otlp_prepare, om.h "Processors off the loop thread": a leading run of filter, attributes,
- * resource when this receiver feeds exactly one pipeline of the signal); the slot keeps the
- * result (prep) and the loop hands it to the rest of the pipeline, whose answer is the
- * reply. This keeps the loop thread's share per span under what one serial thread can carry
- * (issue 14); the queue's one thread then decodes and processes, which caps gRPC intake at
- * what that thread does (about 1.4 us per span with a filter, bench/run 9) unless a large
- * compressed message goes to a worker. A call whose run executed while intake turned to
- * refusing is refused after its processors counted it.
+ * Right after decoding, on the same thread, the pipeline's off-loop processors run (otlp_prepare,
+ * om.h "Processors off the loop thread": a leading run of filter, attributes, resource when this
+ * receiver feeds exactly one pipeline of the signal); the slot keeps the result (prep) and the
+ * loop hands it to the rest of the pipeline, whose answer is the reply. This keeps the loop
+ * thread's share per span under what one serial thread can carry (issue 14); the queue's one
+ * thread then decodes and processes (0.6-0.85 us per span with filter or attributes, bench/run 9
+ * and 10 under load), which caps gRPC intake at what that thread does, about 1.2-1.6 M spans/s,
+ * unless a large compressed message goes to a worker. A call whose run executed while intake
+ * turned to refusing is refused after its processors counted it.
  *
  * A gzip or deflate message of INFLATE_OFFLOAD_MIN compressed bytes or more is inflated and
  * decoded on the host's worker pool (om.h, worker service). From the submit until the job's
