@@ -14,8 +14,10 @@
  * and running are the loop's). The queue thread only reads cq (set before it starts) and runs
  * tags' done callbacks, each under cb_lock: a release takes cb_lock once, so when it returns
  * no callback that was running meanwhile is still running. That is the fence a user needs
- * before it frees what its callbacks touch (a mailbox: a post's uv_async_send comes after the
- * message is visible to the loop, so "my last tag came back" is not enough by itself).
+ * before it frees what its callbacks touch: "my last tag came back" (its message reached the
+ * loop) does not say the callback has returned. The mailbox itself is safe since a post wakes
+ * the loop under its lock (mailbox.c), but a callback may still touch other state after its
+ * post; an uncontended lock per callback costs a few tens of nanoseconds.
  *
  * Shutdown order (each user, then the service)
  * --------------------------------------------

@@ -1503,6 +1503,44 @@ typedef struct om_exphelper_cfg {
     om_queue_cfg_t sending_queue;
 } om_exphelper_cfg_t;
 
+/* The entries of a retry_on_failure field table (om_retry_cfg_t), otelcol's keys and ranges;
+ * initial_default is the first backoff as a duration string: the helper's "5s", or an exporter's
+ * own (prometheusremotewrite: "50ms"). End the table with {.key = NULL}. */
+#define OM_RETRY_FIELD_LIST(initial_default)                                                       \
+    {.key = "enabled",                                                                             \
+     .type = OM_F_BOOL,                                                                            \
+     .offset = offsetof(om_retry_cfg_t, enabled),                                                  \
+     .def = "true"},                                                                               \
+        {.key = "initial_interval",                                                                \
+         .type = OM_F_DURATION,                                                                    \
+         .offset = offsetof(om_retry_cfg_t, initial_interval),                                     \
+         .def = (initial_default),                                                                 \
+         .min = 0,                                                                                 \
+         .max = 9.2e18},                                                                           \
+        {.key = "randomization_factor",                                                            \
+         .type = OM_F_DOUBLE,                                                                      \
+         .offset = offsetof(om_retry_cfg_t, randomization_factor),                                 \
+         .def = "0.5",                                                                             \
+         .min = 0,                                                                                 \
+         .max = 1},                                                                                \
+        {.key = "multiplier",                                                                      \
+         .type = OM_F_DOUBLE,                                                                      \
+         .offset = offsetof(om_retry_cfg_t, multiplier),                                           \
+         .def = "1.5",                                                                             \
+         .min = 1,                                                                                 \
+         .max = 1000},                                                                             \
+        {.key = "max_interval",                                                                    \
+         .type = OM_F_DURATION,                                                                    \
+         .offset = offsetof(om_retry_cfg_t, max_interval),                                         \
+         .def = "30s",                                                                             \
+         .min = 0,                                                                                 \
+         .max = 9.2e18},                                                                           \
+    {                                                                                              \
+        .key = "max_elapsed_time", .type = OM_F_DURATION,                                          \
+        .offset = offsetof(om_retry_cfg_t, max_elapsed_time), .def = "300s", .min = 0,             \
+        .max = 9.2e18                                                                              \
+    }
+
 extern const om_field_t om__retry_fields[];
 extern const om_field_t om__queue_fields[];
 #define OM_EXPHELPER_FIELDS(cfg_type, member, timeout_default)                                     \
