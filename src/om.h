@@ -832,7 +832,8 @@ typedef enum {
 
 /* Hand a batch to a component. It always takes ownership of the reference, errors included.
  * Returns 0 (accepted), a retryable code (OM_EREFUSED, OM_EAGAIN: the client should retry) or
- * a permanent one (OM_EINVAL, OM_EPERM...). Called on the loop thread; never blocks. */
+ * a permanent one (OM_EINVAL, OM_EPERM...). Called on the loop thread (a processor declaring
+ * OM_CAP_OFF_LOOP: on the thread that decoded the request, see below); never blocks. */
 typedef int (*om_consume_fn)(void *self, om_batch_t *batch);
 typedef void (*om_done_fn)(void *arg);
 
@@ -868,7 +869,7 @@ int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch);
 /* nothing runs. On the loop, om_consumer_finish hands what is left to the rest of the chain */
 /* and returns the pipeline's answer exactly as om_consumer_consume would have: a refusal    */
 /* from batch, an exporter or intake, an error of a processor of the run. A batch handed to  */
-/* om_consumer_consume instead (on the loop) goes through the same run, on the loop. */
+/* om_consumer_consume instead (on the loop) goes through the same run, on the loop.       */
 #define OM_CAP_OFF_LOOP (1u << 1)
 
 /* A request's batch after the off-loop part of its pipeline. Owned by the receiver from
