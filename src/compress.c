@@ -14,7 +14,6 @@
  * belongs to the loop thread; om_decompress allocates its own decoder. The one shared thing
  * is a set's adaptive-level state (below), which the set's compressors update from whatever
  * worker runs them: an atomic counter and level on every batch, a mutex on sample batches. */
-#include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -313,31 +312,30 @@ static int run_libdeflate(om_compressor_t *c, int level, const uint8_t *in, size
  * of resident memory with nothing compressed, against issue 14's idle target), and most
  * configs never compress with it. Without it (package libisal2 missing) the ladder starts at
  * libdeflate 1 and says so once. */
-#define ISAL_SONAME "libisal.so.2"
-static struct {
+typedef struct isal_api {
     __typeof__(isal_deflate_stateless_init) *init;
     __typeof__(isal_deflate_stateless) *run;
-} isal_api;
+} isal_api_t;
+static isal_api_t isal_api;
+static const om_dl_sym_t isal_syms[] = {
+    OM_DL_SYM(isal_api_t, init, "isal_deflate_stateless_init"),
+    OM_DL_SYM(isal_api_t, run, "isal_deflate_stateless"),
+};
+static om_dl_lib_t libisal = {.soname = "libisal.so.2",
+                              .package = "libisal2",
+                              .syms = isal_syms,
+                              .n_syms = sizeof isal_syms / sizeof isal_syms[0],
+                              .table = &isal_api};
 static pthread_once_t isal_once = PTHREAD_ONCE_INIT;
 static bool isal_loaded;
 
 static void isal_load(void)
 {
-    /* Never closed: compressors on any thread may use it until exit. */
-    void *h = dlopen(ISAL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    void *init = h != NULL ? dlsym(h, "isal_deflate_stateless_init") : NULL;
-    void *run = h != NULL ? dlsym(h, "isal_deflate_stateless") : NULL;
-    if (init == NULL || run == NULL) {
-        const char *why = dlerror();
-        OM_LOG(OM_LOG_INFO,
-               "gzip: %s not loaded (%s): the adaptive default level uses libdeflate only",
-               ISAL_SONAME, why != NULL ? why : "unknown error");
-        return;
+    om_err_t err = {0};
+    isal_loaded = om_dl_load(&libisal, &err) == 0;
+    if (!isal_loaded) {
+        OM_LOG(OM_LOG_INFO, "gzip: %s: the adaptive default level uses libdeflate only", err.msg);
     }
-    /* POSIX: a dlsym result converts to a function pointer; memcpy says so in C11. */
-    memcpy(&isal_api.init, &init, sizeof init);
-    memcpy(&isal_api.run, &run, sizeof run);
-    isal_loaded = true;
 }
 
 /* Any thread: whether ISA-L can be used (loading it the first time). */

@@ -2823,6 +2823,43 @@ int om_decompress(om_comp_t alg, const uint8_t *in, size_t n, size_t max, uint8_
                   size_t *out_len, om_err_t *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Libraries loaded on first use (src/dl.c). A library that only some configs need (libcurl   */
+/* for HTTP clients, ISA-L for gzip, SQLite and MariaDB's client for the alarm store) is not  */
+/* linked: at start-up the loader would map it and relocate it for every collector, which    */
+/* costs resident memory and start-up time whether or not the config uses it (issue 14's     */
+/* idle target). Its user describes a table of function pointers (each member declared with  */
+/* __typeof__ of the library's own declaration, so the types are the header's) and calls      */
+/* om_dl_load before the first call through it. deploy/make-rootfs copies these libraries   */
+/* into the image by name, since ldd cannot see them.                                         */
+
+typedef struct om_dl_sym {
+    const char *name; /* the symbol, e.g. "sqlite3_open_v2" */
+    size_t offset;    /* of its function pointer in the table */
+} om_dl_sym_t;
+#define OM_DL_SYM(table_type, member, symbol)                                                      \
+    {                                                                                              \
+        (symbol), offsetof(table_type, member)                                                     \
+    }
+
+/* One library. Define it statically with the first five members; the rest is the loader's
+ * (zero-initialised). */
+typedef struct om_dl_lib {
+    const char *soname;  /* "libsqlite3.so.0" */
+    const char *package; /* the Debian package that has it, for the message */
+    const om_dl_sym_t *syms;
+    size_t n_syms;
+    void *table;      /* filled by om_dl_load; read-only afterwards (any thread) */
+    atomic_int state; /* 0 not tried, 1 loaded, -1 failed */
+    char failure[240];
+} om_dl_lib_t;
+
+/* Loads the library and fills its table, once; later calls return the first result (cheaply
+ * once loaded). Any thread. Returns 0, or OM_ENOTSUP with the reason in err (the library or a
+ * symbol missing, naming the package). It may block reading the library from disk, once.
+ * The library is never unloaded: its functions may be running on any thread until exit. */
+int om_dl_load(om_dl_lib_t *lib, om_err_t *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* gRPC completion queue: one queue and one thread for the process (src/grpc_cq.c). gRPC 1.51  */
 /* polls every socket of the process from whichever thread waits on a queue, so components    */
 /* with a queue and a thread each woke each other for every event of the other's sockets.     */

@@ -232,6 +232,11 @@ typedef struct as_backend {
 
 extern const as_backend_t as_sqlite_backend;
 extern const as_backend_t as_mariadb_backend;
+/* Any thread. Load the backend's client library on first use (om_dl_load): 0, or OM_ENOTSUP
+ * naming the missing library and its package. The backends' opens call it; so does the
+ * config's validation, so that a missing library is a config error, not a failing start. */
+int as_sqlite_load(om_err_t *err);
+int as_mariadb_load(om_err_t *err);
 
 /* Worker thread. Open u with its backend, create or migrate the schema to the latest version
  * (each migration in its own transaction), prepare the statements. OM_ECONFIG when the

@@ -464,6 +464,14 @@ int exp_as_config_validate(const void *vcfg, om_err_t *err)
     }
     as_db_kind_t kind = u.kind;
     as_url_free(&u);
+    rc = kind == AS_DB_SQLITE ? as_sqlite_load(err) : as_mariadb_load(err);
+    if (rc != 0) {
+        /* The loader's reason, re-said about the key (om_err_at keeps a first error). */
+        om_err_t load_err = *err;
+        *err = (om_err_t){0};
+        om_err_at(err, "database", "%s", load_err.msg);
+        return OM_ECONFIG;
+    }
     rc = tls_validate(c, kind, err);
     return rc ? rc : om_exphelper_cfg_validate(&c->helper, err);
 }

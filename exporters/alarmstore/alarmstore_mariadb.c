@@ -38,6 +38,94 @@
 
 #include "alarmstore.h"
 
+/* MariaDB Connector/C (libmariadb) is loaded on first use (om.h, "Libraries loaded on first use"):
+ * a collector without this backend does not map it. The calls below keep the library's names, which
+ * the defines after the table turn into calls through it; as_mariadb_load fills it before the
+ * first one (the backend's opens and the exporter's config validation call it). */
+#define AS_MARIADB_FUNCTIONS(X)                                                                    \
+    X(mysql_close)                                                                                 \
+    X(mysql_errno)                                                                                 \
+    X(mysql_error)                                                                                 \
+    X(mysql_fetch_fields)                                                                          \
+    X(mysql_fetch_row)                                                                             \
+    X(mysql_field_count)                                                                           \
+    X(mysql_free_result)                                                                           \
+    X(mysql_init)                                                                                  \
+    X(mysql_num_fields)                                                                            \
+    X(mysql_options)                                                                               \
+    X(mysql_query)                                                                                 \
+    X(mysql_real_connect)                                                                          \
+    X(mysql_real_escape_string)                                                                    \
+    X(mysql_real_query)                                                                            \
+    X(mysql_rollback)                                                                              \
+    X(mysql_stmt_affected_rows)                                                                    \
+    X(mysql_stmt_attr_set)                                                                         \
+    X(mysql_stmt_bind_param)                                                                       \
+    X(mysql_stmt_bind_result)                                                                      \
+    X(mysql_stmt_close)                                                                            \
+    X(mysql_stmt_errno)                                                                            \
+    X(mysql_stmt_error)                                                                            \
+    X(mysql_stmt_execute)                                                                          \
+    X(mysql_stmt_fetch)                                                                            \
+    X(mysql_stmt_init)                                                                             \
+    X(mysql_stmt_insert_id)                                                                        \
+    X(mysql_stmt_prepare)                                                                          \
+    X(mysql_stmt_result_metadata)                                                                  \
+    X(mysql_stmt_store_result)                                                                     \
+    X(mysql_store_result)
+typedef struct as_mariadb_api {
+#define X(f) __typeof__(f) *f;
+    AS_MARIADB_FUNCTIONS(X)
+#undef X
+} as_mariadb_api_t;
+static as_mariadb_api_t mariadb;
+static const om_dl_sym_t mariadb_syms[] = {
+#define X(f) OM_DL_SYM(as_mariadb_api_t, f, #f),
+    AS_MARIADB_FUNCTIONS(X)
+#undef X
+};
+static om_dl_lib_t libmariadb = {.soname = "libmariadb.so.3",
+                                 .package = "libmariadb3",
+                                 .syms = mariadb_syms,
+                                 .n_syms = sizeof mariadb_syms / sizeof mariadb_syms[0],
+                                 .table = &mariadb};
+
+int as_mariadb_load(om_err_t *err)
+{
+    return om_dl_load(&libmariadb, err);
+}
+
+#define mysql_close mariadb.mysql_close
+#define mysql_errno mariadb.mysql_errno
+#define mysql_error mariadb.mysql_error
+#define mysql_fetch_fields mariadb.mysql_fetch_fields
+#define mysql_fetch_row mariadb.mysql_fetch_row
+#define mysql_field_count mariadb.mysql_field_count
+#define mysql_free_result mariadb.mysql_free_result
+#define mysql_init mariadb.mysql_init
+#define mysql_num_fields mariadb.mysql_num_fields
+#define mysql_options mariadb.mysql_options
+#define mysql_query mariadb.mysql_query
+#define mysql_real_connect mariadb.mysql_real_connect
+#define mysql_real_escape_string mariadb.mysql_real_escape_string
+#define mysql_real_query mariadb.mysql_real_query
+#define mysql_rollback mariadb.mysql_rollback
+#define mysql_stmt_affected_rows mariadb.mysql_stmt_affected_rows
+#define mysql_stmt_attr_set mariadb.mysql_stmt_attr_set
+#define mysql_stmt_bind_param mariadb.mysql_stmt_bind_param
+#define mysql_stmt_bind_result mariadb.mysql_stmt_bind_result
+#define mysql_stmt_close mariadb.mysql_stmt_close
+#define mysql_stmt_errno mariadb.mysql_stmt_errno
+#define mysql_stmt_error mariadb.mysql_stmt_error
+#define mysql_stmt_execute mariadb.mysql_stmt_execute
+#define mysql_stmt_fetch mariadb.mysql_stmt_fetch
+#define mysql_stmt_init mariadb.mysql_stmt_init
+#define mysql_stmt_insert_id mariadb.mysql_stmt_insert_id
+#define mysql_stmt_prepare mariadb.mysql_stmt_prepare
+#define mysql_stmt_result_metadata mariadb.mysql_stmt_result_metadata
+#define mysql_stmt_store_result mariadb.mysql_stmt_store_result
+#define mysql_store_result mariadb.mysql_store_result
+
 #define N_PARAMS (AS_COL_N_TEXT + 9)
 
 /* Rows per multi-row INSERT: one round trip for 64 rows instead of 64 (a server a network
@@ -241,6 +329,10 @@ static int set_tls(MYSQL *my, const om_tls_client_cfg_t *tls)
 static int my_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_ms, as_conn_t **out,
                    om_err_t *err)
 {
+    int rc = as_mariadb_load(err);
+    if (rc != 0) {
+        return rc;
+    }
     as_conn_t *c = om_calloc(1, sizeof *c);
     MYSQL *my = c != NULL ? mysql_init(NULL) : NULL;
     if (my == NULL) {
@@ -268,7 +360,7 @@ static int my_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_
         fail_my(my, what, err);
         return OM_EAGAIN;
     }
-    int rc = my_exec(c, "SET time_zone = '+00:00'", err);
+    rc = my_exec(c, "SET time_zone = '+00:00'", err);
     rc = rc ? rc
             : my_exec(c, "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", err);
     return rc ? rc : my_exec(c, "SET autocommit = 1", err);

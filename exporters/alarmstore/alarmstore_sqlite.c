@@ -20,6 +20,84 @@
 
 #include "alarmstore.h"
 
+/* SQLite (libsqlite3) is loaded on first use (om.h, "Libraries loaded on first use"): a collector
+ * without this backend does not map it. The calls below keep the library's names, which
+ * the defines after the table turn into calls through it; as_sqlite_load fills it before the
+ * first one (the backend's opens and the exporter's config validation call it). */
+#define AS_SQLITE_FUNCTIONS(X)                                                                     \
+    X(sqlite3_bind_double)                                                                         \
+    X(sqlite3_bind_int64)                                                                          \
+    X(sqlite3_bind_null)                                                                           \
+    X(sqlite3_bind_text)                                                                           \
+    X(sqlite3_busy_timeout)                                                                        \
+    X(sqlite3_changes)                                                                             \
+    X(sqlite3_clear_bindings)                                                                      \
+    X(sqlite3_close)                                                                               \
+    X(sqlite3_close_v2)                                                                            \
+    X(sqlite3_column_bytes)                                                                        \
+    X(sqlite3_column_count)                                                                        \
+    X(sqlite3_column_int)                                                                          \
+    X(sqlite3_column_text)                                                                         \
+    X(sqlite3_errmsg)                                                                              \
+    X(sqlite3_errstr)                                                                              \
+    X(sqlite3_exec)                                                                                \
+    X(sqlite3_extended_result_codes)                                                               \
+    X(sqlite3_finalize)                                                                            \
+    X(sqlite3_get_autocommit)                                                                      \
+    X(sqlite3_last_insert_rowid)                                                                   \
+    X(sqlite3_open_v2)                                                                             \
+    X(sqlite3_prepare_v2)                                                                          \
+    X(sqlite3_prepare_v3)                                                                          \
+    X(sqlite3_reset)                                                                               \
+    X(sqlite3_step)
+typedef struct as_sqlite_api {
+#define X(f) __typeof__(f) *f;
+    AS_SQLITE_FUNCTIONS(X)
+#undef X
+} as_sqlite_api_t;
+static as_sqlite_api_t sqlite;
+static const om_dl_sym_t sqlite_syms[] = {
+#define X(f) OM_DL_SYM(as_sqlite_api_t, f, #f),
+    AS_SQLITE_FUNCTIONS(X)
+#undef X
+};
+static om_dl_lib_t libsqlite = {.soname = "libsqlite3.so.0",
+                                .package = "libsqlite3-0",
+                                .syms = sqlite_syms,
+                                .n_syms = sizeof sqlite_syms / sizeof sqlite_syms[0],
+                                .table = &sqlite};
+
+int as_sqlite_load(om_err_t *err)
+{
+    return om_dl_load(&libsqlite, err);
+}
+
+#define sqlite3_bind_double sqlite.sqlite3_bind_double
+#define sqlite3_bind_int64 sqlite.sqlite3_bind_int64
+#define sqlite3_bind_null sqlite.sqlite3_bind_null
+#define sqlite3_bind_text sqlite.sqlite3_bind_text
+#define sqlite3_busy_timeout sqlite.sqlite3_busy_timeout
+#define sqlite3_changes sqlite.sqlite3_changes
+#define sqlite3_clear_bindings sqlite.sqlite3_clear_bindings
+#define sqlite3_close sqlite.sqlite3_close
+#define sqlite3_close_v2 sqlite.sqlite3_close_v2
+#define sqlite3_column_bytes sqlite.sqlite3_column_bytes
+#define sqlite3_column_count sqlite.sqlite3_column_count
+#define sqlite3_column_int sqlite.sqlite3_column_int
+#define sqlite3_column_text sqlite.sqlite3_column_text
+#define sqlite3_errmsg sqlite.sqlite3_errmsg
+#define sqlite3_errstr sqlite.sqlite3_errstr
+#define sqlite3_exec sqlite.sqlite3_exec
+#define sqlite3_extended_result_codes sqlite.sqlite3_extended_result_codes
+#define sqlite3_finalize sqlite.sqlite3_finalize
+#define sqlite3_get_autocommit sqlite.sqlite3_get_autocommit
+#define sqlite3_last_insert_rowid sqlite.sqlite3_last_insert_rowid
+#define sqlite3_open_v2 sqlite.sqlite3_open_v2
+#define sqlite3_prepare_v2 sqlite.sqlite3_prepare_v2
+#define sqlite3_prepare_v3 sqlite.sqlite3_prepare_v3
+#define sqlite3_reset sqlite.sqlite3_reset
+#define sqlite3_step sqlite.sqlite3_step
+
 struct as_conn {
     sqlite3 *db;
     sqlite3_stmt *ins_exec, *ins_alarm;
@@ -99,6 +177,10 @@ static int sq_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_
                    om_err_t *err)
 {
     (void)cfg;
+    int rc = as_sqlite_load(err);
+    if (rc != 0) {
+        return rc;
+    }
     as_conn_t *c = om_calloc(1, sizeof *c);
     if (c == NULL) {
         om_err_set(err, OM_ENOMEM, "out of memory");
@@ -367,6 +449,10 @@ static int rd_open(const as_url_t *u, const exp_as_cfg_t *cfg, uint64_t timeout_
                    as_reader_t **out, om_err_t *err)
 {
     (void)cfg;
+    int rc = as_sqlite_load(err);
+    if (rc != 0) {
+        return rc;
+    }
     as_reader_t *r = om_calloc(1, sizeof *r);
     if (r == NULL) {
         om_err_set(err, OM_ENOMEM, "out of memory");
