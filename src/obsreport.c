@@ -56,3 +56,14 @@ int om_obsrecv_deliver(const om_obsrecv_t *o, const om_consumer_t *next, om_batc
     }
     return rc;
 }
+
+int om_obsrecv_deliver_prepared(const om_obsrecv_t *o, const om_consumer_t *next, om_prepared_t *p)
+{
+    int idx = om_signal_index(p->signal);
+    size_t items = p->items; /* the request's, before the run's processors dropped any */
+    int rc = om_consumer_finish(next, p);
+    if (idx >= 0) {
+        om_metric_counter_add(rc == 0 ? o->accepted[idx] : o->refused[idx], items);
+    }
+    return rc;
+}

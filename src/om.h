@@ -832,7 +832,8 @@ typedef enum {
 
 /* Hand a batch to a component. It always takes ownership of the reference, errors included.
  * Returns 0 (accepted), a retryable code (OM_EREFUSED, OM_EAGAIN: the client should retry) or
- * a permanent one (OM_EINVAL, OM_EPERM...). Called on the loop thread; never blocks. */
+ * a permanent one (OM_EINVAL, OM_EPERM...). Called on the loop thread (a processor declaring
+ * OM_CAP_OFF_LOOP: on the thread that decoded the request, see below); never blocks. */
 typedef int (*om_consume_fn)(void *self, om_batch_t *batch);
 typedef void (*om_done_fn)(void *arg);
 
@@ -844,6 +845,51 @@ typedef struct om_consumer {
 
 /* Passes the batch on; a consumer with no function releases it and returns OM_ENOTSUP. */
 int om_consumer_consume(const om_consumer_t *c, om_batch_t *batch);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Processors off the loop thread (offloop.c). The loop thread is the collector's one serial  */
+/* resource; a processor that needs nothing of it (filter, attributes, resource) can run on   */
+/* the thread that already decoded the request (gRPC's completion-queue thread, an HTTP      */
+/* worker), so that the loop only hands the result on, as otelcol runs processors on the     */
+/* receiver's goroutine.                                                                      */
+/*                                                                                            */
+/* A processor factory declares OM_CAP_OFF_LOOP when its consume:                            */
+/*   - touches no uv handle and does not read the loop's time (uv_now): uv_hrtime instead;   */
+/*   - passes at most one batch on, within the call (it buffers nothing, starts no timer);    */
+/*   - updates its counters with om_metric_counter_add or other atomics (its shutdown may     */
+/*     read them on the loop).                                                                */
+/* It need not be reentrant: the core never runs one instance on two threads at once (a      */
+/* mutex per pipeline run, uncontended but for a loop-side delivery racing an off-loop one). */
+/*                                                                                            */
+/* The core groups a pipeline's leading processors that declare it into one run (a pipeline  */
+/* starting with memory_limiter or batch has none). A receiver that decodes off the loop     */
+/* calls om_consumer_prepare on that thread with the consumer it was given: when that        */
+/* consumer is one pipeline's entry with a run (the receiver feeds exactly that pipeline for */
+/* the signal), the run executes there and its result waits in the om_prepared_t; otherwise  */
+/* nothing runs. On the loop, om_consumer_finish hands what is left to the rest of the chain */
+/* and returns the pipeline's answer exactly as om_consumer_consume would have: a refusal    */
+/* from batch, an exporter or intake, an error of a processor of the run. A batch handed to  */
+/* om_consumer_consume instead (on the loop) goes through the same run, on the loop.       */
+#define OM_CAP_OFF_LOOP (1u << 1)
+
+/* A request's batch after the off-loop part of its pipeline. Owned by the receiver from
+ * om_consumer_prepare to om_consumer_finish or om_prepared_release. */
+typedef struct om_prepared {
+    om_batch_t *batch;  /* what the loop still hands on; NULL when nothing is left */
+    const void *stage;  /* core-private: the run that executed, NULL when none did */
+    size_t items;       /* the request's items as received (receiver counters) */
+    om_signal_t signal; /* the request's signal */
+    int rc;             /* the run's answer when it ran */
+} om_prepared_t;
+
+/* Any thread, once per request, right after decoding: takes batch. Runs next's off-loop
+ * processors when next is a pipeline entry that has them; else only keeps batch in p. */
+void om_consumer_prepare(const om_consumer_t *next, om_batch_t *batch, om_prepared_t *p);
+/* Loop thread: hands p's batch on (to the rest of the pipeline after its run, or to next when
+ * nothing ran) and returns the answer om_consumer_consume would have given. p is empty after. */
+int om_consumer_finish(const om_consumer_t *next, om_prepared_t *p);
+/* Any thread: releases what p holds (a request answered otherwise: intake refusing). */
+void om_prepared_release(om_prepared_t *p);
 
 /* What the core lends to components: the loop, the metrics registry, the shared worker pool
  * and the intake's backpressure (see their sections below). Components read these fields and
@@ -1424,6 +1470,9 @@ int om_obsrecv_init(om_obsrecv_t *o, om_host_t *host, const char *receiver_id,
 /* Hand batch to next (om_consumer_consume) and count its items by the answer: 0 accepted,
  * anything else refused. Returns what next returned. */
 int om_obsrecv_deliver(const om_obsrecv_t *o, const om_consumer_t *next, om_batch_t *batch);
+/* As om_obsrecv_deliver for a batch prepared off the loop (om_consumer_prepare): counts the
+ * items the request had, hands p on with om_consumer_finish. */
+int om_obsrecv_deliver_prepared(const om_obsrecv_t *o, const om_consumer_t *next, om_prepared_t *p);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Exporter helper: what otelcol's exporterhelper does, shared by every exporter: a bounded    */

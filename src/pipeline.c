@@ -89,6 +89,8 @@ struct om_graph {
     size_t n_inst;
     om__fanout_t **fanouts;
     size_t n_fanouts;
+    om__stage_t **runs; /* owned: the pipelines' off-loop runs (offloop.c) */
+    size_t n_runs;
     bool registered; /* the enabled extensions are registered with the host */
     /* Introspection (om_host_pipelines), made on first use. */
     om_pipeline_info_t *info;
@@ -1107,9 +1109,29 @@ static int create_pipeline_procs(om_graph_t *g, pipeline_t *p, om_diags_t *d)
     if (rc != 0 || p->procs == NULL) {
         return OM_ENOMEM;
     }
+    /* The leading processors that may run off the loop form one run (offloop.c): the last of
+     * them is handed the stage's handoff instead of its successor, and the pipeline's entry is
+     * the stage. */
+    size_t lead = 0;
+    while (lead < p->np && (p->processors[lead]->f->caps & OM_CAP_OFF_LOOP) != 0) {
+        lead++;
+    }
+    om__stage_t *stage = NULL;
+    if (lead > 0) {
+        stage = om__stage_new();
+        if (stage == NULL || GROW(g->runs, g->n_runs) != 0) {
+            om__stage_free(stage);
+            return OM_ENOMEM;
+        }
+        g->runs[g->n_runs - 1] = stage;
+    }
     /* From the last processor to the first, each created with its successor as next. */
     for (size_t k = p->np; k-- > 0;) {
         om_consumer_t nexts[OM_SIG_COUNT] = {{0}};
+        if (stage != NULL && k + 1 == lead) {
+            om__stage_set_rest(stage, next);
+            next = om__stage_handoff(stage);
+        }
         nexts[om_signal_index(p->sig)] = next;
         rc = create_instance(g, p->processors[k], p->id, p->sig, nexts, &p->procs[k], d);
         if (rc != 0) {
@@ -1119,6 +1141,10 @@ static int create_pipeline_procs(om_graph_t *g, pipeline_t *p, om_diags_t *d)
                                .consume = consume_fn(p->processors[k]->f, p->sig)};
     }
     p->entry = next;
+    if (stage != NULL) {
+        om__stage_set_head(stage, next);
+        p->entry = om__stage_entry(stage);
+    }
     return 0;
 }
 
@@ -1506,6 +1532,10 @@ void om_graph_free(om_graph_t *g)
         om__fanout_free(g->fanouts[i]);
     }
     om_free(g->fanouts);
+    for (size_t i = 0; i < g->n_runs; i++) {
+        om__stage_free(g->runs[i]);
+    }
+    om_free(g->runs);
     for (size_t i = 0; i < g->n_pipes; i++) {
         pipeline_t *p = &g->pipes[i];
         om_free(p->id);

@@ -45,4 +45,17 @@ void om__fanout_free(om__fanout_t *f);
 /* The om_consume_fn of a fan-out (self: the om__fanout_t). */
 int om__fanout_consume(void *self, om_batch_t *batch);
 
+/* A pipeline's leading run of OM_CAP_OFF_LOOP processors (offloop.c). Made before the run's
+ * processors are created: its rest (what follows the run) is set first, and the run's last
+ * processor gets om__stage_handoff as its next; then its head (the run's first processor).
+ * om__stage_entry is what receivers and connectors hand the pipeline's data to. The graph
+ * frees it after its processors. NULL when out of memory. */
+typedef struct om__stage om__stage_t;
+om__stage_t *om__stage_new(void);
+void om__stage_free(om__stage_t *st);
+void om__stage_set_rest(om__stage_t *st, om_consumer_t rest);
+void om__stage_set_head(om__stage_t *st, om_consumer_t head);
+om_consumer_t om__stage_handoff(om__stage_t *st);
+om_consumer_t om__stage_entry(om__stage_t *st);
+
 #endif

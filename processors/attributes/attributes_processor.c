@@ -18,7 +18,14 @@
  *
  * Errors: a batch whose edits do not fit its edit room (OM_ETOOBIG) or that runs out of memory
  * is refused with that code, never forwarded half-edited (an action may be the one that
- * deletes a password). Loop thread only. */
+ * deletes a password).
+ *
+ * Threads: OM_CAP_OFF_LOOP (om.h, "Processors off the loop thread"): the core may run consume
+ * on the thread that decoded the request (gRPC's completion-queue thread, an HTTP worker), one
+ * thread at a time, so that the loop thread keeps only what must be serial (issue 14). The
+ * actions and the config are read-only after create; the walk's state and the warnings' rate
+ * limit are this instance's and only consume touches them; the time is uv_hrtime's, not the
+ * loop's cached one. */
 #include <string.h>
 
 #include "attributes.h"
@@ -35,7 +42,6 @@ typedef struct proc_attributes {
     const om_metric_t *last_metric;
     bool last_skip;
     uint64_t last_warn_ms;
-    uv_loop_t *loop;
     bool shut;
     bool wire; /* the actions can run on wire bytes, on every item */
 } proc_attributes_t;
@@ -118,7 +124,6 @@ static int attributes_create(const om_create_args_t *a, void **self, om_err_t *e
     }
     p->cfg = cfg;
     p->log_name = a->log_name;
-    p->loop = a->host != NULL ? a->host->loop : NULL;
     memcpy(p->next, a->next, sizeof p->next);
     unsigned sigs = a->signals != 0 ? a->signals : OM_SIG_ALL;
     int rc = proc_attraction_new(&cfg->actions, "actions", &p->actions, err);
@@ -205,7 +210,7 @@ static int apply_item(om_item_t *it, void *arg)
 
 static void warn_refused(proc_attributes_t *p, int rc, const om_batch_t *b, const om_err_t *err)
 {
-    uint64_t now = p->loop != NULL ? uv_now(p->loop) : 0;
+    uint64_t now = uv_hrtime() / 1000000; /* any thread: not uv_now */
     if (p->last_warn_ms != 0 && now - p->last_warn_ms < 1000) {
         return;
     }
@@ -277,7 +282,7 @@ const om_factory_t proc_attributes_factory = {
     .help = "inserts, updates, deletes, hashes, extracts and converts attributes of spans, data "
             "points and log records",
     .signals = OM_SIG_ALL,
-    .caps = OM_CAP_MUTATES_DATA,
+    .caps = OM_CAP_MUTATES_DATA | OM_CAP_OFF_LOOP,
     .config_size = sizeof(proc_attributes_cfg_t),
     .fields = attributes_fields,
     .config_validate = attributes_validate,

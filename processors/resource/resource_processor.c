@@ -8,7 +8,14 @@
  * forwarded with its wire bytes. When every action needs no value parsed (insert, update,
  * upsert, delete), a batch that is still its wire bytes is edited on the bytes instead
  * (proc_attraction_wire_apply). A batch whose edits do not fit its edit room is refused with
- * OM_ETOOBIG, never forwarded half-edited. Loop thread only. */
+ * OM_ETOOBIG, never forwarded half-edited.
+ *
+ * Threads: OM_CAP_OFF_LOOP (om.h, "Processors off the loop thread"): the core may run consume
+ * on the thread that decoded the request (gRPC's completion-queue thread, an HTTP worker), one
+ * thread at a time, so that the loop thread keeps only what must be serial (issue 14). The
+ * actions and the config are read-only after create; the walk's state and the warnings' rate
+ * limit are this instance's and only consume touches them; the time is uv_hrtime's, not the
+ * loop's cached one. */
 #include <string.h>
 
 #include "../attraction/attraction.h"
@@ -23,7 +30,6 @@ typedef struct proc_resource {
     proc_attraction_t *actions;
     bool needs_edit;
     uint64_t last_warn_ms;
-    uv_loop_t *loop;
     bool shut;
     bool wire; /* the actions can run on wire bytes */
 } proc_resource_t;
@@ -66,7 +72,6 @@ static int resource_create(const om_create_args_t *a, void **self, om_err_t *err
         return OM_ENOMEM;
     }
     p->log_name = a->log_name;
-    p->loop = a->host != NULL ? a->host->loop : NULL;
     memcpy(p->next, a->next, sizeof p->next);
     int rc = proc_attraction_new(&cfg->attributes, "attributes", &p->actions, err);
     if (rc != 0) {
@@ -114,7 +119,7 @@ static int apply_resource(om_item_t *it, void *arg)
 
 static void warn_refused(proc_resource_t *p, int rc, const om_batch_t *b, const om_err_t *err)
 {
-    uint64_t now = p->loop != NULL ? uv_now(p->loop) : 0;
+    uint64_t now = uv_hrtime() / 1000000; /* any thread: not uv_now */
     if (p->last_warn_ms != 0 && now - p->last_warn_ms < 1000) {
         return;
     }
@@ -160,7 +165,7 @@ const om_factory_t proc_resource_factory = {
     .type = "resource",
     .help = "inserts, updates, deletes, hashes, extracts and converts resource attributes",
     .signals = OM_SIG_ALL,
-    .caps = OM_CAP_MUTATES_DATA,
+    .caps = OM_CAP_MUTATES_DATA | OM_CAP_OFF_LOOP,
     .config_size = sizeof(proc_resource_cfg_t),
     .fields = resource_fields,
     .config_validate = resource_validate,

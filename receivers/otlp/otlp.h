@@ -56,6 +56,11 @@ typedef struct rcv_otlp {
 /* Hand a decoded batch to the consumer of its signal (takes ownership). Returns what the
  * pipeline returned, or OM_ENOTSUP when this receiver is in no pipeline of that signal. */
 int otlp_deliver(rcv_otlp_t *r, const om_obsrecv_t *obs, om_batch_t *batch);
+/* Any thread, right after decoding: runs the off-loop processors of the pipeline batch goes
+ * to (om_consumer_prepare), keeping the result in p. */
+void otlp_prepare(rcv_otlp_t *r, om_batch_t *batch, om_prepared_t *p);
+/* Loop thread: otlp_deliver for a prepared batch; p is empty after. */
+int otlp_deliver_prepared(rcv_otlp_t *r, const om_obsrecv_t *obs, om_prepared_t *p);
 
 /* Each server: create (no I/O), start (bind, listen), shutdown (stop accepting, finish or
  * cancel in-flight requests, close every handle, then call done once), destroy after done. */

@@ -135,6 +135,22 @@ int otlp_deliver(rcv_otlp_t *r, const om_obsrecv_t *obs, om_batch_t *batch)
     return om_obsrecv_deliver(obs, &r->next[idx], batch);
 }
 
+void otlp_prepare(rcv_otlp_t *r, om_batch_t *batch, om_prepared_t *p)
+{
+    int idx = om_signal_index(batch->signal);
+    om_consumer_prepare(idx >= 0 ? &r->next[idx] : NULL, batch, p);
+}
+
+int otlp_deliver_prepared(rcv_otlp_t *r, const om_obsrecv_t *obs, om_prepared_t *p)
+{
+    int idx = om_signal_index(p->signal);
+    if (idx < 0 || r->next[idx].consume == NULL) {
+        om_prepared_release(p);
+        return OM_ENOTSUP;
+    }
+    return om_obsrecv_deliver_prepared(obs, &r->next[idx], p);
+}
+
 static int otlp_create(const om_create_args_t *a, void **self, om_err_t *err)
 {
     rcv_otlp_t *r = om_calloc(1, sizeof *r);

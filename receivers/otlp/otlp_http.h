@@ -44,7 +44,11 @@ typedef struct otlp_http_req {
     int zrc;                        /* decompression's result */
     om_err_t zerr;
     om_batch_t *batch; /* the decoded request, owned by the state until delivered */
-    int drc;           /* decoding's result */
+    /* A worker's decoded request with items, after the pipeline's off-loop processors ran on
+     * the worker (om_consumer_prepare); batch is then NULL. Owned until delivered. */
+    om_prepared_t prep;
+    bool prepared;
+    int drc; /* decoding's result */
     om_err_t derr;
 } otlp_http_req_t;
 

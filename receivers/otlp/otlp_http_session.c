@@ -286,6 +286,8 @@ static int decode_body(const otlp_http_req_t *q, om_signal_t sig, om_batch_t **b
     return rc;
 }
 
+static void answer(om_http_req_t *req, rcv_otlp_t *r, om_signal_t sig, int rc);
+
 static void deliver(om_http_req_t *req, rcv_otlp_t *r, om_signal_t sig, om_batch_t *b)
 {
     if (b->items == 0) {
@@ -295,6 +297,18 @@ static void deliver(om_http_req_t *req, rcv_otlp_t *r, om_signal_t sig, om_batch
         return;
     }
     int rc = otlp_deliver(r, &r->obs_http, b);
+    answer(req, r, sig, rc);
+}
+
+/* Loop thread: hand on a request whose off-loop processors already ran (on the worker). */
+static void deliver_prepared(om_http_req_t *req, rcv_otlp_t *r, om_signal_t sig, om_prepared_t *p)
+{
+    answer(req, r, sig, otlp_deliver_prepared(r, &r->obs_http, p));
+}
+
+/* The reply to what the pipeline returned. */
+static void answer(om_http_req_t *req, rcv_otlp_t *r, om_signal_t sig, int rc)
+{
     if (rc == 0) {
         respond_ok(req, sig);
     } else if (rc == OM_ENOTSUP) {
@@ -366,6 +380,11 @@ static void finish(om_http_req_t *req, const otlp_http_route_t *rt)
         respond_error(req, q->drc, q->drc == OM_EINVAL ? msg : q->derr.msg);
         return;
     }
+    if (q->prepared) {
+        q->prepared = false;
+        deliver_prepared(req, rt->r, rt->signal, &q->prep);
+        return;
+    }
     om_batch_t *b = q->batch;
     q->batch = NULL;
     deliver(req, rt->r, rt->signal, b);
@@ -380,7 +399,7 @@ static void finish(om_http_req_t *req, const otlp_http_route_t *rt)
 #define OFFLOAD_MIN ((size_t)8 * 1024)
 
 /* A worker: reads the state's body, enc, json, zmax and arena_cap; writes body, zrc, zerr,
- * batch, drc and derr. */
+ * batch, drc, derr, prep and prepared; runs the pipeline's off-loop processors. */
 static void body_work(om_job_t *job, void *thread_data)
 {
     (void)thread_data;
@@ -389,6 +408,13 @@ static void body_work(om_job_t *job, void *thread_data)
     if (q->zrc == 0) {
         q->drc = decode_body(q, q->route->signal, &q->batch, &q->derr);
         otlp_buf_free(&q->body); /* the batch does not reference it */
+        if (q->drc == 0 && q->batch->items > 0) {
+            /* The pipeline's off-loop processors run here, on the worker that decoded (an
+             * empty request is answered without the pipeline, as otelcol does). */
+            otlp_prepare(q->route->r, q->batch, &q->prep);
+            q->batch = NULL;
+            q->prepared = true;
+        }
     }
 }
 
@@ -447,6 +473,10 @@ static void on_end(om_http_req_t *req, void *arg)
     if (q->batch != NULL) {
         om_batch_release(q->batch);
         q->batch = NULL;
+    }
+    if (q->prepared) {
+        om_prepared_release(&q->prep);
+        q->prepared = false;
     }
 }
 

@@ -340,3 +340,34 @@ test('error_mode propagate: a batch whose evaluation fails is refused as retryab
     assert.equal(flattenSpans(c.output().resourceSpans).length, 0);
     assert.match(c.stderr, /failed processing traces: condition "Len\(attributes\["seq"\]\) > 3": Len: the target must be/);
 });
+
+// Bodies of 8 KiB and more are decoded on a worker, where the pipeline's leading filter then
+// runs too (src/offloop.c): the same verdicts, and the run's refusal is still the answer.
+async function postLarge(c, name) {
+    const res = await fetch(`${c.httpUrl}/v1/traces`, {
+        method: 'POST', headers: { 'content-type': 'application/x-protobuf' },
+        body: tracesProto(name, { padBytes: 12000 }).bytes,
+    });
+    await res.arrayBuffer();
+    return res.status;
+}
+
+test('large HTTP bodies: the filter runs on the decoding worker with the same verdicts', async (t) => {
+    const c = await startCollector({ yaml: filterYaml(`    traces:
+      span: ['name == "drop-me"']`) });
+    t.after(() => c.kill());
+    assert.equal(await postLarge(c, 'drop-me'), 200);
+    assert.equal(await postLarge(c, 'keep'), 200);
+    await c.stop();
+    assert.deepEqual(flattenSpans(c.output().resourceSpans).map((s) => s.item.name), ['keep']);
+});
+
+test('large HTTP bodies: a refusal of the filter run on the worker is the answer (503)', async (t) => {
+    const c = await startCollector({ yaml: filterYaml(`    traces:
+      span: ['Len(attributes["seq"]) > 3']`) });
+    t.after(() => c.kill());
+    assert.equal(await postLarge(c, 'no seq attribute'), 503);
+    await c.stop();
+    assert.equal(flattenSpans(c.output().resourceSpans).length, 0);
+    assert.match(c.stderr, /failed processing traces: condition "Len\(attributes\["seq"\]\) > 3"/);
+});

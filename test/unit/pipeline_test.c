@@ -1,5 +1,6 @@
 /* pipeline_test.c: the graph built from service.pipelines: every config error otelcol users
  * know, with file:line:column, and a real graph that starts and shuts down cleanly. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -597,6 +598,87 @@ static void test_forward_fan_out_and_shutdown_order(void)
     free(c);
 }
 
+/* The decoding thread of test_off_loop_run: prepares one request. */
+typedef struct prep_job {
+    const om_consumer_t *next;
+    om_batch_t *batch;
+    om_prepared_t p;
+} prep_job_t;
+
+static void *prepare_thread(void *arg)
+{
+    prep_job_t *j = arg;
+    om_consumer_prepare(j->next, j->batch, &j->p);
+    return NULL;
+}
+
+static void prepare_elsewhere(const om_consumer_t *next, om_batch_t *b, om_prepared_t *out)
+{
+    prep_job_t j = {.next = next, .batch = b};
+    pthread_t t;
+    ASSERT_EQ_INT(pthread_create(&t, NULL, prepare_thread, &j), 0);
+    ASSERT_EQ_INT(pthread_join(t, NULL), 0);
+    *out = j.p;
+}
+
+/* A pipeline's leading filter and attributes (OM_CAP_OFF_LOOP) run on the thread that prepares
+ * the request: their work is done when prepare returns (the filter dropped, attributes
+ * tagged), and batch, after them, runs when the loop finishes it. A pipeline that starts
+ * with memory_limiter has no run: preparing does nothing. */
+static void test_off_loop_run_of_real_processors(void)
+{
+    running_t r;
+    bool ok = run_graph(&r, "receivers:\n"
+                            "  otlp:\n"
+                            "    protocols: {grpc: {endpoint: '127.0.0.1:0'}}\n"
+                            "processors:\n"
+                            "  filter:\n"
+                            "    traces:\n"
+                            "      span: ['name == \"span-2\"']\n"
+                            "  attributes:\n"
+                            "    actions: [{key: tagged, value: yes, action: upsert}]\n"
+                            "  batch:\n"
+                            "    timeout: 1h\n"
+                            "  memory_limiter:\n"
+                            "    check_interval: 1s\n"
+                            "    limit_mib: 1000\n"
+                            "exporters:\n"
+                            "  file/a: {path: '@DIR@/a.jsonl'}\n"
+                            "service:\n"
+                            "  pipelines:\n"
+                            "    traces/in:\n"
+                            "      receivers: [otlp]\n"
+                            "      processors: [filter, attributes, batch]\n"
+                            "      exporters: [file/a]\n"
+                            "    logs/in:\n"
+                            "      receivers: [otlp]\n"
+                            "      processors: [memory_limiter, filter]\n"
+                            "      exporters: [file/a]\n");
+    ASSERT_TRUE(ok);
+    const om_consumer_t *in = om__graph_entry(r.g, "traces/in");
+    ASSERT_TRUE(in != NULL);
+    om_prepared_t p;
+    prepare_elsewhere(in, om_testdata_simple(OM_SIG_TRACES, 3, 1), &p);
+    ASSERT_TRUE(p.stage != NULL && p.batch != NULL);
+    ASSERT_EQ_UINT(p.items, 3);        /* what the receiver counts as received */
+    ASSERT_EQ_UINT(p.batch->items, 2); /* the filter already ran */
+    ASSERT_EQ_INT(om_consumer_finish(in, &p), 0);
+
+    const om_consumer_t *logs = om__graph_entry(r.g, "logs/in");
+    prepare_elsewhere(logs, om_testdata_simple(OM_SIG_LOGS, 2, 1), &p);
+    ASSERT_TRUE(p.stage == NULL && p.batch != NULL && p.batch->items == 2);
+    om_prepared_release(&p);
+
+    stop_graph(&r);
+    char *a = output_of(&r, "a.jsonl");
+    rmdir(r.dir);
+    ASSERT_EQ_UINT(count_of(a, "\"span-1\""), 1);
+    ASSERT_EQ_UINT(count_of(a, "\"span-2\""), 0);
+    ASSERT_EQ_UINT(count_of(a, "\"span-3\""), 1);
+    ASSERT_EQ_UINT(count_of(a, "\"tagged\""), 2);
+    free(a);
+}
+
 /* Each signal pair of one connector is its own instance; forward wires each signal to the
  * pipelines of the same signal only. */
 static void test_forward_per_signal(void)
@@ -730,5 +812,6 @@ int main(void)
     OM_RUN(test_forward_per_signal);
     OM_RUN(test_spanmetrics_signal_pairs);
     OM_RUN(test_spanmetrics_in_a_graph);
+    OM_RUN(test_off_loop_run_of_real_processors);
     return om_test_summary();
 }
