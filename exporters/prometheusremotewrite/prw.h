@@ -75,6 +75,8 @@ typedef struct prw_result {
     size_t n_bodies;
     size_t series, samples, histograms, exemplars;
     size_t dropped_delta;    /* points of delta metrics (remote-write has no delta) */
+    size_t merged_samples;   /* samples at a timestamp their series already had in this batch:
+                              * one is sent (the last given), as Prometheus refuses the rest */
     size_t dropped_invalid;  /* points of metrics that do not translate (type, name, scale) */
     size_t failed_metrics;   /* metrics (some or all of whose points) were dropped */
     char first_delta[128];   /* the name of the first delta metric dropped, for the log */
@@ -130,6 +132,7 @@ typedef struct exp_prw {
     /* Series in the host's registry (otelcol-contrib's names). */
     om_metric_counter_t *m_failed_translations, *m_translated_series, *m_sent_batches;
     om_metric_counter_t *m_dropped_delta;
+    om_metric_counter_t *m_merged_samples;
     /* Delta metrics are dropped with one warning per interval, not one per batch. */
     uint64_t delta_logged_ms;
     size_t delta_unlogged;

@@ -1906,7 +1906,8 @@ static void wire_batch(enc_t *e, const om_batch_t *b)
 /* ------------------------------------------------------------------------------------------ */
 /* Requests                                                                                   */
 
-/* The series' samples in time order, one per timestamp (the last given). */
+/* The series' samples in time order, one per timestamp (the last given; the others are counted
+ * in merged_samples). */
 static size_t sorted_samples(enc_t *e, const series_t *s, sample_t *out)
 {
     size_t n = 0;
@@ -1938,6 +1939,7 @@ static size_t sorted_samples(enc_t *e, const series_t *s, sample_t *out)
             out[w++] = out[i];
         }
     }
+    e->res->merged_samples += n - w;
     return w;
 }
 

@@ -80,8 +80,9 @@ static bool same_result(const prw_result_t *a, const prw_result_t *b)
 {
     if (a->n_bodies != b->n_bodies || a->series != b->series || a->samples != b->samples ||
         a->histograms != b->histograms || a->exemplars != b->exemplars ||
-        a->dropped_delta != b->dropped_delta || a->dropped_invalid != b->dropped_invalid ||
-        a->failed_metrics != b->failed_metrics || strcmp(a->first_delta, b->first_delta) != 0 ||
+        a->dropped_delta != b->dropped_delta || a->merged_samples != b->merged_samples ||
+        a->dropped_invalid != b->dropped_invalid || a->failed_metrics != b->failed_metrics ||
+        strcmp(a->first_delta, b->first_delta) != 0 ||
         strcmp(a->first_invalid, b->first_invalid) != 0) {
         return false;
     }

@@ -253,6 +253,7 @@ static void encode_work(om_job_t *job, void *thread_data)
 static void account(exp_prw_t *e, const prw_result_t *r)
 {
     om_metric_counter_add(e->m_translated_series, r->series);
+    om_metric_counter_add(e->m_merged_samples, r->merged_samples);
     if (r->failed_metrics > 0 || r->dropped_delta > 0) {
         om_metric_counter_add(e->m_failed_translations, 1);
     }
@@ -410,6 +411,14 @@ static const om_metric_def_t dropped_delta_def = {
     .unit = "{datapoints}",
     .type = OM_METRIC_COUNTER};
 
+static const om_metric_def_t merged_samples_def = {
+    .name = "otelcol_exporter_prometheusremotewrite_merged_samples",
+    .help = "Samples of a series at a timestamp it already had in the same batch, not sent: "
+            "one sample per series and timestamp goes out, the last given, as Prometheus "
+            "refuses duplicates (OtelMon's)",
+    .unit = "{samples}",
+    .type = OM_METRIC_COUNTER};
+
 static int make_series(exp_prw_t *e, const om_create_args_t *a, om_err_t *err)
 {
     if (a->host->metrics == NULL) {
@@ -420,6 +429,7 @@ static int make_series(exp_prw_t *e, const om_create_args_t *a, om_err_t *err)
     int rc = om_metrics_counter(m, &failed_translations_def, l, 1, &e->m_failed_translations, err);
     rc = rc ? rc : om_metrics_counter(m, &translated_def, l, 1, &e->m_translated_series, err);
     rc = rc ? rc : om_metrics_counter(m, &sent_batches_def, l, 1, &e->m_sent_batches, err);
+    rc = rc ? rc : om_metrics_counter(m, &merged_samples_def, l, 1, &e->m_merged_samples, err);
     return rc ? rc : om_metrics_counter(m, &dropped_delta_def, l, 1, &e->m_dropped_delta, err);
 }
 

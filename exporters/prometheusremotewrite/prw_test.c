@@ -145,8 +145,9 @@ static bool same_result(const prw_result_t *a, const prw_result_t *b)
 {
     if (a->n_bodies != b->n_bodies || a->series != b->series || a->samples != b->samples ||
         a->histograms != b->histograms || a->exemplars != b->exemplars ||
-        a->dropped_delta != b->dropped_delta || a->dropped_invalid != b->dropped_invalid ||
-        a->failed_metrics != b->failed_metrics || strcmp(a->first_delta, b->first_delta) != 0 ||
+        a->dropped_delta != b->dropped_delta || a->merged_samples != b->merged_samples ||
+        a->dropped_invalid != b->dropped_invalid || a->failed_metrics != b->failed_metrics ||
+        strcmp(a->first_delta, b->first_delta) != 0 ||
         strcmp(a->first_invalid, b->first_invalid) != 0) {
         return false;
     }
@@ -392,6 +393,9 @@ static void test_encode_stale_exemplars_and_order(void)
                    "0102030405060708090a0b0c0d0e0f10,span_id=aabbccddeeff0001}9@2500");
     ASSERT_CONTAINS(text, "{__name__=\"g\",job=\"s\"} NaN@1000");
     free(text);
+    /* The sample not sent (5 at 3000, merged into 6) is counted. */
+    ASSERT_EQ_UINT(res.samples, 3);
+    ASSERT_EQ_UINT(res.merged_samples, 1);
     /* The marker is Prometheus' StaleNaN, bit for bit. */
     Prometheus__WriteRequest *w = unpack_body(res.bodies[0].data, res.bodies[0].len);
     uint64_t bits = 0;
@@ -949,6 +953,30 @@ static void test_delta_counted_not_sent(void)
     ASSERT_EQ_INT(fx_finish(&fx), 0);
 }
 
+/* Two points of one series at one timestamp in a batch: one sample goes out (the last), the
+ * other is counted, not lost silently. */
+static void test_duplicate_samples_counted(void)
+{
+    fx_t fx;
+    fx_init(&fx);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    ASSERT_EQ_INT(fx_exporter(&fx, "{endpoint: 'http://127.0.0.1:%d/w'}", fx.srv.port), 0);
+    ASSERT_EQ_INT(
+        exp_prw_factory.consume_metrics(
+            fx.e, om_testdata_otlp("metric g; point 1 time:1000000000 k=v; "
+                                   "point 2 time:1000000000 k=v; point 3 time:2000000000 k=v")),
+        0);
+    RUN_UNTIL(&fx, SENT(&fx) == 3, 5000);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 1);
+    Prometheus__WriteRequest *w = unpack_body(fx.srv.reqs[0].body, fx.srv.reqs[0].body_len);
+    ASSERT_TRUE(w != NULL && w->n_timeseries == 1);
+    ASSERT_EQ_UINT(w->timeseries[0]->n_samples, 2);
+    ASSERT_TRUE(w->timeseries[0]->samples[0]->value == 2.0);
+    prometheus__write_request__free_unpacked(w, NULL);
+    ASSERT_EQ_INT(metric(&fx, "otelcol_exporter_prometheusremotewrite_merged_samples"), 1);
+    ASSERT_EQ_INT(fx_finish(&fx), 0);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Config                                                                                     */
 
@@ -1075,6 +1103,7 @@ int main(void)
     OM_RUN(test_5xx_and_429_retried_400_dropped);
     OM_RUN(test_retry_sends_only_failed_requests);
     OM_RUN(test_delta_counted_not_sent);
+    OM_RUN(test_duplicate_samples_counted);
     OM_RUN(test_config_errors);
     OM_RUN(test_defaults);
     OM_RUN(test_generic_lifecycle);
