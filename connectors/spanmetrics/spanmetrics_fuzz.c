@@ -121,7 +121,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* The same resource entries in two batches. */
         om_traces_req_t first = *b->traces, second = *b->traces;
         first.n_resource_spans /= 2;
-        second.resource_spans += first.n_resource_spans;
+        if (second.resource_spans != NULL) { /* NULL when there are none: no arithmetic */
+            second.resource_spans += first.n_resource_spans;
+        }
         second.n_resource_spans -= first.n_resource_spans;
         if (conn_spanmetrics_add(&h, &first, NOW) != 0 ||
             conn_spanmetrics_add(&h, &second, NOW) != 0) {
