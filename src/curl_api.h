@@ -50,9 +50,10 @@ typedef struct om__curl_api {
 /* Filled by om__curl_load(); read-only afterwards (any thread). */
 extern om__curl_api_t om__curl;
 
-/* Loads libcurl and resolves the table, once; later calls return the first result at once.
- * Returns 0, or OM_ENOTSUP with the loader's message in err. Loop thread (it may block on
- * reading the library from disk, once, while the collector starts). */
+/* Loads libcurl and resolves the table, once (om_dl_load); later calls return the first result
+ * at once. Returns 0, or OM_ENOTSUP with the loader's message in err. Any thread; it may block
+ * reading the library from disk, once, which happens while the collector validates its config
+ * or starts. */
 int om__curl_load(om_err_t *err);
 
 /* curl.h makes these three function-like macros that only check the argument count. */
