@@ -125,10 +125,13 @@ typedef struct exp_prw {
     prw_opts_t opts;
     om_label_t *external; /* sanitised external labels; names and values owned */
     size_t n_external;
-    om_http_client_t *client; /* NULL before start; closed by shutdown */
-    prw_attempt_t *attempts;  /* batches being exported (across retries) */
-    prw_encoder_t *spare;     /* an encoder no job is using (NULL: make one) */
-    size_t jobs;              /* encode jobs on the worker pool */
+    om_http_client_t *client;            /* NULL before start; closed by shutdown */
+    prw_attempt_t *attempts;             /* batches being exported (across retries) */
+    prw_encoder_t *spare;                /* an encoder no job is using (NULL: make one) */
+    size_t jobs;                         /* encode jobs on the worker pool (at most one) */
+    prw_attempt_t *enc_queue, *enc_tail; /* batches waiting for the encoder, in order */
+    uint64_t seq;                        /* batches given to the exporter so far */
+    size_t held; /* batches encoded, waiting for an earlier one to finish (tests read it) */
     /* Series in the host's registry (otelcol-contrib's names). */
     om_metric_counter_t *m_failed_translations, *m_translated_series, *m_sent_batches;
     om_metric_counter_t *m_dropped_delta;

@@ -6,10 +6,12 @@
  * queue of remote_write_queue::queue_size batches with exactly one consumer (factory.go:
  * "Prometheus remote write samples needs to be in chronological order for each timeseries"),
  * and uses num_consumers for the requests one batch is split into, which are sent at once
- * (exporter.go export()). We do the same: the helper's sending_queue is {enabled,
- * queue_size, num_consumers: 1}, and an attempt sends up to num_consumers of its requests
- * concurrently. So batches go out in order, and each series' samples too (a series is in one
- * request of a batch). `sending_queue` itself is not a key of this exporter, as upstream. */
+ * (exporter.go export()). We keep that order: the helper's sending_queue is {enabled,
+ * queue_size, num_consumers: 2}, but a batch's requests wait until every earlier batch is
+ * finished (prw_exporter.c: the second consumer only lets the next batch be encoded while one
+ * is sent), and an attempt sends up to num_consumers of its requests concurrently. So batches
+ * go out in order, and each series' samples too (a series is in one request of a batch).
+ * `sending_queue` itself is not a key of this exporter, as upstream. */
 #include <string.h>
 #include <strings.h>
 

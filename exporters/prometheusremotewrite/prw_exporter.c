@@ -13,6 +13,15 @@
  * on the loop, sends them through the core's HTTP client (libcurl on the loop), at most
  * remote_write_queue::num_consumers at once. When the pool refuses the job, the loop encodes.
  *
+ * Two batches at a time, in order. The helper hands us the next batch while the previous one
+ * is being sent (two consumers when the queue is on), so that its encoding on the worker
+ * overlaps the previous batch's requests; otherwise the rate would be the encoding's plus the
+ * round trip's. Order is kept as otelcol's single consumer keeps it: batches are encoded one
+ * at a time (in arrival order, with the one encoder and its cache), and a batch's requests go
+ * out only when every earlier batch is finished (written, or dropped for good after its
+ * retries), so a series' samples still reach Prometheus in time order and a retry of a batch
+ * still comes before the next batch.
+ *
  * An attempt's state (prw_attempt_t: the encoded requests and which of them are finished)
  * lives from the first attempt until the helper says the batch is finished
  * (om_exp_req_done returns false), so that a retry sends again only the requests that failed
@@ -50,6 +59,10 @@ struct prw_attempt {
     prw_attempt_t *next;
     exp_prw_t *e;
     om_exp_req_t *req;
+    uint64_t seq; /* arrival order: earlier batches are sent first */
+    bool queued;  /* waiting in e->enc_queue for the encoder */
+    prw_attempt_t *enc_next;
+    bool held;          /* encoded, waiting for the earlier batches to finish */
     prw_encoder_t *enc; /* the job's, from e->spare (given back in encoded) */
     bool wire;          /* the job reads the batch's wire bytes (it was not decoded) */
     int enc_rc;         /* set by the worker */
@@ -87,6 +100,18 @@ static void unlink_attempt(exp_prw_t *e, prw_attempt_t *a)
     }
 }
 
+/* The earliest batch not finished (NULL: none). */
+static prw_attempt_t *oldest_attempt(exp_prw_t *e)
+{
+    prw_attempt_t *o = NULL;
+    for (prw_attempt_t *a = e->attempts; a != NULL; a = a->next) {
+        o = o == NULL || a->seq < o->seq ? a : o;
+    }
+    return o;
+}
+
+static void start_sending(prw_attempt_t *a);
+
 static void end_attempt(prw_attempt_t *a, int rc, uint64_t retry_ms, const char *msg)
 {
     exp_prw_t *e = a->e;
@@ -94,6 +119,13 @@ static void end_attempt(prw_attempt_t *a, int rc, uint64_t retry_ms, const char 
     if (!om_exp_req_done(req, rc, retry_ms, msg)) {
         unlink_attempt(e, a);
         attempt_free(a);
+        /* The next batch's turn, if it was encoded while this one was sent. */
+        prw_attempt_t *next = oldest_attempt(e);
+        if (next != NULL && next->held) {
+            next->held = false;
+            e->held--;
+            start_sending(next);
+        }
     }
 }
 
@@ -232,6 +264,11 @@ static void send_more(prw_attempt_t *a)
 
 static void start_sending(prw_attempt_t *a)
 {
+    if (oldest_attempt(a->e) != a) { /* an earlier batch is not finished: wait for it */
+        a->held = true;
+        a->e->held++;
+        return;
+    }
     a->next_body = 0;
     a->retry = false;
     a->retry_ms = 0;
@@ -287,13 +324,20 @@ static void encoded(om_job_t *job, int status)
     exp_prw_t *e = a->e;
     e->jobs--;
     /* The encoder's buffers go back for the next batch (one is enough: one batch is encoded
-     * at a time, the helper having one consumer). */
+     * at a time), and the next batch waiting for them goes to the worker. */
     if (e->spare == NULL) {
         e->spare = a->enc;
     } else {
         prw_encoder_free(a->enc);
     }
     a->enc = NULL;
+    if (e->enc_queue != NULL) {
+        prw_attempt_t *n = e->enc_queue;
+        e->enc_queue = n->enc_next;
+        e->enc_tail = e->enc_queue != NULL ? e->enc_tail : NULL;
+        n->queued = false;
+        submit(n);
+    }
     int rc = status != 0 ? status : a->enc_rc;
     if (rc == OM_ENOTSUP && a->wire) {
         /* Bytes the wire path does not read: decode them here, on the loop, and again. */
@@ -334,10 +378,22 @@ static prw_attempt_t *find_attempt(exp_prw_t *e, const om_exp_req_t *req)
     return NULL;
 }
 
-/* The attempt's batch to the worker pool (or encoded here when the pool refuses). */
+/* The attempt's batch to the worker pool (or encoded here when the pool refuses), or in line
+ * behind the batch being encoded. */
 static void submit(prw_attempt_t *a)
 {
     exp_prw_t *e = a->e;
+    if (e->jobs > 0) {
+        a->queued = true;
+        a->enc_next = NULL;
+        if (e->enc_tail != NULL) {
+            e->enc_tail->enc_next = a;
+        } else {
+            e->enc_queue = a;
+        }
+        e->enc_tail = a;
+        return;
+    }
     a->enc = e->spare; /* NULL: prw_encode uses a temporary one */
     e->spare = NULL;
     e->jobs++;
@@ -371,6 +427,7 @@ void exp_prw_send(void *self, om_exp_req_t *req)
         }
         a->e = e;
         a->req = req;
+        a->seq = ++e->seq;
         a->next = e->attempts;
         e->attempts = a;
     }
@@ -483,11 +540,12 @@ static int prw_create(const om_create_args_t *a, void **self, om_err_t *err)
     e->log_name = a->log_name;
     e->host = a->host;
     const exp_prw_cfg_t *c = e->cfg;
-    /* See prw_config.c: the helper's queue is remote_write_queue with one consumer. */
+    /* See prw_config.c: the helper's queue is remote_write_queue; two consumers so that the
+     * next batch is encoded while one is sent, in order (see the top of this file). */
     e->helper_cfg = c->helper;
     e->helper_cfg.sending_queue.enabled = c->queue.enabled;
     e->helper_cfg.sending_queue.queue_size = c->queue.queue_size > 0 ? c->queue.queue_size : 1;
-    e->helper_cfg.sending_queue.num_consumers = 1;
+    e->helper_cfg.sending_queue.num_consumers = c->queue.enabled ? 2 : 1;
     e->spare = prw_encoder_new();
     int rc = e->spare != NULL ? external_labels(e, err) : OM_ENOMEM;
     if (rc == 0) {

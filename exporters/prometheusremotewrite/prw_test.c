@@ -932,6 +932,55 @@ static void test_retry_sends_only_failed_requests(void)
     ASSERT_EQ_INT(fx_finish(&fx), 0);
 }
 
+/* The next batch is encoded while one is sent, but its requests wait until the earlier batch
+ * is finished, retries included: a series' samples reach Prometheus in time order. */
+static void test_next_batch_waits_for_the_earlier(void)
+{
+    fx_t fx;
+    fx_init(&fx);
+    ASSERT_EQ_INT(om_test_httpd_start(&fx.srv, &fx.loop, 0, NULL, NULL), 0);
+    fx.srv.script[0] = (om_test_httpd_reply_t){.status = 503};
+    fx.srv.script[1] = (om_test_httpd_reply_t){.status = 503};
+    fx.srv.script[2] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.script[3] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.script[4] = (om_test_httpd_reply_t){.status = 204};
+    fx.srv.n_script = 5;
+    ASSERT_EQ_INT(
+        fx_exporter(&fx,
+                    "{endpoint: 'http://127.0.0.1:%d/w', "
+                    "retry_on_failure: {initial_interval: 100ms, randomization_factor: 0}}",
+                    fx.srv.port),
+        0);
+    exp_prw_t *e = fx.e;
+    om_log_set_level(OM_LOG_NONE);
+    const char *names[] = {"first", "second", "third"};
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(
+            exp_prw_factory.consume_metrics(
+                fx.e, om_testdata_otlp("metric %s; point %d time:%d000000000", names[i], i, i + 1)),
+            0);
+    }
+    /* While the first batch waits for its retry, the second is encoded and held. */
+    RUN_UNTIL(&fx, fx.srv.n_reqs == 1 && e->held == 1, 5000);
+    ASSERT_EQ_UINT(e->held, 1);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 1);
+    RUN_UNTIL(&fx, SENT(&fx) == 3, 5000);
+    om_log_set_level(OM_LOG_ERROR);
+    ASSERT_EQ_INT(SENT(&fx), 3);
+    ASSERT_EQ_UINT(fx.srv.n_reqs, 5);
+    char got[5][64];
+    for (int i = 0; i < 5; i++) {
+        names_of(&fx.srv.reqs[i], got[i], sizeof got[i]);
+    }
+    ASSERT_EQ_STR(got[0], "first");
+    ASSERT_EQ_STR(got[1], "first");
+    ASSERT_EQ_STR(got[2], "first");
+    ASSERT_EQ_STR(got[3], "second");
+    ASSERT_EQ_STR(got[4], "third");
+    ASSERT_EQ_UINT(e->held, 0);
+    ASSERT_EQ_INT(fx_finish(&fx), 0);
+}
+
 static void test_delta_counted_not_sent(void)
 {
     fx_t fx;
@@ -1102,6 +1151,7 @@ int main(void)
     OM_RUN(test_client_auth_headers);
     OM_RUN(test_5xx_and_429_retried_400_dropped);
     OM_RUN(test_retry_sends_only_failed_requests);
+    OM_RUN(test_next_batch_waits_for_the_earlier);
     OM_RUN(test_delta_counted_not_sent);
     OM_RUN(test_duplicate_samples_counted);
     OM_RUN(test_config_errors);
