@@ -30,5 +30,8 @@ typedef struct om__wire_info {
  * filled in), OM_EINVAL when it is malformed or too deep, or OM_ENOTSUP when the tables this
  * needs could not be built (the caller then unpacks instead). Any thread; no allocation. */
 int om__wire_scan(om_signal_t sig, const uint8_t *data, size_t len, om__wire_info_t *info);
+/* The same without the fast path for plain attributes: for the tests and the fuzz target,
+ * which hold the two to the same answers. */
+int om__wire_scan_general(om_signal_t sig, const uint8_t *data, size_t len, om__wire_info_t *info);
 
 #endif

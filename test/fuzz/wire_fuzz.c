@@ -2,7 +2,8 @@
  * signal; the rest is an Export*ServiceRequest. The scanner must agree with
  * protobuf_c_message_unpack() on every input it does not leave to unpacking (needs_unpack):
  * what it accepts unpacks, counts the same and takes no more arena than it promised; what it
- * refuses (other than for depth) does not unpack; what unpacks, it accepts. */
+ * refuses (other than for depth) does not unpack; what unpacks, it accepts. And the scan with
+ * its fast path for attributes gives what the general walk gives, on every input. */
 #include <stdlib.h>
 
 #include "om.h"
@@ -38,6 +39,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = om__wire_scan(sig, data + 1, size - 1, &info);
     if (rc == OM_ENOTSUP) {
         abort(); /* the tables must always build */
+    }
+    /* The fast path for attributes answers as the general walk does. */
+    om__wire_info_t general;
+    if (om__wire_scan_general(sig, data + 1, size - 1, &general) != rc ||
+        general.resources != info.resources || general.metrics != info.metrics ||
+        general.items != info.items || general.decoded_bytes != info.decoded_bytes ||
+        general.needs_unpack != info.needs_unpack || general.too_deep != info.too_deep) {
+        abort();
     }
     if (info.too_deep) {
         return 0; /* refused before protobuf-c would have to recurse that deep */

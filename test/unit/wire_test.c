@@ -90,10 +90,25 @@ typedef struct verdict {
     om_batch_counts_t counts; /* counted from the unpacked structs */
 } verdict_t;
 
+/* The scan with the fast path for attributes gives what the general walk gives. */
+static void same_as_general(om_signal_t sig, const uint8_t *data, size_t len, int rc,
+                            const om__wire_info_t *info)
+{
+    om__wire_info_t g;
+    ASSERT_EQ_INT(om__wire_scan_general(sig, data, len, &g), rc);
+    ASSERT_EQ_UINT(g.resources, info->resources);
+    ASSERT_EQ_UINT(g.metrics, info->metrics);
+    ASSERT_EQ_UINT(g.items, info->items);
+    ASSERT_EQ_UINT(g.decoded_bytes, info->decoded_bytes);
+    ASSERT_EQ_INT(g.needs_unpack, info->needs_unpack);
+    ASSERT_EQ_INT(g.too_deep, info->too_deep);
+}
+
 static verdict_t judge(om_signal_t sig, const uint8_t *data, size_t len)
 {
     verdict_t v = {0};
     v.scan_rc = om__wire_scan(sig, data, len, &v.info);
+    same_as_general(sig, data, len, v.scan_rc, &v.info);
     om_arena_t *a = om_arena_new(0);
     ProtobufCMessage *m =
         protobuf_c_message_unpack(desc_of(sig), om_arena_pb_allocator(a), len, data);
@@ -390,6 +405,58 @@ static void test_fields_given_twice_are_left_to_protobuf_c(void)
     om_batch_release(b);
 }
 
+/* Attributes take a fast path (src/wire.c scan_keyvalue) when they are a key then a value of
+ * one string, bool, int, double or bytes; every other form goes the general way. Each form
+ * here, well formed or not, gets protobuf-c's verdict and the general walk's counts (judge). */
+static void test_attributes_fast_and_general_forms(void)
+{
+    static const struct {
+        const char *what;
+        uint8_t bytes[24];
+        size_t len;
+        bool ok;
+    } kvs[] = {
+        {"string", {0x0a, 1, 'k', 0x12, 3, 0x0a, 1, 'v'}, 8, true},
+        {"bytes", {0x0a, 1, 'k', 0x12, 4, 0x3a, 2, 0, 1}, 9, true},
+        {"bool", {0x0a, 1, 'k', 0x12, 2, 0x10, 1}, 7, true},
+        {"int", {0x0a, 1, 'k', 0x12, 4, 0x18, 0x80, 0x80, 0x01}, 9, true},
+        {"double", {0x0a, 1, 'k', 0x12, 9, 0x21, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f}, 14, true},
+        {"empty value", {0x0a, 1, 'k', 0x12, 0}, 5, true},
+        {"empty key", {0x0a, 0, 0x12, 2, 0x10, 1}, 6, true},
+        {"key only", {0x0a, 1, 'k'}, 3, true},
+        {"value first", {0x12, 2, 0x10, 1, 0x0a, 1, 'k'}, 7, true},
+        {"value given twice", {0x0a, 1, 'k', 0x12, 2, 0x10, 1, 0x12, 2, 0x18, 2}, 11, true},
+        {"an unknown field after", {0x0a, 1, 'k', 0x12, 2, 0x10, 1, 0x78, 1}, 9, true},
+        {"two members of the oneof", {0x0a, 1, 'k', 0x12, 4, 0x10, 1, 0x18, 2}, 9, true},
+        {"an array value", {0x0a, 1, 'k', 0x12, 4, 0x2a, 2, 0x0a, 0}, 9, true},
+        {"an empty kvlist value", {0x0a, 1, 'k', 0x12, 2, 0x32, 0}, 7, true},
+        {"a double cut short", {0x0a, 1, 'k', 0x12, 5, 0x21, 0, 0, 0, 0}, 10, false},
+        {"an int cut short", {0x0a, 1, 'k', 0x12, 2, 0x18, 0x80}, 7, false},
+        {"a string past the value", {0x0a, 1, 'k', 0x12, 3, 0x0a, 5, 'v'}, 8, false},
+        {"a value past the attribute", {0x0a, 1, 'k', 0x12, 9, 0x10, 1}, 7, false},
+        {"a key past the attribute", {0x0a, 9, 'k'}, 3, false},
+        {"a bool as 64 bits", {0x0a, 1, 'k', 0x12, 9, 0x11, 1, 0, 0, 0, 0, 0, 0, 0}, 14, true},
+        {"an int as a string", {0x0a, 1, 'k', 0x12, 3, 0x1a, 1, '1'}, 8, false},
+        {"a string as a varint", {0x0a, 1, 'k', 0x12, 2, 0x08, 1}, 7, false},
+    };
+    for (size_t i = 0; i < sizeof kvs / sizeof kvs[0]; i++) {
+        pb_t kv = {0}, span = {0};
+        put_raw(&kv, kvs[i].bytes, kvs[i].len);
+        put_msg(&span, SPAN_ATTRS, &kv);
+        put_msg(&span, SPAN_ATTRS, &kv); /* twice: the second after the fast path's first */
+        pb_t req = traces_with_span(&span);
+        verdict_t v = judge(OM_SIG_TRACES, req.b, req.n);
+        if ((v.scan_rc == 0) != kvs[i].ok) {
+            fprintf(stderr, "  case: %s\n", kvs[i].what);
+        }
+        ASSERT_EQ_INT(v.scan_rc == 0, kvs[i].ok);
+        ASSERT_AGREES(v);
+        if (v.scan_rc == 0 && v.unpacked) {
+            ASSERT_TRUE(v.arena_used <= v.info.decoded_bytes);
+        }
+    }
+}
+
 static void test_an_ordinary_request_is_not_left_to_unpacking(void)
 {
     om_batch_t *b = om_testdata_simple(OM_SIG_LOGS, 4, 0);
@@ -419,5 +486,6 @@ int main(void)
     OM_RUN(test_a_singular_bool_takes_any_wire_type);
     OM_RUN(test_fields_given_twice_are_left_to_protobuf_c);
     OM_RUN(test_an_ordinary_request_is_not_left_to_unpacking);
+    OM_RUN(test_attributes_fast_and_general_forms);
     return om_test_summary();
 }
