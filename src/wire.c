@@ -86,6 +86,8 @@ static size_t keyvalue_bytes, anyvalue_bytes; /* their structs, as protobuf-c al
 static bool tables_ok;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
 /* ---- building the tables ------------------------------------------------------------------- */
 
 static uint8_t elt_size(ProtobufCType t)
@@ -243,16 +245,12 @@ static void build_tables(void)
          mark(&opentelemetry__proto__metrics__v1__exponential_histogram__descriptor, 1, C_ITEM);
     ok = ok && mark(&opentelemetry__proto__metrics__v1__summary__descriptor, 1, C_ITEM);
     keyvalue = table_for(&opentelemetry__proto__common__v1__key_value__descriptor);
-    keyvalue_bytes =
-        (opentelemetry__proto__common__v1__key_value__descriptor.sizeof_message + 7) & ~(size_t)7;
-    anyvalue_bytes =
-        (opentelemetry__proto__common__v1__any_value__descriptor.sizeof_message + 7) & ~(size_t)7;
+    keyvalue_bytes = ALIGN8(opentelemetry__proto__common__v1__key_value__descriptor.sizeof_message);
+    anyvalue_bytes = ALIGN8(opentelemetry__proto__common__v1__any_value__descriptor.sizeof_message);
     tables_ok = ok && keyvalue != NULL;
 }
 
 /* ---- scanning ------------------------------------------------------------------------------ */
-
-#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
 typedef struct scan {
     om__wire_info_t *info;

@@ -59,14 +59,13 @@ struct prw_attempt {
     prw_attempt_t *next;
     exp_prw_t *e;
     om_exp_req_t *req;
-    uint64_t seq; /* arrival order: earlier batches are sent first */
-    bool queued;  /* waiting in e->enc_queue for the encoder */
-    prw_attempt_t *enc_next;
-    bool held;          /* encoded, waiting for the earlier batches to finish */
-    prw_encoder_t *enc; /* the job's, from e->spare (given back in encoded) */
-    bool wire;          /* the job reads the batch's wire bytes (it was not decoded) */
-    int enc_rc;         /* set by the worker */
-    om_err_t enc_err;   /* set by the worker */
+    uint64_t seq;            /* arrival order: earlier batches are sent first */
+    prw_attempt_t *enc_next; /* the next batch waiting in e->enc_queue for the encoder */
+    bool held;               /* encoded, waiting for the earlier batches to finish */
+    prw_encoder_t *enc;      /* the job's, from e->spare (given back in encoded) */
+    bool wire;               /* the job reads the batch's wire bytes (it was not decoded) */
+    int enc_rc;              /* set by the worker */
+    om_err_t enc_err;        /* set by the worker */
     prw_result_t res;
     bool encoded;
     bool *finished;   /* per request: written, or dropped for good */
@@ -335,7 +334,6 @@ static void encoded(om_job_t *job, int status)
         prw_attempt_t *n = e->enc_queue;
         e->enc_queue = n->enc_next;
         e->enc_tail = e->enc_queue != NULL ? e->enc_tail : NULL;
-        n->queued = false;
         submit(n);
     }
     int rc = status != 0 ? status : a->enc_rc;
@@ -384,7 +382,6 @@ static void submit(prw_attempt_t *a)
 {
     exp_prw_t *e = a->e;
     if (e->jobs > 0) {
-        a->queued = true;
         a->enc_next = NULL;
         if (e->enc_tail != NULL) {
             e->enc_tail->enc_next = a;
