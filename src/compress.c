@@ -79,21 +79,22 @@ int om_compression_params_validate(const char *type, const om_compression_params
  * to 1.006 on the data sets of bench/README.md; measuring it, rather than keeping 1% of the 5%
  * for it as this rule did before, lets ISA-L 2 (3.9-4.1% over zlib 6 on the load generator's
  * data, 4.5% over libdeflate 6) count as within the bound, at a quarter of libdeflate 1's CPU.
- * zlib 6 runs with a stream made for the sample (a kept one would be 256 KiB per compressor):
- * 2-4 times its cost on 100-span requests, once per 256 batches. Sampling: the first AUTO_FIRST
- * batches and then every AUTO_EVERY-th are also compressed at the reference (and, while a
- * cheaper candidate is being probed, at that one too; and at zlib 6 when calibrating), and the
- * smallest output is sent. A candidate is left for the next stronger one as soon as one sample
+ * zlib 6 runs with a stream made for the sample (a kept one would be 256 KiB per compressor): 2-4
+ * times its cost on 100-span requests, once per 256 batches. Sampling: the first AUTO_FIRST batches
+ * and then every AUTO_EVERY-th are also compressed at the reference (and, while a cheaper candidate
+ * is being probed, at that one too; and at zlib 6 when calibrating), and the smallest output is
+ * sent; a batch over AUTO_WINDOW bytes is sent at the current candidate and measured on AUTO_WINDOW
+ * bytes of it (run_sample). A candidate is left for the next stronger one as soon as one sample
  * finds it above AUTO_UP (105%: the bound) of zlib 6's estimated size, and the next batch is
- * sampled again (so a climb over several candidates takes a few batches, not several
- * intervals); a cheaper one is taken after AUTO_VOTES consecutive samples find it at most
- * AUTO_DOWN (104.5%): the 0.5% between them is the hysteresis (at 1%, ISA-L 2, 103.9-104.1%
- * over on the load generator's batches, passed a probe on some batches and not on others, and
- * the failed probes' back-off then kept the set on libdeflate 1 for thousands of batches). A
- * passing probe has the next batch sampled too (to confirm it, and go on down). A failed probe,
- * and every move up, double the number of samples until the next probe (up to AUTO_PROBE_MAX),
- * so data near a threshold makes it flap rarely. After the data changes, the bound can be
- * missed for at most AUTO_EVERY - 1 batches plus the climb. The candidates
+ * sampled again (so a climb over several candidates takes a few batches, not several intervals); a
+ * cheaper one is taken after AUTO_VOTES consecutive samples find it at most AUTO_DOWN (104.5%): the
+ * 0.5% between them is the hysteresis (at 1%, ISA-L 2, 103.9-104.1% over on the load generator's
+ * batches, passed a probe on some batches and not on others, and the failed probes' back-off then
+ * kept the set on libdeflate 1 for thousands of batches). A passing probe has the next batch
+ * sampled too (to confirm it, and go on down). A failed probe, and every move up, double the number
+ * of samples until the next probe (up to AUTO_PROBE_MAX), so data near a threshold makes it flap
+ * rarely. After the data changes, the bound can be missed for at most AUTO_EVERY - 1 batches plus
+ * the climb. The candidates
  * (otelmon-compress-bench, bench/README.md "ISA-L"): ISA-L's igzip 2, then libdeflate 1, 3, 5,
  * 6. ISA-L 0 (static Huffman codes) is 25-37% over zlib 6; ISA-L 1 costs the same as 2 within
  * 3% and compresses 0.6% worse; ISA-L 3 costs as much as libdeflate 1 on 100-span requests and
@@ -119,9 +120,11 @@ static const om__zcand_t auto_levels[] = {
 #define AUTO_UP 1.05    /* of zlib 6's (estimated) size */
 #define AUTO_DOWN 1.045 /* of zlib 6's (estimated) size */
 #define AUTO_VOTES 2
-#define AUTO_PROBE_MAX 64   /* samples */
-#define AUTO_CAL_EVERY 8    /* samples */
-#define AUTO_MIN_INPUT 1024 /* smaller inputs say little about the data: never sampled */
+#define AUTO_PROBE_MAX 64        /* samples */
+#define AUTO_CAL_EVERY 8         /* samples */
+#define AUTO_MIN_INPUT 1024      /* smaller inputs say little about the data: never sampled */
+#define AUTO_WINDOW (256 * 1024) /* bytes a sample measures at most (run_sample) */
+#define AUTO_WINDOWS 4           /* pieces of a larger batch that make them up */
 
 typedef struct om__zauto {
     atomic_uint_fast64_t batches; /* counted by every batch, to pick the samples */
@@ -133,6 +136,7 @@ typedef struct om__zauto {
     unsigned votes;               /* consecutive probes that passed */
     double zlib6;                 /* zlib 6's output over libdeflate 6's (0: not measured) */
     uint64_t samples, switches;
+    uint64_t sampled_bytes; /* measured by the samples: each at most AUTO_WINDOW */
 } om__zauto_t;
 
 struct om_compressor {
@@ -315,11 +319,15 @@ static int run_libdeflate(om_compressor_t *c, int level, const uint8_t *in, size
 typedef struct isal_api {
     __typeof__(isal_deflate_stateless_init) *init;
     __typeof__(isal_deflate_stateless) *run;
+    __typeof__(isal_deflate_init) *stream_init; /* a batch in several pieces (run_isal_pieces) */
+    __typeof__(isal_deflate) *stream_run;
 } isal_api_t;
 static isal_api_t isal_api;
 static const om_dl_sym_t isal_syms[] = {
     OM_DL_SYM(isal_api_t, init, "isal_deflate_stateless_init"),
     OM_DL_SYM(isal_api_t, run, "isal_deflate_stateless"),
+    OM_DL_SYM(isal_api_t, stream_init, "isal_deflate_init"),
+    OM_DL_SYM(isal_api_t, stream_run, "isal_deflate"),
 };
 static om_dl_lib_t libisal = {.soname = "libisal.so.2",
                               .package = "libisal2",
@@ -368,11 +376,9 @@ static size_t isal_bound(size_t n)
     return n + 5 * (n / 65535 + 1) + 18 + 8;
 }
 
-/* ISA-L's igzip at level 0..3, one shot. The stream and the level buffer are the
- * compressor's, made on first use and reused (the one-shot call initialises the hash tables
- * it uses in the level buffer itself). */
-static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, uint8_t **out,
-                    size_t *len)
+/* The compressor's ISA-L stream and level buffer for level 0..3, made on first use and reused
+ * (each call initialises the hash tables it uses in the level buffer itself). */
+static int isal_ready(om_compressor_t *c, int level)
 {
     uint32_t need = isal_buf_size(level);
     if (!isal_available()) {
@@ -389,6 +395,31 @@ static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, 
         }
         c->isal_buf_size = need;
     }
+    return 0;
+}
+
+/* The settings both of ISA-L's modes take, after their init. */
+static void isal_settings(om_compressor_t *c, int level)
+{
+    struct isal_zstream *zs = c->isal;
+    uint32_t need = isal_buf_size(level);
+    zs->level = (uint32_t)level;
+    zs->level_buf = need > 0 ? c->isal_buf : NULL;
+    zs->level_buf_size = need;
+    zs->gzip_flag = c->alg == OM_COMP_GZIP ? IGZIP_GZIP : IGZIP_ZLIB;
+    /* The init leaves the window size as it was; 0 is the full 32 KiB. Left as malloc found
+     * it, it made the load generator's batches 2% larger in bench/run. */
+    zs->hist_bits = 0;
+}
+
+/* ISA-L's igzip at level 0..3, one shot. */
+static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, uint8_t **out,
+                    size_t *len)
+{
+    int rc = isal_ready(c, level);
+    if (rc != 0) {
+        return rc;
+    }
     size_t cap = isal_bound(n);
     uint8_t *buf = om_malloc(cap);
     if (buf == NULL) {
@@ -396,13 +427,7 @@ static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, 
     }
     struct isal_zstream *zs = c->isal;
     isal_api.init(zs);
-    zs->level = (uint32_t)level;
-    zs->level_buf = need > 0 ? c->isal_buf : NULL;
-    zs->level_buf_size = need;
-    zs->gzip_flag = c->alg == OM_COMP_GZIP ? IGZIP_GZIP : IGZIP_ZLIB;
-    /* The stateless init leaves the window size as it was; 0 is the full 32 KiB. Left as
-     * malloc found it, it made the load generator's batches 2% larger in bench/run. */
-    zs->hist_bits = 0;
+    isal_settings(c, level);
     zs->next_in = (uint8_t *)(uintptr_t)in; /* ISA-L does not write input; its API is not const */
     zs->avail_in = (uint32_t)n;
     zs->next_out = buf;
@@ -412,6 +437,57 @@ static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, 
     if (isal_api.run(zs) != COMP_OK || zs->avail_in != 0) {
         om_free(buf);
         return OM_ENOMEM;
+    }
+    *out = buf;
+    *len = zs->total_out;
+    return 0;
+}
+
+/* ISA-L's igzip at level 1..3 over the pieces of one input (total bytes in all), as one
+ * stream: the pieces are not copied together first (a batch of 8,192 spans is 3.4 MB of the
+ * load generator's data, which the copy added to the exporter's peak memory). The output
+ * starts at isal_bound(total) and grows should the stream need more (its stored-block
+ * fallback is the one-shot mode's only). */
+static int run_isal_pieces(om_compressor_t *c, int level, const om_raw_seg_t *p, size_t n_p,
+                           size_t total, uint8_t **out, size_t *len)
+{
+    int rc = isal_ready(c, level);
+    if (rc != 0) {
+        return rc;
+    }
+    size_t cap = isal_bound(total);
+    uint8_t *buf = om_malloc(cap);
+    if (buf == NULL) {
+        return OM_ENOMEM;
+    }
+    struct isal_zstream *zs = c->isal;
+    isal_api.stream_init(zs);
+    isal_settings(c, level);
+    zs->next_out = buf;
+    zs->avail_out = (uint32_t)cap;
+    for (size_t i = 0; i < n_p; i++) {
+        zs->next_in = (uint8_t *)(uintptr_t)p[i].data;
+        zs->avail_in = (uint32_t)p[i].len;
+        zs->end_of_stream = i + 1 == n_p;
+        zs->flush = NO_FLUSH;
+        do {
+            if (zs->avail_out == 0) {
+                size_t used = (size_t)(zs->next_out - buf), more = cap / 4 + 4096;
+                uint8_t *bigger = cap + more > UINT32_MAX ? NULL : om_realloc(buf, cap + more);
+                if (bigger == NULL) {
+                    om_free(buf);
+                    return OM_ENOMEM;
+                }
+                buf = bigger;
+                cap += more;
+                zs->next_out = buf + used;
+                zs->avail_out = (uint32_t)(cap - used);
+            }
+            if (isal_api.stream_run(zs) != COMP_OK) {
+                om_free(buf);
+                return OM_ENOMEM; /* valid settings: as run_isal says */
+            }
+        } while (zs->avail_in > 0 || (zs->end_of_stream && zs->internal_state.state != ZSTATE_END));
     }
     *out = buf;
     *len = zs->total_out;
@@ -462,6 +538,60 @@ static int run_cand(om_compressor_t *c, int idx, const uint8_t *in, size_t n, ui
     const om__zcand_t *k = &auto_levels[idx];
     return k->lib == LIB_ISAL ? run_isal(c, k->level, in, n, out, len)
                               : run_libdeflate(c, k->level, in, n, out, len);
+}
+
+/* An input in pieces (a batch's requests as they arrived): what is compressed is their bytes
+ * end to end, total in all. */
+typedef struct zinput {
+    const om_raw_seg_t *p;
+    size_t n_p;
+    size_t total;
+} zinput_t;
+
+/* len bytes of in from offset at (at + len <= in->total) into dst. */
+static void zinput_copy(const zinput_t *in, size_t at, size_t len, uint8_t *dst)
+{
+    for (size_t i = 0; i < in->n_p && len > 0; i++) {
+        if (at >= in->p[i].len) {
+            at -= in->p[i].len;
+            continue;
+        }
+        size_t k = in->p[i].len - at < len ? in->p[i].len - at : len;
+        memcpy(dst, in->p[i].data + at, k);
+        dst += k;
+        len -= k;
+        at = 0;
+    }
+}
+
+/* in's bytes in one buffer: its only piece where it is, or a new om_malloc'd copy in *copy
+ * (the caller frees it; NULL when there is none). NULL when out of memory. */
+static const uint8_t *zinput_flat(const zinput_t *in, uint8_t **copy)
+{
+    *copy = NULL;
+    if (in->n_p == 1) {
+        return in->p[0].data;
+    }
+    if ((*copy = om_malloc(in->total > 0 ? in->total : 1)) != NULL) {
+        zinput_copy(in, 0, in->total, *copy);
+    }
+    return *copy;
+}
+
+/* One candidate of the ladder over an input in pieces: ISA-L streams over them, libdeflate
+ * (whole buffers only) gets them copied together. */
+static int run_cand_input(om_compressor_t *c, int idx, const zinput_t *in, uint8_t **out,
+                          size_t *len)
+{
+    const om__zcand_t *k = &auto_levels[idx];
+    if (k->lib == LIB_ISAL && in->n_p > 1) {
+        return run_isal_pieces(c, k->level, in->p, in->n_p, in->total, out, len);
+    }
+    uint8_t *copy;
+    const uint8_t *flat = zinput_flat(in, &copy);
+    int rc = flat != NULL ? run_cand(c, idx, flat, in->total, out, len) : OM_ENOMEM;
+    om_free(copy);
+    return rc;
 }
 
 /* What one sample found, under a->lock: moves the level, or not (see the rule above). cur is
@@ -518,9 +648,69 @@ static void keep_smallest(uint8_t *z, size_t zn, uint8_t **best, size_t *best_n)
     }
 }
 
+/* What a sample measures: the output sizes zn[i] of candidates idx[i] (-1: not run; a
+ * repeat of idx[0]: not run again) and, when cal, zlib 6's (*zz6), all on the same n bytes at
+ * in. The smallest output is kept in *best (the caller owns it) when best is not NULL, else
+ * every output is freed. One candidate at a time, dropping the reference's or the probe's state
+ * right after its use: the sample's peak memory stays near an ordinary batch's (the paced
+ * benchmark's peak RSS saw every extra buffer). */
+static int sample_sizes(om_compressor_t *c, const int idx[3], bool cal, const uint8_t *in, size_t n,
+                        size_t zn[3], size_t *zz6, uint8_t **best, size_t *best_n)
+{
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        if (idx[i] < 0 || (i > 0 && idx[i] == idx[0])) {
+            continue;
+        }
+        uint8_t *z = NULL;
+        rc = run_cand(c, idx[i], in, n, &z, &zn[i]);
+        keep_only(c, idx[0]);
+        if (rc == 0 && best != NULL) {
+            keep_smallest(z, zn[i], best, best_n);
+        } else if (rc == 0) {
+            om_free(z);
+        }
+    }
+    if (rc == 0 && cal) {
+        uint8_t *z = NULL;
+        rc = zlib_once(c->alg, 6, in, n, &z, zz6);
+        if (rc == 0 && best != NULL) {
+            keep_smallest(z, *zz6, best, best_n);
+        } else if (rc == 0) {
+            om_free(z);
+        }
+    }
+    return rc;
+}
+
+/* The bytes a sample of a large batch measures: AUTO_WINDOWS pieces of the batch, evenly
+ * spread from its start to its end, copied into one new om_malloc'd buffer of AUTO_WINDOW
+ * bytes (the caller frees it); NULL when out of memory. Spread, so a batch that joins data
+ * of several kinds (the first requests from one service, the last from another) is measured
+ * on all of them; pieces of 64 KiB, so that each is far longer than deflate's 32 KiB window
+ * and the three seams change the sizes by little. */
+static uint8_t *sample_window(const zinput_t *in)
+{
+    uint8_t *w = om_malloc(AUTO_WINDOW);
+    if (w == NULL) {
+        return NULL;
+    }
+    const size_t piece = AUTO_WINDOW / AUTO_WINDOWS;
+    for (size_t i = 0; i < AUTO_WINDOWS; i++) {
+        zinput_copy(in, (in->total - piece) / (AUTO_WINDOWS - 1) * i, piece, w + i * piece);
+    }
+    return w;
+}
+
 /* A sample batch: compressed at the current candidate, at the reference, maybe at the probed
- * cheaper candidate and maybe at zlib 6; the smallest output is the one sent. */
-static int run_sample(om_compressor_t *c, int cur, const uint8_t *in, size_t n, uint8_t **out,
+ * cheaper candidate and maybe at zlib 6, and the rule decides on the sizes. A batch of up to
+ * AUTO_WINDOW bytes is measured whole and the smallest output is the one sent. A larger one
+ * (the batch processor's 8192 spans are about 3.4 MB of the load generator's data) is sent at
+ * the current candidate, and measured on a window of AUTO_WINDOW bytes of it: a sample then
+ * costs the current candidate's run plus a fixed amount, where measuring the whole batch
+ * cost 5 to 16 times an ordinary batch (libdeflate 6, and zlib 6 when calibrating, are 3 and
+ * 11 times ISA-L 2's CPU on the load generator's data). */
+static int run_sample(om_compressor_t *c, int cur, const zinput_t *in, uint8_t **out,
                       size_t *out_len)
 {
     om__zauto_t *a = c->aut;
@@ -539,30 +729,25 @@ static int run_sample(om_compressor_t *c, int cur, const uint8_t *in, size_t n, 
     size_t zn[3] = {0, 0, 0}, zz6 = 0;
     uint8_t *best = NULL;
     size_t best_n = 0;
-    int rc = 0;
-    /* One at a time, keeping only the smallest output so far and dropping the reference's or
-     * the probe's state right after its use: the sample's peak memory stays near an ordinary
-     * batch's (the paced benchmark's peak RSS saw every extra buffer). */
-    for (int i = 0; i < 3 && rc == 0; i++) {
-        if (idx[i] < 0 || (i > 0 && idx[i] == cur)) {
-            continue;
+    int rc;
+    uint8_t *copy = NULL;
+    if (in->total <= AUTO_WINDOW) {
+        const uint8_t *flat = zinput_flat(in, &copy);
+        rc = flat != NULL ? sample_sizes(c, idx, cal, flat, in->total, zn, &zz6, &best, &best_n)
+                          : OM_ENOMEM;
+    } else {
+        rc = run_cand_input(c, cur, in, &best, &best_n);
+        if (rc == 0 && (copy = sample_window(in)) == NULL) {
+            rc = OM_ENOMEM;
         }
-        uint8_t *z = NULL;
-        rc = run_cand(c, idx[i], in, n, &z, &zn[i]);
-        keep_only(c, cur);
         if (rc == 0) {
-            keep_smallest(z, zn[i], &best, &best_n);
+            rc = sample_sizes(c, idx, cal, copy, AUTO_WINDOW, zn, &zz6, NULL, NULL);
         }
     }
-    if (rc == 0 && cal) {
-        uint8_t *z = NULL;
-        rc = zlib_once(c->alg, 6, in, n, &z, &zz6);
-        if (rc == 0) {
-            keep_smallest(z, zz6, &best, &best_n);
-        }
-    }
+    om_free(copy);
     if (rc == 0) {
         uv_mutex_lock(&a->lock);
+        a->sampled_bytes += in->total <= AUTO_WINDOW ? in->total : AUTO_WINDOW;
         zauto_decide(a, cur, zn[0], probe, zn[2], cur == AUTO_REF ? zn[0] : zn[1], zz6);
         uv_mutex_unlock(&a->lock);
         *out = best;
@@ -574,7 +759,7 @@ static int run_sample(om_compressor_t *c, int cur, const uint8_t *in, size_t n, 
     return rc;
 }
 
-static int run_auto(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out, size_t *out_len)
+static int run_auto(om_compressor_t *c, const zinput_t *in, uint8_t **out, size_t *out_len)
 {
     om__zauto_t *a = c->aut;
     uint64_t k = atomic_fetch_add_explicit(&a->batches, 1, memory_order_relaxed);
@@ -582,32 +767,65 @@ static int run_auto(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **o
     /* The load and the exchange: the exchange (a write) only when a resample is due. */
     bool again = atomic_load_explicit(&a->resample, memory_order_relaxed) &&
                  atomic_exchange_explicit(&a->resample, false, memory_order_relaxed);
-    if (n >= AUTO_MIN_INPUT && (again || k < AUTO_FIRST || k % AUTO_EVERY == 0)) {
-        return run_sample(c, cur, in, n, out, out_len);
+    if (in->total >= AUTO_MIN_INPUT && (again || k < AUTO_FIRST || k % AUTO_EVERY == 0)) {
+        return run_sample(c, cur, in, out, out_len);
     }
     keep_only(c, cur); /* after a move: the old level's state goes */
-    return run_cand(c, cur, in, n, out, out_len);
+    return run_cand_input(c, cur, in, out, out_len);
 }
 
-int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out,
-                      size_t *out_len)
+/* A fixed level or zstd: on the input in one buffer. */
+static int run_fixed(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out,
+                     size_t *out_len)
 {
-    if (n > (size_t)INT32_MAX) {
-        return OM_ETOOBIG;
-    }
-    if (in == NULL) {
-        in = (const uint8_t *)""; /* an empty request: libraries want a valid pointer */
-    }
     if (c->alg == OM_COMP_ZSTD) {
         return run_zstd(c, in, n, out, out_len);
-    }
-    if (c->aut != NULL) {
-        return run_auto(c, in, n, out, out_len);
     }
     if (c->level < 0) {
         return zlib_once(c->alg, -2, in, n, out, out_len);
     }
     return run_libdeflate(c, c->level, in, n, out, out_len);
+}
+
+static int run_input(om_compressor_t *c, const zinput_t *in, uint8_t **out, size_t *out_len)
+{
+    if (in->total > (size_t)INT32_MAX) {
+        return OM_ETOOBIG;
+    }
+    if (c->aut != NULL) {
+        return run_auto(c, in, out, out_len);
+    }
+    uint8_t *copy;
+    const uint8_t *flat = zinput_flat(in, &copy);
+    int rc = flat != NULL ? run_fixed(c, flat, in->total, out, out_len) : OM_ENOMEM;
+    om_free(copy);
+    return rc;
+}
+
+int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out,
+                      size_t *out_len)
+{
+    /* An empty request: the libraries want a valid pointer. */
+    const om_raw_seg_t one = {in != NULL ? in : (const uint8_t *)"", n};
+    const zinput_t zi = {&one, 1, n};
+    return run_input(c, &zi, out, out_len);
+}
+
+int om_compressor_run_pieces(om_compressor_t *c, const om_raw_seg_t *p, size_t n_p, uint8_t **out,
+                             size_t *out_len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n_p; i++) {
+        if (p[i].len > SIZE_MAX - total) {
+            return OM_ETOOBIG;
+        }
+        total += p[i].len;
+    }
+    if (n_p == 0) {
+        return om_compressor_run(c, NULL, 0, out, out_len);
+    }
+    const zinput_t zi = {p, n_p, total};
+    return run_input(c, &zi, out, out_len);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -687,6 +905,17 @@ void om_compressors_stats(om_compressors_t *cs, uint64_t *samples, uint64_t *swi
         *switches = cs->aut->switches;
         uv_mutex_unlock(&cs->aut->lock);
     }
+}
+
+uint64_t om_compressors_sampled_bytes(om_compressors_t *cs)
+{
+    uint64_t n = 0;
+    if (cs->aut != NULL) {
+        uv_mutex_lock(&cs->aut->lock);
+        n = cs->aut->sampled_bytes;
+        uv_mutex_unlock(&cs->aut->lock);
+    }
+    return n;
 }
 
 void om_compressors_put(om_compressors_t *cs, om_compressor_t *c)

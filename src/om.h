@@ -2774,6 +2774,11 @@ void om_compressor_free(om_compressor_t *c);
  * bytes (the caller frees it). Returns 0, OM_ENOMEM, or OM_ETOOBIG when n is over 2 GiB. */
 int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t **out,
                       size_t *out_len);
+/* The same over n_p pieces whose bytes end to end are the input (a batch's requests as they
+ * arrived, om_batch_t.raw). The adaptive level's ISA-L candidate streams over the pieces; the
+ * other levels and algorithms get them copied into one buffer first. */
+int om_compressor_run_pieces(om_compressor_t *c, const om_raw_seg_t *p, size_t n_p, uint8_t **out,
+                             size_t *out_len);
 
 /* Idle compressors of one kind, kept for reuse by one component, on the loop thread: get one
  * before handing work to a worker (it travels with the job), put it back in the job's done.
@@ -2784,8 +2789,10 @@ int om_compressor_run(om_compressor_t *c, const uint8_t *in, size_t n, uint8_t *
  * (otelcol's default). The first 4 batches and every 32nd are also compressed at libdeflate
  * 6 (the reference; zlib 6's size is estimated from it by their ratio, measured with zlib 6
  * itself on every 8th sample) and, while probing, at the next cheaper candidate; such a
- * sample sends the smallest output. One sample above 105% of zlib 6 moves to the stronger
- * candidate (and samples the next batch); two in a row at most 104.5% move to the cheaper one;
+ * sample sends the smallest output. A batch over 256 KiB is sent at the current candidate
+ * and its sample measures 256 KiB of it (four pieces spread from its start to its end). One
+ * sample above 105% of zlib 6 moves to the stronger candidate (and samples the next batch);
+ * two in a row at most 104.5% move to the cheaper one;
  * failed probes back off. It starts at libdeflate 5. Any worker thread may run the set's
  * compressors at once (atomics, and a lock on sample batches only; ISA-L's state is each
  * compressor's own). An explicit level (1..9, -2) is used as is (libdeflate; zlib for -2),
@@ -2808,6 +2815,9 @@ const char *om_compressors_lib(const om_compressors_t *cs);
 /* Any thread. How many sample batches the adaptive level measured, and how many times it
  * changed level (both 0 for a fixed set). */
 void om_compressors_stats(om_compressors_t *cs, uint64_t *samples, uint64_t *switches);
+/* Any thread. The bytes the adaptive level's samples measured: a batch's size, or at most
+ * 256 KiB of a larger one (pieces spread over it). 0 for a fixed set. */
+uint64_t om_compressors_sampled_bytes(om_compressors_t *cs);
 /* Loop thread, once every compressor got from it was put back (or freed). NULL does nothing. */
 void om_compressors_free(om_compressors_t *cs);
 

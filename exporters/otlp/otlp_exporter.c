@@ -578,9 +578,9 @@ static void compress_work(om_job_t *job, void *thread_data)
     (void)thread_data;
     call_t *c = (call_t *)(void *)((char *)job - offsetof(call_t, job));
     const om_batch_t *b = c->req->batch;
-    if (b->raw_valid && b->n_raw == 1) {
-        /* One request as it arrived: compress its bytes where they are. */
-        c->zrc = om_compressor_run(c->z, b->raw[0].data, b->raw[0].len, &c->zbuf, &c->zlen);
+    if (b->raw_valid) {
+        /* The requests as they arrived: compressed where they are (see om_batch_proto_pack). */
+        c->zrc = om_compressor_run_pieces(c->z, b->raw, b->n_raw, &c->zbuf, &c->zlen);
         return;
     }
     size_t n = om_batch_proto_size(b);

@@ -88,6 +88,15 @@ static int encode_raw(const om_batch_t *b, otlphttp_encoding_t enc, uint8_t **ou
 int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, om_compressor_t *z,
                              uint8_t **out, size_t *len, om_err_t *err)
 {
+    if (enc == OTLPHTTP_ENC_PROTO && b->raw_valid && z != NULL) {
+        /* The requests as they arrived: compressed where they are (see om_batch_proto_pack). */
+        int rc = om_compressor_run_pieces(z, b->raw, b->n_raw, out, len);
+        if (rc == OM_ETOOBIG) {
+            om_err_set(err, rc, "request body of %zu bytes is too large to compress",
+                       om_batch_proto_size(b));
+        }
+        return rc;
+    }
     uint8_t *raw = NULL;
     size_t raw_len = 0;
     int rc = encode_raw(b, enc, &raw, &raw_len, err);

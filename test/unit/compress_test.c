@@ -467,6 +467,167 @@ static void test_auto_follows_the_data(void)
     free(in);
 }
 
+/* A batch over 256 KiB is measured on four 64 KiB pieces spread over it, and sent at the
+ * current candidate. The batch here is 256 KiB of JSON-like data, then random bytes: on the
+ * whole batch the cheapest candidate is within the bound (the random part dominates the
+ * output), on its first 256 KiB it is not. So a sample of the batch's start alone would keep
+ * the strong level; the spread one walks down as on random data. */
+static void test_auto_samples_large_batches_on_spread_pieces(void)
+{
+    const size_t head = 256 * 1024, cap = 2 * 1024 * 1024;
+    uint8_t *in = malloc(cap);
+    uint64_t r = 4;
+    size_t h = json_input(&r, in, head);
+    random_input(&r, in + h, cap - h);
+    ASSERT_TRUE(fixed_size(1, in, h) * 1000 > fixed_size(6, in, h) * 1045); /* the premises */
+    ASSERT_TRUE(fixed_size(1, in, cap) * 1000 <= fixed_size(6, in, cap) * 1045);
+    om_compressors_t *cs = om_compressors_new(OM_COMP_GZIP, 0, 1);
+    ASSERT_TRUE(cs != NULL);
+    for (int i = 0; i < 6; i++) {
+        random_input(&r, in + h, cap - h);
+        int level = om_compressors_level(cs);
+        bool ld = strcmp(om_compressors_lib(cs), "libdeflate") == 0;
+        size_t zn = auto_batch(cs, in, cap);
+        if (ld) {
+            /* The batch went out at the level it started at, not the sample's smallest. */
+            ASSERT_EQ_UINT(zn, fixed_size(level, in, cap));
+        }
+    }
+    ASSERT_TRUE(at(cs, "isa-l", 2));
+    uint64_t samples = 0, switches = 0;
+    om_compressors_stats(cs, &samples, &switches);
+    ASSERT_EQ_UINT(samples, 6);
+    ASSERT_EQ_UINT(om_compressors_sampled_bytes(cs), samples * 256 * 1024);
+    om_compressors_free(cs);
+    /* JSON-like batches of 1 MiB keep the strong level, as smaller ones do. */
+    cs = om_compressors_new(OM_COMP_GZIP, 0, 1);
+    for (int i = 0; i < 40; i++) {
+        size_t n = json_input(&r, in, 1024 * 1024);
+        auto_batch(cs, in, n);
+        ASSERT_TRUE(om_compressors_level(cs) >= 5);
+    }
+    om_compressors_stats(cs, &samples, &switches);
+    ASSERT_TRUE(samples >= 4 + 1);
+    ASSERT_EQ_UINT(om_compressors_sampled_bytes(cs), samples * 256 * 1024);
+    om_compressors_free(cs);
+    free(in);
+}
+
+/* in[0..n) cut into pieces of sizes from r (zero-length ones among them); returns how many. */
+static size_t cut_pieces(uint64_t *r, const uint8_t *in, size_t n, om_raw_seg_t *p, size_t max)
+{
+    size_t k = 0, at = 0;
+    while (at < n && k + 1 < max) {
+        size_t len = (size_t)(xorshift(r) % 60000);
+        len = k % 7 == 3 ? 0 : len;
+        len = len > n - at ? n - at : len;
+        p[k++] = (om_raw_seg_t){in + at, len};
+        at += len;
+    }
+    p[k++] = (om_raw_seg_t){in + at, n - at};
+    return k;
+}
+
+/* A set's next batch, given in pieces: it round-trips to their bytes end to end. */
+static void pieces_batch_into(om_compressors_t *cs, const om_raw_seg_t *p, size_t n_p,
+                              const uint8_t *whole, size_t n, size_t *size)
+{
+    om_compressor_t *c = om_compressors_get(cs);
+    uint8_t *z = NULL, *back = NULL;
+    size_t zn = 0, got = 0;
+    int rc = om_compressor_run_pieces(c, p, n_p, &z, &zn);
+    om_compressors_put(cs, c);
+    ASSERT_EQ_INT(rc, 0);
+    om_err_t err = {0};
+    ASSERT_EQ_INT(om_decompress(OM_COMP_GZIP, z, zn, n, &back, &got, &err), 0);
+    ASSERT_EQ_UINT(got, n);
+    ASSERT_TRUE(got == n && om_same(back, whole, n));
+    om_free(back);
+    om_free(z);
+    *size = zn;
+}
+
+static size_t pieces_batch(om_compressors_t *cs, const om_raw_seg_t *p, size_t n_p,
+                           const uint8_t *whole, size_t n)
+{
+    size_t zn = 0; /* 0 when an assertion failed, which fails the test */
+    pieces_batch_into(cs, p, n_p, whole, n, &zn);
+    return zn;
+}
+
+/* A batch in pieces (the exporters give their batches' requests as they arrived) compresses
+ * to what the pieces end to end make: ISA-L streams over them and makes the same size as its
+ * one-shot mode within 1%; the other levels and zstd round-trip too; out of memory fails
+ * cleanly. */
+static void test_pieces_compress_as_one(void)
+{
+    const size_t cap = 1536 * 1024;
+    uint8_t *in = malloc(cap);
+    om_raw_seg_t p[200];
+    uint64_t r = 5;
+    /* Half JSON-like, half random: ISA-L's stream must carry both. */
+    size_t h = json_input(&r, in, cap / 2);
+    size_t n = h + random_input(&r, in + h, cap - h);
+    size_t n_p = cut_pieces(&r, in, n, p, 200);
+    ASSERT_TRUE(n_p > 20);
+    /* Two adaptive sets at ISA-L 2 (random batches, past the samples after the walk). */
+    om_compressors_t *pieces = om_compressors_new(OM_COMP_GZIP, 0, 1);
+    om_compressors_t *whole = om_compressors_new(OM_COMP_GZIP, 0, 1);
+    uint8_t *rnd = malloc(64 * 1024);
+    for (int i = 0; i < 8; i++) {
+        random_input(&r, rnd, 64 * 1024);
+        auto_batch(pieces, rnd, 64 * 1024);
+        auto_batch(whole, rnd, 64 * 1024);
+    }
+    ASSERT_TRUE(at(pieces, "isa-l", 2) && at(whole, "isa-l", 2));
+    size_t zp = pieces_batch(pieces, p, n_p, in, n);
+    size_t zw = auto_batch(whole, in, n);
+    ASSERT_TRUE(zp * 100 <= zw * 101 && zw * 100 <= zp * 101);
+    /* Random pieces only: ISA-L's stream may pass its first guess of the output's size. */
+    random_input(&r, in, cap);
+    n_p = cut_pieces(&r, in, cap, p, 200);
+    pieces_batch(pieces, p, n_p, in, cap);
+    /* Out of memory at each allocation in turn: an error, never a bad body or a leak. */
+    for (unsigned long k = 1; k < 8; k++) {
+        om_compressor_t *c = om_compressors_get(pieces);
+        uint8_t *z = NULL;
+        size_t zn = 0;
+        om_alloc_fail_after(k);
+        int rc = om_compressor_run_pieces(c, p, n_p, &z, &zn);
+        om_alloc_fail_after(0);
+        om_compressors_put(pieces, c);
+        ASSERT_TRUE(rc == 0 || rc == OM_ENOMEM);
+        om_free(z);
+    }
+    om_compressors_free(pieces);
+    om_compressors_free(whole);
+    /* A fixed level, Huffman-only, zstd, and no pieces at all. */
+    const struct {
+        om_comp_t alg;
+        int level;
+    } fixed[] = {{OM_COMP_GZIP, 1}, {OM_COMP_GZIP, 6}, {OM_COMP_GZIP, -2}, {OM_COMP_ZSTD, 3}};
+    for (size_t f = 0; f < sizeof fixed / sizeof fixed[0]; f++) {
+        om_compressor_t *c = NULL;
+        ASSERT_EQ_INT(om_compressor_new(fixed[f].alg, fixed[f].level, &c), 0);
+        uint8_t *z = NULL, *back = NULL;
+        size_t zn = 0, got = 0;
+        ASSERT_EQ_INT(om_compressor_run_pieces(c, p, n_p, &z, &zn), 0);
+        om_err_t err = {0};
+        ASSERT_EQ_INT(om_decompress(fixed[f].alg, z, zn, cap, &back, &got, &err), 0);
+        ASSERT_TRUE(got == cap && om_same(back, in, cap));
+        om_free(back);
+        om_free(z);
+        ASSERT_EQ_INT(om_compressor_run_pieces(c, NULL, 0, &z, &zn), 0);
+        ASSERT_EQ_INT(om_decompress(fixed[f].alg, z, zn, cap, &back, &got, &err), 0);
+        ASSERT_EQ_UINT(got, 0);
+        om_free(back);
+        om_free(z);
+        om_compressor_free(c);
+    }
+    free(rnd);
+    free(in);
+}
+
 /* An explicit level is used as is: same bytes as a lone compressor at that level, whatever
  * the data, and nothing sampled. zstd's default (0) is not adaptive either. */
 static void test_explicit_level_never_adapts(void)
@@ -918,6 +1079,8 @@ int main(void)
     OM_RUN(test_auto_picks_cheap_level_on_random_data);
     OM_RUN(test_auto_keeps_strong_level_on_repetitive_data);
     OM_RUN(test_auto_follows_the_data);
+    OM_RUN(test_auto_samples_large_batches_on_spread_pieces);
+    OM_RUN(test_pieces_compress_as_one);
     OM_RUN(test_explicit_level_never_adapts);
     OM_RUN(test_auto_from_several_threads);
     OM_RUN(test_auto_out_of_memory);
