@@ -821,8 +821,8 @@ int om_compressor_run_pieces(om_compressor_t *c, const om_raw_seg_t *p, size_t n
         }
         total += p[i].len;
     }
-    if (n_p == 0) {
-        return om_compressor_run(c, NULL, 0, out, out_len);
+    if (n_p <= 1) {
+        return om_compressor_run(c, n_p == 1 ? p[0].data : NULL, total, out, out_len);
     }
     const zinput_t zi = {p, n_p, total};
     return run_input(c, &zi, out, out_len);
