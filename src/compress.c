@@ -412,26 +412,40 @@ static void isal_settings(om_compressor_t *c, int level)
     zs->hist_bits = 0;
 }
 
-/* ISA-L's igzip at level 0..3, one shot. */
-static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, uint8_t **out,
-                    size_t *len)
+/* The start both ISA-L modes share: the compressor's stream and level buffer ready, the
+ * stream initialised by init (one-shot or stateful) for level, and an output buffer of
+ * isal_bound(n) bytes in *buf (om_malloc'd; the caller owns it) and *cap. */
+static int isal_start(om_compressor_t *c, int level, void (*init)(struct isal_zstream *), size_t n,
+                      uint8_t **buf, size_t *cap)
 {
     int rc = isal_ready(c, level);
     if (rc != 0) {
         return rc;
     }
-    size_t cap = isal_bound(n);
-    uint8_t *buf = om_malloc(cap);
-    if (buf == NULL) {
+    *cap = isal_bound(n);
+    if ((*buf = om_malloc(*cap)) == NULL) {
         return OM_ENOMEM;
     }
-    struct isal_zstream *zs = c->isal;
-    isal_api.init(zs);
+    init(c->isal);
     isal_settings(c, level);
+    c->isal->next_out = *buf;
+    c->isal->avail_out = (uint32_t)*cap;
+    return 0;
+}
+
+/* ISA-L's igzip at level 0..3, one shot. */
+static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, uint8_t **out,
+                    size_t *len)
+{
+    uint8_t *buf;
+    size_t cap;
+    int rc = isal_start(c, level, isal_api.init, n, &buf, &cap);
+    if (rc != 0) {
+        return rc;
+    }
+    struct isal_zstream *zs = c->isal;
     zs->next_in = (uint8_t *)(uintptr_t)in; /* ISA-L does not write input; its API is not const */
     zs->avail_in = (uint32_t)n;
-    zs->next_out = buf;
-    zs->avail_out = (uint32_t)cap;
     /* The bound always fits and the level and its buffer are valid, so an error cannot
      * happen; were it to, the batch fails as out of memory would, never with a bad body. */
     if (isal_api.run(zs) != COMP_OK || zs->avail_in != 0) {
@@ -443,51 +457,61 @@ static int run_isal(om_compressor_t *c, int level, const uint8_t *in, size_t n, 
     return 0;
 }
 
-/* ISA-L's igzip at level 1..3 over the pieces of one input (total bytes in all), as one
- * stream: the pieces are not copied together first (a batch of 8,192 spans is 3.4 MB of the
- * load generator's data, which the copy added to the exporter's peak memory). The output
- * starts at isal_bound(total) and grows should the stream need more (its stored-block
- * fallback is the one-shot mode's only). */
-static int run_isal_pieces(om_compressor_t *c, int level, const om_raw_seg_t *p, size_t n_p,
-                           size_t total, uint8_t **out, size_t *len)
+/* More output room for ISA-L's stream, full at *buf of *cap bytes: a quarter more. */
+static int isal_grow(struct isal_zstream *zs, uint8_t **buf, size_t *cap)
 {
-    int rc = isal_ready(c, level);
+    size_t used = (size_t)(zs->next_out - *buf), more = *cap / 4 + 4096;
+    uint8_t *bigger = *cap + more > UINT32_MAX ? NULL : om_realloc(*buf, *cap + more);
+    if (bigger == NULL) {
+        return OM_ENOMEM;
+    }
+    *buf = bigger;
+    *cap += more;
+    zs->next_out = bigger + used;
+    zs->avail_out = (uint32_t)(*cap - used);
+    return 0;
+}
+
+/* An input in pieces (a batch's requests as they arrived): what is compressed is their bytes
+ * end to end, total in all. */
+typedef struct zinput {
+    const om_raw_seg_t *p;
+    size_t n_p;
+    size_t total;
+} zinput_t;
+
+/* ISA-L's igzip at level 1..3 over the pieces of one input, as one stream: the pieces are not
+ * copied together first (a batch of 8,192 spans is 3.4 MB of the load generator's data, which
+ * the copy added to the exporter's peak memory). The output starts at isal_bound(total) and
+ * grows should the stream need more (its stored-block fallback is the one-shot mode's only). */
+static int run_isal_pieces(om_compressor_t *c, int level, const zinput_t *in, uint8_t **out,
+                           size_t *len)
+{
+    uint8_t *buf;
+    size_t cap;
+    int rc = isal_start(c, level, isal_api.stream_init, in->total, &buf, &cap);
     if (rc != 0) {
         return rc;
     }
-    size_t cap = isal_bound(total);
-    uint8_t *buf = om_malloc(cap);
-    if (buf == NULL) {
-        return OM_ENOMEM;
-    }
     struct isal_zstream *zs = c->isal;
-    isal_api.stream_init(zs);
-    isal_settings(c, level);
-    zs->next_out = buf;
-    zs->avail_out = (uint32_t)cap;
-    for (size_t i = 0; i < n_p; i++) {
-        zs->next_in = (uint8_t *)(uintptr_t)p[i].data;
-        zs->avail_in = (uint32_t)p[i].len;
-        zs->end_of_stream = i + 1 == n_p;
+    for (size_t i = 0; i < in->n_p && rc == 0; i++) {
+        zs->next_in = (uint8_t *)(uintptr_t)in->p[i].data;
+        zs->avail_in = (uint32_t)in->p[i].len;
+        zs->end_of_stream = i + 1 == in->n_p;
         zs->flush = NO_FLUSH;
         do {
             if (zs->avail_out == 0) {
-                size_t used = (size_t)(zs->next_out - buf), more = cap / 4 + 4096;
-                uint8_t *bigger = cap + more > UINT32_MAX ? NULL : om_realloc(buf, cap + more);
-                if (bigger == NULL) {
-                    om_free(buf);
-                    return OM_ENOMEM;
-                }
-                buf = bigger;
-                cap += more;
-                zs->next_out = buf + used;
-                zs->avail_out = (uint32_t)(cap - used);
+                rc = isal_grow(zs, &buf, &cap);
             }
-            if (isal_api.stream_run(zs) != COMP_OK) {
-                om_free(buf);
-                return OM_ENOMEM; /* valid settings: as run_isal says */
+            if (rc == 0 && isal_api.stream_run(zs) != COMP_OK) {
+                rc = OM_ENOMEM; /* valid settings: as run_isal says */
             }
-        } while (zs->avail_in > 0 || (zs->end_of_stream && zs->internal_state.state != ZSTATE_END));
+        } while (rc == 0 && (zs->avail_in > 0 ||
+                             (zs->end_of_stream && zs->internal_state.state != ZSTATE_END)));
+    }
+    if (rc != 0) {
+        om_free(buf);
+        return rc;
     }
     *out = buf;
     *len = zs->total_out;
@@ -540,14 +564,6 @@ static int run_cand(om_compressor_t *c, int idx, const uint8_t *in, size_t n, ui
                               : run_libdeflate(c, k->level, in, n, out, len);
 }
 
-/* An input in pieces (a batch's requests as they arrived): what is compressed is their bytes
- * end to end, total in all. */
-typedef struct zinput {
-    const om_raw_seg_t *p;
-    size_t n_p;
-    size_t total;
-} zinput_t;
-
 /* len bytes of in from offset at (at + len <= in->total) into dst. */
 static void zinput_copy(const zinput_t *in, size_t at, size_t len, uint8_t *dst)
 {
@@ -585,7 +601,7 @@ static int run_cand_input(om_compressor_t *c, int idx, const zinput_t *in, uint8
 {
     const om__zcand_t *k = &auto_levels[idx];
     if (k->lib == LIB_ISAL && in->n_p > 1) {
-        return run_isal_pieces(c, k->level, in->p, in->n_p, in->total, out, len);
+        return run_isal_pieces(c, k->level, in, out, len);
     }
     uint8_t *copy;
     const uint8_t *flat = zinput_flat(in, &copy);

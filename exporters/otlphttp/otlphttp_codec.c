@@ -88,27 +88,27 @@ static int encode_raw(const om_batch_t *b, otlphttp_encoding_t enc, uint8_t **ou
 int exp_otlphttp_encode_body(const om_batch_t *b, otlphttp_encoding_t enc, om_compressor_t *z,
                              uint8_t **out, size_t *len, om_err_t *err)
 {
+    int rc;
+    size_t body_len; /* before compression, for the message */
     if (enc == OTLPHTTP_ENC_PROTO && b->raw_valid && z != NULL) {
         /* The requests as they arrived: compressed where they are (see om_batch_proto_pack). */
-        int rc = om_compressor_run_pieces(z, b->raw, b->n_raw, out, len);
-        if (rc == OM_ETOOBIG) {
-            om_err_set(err, rc, "request body of %zu bytes is too large to compress",
-                       om_batch_proto_size(b));
+        body_len = om_batch_proto_size(b);
+        rc = om_compressor_run_pieces(z, b->raw, b->n_raw, out, len);
+    } else {
+        uint8_t *raw = NULL;
+        size_t raw_len = 0;
+        rc = encode_raw(b, enc, &raw, &raw_len, err);
+        if (rc != 0 || z == NULL) {
+            *out = raw;
+            *len = raw_len;
+            return rc;
         }
-        return rc;
+        body_len = raw_len;
+        rc = om_compressor_run(z, raw, raw_len, out, len);
+        om_free(raw);
     }
-    uint8_t *raw = NULL;
-    size_t raw_len = 0;
-    int rc = encode_raw(b, enc, &raw, &raw_len, err);
-    if (rc != 0 || z == NULL) {
-        *out = raw;
-        *len = raw_len;
-        return rc;
-    }
-    rc = om_compressor_run(z, raw, raw_len, out, len);
-    om_free(raw);
     if (rc == OM_ETOOBIG) {
-        om_err_set(err, rc, "request body of %zu bytes is too large to compress", raw_len);
+        om_err_set(err, rc, "request body of %zu bytes is too large to compress", body_len);
     }
     return rc;
 }
