@@ -91,7 +91,8 @@ int lg_gen_proto(const lg_opts_t *o, uint64_t *rng, uint8_t **out, size_t *len, 
 
 /* gzip (RFC 1952) of data; *out is om_malloc'd. */
 int lg_gzip(const uint8_t *data, size_t len, uint8_t **out, size_t *out_len);
-/* Inflates gzip or zlib data into *out (om_malloc'd), at most max bytes. */
+/* Inflates gzip, zlib or zstd data (told apart by their magic bytes) into *out (om_malloc'd),
+ * at most max bytes. Returns 0 or om_decompress's error. */
 int lg_gunzip(const uint8_t *data, size_t len, size_t max, uint8_t **out, size_t *out_len);
 
 /* splitmix64: fast, good enough for ids and shapes. */

@@ -156,6 +156,34 @@ static void test_count_rejects_malformed(void)
     ASSERT_EQ_UINT(n, 0);
 }
 
+/* The sink inflates what the collector's exporters send in any of their framings (told apart
+ * by the magic bytes), refuses corrupt input and output past its bound. */
+static void test_sink_inflates_every_framing(void)
+{
+    static const om_comp_t algs[] = {OM_COMP_GZIP, OM_COMP_ZLIB, OM_COMP_ZSTD};
+    uint8_t plain[20000];
+    for (size_t i = 0; i < sizeof plain; i++) {
+        plain[i] = (uint8_t)("otlp spans "[i % 11] + (i / 997) % 3);
+    }
+    for (size_t a = 0; a < sizeof algs / sizeof algs[0]; a++) {
+        om_compressor_t *c = NULL;
+        ASSERT_EQ_INT(om_compressor_new(algs[a], algs[a] == OM_COMP_ZSTD ? 3 : 6, &c), 0);
+        uint8_t *z = NULL, *out = NULL;
+        size_t zlen = 0, out_len = 0;
+        ASSERT_EQ_INT(om_compressor_run(c, plain, sizeof plain, &z, &zlen), 0);
+        om_compressor_free(c);
+        ASSERT_EQ_INT(lg_gunzip(z, zlen, sizeof plain, &out, &out_len), 0);
+        ASSERT_EQ_UINT(out_len, sizeof plain);
+        ASSERT_TRUE(memcmp(out, plain, sizeof plain) == 0);
+        om_free(out);
+        out = NULL;
+        ASSERT_TRUE(lg_gunzip(z, zlen, sizeof plain - 1, &out, &out_len) != 0);
+        ASSERT_TRUE(lg_gunzip(z, zlen / 2, sizeof plain, &out, &out_len) != 0);
+        ASSERT_TRUE(out == NULL);
+        om_free(z);
+    }
+}
+
 /* HTTP/JSON pool entries are OTLP JSON the core decodes to the same items; with gzip the
  * body inflates back to it; the wire form carries the headers. */
 static void test_json_gzip_wire(void)
@@ -489,6 +517,7 @@ int main(void)
     OM_RUN(test_count_matches_decoder);
     OM_RUN(test_count_rejects_malformed);
     OM_RUN(test_json_gzip_wire);
+    OM_RUN(test_sink_inflates_every_framing);
     OM_RUN(test_count_rw);
     OM_RUN(test_rw_samples_per_request);
     OM_RUN(test_partial_success);
