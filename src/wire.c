@@ -296,18 +296,9 @@ static const uint8_t *read_tag(const uint8_t *p, const uint8_t *end, uint32_t *i
     return NULL;
 }
 
-/* A length prefix as protobuf-c reads it (at most 5 bytes, at most INT_MAX, within the
- * data). Returns the payload's start, or NULL. */
-static const uint8_t *read_len(const uint8_t *p, const uint8_t *end, size_t *len)
+/* read_len's prefixes of two bytes or more. */
+static const uint8_t *read_long_len(const uint8_t *p, const uint8_t *end, size_t *len)
 {
-    if (p < end && *p < 0x80) { /* most lengths fit in one byte */
-        size_t v = *p++;
-        if (v > (size_t)(end - p)) {
-            return NULL;
-        }
-        *len = v;
-        return p;
-    }
     const uint8_t *stop = end - p > 5 ? p + 5 : end;
     size_t v = 0;
     unsigned shift = 0;
@@ -324,6 +315,23 @@ static const uint8_t *read_len(const uint8_t *p, const uint8_t *end, size_t *len
         }
     }
     return NULL;
+}
+
+/* A length prefix as protobuf-c reads it (at most 5 bytes, at most INT_MAX, within the
+ * data). Returns the payload's start, or NULL. Inline: most lengths fit in one byte, and the
+ * call cost as much as reading it. */
+static inline __attribute__((always_inline)) const uint8_t *
+read_len(const uint8_t *p, const uint8_t *end, size_t *len)
+{
+    if (p < end && *p < 0x80) {
+        size_t v = *p++;
+        if (v > (size_t)(end - p)) {
+            return NULL;
+        }
+        *len = v;
+        return p;
+    }
+    return read_long_len(p, end, len);
 }
 
 /* Packed varints: every one complete. Returns how many, or SIZE_MAX when one is not. */
