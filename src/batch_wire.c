@@ -18,7 +18,7 @@
 
 /* ---- protobuf fields ---------------------------------------------------------------------- */
 
-int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
+int om__pb_next_general(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
 {
     const uint8_t *p = *pos;
     if (p >= end) {

@@ -2537,7 +2537,38 @@ typedef struct om_pb_field {
  * varint or payload, a one-byte tag of field number 0, a group). A longer tag spelling field
  * number 0 (0x80 0x00...) is field 0, which protobuf-c skips as unknown. Any thread; no
  * allocation. */
-int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f);
+int om__pb_next_general(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f);
+/* Inline: the wire walks of the processors and exporters read every field with it, and most
+ * fields have a one-byte tag and a one-byte length or varint, or 64 bits (times, doubles),
+ * read here without a call. The rest goes to om__pb_next_general, which reads every form (the
+ * unit test and the wire fuzz target hold the two to the same answers). */
+static inline int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
+{
+    const uint8_t *p = *pos;
+    if (end - p >= 9 && p[0] >= 0x08 && p[0] < 0x80 && (p[0] & 7) == OM_PB_FIXED64) {
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--) {
+            v = v << 8 | p[1 + i]; /* little-endian on the wire; compilers make this one load */
+        }
+        *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), OM_PB_FIXED64, v, p + 1, 8};
+        *pos = p + 9;
+        return 1;
+    }
+    if (end - p >= 2 && p[0] >= 0x08 && p[0] < 0x80 && p[1] < 0x80) {
+        unsigned wt = p[0] & 7;
+        if (wt == OM_PB_LEN && p[1] <= end - p - 2) {
+            *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), wt, p[1], p + 2, p[1]};
+            *pos = p + 2 + p[1];
+            return 1;
+        }
+        if (wt == OM_PB_VARINT) {
+            *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), wt, p[1], p + 1, 1};
+            *pos = p + 2;
+            return 1;
+        }
+    }
+    return om__pb_next_general(pos, end, f);
+}
 
 /* An item the wire walk stands on: its message bytes (Span, LogRecord), and those of the
  * Resource and InstrumentationScope of its entries (NULL, 0 when the entry has none). The

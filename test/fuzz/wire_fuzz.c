@@ -3,7 +3,8 @@
  * protobuf_c_message_unpack() on every input it does not leave to unpacking (needs_unpack):
  * what it accepts unpacks, counts the same and takes no more arena than it promised; what it
  * refuses (other than for depth) does not unpack; what unpacks, it accepts. And the scan with
- * its fast path for attributes gives what the general walk gives, on every input. */
+ * its fast path for attributes gives what the general walk gives, on every input; so does
+ * om_pb_next's inline path against om__pb_next_general, at every offset. */
 #include <stdlib.h>
 
 #include "om.h"
@@ -28,8 +29,24 @@ static void check_counts(om_signal_t sig, ProtobufCMessage *msg, const om__wire_
     }
 }
 
+/* om_pb_next's inline short forms answer as om__pb_next_general, at every offset. */
+static void check_pb_next(const uint8_t *data, size_t size)
+{
+    for (size_t at = 0; at <= size; at++) {
+        const uint8_t *a = data + at, *b = data + at;
+        om_pb_field_t fa = {0}, fb = {0};
+        int ra = om_pb_next(&a, data + size, &fa), rb = om__pb_next_general(&b, data + size, &fb);
+        if (ra != rb ||
+            (ra == 1 && (a != b || fa.number != fb.number || fa.wire_type != fb.wire_type ||
+                         fa.value != fb.value || fa.data != fb.data || fa.len != fb.len))) {
+            abort();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_pb_next(data, size);
     if (size < 1) {
         return 0;
     }
