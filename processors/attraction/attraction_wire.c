@@ -154,22 +154,11 @@ typedef struct field {
     const uint8_t *start, *body, *end;
 } field_t;
 
-/* The next field at *pp; false on malformed input. Tags and lengths below 128 (most of them)
- * take the short way. */
-static inline bool next_field(const uint8_t **pp, const uint8_t *end, field_t *f)
+/* next_field's forms other than the short ones. */
+static bool next_field_long(const uint8_t **pp, const uint8_t *end, field_t *f)
 {
     const uint8_t *p = *pp;
     uint64_t tag, len;
-    f->start = p;
-    if (p + 2 <= end && p[0] < 0x80 && p[0] >= 8 && (p[0] & 7) == 2 && p[1] < 0x80 &&
-        (size_t)(end - p - 2) >= p[1]) {
-        f->num = p[0] >> 3;
-        f->wt = 2;
-        f->body = p + 2;
-        f->end = p + 2 + p[1];
-        *pp = f->end;
-        return true;
-    }
     if (!rd_varint(&p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX) {
         return false;
     }
@@ -204,6 +193,32 @@ static inline bool next_field(const uint8_t **pp, const uint8_t *end, field_t *f
     f->end = p;
     *pp = p;
     return true;
+}
+
+/* The next field at *pp; false on malformed input. A one-byte tag with a one-byte length or
+ * varint, or with 64 bits (a span's times), is most of them: read inline, since the walk reads
+ * every field of every span and the call cost as much. */
+static inline __attribute__((always_inline)) bool next_field(const uint8_t **pp, const uint8_t *end,
+                                                             field_t *f)
+{
+    const uint8_t *p = *pp;
+    f->start = p;
+    if (end - p >= 2 && p[0] < 0x80 && p[0] >= 8) {
+        unsigned wt = p[0] & 7;
+        size_t n = wt == 2 && p[1] < 0x80   ? 2 + (size_t)p[1]
+                   : wt == 0 && p[1] < 0x80 ? 2
+                   : wt == 1                ? 9
+                                            : 0;
+        if (n != 0 && (size_t)(end - p) >= n) {
+            f->num = p[0] >> 3;
+            f->wt = wt;
+            f->body = wt == 2 ? p + 2 : p + 1;
+            f->end = p + n;
+            *pp = f->end;
+            return true;
+        }
+    }
+    return next_field_long(pp, end, f);
 }
 
 /* ------------------------------------------------------------------------------------------ */
