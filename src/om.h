@@ -2539,9 +2539,9 @@ typedef struct om_pb_field {
  * allocation. */
 int om__pb_next_general(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f);
 /* Inline: the wire walks of the processors and exporters read every field with it, and most
- * fields have a one-byte tag and a one-byte length or varint, or 64 bits (times, doubles),
- * read here without a call. The rest goes to om__pb_next_general, which reads every form (the
- * unit test and the wire fuzz target hold the two to the same answers). */
+ * fields have a one-byte tag and a one-byte length or varint, a two-byte length, or 64 bits
+ * (times, doubles), read here without a call. The rest goes to om__pb_next_general, which reads
+ * every form (the unit test and the wire fuzz target hold the two to the same answers). */
 static inline int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
 {
     const uint8_t *p = *pos;
@@ -2564,6 +2564,14 @@ static inline int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_fiel
         if (wt == OM_PB_VARINT) {
             *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), wt, p[1], p + 1, 1};
             *pos = p + 2;
+            return 1;
+        }
+    } else if (end - p >= 3 && p[0] >= 0x08 && p[0] < 0x80 && (p[0] & 7) == OM_PB_LEN &&
+               p[1] >= 0x80 && p[2] < 0x80) { /* a message of 128 bytes to 16 KiB: a span */
+        size_t n = (size_t)(p[1] & 0x7f) | (size_t)p[2] << 7;
+        if (n <= (size_t)(end - p - 3)) {
+            *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), OM_PB_LEN, n, p + 3, n};
+            *pos = p + 3 + n;
             return 1;
         }
     }

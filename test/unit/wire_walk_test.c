@@ -199,7 +199,7 @@ static void test_pb_next(void)
 
 /* om_pb_next reads one-byte tags with a one-byte length or varint inline; every answer is
  * om__pb_next_general's, at every offset of real requests and of random bytes biased toward
- * the short forms (and their edges: lengths at the end, tags 0x00-0x07, 0x80). */
+ * the short forms (and their edges: lengths at the end, tags 0x00-0x07, continuation bytes). */
 static bool same_field(const uint8_t *p, const uint8_t *end)
 {
     const uint8_t *a = p, *b = p;
@@ -235,8 +235,21 @@ static void test_pb_next_inline_is_general(void)
     for (int i = 0; i < 20000; i++) {
         for (size_t k = 0; k < sizeof r; k++) {
             rng = rng * 6364136223846793005u + 1442695040888963407u;
-            uint8_t x = (uint8_t)(rng >> 56);
-            r[k] = k % 2 == 0 && (x & 1) ? (uint8_t)(x & 0x7f) : (k % 2 ? (uint8_t)(x % 70) : x);
+            uint8_t x = (uint8_t)(rng >> 56), y = (uint8_t)(rng >> 48);
+            switch (y % 4) {
+            case 0: /* a one-byte tag of any wire type */
+                r[k] = (uint8_t)(x & 0x7f);
+                break;
+            case 1: /* a short length or varint */
+                r[k] = (uint8_t)(x % 70);
+                break;
+            case 2: /* a byte that continues a varint: two-byte lengths */
+                r[k] = (uint8_t)(0x80 | (x & 3));
+                break;
+            default:
+                r[k] = x;
+                break;
+            }
         }
         size_t n = (size_t)(rng >> 20) % sizeof r;
         for (size_t at = 0; at <= n; at++) {
