@@ -43,7 +43,7 @@ static bool rd_varint(rd_t *r, uint64_t *v)
 
 /* A tag as protobuf-c reads it: at most 5 bytes; a field number of 0 (a tag of two bytes or
  * more) or above protobuf's 2^29 - 1 is an unknown field like any other. */
-static bool rd_tag(rd_t *r, uint32_t *field, int *wt)
+static bool rd_tag_long(rd_t *r, uint32_t *field, int *wt)
 {
     const uint8_t *start = r->p;
     uint64_t t;
@@ -55,7 +55,19 @@ static bool rd_tag(rd_t *r, uint32_t *field, int *wt)
     return true;
 }
 
-static bool rd_bytes(rd_t *r, const uint8_t **s, size_t *n)
+/* rd_tag and rd_bytes read every field of every span: their one-byte forms (most tags and
+ * lengths) inline, since the call cost as much as the read. */
+static inline __attribute__((always_inline)) bool rd_tag(rd_t *r, uint32_t *field, int *wt)
+{
+    if (r->p < r->end && *r->p < 0x80) {
+        *field = (uint32_t)(*r->p >> 3);
+        *wt = *r->p++ & 7;
+        return true;
+    }
+    return rd_tag_long(r, field, wt);
+}
+
+static bool rd_bytes_long(rd_t *r, const uint8_t **s, size_t *n)
 {
     uint64_t len;
     if (!rd_varint(r, &len) || len > (uint64_t)(r->end - r->p)) {
@@ -65,6 +77,17 @@ static bool rd_bytes(rd_t *r, const uint8_t **s, size_t *n)
     *n = (size_t)len;
     r->p += len;
     return true;
+}
+
+static inline __attribute__((always_inline)) bool rd_bytes(rd_t *r, const uint8_t **s, size_t *n)
+{
+    if (r->p < r->end && *r->p < 0x80 && *r->p < r->end - r->p) {
+        *n = *r->p++;
+        *s = r->p;
+        r->p += *n;
+        return true;
+    }
+    return rd_bytes_long(r, s, n);
 }
 
 static bool rd_fixed64(rd_t *r, uint64_t *v)
