@@ -2545,32 +2545,32 @@ int om__pb_next_general(const uint8_t **pos, const uint8_t *end, om_pb_field_t *
 static inline int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_field_t *f)
 {
     const uint8_t *p = *pos;
-    if (end - p >= 9 && p[0] >= 0x08 && p[0] < 0x80 && (p[0] & 7) == OM_PB_FIXED64) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--) {
-            v = v << 8 | p[1 + i]; /* little-endian on the wire; compilers make this one load */
-        }
-        *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), OM_PB_FIXED64, v, p + 1, 8};
-        *pos = p + 9;
-        return 1;
-    }
-    if (end - p >= 2 && p[0] >= 0x08 && p[0] < 0x80 && p[1] < 0x80) {
+    if (end - p >= 2 && p[0] >= 0x08 && p[0] < 0x80) { /* a one-byte tag, of field 1 to 15 */
+        uint32_t num = p[0] >> 3;
         unsigned wt = p[0] & 7;
-        if (wt == OM_PB_LEN && p[1] <= end - p - 2) {
-            *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), wt, p[1], p + 2, p[1]};
-            *pos = p + 2 + p[1];
+        size_t n;
+        if (wt == OM_PB_FIXED64 && end - p >= 9) {
+            uint64_t v = 0;
+            for (int i = 7; i >= 0; i--) {
+                v = v << 8 | p[1 + i]; /* little-endian on the wire; compilers make it one load */
+            }
+            *f = (om_pb_field_t){num, wt, v, p + 1, 8};
+            *pos = p + 9;
             return 1;
         }
-        if (wt == OM_PB_VARINT) {
-            *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), wt, p[1], p + 1, 1};
+        if (wt == OM_PB_VARINT && p[1] < 0x80) {
+            *f = (om_pb_field_t){num, wt, p[1], p + 1, 1};
             *pos = p + 2;
             return 1;
         }
-    } else if (end - p >= 3 && p[0] >= 0x08 && p[0] < 0x80 && (p[0] & 7) == OM_PB_LEN &&
-               p[1] >= 0x80 && p[2] < 0x80) { /* a message of 128 bytes to 16 KiB: a span */
-        size_t n = (size_t)(p[1] & 0x7f) | (size_t)p[2] << 7;
-        if (n <= (size_t)(end - p - 3)) {
-            *f = (om_pb_field_t){(uint32_t)(p[0] >> 3), OM_PB_LEN, n, p + 3, n};
+        if (wt == OM_PB_LEN && p[1] < 0x80 && (n = p[1]) <= (size_t)(end - p - 2)) {
+            *f = (om_pb_field_t){num, wt, n, p + 2, n};
+            *pos = p + 2 + n;
+            return 1;
+        }
+        if (wt == OM_PB_LEN && p[1] >= 0x80 && end - p >= 3 && p[2] < 0x80 &&
+            (n = (size_t)(p[1] & 0x7f) | (size_t)p[2] << 7) <= (size_t)(end - p - 3)) {
+            *f = (om_pb_field_t){num, wt, n, p + 3, n}; /* 128 bytes to 16 KiB: a span */
             *pos = p + 3 + n;
             return 1;
         }
