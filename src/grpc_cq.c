@@ -15,9 +15,11 @@
  * tags' done callbacks, each under cb_lock: a release takes cb_lock once, so when it returns
  * no callback that was running meanwhile is still running. That is the fence a user needs
  * before it frees what its callbacks touch: "my last tag came back" (its message reached the
- * loop) does not say the callback has returned. The mailbox itself is safe since a post wakes
- * the loop under its lock (mailbox.c), but a callback may still touch other state after its
- * post; an uncontended lock per callback costs a few tens of nanoseconds.
+ * loop) does not say the callback has returned. The mailbox itself is safe since its close
+ * waits for a wake-up still being written (mailbox.c), but a callback may still touch other
+ * state after its post; an uncontended lock per callback costs a few tens of nanoseconds.
+ * The callbacks' mailbox wake-ups are written after cb_lock is released
+ * (om_mailbox_defer_wakes), so that the woken loop does not find cb_lock held.
  *
  * Shutdown order (each user, then the service)
  * --------------------------------------------
@@ -80,9 +82,13 @@ static void run_done(om_grpc_t *g, void *tag, bool ok)
 {
     OM_TSAN_ACQUIRE(tag); /* pairs with the user's release before it started the op */
     om_grpc_tag_t *t = tag;
+    /* The mailbox's wake-up after the unlock: written under cb_lock, it let the woken loop
+     * preempt this thread on a shared core and block on cb_lock in om_grpc_start_batch. */
+    om_mailbox_defer_wakes();
     pthread_mutex_lock(&g->cb_lock);
     t->done(t, ok);
     pthread_mutex_unlock(&g->cb_lock);
+    om_mailbox_flush_wakes();
 }
 
 static void cq_main(void *arg)

@@ -1122,7 +1122,7 @@ void om_intake_wait_cancel(om_intake_t *in, om_intake_wait_t *w);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Mailbox: how another thread (gRPC's completion-queue thread, a DB worker) hands work to the */
-/* loop thread. A mutex-guarded list plus a uv_async_t; posting wakes the loop only when the  */
+/* loop thread. A mutex-guarded list plus an eventfd; posting wakes the loop only when the    */
 /* list goes from empty to non-empty, and the loop runs the whole list outside the lock.      */
 
 typedef struct om_msg om_msg_t;
@@ -1145,6 +1145,13 @@ void om_mailbox_post(om_mailbox_t *mb, om_msg_t *m);
  * handling can wait for the next event (releasing a finished call), so that a request costs
  * the loop one wake-up rather than two. Without om_mailbox_set_lazy it is om_mailbox_post. */
 void om_mailbox_post_lazy(om_mailbox_t *mb, om_msg_t *m);
+/* Any thread: the wake-ups this thread's posts owe wait until om_mailbox_flush_wakes. For a
+ * poster that holds a lock the loop may need (gRPC's callback lock): a wake-up written under
+ * it lets the woken loop preempt the poster on a shared core and then block on that lock. The
+ * messages themselves are in their lists at once. Every defer must be followed by a flush on
+ * the same thread before it sleeps (the mailbox cannot close meanwhile: its close waits). */
+void om_mailbox_defer_wakes(void);
+void om_mailbox_flush_wakes(void);
 /* Loop thread. How many lazy posts may wait before one wakes the loop; 0 (the default): every
  * post wakes it, and what waits lazily now runs on a coming loop turn (set 0 before waiting
  * for lazily posted messages, e.g. at shutdown). */

@@ -219,11 +219,57 @@ static void test_no_post_is_left_without_a_wake_up(void)
     }
 }
 
+/* A message whose run closes the mailbox, posted from another thread: the loop may run it and
+ * close while the poster is still writing its wake-up. The close must wait for that write
+ * (ASan would see the poster touch the freed mailbox, TSan the unordered free) and nothing may
+ * be left behind. Many rounds, so that some land in the gap. */
+typedef struct closer {
+    om_msg_t msg; /* first member */
+    om_mailbox_t *mb;
+    bool closed;
+} closer_t;
+
+static void mark_closed(void *arg)
+{
+    ((closer_t *)arg)->closed = true;
+}
+
+static void run_close(om_msg_t *m)
+{
+    closer_t *c = (closer_t *)(void *)m;
+    om_mailbox_close(c->mb, mark_closed, c);
+}
+
+static void post_closer(void *arg)
+{
+    closer_t *c = arg;
+    om_mailbox_post(c->mb, &c->msg);
+}
+
+static void test_last_message_closes_while_its_poster_writes(void)
+{
+    for (int round = 0; round < 500; round++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        closer_t c = {.msg.run = run_close, .mb = om_mailbox_new(&loop)};
+        ASSERT_TRUE(c.mb != NULL);
+        uv_thread_t t;
+        ASSERT_EQ_INT(uv_thread_create(&t, post_closer, &c), 0);
+        /* Woken by the post alone: no timer, nothing else in the loop. */
+        while (!c.closed) {
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        uv_thread_join(&t);
+        ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    }
+}
+
 int main(void)
 {
     OM_RUN(test_eager_posts_run_in_order);
     OM_RUN(test_lazy_posts_wait_for_a_wake_up);
     OM_RUN(test_lazy_posts_from_another_thread);
     OM_RUN(test_no_post_is_left_without_a_wake_up);
+    OM_RUN(test_last_message_closes_while_its_poster_writes);
     return om_test_summary();
 }
