@@ -1134,7 +1134,7 @@ struct om_msg {
 
 typedef struct om_mailbox om_mailbox_t;
 
-/* Loop thread. Returns NULL when out of memory or when the async handle cannot be made. */
+/* Loop thread. Returns NULL when out of memory or when its eventfd cannot be made. */
 om_mailbox_t *om_mailbox_new(uv_loop_t *loop);
 /* Any thread; never blocks beyond the mutex. Posting after om_mailbox_close() is a bug: the
  * other thread must have stopped posting before the loop closes the mailbox. */
