@@ -415,20 +415,22 @@ static uint8_t *packed(om_batch_t *b, size_t *len)
     return out;
 }
 
-/* Apply flow at level to text both ways: on the wire bytes and decoded; they must agree
- * byte for byte once both are encoded from structs. Returns false (and says why) if not. */
-static bool wire_agrees(const char *flow, const char *text, om_level_t level)
+/* Apply flow at level both ways, to w (wire bytes) and to d (the same data, decoded): they
+ * must agree byte for byte once both are encoded from structs. what names the data in the
+ * message. Releases both batches. Returns false (and says why) if they do not agree. */
+static bool batches_agree(const char *flow, const char *what, om_batch_t *w, om_batch_t *d,
+                          om_level_t level)
 {
     compiled_t c;
     compile(&c, flow);
     if (c.rc != 0 || !proc_attraction_wire_ok(c.p)) {
         fprintf(stderr, "    %s: not a wire action list\n", flow);
         release(&c);
+        om_batch_release(w);
+        om_batch_release(d);
         return false;
     }
     om_err_t err = {0};
-    om_batch_t *w = om_testdata_wire(om_testdata_otlp("%s", text));
-    om_batch_t *d = om_testdata_otlp("%s", text);
     int rw = proc_attraction_wire_apply(c.p, w, level, &err);
     int rd = om_batch_edit(&d, &err);
     rd = rd != 0 ? rd : om_batch_walk(&d, level, apply_decoded, c.p, &err);
@@ -438,7 +440,7 @@ static bool wire_agrees(const char *flow, const char *text, om_level_t level)
         pw != NULL && pd != NULL && lw == ld && memcmp(pw, pd, lw) == 0 && w->items == d->items;
     if (!ok) {
         fprintf(stderr, "    %s on %s: wire rc %d (%zu bytes), decoded rc %d (%zu bytes)\n", flow,
-                text, rw, lw, rd, ld);
+                what, rw, lw, rd, ld);
         if (rw == 0 && rd >= 0) {
             fprintf(stderr, "      wire:    %s\n      decoded: %s\n", om_testdata_describe(w),
                     om_testdata_describe(d));
@@ -451,6 +453,17 @@ static bool wire_agrees(const char *flow, const char *text, om_level_t level)
     release(&c);
     return ok;
 }
+
+/* batches_agree on om_testdata text. */
+static bool wire_agrees(const char *flow, const char *text, om_level_t level)
+{
+    return batches_agree(flow, text, om_testdata_wire(om_testdata_otlp("%s", text)),
+                         om_testdata_otlp("%s", text), level);
+}
+
+#define LONG_TEXT                                                                                  \
+    "k0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"            \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void test_wire_path_agrees_with_decoding(void)
 {
@@ -485,11 +498,65 @@ static void test_wire_path_agrees_with_decoding(void)
          OM_LEVEL_DATAPOINT},
         {"metrics; metric g type:gauge; point 1 a=1", OM_LEVEL_RESOURCE},
         {"logs; log 'x' a=1", OM_LEVEL_RESOURCE},
+        /* A value of 128 bytes or more: not the one-byte-length KeyValue that read_list
+         * reads without its general loop (longer keys: the attraction fuzz target). */
+        {"span long a=" LONG_TEXT " b=2", OM_LEVEL_SPAN},
     };
     for (size_t f = 0; f < sizeof flows / sizeof flows[0]; f++) {
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
             ASSERT_TRUE(wire_agrees(flows[f], batches[b].text, batches[b].level));
         }
+    }
+}
+
+/* KeyValues as protobuf-c reads them but not as it writes them, each with one-byte lengths
+ * throughout: a key given twice (the last counts), the value before the key, an unknown
+ * field after the value, an unknown field and a value but no key (the key is ""). read_list
+ * must not take any of them for the usual key-then-value form. (A value given twice makes
+ * the arrival scan decode the request: not for the wire.) */
+static size_t put_field(uint8_t *o, unsigned num, const void *body, size_t len)
+{
+    o[0] = (uint8_t)(num << 3 | 2);
+    o[1] = (uint8_t)len; /* every length here is under 128 */
+    memcpy(o + 2, body, len);
+    return 2 + len;
+}
+
+static void test_wire_path_reads_unusual_keyvalues(void)
+{
+    static const char x[] = {0x0a, 1, 'x'}; /* an AnyValue string */
+    uint8_t kvs[4][16];
+    size_t kvl[4];
+    size_t n = put_field(kvs[0], 1, "a", 1); /* a, x, then key b: the key is b */
+    n += put_field(kvs[0] + n, 2, x, 3);
+    kvl[0] = n + put_field(kvs[0] + n, 1, "b", 1);
+    n = put_field(kvs[1], 2, x, 3); /* the value first: key c */
+    kvl[1] = n + put_field(kvs[1] + n, 1, "c", 1);
+    n = put_field(kvs[2], 1, "d", 1); /* an unknown field 3 after the value: kept */
+    n += put_field(kvs[2] + n, 2, x, 3);
+    kvl[2] = n + put_field(kvs[2] + n, 3, "?", 1);
+    n = put_field(kvs[3], 3, "?", 1); /* no key */
+    kvl[3] = n + put_field(kvs[3] + n, 2, x, 3);
+    uint8_t span[96], scope[100], rs[104], req[108];
+    n = put_field(span, 5, "s", 1);
+    for (size_t i = 0; i < 4; i++) {
+        n += put_field(span + n, 9, kvs[i], kvl[i]);
+    }
+    size_t ns = put_field(scope, 2, span, n);
+    size_t nr = put_field(rs, 2, scope, ns);
+    size_t len = put_field(req, 1, rs, nr);
+    static const char *const flows[] = {
+        "[{key: b, action: delete}, {key: a, action: upsert, value: 1}]",
+        "[{key: c, action: update, value: 2}, {key: d, action: update, value: 3},"
+        " {key: '?', action: delete}]",
+        "[{key: f, action: upsert, from_attribute: d}, {key: a, action: delete}]",
+    };
+    for (size_t f = 0; f < sizeof flows / sizeof flows[0]; f++) {
+        om_batch_t *w = NULL, *d = NULL;
+        om_err_t err = {0};
+        ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, req, len, 0, &w, &err), 0);
+        ASSERT_EQ_INT(om_batch_decode_proto(OM_SIG_TRACES, req, len, 0, &d, &err), 0);
+        ASSERT_TRUE(batches_agree(flows[f], "hand-made KeyValues", w, d, OM_LEVEL_SPAN));
     }
 }
 
@@ -538,6 +605,7 @@ int main(void)
     OM_RUN(test_regex_semantics);
     OM_RUN(test_edit_room_exhausted);
     OM_RUN(test_wire_path_agrees_with_decoding);
+    OM_RUN(test_wire_path_reads_unusual_keyvalues);
     OM_RUN(test_wire_path_leaves_unchanged_batches);
     return om_test_summary();
 }

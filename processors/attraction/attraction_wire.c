@@ -264,6 +264,27 @@ static long find(const proc_attraction_wire_t *w, const char *key)
     return -1;
 }
 
+/* The usual KeyValue, b..end: its key (field 1) then its value (field 2), each with a one-byte
+ * length, and nothing else. Then each is the last of its kind, as read_list's general loop
+ * would find them; anything else (a long value, an absent field, other fields) is left to it. */
+static inline bool kv_short(const uint8_t *b, const uint8_t *end, proc_attraction_vkv_t *e)
+{
+    size_t n = (size_t)(end - b);
+    if (n < 4 || b[0] != (1 << 3 | 2) || b[1] >= 0x80 || n < 4 + (size_t)b[1]) {
+        return false;
+    }
+    const uint8_t *v = b + 2 + b[1];
+    if (v[0] != (2 << 3 | 2) || v[1] >= 0x80 || (size_t)(end - v) != 2 + (size_t)v[1]) {
+        return false;
+    }
+    e->key = (const char *)b + 2;
+    e->klen = b[1];
+    e->val = v + 2;
+    e->vlen = v[1];
+    e->has_val = true;
+    return true;
+}
+
 /* The list of a leaf from its bytes: one entry per KeyValue of field attrs_field. The key is
  * the last key field (protobuf-c keeps the last), the value the last value field (a value
  * given twice was unpacked on arrival, never seen here). */
@@ -289,7 +310,7 @@ static bool read_list(proc_attraction_wire_t *w, const uint8_t *p, const uint8_t
         }
         leaf->a_end = f.end;
         proc_attraction_vkv_t e = {.body = f.body, .blen = (size_t)(f.end - f.body)};
-        const uint8_t *q = f.body;
+        const uint8_t *q = kv_short(f.body, f.end, &e) ? f.end : f.body;
         field_t kf;
         while (q < f.end) {
             if (!next_field(&q, f.end, &kf)) {
