@@ -547,8 +547,8 @@ static void test_wire_path_reads_unusual_keyvalues(void)
     size_t len = put_field(req, 1, rs, nr);
     static const char *const flows[] = {
         "[{key: b, action: delete}, {key: a, action: upsert, value: 1}]",
-        "[{key: c, action: update, value: 2}, {key: d, action: update, value: 3},"
-        " {key: '?', action: delete}]",
+        ("[{key: c, action: update, value: 2}, {key: d, action: update, value: 3},"
+         " {key: '?', action: delete}]"),
         "[{key: f, action: upsert, from_attribute: d}, {key: a, action: delete}]",
     };
     for (size_t f = 0; f < sizeof flows / sizeof flows[0]; f++) {
