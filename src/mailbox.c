@@ -76,15 +76,20 @@ static void on_readable(uv_poll_t *p, int status, int events)
     drain(mb);
 }
 
-/* Any thread, after the poster's unlock. EAGAIN means the counter is at its maximum, so a
- * wake-up is owed anyway. */
-static void write_wake(om_mailbox_t *mb)
+/* Any thread. EAGAIN means the counter is at its maximum, so a wake-up is owed anyway. */
+static void signal_loop(om_mailbox_t *mb)
 {
     uint64_t one = 1;
     ssize_t n;
     do {
         n = write(mb->efd, &one, sizeof one);
     } while (n < 0 && errno == EINTR);
+}
+
+/* A poster, after its unlock: the wake-up it counted in `writing`. */
+static void write_wake(om_mailbox_t *mb)
+{
+    signal_loop(mb);
     atomic_fetch_sub_explicit(&mb->writing, 1, memory_order_release);
 }
 
@@ -189,9 +194,7 @@ void om_mailbox_set_lazy(om_mailbox_t *mb, unsigned max)
     mb->signalled = mb->signalled || wake;
     pthread_mutex_unlock(&mb->lock);
     if (wake) {
-        uint64_t one = 1; /* the loop thread itself: what waited lazily runs on a coming turn */
-        ssize_t n = write(mb->efd, &one, sizeof one);
-        (void)n;
+        signal_loop(mb); /* the loop thread itself: what waited lazily runs on a coming turn */
     }
 }
 
