@@ -218,26 +218,6 @@ static int visit(wire_walk_t *w, const om_batch_t *b)
 
 /* ---- writing what is kept ----------------------------------------------------------------- */
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *o, uint64_t v)
-{
-    while (v >= 0x80) {
-        *o++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *o++ = (uint8_t)v;
-    return o;
-}
-
 /* The copy: when out is NULL only sizes are computed. Each container's kept size is computed
  * before it is written, by a sizing pass over it (containers are small; this reads each
  * container twice). */
@@ -302,10 +282,10 @@ static void resource_entry_kept(writer_t *wr, const uint8_t *p, size_t len, uint
             continue;
         }
         left++;
-        *size += 1 + varint_len(inner) + inner;
+        *size += 1 + om_pb_varint_len(inner) + inner;
         if (out != NULL) {
             *(*out)++ = (uint8_t)(F_CHILD << 3 | OM_PB_LEN);
-            *out = put_varint(*out, inner);
+            *out = om_pb_put_varint(*out, inner);
             wr->ordinal = first;
             scope_entry_kept(wr, f.data, f.len, out, &inner, &gone);
         }
@@ -339,10 +319,10 @@ static size_t write_kept(writer_t *wr, const om_batch_t *b, uint8_t *out)
                 continue;
             }
             wr->resources++;
-            total += 1 + varint_len(inner) + inner;
+            total += 1 + om_pb_varint_len(inner) + inner;
             if (out != NULL) {
                 *out++ = (uint8_t)(F_ENTRY << 3 | OM_PB_LEN);
-                out = put_varint(out, inner);
+                out = om_pb_put_varint(out, inner);
                 wr->ordinal = first;
                 resource_entry_kept(wr, f.data, f.len, &out, &inner, &gone);
             }

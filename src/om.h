@@ -107,6 +107,33 @@ static inline bool om_same(const void *a, const void *b, size_t n)
 {
     return n == 0 || memcmp(a, b, n) == 0;
 }
+/* 64 bits in little-endian order, as protobuf's fixed64 and double are on the wire. On a
+ * little-endian host this is one load or store: gcc -O2 leaves a byte loop as a loop (callgrind
+ * counted the remote-write encoder's sample writes and om_pb_next's times byte by byte). */
+static inline uint64_t om_le64_load(const uint8_t *p)
+{
+    uint64_t v = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, p, 8);
+#else
+    for (int i = 7; i >= 0; i--) {
+        v = v << 8 | p[i];
+    }
+#endif
+    return v;
+}
+/* Writes v at w in little-endian order; returns the byte after it. */
+static inline uint8_t *om_le64_store(uint8_t *w, uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(w, &v, 8);
+#else
+    for (int i = 0; i < 8; i++) {
+        w[i] = (uint8_t)(v >> (8 * i));
+    }
+#endif
+    return w + 8;
+}
 /* Fuzz and failure-path tests: make the Nth allocation from now fail (0 disables). */
 void om_alloc_fail_after(unsigned long n);
 
@@ -2557,11 +2584,7 @@ static inline int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_fiel
         unsigned wt = p[0] & 7;
         size_t n;
         if (wt == OM_PB_FIXED64 && end - p >= 9) {
-            uint64_t v = 0;
-            for (int i = 7; i >= 0; i--) {
-                v = v << 8 | p[1 + i]; /* little-endian on the wire; compilers make it one load */
-            }
-            *f = (om_pb_field_t){num, wt, v, p + 1, 8};
+            *f = (om_pb_field_t){num, wt, om_le64_load(p + 1), p + 1, 8};
             *pos = p + 9;
             return 1;
         }
@@ -2583,6 +2606,24 @@ static inline int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_fiel
         }
     }
     return om__pb_next_general(pos, end, f);
+}
+
+/* The bytes of v as a protobuf varint (1 to 10): from its highest bit, not a loop (the
+ * encoders size every field before writing it). */
+static inline size_t om_pb_varint_len(uint64_t v)
+{
+    return (size_t)(63 - __builtin_clzll(v | 1)) / 7 + 1;
+}
+/* Writes v as a protobuf varint at w, which has room for om_pb_varint_len(v) bytes; returns
+ * the byte after it. */
+static inline uint8_t *om_pb_put_varint(uint8_t *w, uint64_t v)
+{
+    while (v >= 0x80) {
+        *w++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *w++ = (uint8_t)v;
+    return w;
 }
 
 /* An item the wire walk stands on: its message bytes (Span, LogRecord), and those of the

@@ -45,11 +45,7 @@ void conn_spanmetrics_put_varint(spm_buf_t *b, uint64_t v)
     if (!buf_reserve(b, 10)) {
         return;
     }
-    while (v >= 0x80) {
-        b->p[b->len++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    b->p[b->len++] = (uint8_t)v;
+    b->len = (size_t)(om_pb_put_varint(b->p + b->len, v) - b->p);
 }
 
 void conn_spanmetrics_put_raw(spm_buf_t *b, const void *p, size_t n)

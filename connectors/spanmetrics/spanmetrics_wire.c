@@ -95,7 +95,7 @@ static bool rd_fixed64(rd_t *r, uint64_t *v)
     if (r->end - r->p < 8) {
         return false;
     }
-    memcpy(v, r->p, 8); /* little-endian, as the hosts otelmon builds for */
+    *v = om_le64_load(r->p);
     r->p += 8;
     return true;
 }

@@ -79,6 +79,14 @@ typedef struct meta {
     const char *help, *unit; /* the batch's strings */
 } meta_t;
 
+/* A family name translated before: its key (the metric's kind, name and unit) then the name,
+ * at off in names_text. key_len 0: an empty slot. */
+typedef struct name_slot {
+    uint64_t hash;
+    uint32_t off, key_len, out_len;
+} name_slot_t;
+#define NAME_SLOTS 1024
+
 /* Where a label of this name goes among the point's labels (sorted), and whether a point
  * label of that very name is there (it gives way). */
 typedef struct slot {
@@ -109,6 +117,12 @@ struct prw_encoder {
     om_strbuf_t keys;       /* the point shapes' keys */
     VEC(uint32_t) ids;      /* the point shapes' series (gs indexes) */
     om_strbuf_t opts_print; /* what the labels depend on in the options the cache was made with */
+    /* The family names by metric kind, name and unit (NAME_SLOTS, direct-mapped; NULL until
+     * the first): a batch's metrics come back batch after batch, and translating the name per
+     * metric was 3% of the encoder. */
+    name_slot_t *names;
+    om_strbuf_t names_text;
+    om_strbuf_t name_key;   /* the key being looked up */
     bool no_cache;          /* prw_encoder_set_cache(false): the reference path */
     uint32_t gen;           /* the batch being encoded (gs[].gen) */
     om_strbuf_t key;        /* the key of the point being translated */
@@ -185,26 +199,10 @@ static bool vgrow(void **v, size_t *cap, size_t n, size_t size)
 /* ------------------------------------------------------------------------------------------ */
 /* Protobuf                                                                                   */
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 static void put_varint(om_strbuf_t *b, uint64_t v)
 {
     uint8_t buf[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        buf[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    buf[n++] = (uint8_t)v;
-    om_strbuf_append(b, buf, n);
+    om_strbuf_append(b, buf, (size_t)(om_pb_put_varint(buf, v) - buf));
 }
 
 static void put_tag(om_strbuf_t *b, unsigned field, unsigned wire)
@@ -221,9 +219,7 @@ static void put_double(om_strbuf_t *b, unsigned field, double v)
     }
     put_tag(b, field, 1);
     uint8_t le[8];
-    for (int i = 0; i < 8; i++) {
-        le[i] = (uint8_t)(bits >> (8 * i));
-    }
+    om_le64_store(le, bits);
     om_strbuf_append(b, le, 8);
 }
 
@@ -248,21 +244,11 @@ static void put_bytes(om_strbuf_t *b, unsigned field, const void *p, size_t n)
 }
 
 /* Raw writers for the hot paths: the caller has reserved room (sizes from label_size and
- * varint_len), so no bounds or growth check per byte. */
-static uint8_t *w_varint(uint8_t *w, uint64_t v)
-{
-    while (v >= 0x80) {
-        *w++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *w++ = (uint8_t)v;
-    return w;
-}
-
+ * om_pb_varint_len), so no bounds or growth check per byte. */
 static size_t label_size(size_t nlen, size_t vlen)
 {
-    size_t msg = 1 + varint_len(nlen) + nlen + 1 + varint_len(vlen) + vlen;
-    return 1 + varint_len(msg) + msg;
+    size_t msg = 1 + om_pb_varint_len(nlen) + nlen + 1 + om_pb_varint_len(vlen) + vlen;
+    return 1 + om_pb_varint_len(msg) + msg;
 }
 
 /* A Label field whose value is v1 followed by v2 (v2 may be empty). */
@@ -270,15 +256,15 @@ static uint8_t *w_label(uint8_t *w, const char *name, size_t nlen, const char *v
                         const char *v2, size_t l2)
 {
     size_t vlen = l1 + l2;
-    size_t msg = 1 + varint_len(nlen) + nlen + 1 + varint_len(vlen) + vlen;
+    size_t msg = 1 + om_pb_varint_len(nlen) + nlen + 1 + om_pb_varint_len(vlen) + vlen;
     *w++ = 0x0a;
-    w = w_varint(w, msg);
+    w = om_pb_put_varint(w, msg);
     *w++ = 0x0a;
-    w = w_varint(w, nlen);
+    w = om_pb_put_varint(w, nlen);
     om_copy(w, name, nlen);
     w += nlen;
     *w++ = 0x12;
-    w = w_varint(w, vlen);
+    w = om_pb_put_varint(w, vlen);
     om_copy(w, v1, l1);
     w += l1;
     if (l2 > 0) {
@@ -776,7 +762,8 @@ static void put_buckets(enc_t *e, om_strbuf_t *b, const om_exp_buckets_t *bk, in
         int32_t off = (int32_t)e->spans.v[i];
         uint32_t len = e->spans.v[i + 1];
         uint64_t zz = (uint64_t)(((uint32_t)off << 1) ^ (uint32_t)(off >> 31));
-        size_t msg = (zz != 0 ? 1 + varint_len(zz) : 0) + (len != 0 ? 1 + varint_len(len) : 0);
+        size_t msg =
+            (zz != 0 ? 1 + om_pb_varint_len(zz) : 0) + (len != 0 ? 1 + om_pb_varint_len(len) : 0);
         put_tag(b, span_field, 2);
         put_varint(b, msg);
         put_uint(b, 1, zz, false);
@@ -784,7 +771,7 @@ static void put_buckets(enc_t *e, om_strbuf_t *b, const om_exp_buckets_t *bk, in
     }
     size_t packed = 0;
     for (size_t i = 0; i < e->deltas.n; i++) {
-        packed += varint_len(zigzag(e->deltas.v[i]));
+        packed += om_pb_varint_len(zigzag(e->deltas.v[i]));
     }
     put_tag(b, delta_field, 2);
     put_varint(b, packed);
@@ -1014,6 +1001,10 @@ static void cache_clear(enc_t *e)
 {
     om_strbuf_reset(&e->labels);
     om_strbuf_reset(&e->keys);
+    om_strbuf_reset(&e->names_text);
+    if (e->names != NULL) {
+        memset(e->names, 0, NAME_SLOTS * sizeof *e->names);
+    }
     e->gs.n = e->pents.n = e->ids.n = 0;
     if (e->table != NULL) {
         memset(e->table, 0, e->table_cap * sizeof *e->table);
@@ -1026,8 +1017,9 @@ static void cache_clear(enc_t *e)
 
 static size_t cache_bytes(const enc_t *e)
 {
-    return e->labels.len + e->keys.len + e->ids.n * sizeof *e->ids.v + e->gs.n * sizeof *e->gs.v +
-           e->pents.n * sizeof *e->pents.v + (e->table_cap + e->ptable_cap) * sizeof(uint32_t);
+    return e->labels.len + e->keys.len + e->names_text.len + e->ids.n * sizeof *e->ids.v +
+           e->gs.n * sizeof *e->gs.v + e->pents.n * sizeof *e->pents.v +
+           (e->table_cap + e->ptable_cap) * sizeof(uint32_t);
 }
 
 /* At the start of a batch: empty the cache when it must be. */
@@ -1123,6 +1115,54 @@ static void add_meta(enc_t *e, const om_metric_t *m, const om_prom_class_t *c)
     PUSH(e, e->metas, x);
 }
 
+/* The family name of m (class c) into e->name, as om_prom_metric_name gives it: from the names
+ * cache when m's kind, name and unit were translated before (the options it depends on, ns and
+ * suffixes, empty the cache when they change), else translated and kept. */
+static int family_name(enc_t *e, const om_metric_t *m, const om_prom_class_t *c)
+{
+    om_strbuf_reset(&e->name);
+    if (e->no_cache) { /* the reference path */
+        return om_prom_metric_name(e->o->ns, e->o->suffixes, m->name, m->unit, c, &e->name);
+    }
+    /* What om_prom_metric_name reads of c, whether there is a name, the name, then the unit
+     * (NULL and "" translate alike). */
+    om_strbuf_t *k = &e->name_key;
+    om_strbuf_reset(k);
+    om_strbuf_putc(k, (char)('0' | c->monotonic | c->otlp_gauge << 1 | (m->name != NULL) << 2));
+    if (m->name != NULL) {
+        om_strbuf_puts(k, m->name);
+    }
+    om_strbuf_putc(k, '\0');
+    if (m->unit != NULL) {
+        om_strbuf_puts(k, m->unit);
+    }
+    if (e->names == NULL) {
+        e->names = om_calloc(NAME_SLOTS, sizeof *e->names);
+    }
+    if (e->names == NULL || k->failed || k->len > UINT32_MAX / 4) {
+        /* no memory for the cache: translated as it comes */
+        return om_prom_metric_name(e->o->ns, e->o->suffixes, m->name, m->unit, c, &e->name);
+    }
+    uint64_t h = hash_bytes(k->data, k->len);
+    name_slot_t *slot = &e->names[h % NAME_SLOTS];
+    if (slot->key_len == k->len && slot->hash == h &&
+        om_same(e->names_text.data + slot->off, k->data, k->len)) {
+        om_strbuf_append(&e->name, e->names_text.data + slot->off + k->len, slot->out_len);
+        return e->name.failed ? OM_ENOMEM : 0;
+    }
+    int rc = om_prom_metric_name(e->o->ns, e->o->suffixes, m->name, m->unit, c, &e->name);
+    if (rc != 0 || e->name.len > UINT32_MAX / 4 || e->names_text.len > UINT32_MAX / 2) {
+        return rc; /* not kept: a name that cannot translate is dropped (counted) anyway */
+    }
+    size_t off = e->names_text.len;
+    om_strbuf_append(&e->names_text, k->data, k->len);
+    om_strbuf_append(&e->names_text, e->name.data, e->name.len);
+    if (!e->names_text.failed) {
+        *slot = (name_slot_t){h, (uint32_t)off, (uint32_t)k->len, (uint32_t)e->name.len};
+    }
+    return 0;
+}
+
 /* What the metric's points come to, before any point: false when they are dropped (counted).
  * np: its points. */
 static bool metric_start(enc_t *e, const om_metric_t *m, size_t np, om_prom_class_t *c)
@@ -1139,8 +1179,7 @@ static bool metric_start(enc_t *e, const om_metric_t *m, size_t np, om_prom_clas
         e->res->dropped_delta += np;
         return false;
     }
-    om_strbuf_reset(&e->name);
-    if (om_prom_metric_name(e->o->ns, e->o->suffixes, m->name, m->unit, c, &e->name) != 0) {
+    if (family_name(e, m, c) != 0) {
         drop_invalid(e, m, np, "no valid Prometheus name");
         return false;
     }
@@ -1537,10 +1576,7 @@ static bool wire_fixed64s(enc_t *e, const om_pb_field_t *f, void *vec_v, size_t 
         om_copy(out, f->data, f->len);
     } else {
         for (size_t i = 0; i < n; i++) {
-            uint64_t v = 0;
-            for (int k = 7; k >= 0; k--) {
-                v = v << 8 | f->data[8 * i + (size_t)k];
-            }
+            uint64_t v = om_le64_load(f->data + 8 * i);
             om_copy(out + 8 * i, &v, 8);
         }
     }
@@ -1947,7 +1983,7 @@ static size_t sample_len(const sample_t *x)
 {
     uint64_t bits;
     om_copy(&bits, &x->v, 8);
-    return (bits != 0 ? 9 : 0) + (x->ts != 0 ? 1 + varint_len((uint64_t)x->ts) : 0);
+    return (bits != 0 ? 9 : 0) + (x->ts != 0 ? 1 + om_pb_varint_len((uint64_t)x->ts) : 0);
 }
 
 static int flush(enc_t *e)
@@ -1989,7 +2025,7 @@ static size_t items_len(enc_t *e, uint32_t first, size_t *count)
     size_t len = 0;
     *count = 0;
     for (uint32_t k = first; k != NONE; k = e->items.v[k].next) {
-        len += 1 + varint_len(e->items.v[k].len) + e->items.v[k].len;
+        len += 1 + om_pb_varint_len(e->items.v[k].len) + e->items.v[k].len;
         (*count)++;
     }
     return len;
@@ -2009,10 +2045,10 @@ static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
     size_t body = g->lab_len, nh, nx;
     for (size_t i = 0; i < ns; i++) {
         size_t l = sample_len(&tmp[i]);
-        body += 1 + varint_len(l) + l;
+        body += 1 + om_pb_varint_len(l) + l;
     }
     body += items_len(e, s->e_first, &nx) + items_len(e, s->h_first, &nh);
-    size_t entry = 1 + varint_len(body) + body;
+    size_t entry = 1 + om_pb_varint_len(body) + body;
     int rc = room(e, entry);
     if (rc != 0) {
         return rc;
@@ -2024,23 +2060,21 @@ static int put_series(enc_t *e, const series_t *s, sample_t *tmp)
     /* The series and its samples written straight into the request. */
     uint8_t *w = (uint8_t *)r->data + r->len;
     *w++ = 0x0a;
-    w = w_varint(w, body);
+    w = om_pb_put_varint(w, body);
     om_copy(w, e->labels.data + g->lab_off, g->lab_len);
     w += g->lab_len;
     for (size_t i = 0; i < ns; i++) {
         *w++ = 0x12;
-        w = w_varint(w, sample_len(&tmp[i]));
+        w = om_pb_put_varint(w, sample_len(&tmp[i]));
         uint64_t bits;
         om_copy(&bits, &tmp[i].v, 8);
         if (bits != 0) {
             *w++ = 0x09;
-            for (int k = 0; k < 8; k++) {
-                *w++ = (uint8_t)(bits >> (8 * k));
-            }
+            w = om_le64_store(w, bits);
         }
         if (tmp[i].ts != 0) {
             *w++ = 0x10;
-            w = w_varint(w, (uint64_t)tmp[i].ts);
+            w = om_pb_put_varint(w, (uint64_t)tmp[i].ts);
         }
     }
     r->len = (size_t)((char *)w - r->data);
@@ -2068,7 +2102,7 @@ static int put_metadata(enc_t *e)
         if (x->unit != NULL && x->unit[0] != '\0') {
             put_bytes(&e->tmp, 5, x->unit, strlen(x->unit));
         }
-        int rc = room(e, 1 + varint_len(e->tmp.len) + e->tmp.len);
+        int rc = room(e, 1 + om_pb_varint_len(e->tmp.len) + e->tmp.len);
         if (rc != 0) {
             return rc;
         }
@@ -2107,9 +2141,9 @@ prw_encoder_t *prw_encoder_new(void)
     if (e == NULL) {
         return NULL;
     }
-    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,       &e->base_enc,  &e->name,
-                           &e->tmp,    &e->job,  &e->instance,  &e->meta_text, &e->req,
-                           &e->keys,   &e->key,  &e->opts_print};
+    om_strbuf_t *bufs[] = {&e->labels, &e->blob, &e->cur,        &e->base_enc,   &e->name,
+                           &e->tmp,    &e->job,  &e->instance,   &e->meta_text,  &e->req,
+                           &e->keys,   &e->key,  &e->opts_print, &e->names_text, &e->name_key};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         om_strbuf_init(bufs[i], 0);
     }
@@ -2153,6 +2187,9 @@ void prw_encoder_free(prw_encoder_t *e)
     om_strbuf_free(&e->keys);
     om_strbuf_free(&e->key);
     om_strbuf_free(&e->opts_print);
+    om_free(e->names);
+    om_strbuf_free(&e->names_text);
+    om_strbuf_free(&e->name_key);
     om_prom_labels_free(&e->base);
     om_strbuf_free(&e->base_enc);
     om_free(e->base_off.v);

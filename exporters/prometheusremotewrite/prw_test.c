@@ -361,6 +361,40 @@ static void test_encode_options(void)
     om_batch_release(b);
 }
 
+/* One metric name and unit in three kinds, each translated its own way: the names cache
+ * (check_paths' encoders keep theirs across the test's batches) keys on what the name depends
+ * on, not on the name and unit alone. */
+static void test_encode_names_by_kind(void)
+{
+    const char *kinds[] = {"unit:1", "type:sum temporality:cumulative unit:1",
+                           "type:sum monotonic:true temporality:cumulative unit:1"};
+    const char *want[] = {"jobs_done_ratio", "jobs_done", "jobs_done_total"};
+    for (int first = 0; first < 3; first++) { /* each kind translated first once */
+        om_batch_t *b =
+            om_testdata_otlp("resource service.name=etl; scope s;"
+                             "metric jobs.done %s; point 1 time:2000000000;"
+                             "metric jobs.done %s; point 2 time:2000000000;"
+                             "metric jobs.done %s; point 3 time:2000000000",
+                             kinds[first], kinds[(first + 1) % 3], kinds[(first + 2) % 3]);
+        prw_result_t res;
+        bool ok;
+        prw_opts_t o = default_opts();
+        char *text = encode(b, &o, &res, &ok);
+        ASSERT_TRUE(ok);
+        char line[128];
+        for (int k = 0; k < 3; k++) {
+            snprintf(line, sizeof line, "{__name__=\"%s\",job=\"etl\"} %d@2000\n",
+                     want[(first + k) % 3], k + 1);
+            ASSERT_CONTAINS(text, line);
+        }
+        ASSERT_EQ_UINT(count_lines(text), 3);
+        free(text);
+        prw_result_free(&res);
+        om_batch_release(b);
+    }
+    drop_cached();
+}
+
 static void test_encode_stale_exemplars_and_order(void)
 {
     om_batch_t *b = om_testdata_otlp(
@@ -1141,6 +1175,7 @@ int main(void)
     om_log_set_level(OM_LOG_ERROR);
     OM_RUN(test_encode_types_names_labels);
     OM_RUN(test_encode_options);
+    OM_RUN(test_encode_names_by_kind);
     OM_RUN(test_encode_stale_exemplars_and_order);
     OM_RUN(test_encode_native_histograms);
     OM_RUN(test_encode_splits_by_size);

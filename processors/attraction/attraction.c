@@ -480,9 +480,7 @@ static bool hash_hex(const om_anyvalue_t *v, char hex[65])
         return false;
     }
     if (len == 8) {
-        for (int i = 0; i < 8; i++) {
-            buf[i] = (uint8_t)(bits >> (8 * i)); /* little-endian */
-        }
+        om_le64_store(buf, bits);
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;

@@ -127,26 +127,6 @@ static bool rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
     return false;
 }
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *wr_varint(uint8_t *o, uint64_t v)
-{
-    while (v >= 0x80) {
-        *o++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *o++ = (uint8_t)v;
-    return o;
-}
-
 /* One field of a message: its number, wire type, whole extent [start, end) and, for
  * length-delimited fields, the payload [body, end). */
 typedef struct field {
@@ -498,8 +478,8 @@ static bool rebuild(proc_attraction_wire_t *w, proc_attraction_vkv_t *e)
         }
         keep += f.num == 2 ? 0 : (size_t)(f.end - f.start);
     }
-    size_t klen_field = e->body == NULL ? 1 + varint_len(e->klen) + e->klen : 0;
-    size_t len = keep + klen_field + 1 + varint_len(e->vlen) + e->vlen;
+    size_t klen_field = e->body == NULL ? 1 + om_pb_varint_len(e->klen) + e->klen : 0;
+    size_t len = keep + klen_field + 1 + om_pb_varint_len(e->vlen) + e->vlen;
     uint8_t *o = om_arena_alloc(w->tmp, len), *start = o;
     if (o == NULL) {
         return false;
@@ -513,12 +493,12 @@ static bool rebuild(proc_attraction_wire_t *w, proc_attraction_vkv_t *e)
     }
     if (e->body == NULL) {
         *o++ = 0x0a; /* key: field 1, length-delimited */
-        o = wr_varint(o, e->klen);
+        o = om_pb_put_varint(o, e->klen);
         memcpy(o, e->key, e->klen);
         o += e->klen;
     }
     *o++ = 0x12; /* value: field 2, length-delimited */
-    o = wr_varint(o, e->vlen);
+    o = om_pb_put_varint(o, e->vlen);
     if (e->vlen > 0) {
         memcpy(o, e->val, e->vlen);
     }
@@ -553,7 +533,7 @@ static bool measure_leaf(pass_t *ps, const wnode_t *n, const uint8_t *p, const u
         }
     }
     w->changed |= w->leaf_changed;
-    size_t tag = varint_len((uint64_t)n->attrs_field << 3 | 2);
+    size_t tag = om_pb_varint_len((uint64_t)n->attrs_field << 3 | 2);
     for (size_t i = 0; i < w->n_list; i++) {
         proc_attraction_vkv_t *e = &w->list[i];
         if (e->rebuilt && !rebuild(w, e)) {
@@ -563,7 +543,7 @@ static bool measure_leaf(pass_t *ps, const wnode_t *n, const uint8_t *p, const u
         if (!PUSH(w, pieces, n_pieces, cap_pieces, piece)) {
             return false;
         }
-        size += tag + varint_len(e->blen) + e->blen;
+        size += tag + om_pb_varint_len(e->blen) + e->blen;
     }
     *len = size;
     leaf.count = w->n_list;
@@ -605,8 +585,8 @@ static bool write_leaf(pass_t *ps, const wnode_t *n, const uint8_t *p, const uin
     size_t count = leaf->count;
     for (size_t i = 0; i < count; i++) {
         proc_attraction_piece_t *pc = &w->pieces[w->next_piece++];
-        ps->out = wr_varint(ps->out, (uint64_t)n->attrs_field << 3 | 2);
-        ps->out = wr_varint(ps->out, pc->len);
+        ps->out = om_pb_put_varint(ps->out, (uint64_t)n->attrs_field << 3 | 2);
+        ps->out = om_pb_put_varint(ps->out, pc->len);
         memcpy(ps->out, pc->p, pc->len);
         ps->out += pc->len;
     }
@@ -630,19 +610,19 @@ static bool child(pass_t *ps, const wrule_t *r, const uint8_t *body, const uint8
                   size_t *field_len)
 {
     proc_attraction_wire_t *w = ps->w;
-    size_t tag = varint_len((uint64_t)r->field << 3 | 2);
+    size_t tag = om_pb_varint_len((uint64_t)r->field << 3 | 2);
     if (ps->out == NULL) {
         size_t slot = w->n_sizes, clen;
         if (!PUSH(w, sizes, n_sizes, cap_sizes, 0) || !walk(ps, r->child, body, end, &clen)) {
             return false;
         }
         w->sizes[slot] = clen;
-        *field_len = tag + varint_len(clen) + clen;
+        *field_len = tag + om_pb_varint_len(clen) + clen;
         return true;
     }
     size_t clen = w->sizes[w->next_size++];
-    ps->out = wr_varint(ps->out, (uint64_t)r->field << 3 | 2);
-    ps->out = wr_varint(ps->out, clen);
+    ps->out = om_pb_put_varint(ps->out, (uint64_t)r->field << 3 | 2);
+    ps->out = om_pb_put_varint(ps->out, clen);
     *field_len = 0;
     return walk(ps, r->child, body, end, &clen);
 }
@@ -660,7 +640,9 @@ static bool absent_child(pass_t *ps, const wrule_t *r, size_t *field_len)
         }
         bool made = w->counts[w->n_counts - 1].count > 0;
         w->sizes[slot] = made ? clen : SIZE_MAX;
-        *field_len = made ? varint_len((uint64_t)r->field << 3 | 2) + varint_len(clen) + clen : 0;
+        *field_len =
+            made ? om_pb_varint_len((uint64_t)r->field << 3 | 2) + om_pb_varint_len(clen) + clen
+                 : 0;
         return true;
     }
     if (w->sizes[w->next_size] == SIZE_MAX) {

@@ -258,6 +258,36 @@ static void test_pb_next_inline_is_general(void)
     }
 }
 
+/* The writers' helpers: om_pb_varint_len is the size om_pb_put_varint writes, and what it
+ * writes reads back, at every power of two and either side of it (the length's edges are at
+ * 7-bit boundaries); 64-bit values go out and come back in little-endian order. */
+static void test_varint_and_le64_helpers(void)
+{
+    for (int k = 0; k < 64; k++) {
+        uint64_t vs[] = {(uint64_t)1 << k, ((uint64_t)1 << k) - 1, ((uint64_t)1 << k) + 1};
+        for (size_t i = 0; i < 3; i++) {
+            uint8_t buf[12] = {0x08}; /* field 1, varint */
+            uint8_t *end = om_pb_put_varint(buf + 1, vs[i]);
+            size_t want = 1;
+            for (uint64_t v = vs[i]; v >= 0x80; v >>= 7) {
+                want++;
+            }
+            ASSERT_EQ_UINT(om_pb_varint_len(vs[i]), want);
+            ASSERT_EQ_UINT((size_t)(end - buf - 1), want);
+            const uint8_t *p = buf;
+            om_pb_field_t f;
+            ASSERT_EQ_INT(om_pb_next(&p, end, &f), 1);
+            ASSERT_TRUE(f.value == vs[i] && p == end);
+        }
+    }
+    ASSERT_EQ_UINT(om_pb_varint_len(UINT64_MAX), 10);
+    uint8_t b[9] = {0};
+    ASSERT_TRUE(om_le64_store(b + 1, 0x0102030405060708u) == b + 9);
+    static const uint8_t le[] = {0, 8, 7, 6, 5, 4, 3, 2, 1};
+    ASSERT_TRUE(memcmp(b, le, sizeof le) == 0);
+    ASSERT_TRUE(om_le64_load(le + 1) == 0x0102030405060708u);
+}
+
 /* A request with such a field at its top level walks as the decoded request does. */
 static void test_field_zero_is_skipped(void)
 {
@@ -286,6 +316,7 @@ int main(void)
     OM_RUN(test_allocation_failures);
     OM_RUN(test_pb_next);
     OM_RUN(test_pb_next_inline_is_general);
+    OM_RUN(test_varint_and_le64_helpers);
     OM_RUN(test_field_zero_is_skipped);
     return om_test_summary();
 }
