@@ -525,8 +525,8 @@ static size_t put_field(uint8_t *o, unsigned num, const void *body, size_t len)
 static void test_wire_path_reads_unusual_keyvalues(void)
 {
     static const char x[] = {0x0a, 1, 'x'}; /* an AnyValue string */
-    uint8_t kvs[4][16];
-    size_t kvl[4];
+    uint8_t kvs[5][16];
+    size_t kvl[5];
     size_t n = put_field(kvs[0], 1, "a", 1); /* a, x, then key b: the key is b */
     n += put_field(kvs[0] + n, 2, x, 3);
     kvl[0] = n + put_field(kvs[0] + n, 1, "b", 1);
@@ -537,9 +537,13 @@ static void test_wire_path_reads_unusual_keyvalues(void)
     kvl[2] = n + put_field(kvs[2] + n, 3, "?", 1);
     n = put_field(kvs[3], 3, "?", 1); /* no key */
     kvl[3] = n + put_field(kvs[3] + n, 2, x, 3);
+    n = put_field(kvs[4], 1, "e", 1); /* a two-byte tag spelling field 0 (unknown): kept */
+    n += put_field(kvs[4] + n, 2, x, 3);
+    memcpy(kvs[4] + n, "\x80\x00\x07", 3);
+    kvl[4] = n + 3;
     uint8_t span[96], scope[100], rs[104], req[108];
     n = put_field(span, 5, "s", 1);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         n += put_field(span + n, 9, kvs[i], kvl[i]);
     }
     size_t ns = put_field(scope, 2, span, n);
@@ -548,7 +552,7 @@ static void test_wire_path_reads_unusual_keyvalues(void)
     static const char *const flows[] = {
         "[{key: b, action: delete}, {key: a, action: upsert, value: 1}]",
         ("[{key: c, action: update, value: 2}, {key: d, action: update, value: 3},"
-         " {key: '?', action: delete}]"),
+         " {key: '?', action: delete}, {key: e, action: update, value: 4}]"),
         "[{key: f, action: upsert, from_attribute: d}, {key: a, action: delete}]",
     };
     for (size_t f = 0; f < sizeof flows / sizeof flows[0]; f++) {

@@ -111,22 +111,6 @@ static const wnode_t *root_of(om_signal_t sig, om_level_t level)
 /* ------------------------------------------------------------------------------------------ */
 /* Protobuf primitives                                                                        */
 
-static bool rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
-{
-    const uint8_t *p = *pp;
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && p < end; shift += 7) {
-        uint8_t c = *p++;
-        r |= (uint64_t)(c & 0x7F) << shift;
-        if ((c & 0x80) == 0) {
-            *pp = p;
-            *v = r;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* One field of a message: its number, wire type, whole extent [start, end) and, for
  * length-delimited fields, the payload [body, end). */
 typedef struct field {
@@ -134,71 +118,21 @@ typedef struct field {
     const uint8_t *start, *body, *end;
 } field_t;
 
-/* next_field's forms other than the short ones. */
-static bool next_field_long(const uint8_t **pp, const uint8_t *end, field_t *f)
-{
-    const uint8_t *p = *pp;
-    uint64_t tag, len;
-    if (!rd_varint(&p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX) {
-        return false;
-    }
-    f->num = (uint32_t)(tag >> 3);
-    f->wt = (uint32_t)(tag & 7);
-    f->body = p;
-    switch (f->wt) {
-    case 0:
-        if (!rd_varint(&p, end, &len)) {
-            return false;
-        }
-        break;
-    case 1:
-        p = (size_t)(end - p) >= 8 ? p + 8 : NULL;
-        break;
-    case 5:
-        p = (size_t)(end - p) >= 4 ? p + 4 : NULL;
-        break;
-    case 2:
-        if (!rd_varint(&p, end, &len) || len > (uint64_t)(end - p)) {
-            return false;
-        }
-        f->body = p;
-        p += len;
-        break;
-    default:
-        return false; /* groups: not in OTLP */
-    }
-    if (p == NULL) {
-        return false;
-    }
-    f->end = p;
-    *pp = p;
-    return true;
-}
-
-/* The next field at *pp; false on malformed input. A one-byte tag with a one-byte length or
- * varint, or with 64 bits (a span's times), is most of them: read inline, since the walk reads
- * every field of every span and the call cost as much. */
+/* The next field at *pp (the core's om_pb_next, inline for the short forms that are most of a
+ * span's fields), with its whole extent; false at the end or on malformed input. */
 static inline __attribute__((always_inline)) bool next_field(const uint8_t **pp, const uint8_t *end,
                                                              field_t *f)
 {
-    const uint8_t *p = *pp;
-    f->start = p;
-    if (end - p >= 2 && p[0] < 0x80 && p[0] >= 8) {
-        unsigned wt = p[0] & 7;
-        size_t n = wt == 2 && p[1] < 0x80   ? 2 + (size_t)p[1]
-                   : wt == 0 && p[1] < 0x80 ? 2
-                   : wt == 1                ? 9
-                                            : 0;
-        if (n != 0 && (size_t)(end - p) >= n) {
-            f->num = p[0] >> 3;
-            f->wt = wt;
-            f->body = wt == 2 ? p + 2 : p + 1;
-            f->end = p + n;
-            *pp = f->end;
-            return true;
-        }
+    om_pb_field_t x;
+    f->start = *pp;
+    if (om_pb_next(pp, end, &x) != 1) {
+        return false;
     }
-    return next_field_long(pp, end, f);
+    f->num = x.number;
+    f->wt = x.wire_type;
+    f->body = x.data;
+    f->end = x.data + x.len;
+    return true;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -484,8 +418,7 @@ static bool rebuild(proc_attraction_wire_t *w, proc_attraction_vkv_t *e)
     if (o == NULL) {
         return false;
     }
-    for (p = e->body; e->body != NULL && p < end;) {
-        next_field(&p, end, &f);
+    for (p = e->body; e->body != NULL && p < end && next_field(&p, end, &f);) {
         if (f.num != 2) {
             memcpy(o, f.start, (size_t)(f.end - f.start));
             o += f.end - f.start;
@@ -569,8 +502,7 @@ static bool write_leaf(pass_t *ps, const wnode_t *n, const uint8_t *p, const uin
     } else {
         field_t f;
         const uint8_t *run = p; /* the start of the other fields not copied yet */
-        while (p < end) {
-            next_field(&p, end, &f);
+        while (p < end && next_field(&p, end, &f)) { /* read before: it does not fail */
             if (f.num == n->attrs_field && f.wt == 2) {
                 memcpy(ps->out, run, (size_t)(f.start - run));
                 ps->out += f.start - run;
