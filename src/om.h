@@ -2583,25 +2583,27 @@ static inline int om_pb_next(const uint8_t **pos, const uint8_t *end, om_pb_fiel
         uint32_t num = p[0] >> 3;
         unsigned wt = p[0] & 7;
         size_t n;
-        if (wt == OM_PB_FIXED64 && end - p >= 9) {
-            *f = (om_pb_field_t){num, wt, om_le64_load(p + 1), p + 1, 8};
-            *pos = p + 9;
-            return 1;
-        }
-        if (wt == OM_PB_VARINT && p[1] < 0x80) {
+        if (wt == OM_PB_LEN) { /* most fields: strings, bytes, messages */
+            if (p[1] < 0x80 && (n = p[1]) <= (size_t)(end - p - 2)) {
+                *f = (om_pb_field_t){num, wt, n, p + 2, n};
+                *pos = p + 2 + n;
+                return 1;
+            }
+            if (p[1] >= 0x80 && end - p >= 3 && p[2] < 0x80 &&
+                (n = (size_t)(p[1] & 0x7f) | (size_t)p[2] << 7) <= (size_t)(end - p - 3)) {
+                *f = (om_pb_field_t){num, wt, n, p + 3, n}; /* 128 bytes to 16 KiB: a span */
+                *pos = p + 3 + n;
+                return 1;
+            }
+        } else if (wt == OM_PB_FIXED64) {
+            if (end - p >= 9) {
+                *f = (om_pb_field_t){num, wt, om_le64_load(p + 1), p + 1, 8};
+                *pos = p + 9;
+                return 1;
+            }
+        } else if (wt == OM_PB_VARINT && p[1] < 0x80) {
             *f = (om_pb_field_t){num, wt, p[1], p + 1, 1};
             *pos = p + 2;
-            return 1;
-        }
-        if (wt == OM_PB_LEN && p[1] < 0x80 && (n = p[1]) <= (size_t)(end - p - 2)) {
-            *f = (om_pb_field_t){num, wt, n, p + 2, n};
-            *pos = p + 2 + n;
-            return 1;
-        }
-        if (wt == OM_PB_LEN && p[1] >= 0x80 && end - p >= 3 && p[2] < 0x80 &&
-            (n = (size_t)(p[1] & 0x7f) | (size_t)p[2] << 7) <= (size_t)(end - p - 3)) {
-            *f = (om_pb_field_t){num, wt, n, p + 3, n}; /* 128 bytes to 16 KiB: a span */
-            *pos = p + 3 + n;
             return 1;
         }
     }
