@@ -172,6 +172,12 @@ bool as_req_maybe(const om_traces_req_t *req, const as_extract_opts_t *o);
  * target). */
 bool as_wire_maybe(const uint8_t *data, size_t len, const as_extract_opts_t *o);
 
+/* memmem(p, n, key, klen): the first place of key in the bytes, or NULL. A key with a '_' (the
+ * candidates' attribute keys) is found by its '_' with memchr, a vector scan that skips most
+ * bytes: memmem stepped through the request a few bytes at a time, and on the forward path
+ * (as_wire_maybe on every request) that was a fifth of the collector's instructions. */
+const uint8_t *as_key_find(const uint8_t *p, size_t n, const char *key, size_t klen);
+
 /* "YYYY-MM-DD HH:MM:SS.ffffff" of ns since the epoch, UTC (what DATETIME(6) takes). */
 void as_format_time(int64_t ns, char out[32]);
 /* Parse an ISO 8601 / Python str(datetime) time that carries a UTC offset ("Z", "+09:00",

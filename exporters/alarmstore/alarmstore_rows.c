@@ -677,9 +677,31 @@ void as_rows_free(as_rows_t *r)
 #define F_SPAN_STATUS 15
 #define F_STATUS_CODE 3
 
+const uint8_t *as_key_find(const uint8_t *p, size_t n, const char *key, size_t klen)
+{
+    const char *u = klen > 0 ? memchr(key, '_', klen) : NULL;
+    if (u == NULL) {
+        return memmem(p, n, key, klen);
+    }
+    if (n < klen) {
+        return NULL;
+    }
+    size_t at = (size_t)(u - key);
+    /* q walks the '_'s that can be the key's: from p + at to the last one a whole key fits
+     * behind; the first that matches is the key's first place. */
+    const uint8_t *q = p + at, *last = p + (n - klen) + at;
+    while (q <= last && (q = memchr(q, '_', (size_t)(last - q) + 1)) != NULL) {
+        if (memcmp(q - at, key, klen) == 0) {
+            return q - at;
+        }
+        q++;
+    }
+    return NULL;
+}
+
 static bool contains(const uint8_t *p, size_t n, const char *needle)
 {
-    return memmem(p, n, needle, strlen(needle)) != NULL;
+    return as_key_find(p, n, needle, strlen(needle)) != NULL;
 }
 
 /* Whether the span's Status says ERROR (read from its bytes). */
@@ -722,7 +744,7 @@ static bool hits_in(hits_t *h, const uint8_t *p, size_t n)
     for (size_t k = 0; k < N_NEEDLES; k++) {
         size_t klen = strlen(wire_needles[k]);
         if (!h->searched[k] || (h->next[k] != NULL && h->next[k] < p)) {
-            h->next[k] = memmem(p, (size_t)(h->end - p), wire_needles[k], klen);
+            h->next[k] = as_key_find(p, (size_t)(h->end - p), wire_needles[k], klen);
             h->searched[k] = true;
         }
         in = in || (h->next[k] != NULL && h->next[k] + klen <= p + n);
@@ -861,15 +883,13 @@ bool as_wire_maybe(const uint8_t *data, size_t len, const as_extract_opts_t *o)
 {
     /* Every ETL span has the key etl.process_name; every Airflow task span the key task_id
      * or airflow.task_id (which contains it). Keys are on the wire as they are. */
-    static const char *const needles[] = {"etl.process_name", "task_id"};
-    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++) {
-        if (memmem(data, len, needles[i], strlen(needles[i])) != NULL) {
+    for (size_t i = 0; i < N_NEEDLES; i++) {
+        if (contains(data, len, wire_needles[i])) {
             return true;
         }
     }
     for (size_t i = 0; o != NULL && o->error_services != NULL && i < o->error_services->n; i++) {
-        const char *svc = o->error_services->items[i];
-        if (memmem(data, len, svc, strlen(svc)) != NULL) {
+        if (contains(data, len, o->error_services->items[i])) {
             return true;
         }
     }

@@ -325,6 +325,40 @@ static void test_bad_input(void)
     om_batch_release(b);
 }
 
+/* as_key_find is memmem: on random bytes over a small alphabet (so that keys, their parts
+ * and their '_' come often), every start offset and length, keys with a '_' at the start, in
+ * the middle, at the end, twice, and none; a key at the very end and one cut by it. */
+static void test_key_find_is_memmem(void)
+{
+    static const char *const keys[] = {
+        "task_id", "etl.process_name", "_", "_a", "a_", "a_b_a", "ab", "", "__"};
+    static const char alphabet[] = "_abtaskid.";
+    uint64_t rng = 7;
+    uint8_t buf[96];
+    for (int round = 0; round < 3000; round++) {
+        for (size_t i = 0; i < sizeof buf; i++) {
+            rng = rng * 6364136223846793005u + 1442695040888963407u;
+            buf[i] = (uint8_t)alphabet[(rng >> 40) % (sizeof alphabet - 1)];
+        }
+        if (round % 3 == 0) { /* a whole key somewhere, sometimes at the very end */
+            const char *k = keys[(rng >> 20) % 2];
+            size_t at = round % 2 ? sizeof buf - strlen(k) : (rng >> 8) % (sizeof buf - 16);
+            memcpy(buf + at, k, strlen(k));
+        }
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            size_t klen = strlen(keys[k]);
+            for (size_t from = 0; from <= sizeof buf; from += 7) {
+                for (size_t n = 0; from + n <= sizeof buf; n += 1 + n / 4) {
+                    const void *want = memmem(buf + from, n, keys[k], klen);
+                    ASSERT_TRUE(as_key_find(buf + from, n, keys[k], klen) == want);
+                }
+            }
+        }
+    }
+    static const uint8_t tail[] = "xx etl.process_nam";
+    ASSERT_TRUE(as_key_find(tail, sizeof tail - 1, "etl.process_name", 16) == NULL);
+}
+
 /* The pre-check never says "no" to a batch with runs, and says "no" to plain spans. */
 static void test_wire_precheck(void)
 {
@@ -1078,6 +1112,7 @@ int main(void)
     OM_RUN(test_airflow3_task_spans);
     OM_RUN(test_error_spans);
     OM_RUN(test_bad_input);
+    OM_RUN(test_key_find_is_memmem);
     OM_RUN(test_wire_precheck);
     OM_RUN(test_urls);
     OM_RUN(test_config);
