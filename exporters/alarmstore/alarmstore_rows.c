@@ -726,8 +726,8 @@ static bool wire_status_error(const uint8_t *p, size_t n)
 }
 
 /* The next places of the candidates' keys in the request's bytes: spans are walked in
- * address order, so each key is searched for once over the whole request (one memmem pass),
- * not once per span. */
+ * address order, so each key is searched for once over the whole request (one as_key_find
+ * pass), not once per span. */
 static const char *const wire_needles[] = {"etl.process_name", "task_id"};
 #define N_NEEDLES (sizeof wire_needles / sizeof wire_needles[0])
 
