@@ -1,6 +1,6 @@
 /* prw.h: private to the prometheusremotewrite exporter folder.
  *
- * The exporter is three parts:
+ * The exporter is four parts:
  *   - prw_config.c: the config struct, its field table (otelcol-contrib's keys and defaults)
  *     and the cross-field rules;
  *   - prw_encode.c: an OTLP metrics batch (its wire bytes, or decoded) -> remote-write 1.0
@@ -8,10 +8,11 @@
  *     snappy-compressed), through the core's translation (src/prom.c), with a cache of
  *     series kept across batches. Pure: it only reads the batch, so it runs on the host's
  *     worker pool;
+ *   - prw_snappy.c: snappy's block format, our own compressor (libsnappy only checks it);
  *   - prw_exporter.c: the factory, the lifecycle, and each export attempt as POSTs on the
  *     core's HTTP client, with what a response means for the exporter helper.
  *
- * Threading: the loop thread, except prw_encode.c (any thread). */
+ * Threading: the loop thread, except prw_encode.c and prw_snappy.c (any thread). */
 #ifndef EXP_PRW_H
 #define EXP_PRW_H
 
@@ -97,9 +98,9 @@ void prw_encoder_set_cache(prw_encoder_t *enc, bool on);
 
 /* Translate the batch (read only) into requests, with enc's buffers (NULL: a temporary
  * encoder): from its structs when it is decoded (b->msg), else from its wire bytes. Returns 0
- * (result filled, possibly with no body when nothing translated), OM_ENOMEM, OM_EINVAL when
- * snappy fails, or OM_ENOTSUP when the wire bytes hold something the wire path does not read
- * (decode the batch and call again). Any thread; touches nothing but b (read), enc and res. */
+ * (result filled, possibly with no body when nothing translated), OM_ENOMEM, or OM_ENOTSUP
+ * when the wire bytes hold something the wire path does not read (decode the batch and call
+ * again). Any thread; touches nothing but b (read), enc and res. */
 int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
                om_err_t *err);
 /* The same from the wire bytes only, whether or not b is decoded (never reads b->msg: the loop
@@ -107,6 +108,14 @@ int prw_encode(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw
 int prw_encode_wire(prw_encoder_t *enc, const om_batch_t *b, const prw_opts_t *o, prw_result_t *res,
                     om_err_t *err);
 void prw_result_free(prw_result_t *res);
+
+/* Snappy's block format from our own compressor (prw_snappy.c; libsnappy decompresses it).
+ * table: PRW_SNAPPY_TABLE entries of scratch, the caller's (cleared by each call); out: room
+ * for prw_snappy_max_len(n) bytes. Returns the compressed length. Any thread. */
+#define PRW_SNAPPY_TABLE_BITS 14
+#define PRW_SNAPPY_TABLE (1u << PRW_SNAPPY_TABLE_BITS)
+size_t prw_snappy_max_len(size_t n);
+size_t prw_snappy_compress(uint16_t *table, const uint8_t *in, size_t n, uint8_t *out);
 
 /* Remote-write's staleness marker (Prometheus' value.StaleNaN). */
 #define PRW_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)

@@ -30,8 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <snappy-c.h>
-
 #include "prw.h"
 
 #define NONE UINT32_MAX
@@ -171,6 +169,7 @@ struct prw_encoder {
     om_strbuf_t meta_text;
     /* Output */
     om_strbuf_t req;
+    uint16_t *ztable; /* the compressor's table (PRW_SNAPPY_TABLE; NULL until the first) */
     size_t req_series, req_samples, req_hist, req_ex;
     VEC(prw_body_t) bodies;
 };
@@ -1991,16 +1990,15 @@ static int flush(enc_t *e)
     if (e->req.len == 0) {
         return 0;
     }
-    size_t max = snappy_max_compressed_length(e->req.len);
-    uint8_t *out = om_malloc(max);
+    if (e->ztable == NULL &&
+        (e->ztable = om_malloc(PRW_SNAPPY_TABLE * sizeof *e->ztable)) == NULL) {
+        return OM_ENOMEM;
+    }
+    uint8_t *out = om_malloc(prw_snappy_max_len(e->req.len));
     if (out == NULL) {
         return OM_ENOMEM;
     }
-    size_t n = max;
-    if (snappy_compress(e->req.data, e->req.len, (char *)out, &n) != SNAPPY_OK) {
-        om_free(out);
-        return OM_EINVAL;
-    }
+    size_t n = prw_snappy_compress(e->ztable, (const uint8_t *)e->req.data, e->req.len, out);
     prw_body_t body = {out, n, e->req.len, e->req_series, e->req_samples, e->req_hist, e->req_ex};
     if (!PUSH(e, e->bodies, body)) {
         om_free(out);
@@ -2188,6 +2186,7 @@ void prw_encoder_free(prw_encoder_t *e)
     om_strbuf_free(&e->key);
     om_strbuf_free(&e->opts_print);
     om_free(e->names);
+    om_free(e->ztable);
     om_strbuf_free(&e->names_text);
     om_strbuf_free(&e->name_key);
     om_prom_labels_free(&e->base);
@@ -2264,10 +2263,7 @@ static int encode(prw_encoder_t *enc, const om_batch_t *b, bool wire, const prw_
         e->arena = NULL;
     }
     if (rc != 0) {
-        om_err_set(err, rc,
-                   rc == OM_ENOMEM    ? "out of memory"
-                   : rc == OM_ENOTSUP ? "the batch's bytes need decoding"
-                                      : "snappy compression failed");
+        om_err_set(err, rc, rc == OM_ENOMEM ? "out of memory" : "the batch's bytes need decoding");
         free_bodies(e);
         if (rc == OM_ENOMEM) {
             cache_clear(e); /* it may hold half of a point's series */

@@ -714,6 +714,148 @@ static void test_wire_odd_bytes(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Our snappy compressor                                                                      */
+
+/* Compresses n bytes with prw_snappy_compress into a buffer of exactly its bound, checks that
+ * libsnappy decompresses them back; *out_len: the compressed length (SIZE_MAX on a failure). */
+static void snappy_round_trip(const uint8_t *in, size_t n, size_t *out_len)
+{
+    *out_len = SIZE_MAX;
+    static uint16_t table[PRW_SNAPPY_TABLE];
+    size_t cap = prw_snappy_max_len(n);
+    uint8_t *out = malloc(cap);
+    char *back = malloc(n + 1);
+    size_t len = prw_snappy_compress(table, in, n, out);
+    size_t back_len = 0;
+    ASSERT_TRUE(len <= cap);
+    ASSERT_TRUE(snappy_uncompressed_length((const char *)out, len, &back_len) == SNAPPY_OK);
+    ASSERT_EQ_UINT(back_len, n);
+    ASSERT_TRUE(snappy_uncompress((const char *)out, len, back, &back_len) == SNAPPY_OK);
+    ASSERT_TRUE(om_same(back, in, n));
+    free(out);
+    free(back);
+    *out_len = len;
+}
+
+static void fill_random(uint8_t *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        p[i] = (uint8_t)(seed >> 16);
+    }
+}
+
+/* Every element form: literals of 1 to 4 length bytes, copies of 1- and 2-byte offsets,
+ * overlapping copies, matches longer than 64, the window's edge, the input's short tail. */
+static void test_snappy_round_trips(void)
+{
+    size_t big = ((size_t)1 << 24) + 70000, len = 0;
+    uint8_t *buf = malloc(big);
+    fill_random(buf, big, 7);
+    for (size_t n = 0; n <= 40; n++) {
+        snappy_round_trip(buf, n,
+                          &len); /* short inputs: one literal, or a match in the last bytes */
+    }
+    size_t lens[] = {61, 256, 257, 65536, 65537, ((size_t)1 << 24) + 1};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        snappy_round_trip(buf, lens[i], &len); /* random: one literal */
+        ASSERT_TRUE(len > lens[i] && len != SIZE_MAX);
+    }
+    memset(buf, 0, 200000); /* copies of offset 1, 64 bytes each */
+    snappy_round_trip(buf, 200000, &len);
+    ASSERT_TRUE(len < 200000 / 20);
+    for (size_t i = 0; i < 100000; i++) {
+        buf[i] = (uint8_t)("abc"[i % 3]);
+    }
+    snappy_round_trip(buf, 100000, &len);
+    ASSERT_TRUE(len < 100000 / 20);
+    /* A random block repeated 65,535 bytes later is copied (the window's far edge); one
+     * repeated 70,000 bytes later cannot be. */
+    fill_random(buf, 65535, 11);
+    memcpy(buf + 65535, buf, 65535);
+    snappy_round_trip(buf, 2 * 65535, &len);
+    ASSERT_TRUE(len < 65535 + 65535 / 8);
+    fill_random(buf, 70000, 13);
+    memcpy(buf + 70000, buf, 70000);
+    snappy_round_trip(buf, 140000, &len);
+    ASSERT_TRUE(len > 140000 && len != SIZE_MAX);
+    /* Short repeats at odd places: 4 to 11 bytes near and far (both copy forms). */
+    fill_random(buf, 300000, 17);
+    for (size_t at = 100; at + 20 < 300000; at += 97) {
+        size_t from = at - 1 - (at * 7919) % (at < 5000 ? at - 1 : 5000);
+        memcpy(buf + at, buf + from, 4 + at % 8);
+    }
+    snappy_round_trip(buf, 300000, &len);
+    ASSERT_TRUE(len != SIZE_MAX);
+    free(buf);
+}
+
+/* On data like a WriteRequest's (series with the same label names, a value seen once and
+ * histogram-like runs of series repeating all labels but one) the compressor does as well as
+ * libsnappy, within 1% (here 247,470 bytes against 247,459; on bench/run's data 4.7% fewer):
+ * it would not if its window, its backward extension or its table broke. */
+static void test_snappy_ratio_on_series(void)
+{
+    static const char *const names[] = {"__name__", "http_route",     "instance",
+                                        "job",      "server_address", "url_path"};
+    om_strbuf_t w;
+    om_strbuf_init(&w, 0);
+    uint32_t seed = 5;
+    while (w.len < 2000000) {
+        char values[6][17];
+        for (size_t k = 0; k < 6; k++) {
+            for (size_t c = 0; c < 16; c++) {
+                seed = seed * 1103515245u + 12345u;
+                values[k][c] = "abcdefghijklmnopqrstuvwxyz0123456789"[(seed >> 16) % 36];
+            }
+            values[k][16] = '\0';
+        }
+        for (int le = 0; le < 12; le++) {
+            for (size_t k = 0; k < 6; k++) {
+                om_strbuf_printf(&w, "\x0a%s\x12%s%s", names[k], values[k],
+                                 k == 0 && le > 0 ? "_bucket" : "");
+            }
+            om_strbuf_printf(&w, "le=%d;%u", le * 5, seed % 1000);
+        }
+    }
+    size_t own = 0;
+    snappy_round_trip((const uint8_t *)w.data, w.len, &own);
+    size_t lib_len = snappy_max_compressed_length(w.len);
+    char *lib = malloc(lib_len);
+    ASSERT_TRUE(snappy_compress(w.data, w.len, lib, &lib_len) == SNAPPY_OK);
+    ASSERT_TRUE(own <= lib_len + lib_len / 100);
+    ASSERT_TRUE(own < w.len / 4);
+    free(lib);
+    om_strbuf_free(&w);
+}
+
+static size_t libsnappy_len(const uint8_t *in, size_t n)
+{
+    size_t len = snappy_max_compressed_length(n);
+    char *out = malloc(len);
+    if (snappy_compress((const char *)in, n, out, &len) != SNAPPY_OK) {
+        len = SIZE_MAX;
+    }
+    free(out);
+    return len;
+}
+
+/* What the compressor does that libsnappy does not: its window slides over the whole input: a
+ * random 40,000-byte block repeated right after it straddles libsnappy's 64 KiB fragments, and
+ * libsnappy, starting the second fragment with an empty table, writes that part (16 KB) as
+ * literals. */
+static void test_snappy_window(void)
+{
+    uint8_t *buf = malloc(200000);
+    size_t own = 0;
+    fill_random(buf, 40000, 23);
+    memcpy(buf + 40000, buf, 40000);
+    snappy_round_trip(buf, 80000, &own);
+    ASSERT_TRUE(own + 15000 < libsnappy_len(buf, 80000));
+    free(buf);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* The exporter against a scripted server                                                     */
 
 typedef struct fx {
@@ -1182,6 +1324,9 @@ int main(void)
     drop_cached();
     OM_RUN(test_paths_generated);
     OM_RUN(test_wire_odd_bytes);
+    OM_RUN(test_snappy_round_trips);
+    OM_RUN(test_snappy_ratio_on_series);
+    OM_RUN(test_snappy_window);
     OM_RUN(test_headers_and_body);
     OM_RUN(test_client_auth_headers);
     OM_RUN(test_5xx_and_429_retried_400_dropped);
