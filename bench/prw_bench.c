@@ -12,8 +12,10 @@
  * the WriteRequests' and what is sent (checked: each request decompresses with libsnappy to
  * its WriteRequest's length). Under callgrind (`--toggle-collect=measured_encode`: the warm-up
  * left out), `--batches N` gives instruction counts per point that do not move with the
- * machine's load. A snappy writer of the encoder's own was measured with this tool and not
- * kept (bench/README.md; tag tried/prw-own-snappy). */
+ * machine's load. Snappy writers that worked from the series' structure were measured with
+ * this tool and not kept (bench/README.md; tag tried/prw-own-snappy); the general compressor
+ * that replaced libsnappy's was measured with it too (bench/README.md, "Our own snappy
+ * compressor"). */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
