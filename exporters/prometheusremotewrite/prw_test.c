@@ -783,7 +783,7 @@ static void test_snappy_round_trips(void)
     fill_random(buf, 300000, 17);
     for (size_t at = 100; at + 20 < 300000; at += 97) {
         size_t from = at - 1 - (at * 7919) % (at < 5000 ? at - 1 : 5000);
-        memcpy(buf + at, buf + from, 4 + at % 8);
+        memmove(buf + at, buf + from, 4 + at % 8);
     }
     snappy_round_trip(buf, 300000, &len);
     ASSERT_TRUE(len != SIZE_MAX);
