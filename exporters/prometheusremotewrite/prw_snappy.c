@@ -198,13 +198,7 @@ done:
 
 size_t prw_snappy_compress(uint16_t *table, const uint8_t *in, size_t n, uint8_t *out)
 {
-    uint8_t *o = out;
-    size_t v = n;
-    while (v >= 0x80) {
-        *o++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *o++ = (uint8_t)v;
+    uint8_t *o = om_pb_put_varint(out, n); /* the uncompressed length */
     o = compress_elements(table, in, in + n, o);
     return (size_t)(o - out);
 }
