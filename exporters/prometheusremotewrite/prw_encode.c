@@ -307,23 +307,38 @@ static uint64_t hash_bytes(const char *p, size_t n)
     return h ^ (h >> 29);
 }
 
-static bool table_grow(enc_t *e)
+/* The encoder's two indexes (series, point shapes) are open addressing over an array of
+ * entries whose first member is their 64-bit hash: a slot holds an entry's index + 1, 0 is
+ * empty, and the table is kept at most half full. */
+_Static_assert(offsetof(gseries_t, hash) == 0, "an indexed entry starts with its hash");
+_Static_assert(offsetof(pentry_t, hash) == 0, "an indexed entry starts with its hash");
+
+/* The first empty slot for hash h. */
+static size_t index_free_slot(const uint32_t *t, size_t cap, uint64_t h)
 {
-    size_t cap = e->table_cap != 0 ? e->table_cap * 2 : 1024;
-    uint32_t *t = om_calloc(cap, sizeof *t);
+    size_t j = (size_t)h & (cap - 1);
+    while (t[j] != 0) {
+        j = (j + 1) & (cap - 1);
+    }
+    return j;
+}
+
+/* Doubles *cap (1024 at first) and indexes the n entries of size bytes again. */
+static bool index_grow(uint32_t **table, size_t *cap, const void *entries, size_t n, size_t size)
+{
+    size_t c = *cap != 0 ? *cap * 2 : 1024;
+    uint32_t *t = om_calloc(c, sizeof *t);
     if (t == NULL) {
         return false;
     }
-    for (size_t i = 0; i < e->gs.n; i++) {
-        size_t j = (size_t)e->gs.v[i].hash & (cap - 1);
-        while (t[j] != 0) {
-            j = (j + 1) & (cap - 1);
-        }
-        t[j] = (uint32_t)i + 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h;
+        om_copy(&h, (const char *)entries + i * size, sizeof h);
+        t[index_free_slot(t, c, h)] = (uint32_t)i + 1;
     }
-    om_free(e->table);
-    e->table = t;
-    e->table_cap = cap;
+    om_free(*table);
+    *table = t;
+    *cap = c;
     return true;
 }
 
@@ -332,7 +347,8 @@ static bool table_grow(enc_t *e)
  * are kept). Its index in e->gs, or NONE when out of memory. */
 static uint32_t series_gid(enc_t *e, size_t len, uint64_t h)
 {
-    if ((e->gs.n + 1) * 2 > e->table_cap && !table_grow(e)) {
+    if ((e->gs.n + 1) * 2 > e->table_cap &&
+        !index_grow(&e->table, &e->table_cap, e->gs.v, e->gs.n, sizeof *e->gs.v)) {
         e->oom = true;
         return NONE;
     }
@@ -925,26 +941,6 @@ static void key_hist(enc_t *e, const om_histogram_dp_t *p)
     }
 }
 
-static bool ptable_grow(enc_t *e)
-{
-    size_t cap = e->ptable_cap != 0 ? e->ptable_cap * 2 : 1024;
-    uint32_t *t = om_calloc(cap, sizeof *t);
-    if (t == NULL) {
-        return false;
-    }
-    for (size_t i = 0; i < e->pents.n; i++) {
-        size_t j = (size_t)e->pents.v[i].hash & (cap - 1);
-        while (t[j] != 0) {
-            j = (j + 1) & (cap - 1);
-        }
-        t[j] = (uint32_t)i + 1;
-    }
-    om_free(e->ptable);
-    e->ptable = t;
-    e->ptable_cap = cap;
-    return true;
-}
-
 /* The series of the point shape in e->key (hash h), or NULL when it was not seen. */
 static const uint32_t *shape_find(const enc_t *e, uint64_t h)
 {
@@ -966,7 +962,8 @@ static const uint32_t *shape_find(const enc_t *e, uint64_t h)
 static void shape_add(enc_t *e, uint64_t h, size_t ids_from)
 {
     if (e->keys.len + e->key.len > UINT32_MAX / 2 || e->ids.n > UINT32_MAX / 2 ||
-        ((e->pents.n + 1) * 2 > e->ptable_cap && !ptable_grow(e))) {
+        ((e->pents.n + 1) * 2 > e->ptable_cap &&
+         !index_grow(&e->ptable, &e->ptable_cap, e->pents.v, e->pents.n, sizeof *e->pents.v))) {
         return; /* not kept: the next such point builds its labels again */
     }
     pentry_t p = {h, (uint32_t)e->keys.len, (uint32_t)e->key.len, (uint32_t)ids_from,
@@ -976,11 +973,7 @@ static void shape_add(enc_t *e, uint64_t h, size_t ids_from)
         e->oom = true;
         return;
     }
-    size_t j = (size_t)h & (e->ptable_cap - 1);
-    while (e->ptable[j] != 0) {
-        j = (j + 1) & (e->ptable_cap - 1);
-    }
-    e->ptable[j] = (uint32_t)e->pents.n;
+    e->ptable[index_free_slot(e->ptable, e->ptable_cap, h)] = (uint32_t)e->pents.n;
 }
 
 /* What the series' labels depend on in the options, as bytes (compared batch to batch). */
