@@ -6,9 +6,9 @@
  * The collector's gRPC receiver runs on gRPC's C core: a completion-queue thread reads and
  * checks each call, the loop thread takes the data and answers. otelmon-wakeup-floor measures
  * the kernel's part of that (raw TCP, no HTTP/2). This tool measures the library's: one thread
- * serves OTLP Export calls from the load generator (any method, any message) and answers each
+ * serves the load generator's OTLP trace Export calls (h2 answers any method) and answers each
  * with an empty message and grpc-status 0 as soon as its message is in:
- *   grpc  gRPC's C core: registered methods, one completion queue, one thread calling
+ *   grpc  gRPC's C core: the method registered, one completion queue, one thread calling
  *         grpc_completion_queue_next; the reply is one batch (the collector's ops);
  *   h2    nghttp2 on epoll: each connection's bytes go through nghttp2_session_mem_recv, the
  *         message is copied into a buffer of its stream (as a receiver would keep it), and
@@ -39,6 +39,8 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <nghttp2/nghttp2.h>
+
+#include "lg.h"
 
 static volatile sig_atomic_t report_asked, stop_asked;
 static uint64_t calls, message_bytes;
@@ -115,14 +117,7 @@ static void slot_answer(slot_t *s)
     }
     s->response = grpc_raw_byte_buffer_create(NULL, 0);
     grpc_op ops[4];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = s->response;
-    ops[2].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[2].data.send_status_from_server.status = GRPC_STATUS_OK;
-    ops[3].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[3].data.recv_close_on_server.cancelled = &s->cancelled;
+    lg_grpc_answer_ops(ops, s->response, GRPC_STATUS_OK, &s->cancelled);
     s->state = SLOT_REPLYING;
     grpc_call_start_batch(s->call, ops, 4, s, NULL);
 }
@@ -150,9 +145,9 @@ static int serve_grpc(int port)
     args[1].value.integer = 0;
     grpc_channel_args ca = {.num_args = 2, .args = args};
     g.server = grpc_server_create(&ca, NULL);
-    g.method = grpc_server_register_method(
-        g.server, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", NULL,
-        GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    g.method =
+        grpc_server_register_method(g.server, lg_grpc_methods[om_signal_index(OM_SIG_TRACES)], NULL,
+                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     grpc_server_register_completion_queue(g.server, g.cq, NULL);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);

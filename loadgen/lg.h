@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <grpc/grpc.h>
+
 #include "om.h"
 
 typedef enum {
@@ -194,5 +196,10 @@ int lg_sink_run(const lg_opts_t *o, om_err_t *err);
 extern const char *const lg_signal_paths[OM_SIG_COUNT]; /* "/v1/traces" ... */
 extern const char *const lg_grpc_methods[OM_SIG_COUNT]; /* "/opentelemetry...Export" */
 const char *lg_grpc_status_name(int code);
+/* The four ops that answer a unary call: the headers, resp (the answer's message; the caller's
+ * until the batch completes), the status, and the wait for the client's half-close, whose
+ * outcome goes to *cancelled. */
+void lg_grpc_answer_ops(grpc_op ops[4], grpc_byte_buffer *resp, grpc_status_code status,
+                        int *cancelled);
 
 #endif

@@ -142,6 +142,19 @@ static void arm(sslot_t *s)
     }
 }
 
+void lg_grpc_answer_ops(grpc_op ops[4], grpc_byte_buffer *resp, grpc_status_code status,
+                        int *cancelled)
+{
+    memset(ops, 0, 4 * sizeof *ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = resp;
+    ops[2].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[2].data.send_status_from_server.status = status;
+    ops[3].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[3].data.recv_close_on_server.cancelled = cancelled;
+}
+
 static void answer(sslot_t *s)
 {
     grpc_status_code status = GRPC_STATUS_INVALID_ARGUMENT;
@@ -173,14 +186,7 @@ static void answer(sslot_t *s)
     }
     s->resp = grpc_raw_byte_buffer_create(NULL, 0); /* an empty Export*ServiceResponse */
     grpc_op ops[4];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = s->resp;
-    ops[2].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[2].data.send_status_from_server.status = status;
-    ops[3].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[3].data.recv_close_on_server.cancelled = &s->cancelled;
+    lg_grpc_answer_ops(ops, s->resp, status, &s->cancelled);
     s->replying = true;
     if (grpc_call_start_batch(s->call, ops, 4, s, NULL) != GRPC_CALL_OK) {
         grpc_byte_buffer_destroy(s->resp);
