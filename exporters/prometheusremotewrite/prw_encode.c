@@ -289,22 +289,38 @@ static void put_label(om_strbuf_t *b, const char *name, size_t nlen, const char 
 /* ------------------------------------------------------------------------------------------ */
 /* Series                                                                                     */
 
-/* A 64-bit hash of the label bytes (multiply-xorshift over 8-byte words). */
+/* The 128-bit product of a and b, its two halves xored: each output bit depends on most bits
+ * of both. */
+static inline uint64_t mul_fold(uint64_t a, uint64_t b)
+{
+    unsigned __int128 m = (unsigned __int128)a * b;
+    return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
+/* A 64-bit hash of label and key bytes: 16 bytes a round, the two 8-byte words (each xored
+ * with a constant, the first also with the running hash) multiplied into one (mul_fold), then
+ * the last 0 to 16 bytes the same way with the length. One multiply per 16 bytes: the point
+ * keys hashed per point were 4% of the encoder's instructions with a multiply per 8. */
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
-    while (n >= 8) {
-        uint64_t w;
-        om_copy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdu;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    size_t len = n;
+    while (n > 16) {
+        uint64_t a, b;
+        om_copy(&a, p, 8);
+        om_copy(&b, p + 8, 8);
+        h = mul_fold(a ^ h ^ 0xa0761d6478bd642fu, b ^ 0xe7037ed1a0b428dbu);
+        p += 16;
+        n -= 16;
     }
-    uint64_t w = 0;
-    om_copy(&w, p, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
-    return h ^ (h >> 29);
+    uint64_t a = 0, b = 0;
+    if (n > 8) {
+        om_copy(&a, p, 8);
+        om_copy(&b, p + 8, n - 8);
+    } else {
+        om_copy(&a, p, n);
+    }
+    return mul_fold(a ^ h ^ 0x8ebc6af09c88c6e3u, b ^ len ^ 0x589965cc75374cc3u);
 }
 
 /* The encoder's two indexes (series, point shapes) are open addressing over an array of
