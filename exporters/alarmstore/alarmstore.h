@@ -178,6 +178,12 @@ bool as_wire_maybe(const uint8_t *data, size_t len, const as_extract_opts_t *o);
  * (as_wire_maybe on every request) that was a fifth of the collector's instructions. */
 const uint8_t *as_key_find(const uint8_t *p, size_t n, const char *key, size_t klen);
 
+/* Whether any of the keys is in the bytes. Keys that all have a '_' (at most AS_ANY_KEYS_MAX)
+ * are found in one memchr pass over the bytes' '_'s, each tried as every key's: the forward
+ * path's pre-check (as_wire_maybe) looks for two keys in every request. */
+#define AS_ANY_KEYS_MAX 8
+bool as_any_key(const uint8_t *p, size_t n, const char *const *keys, size_t n_keys);
+
 /* "YYYY-MM-DD HH:MM:SS.ffffff" of ns since the epoch, UTC (what DATETIME(6) takes). */
 void as_format_time(int64_t ns, char out[32]);
 /* Parse an ISO 8601 / Python str(datetime) time that carries a UTC offset ("Z", "+09:00",

@@ -699,6 +699,44 @@ const uint8_t *as_key_find(const uint8_t *p, size_t n, const char *key, size_t k
     return NULL;
 }
 
+bool as_any_key(const uint8_t *p, size_t n, const char *const *keys, size_t n_keys)
+{
+    size_t at[AS_ANY_KEYS_MAX], len[AS_ANY_KEYS_MAX], lo = SIZE_MAX;
+    bool all_underscored = n_keys <= AS_ANY_KEYS_MAX;
+    for (size_t k = 0; k < n_keys && all_underscored; k++) {
+        len[k] = strlen(keys[k]);
+        const char *u = memchr(keys[k], '_', len[k]);
+        all_underscored = u != NULL;
+        at[k] = u != NULL ? (size_t)(u - keys[k]) : 0;
+        lo = at[k] < lo ? at[k] : lo;
+    }
+    if (!all_underscored) {
+        for (size_t k = 0; k < n_keys; k++) {
+            if (as_key_find(p, n, keys[k], strlen(keys[k])) != NULL) {
+                return true;
+            }
+        }
+        return false;
+    }
+    if (n_keys == 0 || n <= lo) {
+        return false; /* no key fits: each is longer than its '_' offset */
+    }
+    /* Every place of key k has the key's first '_' at at[k] from its start: the '_'s of the
+     * bytes, from the first that can be one, are each tried as that of every key. */
+    const uint8_t *end = p + n;
+    for (const uint8_t *q = p + lo; q < end && (q = memchr(q, '_', (size_t)(end - q))) != NULL;
+         q++) {
+        size_t off = (size_t)(q - p);
+        for (size_t k = 0; k < n_keys; k++) {
+            if (off >= at[k] && n - (off - at[k]) >= len[k] &&
+                memcmp(q - at[k], keys[k], len[k]) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 static bool contains(const uint8_t *p, size_t n, const char *needle)
 {
     return as_key_find(p, n, needle, strlen(needle)) != NULL;
@@ -883,10 +921,8 @@ bool as_wire_maybe(const uint8_t *data, size_t len, const as_extract_opts_t *o)
 {
     /* Every ETL span has the key etl.process_name; every Airflow task span the key task_id
      * or airflow.task_id (which contains it). Keys are on the wire as they are. */
-    for (size_t i = 0; i < N_NEEDLES; i++) {
-        if (contains(data, len, wire_needles[i])) {
-            return true;
-        }
+    if (as_any_key(data, len, wire_needles, N_NEEDLES)) {
+        return true;
     }
     for (size_t i = 0; o != NULL && o->error_services != NULL && i < o->error_services->n; i++) {
         if (contains(data, len, o->error_services->items[i])) {

@@ -325,9 +325,10 @@ static void test_bad_input(void)
     om_batch_release(b);
 }
 
-/* as_key_find is memmem: on random bytes over a small alphabet (so that keys, their parts
- * and their '_' come often), every start offset and length, keys with a '_' at the start, in
- * the middle, at the end, twice, and none; a key at the very end and one cut by it. */
+/* as_key_find is memmem, and as_any_key memmem of any of its keys: on random bytes over a small
+ * alphabet (so that keys, their parts and their '_' come often), every start offset and length,
+ * keys with a '_' at the start, in the middle, at the end, twice, and none; a key at the very end
+ * and one cut by it. */
 static void test_key_find_is_memmem(void)
 {
     static const char *const keys[] = {
@@ -354,6 +355,25 @@ static void test_key_find_is_memmem(void)
                 }
             }
         }
+        /* as_any_key is "memmem finds one of them", for every pair of keys (one pass when
+         * both have a '_', as_key_find per key otherwise) and for all of them at once. */
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            for (size_t j = 0; j < sizeof keys / sizeof keys[0]; j++) {
+                const char *pair[2] = {keys[k], keys[j]};
+                for (size_t from = 0; from <= sizeof buf; from += 7) {
+                    for (size_t n = 0; from + n <= sizeof buf; n += 1 + n / 4) {
+                        bool want = memmem(buf + from, n, pair[0], strlen(pair[0])) != NULL ||
+                                    memmem(buf + from, n, pair[1], strlen(pair[1])) != NULL;
+                        ASSERT_TRUE(as_any_key(buf + from, n, pair, 2) == want);
+                    }
+                }
+            }
+        }
+        bool any = false;
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            any = any || memmem(buf, sizeof buf, keys[k], strlen(keys[k])) != NULL;
+        }
+        ASSERT_TRUE(as_any_key(buf, sizeof buf, keys, sizeof keys / sizeof keys[0]) == any);
     }
     static const uint8_t tail[] = "xx etl.process_nam";
     ASSERT_TRUE(as_key_find(tail, sizeof tail - 1, "etl.process_name", 16) == NULL);
