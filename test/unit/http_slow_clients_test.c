@@ -72,8 +72,11 @@ static int fx_start(fx_t *f, size_t max_conns, int64_t timeout_ns)
     om_http_server_cfg_defaults(&f->cfg);
     f->cfg.endpoint = "127.0.0.1:0";
     if (timeout_ns > 0) {
+        /* write_timeout too: it runs from a request's headers, so it would cut the stalled
+         * body at its default 30 s when the timeout tested is longer (a slow build's). */
         f->cfg.read_header_timeout = timeout_ns;
         f->cfg.idle_timeout = timeout_ns;
+        f->cfg.write_timeout = timeout_ns;
     }
     om_http_server_opts_t o = {.loop = &f->loop,
                                .log_name = "test/http",
