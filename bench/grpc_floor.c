@@ -16,7 +16,9 @@
  * Neither decodes protobuf or decompresses: both see the same bytes, so the difference is the
  * library's.
  *
- * Usage: otelmon-grpc-floor --impl grpc|h2 [--port P]
+ * Usage: otelmon-grpc-floor --impl grpc|h2 [--port P] [--arg KEY=INT]...
+ *   --arg  an integer channel argument for the gRPC server (up to 8), e.g.
+ *          grpc.http2.bdp_probe=0
  * Prints {"port":P} when it listens. On SIGUSR1 it prints {"calls":N,"bytes":B,"cpu_us":C}
  * (C: the process's user + system CPU so far, all threads), so that a caller can take the
  * difference over a run of its own load; SIGTERM ends it. Pin it with taskset. */
@@ -130,12 +132,17 @@ static void slot_done(gserver_t *g, slot_t *s)
     slot_wait(g, s);
 }
 
+/* Extra integer channel arguments for the gRPC server (--arg KEY=INT), to try gRPC's knobs. */
+#define MAX_EXTRA_ARGS 8
+static grpc_arg extra_args[MAX_EXTRA_ARGS];
+static size_t n_extra_args;
+
 static int serve_grpc(int port)
 {
     grpc_init();
     gserver_t g;
     g.cq = grpc_completion_queue_create_for_next(NULL);
-    grpc_arg args[2];
+    grpc_arg args[2 + MAX_EXTRA_ARGS];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -143,7 +150,8 @@ static int serve_grpc(int port)
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
     args[1].value.integer = 0;
-    grpc_channel_args ca = {.num_args = 2, .args = args};
+    memcpy(args + 2, extra_args, n_extra_args * sizeof *args);
+    grpc_channel_args ca = {.num_args = 2 + n_extra_args, .args = args};
     g.server = grpc_server_create(&ca, NULL);
     g.method =
         grpc_server_register_method(g.server, lg_grpc_methods[om_signal_index(OM_SIG_TRACES)], NULL,
@@ -411,10 +419,16 @@ int main(int argc, char **argv)
             impl = argv[i + 1];
         } else if (strcmp(argv[i], "--port") == 0) {
             port = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--arg") == 0 && n_extra_args < MAX_EXTRA_ARGS &&
+                   strchr(argv[i + 1], '=') != NULL) {
+            char *eq = strchr(argv[i + 1], '=');
+            *eq = '\0';
+            extra_args[n_extra_args++] = (grpc_arg){
+                .type = GRPC_ARG_INTEGER, .key = argv[i + 1], .value.integer = atoi(eq + 1)};
         }
     }
     if (impl == NULL || (strcmp(impl, "grpc") != 0 && strcmp(impl, "h2") != 0)) {
-        fprintf(stderr, "usage: otelmon-grpc-floor --impl grpc|h2 [--port P]\n");
+        fprintf(stderr, "usage: otelmon-grpc-floor --impl grpc|h2 [--port P] [--arg KEY=INT]...\n");
         return 2;
     }
     struct sigaction sa = {.sa_handler = on_signal};

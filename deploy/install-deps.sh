@@ -26,8 +26,8 @@ build_pkgs+=(libdeflate-dev)
 # at a quarter of libdeflate's CPU (issue 14; loaded on first use: deploy/make-rootfs copies
 # libisal2 into the image as it does libcurl).
 build_pkgs+=(libisal-dev)
-# nghttp2: the minimal HTTP/2 server of bench/grpc_floor.c, measured against gRPC's C core
-# (issue 14); otelmon itself does not link it.
+# nghttp2: HTTP/2 for the HTTP server's gRPC methods (src/h2_session.c), and the minimal
+# server of bench/grpc_floor.c measured against gRPC's C core (issue 14).
 build_pkgs+=(libnghttp2-dev)
 # A real SMTP server (aiosmtpd, run by Debian's /usr/bin/python3) for the mail client's tests.
 test_pkgs+=(python3-aiosmtpd)

@@ -37,11 +37,21 @@ void om__warn_limited(om__warnlimit_t *w, const char *who, const char *fmt, ...)
 
 typedef struct om__http_conn om__http_conn_t;
 
+/* A gRPC method served over HTTP/2 (h2_session.c). */
+typedef struct om__grpc_route {
+    char *path; /* "/package.Service/Method"; owned */
+    const om_grpc_handler_t *h;
+    void *arg;
+    uint64_t max_msg; /* the largest request message, as received */
+} om__grpc_route_t;
+
 struct om_http_server {
     om_http_server_opts_t o;
     const om_http_server_cfg_t *cfg;
     om__http_route_t *routes; /* om_malloc'd */
     size_t n_routes;
+    om__grpc_route_t *grpc_routes; /* om_malloc'd; any: connections may speak HTTP/2 */
+    size_t n_grpc_routes;
     char *resp_headers; /* response_headers as header lines; owned, NULL when none */
     /* Effective settings, from cfg (ns; 0: no limit). */
     bool keep_alive;
@@ -136,6 +146,43 @@ void om__http_session_release(om_http_session_t *ss);
 void om__http_session_flush(om_http_session_t *ss);
 /* True when no request is partly received or owed, so closing loses nothing. */
 bool om__http_session_idle(const om_http_session_t *ss);
+/* HTTP/2 with gRPC calls (h2_session.c), the HTTP/1.1 session's counterpart. The transport
+ * makes one when a connection starts with the HTTP/2 preface (or TLS chose h2) and the server
+ * serves gRPC methods. */
+typedef struct om__h2_session om__h2_session_t;
+/* The client connection preface, which starts every HTTP/2 connection. */
+#define OM__H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+/* NULL when out of memory. The server's SETTINGS are queued: flush sends them. */
+om__h2_session_t *om__h2_session_new(om_http_server_t *srv, const char *peer);
+/* emit takes output (om_malloc'd); wake says an answer was given outside the transport's
+ * calls into the session (flush then). */
+void om__h2_session_hooks(om__h2_session_t *h2, void (*emit)(void *, char *, size_t),
+                          void (*wake)(void *), void *arg);
+void om__h2_feed(om__h2_session_t *h2, const char *data, size_t len);
+/* Hand what nghttp2 queued to emit (or keep it for om__h2_take_output when emit is NULL). */
+void om__h2_flush(om__h2_session_t *h2);
+char *om__h2_take_output(om__h2_session_t *h2, size_t *len);
+/* True once the connection should close (after sending what is out). */
+bool om__h2_done(const om__h2_session_t *h2);
+/* A handler owes an answer (the session's memory must stay). */
+bool om__h2_owed(const om__h2_session_t *h2);
+/* No call in progress. */
+bool om__h2_idle(const om__h2_session_t *h2);
+/* The earliest grpc-timeout deadline of a call not answered (uv_hrtime clock; 0: none), and
+ * answering the calls past it (DEADLINE_EXCEEDED; flush after). */
+uint64_t om__h2_next_deadline(const om__h2_session_t *h2);
+void om__h2_expire(om__h2_session_t *h2, uint64_t now);
+/* Shutting down: GOAWAY (calls in progress finish; no new ones). */
+void om__h2_goaway(om__h2_session_t *h2);
+/* The connection is gone: cancel calls owed. True when one is still owed (the session must
+ * stay until its om_grpc_respond, which calls wake). */
+bool om__h2_close(om__h2_session_t *h2);
+void om__h2_release(om__h2_session_t *h2);
+/* gRPC's texts (exposed for tests): grpc-timeout in ns (-1: malformed); grpc-message's
+ * percent-encoding (om_malloc'd). */
+int64_t om__grpc_timeout_ns(const char *v);
+char *om__grpc_message_encode(const char *msg);
+
 /* Tests: the process's connection budget (0: from RLIMIT_NOFILE again, at the next start). */
 void om__http_budget_set(size_t n);
 

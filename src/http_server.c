@@ -108,8 +108,13 @@ struct om__http_conn {
     uint64_t armed_ns; /* the deadline the timer is set for; 0: not set */
     /* TLS only: the session (owns both memory BIOs), NULL for plaintext. */
     SSL *ssl;
-    bool tls_dead;          /* a fatal TLS error: no more SSL calls but SSL_free */
-    bool tls_notified;      /* close_notify queued */
+    bool tls_dead;     /* a fatal TLS error: no more SSL calls but SSL_free */
+    bool tls_notified; /* close_notify queued */
+    /* HTTP/2: while the server serves gRPC methods, the first bytes are compared with the
+     * HTTP/2 preface (held meanwhile: they are known); all of it makes h2 the session. */
+    size_t preface_seen;    /* preface bytes matched so far */
+    bool sniffed;           /* decided: HTTP/1.1 (sess) or HTTP/2 (h2) */
+    om__h2_session_t *h2;   /* owned; NULL: HTTP/1.1 */
     om_http_session_t sess; /* last: its handler state follows */
 };
 
@@ -133,6 +138,23 @@ static char rbuf[READ_BUF_SIZE];
 static conn_t *conn_of(om_http_session_t *ss)
 {
     return (conn_t *)(void *)((char *)ss - offsetof(conn_t, sess));
+}
+
+/* The session's state, whichever protocol the connection speaks. */
+static bool conn_owed(const conn_t *c)
+{
+    return c->h2 != NULL ? om__h2_owed(c->h2) : c->sess.owed;
+}
+
+static bool conn_idle(const conn_t *c)
+{
+    return c->h2 != NULL ? om__h2_idle(c->h2) : om__http_session_idle(&c->sess);
+}
+
+/* The session wants no more input: close once what is out is written. */
+static bool conn_ending(const conn_t *c)
+{
+    return c->h2 != NULL ? om__h2_done(c->h2) : c->sess.close;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -330,12 +352,11 @@ static conn_t *victim_of(const om_http_server_t *s, bool strict, uint64_t now)
 {
     /* Bounded by the server's connections; in practice the head qualifies. */
     for (conn_t *c = s->lru_head; c != NULL; c = c->next) {
-        const om_http_session_t *ss = &c->sess;
-        if (ss->owed) {
+        if (conn_owed(c)) {
             continue;
         }
-        if (strict && (c->held || (ss->req.phase != OM__REQ_NONE &&
-                                   now - c->last_read_ns < (uint64_t)PROGRESS_NS))) {
+        if (strict &&
+            (c->held || (!conn_idle(c) && now - c->last_read_ns < (uint64_t)PROGRESS_NS))) {
             continue;
         }
         return c;
@@ -360,7 +381,7 @@ static void conn_close(conn_t *c);
 
 static void evict(om_http_server_t *s, conn_t *v, uint64_t now)
 {
-    const char *what = om__http_session_idle(&v->sess) ? "idle" : "in a request";
+    const char *what = conn_idle(v) ? "idle" : "in a request";
     om__warn_limited(&s->warn, s->o.log_name,
                      "connection limit (%zu) reached: closed the connection from %s (%s for "
                      "%.1f s) to take a new one",
@@ -425,6 +446,17 @@ static uint64_t conn_deadline(const conn_t *c)
     if (c->ssl != NULL && !SSL_is_init_finished(c->ssl)) {
         d = dmin(d, after(c->accepted_ns, handshake_ns(s)));
     }
+    if (c->h2 != NULL) {
+        /* HTTP/2: an idle connection may stay for idle_timeout; a call whose request stops
+         * arriving is dropped with its connection after idle_timeout without a byte; a
+         * call's own deadline (grpc-timeout) is answered by the session. */
+        if (om__h2_idle(c->h2) && c->write_pending == 0) {
+            d = dmin(d, after(c->idle_since_ns, idle));
+        } else if (!om__h2_owed(c->h2)) {
+            d = dmin(d, after(c->last_read_ns, idle));
+        }
+        return dmin(d, om__h2_next_deadline(c->h2));
+    }
     switch (ss->req.phase) {
     case OM__REQ_NONE:
         if (ss->requests == 0) {
@@ -484,6 +516,9 @@ static const char *timeout_reason(const conn_t *c)
     if (c->ssl != NULL && !SSL_is_init_finished(c->ssl)) {
         return "TLS handshake timed out";
     }
+    if (c->h2 != NULL) {
+        return om__h2_idle(c->h2) ? "idle timeout" : "a call's request stopped arriving";
+    }
     switch (c->sess.req.phase) {
     case OM__REQ_NONE:
         return c->sess.requests > 0 ? "idle timeout" : "no request within read_header_timeout";
@@ -496,10 +531,20 @@ static const char *timeout_reason(const conn_t *c)
     }
 }
 
+static void conn_flush(conn_t *c);
+static void conn_settle(conn_t *c);
+
 static void on_timer(uv_timer_t *t)
 {
     conn_t *c = t->data;
     c->armed_ns = 0;
+    uint64_t call_d = c->h2 != NULL ? om__h2_next_deadline(c->h2) : 0;
+    if (call_d != 0 && call_d <= uv_hrtime()) {
+        om__h2_expire(c->h2, uv_hrtime()); /* answers the calls out of time */
+        conn_flush(c);
+        conn_settle(c);
+        return;
+    }
     uint64_t d = conn_deadline(c);
     if (d == 0 || d > uv_hrtime()) {
         conn_arm(c);
@@ -531,12 +576,13 @@ static void maybe_done(om_http_server_t *s)
 /* Both handles are closed and no answer is owed any more: free. */
 static void conn_free_if_done(conn_t *c)
 {
-    if (c->handles_open > 0 || c->sess.owed) {
+    if (c->handles_open > 0 || conn_owed(c)) {
         return;
     }
     om_http_server_t *s = c->srv;
     s->n_conns--;
     om__http_session_release(&c->sess);
+    om__h2_release(c->h2);
     SSL_free(c->ssl);
     om_free(c);
     maybe_done(s);
@@ -560,6 +606,9 @@ static void conn_close(conn_t *c)
     c->srv->n_live--;
     /* A handler owing an answer is told (cancel); the memory stays until it answers. */
     (void)om__http_session_close(&c->sess);
+    if (c->h2 != NULL) {
+        (void)om__h2_close(c->h2);
+    }
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
@@ -651,7 +700,18 @@ static void conn_track(conn_t *c)
         c->idle_known = false;
     }
     uint64_t key;
-    if (ss->req.phase != OM__REQ_NONE || ss->owed) {
+    if (c->h2 != NULL) {
+        /* A connection with calls in progress counts from its last read, an idle one from
+         * when it became idle. */
+        bool idle = om__h2_idle(c->h2) && c->write_pending == 0;
+        if (idle && !c->idle_known) {
+            c->idle_known = true;
+            c->idle_since_ns = uv_hrtime();
+        } else if (!idle) {
+            c->idle_known = false;
+        }
+        key = idle ? c->idle_since_ns : c->last_read_ns;
+    } else if (ss->req.phase != OM__REQ_NONE || ss->owed) {
         c->idle_known = false;
         key = ss->msg_begin_ns;
     } else if (ss->requests == 0) {
@@ -688,22 +748,23 @@ static void conn_settle(conn_t *c)
         return;
     }
     om_http_server_t *s = c->srv;
-    om_http_session_t *ss = &c->sess;
     conn_track(c);
-    if (!ss->owed && c->write_pending == 0 && (ss->close || c->eof)) {
+    bool owed = conn_owed(c);
+    if (!owed && c->write_pending == 0 && (conn_ending(c) || c->tls_dead || c->eof)) {
         if (!tls_close_notify(c)) {
             conn_linger(c);
         }
         return;
     }
-    if (s->shutting_down && c->write_pending == 0 && om__http_session_idle(ss)) {
+    if (s->shutting_down && c->write_pending == 0 && conn_idle(c)) {
         conn_close(c);
         return;
     }
     /* A client that pipelines without reading our answers is not read from until they
      * drain; one read of input produces a bounded amount of output, so this bounds the
-     * queue. An answer owed: nothing more is read until it is given. */
-    if (ss->owed || ss->close || c->eof || c->held) {
+     * queue. An HTTP/1.1 answer owed: nothing more is read until it is given (HTTP/2 reads
+     * on: its calls are independent, and bounded by the streams a connection may open). */
+    if ((owed && c->h2 == NULL) || conn_ending(c) || c->eof || c->held) {
         conn_read(c, false);
     } else if (!s->shutting_down && s->o.hold != NULL && s->o.hold(s->o.arg)) {
         conn_hold(c);
@@ -821,6 +882,82 @@ static void conn_emit(om_http_session_t *ss, char *data, size_t len)
     tls_send_pending(c);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* HTTP/1.1 or HTTP/2                                                                         */
+
+static void h2_emit(void *arg, char *data, size_t len)
+{
+    conn_emit(&((conn_t *)arg)->sess, data, len);
+}
+
+static void conn_wake_common(conn_t *c);
+
+static void h2_wake(void *arg)
+{
+    conn_wake_common(arg);
+}
+
+static bool h2_start(conn_t *c)
+{
+    c->h2 = om__h2_session_new(c->srv, c->peer);
+    if (c->h2 == NULL) {
+        return false;
+    }
+    om__h2_session_hooks(c->h2, h2_emit, h2_wake, c);
+    if (c->srv->shutting_down) {
+        om__h2_goaway(c->h2);
+    }
+    return true;
+}
+
+/* Plaintext from the client, to the session its first bytes chose (see conn_t.sniffed). */
+static void conn_feed(conn_t *c, const char *data, size_t n)
+{
+    static const char preface[] = OM__H2_PREFACE;
+    const size_t plen = sizeof preface - 1;
+    if (!c->sniffed && n > 0) {
+        size_t k = plen - c->preface_seen < n ? plen - c->preface_seen : n;
+        if (c->srv->n_grpc_routes > 0 && memcmp(data, preface + c->preface_seen, k) == 0) {
+            c->preface_seen += k;
+            if (c->preface_seen < plen) {
+                return; /* all of it so far: wait for the rest */
+            }
+            c->sniffed = true;
+            if (!h2_start(c)) {
+                conn_close(c);
+                return;
+            }
+            om__h2_feed(c->h2, preface, plen);
+            data += k;
+            n -= k;
+            if (n == 0) {
+                return;
+            }
+        } else {
+            c->sniffed = true;
+            if (c->preface_seen > 0) {
+                om_http_session_feed(&c->sess, preface, c->preface_seen);
+            }
+        }
+    }
+    if (c->h2 != NULL) {
+        if (n > 0) {
+            om__h2_feed(c->h2, data, n);
+        }
+        return; /* the end of input: conn_settle closes once the calls are answered */
+    }
+    om_http_session_feed(&c->sess, data, n);
+}
+
+static void conn_flush(conn_t *c)
+{
+    if (c->h2 != NULL) {
+        om__h2_flush(c->h2);
+    } else {
+        om__http_session_flush(&c->sess);
+    }
+}
+
 static void tls_fail(conn_t *c)
 {
     unsigned long e = ERR_peek_last_error();
@@ -844,7 +981,7 @@ static void tls_fail(conn_t *c)
  * plus a partial record. */
 static void tls_feed(conn_t *c, const char *data, size_t n)
 {
-    if (c->tls_dead || c->sess.close) {
+    if (c->tls_dead || conn_ending(c)) {
         return; /* no more requests: dropped unread, as the session drops plaintext */
     }
     if (BIO_write(SSL_get_rbio(c->ssl), data, (int)n) != (int)n) {
@@ -853,11 +990,11 @@ static void tls_feed(conn_t *c, const char *data, size_t n)
         return;
     }
     /* data was the read buffer, whose bytes are in the BIO now: reuse it. */
-    while (!c->closing && !c->sess.close && !c->sess.owed) {
+    while (!c->closing && !conn_ending(c) && !(c->h2 == NULL && c->sess.owed)) {
         ERR_clear_error();
         int k = SSL_read(c->ssl, rbuf, (int)sizeof rbuf);
         if (k > 0) {
-            om_http_session_feed(&c->sess, rbuf, (size_t)k);
+            conn_feed(c, rbuf, (size_t)k);
             continue;
         }
         int e = SSL_get_error(c->ssl, k);
@@ -867,7 +1004,7 @@ static void tls_feed(conn_t *c, const char *data, size_t n)
         if (e == SSL_ERROR_ZERO_RETURN) {
             /* close_notify: the client has finished sending. */
             c->eof = true;
-            om_http_session_feed(&c->sess, NULL, 0);
+            conn_feed(c, NULL, 0);
             break;
         }
         tls_fail(c);
@@ -904,18 +1041,24 @@ static void tls_drain(conn_t *c)
 }
 
 /* A handler answered later: send it, then go on with the input that waited. */
-static void conn_wake(om_http_session_t *ss)
+static void conn_wake_common(conn_t *c)
 {
-    conn_t *c = conn_of(ss);
     if (c->closing) {
         conn_free_if_done(c);
         return;
     }
-    om__http_session_flush(ss);
-    om_http_session_resume(ss);
-    tls_drain(c);
-    om__http_session_flush(ss);
+    conn_flush(c);
+    if (c->h2 == NULL) {
+        om_http_session_resume(&c->sess);
+        tls_drain(c);
+        conn_flush(c);
+    }
     conn_settle(c);
+}
+
+static void conn_wake(om_http_session_t *ss)
+{
+    conn_wake_common(conn_of(ss));
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -932,9 +1075,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         c->eof = true;
-        om_http_session_feed(&c->sess, NULL, 0);
+        conn_feed(c, NULL, 0);
         conn_read(c, false);
-        om__http_session_flush(&c->sess);
+        conn_flush(c);
         conn_settle(c);
         return;
     }
@@ -945,9 +1088,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->ssl != NULL) {
         tls_feed(c, buf->base, (size_t)nread);
     } else {
-        om_http_session_feed(&c->sess, buf->base, (size_t)nread);
+        conn_feed(c, buf->base, (size_t)nread);
     }
-    om__http_session_flush(&c->sess);
+    if (!c->closing) {
+        conn_flush(c);
+    }
     conn_settle(c);
 }
 
@@ -1256,6 +1401,34 @@ int om_http_server_route(om_http_server_t *s, const char *pattern, unsigned meth
     return 0;
 }
 
+int om_http_server_grpc(om_http_server_t *s, const char *path, const om_grpc_handler_t *h,
+                        void *arg, uint64_t max_msg, om_err_t *err)
+{
+    if (path == NULL || path[0] != '/' || h == NULL || h->call == NULL) {
+        om_err_set(err, OM_EINVAL, "gRPC method \"%s\": must start with '/'",
+                   path != NULL ? path : "");
+        return OM_EINVAL;
+    }
+    for (size_t i = 0; i < s->n_grpc_routes; i++) {
+        if (strcmp(s->grpc_routes[i].path, path) == 0) {
+            om_err_set(err, OM_EINVAL, "gRPC method \"%s\" is served twice", path);
+            return OM_EINVAL;
+        }
+    }
+    om__grpc_route_t *r = om_realloc(s->grpc_routes, (s->n_grpc_routes + 1) * sizeof *r);
+    char *p = r != NULL ? om_strdup(path) : NULL;
+    if (r != NULL) {
+        s->grpc_routes = r;
+    }
+    if (p == NULL) {
+        om_err_set(err, OM_ENOMEM, "out of memory");
+        return OM_ENOMEM;
+    }
+    s->grpc_routes[s->n_grpc_routes++] =
+        (om__grpc_route_t){.path = p, .h = h, .arg = arg, .max_msg = max_msg};
+    return 0;
+}
+
 /* Read and parse the TLS material (synchronously: see om_tls_server_pem_load) into the
  * context every connection is served with. */
 static int tls_setup(om_http_server_t *s, om_err_t *err)
@@ -1268,7 +1441,8 @@ static int tls_setup(om_http_server_t *s, om_err_t *err)
     if (rc != 0) {
         return rc;
     }
-    s->ssl_ctx = om_tls_server_ctx_new(&s->cfg->tls, &pem, OM_TLS_ALPN_HTTP11, at, err);
+    s->ssl_ctx = om_tls_server_ctx_new(
+        &s->cfg->tls, &pem, s->n_grpc_routes > 0 ? OM_TLS_ALPN_H2 : OM_TLS_ALPN_HTTP11, at, err);
     om_tls_pem_free(&pem);
     if (s->ssl_ctx == NULL) {
         return err->code != 0 ? err->code : OM_ECONFIG;
@@ -1343,8 +1517,12 @@ void om_http_server_shutdown(om_http_server_t *s, om_done_fn done, void *arg)
     for (conn_t *c = s->lru_head; c != NULL;) {
         conn_t *next = c->next; /* conn_close unlinks c */
         c->sess.close_after = true;
+        if (c->h2 != NULL) {
+            om__h2_goaway(c->h2);
+            conn_flush(c);
+        }
         if (c->lingering || s->o.shutdown_grace_ms == 0 ||
-            (c->write_pending == 0 && om__http_session_idle(&c->sess))) {
+            (c->write_pending == 0 && conn_idle(c))) {
             conn_close(c);
         } else {
             /* A request is arriving or being answered: give it a short while. */
@@ -1369,6 +1547,10 @@ void om_http_server_free(om_http_server_t *s)
         om_free(s->routes[i].pattern);
     }
     om_free(s->routes);
+    for (size_t i = 0; i < s->n_grpc_routes; i++) {
+        om_free(s->grpc_routes[i].path);
+    }
+    om_free(s->grpc_routes);
     om_free(s->resp_headers);
     om_free(s->host);
     om_free(s);
@@ -1388,7 +1570,7 @@ size_t om_http_server_busy_count(const om_http_server_t *s)
 {
     size_t n = 0;
     for (const conn_t *c = s->lru_head; c != NULL; c = c->next) {
-        n += !om__http_session_idle(&c->sess);
+        n += !conn_idle(c);
     }
     return n;
 }

@@ -1783,6 +1783,7 @@ extern const om_field_t om_tls_server_fields[];
 /* Flags of om_tls_server_validate / om_tls_server_ctx_new. */
 #define OM_TLS_GRPC (1u << 0)        /* the limits of gRPC core's credentials (see validate) */
 #define OM_TLS_ALPN_HTTP11 (1u << 1) /* answer ALPN with http/1.1 */
+#define OM_TLS_ALPN_H2 (1u << 2)     /* prefer h2, then http/1.1 (gRPC methods served) */
 
 /* The cross-field rules of one tls section, as otelcol's configtls Validate: a certificate and
  * a key (each as a file or inline PEM, not both), min <= max, known cipher suites and curves.
@@ -2419,6 +2420,21 @@ typedef struct om_http_handler {
     void (*end)(om_http_req_t *req, void *arg);
 } om_http_handler_t;
 
+/* gRPC over the server's HTTP/2 (unary calls; h2_session.c). A server with gRPC methods
+ * speaks HTTP/2 to a connection that starts with the HTTP/2 preface (h2c, as gRPC clients
+ * connect without TLS) or, under TLS, that chose "h2" by ALPN.
+ *   call    the request's one message has arrived (om_grpc_call_message); answer with
+ *           om_grpc_respond, now or later.
+ *   cancel  the client reset the call, its grpc-timeout passed, or the connection went away,
+ *           while the answer is owed (optional): stop the work if possible. The handler must
+ *           still call om_grpc_respond once, which then only frees the call.
+ * Both run on the loop thread with the method's arg. */
+typedef struct om_grpc_call om_grpc_call_t;
+typedef struct om_grpc_handler {
+    void (*call)(om_grpc_call_t *call, void *arg);
+    void (*cancel)(om_grpc_call_t *call, void *arg);
+} om_grpc_handler_t;
+
 typedef struct om_http_server_opts {
     uv_loop_t *loop;                 /* NULL only for socket-free use (tests, fuzz targets) */
     om_host_t *host;                 /* where start finds cfg->auth's authenticator; may be
@@ -2442,7 +2458,8 @@ typedef struct om_http_server_opts {
      * connection until om_http_server_resume() (receivers' intake backpressure). Time spent
      * held does not count against a connection's timeouts. May be NULL. */
     bool (*hold)(void *arg);
-    void *arg; /* for on_listen and hold */
+    void *arg;               /* for on_listen and hold */
+    uint32_t h2_max_streams; /* HTTP/2 streams a connection may open at once (0: 100) */
 } om_http_server_opts_t;
 
 /* No I/O. Copies opts (the pointers in it must outlive the server). Returns 0, OM_ENOMEM or
@@ -2477,6 +2494,30 @@ size_t om_http_server_busy_count(const om_http_server_t *s);
 uint64_t om_http_server_evictions(const om_http_server_t *s);
 /* Tests: how long a closing connection drains input after its last answer (default 2 s). */
 void om_http_server_set_linger(om_http_server_t *s, uint64_t ms);
+
+/* Serve the gRPC method at path ("/package.Service/Method"); max_msg: the largest request
+ * message taken (as received, compressed or not; RESOURCE_EXHAUSTED beyond). h must outlive
+ * the server. Before start; returns 0, OM_ENOMEM, or OM_EINVAL (served twice, no '/'). */
+int om_http_server_grpc(om_http_server_t *s, const char *path, const om_grpc_handler_t *h,
+                        void *arg, uint64_t max_msg, om_err_t *err);
+/* The call, for its handler: valid from `call` until om_grpc_respond. */
+const char *om_grpc_call_path(const om_grpc_call_t *c);
+/* A request header (metadata; names are lower case in HTTP/2), the first if repeated; NULL
+ * when absent. */
+const char *om_grpc_call_metadata(const om_grpc_call_t *c, const char *name);
+size_t om_grpc_call_metadata_count(const om_grpc_call_t *c);
+const char *om_grpc_call_metadata_at(const om_grpc_call_t *c, size_t i, const char **value);
+/* The message as received (compressed when the flag says so: see grpc-encoding). */
+const uint8_t *om_grpc_call_message(const om_grpc_call_t *c, size_t *len, bool *compressed);
+const char *om_grpc_call_peer(const om_grpc_call_t *c);
+/* From grpc-timeout (uv_hrtime clock); 0: none. */
+uint64_t om_grpc_call_deadline(const om_grpc_call_t *c);
+/* opts.req_state_size bytes for the handler, zeroed when the call begins. */
+void *om_grpc_call_state(om_grpc_call_t *c);
+/* Answer: status 0 (OK) with the reply message (copied; len 0 for an empty one), or a gRPC
+ * status code and message (msg is then ignored). Exactly once per call given to `call`. */
+void om_grpc_respond(om_grpc_call_t *c, int status, const char *message, const void *msg,
+                     size_t len);
 
 /* The request. Names and values are NUL-terminated and live as long as the request. */
 unsigned om_http_req_method(const om_http_req_t *r);         /* an OM_HTTP_* bit; 0: other */

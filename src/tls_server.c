@@ -192,17 +192,21 @@ static int use_names(SSL_CTX *ctx, const om_tls_cfg_t *c, unsigned flags, const 
     return rc;
 }
 
-/* Our HTTP server speaks HTTP/1.1 only: say so to clients that offer ALPN (they then do not
- * try h2); a client that does not offer http/1.1 gets no ALPN answer and decides for itself. */
+/* ALPN: the protocols the server speaks, in its order of preference (arg: a wire-format
+ * list). A client that offers none of them gets no ALPN answer and decides for itself; one
+ * that offers http/1.1 only does not try h2. */
+static const unsigned char alpn_http11[] = "\x08http/1.1";
+static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
+
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
     (void)ssl;
-    (void)arg;
-    static const unsigned char http11[] = "\x08http/1.1";
+    const unsigned char *ours = arg;
+    unsigned ours_len = ours == alpn_h2 ? sizeof alpn_h2 - 1 : sizeof alpn_http11 - 1;
     unsigned char *sel = NULL;
     unsigned char sel_len = 0;
-    if (SSL_select_next_proto(&sel, &sel_len, http11, sizeof http11 - 1, in, inlen) !=
+    if (SSL_select_next_proto(&sel, &sel_len, ours, ours_len, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED) {
         return SSL_TLSEXT_ERR_NOACK;
     }
@@ -248,8 +252,9 @@ static int ctx_configure(SSL_CTX *ctx, const om_tls_server_cfg_t *cfg, const om_
     if (rc == 0) {
         rc = use_names(ctx, &cfg->common, flags, at, err);
     }
-    if (rc == 0 && (flags & OM_TLS_ALPN_HTTP11)) {
-        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    if (rc == 0 && (flags & (OM_TLS_ALPN_HTTP11 | OM_TLS_ALPN_H2))) {
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select,
+                                   (void *)((flags & OM_TLS_ALPN_H2) ? alpn_h2 : alpn_http11));
     }
     return rc;
 }

@@ -22,6 +22,7 @@
 #include "om_test.h"
 #include "om_testauth.h"
 #include "om_testdata.h"
+#include "om_testgrpc.h"
 #include "otlp.h"
 #include "otlp_grpc.h"
 
@@ -33,14 +34,9 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Payloads                                                                                   */
 
-typedef struct payload {
-    uint8_t *data; /* malloc'd */
-    size_t len;
-} payload_t;
-
-static payload_t pack(const ProtobufCMessage *m)
+static om_tg_payload_t pack(const ProtobufCMessage *m)
 {
-    payload_t p;
+    om_tg_payload_t p;
     p.len = protobuf_c_message_get_packed_size(m);
     p.data = malloc(p.len == 0 ? 1 : p.len);
     protobuf_c_message_pack(m, p.data);
@@ -48,7 +44,7 @@ static payload_t pack(const ProtobufCMessage *m)
 }
 
 /* One span called name. */
-static payload_t traces_payload(const char *name)
+static om_tg_payload_t traces_payload(const char *name)
 {
     uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -72,13 +68,13 @@ static payload_t traces_payload(const char *name)
         OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
     req.n_resource_spans = 1;
     req.resource_spans = rss;
-    payload_t p = pack(&req.base);
+    om_tg_payload_t p = pack(&req.base);
     free(name_copy);
     return p;
 }
 
 /* One gauge "g1" with one point 1.5. */
-static payload_t metrics_payload(void)
+static om_tg_payload_t metrics_payload(void)
 {
     char name[] = "g1";
     om_number_dp_t dp = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT;
@@ -110,7 +106,7 @@ static payload_t metrics_payload(void)
 }
 
 /* One log record whose body is "hello". */
-static payload_t logs_payload(void)
+static om_tg_payload_t logs_payload(void)
 {
     char body_text[] = "hello";
     om_anyvalue_t body = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
@@ -136,207 +132,14 @@ static payload_t logs_payload(void)
 }
 
 /* A span whose name is n copies of c. */
-static payload_t big_traces_payload(size_t n, char c)
+static om_tg_payload_t big_traces_payload(size_t n, char c)
 {
     char *name = malloc(n + 1);
     memset(name, c, n);
     name[n] = '\0';
-    payload_t p = traces_payload(name);
+    om_tg_payload_t p = traces_payload(name);
     free(name);
     return p;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* The client, in its own thread                                                              */
-
-typedef struct rpc {
-    const char *method;
-    payload_t body;
-    bool no_message;               /* send headers only, never half-close: a call that stays open */
-    bool precompressed;            /* body is already gzip: sent as is (the job sets gzip) */
-    int deadline_s;                /* 0: 10 s */
-    const char *md_key, *md_value; /* one metadata entry to send, or NULL */
-    grpc_metadata md;
-    /* results */
-    int status; /* -1 until the call ended */
-    char details[256];
-    bool got_response;
-    size_t response_len;
-    /* client state */
-    grpc_call *call;
-    grpc_byte_buffer *send, *recv;
-    grpc_metadata_array initial_md, trailing_md;
-    grpc_slice status_details;
-    grpc_status_code code;
-} rpc_t;
-
-typedef struct client_job {
-    char target[64];
-    bool gzip;
-    bool concurrent; /* start every call at once instead of one after the other */
-    rpc_t *rpcs;
-    size_t n;
-    bool hold; /* keep the connection open until `release` is posted */
-    uv_sem_t release;
-    atomic_bool idle;    /* every call has ended (set before waiting for `release`) */
-    atomic_bool started; /* every call has been started */
-    atomic_bool done;
-    uv_async_t *wake;
-    uv_thread_t thread;
-} client_job_t;
-
-static gpr_timespec in_seconds(int s)
-{
-    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(s, GPR_TIMESPAN));
-}
-
-static void rpc_start(rpc_t *c, grpc_channel *ch, grpc_completion_queue *cq)
-{
-    c->status = -1;
-    grpc_metadata_array_init(&c->initial_md);
-    grpc_metadata_array_init(&c->trailing_md);
-    c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                       grpc_slice_from_static_string(c->method), NULL,
-                                       in_seconds(c->deadline_s > 0 ? c->deadline_s : 10), NULL);
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    size_t n = 0;
-    if (c->md_key != NULL) {
-        c->md.key = grpc_slice_from_static_string(c->md_key);
-        c->md.value = grpc_slice_from_static_string(c->md_value);
-        ops[n].data.send_initial_metadata.count = 1;
-        ops[n].data.send_initial_metadata.metadata = &c->md;
-    }
-    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-    if (!c->no_message) {
-        grpc_slice s = grpc_slice_from_copied_buffer((const char *)c->body.data, c->body.len);
-        c->send = c->precompressed
-                      ? grpc_raw_compressed_byte_buffer_create(&s, 1, GRPC_COMPRESS_GZIP)
-                      : grpc_raw_byte_buffer_create(&s, 1);
-        grpc_slice_unref(s);
-        ops[n].op = GRPC_OP_SEND_MESSAGE;
-        ops[n++].data.send_message.send_message = c->send;
-        ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-        ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
-        ops[n++].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
-        ops[n].op = GRPC_OP_RECV_MESSAGE;
-        ops[n++].data.recv_message.recv_message = &c->recv;
-    }
-    ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[n].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
-    ops[n].data.recv_status_on_client.status = &c->code;
-    ops[n++].data.recv_status_on_client.status_details = &c->status_details;
-    grpc_call_error ce = grpc_call_start_batch(c->call, ops, n, c, NULL);
-    if (ce != GRPC_CALL_OK) {
-        fprintf(stderr, "client: start_batch: %s\n", grpc_call_error_to_string(ce));
-    }
-}
-
-static void rpc_finish(rpc_t *c)
-{
-    c->status = (int)c->code;
-    size_t len = GRPC_SLICE_LENGTH(c->status_details);
-    if (len >= sizeof c->details) {
-        len = sizeof c->details - 1;
-    }
-    memcpy(c->details, GRPC_SLICE_START_PTR(c->status_details), len);
-    c->details[len] = '\0';
-    if (c->recv != NULL) {
-        c->got_response = true;
-        c->response_len = grpc_byte_buffer_length(c->recv);
-        grpc_byte_buffer_destroy(c->recv);
-    }
-    if (c->send != NULL) {
-        grpc_byte_buffer_destroy(c->send);
-    }
-    grpc_slice_unref(c->status_details);
-    grpc_metadata_array_destroy(&c->initial_md);
-    grpc_metadata_array_destroy(&c->trailing_md);
-    grpc_call_unref(c->call);
-}
-
-/* Waits for one call to end; false when the queue timed out (the call is then cancelled). */
-static bool wait_one(grpc_completion_queue *cq)
-{
-    grpc_event ev = grpc_completion_queue_next(cq, in_seconds(12), NULL);
-    if (ev.type != GRPC_OP_COMPLETE) {
-        fprintf(stderr, "client: completion queue returned %d\n", (int)ev.type);
-        return false;
-    }
-    rpc_finish(ev.tag);
-    return true;
-}
-
-static void client_main(void *arg)
-{
-    client_job_t *job = arg;
-    grpc_arg a = {.type = GRPC_ARG_INTEGER,
-                  .key = GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
-                  .value.integer = GRPC_COMPRESS_GZIP};
-    grpc_channel_args args = {.num_args = job->gzip ? 1 : 0, .args = &a};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(job->target, creds, &args);
-    grpc_channel_credentials_release(creds);
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    /* One after the other, except that a call that stays open does not hold up the next. */
-    size_t finished = 0;
-    for (size_t i = 0; i < job->n; i++) {
-        rpc_start(&job->rpcs[i], ch, cq);
-        if (!job->concurrent && !job->rpcs[i].no_message) {
-            finished += wait_one(cq);
-        }
-    }
-    atomic_store(&job->started, true);
-    uv_async_send(job->wake);
-    while (finished < job->n && wait_one(cq)) {
-        finished++;
-    }
-    if (job->hold) {
-        atomic_store(&job->idle, true);
-        uv_async_send(job->wake);
-        uv_sem_wait(&job->release);
-    }
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
-    grpc_channel_destroy(ch);
-    atomic_store(&job->done, true);
-    uv_async_send(job->wake);
-}
-
-static void wake_cb(uv_async_t *h)
-{
-    (void)h;
-}
-
-static void client_begin(uv_loop_t *loop, client_job_t *job)
-{
-    job->wake = malloc(sizeof *job->wake);
-    uv_async_init(loop, job->wake, wake_cb);
-    uv_thread_create(&job->thread, client_main, job);
-}
-
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
-}
-
-static void client_end(uv_loop_t *loop, client_job_t *job)
-{
-    while (!atomic_load(&job->done)) {
-        uv_run(loop, UV_RUN_ONCE);
-    }
-    uv_thread_join(&job->thread);
-    uv_close((uv_handle_t *)job->wake, free_handle);
-    uv_run(loop, UV_RUN_NOWAIT);
-}
-
-static void run_client(uv_loop_t *loop, client_job_t *job)
-{
-    client_begin(loop, job);
-    client_end(loop, job);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -434,7 +237,7 @@ static int fx_finish(fx_t *f)
     return uv_loop_close(&f->loop);
 }
 
-static void job_init(client_job_t *job, const fx_t *f, rpc_t *rpcs, size_t n)
+static void job_init(om_tg_job_t *job, const fx_t *f, om_tg_rpc_t *rpcs, size_t n)
 {
     memset(job, 0, sizeof *job);
     snprintf(job->target, sizeof job->target, "%s", f->target);
@@ -442,7 +245,7 @@ static void job_init(client_job_t *job, const fx_t *f, rpc_t *rpcs, size_t n)
     job->n = n;
 }
 
-static void free_bodies(rpc_t *rpcs, size_t n)
+static void free_bodies(om_tg_rpc_t *rpcs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(rpcs[i].body.data);
@@ -474,13 +277,13 @@ static void test_export_each_signal(void)
     int threads_before = count_threads();
     int rc = fx_start(&f, &err);
     int threads_running = count_threads();
-    rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("span-1")},
-                     {.method = METRICS_METHOD, .body = metrics_payload()},
-                     {.method = LOGS_METHOD, .body = logs_payload()}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("span-1")},
+                           {.method = METRICS_METHOD, .body = metrics_payload()},
+                           {.method = LOGS_METHOD, .body = logs_payload()}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 3);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     capture_t cap = f.cap;
     f.cap.n = 0; /* released below, after the checks */
@@ -535,13 +338,13 @@ static void test_paused_intake_holds_calls_until_it_resumes(void)
     om_intake_set_default(f.host.intake, 1, OM_INTAKE_HOLD_MS_DEFAULT);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = traces_payload("waited")}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = traces_payload("waited")}};
+    om_tg_job_t job;
     size_t during = 0;
     bool ended_during = true;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 1);
-        client_begin(&f.loop, &job);
+        om_tg_begin(&f.loop, &job);
         uv_timer_t t;
         bool over = false;
         uv_timer_init(&f.loop, &t);
@@ -555,7 +358,7 @@ static void test_paused_intake_holds_calls_until_it_resumes(void)
         /* One call, not concurrent: the client marks it started once it has ended. */
         ended_during = atomic_load(&job.started);
         om_testdata_hold_release(&hold);
-        client_end(&f.loop, &job);
+        om_tg_end(&f.loop, &job);
     }
     size_t after = f.cap.n;
     om_testdata_hold_stop(&hold);
@@ -596,21 +399,21 @@ static void test_a_long_pause_refuses_calls_as_unavailable(void)
     om_intake_set_default(f.host.intake, 1, 200);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t held[1] = {{.method = TRACES_METHOD, .body = traces_payload("refused")}};
-    rpc_t later[1] = {{.method = TRACES_METHOD, .body = traces_payload("taken")}};
-    client_job_t job;
+    om_tg_rpc_t held[1] = {{.method = TRACES_METHOD, .body = traces_payload("refused")}};
+    om_tg_rpc_t later[1] = {{.method = TRACES_METHOD, .body = traces_payload("taken")}};
+    om_tg_job_t job;
     bool ended_within_hold = true;
     size_t refused_n = 0;
     if (rc == 0) {
         job_init(&job, &f, held, 1);
-        client_begin(&f.loop, &job);
+        om_tg_begin(&f.loop, &job);
         run_for(&f.loop, 100);
         ended_within_hold = atomic_load(&job.started);
-        client_end(&f.loop, &job);
+        om_tg_end(&f.loop, &job);
         refused_n = f.cap.n;
         om_testdata_hold_release(&hold);
         job_init(&job, &f, later, 1);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t after = f.cap.n;
     om_testdata_hold_stop(&hold);
@@ -634,12 +437,12 @@ static void test_gzip_request_arrives_inflated(void)
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
     /* 300 KB that gzip squeezes to a few hundred bytes. */
-    rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = big_traces_payload(300000, 'z')}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = big_traces_payload(300000, 'z')}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 1);
         job.gzip = true;
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t name_len = 0;
     bool all_z = false;
@@ -666,12 +469,13 @@ static void test_gzip_limit_measured_inflated(void)
     fx_init(&f, "127.0.0.1:0", 4);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = big_traces_payload(6 * 1024 * 1024, 'q')}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[1] = {
+        {.method = TRACES_METHOD, .body = big_traces_payload(6 * 1024 * 1024, 'q')}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 1);
         job.gzip = true;
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t captured = f.cap.n;
     int closed = fx_finish(&f);
@@ -683,9 +487,9 @@ static void test_gzip_limit_measured_inflated(void)
 }
 
 /* gzip of p by zlib (members: how many copies, back to back). */
-static payload_t gzip_payload(payload_t p, int members)
+static om_tg_payload_t gzip_payload(om_tg_payload_t p, int members)
 {
-    payload_t z = {malloc((compressBound((uLong)p.len) + 32) * (size_t)members), 0};
+    om_tg_payload_t z = {malloc((compressBound((uLong)p.len) + 32) * (size_t)members), 0};
     for (int m = 0; m < members; m++) {
         z_stream zs = {0};
         deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY);
@@ -701,7 +505,7 @@ static payload_t gzip_payload(payload_t p, int members)
 }
 
 /* A span name of n letters that gzip cannot squeeze much (a simple generator). */
-static payload_t noisy_traces_payload(size_t n)
+static om_tg_payload_t noisy_traces_payload(size_t n)
 {
     char *name = malloc(n + 1);
     uint32_t x = 12345;
@@ -710,7 +514,7 @@ static payload_t noisy_traces_payload(size_t n)
         name[i] = (char)('a' + (x >> 16) % 26);
     }
     name[n] = '\0';
-    payload_t p = traces_payload(name);
+    om_tg_payload_t p = traces_payload(name);
     free(name);
     return p;
 }
@@ -725,13 +529,13 @@ static void test_gzip_message_inflated_by_us(void)
     fx_init(&f, "127.0.0.1:0", 4);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    payload_t plain = traces_payload("gz"), noisy = noisy_traces_payload(64 * 1024);
-    payload_t huge = noisy_traces_payload(5 * 1024 * 1024);
-    payload_t bad = gzip_payload(plain, 1), bad_big = gzip_payload(noisy, 1);
+    om_tg_payload_t plain = traces_payload("gz"), noisy = noisy_traces_payload(64 * 1024);
+    om_tg_payload_t huge = noisy_traces_payload(5 * 1024 * 1024);
+    om_tg_payload_t bad = gzip_payload(plain, 1), bad_big = gzip_payload(noisy, 1);
     bad.data[bad.len / 2] ^= 0x5a;
     bad.data[bad.len - 7] ^= 0x5a; /* and the checksum, so that no decoder can miss it */
     bad_big.data[bad_big.len - 7] ^= 0x5a;
-    rpc_t rpcs[5] = {
+    om_tg_rpc_t rpcs[5] = {
         {.method = TRACES_METHOD, .body = bad, .precompressed = true},
         {.method = TRACES_METHOD, .body = gzip_payload(plain, 2), .precompressed = true},
         {.method = TRACES_METHOD, .body = gzip_payload(noisy, 1), .precompressed = true},
@@ -739,11 +543,11 @@ static void test_gzip_message_inflated_by_us(void)
         {.method = TRACES_METHOD, .body = gzip_payload(huge, 1), .precompressed = true},
     };
     size_t big_len = rpcs[2].body.len;
-    client_job_t job;
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 5);
         job.gzip = true;
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t captured = f.cap.n, items = captured == 2 ? f.cap.got[0]->items : 0;
     size_t name_len = 0;
@@ -783,13 +587,13 @@ static void test_malformed_then_still_serves(void)
            "\x0a\x05"
            "ab",
            4);
-    rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = {bad, 4}},
-                     {.method = "/foo.Bar/Baz", .body = traces_payload("x")},
-                     {.method = TRACES_METHOD, .body = traces_payload("after")}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = {bad, 4}},
+                           {.method = "/foo.Bar/Baz", .body = traces_payload("x")},
+                           {.method = TRACES_METHOD, .body = traces_payload("after")}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 3);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t captured = f.cap.n;
     const char *name = "";
@@ -817,12 +621,12 @@ static void test_too_big(void)
     fx_init(&f, "127.0.0.1:0", 1);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = big_traces_payload(1536 * 1024, 'b')},
-                     {.method = TRACES_METHOD, .body = big_traces_payload(512 * 1024, 'b')}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = big_traces_payload(1536 * 1024, 'b')},
+                           {.method = TRACES_METHOD, .body = big_traces_payload(512 * 1024, 'b')}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 2);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t captured = f.cap.n;
     int closed = fx_finish(&f);
@@ -846,10 +650,10 @@ static size_t put_varint(uint8_t *p, size_t v)
 }
 
 /* n empty spans: 2 bytes each on the wire, a whole Span struct each once decoded. */
-static payload_t empty_spans_payload(size_t n)
+static om_tg_payload_t empty_spans_payload(size_t n)
 {
     size_t inner = 2 * n;
-    payload_t p = {malloc(inner + 32), 0};
+    om_tg_payload_t p = {malloc(inner + 32), 0};
     uint8_t ss_len[10], rs_len[10];
     size_t ss_n = put_varint(ss_len, inner);
     size_t rs_n = put_varint(rs_len, 1 + ss_n + inner);
@@ -874,12 +678,12 @@ static void test_decoded_size_limit(void)
     fx_init(&f, "127.0.0.1:0", 1);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = empty_spans_payload(400000)},
-                     {.method = TRACES_METHOD, .body = empty_spans_payload(1000)}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = empty_spans_payload(400000)},
+                           {.method = TRACES_METHOD, .body = empty_spans_payload(1000)}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 2);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t captured = f.cap.n;
     size_t items = captured == 1 ? f.cap.got[0]->items : 0;
@@ -903,12 +707,12 @@ static void test_refused_and_not_wired(void)
     f.r.next[om_signal_index(OM_SIG_LOGS)] = (om_consumer_t){NULL, NULL};
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = traces_payload("r")},
-                     {.method = LOGS_METHOD, .body = logs_payload()}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = traces_payload("r")},
+                           {.method = LOGS_METHOD, .body = logs_payload()}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 2);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     int closed = fx_finish(&f);
     free_bodies(rpcs, 2);
@@ -971,13 +775,13 @@ static void test_unavailable_answers_are_logged(void)
     stderr_cap_t cap;
     stderr_begin(&cap);
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("a")},
-                     {.method = TRACES_METHOD, .body = traces_payload("b")},
-                     {.method = TRACES_METHOD, .body = traces_payload("c")}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("a")},
+                           {.method = TRACES_METHOD, .body = traces_payload("b")},
+                           {.method = TRACES_METHOD, .body = traces_payload("c")}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 3);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     int closed = fx_finish(&f);
     char *log = stderr_end(&cap);
@@ -1005,7 +809,7 @@ static void test_auth(void)
     f.cfg.protocols.grpc.auth.authenticator = "testauth";
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[6] = {
+    om_tg_rpc_t rpcs[6] = {
         {.method = TRACES_METHOD, .body = traces_payload("none")},
         {.method = TRACES_METHOD,
          .body = traces_payload("wrong"),
@@ -1028,10 +832,10 @@ static void test_auth(void)
          .md_key = "authorization",
          .md_value = "Test busy"},
     };
-    client_job_t job;
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 6);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t delivered = f.cap.n;
     int64_t failures = om_test_metric(&f.host, OM_AUTH_FAILURES_METRIC, "authenticator", "testauth",
@@ -1072,11 +876,11 @@ static void test_empty_request(void)
     fx_init(&f, "127.0.0.1:0", 4);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[1] = {{.method = METRICS_METHOD, .body = {malloc(1), 0}}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[1] = {{.method = METRICS_METHOD, .body = {malloc(1), 0}}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 1);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     int closed = fx_finish(&f);
     free_bodies(rpcs, 1);
@@ -1093,17 +897,17 @@ static void test_many_concurrent_calls(void)
     fx_init(&f, "127.0.0.1:0", 4);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    static rpc_t rpcs[N];
+    static om_tg_rpc_t rpcs[N];
     memset(rpcs, 0, sizeof rpcs);
     for (int i = 0; i < N; i++) {
         rpcs[i].method = TRACES_METHOD;
         rpcs[i].body = traces_payload("c");
     }
-    client_job_t job;
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, N);
         job.concurrent = true;
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t captured = f.cap.n;
     int ok = 0;
@@ -1147,22 +951,22 @@ static void test_shutdown_with_idle_connection(void)
     fx_init(&f, "127.0.0.1:0", 4);
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = traces_payload("idle")}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[1] = {{.method = TRACES_METHOD, .body = traces_payload("idle")}};
+    om_tg_job_t job;
     bool done_in_time = false;
     if (rc == 0) {
         otlp_grpc_set_shutdown_grace(f.s, 8000);
         job_init(&job, &f, rpcs, 1);
         job.hold = true;
         uv_sem_init(&job.release, 0);
-        client_begin(&f.loop, &job);
+        om_tg_begin(&f.loop, &job);
         while (!atomic_load(&job.idle)) {
             uv_run(&f.loop, UV_RUN_ONCE);
         }
         fx_begin_shutdown(&f);
         done_in_time = run_until(&f.loop, &f.done, 5000);
         uv_sem_post(&job.release);
-        client_end(&f.loop, &job);
+        om_tg_end(&f.loop, &job);
         uv_sem_destroy(&job.release);
     }
     int closed = fx_finish(&f);
@@ -1206,16 +1010,16 @@ static void test_shutdown_with_open_call(void)
      * connection, frames in order), so the open call is really open when shutdown starts. The
      * gRPC 1.51 client does not end a call on RST_STREAM(NO_ERROR), which is how the server
      * drops a call that never sent its message: the short deadline ends it. */
-    rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("first")},
-                     {.method = TRACES_METHOD, .no_message = true, .deadline_s = 2},
-                     {.method = TRACES_METHOD, .body = traces_payload("third")}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[3] = {{.method = TRACES_METHOD, .body = traces_payload("first")},
+                           {.method = TRACES_METHOD, .no_message = true, .deadline_s = 2},
+                           {.method = TRACES_METHOD, .body = traces_payload("third")}};
+    om_tg_job_t job;
     int done_calls = 0;
     uint64_t took_ms = 0;
     if (rc == 0) {
         otlp_grpc_set_shutdown_grace(f.s, 200);
         job_init(&job, &f, rpcs, 3);
-        client_begin(&f.loop, &job);
+        om_tg_begin(&f.loop, &job);
         while (!atomic_load(&job.started)) {
             uv_run(&f.loop, UV_RUN_ONCE);
         }
@@ -1227,7 +1031,7 @@ static void test_shutdown_with_open_call(void)
         took_ms = (uv_hrtime() - t0) / 1000000;
         done_calls = 1;
         fx_begin_shutdown(&f); /* idempotent: done is not called again */
-        client_end(&f.loop, &job);
+        om_tg_end(&f.loop, &job);
     }
     fprintf(stderr, "  shutdown with an open call took %llu ms; the open call ended with %d (%s)\n",
             (unsigned long long)took_ms, rpcs[1].status, rpcs[1].details);
@@ -1298,11 +1102,11 @@ static void test_localhost_endpoint(void)
     f.cfg.protocols.grpc.max_concurrent_streams = 8;
     om_err_t err = {0};
     int rc = fx_start(&f, &err);
-    rpc_t rpcs[1] = {{.method = LOGS_METHOD, .body = logs_payload()}};
-    client_job_t job;
+    om_tg_rpc_t rpcs[1] = {{.method = LOGS_METHOD, .body = logs_payload()}};
+    om_tg_job_t job;
     if (rc == 0) {
         job_init(&job, &f, rpcs, 1);
-        run_client(&f.loop, &job);
+        om_tg_run(&f.loop, &job);
     }
     size_t captured = f.cap.n;
     int closed = fx_finish(&f);
