@@ -414,7 +414,13 @@ static const om__grpc_route_t *route_of(const om_http_server_t *s, const char *p
     return NULL;
 }
 
-/* The request's headers are complete: check them, find the method, read the deadline. */
+static const char *auth_header(void *arg, const char *name)
+{
+    return om_grpc_call_metadata(arg, name);
+}
+
+/* The request's headers are complete: check them, authenticate, find the method, read the
+ * deadline. */
 static void headers_done(om__h2_session_t *h2, om_grpc_call_t *c)
 {
     if (!c->has_path) {
@@ -429,6 +435,18 @@ static void headers_done(om__h2_session_t *h2, om_grpc_call_t *c)
     if (!c->grpc_type) {
         c->refused = c->answered = true;
         submit_http_status(c, "415");
+        return;
+    }
+    /* Authenticated before the method is looked at, so an unauthenticated client learns
+     * nothing about what is served; the answer carries no detail. */
+    om_auth_server_t *auth = h2->srv->auth;
+    int arc = auth != NULL ? om_auth_server_check(auth, auth_header, c, h2->peer) : 0;
+    if (arc != 0) {
+        if (arc == OM_EAGAIN) {
+            refuse(c, 14, "authentication busy, retry later"); /* UNAVAILABLE */
+        } else {
+            refuse(c, 16, "unauthenticated"); /* UNAUTHENTICATED */
+        }
         return;
     }
     c->route = route_of(h2->srv, c->hbuf);
@@ -751,9 +769,12 @@ void om__h2_expire(om__h2_session_t *h2, uint64_t now)
 void om__h2_goaway(om__h2_session_t *h2)
 {
     if (!h2->goaway) {
+        /* No new calls past the last one begun; those in progress finish, and the session
+         * is done once none is left (nghttp2_session_want_read turns false). */
         h2->goaway = true;
-        (void)nghttp2_submit_shutdown_notice(h2->ng);
-        (void)nghttp2_session_terminate_session(h2->ng, NGHTTP2_NO_ERROR);
+        (void)nghttp2_submit_goaway(h2->ng, NGHTTP2_FLAG_NONE,
+                                    nghttp2_session_get_last_proc_stream_id(h2->ng),
+                                    NGHTTP2_NO_ERROR, NULL, 0);
     }
 }
 

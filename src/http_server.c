@@ -1475,7 +1475,11 @@ int om_http_server_start(om_http_server_t *s, om_err_t *err)
         return OM_EINVAL;
     }
     if (s->cfg->auth.authenticator != NULL && s->auth == NULL) {
-        int rc = om_auth_server_new(s->o.host, &s->cfg->auth, s->o.log_name, "http", &s->auth, err);
+        /* The transport label of the authentication metrics: a server of gRPC methods only is
+         * the OTLP receiver's gRPC protocol. */
+        const char *transport = s->n_routes == 0 && s->n_grpc_routes > 0 ? "grpc" : "http";
+        int rc =
+            om_auth_server_new(s->o.host, &s->cfg->auth, s->o.log_name, transport, &s->auth, err);
         if (rc != 0) {
             return rc;
         }
@@ -1578,6 +1582,11 @@ size_t om_http_server_busy_count(const om_http_server_t *s)
 uint64_t om_http_server_evictions(const om_http_server_t *s)
 {
     return s->evictions;
+}
+
+void om_http_server_set_shutdown_grace(om_http_server_t *s, uint64_t ms)
+{
+    s->o.shutdown_grace_ms = ms;
 }
 
 void om_http_server_set_linger(om_http_server_t *s, uint64_t ms)

@@ -2492,6 +2492,8 @@ size_t om_http_server_conn_count(const om_http_server_t *s);
 size_t om_http_server_busy_count(const om_http_server_t *s);
 /* Connections closed by the limit to make room for new ones, since start. Tests. */
 uint64_t om_http_server_evictions(const om_http_server_t *s);
+/* Change opts.shutdown_grace_ms (before shutdown). */
+void om_http_server_set_shutdown_grace(om_http_server_t *s, uint64_t ms);
 /* Tests: how long a closing connection drains input after its last answer (default 2 s). */
 void om_http_server_set_linger(om_http_server_t *s, uint64_t ms);
 

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -1047,30 +1048,32 @@ static void test_shutdown_with_open_call(void)
     ASSERT_EQ_INT(closed, 0);
 }
 
-/* Each allocation of create and start failing in turn gives a clean error (or, past the last
- * one, a working start), and shutdown and destroy still leave nothing behind. */
+/* Each allocation of create and start failing in turn gives a clean error (out of memory),
+ * until past the last one start works; shutdown and destroy leave nothing behind either way
+ * (the leak checkers of the sanitizer and valgrind runs see the rest). */
 static void test_allocation_failures(void)
 {
-    int results[6];
-    int closed_all = 0;
-    for (int n = 1; n <= 5; n++) {
+    int closed_all = 0, last = -1, n;
+    for (n = 1; n <= 200 && last != 0; n++) {
         fx_t f;
         fx_init(&f, "127.0.0.1:0", 4);
         om_err_t err = {0};
         om_alloc_fail_after((unsigned long)n);
-        results[n] = fx_start(&f, &err);
+        last = fx_start(&f, &err);
         om_alloc_fail_after(0);
         closed_all |= fx_finish(&f);
+        if (last != 0 && last != OM_ENOMEM) {
+            OM__FAIL("allocation %d failing gave %d: %s", n, last, err.msg);
+        }
     }
-    ASSERT_EQ_INT(results[1], OM_ENOMEM); /* the server struct */
-    ASSERT_EQ_INT(results[2], OM_ENOMEM); /* the endpoint's host */
-    ASSERT_EQ_INT(results[3], OM_ENOMEM); /* the async handle */
-    ASSERT_EQ_INT(results[5], 0);
+    fprintf(stderr, "  start works with %d allocations\n", n - 2);
+    ASSERT_EQ_INT(last, 0);
+    ASSERT_TRUE(n > 3); /* the early ones did fail */
     ASSERT_EQ_INT(closed_all, 0);
 }
 
-/* A port in use is an error at start (gRPC's SO_REUSEPORT is off), and the failed server
- * still shuts down and goes away cleanly. */
+/* A port in use is an error at start (no SO_REUSEPORT), and the failed server still shuts
+ * down and goes away cleanly. */
 static void test_port_in_use(void)
 {
     fx_t a, b;
@@ -1087,7 +1090,7 @@ static void test_port_in_use(void)
     int closed_a = fx_finish(&a);
     ASSERT_EQ_INT(rc_a, 0);
     ASSERT_EQ_INT(rc_b, OM_EIO);
-    ASSERT_CONTAINS(err_b.msg, "cannot listen");
+    ASSERT_CONTAINS(err_b.msg, "address already in use");
     ASSERT_EQ_INT(port_b, 0);
     ASSERT_EQ_INT(closed_b, 0);
     ASSERT_EQ_INT(closed_a, 0);
@@ -1121,7 +1124,8 @@ static void test_localhost_endpoint(void)
 int main(void)
 {
     om_log_set_level(OM_LOG_WARN);
-    grpc_init(); /* the client's; the server balances its own */
+    grpc_init();              /* the client's; the server balances its own */
+    signal(SIGPIPE, SIG_IGN); /* as the service does: a client gone mid-answer */
     OM_RUN(test_export_each_signal);
     OM_RUN(test_paused_intake_holds_calls_until_it_resumes);
     OM_RUN(test_a_long_pause_refuses_calls_as_unavailable);

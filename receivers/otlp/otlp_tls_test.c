@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -710,6 +711,7 @@ static void test_http_versions_and_ciphers(void)
 int main(void)
 {
     om_log_set_level(OM_LOG_WARN); /* shows the refused handshakes */
+    signal(SIGPIPE, SIG_IGN);      /* as the service does: a client gone mid-answer */
     /* Before gRPC starts threads: the certificates come from forked openssl processes. */
     if (!om_testcerts_make(&C)) {
         fprintf(stderr, "cannot make test certificates with openssl in %s\n", C.dir);
