@@ -238,6 +238,18 @@ static bool hb_add(om_grpc_call_t *c, const uint8_t *a, size_t an, const uint8_t
 /* ------------------------------------------------------------------------------------------ */
 /* Answers                                                                                    */
 
+/* A gRPC status code (0 to 16; others as given) as text, into out (12 bytes). */
+static size_t status_text(int status, char *out)
+{
+    if (status >= 0 && status < 10) {
+        out[0] = (char)('0' + status);
+        out[1] = '\0';
+        return 1;
+    }
+    int n = snprintf(out, 12, "%d", status);
+    return n > 0 ? (size_t)n : 0;
+}
+
 static ssize_t reply_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
                           uint32_t *flags, nghttp2_data_source *src, void *user)
 {
@@ -254,9 +266,9 @@ static ssize_t reply_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t 
     }
     *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     char code[12];
-    int cl = snprintf(code, sizeof code, "%d", c->status);
+    size_t cl = status_text(c->status, code);
     nghttp2_nv tr[] = {
-        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, (size_t)cl, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, cl, NGHTTP2_NV_FLAG_NONE},
     };
     return nghttp2_submit_trailer(ng, id, tr, 1) == 0 ? (ssize_t)n : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
@@ -277,9 +289,9 @@ static void submit_answer(om_grpc_call_t *c)
         rv = nghttp2_submit_response(h2->ng, c->id, hd, 2, &dp);
     } else {
         char code[12];
-        int cl = snprintf(code, sizeof code, "%d", c->status);
+        size_t cl = status_text(c->status, code);
         nghttp2_nv hd[] = {NV(":status", "200", 3), NV("content-type", "application/grpc", 16),
-                           NV("grpc-status", code, (size_t)cl),
+                           NV("grpc-status", code, cl),
                            NV("grpc-message", c->status_msg != NULL ? c->status_msg : "",
                               c->status_msg != NULL ? strlen(c->status_msg) : 0)};
         rv = nghttp2_submit_response(h2->ng, c->id, hd, c->status_msg != NULL ? 4 : 3, NULL);

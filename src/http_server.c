@@ -794,28 +794,47 @@ static void on_write(uv_write_t *req, int status)
     conn_settle(c);
 }
 
-/* Queue data (om_malloc'd; ownership moves here on every path) for the socket. */
+/* Send data (om_malloc'd; ownership moves here on every path) to the socket: written at once
+ * when the socket takes it all (the usual case for an answer: no request object, no write
+ * callback, and no epoll_ctl that libuv makes after every queued write completes), the rest
+ * queued. libuv refuses the direct write while earlier writes are queued, so order holds. */
 static void conn_write(conn_t *c, char *data, size_t len)
 {
-    wreq_t *w = om_malloc(sizeof *w);
-    if (data == NULL || w == NULL || c->closing) {
+    if (data == NULL || c->closing) {
         om_free(data);
-        om_free(w);
+        conn_close(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    int k = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (k == (int)len) {
+        om_free(data);
+        return;
+    }
+    if (k < 0 && k != UV_EAGAIN) {
+        om_free(data);
+        conn_close(c);
+        return;
+    }
+    size_t done = k > 0 ? (size_t)k : 0;
+    wreq_t *w = om_malloc(sizeof *w);
+    if (w == NULL) {
+        om_free(data);
         conn_close(c);
         return;
     }
     w->c = c;
     w->data = data;
-    w->len = len;
+    w->len = len - done;
     w->req.data = w;
-    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    b = uv_buf_init(data + done, (unsigned)(len - done));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
         om_free(data);
         om_free(w);
         conn_close(c);
         return;
     }
-    c->write_pending += len;
+    c->write_pending += len - done;
 }
 
 /* ------------------------------------------------------------------------------------------ */
