@@ -7,9 +7,42 @@
  * hold much memory (each waiting job references its batch). */
 #define SHARED_QUEUE_PER_THREAD 64
 
+#define BUSY_WINDOW (100 * OM_NS_PER_MS)
+
+void om_host_set_loop_busy(om_host_t *h, double share)
+{
+    h->busy_fixed = share >= 0;
+    h->busy = share >= 0 ? share : 0;
+    h->busy_t0 = 0;
+}
+
+double om_host_loop_busy(om_host_t *h)
+{
+    if (h->busy_fixed) {
+        return h->busy;
+    }
+    uint64_t now = uv_hrtime();
+    if (h->busy_t0 == 0) {
+        h->busy_t0 = now;
+        h->busy_idle0 = uv_metrics_idle_time(h->loop);
+        return 0;
+    }
+    if (now - h->busy_t0 >= BUSY_WINDOW) {
+        uint64_t idle = uv_metrics_idle_time(h->loop);
+        double span = (double)(now - h->busy_t0);
+        double b = 1.0 - (double)(idle - h->busy_idle0) / span;
+        h->busy = b < 0 ? 0 : b > 1 ? 1 : b;
+        h->busy_t0 = now;
+        h->busy_idle0 = idle;
+    }
+    return h->busy;
+}
+
 int om_host_init(om_host_t *h, uv_loop_t *loop, om_err_t *err)
 {
     *h = (om_host_t){.loop = loop};
+    /* For om_host_loop_busy: libuv then times each wait for events (two clock reads). */
+    (void)uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
     h->metrics = om_metrics_new();
     if (h->metrics == NULL) {
         om_err_set(err, OM_ENOMEM, "out of memory");

@@ -53,6 +53,16 @@ typedef struct rcv_otlp {
     void *done_arg;
 } rcv_otlp_t;
 
+/* Where a request's message is decoded (both servers): in place on the loop, which costs
+ * least in all, except that large compressed ones are inflated and decoded on the host's
+ * worker pool, and so are large plain ones while the loop thread is busier than this share
+ * of its time (om_host_loop_busy): then the loop is what limits throughput, and the workers
+ * use the other cores. At or above OTLP_OFFLOAD_MIN bytes of work: below it the hand-over (a
+ * queue, a wake-up each way) costs about what the work does. */
+#define OTLP_BUSY_OFFLOAD 0.5
+#define OTLP_OFFLOAD_MIN ((size_t)8 * 1024)
+bool otlp_offload(rcv_otlp_t *r, size_t work, bool compressed);
+
 /* Hand a decoded batch to the consumer of its signal (takes ownership). Returns what the
  * pipeline returned, or OM_ENOTSUP when this receiver is in no pipeline of that signal. */
 int otlp_deliver(rcv_otlp_t *r, const om_obsrecv_t *obs, om_batch_t *batch);

@@ -141,6 +141,14 @@ void otlp_prepare(rcv_otlp_t *r, om_batch_t *batch, om_prepared_t *p)
     om_consumer_prepare(idx >= 0 ? &r->next[idx] : NULL, batch, p);
 }
 
+bool otlp_offload(rcv_otlp_t *r, size_t work, bool compressed)
+{
+    if (work < OTLP_OFFLOAD_MIN || om_intake_refusing(r->host->intake)) {
+        return false; /* a refusal needs no decoding */
+    }
+    return compressed || om_host_loop_busy(r->host) >= OTLP_BUSY_OFFLOAD;
+}
+
 int otlp_deliver_prepared(rcv_otlp_t *r, const om_obsrecv_t *obs, om_prepared_t *p)
 {
     int idx = om_signal_index(p->signal);

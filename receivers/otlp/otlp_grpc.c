@@ -12,13 +12,13 @@
  * authentication (protocols::grpc::auth, per call from its metadata: UNAUTHENTICATED), the
  * connection budget and how the server stays available under abuse are the core server's.
  *
- * A call's message is decoded where the HTTP receiver decodes a body: on the loop, except a
- * compressed message of INFLATE_OFFLOAD_MIN bytes or more, which is inflated and decoded on
- * the host's worker pool (the call's state is the job's until its done runs on the loop,
- * which then delivers and answers; the server waits for that answer at shutdown: it is
- * owed). gRPC's per-message compression: grpc-encoding gzip, deflate or zstd (the core's
- * om_decompress, bounded by max_recv_msg_size_mib: RESOURCE_EXHAUSTED beyond it, as gRPC
- * answers for the message as received).
+ * A call's message is decoded where the HTTP receiver decodes a body (otlp_offload): on the
+ * loop, or for large compressed messages, and large ones while the loop is busy, on the host's
+ * worker pool (the call's state is the job's until its done runs on the loop, which then
+ * delivers and answers; the server waits for that answer at shutdown: it is owed). gRPC's
+ * per-message compression: grpc-encoding gzip, deflate or zstd (the core's om_decompress, bounded
+ * by max_recv_msg_size_mib: RESOURCE_EXHAUSTED beyond it, as gRPC answers for the message as
+ * received).
  *
  * Intake backpressure: while om_intake_paused() the server reads nothing from its connections
  * (the hold hook), so clients wait with their calls unread instead of failing; an
@@ -44,9 +44,6 @@
 #define DEFAULT_GRACE_MS 5000
 /* Calls answered UNAVAILABLE are logged at most once per this (with how many were not). */
 #define UNAVAILABLE_LOG_MS 10000
-/* Compressed messages of at least this many bytes are inflated on a worker: below it the
- * hand-over costs about what inflating costs (a few tens of microseconds). */
-#define INFLATE_OFFLOAD_MIN ((size_t)8 * 1024)
 
 #define GRPC_OK 0
 #define GRPC_UNAVAILABLE 14
@@ -261,7 +258,7 @@ static void on_call(om_grpc_call_t *call, void *arg)
     size_t len;
     bool compressed;
     (void)om_grpc_call_message(call, &len, &compressed);
-    if (compressed && len >= INFLATE_OFFLOAD_MIN &&
+    if (otlp_offload(s->r, compressed && len < SIZE_MAX / 4 ? len * 4 : len, compressed) &&
         om_workers_submit(s->r->host->workers, &st->job, decode_work, decode_done) == 0) {
         return; /* decode_done answers */
     }

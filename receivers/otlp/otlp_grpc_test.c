@@ -575,6 +575,40 @@ static void test_gzip_message_inflated_by_us(void)
     ASSERT_EQ_INT(closed, 0);
 }
 
+/* A large plain message is decoded on the loop while it is idle (no worker thread is ever
+ * started) and on the host's worker pool while it is busy (otlp_offload); both arrive. */
+static void test_large_plain_messages_follow_the_loops_load(void)
+{
+    fx_t f;
+    fx_init(&f, "127.0.0.1:0", 4);
+    om_err_t err = {0};
+    int rc = fx_start(&f, &err);
+    om_tg_rpc_t rpcs[2] = {{.method = TRACES_METHOD, .body = big_traces_payload(20000, 'a')},
+                           {.method = TRACES_METHOD, .body = big_traces_payload(20000, 'b')}};
+    unsigned idle_workers = 0, busy_workers = 0;
+    om_tg_job_t job;
+    if (rc == 0) {
+        om_host_set_loop_busy(&f.host, 0.0);
+        job_init(&job, &f, rpcs, 1);
+        om_tg_run(&f.loop, &job);
+        idle_workers = om_workers_threads(f.host.workers);
+        om_host_set_loop_busy(&f.host, 1.0);
+        job_init(&job, &f, rpcs + 1, 1);
+        om_tg_run(&f.loop, &job);
+        busy_workers = om_workers_threads(f.host.workers);
+    }
+    size_t captured = f.cap.n;
+    int closed = fx_finish(&f);
+    free_bodies(rpcs, 2);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(rpcs[0].status, GRPC_STATUS_OK);
+    ASSERT_EQ_INT(rpcs[1].status, GRPC_STATUS_OK);
+    ASSERT_EQ_UINT(captured, 2);
+    ASSERT_EQ_UINT(idle_workers, 0);
+    ASSERT_TRUE(busy_workers > 0);
+    ASSERT_EQ_INT(closed, 0);
+}
+
 /* A malformed request is refused, and the same connection then serves a good one. */
 static void test_malformed_then_still_serves(void)
 {
@@ -1132,6 +1166,7 @@ int main(void)
     OM_RUN(test_gzip_request_arrives_inflated);
     OM_RUN(test_gzip_message_inflated_by_us);
     OM_RUN(test_gzip_limit_measured_inflated);
+    OM_RUN(test_large_plain_messages_follow_the_loops_load);
     OM_RUN(test_malformed_then_still_serves);
     OM_RUN(test_too_big);
     OM_RUN(test_decoded_size_limit);

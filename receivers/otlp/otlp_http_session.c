@@ -12,8 +12,9 @@
  * declare their sizes), into at most max_request_body_size bytes. So neither a large raw
  * body nor a compression bomb is ever held beyond the cap (twice the cap at most: the
  * compressed body and its output). Processing is synchronous, every request answered
- * from its callbacks, except that a body of OFFLOAD_MIN bytes of work or more is decompressed
- * and decoded (the wire scan and copy, or the JSON parse) on the host's worker pool: the
+ * from its callbacks, except that a large compressed body, or a large one while the loop is
+ * busy (otlp_offload), is decompressed and decoded (the wire scan and copy, or the JSON parse)
+ * on the host's worker pool: the
  * request's state is the job's until its done runs on the loop, which then answers and hands
  * the batch to the pipeline (the server waits for that answer at shutdown: it is owed).
  * Ordering: the server reads nothing more from a connection while an answer is owed, so a
@@ -390,13 +391,11 @@ static void finish(om_http_req_t *req, const otlp_http_route_t *rt)
     deliver(req, rt->r, rt->signal, b);
 }
 
-/* Bodies with at least this many bytes of work (received bytes; a compressed body's count 4
- * times, for what they inflate to) are decompressed and decoded on a worker. Below it the
- * hand-over (a queue, a wake-up each way, the connection's reads stopped and resumed) costs
- * about what the work does. The wire scan and copy are most of an uncompressed request's cost
- * on the loop thread (about 4,500 instructions per load generator span, callgrind), and the
- * loop thread is the collector's one serial resource. */
-#define OFFLOAD_MIN ((size_t)8 * 1024)
+/* Bodies with OTLP_OFFLOAD_MIN bytes of work (received bytes; a compressed body's count 4
+ * times, for what they inflate to) are decompressed and decoded on a worker when compressed,
+ * or while the loop is busy (otlp_offload). The wire scan and copy are most of an uncompressed
+ * request's cost on the loop thread (about 4,500 instructions per load generator span,
+ * callgrind), and the loop thread is the collector's one serial resource under load. */
 
 /* A worker: reads the state's body, enc, json, zmax and arena_cap; writes body, zrc, zerr,
  * batch, drc, derr, prep and prepared; runs the pipeline's off-loop processors. */
@@ -439,7 +438,7 @@ static bool process_on_worker(om_http_req_t *req, const otlp_http_route_t *rt)
     if (body_comp(q, &alg)) {
         work = work > SIZE_MAX / 4 ? SIZE_MAX : work * 4;
     }
-    if (work < OFFLOAD_MIN || om_intake_refusing(rt->r->host->intake)) {
+    if (!otlp_offload(rt->r, work, body_comp(q, &alg))) {
         return false;
     }
     q->req = req;

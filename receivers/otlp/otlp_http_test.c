@@ -727,10 +727,35 @@ static void status_message(const resp_t *r, char *out, size_t n)
     }
 }
 
-/* Bodies of 8 KiB or more are decoded on the host's worker pool: they arrive whole (protobuf
- * and JSON), and every answer is what the loop gives for a small body: 400 with the same
- * message for malformed protobuf, a JSON status for malformed JSON, 503 with Retry-After when
- * the pipeline refuses. */
+/* While the loop is idle a large body is decoded in place: handing it over would cost more
+ * CPU in all (otlp_offload). No worker thread is ever started. */
+static void test_large_bodies_decoded_in_place_while_idle(void)
+{
+    fixture_t f;
+    ASSERT_EQ_INT(fx_start(&f, 8 * MiB, OM_SIG_ALL), 0);
+    om_err_t err = {0};
+    ASSERT_EQ_INT(om_obsrecv_init(&f.r.obs_http, &f.host, "otlp", "http", &err), 0);
+    om_host_set_loop_busy(&f.host, 0.0);
+    size_t blen, rlen;
+    uint8_t *body = pack_large(1000, &blen);
+    ASSERT_TRUE(blen >= 8 * 1024);
+    char *req = make_request("POST", "/v1/traces", "Content-Type: application/x-protobuf\r\n", body,
+                             blen, &rlen);
+    client_t c;
+    roundtrip(&f, &c, req, rlen);
+    om_free(req);
+    free(body);
+    ASSERT_EQ_INT(c.resp[0].status, 200);
+    ASSERT_EQ_UINT(f.cap.items[0], 200);
+    ASSERT_EQ_UINT(om_workers_threads(f.host.workers), 0);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+}
+
+/* Bodies of 8 KiB or more are decoded on the host's worker pool while the loop is busy
+ * (otlp_offload): they arrive whole (protobuf and JSON), and every
+ * answer is what the loop gives for a small body: 400 with the same message for malformed
+ * protobuf, a JSON status for malformed JSON, 503 with Retry-After when the pipeline
+ * refuses. */
 static void test_large_bodies_decoded_on_a_worker(void)
 {
     fixture_t f;
@@ -744,6 +769,7 @@ static void test_large_bodies_decoded_on_a_worker(void)
     ASSERT_TRUE(blen >= 8 * 1024);
     char *req = make_request("POST", "/v1/traces", ct_pb, body, blen, &rlen);
     client_t c;
+    om_host_set_loop_busy(&f.host, 1.0);
     roundtrip(&f, &c, req, rlen);
     om_free(req);
     ASSERT_EQ_INT(c.resp[0].status, 200);
@@ -1487,6 +1513,7 @@ int main(void)
     OM_RUN(test_chunked_body);
     OM_RUN(test_compressed_bodies);
     OM_RUN(test_large_compressed_body_on_a_worker);
+    OM_RUN(test_large_bodies_decoded_in_place_while_idle);
     OM_RUN(test_large_bodies_decoded_on_a_worker);
     OM_RUN(test_pipelined_answers_keep_request_order);
     OM_RUN(test_keepalive_and_pipelining);
