@@ -1,5 +1,7 @@
 /* host.c: what the core lends to components (om_host_t): the loop, the metrics registry, the
  * shared worker pool, the intake and the gRPC completion queue. Loop thread only. */
+#include <time.h>
+
 #include "om.h"
 
 /* Jobs that may wait for a thread of the shared pool, per thread: enough to absorb a burst
@@ -16,6 +18,16 @@ void om_host_set_loop_busy(om_host_t *h, double share)
     h->busy_t0 = 0;
 }
 
+/* The calling thread's CPU time (ns). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+        return 0;
+    }
+    return (uint64_t)ts.tv_sec * OM_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
 double om_host_loop_busy(om_host_t *h)
 {
     if (h->busy_fixed) {
@@ -24,16 +36,15 @@ double om_host_loop_busy(om_host_t *h)
     uint64_t now = uv_hrtime();
     if (h->busy_t0 == 0) {
         h->busy_t0 = now;
-        h->busy_idle0 = uv_metrics_idle_time(h->loop);
+        h->busy_cpu0 = thread_cpu_ns();
         return 0;
     }
     if (now - h->busy_t0 >= BUSY_WINDOW) {
-        uint64_t idle = uv_metrics_idle_time(h->loop);
-        double span = (double)(now - h->busy_t0);
-        double b = 1.0 - (double)(idle - h->busy_idle0) / span;
+        uint64_t cpu = thread_cpu_ns();
+        double b = (double)(cpu - h->busy_cpu0) / (double)(now - h->busy_t0);
         h->busy = b < 0 ? 0 : b > 1 ? 1 : b;
         h->busy_t0 = now;
-        h->busy_idle0 = idle;
+        h->busy_cpu0 = cpu;
     }
     return h->busy;
 }
@@ -41,8 +52,6 @@ double om_host_loop_busy(om_host_t *h)
 int om_host_init(om_host_t *h, uv_loop_t *loop, om_err_t *err)
 {
     *h = (om_host_t){.loop = loop};
-    /* For om_host_loop_busy: libuv then times each wait for events (two clock reads). */
-    (void)uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
     h->metrics = om_metrics_new();
     if (h->metrics == NULL) {
         om_err_set(err, OM_ENOMEM, "out of memory");

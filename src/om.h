@@ -943,18 +943,18 @@ typedef struct om_host {
     /* Core-private: om_host_close's state. */
     om_done_fn close_done;
     void *close_arg;
-    /* Core-private: om_host_loop_busy's window (uv_hrtime and the loop's idle time at its
-     * start) and its last figure. */
-    uint64_t busy_t0, busy_idle0;
+    /* Core-private: om_host_loop_busy's window (uv_hrtime and the loop thread's CPU time at
+     * its start) and its last figure. */
+    uint64_t busy_t0, busy_cpu0;
     double busy;
     bool busy_fixed; /* om_host_set_loop_busy */
 } om_host_t;
 
-/* Loop thread: the share of time the loop thread was busy (not waiting for events) over the
- * last completed window of about BUSY_WINDOW (100 ms), from libuv's idle-time metric; 0 until
- * a window has passed. For components choosing whether to move work off the loop: handing work
- * to a worker costs more CPU in all than doing it in place, and pays only when the loop is
- * the bottleneck. */
+/* Loop thread: the loop thread's CPU time over the last completed window of about 100 ms of
+ * wall time, as a share (0 to 1; 0 until a window has passed). Its own CPU, not the time it
+ * did not wait: a worker sharing the loop's core makes the loop wait without being busy. For
+ * components choosing whether to move work off the loop: handing work to a worker costs more
+ * CPU in all than doing it in place, and pays only when the loop is the bottleneck. */
 double om_host_loop_busy(om_host_t *h);
 /* Tests: om_host_loop_busy answers share from now on (a negative share: measure again). */
 void om_host_set_loop_busy(om_host_t *h, double share);

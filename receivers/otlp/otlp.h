@@ -48,6 +48,7 @@ typedef struct rcv_otlp {
     otlp_grpc_server_t *grpc;        /* NULL unless protocols.grpc is configured */
     otlp_http_server_t *http;        /* NULL unless protocols.http is configured */
     int pending_shutdowns;           /* servers still shutting down */
+    bool offloading;                 /* otlp_offload hands large plain requests over */
     bool shutting_down;
     om_done_fn done;
     void *done_arg;
@@ -55,11 +56,14 @@ typedef struct rcv_otlp {
 
 /* Where a request's message is decoded (both servers): in place on the loop, which costs
  * least in all, except that large compressed ones are inflated and decoded on the host's
- * worker pool, and so are large plain ones while the loop thread is busier than this share
- * of its time (om_host_loop_busy): then the loop is what limits throughput, and the workers
- * use the other cores. At or above OTLP_OFFLOAD_MIN bytes of work: below it the hand-over (a
- * queue, a wake-up each way) costs about what the work does. */
+ * worker pool, and so are large plain ones once the loop thread uses more than
+ * OTLP_BUSY_OFFLOAD of a core (om_host_loop_busy), until it uses less than OTLP_BUSY_INPLACE:
+ * then the loop is what limits throughput, and the workers use the other cores (the gap keeps
+ * a loop whose load drops as it hands work over from switching back and forth). At or above
+ * OTLP_OFFLOAD_MIN bytes of work: below it the hand-over (a queue, a wake-up each way) costs
+ * about what the work does. */
 #define OTLP_BUSY_OFFLOAD 0.5
+#define OTLP_BUSY_INPLACE 0.2
 #define OTLP_OFFLOAD_MIN ((size_t)8 * 1024)
 bool otlp_offload(rcv_otlp_t *r, size_t work, bool compressed);
 

@@ -146,7 +146,13 @@ bool otlp_offload(rcv_otlp_t *r, size_t work, bool compressed)
     if (work < OTLP_OFFLOAD_MIN || om_intake_refusing(r->host->intake)) {
         return false; /* a refusal needs no decoding */
     }
-    return compressed || om_host_loop_busy(r->host) >= OTLP_BUSY_OFFLOAD;
+    double busy = om_host_loop_busy(r->host);
+    if (busy >= OTLP_BUSY_OFFLOAD) {
+        r->offloading = true;
+    } else if (busy < OTLP_BUSY_INPLACE) {
+        r->offloading = false;
+    }
+    return compressed || r->offloading;
 }
 
 int otlp_deliver_prepared(rcv_otlp_t *r, const om_obsrecv_t *obs, om_prepared_t *p)
