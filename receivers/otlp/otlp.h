@@ -14,7 +14,7 @@ typedef struct otlp_grpc_cfg {
     int64_t max_recv_msg_size_mib;  /* 4 */
     int64_t max_concurrent_streams; /* 0: gRPC's default */
     bool tls_present;               /* `tls:` written: serve TLS only */
-    om_tls_server_cfg_t tls;        /* the core's table, with gRPC core's limits */
+    om_tls_server_cfg_t tls;        /* the core's table (the core HTTP server serves it) */
     om_auth_cfg_t auth;             /* each call authenticated from its metadata */
 } otlp_grpc_cfg_t;
 

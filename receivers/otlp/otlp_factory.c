@@ -102,7 +102,7 @@ static int otlp_config_validate(const void *vcfg, om_err_t *err)
     }
     const otlp_grpc_cfg_t *g = &cfg->protocols.grpc;
     if (cfg->protocols.grpc_present && g->tls_present &&
-        om_tls_server_validate(&g->tls, OM_TLS_GRPC, "protocols::grpc::tls", err) != 0) {
+        om_tls_server_validate(&g->tls, 0, "protocols::grpc::tls", err) != 0) {
         return OM_ECONFIG;
     }
     const otlp_http_cfg_t *h = &cfg->protocols.http;

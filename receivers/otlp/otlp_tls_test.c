@@ -375,8 +375,8 @@ static void http_exchange(fx_t *f, om_testhttp_t *h, SSL_CTX *ctx, int n_req, si
 /* Tests: configuration                                                                       */
 
 /* Config errors name the key; what otelcol accepts here is accepted, except what otelmon does
- * not implement and would weaken or change a security promise (refused), and what gRPC core
- * cannot do (an error over gRPC). */
+ * not implement and would weaken or change a security promise (refused). gRPC and HTTP take
+ * the same settings: both are served by the core's HTTP server. */
 static void test_config_rules(void)
 {
     static const struct {
@@ -396,7 +396,7 @@ static void test_config_rules(void)
          "min_version cannot be greater than max_version"},
         {"protocols:\n  grpc:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      min_version: \"1.3\"\n",
-         "protocols::grpc::tls::min_version: 1.3 cannot be enforced over gRPC"},
+         NULL}, /* the core server serves gRPC: OpenSSL enforces it, as over HTTP */
         {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      min_version: \"1.3\"\n",
          NULL},
@@ -407,13 +407,13 @@ static void test_config_rules(void)
          NULL},
         {"protocols:\n  grpc:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n",
-         "protocols::grpc::tls::cipher_suites: not supported over gRPC"},
+         NULL},
         {"protocols:\n  grpc:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      curve_preferences: [P256]\n",
-         "protocols::grpc::tls::curve_preferences: not supported over gRPC"},
+         NULL},
         {"protocols:\n  grpc:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      include_system_ca_certs_pool: true\n",
-         "protocols::grpc::tls::include_system_ca_certs_pool: not supported over gRPC"},
+         NULL},
         {"protocols:\n  http:\n    tls:\n      cert_file: a\n      key_file: b\n"
          "      reload_interval: 1h\n",
          "tls::reload_interval: not supported by otelmon: reloading certificates"},
@@ -708,6 +708,50 @@ static void test_http_versions_and_ciphers(void)
     ASSERT_EQ_STR(c12.cipher, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
 }
 
+/* The gRPC port enforces the versions and suites as the HTTP port does (the same OpenSSL
+ * server): a TLS 1.2 client is refused under min_version 1.3; a chosen TLS 1.2 suite is the
+ * one negotiated. An HTTP/1.1 request there is answered 404 (no such path), which shows the
+ * handshake went through. */
+static void test_grpc_versions_and_ciphers(void)
+{
+    char yaml[2048];
+    fx_t f;
+    om_err_t err = {0};
+    int rc =
+        fx_start(&f, yaml_tls(yaml, sizeof yaml, "grpc", "      min_version: \"1.3\"\n"), &err);
+    om_testhttp_t old, cur;
+    memset(&old, 0, sizeof old);
+    memset(&cur, 0, sizeof cur);
+    if (rc == 0) {
+        f.http_port = f.grpc_port;
+        http_exchange(&f, &old, om_testcerts_client_ctx(&C, NULL, NULL, TLS1_2_VERSION), 1, 1);
+        http_exchange(&f, &cur, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
+    }
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(!old.handshake_ok);
+    ASSERT_EQ_INT(old.nresp, 0);
+    ASSERT_EQ_INT(cur.nresp, 1);
+    ASSERT_EQ_INT(cur.resp[0].status, 404);
+
+    rc =
+        fx_start(&f,
+                 yaml_tls(yaml, sizeof yaml, "grpc",
+                          "      max_version: \"1.2\"\n"
+                          "      cipher_suites: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]\n"),
+                 &err);
+    om_testhttp_t c12;
+    memset(&c12, 0, sizeof c12);
+    if (rc == 0) {
+        f.http_port = f.grpc_port;
+        http_exchange(&f, &c12, om_testcerts_client_ctx(&C, NULL, NULL, 0), 1, 1);
+    }
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(c12.nresp, 1);
+    ASSERT_EQ_STR(c12.cipher, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
+}
+
 int main(void)
 {
     om_log_set_level(OM_LOG_WARN); /* shows the refused handshakes */
@@ -726,6 +770,7 @@ int main(void)
     OM_RUN(test_http_tls);
     OM_RUN(test_http_mtls);
     OM_RUN(test_http_versions_and_ciphers);
+    OM_RUN(test_grpc_versions_and_ciphers);
     grpc_shutdown();
     om_testcerts_remove(&C);
     return om_test_summary();
