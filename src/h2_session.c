@@ -51,6 +51,8 @@
 #define MAX_FRAME (256 * 1024)
 /* Output held before it is handed to the transport (nghttp2 asks for more only after). */
 #define OUT_CHUNK (256 * 1024)
+/* A message's first buffer at most: it grows as its bytes arrive. */
+#define BODY_FIRST (256 * 1024)
 /* Request bytes read and dropped after an early answer before the stream is reset. */
 #define DROP_MAX (8u << 20)
 
@@ -65,10 +67,10 @@ struct om_grpc_call {
     bool has_path, post;
     bool grpc_type; /* content-type says application/grpc */
     /* The message with its prefix, allocated once the prefix tells its length (bounded by the
-     * method's limit); the prefix alone waits in pre. */
+     * method's limit) and grown as its bytes arrive; the prefix alone waits in pre. */
     uint8_t pre[5];
     uint8_t *body;
-    size_t blen;
+    size_t blen, bcap;
     uint64_t mlen;
     uint64_t deadline_ns; /* uv_hrtime() clock; 0: none */
     /* The answer: a message (the prefix included) for the DATA frame, then the trailers. */
@@ -320,7 +322,7 @@ static void refuse(om_grpc_call_t *c, int status, const char *msg)
     c->status_msg = msg != NULL ? om__grpc_message_encode(msg) : NULL;
     om_free(c->body);
     c->body = NULL;
-    c->blen = 0;
+    c->blen = c->bcap = 0;
     submit_answer(c);
 }
 
@@ -498,12 +500,35 @@ static bool prefix_done(om_grpc_call_t *c)
         refuse(c, 8, msg); /* RESOURCE_EXHAUSTED */
         return false;
     }
-    c->body = om_malloc(GRPC_PREFIX + c->mlen);
+    /* Room for what the declared length says, but at most BODY_FIRST to begin with: the
+     * buffer grows with the bytes that arrive, so five bytes never reserve megabytes. */
+    size_t want = GRPC_PREFIX + (size_t)c->mlen;
+    c->bcap = want < BODY_FIRST ? want : BODY_FIRST;
+    c->body = om_malloc(c->bcap);
     if (c->body == NULL) {
         refuse(c, 8, "grpc: out of memory for the message");
         return false;
     }
     memcpy(c->body, c->pre, GRPC_PREFIX);
+    return true;
+}
+
+/* Room for len more bytes of the message (within its declared length, checked before). */
+static bool body_reserve(om_grpc_call_t *c, size_t len)
+{
+    size_t need = c->blen + len;
+    if (need <= c->bcap) {
+        return true;
+    }
+    size_t cap = c->bcap * 2 > need ? c->bcap * 2 : need;
+    size_t whole = GRPC_PREFIX + (size_t)c->mlen;
+    cap = cap > whole ? whole : cap;
+    uint8_t *b = om_realloc(c->body, cap);
+    if (b == NULL) {
+        return false;
+    }
+    c->body = b;
+    c->bcap = cap;
     return true;
 }
 
@@ -539,6 +564,10 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t
     }
     if (len > GRPC_PREFIX + c->mlen - c->blen) {
         refuse(c, 13, "grpc: more than one message in a unary call"); /* INTERNAL */
+        return 0;
+    }
+    if (!body_reserve(c, len)) {
+        refuse(c, 8, "grpc: out of memory for the message");
         return 0;
     }
     memcpy(c->body + c->blen, data, len);

@@ -18,6 +18,8 @@
 #define M_SAY "/test.Echo/Say"
 #define M_LATER "/test.Echo/Later"
 #define M_STUCK "/test.Echo/Stuck"
+#define M_BIG "/test.Echo/Big"
+#define MAX_BIG (2 * 1024 * 1024)
 #define MAX_MSG 4096
 
 typedef struct fx {
@@ -123,6 +125,7 @@ static int fx_start(fx_t *f)
         om_http_server_grpc(f->srv, M_SAY, &H_SAY, f, MAX_MSG, &err) != 0 ||
         om_http_server_grpc(f->srv, M_LATER, &H_LATER, f, MAX_MSG, &err) != 0 ||
         om_http_server_grpc(f->srv, M_STUCK, &H_STUCK, f, MAX_MSG, &err) != 0 ||
+        om_http_server_grpc(f->srv, M_BIG, &H_LATER, f, MAX_BIG, &err) != 0 ||
         om_http_server_route(f->srv, "/ok", OM_HTTP_GET, &H_OK, f, 0, &err) != 0 ||
         om_http_server_start(f->srv, &err) != 0) {
         fprintf(stderr, "server: %s\n", err.msg);
@@ -213,6 +216,30 @@ static void test_reply_bytes_are_the_handlers(void)
     ASSERT_EQ_INT(r.status, 0);
     ASSERT_EQ_UINT(r.response_len, 6);
     ASSERT_TRUE(memcmp(r.response, "fedcba", 6) == 0);
+    free(r.response);
+    free_bodies(&r, 1);
+    ASSERT_EQ_INT(fx_stop(&f), 0);
+}
+
+/* A message larger than the session's first buffer (it grows as the bytes arrive) comes
+ * whole, byte for byte. */
+static void test_large_message_arrives_whole(void)
+{
+    fx_t f;
+    ASSERT_EQ_INT(fx_start(&f), 0);
+    const size_t n = 1500 * 1000;
+    om_tg_rpc_t r = {.method = M_BIG, .keep_response = true};
+    r.body.data = malloc(n);
+    r.body.len = n;
+    for (size_t i = 0; i < n; i++) {
+        r.body.data[i] = (uint8_t)(i * 7 + i / 251);
+    }
+    om_tg_job_t job;
+    job_init(&job, &f, &r, 1);
+    om_tg_run(&f.loop, &job);
+    ASSERT_EQ_INT(r.status, 0);
+    ASSERT_EQ_UINT(r.response_len, n);
+    ASSERT_TRUE(r.response != NULL && memcmp(r.response, r.body.data, n) == 0);
     free(r.response);
     free_bodies(&r, 1);
     ASSERT_EQ_INT(fx_stop(&f), 0);
@@ -349,6 +376,7 @@ int main(void)
     OM_RUN(test_grpc_texts);
     OM_RUN(test_unary_calls_answered);
     OM_RUN(test_reply_bytes_are_the_handlers);
+    OM_RUN(test_large_message_arrives_whole);
     OM_RUN(test_errors_and_refusals);
     OM_RUN(test_deadline_cancels_the_handler);
     OM_RUN(test_many_calls_at_once);
