@@ -320,9 +320,13 @@ static void refuse(om_grpc_call_t *c, int status, const char *msg)
     c->answered = true;
     c->status = status;
     c->status_msg = msg != NULL ? om__grpc_message_encode(msg) : NULL;
-    om_free(c->body);
-    c->body = NULL;
-    c->blen = c->bcap = 0;
+    if (!c->dispatched) {
+        /* Not yet the handler's: the message is of no further use. (A handler's stays until
+         * its answer: a worker may be reading it.) */
+        om_free(c->body);
+        c->body = NULL;
+        c->blen = c->bcap = 0;
+    }
     submit_answer(c);
 }
 
@@ -794,16 +798,15 @@ void om__h2_expire(om__h2_session_t *h2, uint64_t now)
         om_grpc_call_t *next = c->next; /* nothing here frees a call */
         if (c->deadline_ns != 0 && c->deadline_ns <= now && !c->answered && !c->refused &&
             !c->closed) {
-            if (c->dispatched && !c->cancelled && c->route->h->cancel != NULL) {
+            /* Answered DEADLINE_EXCEEDED whatever the handler does: its answer, which it
+             * still gives once (from cancel or later), is dropped (refused), and frees the
+             * call if the stream is closed by then. */
+            bool owed = c->dispatched;
+            refuse(c, 4, "deadline exceeded"); /* DEADLINE_EXCEEDED */
+            c->answered = !owed;
+            if (owed && !c->cancelled && c->route->h->cancel != NULL) {
                 c->cancelled = true;
                 c->route->h->cancel(c, c->route->arg);
-            }
-            if (!c->answered) {
-                /* The handler (when it has the call) still answers once: that answer is
-                 * dropped (refused), and frees the call if the stream is closed by then. */
-                bool owed = c->dispatched;
-                refuse(c, 4, "deadline exceeded"); /* DEADLINE_EXCEEDED */
-                c->answered = !owed;
             }
         }
         c = next;
