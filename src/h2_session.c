@@ -873,11 +873,6 @@ void om__h2_release(om__h2_session_t *h2)
 /* ------------------------------------------------------------------------------------------ */
 /* The call, for handlers                                                                     */
 
-const char *om_grpc_call_path(const om_grpc_call_t *c)
-{
-    return c->hbuf;
-}
-
 const char *om_grpc_call_metadata(const om_grpc_call_t *c, const char *name)
 {
     const char *p = c->hbuf + strlen(c->hbuf) + 1;
@@ -917,11 +912,6 @@ const uint8_t *om_grpc_call_message(const om_grpc_call_t *c, size_t *len, bool *
 const char *om_grpc_call_peer(const om_grpc_call_t *c)
 {
     return c->h2 != NULL && c->h2->peer != NULL ? c->h2->peer : "?";
-}
-
-uint64_t om_grpc_call_deadline(const om_grpc_call_t *c)
-{
-    return c->deadline_ns;
 }
 
 void *om_grpc_call_state(om_grpc_call_t *c)

@@ -2516,18 +2516,14 @@ void om_http_server_set_linger(om_http_server_t *s, uint64_t ms);
  * the server. Before start; returns 0, OM_ENOMEM, or OM_EINVAL (served twice, no '/'). */
 int om_http_server_grpc(om_http_server_t *s, const char *path, const om_grpc_handler_t *h,
                         void *arg, uint64_t max_msg, om_err_t *err);
-/* The call, for its handler: valid from `call` until om_grpc_respond. */
-const char *om_grpc_call_path(const om_grpc_call_t *c);
-/* A request header (metadata; names are lower case in HTTP/2), the first if repeated; NULL
- * when absent. */
+/* The call, for its handler: valid from `call` until om_grpc_respond. A request header
+ * (metadata; names are lower case in HTTP/2), the first if repeated; NULL when absent. */
 const char *om_grpc_call_metadata(const om_grpc_call_t *c, const char *name);
 size_t om_grpc_call_metadata_count(const om_grpc_call_t *c);
 const char *om_grpc_call_metadata_at(const om_grpc_call_t *c, size_t i, const char **value);
 /* The message as received (compressed when the flag says so: see grpc-encoding). */
 const uint8_t *om_grpc_call_message(const om_grpc_call_t *c, size_t *len, bool *compressed);
 const char *om_grpc_call_peer(const om_grpc_call_t *c);
-/* From grpc-timeout (uv_hrtime clock); 0: none. */
-uint64_t om_grpc_call_deadline(const om_grpc_call_t *c);
 /* opts.req_state_size bytes for the handler, zeroed when the call begins. */
 void *om_grpc_call_state(om_grpc_call_t *c);
 /* Answer: status 0 (OK) with the reply message (copied; len 0 for an empty one), or a gRPC
